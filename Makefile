@@ -1,0 +1,59 @@
+# qnnflow — set-up and entry points. `make help` lists the targets.
+#
+# Variables (override on the command line, e.g. `make bitstream PRESET=tfc-w2a2 DATA=mnist DATA_DIR=...`):
+PRESET    ?= digits-cnn-w2a2# model preset from the zoo (`qnnflow train --list`)
+NAME      ?= digits# build folder name: everything goes to build/$(NAME)/
+BOARD     ?= ulx3s-85f# target board: ulx3s-85f, orangecrab-25f, icebreaker
+CLOCK_MHZ ?= 50# requested accelerator clock in MHz
+PYTHON    ?= python3# interpreter used to create .venv
+JOBS      ?= 2# pytest-xdist workers for `make test`
+
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.qnnflow-installed
+BUILD := build/$(NAME)
+
+.PHONY: help setup test test-all bitstream sim bench lint clean doctor
+
+help:
+	@echo "make bitstream  train, compile, simulate, implement the default model ($(PRESET) -> $(BUILD))"
+	@echo "make test       the test suite (fast tier + RTL benches + a small end-to-end run)"
+	@echo "make sim        stitched-accelerator simulation of $(BUILD)"
+	@echo "make bench      benchmarks, results as JSON under bench/results/"
+	@echo "make lint       ruff, verilator --lint-only -Wall, Yosys read/elaborate of every RTL module"
+	@echo "make doctor     which tools were found, their versions, what is missing"
+	@echo "make setup      create $(VENV) and install pinned versions (constraints.txt)"
+	@echo "make clean      remove build outputs (keeps $(VENV))"
+
+# .venv is (re)installed when pyproject.toml or constraints.txt change; otherwise this is a no-op.
+setup: $(STAMP)
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+doctor: setup
+	$(VENV)/bin/qnnflow doctor
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) -m "not slow"
+
+test-all: setup
+	$(PY) -m pytest -n $(JOBS)
+
+bitstream: setup
+	$(VENV)/bin/qnnflow build --preset $(PRESET) --out $(BUILD) --board $(BOARD) --clock-mhz $(CLOCK_MHZ)
+
+sim: setup
+	$(VENV)/bin/qnnflow sim $(BUILD)
+
+bench: setup
+	$(PY) -m qnnflow.bench
+
+lint: setup
+	$(VENV)/bin/ruff check qnnflow models flows sim hw tests
+	$(VENV)/bin/qnnflow lint-rtl
+
+clean:
+	rm -rf build sim_build .pytest_cache

@@ -1,0 +1,1 @@
+"""The compiler: QONNX import, graph passes, dataflow layers, folding, estimates, codegen, implementation."""

@@ -1,0 +1,1 @@
+"""Data sets, the Brevitas model zoo, quantization-aware training, QONNX export."""

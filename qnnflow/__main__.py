@@ -1,0 +1,3 @@
+from qnnflow.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,184 @@
+"""The ``qnnflow`` command line: one subcommand per stage, each a thin wrapper over a library function.
+
+Errors the user can act on (bad input, a missing file or tool, a stage not available yet) are
+printed as one message and exit with status 2; there is no traceback for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from qnnflow.config import Board, BuildConfig, SimMode
+from qnnflow.errors import FlowError, NotAvailableError
+
+# Stages that later versions add, and the issue that tracks each (see `issues`).
+_PLANNED = {
+    "compile": "the QONNX-to-dataflow compiler (issue 4)",
+    "sim": "code generation and stitched-accelerator simulation (issue 5)",
+    "bitstream": "implementation with Yosys / nextpnr (issue 6)",
+    "run": "the UART host driver (issue 6)",
+    "boundary": "boundary-aware quantization (issue 7)",
+    "lint-rtl": "the RTL library (issue 3)",
+}
+
+
+def _not_available(stage: str) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        raise NotAvailableError(f"`qnnflow {stage}` is not available yet: it needs {_PLANNED[stage]}")
+
+    return run
+
+
+def cmd_doctor(_args: argparse.Namespace) -> int:
+    from qnnflow import toolchain
+
+    missing = 0
+    for name, tool, note in toolchain.doctor():
+        if tool is None:
+            missing += 1
+            print(f"  {name:<14} MISSING  {note}")
+        else:
+            print(f"  {name:<14} {tool.version:<22} {tool.path}  ({note})")
+    import platform
+
+    print(f"  {'python':<14} {platform.python_version():<22} {sys.executable}")
+    for dist in ("torch", "brevitas", "qonnx", "onnx", "cocotb"):
+        try:
+            from importlib.metadata import version
+
+            print(f"  {dist:<14} {version(dist)}")
+        except Exception:  # noqa: BLE001 - any failure here just means "not installed"
+            missing += 1
+            print(f"  {dist:<14} MISSING  pip install -c constraints.txt {dist}")
+    print("all tools found" if missing == 0 else f"{missing} missing")
+    return 0 if missing == 0 else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from qnnflow.models import zoo
+
+    if args.list:
+        for name in zoo.list_presets():
+            print(name)
+        return 0
+    if args.preset is None:
+        raise ValueError("train needs --preset NAME (see `qnnflow train --list`)")
+    from qnnflow.models.train import train_and_export
+
+    out = Path(args.out) if args.out else Path("build") / args.preset
+    cfg = BuildConfig(
+        name=out.name,
+        preset=args.preset,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        seed=args.seed,
+        epochs=args.epochs,
+    )
+    metrics = train_and_export(cfg, out, force=args.force)
+    print(
+        f"{cfg.preset}: test accuracy {metrics['test_accuracy']:.4f} "
+        f"(float baseline {metrics.get('float_test_accuracy', float('nan')):.4f}) -> {out}"
+    )
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """All stages in order; stops at the first stage that fails or is not available yet."""
+    from qnnflow.models.train import train_and_export
+
+    out = Path(args.out)
+    cfg = BuildConfig(
+        name=out.name,
+        preset=args.preset,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        board=Board(args.board),
+        clock_mhz=args.clock_mhz,
+    )
+    print(f"[1/5] train {cfg.preset} -> {out}")
+    metrics = train_and_export(cfg, out)
+    print(f"      test accuracy {metrics['test_accuracy']:.4f}")
+    print("[2/5] compile")
+    return _not_available("compile")(args)
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder with the data set's files (MNIST/Fashion IDX, CIFAR batches)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qnnflow", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("doctor", help="which tools were found, their versions, what is missing")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("train", help="quantization-aware training and QONNX export of a zoo preset")
+    p.add_argument("--preset", help="zoo preset, e.g. digits-cnn-w2a2, tfc-w1a1, cnv-w2a2")
+    p.add_argument("--out", help="build folder (default build/<preset>)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="retrain even if the folder is up to date")
+    p.add_argument("--list", action="store_true", help="list the presets and exit")
+    _add_data_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compile", help="QONNX model -> folded dataflow graph (not available yet)")
+    p.add_argument("model", help="QONNX model (.onnx)")
+    p.add_argument("--out", help="build folder")
+    p.add_argument("--inputs", help="test inputs (.npy) for step-by-step verification")
+    p.add_argument("--target-cycles", type=int)
+    p.add_argument("--target-fps", type=float)
+    p.add_argument("--clock-mhz", type=float, default=50.0)
+    p.set_defaults(func=_not_available("compile"))
+
+    p = sub.add_parser("sim", help="simulate the stitched accelerator (not available yet)")
+    p.add_argument("build_dir")
+    p.add_argument("--inputs")
+    p.add_argument("--labels")
+    p.add_argument("--mode", choices=[m.value for m in SimMode], default=SimMode.BATCH.value)
+    p.set_defaults(func=_not_available("sim"))
+
+    p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack (not available yet)")
+    p.add_argument("build_dir")
+    p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
+    p.add_argument("--clock-mhz", type=float, default=50.0)
+    p.set_defaults(func=_not_available("bitstream"))
+
+    p = sub.add_parser("boundary", help="decision-boundary geometry of a quantized model (not available yet)")
+    p.add_argument("build_dir")
+    p.set_defaults(func=_not_available("boundary"))
+
+    p = sub.add_parser("build", help="all stages in order (what `make bitstream` runs)")
+    p.add_argument("--preset", default="digits-cnn-w2a2")
+    p.add_argument("--out", default="build/digits")
+    p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
+    p.add_argument("--clock-mhz", type=float, default=50.0)
+    _add_data_args(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("run", help="drive a programmed board over its UART (not available yet)")
+    p.add_argument("build_dir")
+    p.add_argument("--port", required=True)
+    p.set_defaults(func=_not_available("run"))
+
+    p = sub.add_parser("lint-rtl", help="verilator --lint-only -Wall and Yosys elaboration of hw/")
+    p.set_defaults(func=_not_available("lint-rtl"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, FlowError) as err:
+        print(f"qnnflow {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"qnnflow {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

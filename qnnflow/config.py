@@ -1,0 +1,111 @@
+"""The build configuration: one frozen dataclass, loadable from TOML, written into the build folder.
+
+Every stage takes the config of its build folder (``build/<name>/config.toml``), so a stage run
+alone later sees the same settings as the run that created the folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class Board(enum.Enum):
+    ULX3S_85F = "ulx3s-85f"
+    ORANGECRAB_25F = "orangecrab-25f"
+    ICEBREAKER = "icebreaker"
+
+
+class SimMode(enum.Enum):
+    BATCH = "batch"  # Verilator C++ harness fed from files: whole test sets
+    COCOTB = "cocotb"  # cocotb bench with random stalls: slower, checks the handshakes
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Settings of one build folder. ``None`` means "choose a sensible default in the stage"."""
+
+    name: str = "digits"
+    preset: str = "digits-cnn-w2a2"
+    data_dir: Path | None = None  # folder with IDX / CIFAR files, for presets that need them
+    seed: int = 0
+    epochs: int | None = None  # None: the preset's default
+    board: Board = Board.ULX3S_85F
+    clock_mhz: float = 50.0
+    sim_mode: SimMode = SimMode.BATCH
+    target_cycles: int | None = None
+    target_fps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.clock_mhz <= 0:
+            raise ValueError(f"clock_mhz must be positive, not {self.clock_mhz}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, not {self.epochs}")
+        if self.target_cycles is not None and self.target_cycles < 1:
+            raise ValueError(f"target_cycles must be at least 1, not {self.target_cycles}")
+
+    def replace(self, **changes: Any) -> BuildConfig:
+        return dataclasses.replace(self, **changes)
+
+    # -- TOML ---------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> BuildConfig:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ValueError(f"{source}: unknown keys {unknown}; expected some of {sorted(fields)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            kwargs[key] = _coerce(key, value, source)
+        return cls(**kwargs)
+
+    @classmethod
+    def load(cls, path: Path | str) -> BuildConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"build config not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path}: not valid TOML: {err}") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_toml(self) -> str:
+        lines = ["# qnnflow build configuration (written by qnnflow; may be edited and re-used)"]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, enum.Enum):
+                value = value.value
+            if isinstance(value, str | Path):
+                lines.append(f'{f.name} = "{value}"')
+            else:
+                lines.append(f"{f.name} = {value}")
+        return "\n".join(lines) + "\n"
+
+    def write(self, build_dir: Path | str) -> Path:
+        path = Path(build_dir) / "config.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_toml())
+        return path
+
+
+_ENUMS = {"board": Board, "sim_mode": SimMode}
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    if key in _ENUMS:
+        enum_type = _ENUMS[key]
+        try:
+            return enum_type(value)
+        except ValueError:
+            choices = ", ".join(e.value for e in enum_type)
+            raise ValueError(f"{source}: {key} must be one of {choices}, not {value!r}") from None
+    if key == "data_dir":
+        return Path(value)
+    return value

