@@ -1,0 +1,215 @@
+"""The model zoo: FINN's TFC / SFC / LFC MLPs and CNV, and a small CNN for the 8x8 digits.
+
+Preset names are ``<topology>-w<W>a<A>`` (and ``<topology>-float`` for the float baseline):
+
+- ``W`` weights: ``1`` bipolar {-1, +1}; ``t`` ternary {-1, 0, +1} (Brevitas' ternary quantizer,
+  threshold at half the scale); ``2`` .. ``8`` signed narrow-range integers (so ``w2`` also has the
+  levels {-1, 0, +1}, with a learned scale). Per-tensor scales.
+- ``A`` activations: ``1`` bipolar sign; ``2`` .. ``8`` unsigned (quantized ReLU) with a learned scale.
+
+Every quantized model starts with its input quantizer (the data set's :class:`InputQuant`), and
+ends with a bias-free linear layer whose logits are the integer accumulator times one positive
+scale, so the class decision is an integer argmax. Convolutions and linear layers have no bias;
+batch normalization sits between them and the activation (FINN's streamlining folds it into
+thresholds).
+
+Topologies (input shape, layers):
+
+- ``digits-cnn`` (1, 8, 8): conv3x3 32 - BN - act, conv3x3 64 - BN - act, maxpool 2, FC 256 -> 10.
+- ``tfc`` / ``sfc`` / ``lfc`` (1, 28, 28): 3 x (FC - BN - act) with 64 / 256 / 1024 units, FC -> 10.
+- ``cnv`` (3, 32, 32): conv 64, 64, pool, 128, 128, pool, 256, 256 (3x3, no padding), FC 512, 512, 10.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+TOPOLOGIES = {
+    # name: (data set, input shape, default epochs, learning rate)
+    "digits-cnn": ("digits", (1, 8, 8), 60, 1e-2),
+    "tfc": ("mnist-5k", (1, 28, 28), 30, 1e-2),
+    "sfc": ("mnist-5k", (1, 28, 28), 30, 1e-2),
+    "lfc": ("mnist-5k", (1, 28, 28), 30, 1e-2),
+    "cnv": ("cifar10", (3, 32, 32), 30, 1e-2),
+}
+_MLP_WIDTH = {"tfc": 64, "sfc": 256, "lfc": 1024}
+WEIGHT_CHOICES = ("1", "t", "2", "3", "4", "5", "6", "7", "8")
+_PRESET_RE = re.compile(r"^(?P<topo>[a-z-]+?)-(?:w(?P<w>[1-8t])a(?P<a>[1-8])|(?P<float>float))$")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A parsed preset name. ``weight`` is "1", "t" or "2".."8"; None (and act_bits None) for float."""
+
+    name: str
+    topology: str
+    weight: str | None
+    act_bits: int | None
+
+    @property
+    def is_float(self) -> bool:
+        return self.weight is None
+
+    @property
+    def dataset(self) -> str:
+        return TOPOLOGIES[self.topology][0]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return TOPOLOGIES[self.topology][1]
+
+    @property
+    def epochs(self) -> int:
+        return TOPOLOGIES[self.topology][2]
+
+    @property
+    def lr(self) -> float:
+        return TOPOLOGIES[self.topology][3]
+
+    def float_twin(self) -> Preset:
+        return parse_preset(f"{self.topology}-float")
+
+
+def list_presets() -> list[str]:
+    """Representative preset names (any W in 1, t, 2..8 and A in 1..8 is accepted)."""
+    names = []
+    for topo in TOPOLOGIES:
+        names.append(f"{topo}-float")
+        names += [f"{topo}-w{w}a{a}" for w, a in (("1", 1), ("1", 2), ("t", 2), ("2", 2), ("4", 4), ("8", 8))]
+    return names
+
+
+def parse_preset(name: str) -> Preset:
+    match = _PRESET_RE.match(name)
+    if match is None or match.group("topo") not in TOPOLOGIES:
+        raise ValueError(
+            f"unknown preset {name!r}: expected <topology>-w<W>a<A> or <topology>-float with topology in "
+            f"{', '.join(TOPOLOGIES)}, W in 1, t, 2..8 and A in 1..8 (e.g. digits-cnn-w2a2, tfc-w1a1)"
+        )
+    if match.group("float"):
+        return Preset(name, match.group("topo"), None, None)
+    return Preset(name, match.group("topo"), match.group("w"), int(match.group("a")))
+
+
+# -- layer factories -----------------------------------------------------------------------------
+def _weight_kwargs(weight: str) -> dict:
+    from brevitas.quant import (
+        Int8WeightPerTensorFloat,
+        SignedBinaryWeightPerTensorConst,
+        SignedTernaryWeightPerTensorConst,
+    )
+
+    if weight == "1":
+        return {"weight_quant": SignedBinaryWeightPerTensorConst}
+    if weight == "t":
+        return {"weight_quant": SignedTernaryWeightPerTensorConst}
+    return {"weight_quant": Int8WeightPerTensorFloat, "weight_bit_width": int(weight)}
+
+
+class _Builder:
+    """Makes the layers of one preset: float torch layers, or Brevitas quantized ones."""
+
+    def __init__(self, preset: Preset, input_bits: int, input_scale: float):
+        self.p = preset
+        self.input_bits = input_bits
+        self.input_scale = input_scale
+
+    def input_quant(self) -> nn.Module:
+        if self.p.is_float:
+            return nn.Identity()
+        from brevitas.core.scaling import ScalingImplType
+        from brevitas.nn import QuantIdentity
+        from brevitas.quant import Uint8ActPerTensorFloat
+
+        # Constant scale: max value = (2^bits - 1) * scale, so int = x / scale exactly.
+        return QuantIdentity(
+            act_quant=Uint8ActPerTensorFloat,
+            bit_width=self.input_bits,
+            scaling_impl_type=ScalingImplType.CONST,
+            max_val=(2**self.input_bits - 1) * self.input_scale,
+            min_val=0.0,
+        )
+
+    def conv(self, cin: int, cout: int) -> nn.Module:
+        if self.p.is_float:
+            return nn.Conv2d(cin, cout, 3, bias=False)
+        from brevitas.nn import QuantConv2d
+
+        return QuantConv2d(cin, cout, 3, bias=False, **_weight_kwargs(self.p.weight))
+
+    def linear(self, fin: int, fout: int) -> nn.Module:
+        if self.p.is_float:
+            return nn.Linear(fin, fout, bias=False)
+        from brevitas.nn import QuantLinear
+
+        return QuantLinear(fin, fout, bias=False, **_weight_kwargs(self.p.weight))
+
+    def act(self) -> nn.Module:
+        if self.p.is_float:
+            return nn.ReLU()
+        if self.p.act_bits == 1:
+            from brevitas.nn import QuantIdentity
+            from brevitas.quant import SignedBinaryActPerTensorConst
+
+            return QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+        from brevitas.nn import QuantReLU
+
+        return QuantReLU(bit_width=self.p.act_bits)
+
+
+def build_model(preset: str | Preset, input_bits: int | None = None, input_scale: float | None = None) -> nn.Module:
+    """A fresh (untrained) model for ``preset``. Input quantization defaults to the preset's data set."""
+    p = parse_preset(preset) if isinstance(preset, str) else preset
+    if input_bits is None or input_scale is None:
+        from qnnflow.models.datasets import InputQuant
+
+        defaults = {"digits": InputQuant(5, 1 / 16)}.get(p.dataset, InputQuant(8, 1 / 255))
+        input_bits = input_bits or defaults.bits
+        input_scale = input_scale or defaults.scale
+    b = _Builder(p, input_bits, input_scale)
+    layers: list[nn.Module] = [b.input_quant()]
+    if p.topology == "digits-cnn":
+        layers += [b.conv(1, 32), nn.BatchNorm2d(32), b.act()]
+        layers += [b.conv(32, 64), nn.BatchNorm2d(64), b.act(), nn.MaxPool2d(2)]
+        layers += [nn.Flatten(), b.linear(64 * 2 * 2, 10)]
+    elif p.topology in _MLP_WIDTH:
+        width = _MLP_WIDTH[p.topology]
+        layers.append(nn.Flatten())
+        fin = 28 * 28
+        for _ in range(3):
+            layers += [b.linear(fin, width), nn.BatchNorm1d(width), b.act()]
+            fin = width
+        layers.append(b.linear(fin, 10))
+    elif p.topology == "cnv":
+        cin = 3
+        for i, cout in enumerate((64, 64, 128, 128, 256, 256)):
+            layers += [b.conv(cin, cout), nn.BatchNorm2d(cout), b.act()]
+            if i in (1, 3):
+                layers.append(nn.MaxPool2d(2))
+            cin = cout
+        layers.append(nn.Flatten())
+        fin = 256
+        for width in (512, 512):
+            layers += [b.linear(fin, width), nn.BatchNorm1d(width), b.act()]
+            fin = width
+        layers.append(b.linear(fin, 10))
+    model = nn.Sequential(*layers)
+    model.preset = p.name  # type: ignore[attr-defined]
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def logits(model: nn.Module, x, batch_size: int = 512) -> torch.Tensor:
+    """The model's logits for a float array / tensor ``x`` (eval mode, in batches)."""
+    model.eval()
+    x = torch.as_tensor(x, dtype=torch.float32)
+    outs = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return torch.cat(outs).float()
