@@ -71,7 +71,7 @@ def quantize_weights(model: nn.Module, bits: int, granularity: Granularity | str
     layers = quantizable_layers(model)
     if not layers:
         raise ValueError(
-            f"PTQ-W found no layer to quantize in {type(model).__name__}: it needs nn.Linear or nn.Conv layers"
+            f"PTQ-W found no layer to quantize in {type(model).__name__}: it needs nn.Linear or nn.Conv"
         )
     out = copy.deepcopy(model)
     with torch.no_grad():
