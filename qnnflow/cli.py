@@ -20,7 +20,6 @@ _PLANNED = {
     "sim": "code generation and stitched-accelerator simulation (issue 5)",
     "bitstream": "implementation with Yosys / nextpnr (issue 6)",
     "run": "the UART host driver (issue 6)",
-    "boundary": "boundary-aware quantization (issue 7)",
     "lint-rtl": "the RTL library (issue 3)",
 }
 
@@ -103,6 +102,27 @@ def cmd_build(args: argparse.Namespace) -> int:
     return _not_available("compile")(args)
 
 
+def cmd_boundary(args: argparse.Namespace) -> int:
+    from qnnflow.models.boundary_report import run_from_args
+
+    result = run_from_args(
+        args.build_dir, out=args.out, reference=args.reference, bits=args.bits,
+        granularities=args.granularity, grid=args.grid, rounding_bits=args.rounding_bits,
+        rounding_steps=args.rounding_steps, compare=args.compare, data_dir=args.data_dir,
+    )
+    for row in result["paper_comparison"]:
+        print(f"  {row['figure']}: paper {row['paper']}, measured {_fmt(row['measured'])} {row['note']}")
+    return 0
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list):
+        return " -> ".join(_fmt(v) for v in value)
+    return str(value)
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with the data set's files (MNIST/Fashion IDX, CIFAR batches)")
 
@@ -146,9 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock-mhz", type=float, default=50.0)
     p.set_defaults(func=_not_available("bitstream"))
 
-    p = sub.add_parser("boundary", help="decision-boundary geometry of a quantized model (not available yet)")
-    p.add_argument("build_dir")
-    p.set_defaults(func=_not_available("boundary"))
+    p = sub.add_parser("boundary", help="decision-boundary geometry of PTQ-W, learned rounding, QAT models")
+    p.add_argument("build_dir", help="build folder written by `qnnflow train` (config.toml, float_model.pt)")
+    p.add_argument("--out", help="output folder (default BUILD_DIR/boundary)")
+    p.add_argument("--reference", choices=["float", "mlp"], default="float",
+                   help="float: the build's float twin; mlp: a D-64-10 float MLP trained here")
+    p.add_argument("--bits", type=int, nargs="+", default=[2, 3, 4, 5, 6, 7, 8], help="PTQ-W widths")
+    p.add_argument("--granularity", nargs="+", choices=["per-tensor", "per-channel"],
+                   default=["per-tensor", "per-channel"])
+    p.add_argument("--grid", type=int, default=160, help="PCA-slice cells per side")
+    p.add_argument("--rounding-bits", type=int, default=4)
+    p.add_argument("--rounding-steps", type=int, default=2000)
+    p.add_argument("--compare", nargs="*", default=[], help="more build folders whose model.pt to measure")
+    _add_data_args(p)
+    p.set_defaults(func=cmd_boundary)
 
     p = sub.add_parser("build", help="all stages in order (what `make bitstream` runs)")
     p.add_argument("--preset", default="digits-cnn-w2a2")
