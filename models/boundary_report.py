@@ -370,7 +370,7 @@ def paper_comparison(r: dict) -> list[dict]:
     )
     rs = [v for v in r["cal_test_jaccard_pearson_r"].values() if v == v]
     add(
-        "calibration vs held-out Jaccard Pearson r (range over granularities)",
+        "calibration vs held-out Jaccard Pearson r (min, max over granularities)",
         PAPER["cal_test_jaccard_pearson_r"],
         [min(rs), max(rs)] if rs else None,
     )

@@ -111,7 +111,8 @@ def cmd_boundary(args: argparse.Namespace) -> int:
         rounding_steps=args.rounding_steps, compare=args.compare, data_dir=args.data_dir,
     )
     for row in result["paper_comparison"]:
-        print(f"  {row['figure']}: paper {row['paper']}, measured {_fmt(row['measured'])} {row['note']}")
+        paper, measured = _fmt(row["paper"]), _fmt(row["measured"])
+        print(f"  {row['figure']}: paper {paper}, measured {measured} {row['note']}")
     return 0
 
 
@@ -119,7 +120,7 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, list):
-        return " -> ".join(_fmt(v) for v in value)
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
     return str(value)
 
 
