@@ -1,0 +1,123 @@
+"""Small helpers over QONNX ``ModelWrapper`` graphs, shared by the passes.
+
+Only graph bookkeeping lives here (names, producers / consumers, constants, node construction);
+no pass logic and no file I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from onnx import NodeProto, TensorProto, helper
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+
+# Domain of the hardware layers (flows/layers.py); qonnx finds the classes through this module path.
+HW_DOMAIN = "qnnflow.flows.layers"
+QONNX_DOMAIN = "qonnx.custom_op.general"
+
+
+def where(node: NodeProto) -> str:
+    """How an error names a node: its name and op type."""
+    return f"{node.name} ({node.op_type})"
+
+
+def const(model: ModelWrapper, name: str) -> np.ndarray | None:
+    """The value of an initializer, or None if the tensor is computed at run time."""
+    return model.get_initializer(name)
+
+
+def producer(model: ModelWrapper, tensor: str) -> NodeProto | None:
+    return model.find_producer(tensor)
+
+
+def consumers(model: ModelWrapper, tensor: str) -> list[NodeProto]:
+    return list(model.find_consumers(tensor) or [])
+
+
+class Namer:
+    """Fresh, readable tensor and node names that do not clash with those already in a graph."""
+
+    def __init__(self, model: ModelWrapper):
+        self.used = {n.name for n in model.graph.node}
+        for vi in itertools.chain(model.graph.input, model.graph.output, model.graph.value_info):
+            self.used.add(vi.name)
+        for init in model.graph.initializer:
+            self.used.add(init.name)
+        for n in model.graph.node:
+            self.used.update(n.input)
+            self.used.update(n.output)
+
+    def __call__(self, base: str) -> str:
+        for i in itertools.count():
+            name = f"{base}_{i}"
+            if name not in self.used:
+                self.used.add(name)
+                return name
+        raise AssertionError("unreachable")
+
+
+def add_const(model: ModelWrapper, namer: Namer, base: str, value: np.ndarray, dtype: DataType | None = None) -> str:
+    """Add an initializer (float32 unless it is an int64 shape) and return its name."""
+    name = namer(base)
+    arr = np.asarray(value)
+    if arr.dtype != np.int64:
+        arr = arr.astype(np.float32)
+    model.set_initializer(name, arr)
+    if dtype is not None:
+        model.set_tensor_datatype(name, dtype)
+    return name
+
+
+def make_node(op_type: str, inputs: list[str], outputs: list[str], name: str, domain: str = "", **attrs) -> NodeProto:
+    return helper.make_node(op_type, inputs, outputs, name=name, domain=domain, **attrs)
+
+
+def datatype_for_range(lo: int, hi: int) -> DataType:
+    """The narrowest integer DataType holding [lo, hi] (BIPOLAR is chosen by the caller)."""
+    if lo >= 0:
+        bits = max(1, int(hi).bit_length())
+        return DataType["BINARY"] if bits == 1 else DataType[f"UINT{bits}"]
+    if lo == -1 and hi == 1:
+        return DataType["TERNARY"]
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return DataType[f"INT{max(bits, 2)}"]
+
+
+def set_value_info(model: ModelWrapper, name: str, shape: list[int] | tuple[int, ...], dtype: DataType | None) -> None:
+    model.set_tensor_shape(name, list(shape), TensorProto.FLOAT)
+    if dtype is not None:
+        model.set_tensor_datatype(name, dtype)
+
+
+def topo_nodes(model: ModelWrapper) -> list[NodeProto]:
+    """Nodes in an order where every node comes after the producers of its inputs."""
+    produced = {}
+    for n in model.graph.node:
+        for o in n.output:
+            produced[o] = n
+    order: list[NodeProto] = []
+    seen: set[int] = set()
+
+    def visit(n: NodeProto) -> None:
+        stack = [(n, False)]
+        while stack:
+            node, done = stack.pop()
+            if id(node) in seen:
+                continue
+            if done:
+                seen.add(id(node))
+                order.append(node)
+                continue
+            stack.append((node, True))
+            for i in node.input:
+                p = produced.get(i)
+                if p is not None and id(p) not in seen:
+                    stack.append((p, False))
+
+    for n in model.graph.node:
+        visit(n)
+    return order

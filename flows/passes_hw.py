@@ -1,0 +1,222 @@
+"""Conversion of the channels-last integer graph to hardware layers (flows/layers.py).
+
+Passes (``apply(model) -> (model, changed)``, to a fixed point):
+- :class:`FinalScaleToLabelSelect`: the float ops after the last accumulator (the logits' scale
+  and offset) + argmax -> TopK on the integer accumulator, when that scale is one strictly
+  increasing function (checked on every accumulator value);
+- :class:`InferMVAU`: integer MatMul (+ its MultiThreshold) -> MVAU, bipolar x bipolar as XNOR-popcount;
+- :class:`InferThresholding`: a standalone channels-last MultiThreshold -> Thresholding;
+- :class:`InferLabelSelect`: TopK on integers -> LabelSelect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+from qnnflow.flows import kernels
+from qnnflow.flows.graph import HW_DOMAIN, Namer, add_const, consumers, datatype_for_range, where
+from qnnflow.flows.layers import MVAU, LabelSelect, Thresholding
+from qnnflow.flows.passes_integer import _attr
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+
+ELEMENTWISE_FLOAT = ("Mul", "Add", "Sub", "Div", "Identity")
+
+
+def _range(dt: DataType) -> tuple[int, int]:
+    return int(dt.min()), int(dt.max())
+
+
+def _replace(model: ModelWrapper, old_nodes: list, new_node) -> None:
+    nodes = list(model.graph.node)
+    i = nodes.index(old_nodes[0])
+    for n in old_nodes:
+        nodes.remove(n)
+    nodes.insert(i, new_node)
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes)
+
+
+class FinalScaleToLabelSelect:
+    """Matches integer tensor -> chain of Mul / Add / Sub / Div by scalar constants -> graph output
+    (the logits). Replaces the chain by TopK(k=1) on the integer tensor, whose index is the class,
+    if the chain is strictly increasing on every value of the integer's datatype (checked by
+    running it); otherwise ValueError. Does not apply when the output is already an index."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        out = model.graph.output[0].name
+        chain = []
+        cur = out
+        while True:
+            p = model.find_producer(cur)
+            if p is None or p.op_type not in ELEMENTWISE_FLOAT:
+                break
+            chain.append(p)
+            cur = p.input[0]
+        if all(n.op_type == "Identity" for n in chain):
+            return model, False
+        dt = model.get_tensor_datatype(cur)
+        if not dt.is_integer() or model.find_producer(cur) is None:
+            return model, False
+        chain.reverse()
+        for n in chain:
+            if n.op_type != "Identity":
+                c = model.get_initializer(n.input[1])
+                if c is None or c.size != 1 or model.get_initializer(n.input[0]) is not None:
+                    raise ValueError(f"{where(n)}: the final scale differs between classes or is not constant; "
+                                     f"label selection needs one scalar scale and offset")
+        lo, hi = _range(dt)
+        if hi - lo > (1 << 22):
+            raise ValueError(f"the accumulator before the output ({dt.name}) is too wide to check the final scale")
+        from qnnflow.flows.execute import Executor
+
+        sub_nodes = [helper.make_node(n.op_type, list(n.input), list(n.output), name=n.name) for n in chain]
+        g = helper.make_graph(
+            sub_nodes, "final", [helper.make_tensor_value_info(cur, 1, [None, 1])],
+            [helper.make_tensor_value_info(out, 1, [None, 1])],
+            initializer=[i for i in model.graph.initializer if any(i.name in n.input for n in chain)],
+        )  # fmt: skip
+        sub = ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+        vals = np.asarray(Executor(sub).run(np.arange(lo, hi + 1, dtype=np.float32).reshape(-1, 1))).ravel()
+        if np.any(np.diff(vals.astype(np.float64)) <= 0):
+            raise ValueError("the final scale is not strictly increasing on the accumulator range, so the "
+                             "argmax of the integers may differ from that of the logits; ask for integer logits")
+        namer = Namer(model)
+        k = add_const(model, namer, "topk_k", np.array([1], dtype=np.int64))
+        values = namer("topk_values")
+        topk = helper.make_node("TopK", [cur, k], [values, out], name=namer("LabelSelect"), axis=-1)
+        _replace(model, chain, topk)
+        model.set_tensor_datatype(out, DataType["UINT32"])
+        return model, True
+
+
+class InferMVAU:
+    """Matches MatMul(integer x, integer constant W) with an optional MultiThreshold as its only
+    consumer, and makes one MVAU (weights stored (MH, MW), thresholds clipped to the accumulator
+    range; with bipolar x and W the thresholds move to the XNOR-popcount domain)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for mm in model.get_nodes_by_op_type("MatMul"):
+            w = model.get_initializer(mm.input[1])
+            idt = model.get_tensor_datatype(mm.input[0])
+            if w is None or not idt.is_integer():
+                continue
+            wdt = model.get_tensor_datatype(mm.input[1])
+            if not wdt.is_integer():
+                wdt = DataType["BIPOLAR"] if np.all(np.abs(w) == 1) else datatype_for_range(int(w.min()), int(w.max()))
+            mw, mh = w.shape
+            xnor = idt == DataType["BIPOLAR"] and wdt == DataType["BIPOLAR"]
+            acc_lo, acc_hi = kernels.accumulator_range(mw, _range(idt), _range(wdt), xnor=xnor)
+            acc_dt = DataType[f"INT{kernels.signed_width(acc_lo, acc_hi + 1)}"]
+            in_shape = model.get_tensor_shape(mm.input[0])
+            namer = Namer(model)
+            wname = add_const(model, namer, mm.name + "_W", w.T.astype(np.float32), wdt)
+            cons = consumers(model, mm.output[0])
+            mt = cons[0] if len(cons) == 1 and cons[0].op_type == "MultiThreshold" else None
+            attrs = dict(
+                MW=int(mw), MH=int(mh), vectors=[int(d) for d in in_shape[1:-1]] or [1],
+                inputDataType=idt.name, weightDataType=wdt.name, accDataType=acc_dt.name,
+                binaryXnorMode=int(xnor),
+            )  # fmt: skip
+            if mt is not None:
+                if _attr(mt, "data_layout", "") not in ("", "NC", "NHWC", "NWC"):
+                    continue
+                scale, bias = float(_attr(mt, "out_scale", 1.0)), float(_attr(mt, "out_bias", 0.0))
+                odt = DataType[_attr(mt, "out_dtype")]
+                bip = odt == DataType["BIPOLAR"]
+                if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
+                    raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be an MVAU output offset")
+                thr = model.get_initializer(mt.input[1]).astype(np.float64)
+                if thr.shape[0] == 1 and mh > 1:
+                    thr = np.repeat(thr, mh, axis=0)
+                if xnor:  # dot = 2 * popcount - MW, so dot >= t  <=>  popcount >= ceil((t + MW) / 2)
+                    thr = np.ceil((thr + mw) / 2)
+                thr = kernels.clip_thresholds(thr, acc_lo, acc_hi)
+                tname = add_const(model, namer, mm.name + "_T", thr.astype(np.float32), acc_dt)
+                node = MVAU.make(mm.name, [mm.input[0], wname, tname], [mt.output[0]], outputDataType=odt.name,
+                                 ActVal=0 if bip else int(bias), **attrs)
+                _replace(model, [mm, mt], node)
+                model.set_tensor_datatype(mt.output[0], odt)
+            else:
+                odt = DataType[f"INT{kernels.signed_width(acc_lo, acc_hi)}"] if not xnor else datatype_for_range(0, mw)
+                node = MVAU.make(mm.name, [mm.input[0], wname], [mm.output[0]], outputDataType=odt.name,
+                                 noActivation=1, **attrs)
+                _replace(model, [mm], node)
+                model.set_tensor_datatype(mm.output[0], odt)
+            return model, True
+        return model, False
+
+
+class InferThresholding:
+    """Matches a MultiThreshold on an integer, channels-last tensor (2D NC or NHWC) that no MVAU
+    absorbed, and makes a Thresholding layer."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for mt in model.get_nodes_by_op_type("MultiThreshold"):
+            idt = model.get_tensor_datatype(mt.input[0])
+            shape = model.get_tensor_shape(mt.input[0])
+            layout = _attr(mt, "data_layout", "")
+            if not idt.is_integer():
+                continue
+            p = model.find_producer(mt.input[0])
+            if p is not None and p.op_type == "MatMul":
+                continue  # becomes the activation of an MVAU
+            if len(shape) > 2 and layout not in ("NHWC", "NWC"):
+                continue  # channels-first: the channels-last lowering comes first
+            scale, bias = float(_attr(mt, "out_scale", 1.0)), float(_attr(mt, "out_bias", 0.0))
+            odt = DataType[_attr(mt, "out_dtype")]
+            bip = odt == DataType["BIPOLAR"]
+            if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
+                raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be a threshold output offset")
+            c = shape[-1]
+            thr = model.get_initializer(mt.input[1]).astype(np.float64)
+            if thr.shape[0] == 1 and c > 1:
+                thr = np.repeat(thr, c, axis=0)
+            lo, hi = _range(idt)
+            thr = kernels.clip_thresholds(thr, lo, hi)
+            namer = Namer(model)
+            tdt = DataType[f"INT{kernels.signed_width(lo, hi + 1)}"]
+            tname = add_const(model, namer, mt.name + "_T", thr.astype(np.float32), tdt)
+            node = Thresholding.make(mt.name, [mt.input[0], tname], [mt.output[0]], NumChannels=int(c),
+                                     vectors=[int(d) for d in shape[1:-1]] or [1], inputDataType=idt.name,
+                                     outputDataType=odt.name, ActVal=0 if bip else int(bias))
+            _replace(model, [mt], node)
+            return model, True
+        return model, False
+
+
+class InferLabelSelect:
+    """Matches TopK on an integer tensor whose values output is unused -> LabelSelect(K)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for tk in model.get_nodes_by_op_type("TopK"):
+            idt = model.get_tensor_datatype(tk.input[0])
+            k = model.get_initializer(tk.input[1])
+            if not idt.is_integer() or k is None or consumers(model, tk.output[0]):
+                continue
+            if tk.output[0] in {o.name for o in model.graph.output}:
+                continue
+            labels = model.get_tensor_shape(tk.input[0])[-1]
+            node = LabelSelect.make(tk.name, [tk.input[0]], [tk.output[1]], Labels=int(labels), K=int(k.ravel()[0]),
+                                    inputDataType=idt.name,
+                                    outputDataType=datatype_for_range(0, max(1, labels - 1)).name)
+            _replace(model, [tk], node)
+            model.set_tensor_datatype(tk.output[1], datatype_for_range(0, max(1, labels - 1)))
+            return model, True
+        return model, False
+
+
+def hw_region(model: ModelWrapper) -> tuple[list, list, list]:
+    """(host-side nodes before, hardware nodes with the shape-only nodes between them, host-side
+    nodes after); ValueError naming any other node found between hardware layers."""
+    nodes = list(model.graph.node)
+    idx = [i for i, n in enumerate(nodes) if n.domain == HW_DOMAIN]
+    if not idx:
+        raise ValueError("the graph has no hardware layers")
+    first, last = idx[0], idx[-1]
+    middle = nodes[first : last + 1]
+    bad = [n for n in middle if n.domain != HW_DOMAIN and n.op_type not in ("Reshape", "Flatten", "Squeeze", "Unsqueeze")]
+    if bad:
+        listing = "; ".join(f"{n.name} ({n.op_type})" for n in bad)
+        raise ValueError(f"nodes between hardware layers that have no hardware layer: {listing}")
+    return nodes[:first], middle, nodes[last + 1 :]

@@ -1,0 +1,596 @@
+"""Streamlining: a QONNX graph -> integer MatMul / Conv followed by per-channel thresholds.
+
+:class:`Streamline` walks the graph once, in order, and describes every float tensor of the
+original as ``tail(A * q + B)`` of an integer tensor ``q`` of the new graph (see flows/tail.py):
+
+- a quantizer (Quant, BipolarQuant, MultiThreshold) after an integer tensor becomes a
+  MultiThreshold whose thresholds come from exact evaluation of the per-channel function between
+  them (bisection over the accumulator range, then checked); channels where that function
+  decreases (negative BatchNorm scales) get their weight rows negated first;
+- MatMul / Gemm / Conv with quantized constant weights become the same op on integer weights;
+  the scales move into ``A``, biases and input offsets into ``B``;
+- elementwise ops with constants, BatchNormalization, Relu, Clip join the tail;
+- data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) and MaxPool act on ``q``;
+- TopK / ArgMax act on the accumulator when the tail is the same strictly increasing function in
+  every channel;
+- the float input path up to the first quantizer stays as host-side float ops that end in
+  ``Round(value / scale)``; an integer graph input (FINN-ONNX UINT8) goes straight in;
+- the float ops after the last integer tensor stay as host-side ops (the logits).
+
+It does not apply (ValueError naming the node) to unquantized weights, residual adds of two
+computed tensors, MaxPool before the activation quantizer, or convolutions with groups > 1.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from onnx import NodeProto, helper
+from qnnflow.flows.graph import QONNX_DOMAIN, Namer, add_const, datatype_for_range, where
+from qnnflow.flows.passes_tidy import InferShapesAndTypes, RemoveUnused
+from qnnflow.flows.tail import (
+    ELEMENTWISE,
+    QUANTIZERS,
+    IntTensor,
+    TailEvaluator,
+    TailStep,
+    check_thresholds,
+    find_thresholds,
+    levels_of,
+    per_channel,
+)
+from qnnflow.flows.weights import int_weight, weight_datatype
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+
+DATA_MOVEMENT = ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity")
+COLLAPSE_LIMIT = 1 << 16  # widest integer range a tail may be tabulated over
+
+
+class FloatPath:
+    """The float input and the original nodes applied to it so far (host-side preprocessing)."""
+
+    def __init__(self, nodes: list[NodeProto]):
+        self.nodes = nodes
+
+
+class Streamline:
+    """See the module docstring. Applies once; ``changed`` is False only for a graph that already
+    has no float op between its integer layers (a second application reproduces it)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        before = [n.op_type for n in model.graph.node]
+        new = _Streamliner(model).run()
+        return new, [n.op_type for n in new.graph.node] != before
+
+
+class _Streamliner:
+    def __init__(self, model: ModelWrapper):
+        self.old = model
+        self.new = ModelWrapper(copy.deepcopy(model.model))
+        self.namer = Namer(model)
+        self.nodes: list[NodeProto] = []
+        self.forms: dict[str, IntTensor | FloatPath] = {}
+        self.linear: dict[str, tuple[NodeProto, str]] = {}  # q tensor -> (MatMul/Conv node, weight init)
+        self.dtypes: dict[str, DataType] = {}
+
+    # -- driver --------------------------------------------------------------------------------
+    def run(self) -> ModelWrapper:
+        old = self.old
+        inp = old.graph.input[0].name
+        shape = old.get_tensor_shape(inp)
+        dt = old.get_tensor_datatype(inp)
+        if dt.is_integer():
+            lo, hi = int(dt.min()), int(dt.max())
+            self.forms[inp] = IntTensor(inp, np.ones(()), np.zeros(()), np.array([lo]), np.array([hi]),
+                                        shape, min(1, len(shape) - 1), bipolar=dt == DataType["BIPOLAR"])
+        else:
+            self.forms[inp] = FloatPath([])
+        from qnnflow.flows.graph import topo_nodes
+
+        for node in topo_nodes(old):
+            self._visit(node)
+        out = old.graph.output[0].name
+        form = self.forms.get(out)
+        if isinstance(form, FloatPath):
+            raise ValueError(f"the graph output {out} is computed without any quantized layer")
+        if isinstance(form, IntTensor):
+            self._emit_output(form, out)
+        self.new.graph.ClearField("node")
+        self.new.graph.node.extend(self.nodes)
+        for o in self.new.model.opset_import:
+            if o.domain in ("", "ai.onnx") and o.version < 11:
+                o.version = 11  # Round (host-side input quantization) needs opset 11
+        model, _ = RemoveUnused().apply(self.new)
+        model.graph.ClearField("value_info")
+        model, _ = InferShapesAndTypes().apply(model)
+        for name, dt in self.dtypes.items():
+            model.set_tensor_datatype(name, dt)
+        return model
+
+    def _visit(self, node: NodeProto) -> None:
+        op = node.op_type
+        data = [i for i in node.input if i and self.old.get_initializer(i) is None]
+        if op in ("MatMul", "Gemm", "Conv") and data:
+            data = [node.input[0]]  # weights and bias are read where they are used
+        if not data or all(self._is_constant(i) for i in data):
+            return  # weight quantizers and other constant subgraphs are read where they are used
+        forms = [self.forms.get(i) for i in data]
+        if any(f is None for f in forms):
+            missing = [i for i, f in zip(data, forms, strict=True) if f is None]
+            raise ValueError(f"{where(node)}: input {missing[0]} comes from an op the compiler does not lower")
+        if op in ("MatMul", "Gemm", "Conv"):
+            self._linear(node, forms[0])
+            return
+        if len(data) > 1:
+            raise ValueError(
+                f"{where(node)}: an op on two computed tensors (a residual join) is not supported by the "
+                f"streamlining yet; supported: ops with one computed input and constant operands"
+            )
+        form = forms[0]
+        if isinstance(form, FloatPath):
+            self._float(node, form)
+        elif op in QUANTIZERS:
+            self._quantize(node, form)
+        elif op in ELEMENTWISE:
+            self._elementwise(node, form)
+        elif op in DATA_MOVEMENT:
+            self._move(node, form)
+        elif op == "MaxPool":
+            self._maxpool(node, form)
+        elif op in ("TopK", "ArgMax"):
+            self._select(node, form)
+        else:
+            raise ValueError(f"{where(node)}: op type {op} cannot be streamlined")
+
+    def _is_constant(self, name: str) -> bool:
+        """True for tensors computed from initializers only (weight quantizers)."""
+        if self.old.get_initializer(name) is not None:
+            return True
+        p = self.old.find_producer(name)
+        return p is not None and all(self._is_constant(i) for i in p.input if i)
+
+    # -- float input path ------------------------------------------------------------------------
+    def _float(self, node: NodeProto, form: FloatPath) -> None:
+        op = node.op_type
+        if op in ELEMENTWISE or op in DATA_MOVEMENT:
+            self.forms[node.output[0]] = FloatPath(form.nodes + [node])
+            return
+        if op not in QUANTIZERS:
+            raise ValueError(
+                f"{where(node)}: its input is not quantized; the float input must pass through a "
+                f"quantizer (Quant, BipolarQuant, MultiThreshold) before {op}"
+            )
+        qform = self._quantizer_form(node)
+        self.nodes.extend(form.nodes + [node])
+        cur = node.output[0]
+        if np.any(qform.B != 0):
+            cur = self._emit("Sub", [cur, add_const(self.new, self.namer, "in_offset", self._bc(qform.B, qform))], "in_sub")
+        cur = self._emit("Div", [cur, add_const(self.new, self.namer, "in_scale", self._bc(qform.A, qform))], "in_div")
+        q = self._emit("Round", [cur], "in_int")
+        shape = self.old.get_tensor_shape(node.output[0])
+        self.forms[node.output[0]] = IntTensor(q, np.ones(()), np.zeros(()), qform.lo, qform.hi, shape,
+                                               min(1, len(shape) - 1), bipolar=qform.bipolar)
+        self.dtypes[q] = self._dtype(qform.lo, qform.hi, qform.bipolar)
+
+    def _bc(self, v: np.ndarray, t: IntTensor) -> np.ndarray:
+        """A per-channel vector shaped to broadcast against the original tensor of ``t``."""
+        v = np.asarray(v)
+        if v.ndim == 0 or v.size == 1:
+            return v.reshape(())
+        shape = [1] * len(t.shape)
+        shape[t.axis] = v.size
+        return v.reshape(shape)
+
+    # -- quantizers ------------------------------------------------------------------------------
+    def _quantizer_form(self, node: NodeProto) -> IntTensor:
+        """The integer form of the output of quantizer ``node``: value = A * q + B, q in [lo, hi]."""
+        old = self.old
+        shape = old.get_tensor_shape(node.output[0])
+        axis = min(1, len(shape) - 1)
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "BipolarQuant":
+            s = self._const(node, 1)
+            return IntTensor("", per_channel(s, shape, axis, where(node)), np.zeros(()), np.array([-1]),
+                             np.array([1]), shape, axis, bipolar=True)
+        if node.op_type == "MultiThreshold":
+            thr = self._const(node, 1)
+            scale, bias = float(attrs.get("out_scale", 1.0)), float(attrs.get("out_bias", 0.0))
+            layout = attrs.get("data_layout", b"")
+            layout = layout.decode() if isinstance(layout, bytes) else layout
+            if layout and "C" in layout:
+                axis = layout.index("C")
+            return IntTensor("", np.array(scale), np.array(bias), np.array([0]), np.array([thr.shape[-1]]), shape, axis)
+        s, zp, bw = (self._const(node, i) for i in (1, 2, 3))
+        bits = int(np.asarray(bw).ravel()[0])
+        signed, narrow = int(attrs.get("signed", 1)), int(attrs.get("narrow", 0))
+        if not np.all(np.asarray(bw) == bits) or bits != np.asarray(bw).ravel()[0]:
+            raise ValueError(f"{where(node)}: bit width must be one integer, not {bw}")
+        if signed:
+            qmin, qmax = -(1 << (bits - 1)) + narrow, (1 << (bits - 1)) - 1
+        else:
+            qmin, qmax = 0, (1 << bits) - 1 - narrow
+        s = per_channel(s, shape, axis, where(node))
+        zp = per_channel(zp, shape, axis, where(node))
+        if np.all(zp == np.round(zp)):
+            zpi = np.round(zp).astype(np.int64)
+            if zpi.size > 1 and not np.all(zpi == zpi.flat[0]):
+                raise ValueError(f"{where(node)}: per-channel zero points are not supported")
+            z = int(zpi.flat[0])
+            return IntTensor("", s, np.zeros(()), np.array([qmin - z]), np.array([qmax - z]), shape, axis)
+        return IntTensor("", s, -zp * s, np.array([qmin]), np.array([qmax]), shape, axis)
+
+    def _const(self, node: NodeProto, i: int) -> np.ndarray:
+        v = self.old.get_initializer(node.input[i]) if i < len(node.input) else None
+        if v is None:
+            raise ValueError(f"{where(node)}: operand {i} must be a constant")
+        return np.asarray(v)
+
+    def _quantize(self, node: NodeProto, t: IntTensor) -> None:
+        """Quantizer after an integer tensor: a MultiThreshold with exactly evaluated thresholds."""
+        qf = self._quantizer_form(node)
+        tail = t.tail + [self._tail_step(node, t)]
+        src = IntTensor(t.name, t.A.copy(), t.B.copy(), t.lo.copy(), t.hi.copy(), t.shape, t.axis,
+                        t.bipolar, tail, t.negatable)
+        c = src.channels
+        src.lo = np.broadcast_to(src.lo, (c,)).astype(np.int64).copy()
+        src.hi = np.broadcast_to(src.hi, (c,)).astype(np.int64).copy()
+        src.A = np.broadcast_to(src.A, (c,)).astype(np.float64).copy()
+        src.B = np.broadcast_to(src.B, (c,)).astype(np.float64).copy()
+        qlo, qhi = int(qf.lo.min()), int(qf.hi.max())
+        ev = TailEvaluator(src)
+        qA = np.broadcast_to(qf.A, (c,))
+        qB = np.broadcast_to(qf.B, (c,))
+
+        def f(probe: np.ndarray) -> np.ndarray:
+            lv = levels_of(ev(probe), qA, qB, qlo, qhi)
+            return (lv + 1) // 2 if bip else lv  # bipolar: count 0 / 1 for -1 / +1
+
+        bip = qf.bipolar
+        if bip:
+            qlo, qhi = 0, 1
+
+        ends = f(np.stack([src.lo, src.hi]))
+        falling = ends[0] > ends[1]
+        if np.any(falling):
+            if t.negatable is None:
+                chans = np.flatnonzero(falling)[:5].tolist()
+                raise ValueError(
+                    f"{where(node)}: the activation decreases with its input in channels {chans}, which is "
+                    f"only supported right after a MatMul / Conv (whose rows are negated)"
+                )
+            self._negate(t, falling)
+            src.A = np.where(falling, -src.A, src.A)
+            src.lo, src.hi = np.where(falling, -src.hi, src.lo), np.where(falling, -src.lo, src.hi)
+        what = where(node)
+        thr = find_thresholds(f, src.lo, src.hi, qlo, qhi, what)
+        check_thresholds(f, thr, src.lo, src.hi, qlo, what)
+        out = self.namer(node.output[0] + "_int")
+        thr_name = add_const(self.new, self.namer, node.name + "_thresholds", thr.astype(np.float32))
+        odt = DataType["BIPOLAR"] if bip else datatype_for_range(qlo, qhi)
+        attrs = {"out_dtype": odt.name, "out_bias": float(-1 if bip else qlo)}
+        if bip:
+            attrs["out_scale"] = 2.0
+            qlo = -1
+        if len(self._shape_of(t)) == 4:
+            attrs["data_layout"] = "NCHW"
+        self.nodes.append(helper.make_node("MultiThreshold", [t.name, thr_name], [out], domain=QONNX_DOMAIN,
+                                           name=self.namer(node.name + "_mt"), **attrs))
+        self.dtypes[out] = odt
+        for sn in t.shape_nodes:  # back to the shape the quantizer's output has in the original
+            out = self._emit_like(sn, out)
+            self.dtypes[out] = odt
+        self.forms[node.output[0]] = IntTensor(out, qf.A, qf.B, np.array([qlo]), np.array([qhi]),
+                                               self.old.get_tensor_shape(node.output[0]), qf.axis, bip)
+
+    def _shape_of(self, t: IntTensor) -> list[int]:
+        """Shape of the integer tensor ``t.name`` (before the shape-only nodes of its tail)."""
+        if t.shape_nodes:
+            return self.old.get_tensor_shape(t.shape_nodes[0].input[0]) or t.shape
+        return t.shape
+
+    def _negate(self, t: IntTensor, rows: np.ndarray) -> None:
+        node, winit = self.linear[t.name]
+        w = self.new.get_initializer(winit)
+        sign = np.where(rows, -1.0, 1.0)
+        if node.op_type == "Conv":
+            w = w * sign.reshape(-1, 1, 1, 1)
+        else:
+            w = w * sign.reshape(1, -1)
+        self.new.set_initializer(winit, w.astype(np.float32))
+
+    def _tail_step(self, node: NodeProto, t: IntTensor) -> TailStep:
+        operands: list[np.ndarray | None] = []
+        what = where(node)
+        for k, name in enumerate(node.input):
+            if name == "":
+                continue
+            v = self.old.get_initializer(name)
+            if v is None:
+                operands.append(None)
+            elif node.op_type == "MultiThreshold" and k == 1:
+                thr = np.asarray(v, dtype=np.float64).reshape(-1, np.shape(v)[-1])
+                if thr.shape[0] != t.channels:
+                    if not np.all(thr == thr[:1]):
+                        raise ValueError(f"{what}: {thr.shape[0]} threshold rows for {t.channels} channels")
+                    thr = np.repeat(thr[:1], t.channels, axis=0)
+                operands.append(thr)
+            elif node.op_type == "BatchNormalization":
+                operands.append(np.asarray(v, dtype=np.float64))
+            elif node.op_type == "Quant" and k == 3:
+                operands.append(np.asarray(v, dtype=np.float64))
+            else:
+                operands.append(per_channel(v, t.shape, t.axis, what))
+        if node.op_type == "Div" and operands[0] is not None:
+            raise ValueError(f"{what}: dividing a constant by a computed tensor is not supported")
+        return TailStep(node, operands)
+
+    # -- elementwise, data movement, pooling -----------------------------------------------------
+    def _elementwise(self, node: NodeProto, t: IntTensor) -> None:
+        step = self._tail_step(node, t)
+        self.forms[node.output[0]] = IntTensor(t.name, t.A, t.B, t.lo, t.hi, self.old.get_tensor_shape(node.output[0]),
+                                               t.axis, t.bipolar, t.tail + [step], t.negatable, t.shape_nodes)
+
+    def _move(self, node: NodeProto, t: IntTensor) -> None:
+        out_shape = self.old.get_tensor_shape(node.output[0])
+        keeps = _kept_axis(t.shape, t.axis, out_shape) is not None and node.op_type != "Transpose"
+        if not t.tail and t.uniform and not (t.negatable and keeps):
+            q = self._emit_like(node, t.name)
+            lo, hi = np.array([t.lo.min()]), np.array([t.hi.max()])
+            self.dtypes[q] = self._dtype(lo, hi, t.bipolar)
+            self.forms[node.output[0]] = IntTensor(q, t.A.reshape(-1)[:1].reshape(()), t.B.reshape(-1)[:1].reshape(()),
+                                                   lo, hi, out_shape, min(1, len(out_shape) - 1), t.bipolar)
+            return
+        # An accumulator with its per-channel tail: only moves that keep the channel axis intact.
+        axis = _kept_axis(t.shape, t.axis, out_shape)
+        if axis is None or node.op_type == "Transpose":
+            raise ValueError(
+                f"{where(node)}: cannot move a tensor that still has per-channel scaling or an activation "
+                f"pending; put the quantizer before {node.op_type}"
+            )
+        self.forms[node.output[0]] = IntTensor(t.name, t.A, t.B, t.lo, t.hi, out_shape, axis, t.bipolar,
+                                               t.tail + [TailStep(node, [None])], t.negatable, t.shape_nodes + [node])
+
+    def _maxpool(self, node: NodeProto, t: IntTensor) -> None:
+        if t.tail or not t.uniform or np.any(t.A <= 0):
+            raise ValueError(
+                f"{where(node)}: MaxPool must come after the activation quantizer (a positive per-tensor "
+                f"scale), not between a MatMul / Conv and its activation"
+            )
+        q = self._emit_like(node, t.name)
+        self.dtypes[q] = self._dtype(t.lo, t.hi, t.bipolar)
+        self.forms[node.output[0]] = IntTensor(q, t.A, t.B, t.lo, t.hi, self.old.get_tensor_shape(node.output[0]),
+                                               t.axis, t.bipolar)
+
+    def _select(self, node: NodeProto, t: IntTensor) -> None:
+        """TopK / ArgMax on the accumulator, valid when the tail is one strictly increasing function."""
+        what = where(node)
+        if not t.uniform or np.any(np.asarray(t.A) <= 0):
+            raise ValueError(f"{what}: label selection needs one positive scale and offset for all classes")
+        lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
+        if hi - lo + 1 > (1 << 22):
+            raise ValueError(f"{what}: accumulator range [{lo}, {hi}] too wide to check the final scale")
+        for step in t.tail:
+            if any(o is not None and np.asarray(o).size > 1 for o in step.operands):
+                if step.node.op_type != "BatchNormalization" or not all(
+                    np.all(o == np.asarray(o).ravel()[0]) for o in step.operands if o is not None
+                ):
+                    raise ValueError(f"{what}: the scale before label selection differs between classes")
+        one = IntTensor(t.name, np.asarray(t.A).reshape(-1)[:1], np.asarray(t.B).reshape(-1)[:1], np.array([lo]),
+                        np.array([hi]), [1, 1], 1, t.bipolar,
+                        [TailStep(s.node, [o if o is None or np.asarray(o).size == 1 or s.node.op_type != "BatchNormalization"
+                                           else np.asarray(o).ravel()[:1] for o in s.operands]) for s in t.tail])
+        vals = TailEvaluator(one)(np.arange(lo, hi + 1).reshape(-1, 1)).ravel()
+        if np.any(np.diff(vals.astype(np.float64)) <= 0):
+            raise ValueError(f"{what}: the final scale is not strictly increasing, so the argmax of the "
+                             f"integer accumulator may differ from the argmax of the logits")
+        ins = [t.name] + [i for i in node.input[1:]]
+        outs = [self._rename(o) if o else "" for o in node.output]
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        self.nodes.append(helper.make_node(node.op_type, ins, outs, name=node.name, **attrs))
+        for o, new in zip(node.output, outs, strict=True):
+            if o:
+                self.forms[o] = IntTensor(new, np.ones(()), np.zeros(()), np.array([0]), np.array([t.channels]),
+                                          self.old.get_tensor_shape(o) or [1], 1)
+
+    # -- linear layers ---------------------------------------------------------------------------
+    def _linear(self, node: NodeProto, t: IntTensor | FloatPath) -> None:
+        what = where(node)
+        if isinstance(t, FloatPath):
+            raise ValueError(f"{what}: its input is not quantized (no quantizer between the graph input and it)")
+        t = self._collapse(t, node)
+        if not t.uniform:
+            raise ValueError(f"{what}: the input has per-channel scales; only per-tensor input scales are supported")
+        a, b = float(np.ravel(t.A)[0]), float(np.ravel(t.B)[0])
+        op = node.op_type
+        attrs = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+        w = int_weight(self.old, node.input[1], what)
+        wv, ws = w.values, np.broadcast_to(w.scale, w.values.shape) if w.scale.ndim else w.scale
+        bias = None
+        if op == "Gemm":
+            if attrs.get("transA", 0):
+                raise ValueError(f"{what}: Gemm with transA is not supported")
+            alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+            if attrs.get("transB", 0):
+                wv, ws = wv.T, (ws.T if np.ndim(ws) else ws)
+            ws = np.asarray(ws) * alpha
+            if len(node.input) > 2 and node.input[2]:
+                bias = beta * self._bias(node, 2)
+        if op == "Conv":
+            if int(attrs.get("group", 1)) != 1:
+                raise ValueError(f"{what}: grouped / depthwise convolutions (group {attrs['group']}) are not supported")
+            if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+                raise ValueError(f"{what}: dilated convolutions are not supported")
+            if len(node.input) > 2 and node.input[2]:
+                bias = self._bias(node, 2)
+            wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what)
+            pads = attrs.get("pads", [0, 0, 0, 0])
+            if any(pads) and (b != 0 or t.bipolar):
+                raise ValueError(f"{what}: zero padding needs an input whose zero is an integer level "
+                                 f"(no offset, not bipolar)")
+            wsum = wv.reshape(wv.shape[0], -1).sum(1)
+            pos, neg = np.clip(wv, 0, None).reshape(wv.shape[0], -1), np.clip(wv, None, 0).reshape(wv.shape[0], -1)
+        else:
+            wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 1, what)
+            wsum = wv.sum(0)
+            pos, neg = np.clip(wv, 0, None).T, np.clip(wv, None, 0).T
+        xlo, xhi = int(np.min(t.lo)), int(np.max(t.hi))
+        lo = (pos * xlo + neg * xhi).sum(1).astype(np.int64)
+        hi = (pos * xhi + neg * xlo).sum(1).astype(np.int64)
+        A = a * np.asarray(wscale, dtype=np.float64)
+        B = b * np.asarray(wscale, dtype=np.float64) * wsum
+        if bias is not None:
+            B = B + per_channel(bias, [len(lo)], 0, what)
+        wname = add_const(self.new, self.namer, node.name + "_weights", wv.astype(np.float32), weight_datatype(w))
+        out = self.namer(node.output[0] + "_acc")
+        if op == "Conv":
+            keep = {k: v for k, v in attrs.items() if k in ("kernel_shape", "pads", "strides", "dilations", "group")}
+            new = helper.make_node("Conv", [t.name, wname], [out], name=node.name, **keep)
+        else:
+            new = helper.make_node("MatMul", [t.name, wname], [out], name=node.name)
+        self.nodes.append(new)
+        self.linear[out] = (new, wname)
+        shape = self.old.get_tensor_shape(node.output[0])
+        self.dtypes[out] = datatype_for_range(int(lo.min()), int(hi.max()))
+        self.forms[node.output[0]] = IntTensor(out, A, B, lo, hi, shape, 1, False, [], out)
+
+    def _bias(self, node: NodeProto, i: int) -> np.ndarray:
+        v = self.old.get_initializer(node.input[i])
+        if v is not None:
+            return np.asarray(v, dtype=np.float64)
+        p = self.old.find_producer(node.input[i])
+        if p is not None and p.op_type == "Quant" and self.old.get_initializer(p.input[0]) is not None:
+            from qonnx.custom_op.general.quant import quant
+
+            args = [self.old.get_initializer(x) for x in p.input]
+            attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
+            mode = attrs.get("rounding_mode", b"ROUND")
+            mode = mode.decode() if isinstance(mode, bytes) else mode
+            return np.asarray(quant(*args, attrs.get("signed", 1), attrs.get("narrow", 0), mode), dtype=np.float64)
+        raise ValueError(f"{where(node)}: bias must be a constant")
+
+    def _collapse(self, t: IntTensor, user: NodeProto) -> IntTensor:
+        """Make ``t`` a plain ``A * q + B`` (no tail) before a MatMul / Conv: tabulate the tail over
+        the range of ``q``; an affine table is absorbed, a table of equally spaced levels becomes a
+        MultiThreshold (q -> level index); integer offsets become the threshold's output offset."""
+        if not t.tail:
+            return t
+        what = where(user)
+        lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
+        if hi - lo + 1 > COLLAPSE_LIMIT:
+            raise ValueError(f"{what}: its input is a wide integer ({lo}..{hi}) with float ops pending and no "
+                             f"quantizer; a quantizer must come before {user.op_type}")
+        c = t.channels
+        flat = IntTensor(t.name, np.broadcast_to(t.A, (c,)).copy(), np.broadcast_to(t.B, (c,)).copy(),
+                         np.full(c, lo), np.full(c, hi), t.shape, t.axis, t.bipolar, t.tail)
+        qs = np.array([-1, 1]) if t.bipolar else np.arange(lo, hi + 1)
+        vals = TailEvaluator(flat)(np.repeat(qs[:, None], c, axis=1)).astype(np.float64)
+        levels = np.unique(vals)
+        if not np.all(vals == vals[:, :1]):
+            raise ValueError(f"{what}: the float ops before it differ between channels; only per-tensor "
+                             f"scaling is supported between a quantizer and a MatMul / Conv")
+        v = vals[:, 0]
+        if len(levels) == 1:
+            step = 1.0
+        else:
+            step = float(np.min(np.diff(levels)))
+        idx = np.rint((v - levels[0]) / step)
+        if not np.allclose(levels[0] + idx * step, v, rtol=1e-6, atol=1e-9 * max(1.0, abs(step))):
+            raise ValueError(f"{what}: its input levels {levels[:6].tolist()} are not equally spaced")
+        if np.any(np.diff(idx) < 0):
+            raise ValueError(f"{what}: the float ops before it are not increasing")
+        base = levels[0] / step
+        shift = int(round(base)) if abs(base - round(base)) < 1e-6 else None
+        if len(levels) == 2 and levels[1] > 0 and np.isclose(levels[1], -levels[0]):
+            # two symmetric levels {-s, +s}: a bipolar stream
+            if t.bipolar and idx[0] == 0 and idx[-1] == 1:
+                return IntTensor(t.name, np.array(step / 2), np.zeros(()), np.array([-1]), np.array([1]), t.shape,
+                                 t.axis, True)
+            return self._relevel(t, qs, idx, 0, step / 2, bipolar=True)
+        if shift is None:
+            return self._relevel(t, qs, idx, 0, step, offset=levels[0])
+        if not t.bipolar and np.array_equal(idx + shift, qs):
+            return IntTensor(t.name, np.array(step), np.zeros(()), np.array([lo]), np.array([hi]), t.shape, t.axis)
+        return self._relevel(t, qs, idx, shift, step)
+
+    def _relevel(self, t, qs, idx, shift, step, offset=0.0, bipolar=False) -> IntTensor:
+        """A MultiThreshold mapping q to ``idx + shift`` (or to bipolar), value = step * q' + offset."""
+        thr = np.array([qs[np.argmax(idx >= j)] for j in range(1, int(idx.max()) + 1)], dtype=np.float32)
+        c = t.channels
+        thr_name = add_const(self.new, self.namer, t.name + "_relevel", np.tile(thr, (c, 1)))
+        out = self.namer(t.name + "_lvl")
+        lo, hi = (-1, 1) if bipolar else (shift, shift + int(idx.max()))
+        odt = DataType["BIPOLAR"] if bipolar else datatype_for_range(lo, hi)
+        attrs = {"out_dtype": odt.name, "out_bias": float(-1 if bipolar else shift)}
+        if bipolar:
+            attrs["out_scale"] = 2.0
+        if len(t.shape) == 4:
+            attrs["data_layout"] = "NCHW"
+        self.nodes.append(helper.make_node("MultiThreshold", [t.name, thr_name], [out], domain=QONNX_DOMAIN,
+                                           name=self.namer("Relevel"), **attrs))
+        self.dtypes[out] = odt
+        return IntTensor(out, np.array(step), np.array(offset), np.array([lo]), np.array([hi]), t.shape, t.axis, bipolar)
+
+    # -- output ----------------------------------------------------------------------------------
+    def _emit_output(self, t: IntTensor, out: str) -> None:
+        """Host-side float ops after the last integer tensor: value = tail(A * q + B)."""
+        cur = t.name
+        if not (np.all(t.A == 1) and np.all(t.B == 0)):
+            cur = self._emit("Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(t.A, t))], "out_mul")
+            cur = self._emit("Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(t.B, t))], "out_add")
+        for step in t.tail:
+            n = copy.deepcopy(step.node)
+            for i, name in enumerate(n.input):
+                if name and self.old.get_initializer(name) is None:
+                    n.input[i] = cur
+            cur = n.output[0]
+            self.nodes.append(n)
+        if cur != out:
+            self._alias_output(out, cur)
+
+    def _alias_output(self, out: str, cur: str) -> None:
+        """Make the node that computes ``cur`` write the graph output ``out`` instead."""
+        for n in self.nodes:
+            if cur in n.output:
+                n.output[list(n.output).index(cur)] = out
+                for other in self.nodes:
+                    for i, name in enumerate(other.input):
+                        if name == cur:
+                            other.input[i] = out
+                return
+        self.nodes.append(helper.make_node("Identity", [cur], [out], name=self.namer("Output")))
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _rename(self, name: str) -> str:
+        return self.namer(name + "_int")
+
+    def _emit(self, op: str, ins: list[str], base: str) -> str:
+        out = self.namer(base)
+        self.nodes.append(helper.make_node(op, ins, [out], name=self.namer(base.capitalize())))
+        return out
+
+    def _emit_like(self, node: NodeProto, q: str) -> str:
+        new = copy.deepcopy(node)
+        new.input[0] = q
+        out = self._rename(node.output[0])
+        new.output[0] = out
+        del new.output[1:]
+        self.nodes.append(new)
+        return out
+
+    @staticmethod
+    def _dtype(lo, hi, bipolar: bool) -> DataType:
+        return DataType["BIPOLAR"] if bipolar else datatype_for_range(int(np.min(lo)), int(np.max(hi)))
+
+
+def _kept_axis(in_shape: list[int], axis: int, out_shape: list[int]) -> int | None:
+    """The channel axis after a move that only adds / removes size-1 dims, else None."""
+    c = in_shape[axis]
+    before = int(np.prod(in_shape[:axis]))
+    acc = 1
+    for i, d in enumerate(out_shape):
+        if acc == before and d == c and int(np.prod(out_shape[i + 1 :])) == int(np.prod(in_shape[axis + 1 :])):
+            return i
+        acc *= d
+    return None

@@ -1,0 +1,140 @@
+"""Tidy-up passes: shapes and datatypes, constant folding, no-op removal, readable unique names.
+
+Every pass has ``apply(model) -> (model, changed)``; :func:`fixed_point` repeats a list of passes
+until none of them changes the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from qnnflow.errors import FlowError
+
+
+class Pass(Protocol):
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]: ...
+
+
+def fixed_point(model: ModelWrapper, passes: Sequence[Pass], limit: int = 100) -> ModelWrapper:
+    """Apply ``passes`` in order, again and again, until a whole round changes nothing."""
+    for _ in range(limit):
+        changed_any = False
+        for p in passes:
+            model, changed = p.apply(model)
+            changed_any |= changed
+        if not changed_any:
+            return model
+    names = ", ".join(type(p).__name__ for p in passes)
+    raise FlowError(f"passes {names} did not reach a fixed point within {limit} rounds")
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+class InferShapesAndTypes:
+    """Annotate every tensor with its shape (ONNX + qonnx custom-op shape inference) and its
+    qonnx DataType. Never changes the computation; reports ``changed=False``."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from qonnx.transformation.infer_datatypes import InferDataTypes
+        from qonnx.transformation.infer_shapes import InferShapes
+
+        with _quiet():
+            model = model.transform(InferShapes()).transform(InferDataTypes())
+        return model, False
+
+
+class FoldConstantOps:
+    """Replace nodes whose inputs are all constants by their result, except quantizers (Quant,
+    BipolarQuant, Trunc, MultiThreshold), whose integer form the streamlining needs."""
+
+    KEEP = ("Quant", "BipolarQuant", "Trunc", "MultiThreshold")
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from qonnx.transformation.fold_constants import FoldConstants
+
+        before = len(model.graph.node)
+        with _quiet():
+            model = model.transform(FoldConstants(exclude_op_types=list(self.KEEP)))
+        return model, len(model.graph.node) != before
+
+
+class RemoveNoOps:
+    """Remove Identity nodes, Mul / Div by a constant 1, Add / Sub of a constant 0 and Reshape /
+    Flatten / Squeeze / Unsqueeze to the shape the tensor already has. Does not apply to a node
+    that produces the graph output."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        outputs = {o.name for o in model.graph.output}
+        for node in list(model.graph.node):
+            if node.output[0] in outputs or not node.input:
+                continue
+            if self._is_noop(model, node):
+                src, dst = node.input[0], node.output[0]
+                for other in model.graph.node:
+                    for i, name in enumerate(other.input):
+                        if name == dst:
+                            other.input[i] = src
+                model.graph.node.remove(node)
+                return model, True
+        return model, False
+
+    @staticmethod
+    def _is_noop(model: ModelWrapper, node) -> bool:
+        op = node.op_type
+        if op == "Identity":
+            return True
+        if op in ("Mul", "Div", "Add", "Sub") and len(node.input) == 2:
+            c = model.get_initializer(node.input[1])
+            if c is None or model.get_initializer(node.input[0]) is not None:
+                return False
+            neutral = 1.0 if op in ("Mul", "Div") else 0.0
+            in_shape = model.get_tensor_shape(node.input[0])
+            out_shape = model.get_tensor_shape(node.output[0])
+            return bool(np.all(c == neutral)) and in_shape == out_shape
+        if op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
+            in_shape = model.get_tensor_shape(node.input[0])
+            return in_shape is not None and in_shape == model.get_tensor_shape(node.output[0])
+        return False
+
+
+class GiveReadableNames:
+    """Unique node names ``<OpType>_<i>`` and tensor names derived from them; reports
+    ``changed=False`` (names do not change the computation)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
+
+        with _quiet():
+            model = model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
+        return model, False
+
+
+class RemoveUnused:
+    """Drop initializers and value annotations no node uses any more."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from qonnx.transformation.general import RemoveUnusedTensors
+
+        before = len(model.graph.initializer)
+        model = model.transform(RemoveUnusedTensors())
+        return model, len(model.graph.initializer) != before
+
+
+def tidy(model: ModelWrapper) -> ModelWrapper:
+    """The tidy-up: fold and remove to a fixed point, then names, shapes and datatypes."""
+    model = fixed_point(model, [InferShapesAndTypes(), FoldConstantOps(), RemoveNoOps(), RemoveUnused()])
+    model, _ = GiveReadableNames().apply(model)
+    model, _ = InferShapesAndTypes().apply(model)
+    return model

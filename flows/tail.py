@@ -1,0 +1,185 @@
+"""Exact evaluation of the per-channel function between an integer tensor and the next quantizer.
+
+The streamlining describes a float tensor of the original graph as ``tail(A * q + B)``: ``q`` an
+integer tensor of the new graph (an accumulator, or a quantized activation), ``A``, ``B`` one value
+per channel, and ``tail`` the original elementwise nodes (BatchNormalization, Mul, Add, Relu,
+Quant, ...) applied since. This module runs ``tail`` on chosen integer values of ``q`` with the same
+implementations qonnx's reference execution uses (onnxruntime for standard ops, qonnx for its
+custom ops), so thresholds found from it reproduce the reference bit for bit, including rounding
+ties, negative BatchNorm scales (decreasing functions) and signed outputs.
+
+Analyses only: nothing here rewrites a graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from onnx import NodeProto, TensorProto, helper
+from qnnflow.flows.graph import where
+from qonnx.core.modelwrapper import ModelWrapper
+
+from qnnflow.errors import FlowError
+
+SHAPE_ONLY = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+ELEMENTWISE = ("Mul", "Add", "Sub", "Div", "BatchNormalization", "Relu", "Clip")
+QUANTIZERS = ("Quant", "BipolarQuant", "MultiThreshold")
+
+
+@dataclass
+class TailStep:
+    """One original node of a tail: op type, attributes, and its constant operands reduced to one
+    value per channel (shape (C,)) or a scalar, in operand order; ``None`` marks the data input."""
+
+    node: NodeProto
+    operands: list[np.ndarray | None]
+
+
+@dataclass
+class IntTensor:
+    """An original float tensor expressed through an integer tensor ``name`` of the new graph:
+    value = tail(A * q + B), q integer in [lo, hi] (per channel; q in {-1, +1} if ``bipolar``).
+
+    ``shape`` / ``axis`` describe the original tensor (channel axis), ``shape_nodes`` the
+    shape-only nodes seen since ``q`` (kept to re-create the original shape when needed)."""
+
+    name: str
+    A: np.ndarray
+    B: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    shape: list[int]
+    axis: int
+    bipolar: bool = False
+    tail: list[TailStep] = field(default_factory=list)
+    negatable: str | None = None  # node name of the MatMul/Conv that computes q (its rows may be negated)
+    shape_nodes: list[NodeProto] = field(default_factory=list)
+
+    @property
+    def channels(self) -> int:
+        return int(self.shape[self.axis]) if self.shape else 1
+
+    @property
+    def uniform(self) -> bool:
+        return all(np.all(v == v.flat[0]) for v in (self.A, self.B))
+
+
+def per_channel(value: np.ndarray, shape: list[int], axis: int, what: str) -> np.ndarray:
+    """Reduce a constant operand broadcast against a tensor of ``shape`` to one value per channel
+    (C,) or a scalar; ValueError if it varies along any other axis."""
+    v = np.asarray(value, dtype=np.float64)
+    if v.size == 1:
+        return v.reshape(())
+    rank = len(shape)
+    if v.ndim > rank:
+        raise ValueError(f"{what}: constant of shape {v.shape} does not broadcast to {shape}")
+    full = np.broadcast_to(v.reshape((1,) * (rank - v.ndim) + v.shape), shape)
+    moved = np.moveaxis(full, axis, -1).reshape(-1, shape[axis])
+    if not np.all(moved == moved[:1]):
+        raise ValueError(f"{what}: constant of shape {v.shape} is not one value per channel (axis {axis} of {shape})")
+    return moved[0].copy()
+
+
+class TailEvaluator:
+    """Runs ``tail(A * q + B)`` on probe matrices of integers of shape (P, C)."""
+
+    def __init__(self, t: IntTensor):
+        self.t = t
+        self.model = self._build()
+        from qnnflow.flows.execute import Executor
+
+        self.ex = Executor(self.model)
+
+    def _build(self) -> ModelWrapper:
+        c = self.t.channels
+        nodes, inits = [], []
+        cur = "probe"
+        for i, step in enumerate(self.t.tail):
+            n = step.node
+            if n.op_type in SHAPE_ONLY:
+                continue
+            ins = []
+            for j, operand in enumerate(step.operands):
+                if operand is None:
+                    ins.append(cur)
+                    continue
+                name = f"c{i}_{j}"
+                arr = np.asarray(operand)
+                if n.op_type == "MultiThreshold" and j == 1:
+                    arr = arr.reshape(-1, arr.shape[-1]) if arr.ndim else arr.reshape(1, 1)
+                elif n.op_type == "BatchNormalization":
+                    arr = np.broadcast_to(arr, (c,))
+                elif n.op_type == "Quant" and j == 3:
+                    arr = arr.reshape(())
+                inits.append(helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.astype(np.float32).ravel()))
+                ins.append(name)
+            out = f"t{i}"
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            if n.op_type == "MultiThreshold":
+                attrs["data_layout"] = "NC"
+            nodes.append(helper.make_node(n.op_type, ins, [out], domain=n.domain, name=f"tail{i}", **attrs))
+            cur = out
+        if not nodes:
+            nodes.append(helper.make_node("Identity", ["probe"], ["t_id"], name="tail_id"))
+            cur = "t_id"
+        inp = helper.make_tensor_value_info("probe", TensorProto.FLOAT, [None, c])
+        out = helper.make_tensor_value_info(cur, TensorProto.FLOAT, [None, c])
+        graph = helper.make_graph(nodes, "tail", [inp], [out], initializer=inits)
+        proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        return ModelWrapper(proto)
+
+    def __call__(self, q: np.ndarray) -> np.ndarray:
+        """Values of the tail for integer probes ``q`` (P, C) -> (P, C) float32."""
+        x = (self.t.A * np.asarray(q, dtype=np.float64) + self.t.B).astype(np.float32)
+        return np.asarray(self.ex.run(x), dtype=np.float32).reshape(q.shape)
+
+
+def levels_of(values: np.ndarray, A: np.ndarray, B: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Integer level q with value = A * q + B, clipped into [lo, hi] (per channel, last axis)."""
+    q = np.rint((values.astype(np.float64) - B) / A)
+    return np.clip(q, lo, hi).astype(np.int64)
+
+
+def find_thresholds(
+    f, lo: np.ndarray, hi: np.ndarray, qlo: int, qhi: int, what: str
+) -> np.ndarray:
+    """Thresholds (C, qhi - qlo) of the non-decreasing integer function ``f`` (probes (P, C) ->
+    levels (P, C)) on acc in [lo, hi]: row c, column j is the least acc with f(acc) >= qlo + j + 1
+    (``hi + 1`` if there is none). Parallel bisection over all channels and levels at once."""
+    c = lo.shape[0]
+    n = qhi - qlo
+    L = np.broadcast_to(lo[None, :], (n, c)).astype(np.int64).copy()
+    H = np.broadcast_to(hi[None, :] + 1, (n, c)).astype(np.int64).copy()
+    target = (qlo + 1 + np.arange(n))[:, None]
+    while np.any(L < H):
+        mid = (L + H) // 2
+        probe = np.minimum(mid, hi[None, :])
+        ok = (f(probe) >= target) & (mid <= hi[None, :])
+        H = np.where(ok, mid, H)
+        L = np.where(ok, L, mid + 1)
+    return L.T.copy()
+
+
+def check_thresholds(f, thresholds: np.ndarray, lo: np.ndarray, hi: np.ndarray, qlo: int, what: str, seed: int = 0) -> None:
+    """Verify count(t <= acc) + qlo == f(acc) at every threshold, its neighbour below, both range
+    ends and random points; FlowError if the function was not monotone after all."""
+    rng = np.random.default_rng(seed)
+    c = lo.shape[0]
+    pts = [lo[None, :], hi[None, :], np.clip(thresholds.T, lo, hi), np.clip(thresholds.T - 1, lo, hi)]
+    span = (hi - lo + 1).astype(np.float64)
+    pts.append(lo[None, :] + np.floor(rng.random((64, c)) * span).astype(np.int64))
+    probe = np.concatenate(pts).astype(np.int64)
+    want = f(probe)
+    got = (thresholds[None, :, :] <= probe[:, :, None]).sum(-1) + qlo
+    bad = np.argwhere(want != got)
+    if len(bad):
+        i, ch = bad[0]
+        raise FlowError(
+            f"{what}: the function from accumulator to quantized level is not monotone in channel {ch} "
+            f"(at accumulator {probe[i, ch]}: expected level {want[i, ch]}, thresholds give {got[i, ch]})"
+        )
+
+
+def describe(node: NodeProto) -> str:
+    return where(node)
