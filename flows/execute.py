@@ -49,7 +49,9 @@ class _StandardNode:
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 3
         self.names = names
-        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        )
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.session.run(None, {n: feeds[n] for n in self.names})
@@ -91,7 +93,9 @@ class Executor:
                 feeds = {n: v for n, v in zip(node.input, ins, strict=True) if v is not None}
                 if node.op_type == "Reshape" and feeds[node.input[1]][0] == 1 and len(x) != 1:
                     # shapes in the graph are for batch 1; run the whole batch
-                    feeds[node.input[1]] = np.concatenate([[len(x)], feeds[node.input[1]][1:]]).astype(np.int64)
+                    feeds[node.input[1]] = np.concatenate([[len(x)], feeds[node.input[1]][1:]]).astype(
+                        np.int64
+                    )
                 for name, v in zip(node.output, self._sessions[key].run(feeds), strict=False):
                     ctx[name] = v
         out = ctx[self.model.graph.output[0].name]

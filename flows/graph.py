@@ -58,7 +58,9 @@ class Namer:
         raise AssertionError("unreachable")
 
 
-def add_const(model: ModelWrapper, namer: Namer, base: str, value: np.ndarray, dtype: DataType | None = None) -> str:
+def add_const(
+    model: ModelWrapper, namer: Namer, base: str, value: np.ndarray, dtype: DataType | None = None
+) -> str:
     """Add an initializer (float32 unless it is an int64 shape) and return its name."""
     name = namer(base)
     arr = np.asarray(value)
@@ -70,7 +72,9 @@ def add_const(model: ModelWrapper, namer: Namer, base: str, value: np.ndarray, d
     return name
 
 
-def make_node(op_type: str, inputs: list[str], outputs: list[str], name: str, domain: str = "", **attrs) -> NodeProto:
+def make_node(
+    op_type: str, inputs: list[str], outputs: list[str], name: str, domain: str = "", **attrs
+) -> NodeProto:
     return helper.make_node(op_type, inputs, outputs, name=name, domain=domain, **attrs)
 
 
@@ -87,7 +91,9 @@ def datatype_for_range(lo: int, hi: int) -> DataType:
     return DataType[f"INT{max(bits, 2)}"]
 
 
-def set_value_info(model: ModelWrapper, name: str, shape: list[int] | tuple[int, ...], dtype: DataType | None) -> None:
+def set_value_info(
+    model: ModelWrapper, name: str, shape: list[int] | tuple[int, ...], dtype: DataType | None
+) -> None:
     model.set_tensor_shape(name, list(shape), TensorProto.FLOAT)
     if dtype is not None:
         model.set_tensor_datatype(name, dtype)

@@ -86,6 +86,8 @@ def load_model(source: str | Path | ModelWrapper | onnx.ModelProto) -> ModelWrap
     if len(model.graph.input) != 1 or len(model.graph.output) != 1:
         ins = [i.name for i in model.graph.input]
         outs = [o.name for o in model.graph.output]
-        raise ValueError(f"{where}: the graph must have exactly one input and one output, found inputs {ins}, outputs {outs}")
+        raise ValueError(
+            f"{where}: the graph must have exactly one input and one output, found inputs {ins}, outputs {outs}"
+        )
     check_supported(model)
     return model

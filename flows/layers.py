@@ -30,7 +30,9 @@ def _dt(name: str) -> DataType:
 
 def _divides(node: NodeProto, fold: str, value: int, total_name: str, total: int) -> None:
     if value < 1 or total % value != 0:
-        raise ValueError(f"{node.name} ({node.op_type}): {fold} must divide {total_name} ({total}), not {value}")
+        raise ValueError(
+            f"{node.name} ({node.op_type}): {fold} must divide {total_name} ({total}), not {value}"
+        )
 
 
 class Layer:
@@ -163,7 +165,14 @@ class Thresholding(Layer):
     """Standalone multi-threshold activation: count(t <= x) + ActVal per channel, PE channels per beat."""
 
     op_type = "Thresholding"
-    ATTRS = {"NumChannels": None, "PE": 1, "vectors": [1], "inputDataType": None, "outputDataType": None, "ActVal": 0}
+    ATTRS = {
+        "NumChannels": None,
+        "PE": 1,
+        "vectors": [1],
+        "inputDataType": None,
+        "outputDataType": None,
+        "ActVal": 0,
+    }
     FOLDS = ("PE",)
 
     def check(self) -> None:
@@ -359,7 +368,9 @@ class WidthConverter(Layer):
         e = int(self.get("elemWidth"))
         for k in ("inWidth", "outWidth"):
             if int(self.get(k)) % e:
-                raise ValueError(f"{self.where}: {k} ({self.get(k)}) must be a multiple of the element width ({e})")
+                raise ValueError(
+                    f"{self.where}: {k} ({self.get(k)}) must be a multiple of the element width ({e})"
+                )
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return [inputs[0]]
@@ -379,7 +390,17 @@ class WidthConverter(Layer):
 
 LAYERS: dict[str, type[Layer]] = {
     cls.op_type: cls
-    for cls in (MVAU, Thresholding, SlidingWindow, MaxPool, LabelSelect, AddStreams, DuplicateStreams, FIFO, WidthConverter)
+    for cls in (
+        MVAU,
+        Thresholding,
+        SlidingWindow,
+        MaxPool,
+        LabelSelect,
+        AddStreams,
+        DuplicateStreams,
+        FIFO,
+        WidthConverter,
+    )
 }
 
 

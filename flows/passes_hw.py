@@ -63,11 +63,15 @@ class FinalScaleToLabelSelect:
             if n.op_type != "Identity":
                 c = model.get_initializer(n.input[1])
                 if c is None or c.size != 1 or model.get_initializer(n.input[0]) is not None:
-                    raise ValueError(f"{where(n)}: the final scale differs between classes or is not constant; "
-                                     f"label selection needs one scalar scale and offset")
+                    raise ValueError(
+                        f"{where(n)}: the final scale differs between classes or is not constant; "
+                        f"label selection needs one scalar scale and offset"
+                    )
         lo, hi = _range(dt)
         if hi - lo > (1 << 22):
-            raise ValueError(f"the accumulator before the output ({dt.name}) is too wide to check the final scale")
+            raise ValueError(
+                f"the accumulator before the output ({dt.name}) is too wide to check the final scale"
+            )
         from qnnflow.flows.execute import Executor
 
         sub_nodes = [helper.make_node(n.op_type, list(n.input), list(n.output), name=n.name) for n in chain]
@@ -79,8 +83,10 @@ class FinalScaleToLabelSelect:
         sub = ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
         vals = np.asarray(Executor(sub).run(np.arange(lo, hi + 1, dtype=np.float32).reshape(-1, 1))).ravel()
         if np.any(np.diff(vals.astype(np.float64)) <= 0):
-            raise ValueError("the final scale is not strictly increasing on the accumulator range, so the "
-                             "argmax of the integers may differ from that of the logits; ask for integer logits")
+            raise ValueError(
+                "the final scale is not strictly increasing on the accumulator range, so the "
+                "argmax of the integers may differ from that of the logits; ask for integer logits"
+            )
         namer = Namer(model)
         k = add_const(model, namer, "topk_k", np.array([1], dtype=np.int64))
         values = namer("topk_values")
@@ -103,7 +109,11 @@ class InferMVAU:
                 continue
             wdt = model.get_tensor_datatype(mm.input[1])
             if not wdt.is_integer():
-                wdt = DataType["BIPOLAR"] if np.all(np.abs(w) == 1) else datatype_for_range(int(w.min()), int(w.max()))
+                wdt = (
+                    DataType["BIPOLAR"]
+                    if np.all(np.abs(w) == 1)
+                    else datatype_for_range(int(w.min()), int(w.max()))
+                )
             mw, mh = w.shape
             xnor = idt == DataType["BIPOLAR"] and wdt == DataType["BIPOLAR"]
             acc_lo, acc_hi = kernels.accumulator_range(mw, _range(idt), _range(wdt), xnor=xnor)
@@ -125,7 +135,9 @@ class InferMVAU:
                 odt = DataType[_attr(mt, "out_dtype")]
                 bip = odt == DataType["BIPOLAR"]
                 if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
-                    raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be an MVAU output offset")
+                    raise ValueError(
+                        f"{where(mt)}: output scale {scale} / bias {bias} cannot be an MVAU output offset"
+                    )
                 thr = model.get_initializer(mt.input[1]).astype(np.float64)
                 if thr.shape[0] == 1 and mh > 1:
                     thr = np.repeat(thr, mh, axis=0)
@@ -133,14 +145,30 @@ class InferMVAU:
                     thr = np.ceil((thr + mw) / 2)
                 thr = kernels.clip_thresholds(thr, acc_lo, acc_hi)
                 tname = add_const(model, namer, mm.name + "_T", thr.astype(np.float32), acc_dt)
-                node = MVAU.make(mm.name, [mm.input[0], wname, tname], [mt.output[0]], outputDataType=odt.name,
-                                 ActVal=0 if bip else int(bias), **attrs)
+                node = MVAU.make(
+                    mm.name,
+                    [mm.input[0], wname, tname],
+                    [mt.output[0]],
+                    outputDataType=odt.name,
+                    ActVal=0 if bip else int(bias),
+                    **attrs,
+                )
                 _replace(model, [mm, mt], node)
                 model.set_tensor_datatype(mt.output[0], odt)
             else:
-                odt = DataType[f"INT{kernels.signed_width(acc_lo, acc_hi)}"] if not xnor else datatype_for_range(0, mw)
-                node = MVAU.make(mm.name, [mm.input[0], wname], [mm.output[0]], outputDataType=odt.name,
-                                 noActivation=1, **attrs)
+                odt = (
+                    DataType[f"INT{kernels.signed_width(acc_lo, acc_hi)}"]
+                    if not xnor
+                    else datatype_for_range(0, mw)
+                )
+                node = MVAU.make(
+                    mm.name,
+                    [mm.input[0], wname],
+                    [mm.output[0]],
+                    outputDataType=odt.name,
+                    noActivation=1,
+                    **attrs,
+                )
                 _replace(model, [mm], node)
                 model.set_tensor_datatype(mm.output[0], odt)
             return model, True
@@ -167,7 +195,9 @@ class InferThresholding:
             odt = DataType[_attr(mt, "out_dtype")]
             bip = odt == DataType["BIPOLAR"]
             if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
-                raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be a threshold output offset")
+                raise ValueError(
+                    f"{where(mt)}: output scale {scale} / bias {bias} cannot be a threshold output offset"
+                )
             c = shape[-1]
             thr = model.get_initializer(mt.input[1]).astype(np.float64)
             if thr.shape[0] == 1 and c > 1:
@@ -177,9 +207,16 @@ class InferThresholding:
             namer = Namer(model)
             tdt = DataType[f"INT{kernels.signed_width(lo, hi + 1)}"]
             tname = add_const(model, namer, mt.name + "_T", thr.astype(np.float32), tdt)
-            node = Thresholding.make(mt.name, [mt.input[0], tname], [mt.output[0]], NumChannels=int(c),
-                                     vectors=[int(d) for d in shape[1:-1]] or [1], inputDataType=idt.name,
-                                     outputDataType=odt.name, ActVal=0 if bip else int(bias))
+            node = Thresholding.make(
+                mt.name,
+                [mt.input[0], tname],
+                [mt.output[0]],
+                NumChannels=int(c),
+                vectors=[int(d) for d in shape[1:-1]] or [1],
+                inputDataType=idt.name,
+                outputDataType=odt.name,
+                ActVal=0 if bip else int(bias),
+            )
             _replace(model, [mt], node)
             return model, True
         return model, False
@@ -197,9 +234,15 @@ class InferLabelSelect:
             if tk.output[0] in {o.name for o in model.graph.output}:
                 continue
             labels = model.get_tensor_shape(tk.input[0])[-1]
-            node = LabelSelect.make(tk.name, [tk.input[0]], [tk.output[1]], Labels=int(labels), K=int(k.ravel()[0]),
-                                    inputDataType=idt.name,
-                                    outputDataType=datatype_for_range(0, max(1, labels - 1)).name)
+            node = LabelSelect.make(
+                tk.name,
+                [tk.input[0]],
+                [tk.output[1]],
+                Labels=int(labels),
+                K=int(k.ravel()[0]),
+                inputDataType=idt.name,
+                outputDataType=datatype_for_range(0, max(1, labels - 1)).name,
+            )
             _replace(model, [tk], node)
             model.set_tensor_datatype(tk.output[1], datatype_for_range(0, max(1, labels - 1)))
             return model, True
@@ -215,7 +258,11 @@ def hw_region(model: ModelWrapper) -> tuple[list, list, list]:
         raise ValueError("the graph has no hardware layers")
     first, last = idx[0], idx[-1]
     middle = nodes[first : last + 1]
-    bad = [n for n in middle if n.domain != HW_DOMAIN and n.op_type not in ("Reshape", "Flatten", "Squeeze", "Unsqueeze")]
+    bad = [
+        n
+        for n in middle
+        if n.domain != HW_DOMAIN and n.op_type not in ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+    ]
     if bad:
         listing = "; ".join(f"{n.name} ({n.op_type})" for n in bad)
         raise ValueError(f"nodes between hardware layers that have no hardware layer: {listing}")

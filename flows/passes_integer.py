@@ -100,7 +100,9 @@ class MoveUniformThresholdsPastReshape:
                 continue
             src, mid, dst = mt.input[0], mt.output[0], rs.output[0]
             namer = Namer(model)
-            new_thr = add_const(model, namer, mt.name + "_thresholds", np.repeat(thr[:1], out_shape[1], axis=0))
+            new_thr = add_const(
+                model, namer, mt.name + "_thresholds", np.repeat(thr[:1], out_shape[1], axis=0)
+            )
             rs.input[0], rs.output[0] = src, mid
             mt.input[0], mt.input[1], mt.output[0] = mid, new_thr, dst
             _set_attr(mt, "data_layout", "NC")
@@ -171,4 +173,9 @@ def integer_cleanup_passes() -> list:
     return [MoveUniformThresholdsPastReshape(), FuseThresholds(), RemoveShapeRoundTrips()]
 
 
-__all__ = ["FuseThresholds", "MoveUniformThresholdsPastReshape", "RemoveShapeRoundTrips", "integer_cleanup_passes"]
+__all__ = [
+    "FuseThresholds",
+    "MoveUniformThresholdsPastReshape",
+    "RemoveShapeRoundTrips",
+    "integer_cleanup_passes",
+]

@@ -83,8 +83,16 @@ class _Streamliner:
         dt = old.get_tensor_datatype(inp)
         if dt.is_integer():
             lo, hi = int(dt.min()), int(dt.max())
-            self.forms[inp] = IntTensor(inp, np.ones(()), np.zeros(()), np.array([lo]), np.array([hi]),
-                                        shape, min(1, len(shape) - 1), bipolar=dt == DataType["BIPOLAR"])
+            self.forms[inp] = IntTensor(
+                inp,
+                np.ones(()),
+                np.zeros(()),
+                np.array([lo]),
+                np.array([hi]),
+                shape,
+                min(1, len(shape) - 1),
+                bipolar=dt == DataType["BIPOLAR"],
+            )
         else:
             self.forms[inp] = FloatPath([])
         from qnnflow.flows.graph import topo_nodes
@@ -119,7 +127,9 @@ class _Streamliner:
         forms = [self.forms.get(i) for i in data]
         if any(f is None for f in forms):
             missing = [i for i, f in zip(data, forms, strict=True) if f is None]
-            raise ValueError(f"{where(node)}: input {missing[0]} comes from an op the compiler does not lower")
+            raise ValueError(
+                f"{where(node)}: input {missing[0]} comes from an op the compiler does not lower"
+            )
         if op in ("MatMul", "Gemm", "Conv"):
             self._linear(node, forms[0])
             return
@@ -166,12 +176,24 @@ class _Streamliner:
         self.nodes.extend(form.nodes + [node])
         cur = node.output[0]
         if np.any(qform.B != 0):
-            cur = self._emit("Sub", [cur, add_const(self.new, self.namer, "in_offset", self._bc(qform.B, qform))], "in_sub")
-        cur = self._emit("Div", [cur, add_const(self.new, self.namer, "in_scale", self._bc(qform.A, qform))], "in_div")
+            cur = self._emit(
+                "Sub", [cur, add_const(self.new, self.namer, "in_offset", self._bc(qform.B, qform))], "in_sub"
+            )
+        cur = self._emit(
+            "Div", [cur, add_const(self.new, self.namer, "in_scale", self._bc(qform.A, qform))], "in_div"
+        )
         q = self._emit("Round", [cur], "in_int")
         shape = self.old.get_tensor_shape(node.output[0])
-        self.forms[node.output[0]] = IntTensor(q, np.ones(()), np.zeros(()), qform.lo, qform.hi, shape,
-                                               min(1, len(shape) - 1), bipolar=qform.bipolar)
+        self.forms[node.output[0]] = IntTensor(
+            q,
+            np.ones(()),
+            np.zeros(()),
+            qform.lo,
+            qform.hi,
+            shape,
+            min(1, len(shape) - 1),
+            bipolar=qform.bipolar,
+        )
         self.dtypes[q] = self._dtype(qform.lo, qform.hi, qform.bipolar)
 
     def _bc(self, v: np.ndarray, t: IntTensor) -> np.ndarray:
@@ -192,8 +214,16 @@ class _Streamliner:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "BipolarQuant":
             s = self._const(node, 1)
-            return IntTensor("", per_channel(s, shape, axis, where(node)), np.zeros(()), np.array([-1]),
-                             np.array([1]), shape, axis, bipolar=True)
+            return IntTensor(
+                "",
+                per_channel(s, shape, axis, where(node)),
+                np.zeros(()),
+                np.array([-1]),
+                np.array([1]),
+                shape,
+                axis,
+                bipolar=True,
+            )
         if node.op_type == "MultiThreshold":
             thr = self._const(node, 1)
             scale, bias = float(attrs.get("out_scale", 1.0)), float(attrs.get("out_bias", 0.0))
@@ -201,7 +231,9 @@ class _Streamliner:
             layout = layout.decode() if isinstance(layout, bytes) else layout
             if layout and "C" in layout:
                 axis = layout.index("C")
-            return IntTensor("", np.array(scale), np.array(bias), np.array([0]), np.array([thr.shape[-1]]), shape, axis)
+            return IntTensor(
+                "", np.array(scale), np.array(bias), np.array([0]), np.array([thr.shape[-1]]), shape, axis
+            )
         s, zp, bw = (self._const(node, i) for i in (1, 2, 3))
         bits = int(np.asarray(bw).ravel()[0])
         signed, narrow = int(attrs.get("signed", 1)), int(attrs.get("narrow", 0))
@@ -231,8 +263,18 @@ class _Streamliner:
         """Quantizer after an integer tensor: a MultiThreshold with exactly evaluated thresholds."""
         qf = self._quantizer_form(node)
         tail = t.tail + [self._tail_step(node, t)]
-        src = IntTensor(t.name, t.A.copy(), t.B.copy(), t.lo.copy(), t.hi.copy(), t.shape, t.axis,
-                        t.bipolar, tail, t.negatable)
+        src = IntTensor(
+            t.name,
+            t.A.copy(),
+            t.B.copy(),
+            t.lo.copy(),
+            t.hi.copy(),
+            t.shape,
+            t.axis,
+            t.bipolar,
+            tail,
+            t.negatable,
+        )
         c = src.channels
         src.lo = np.broadcast_to(src.lo, (c,)).astype(np.int64).copy()
         src.hi = np.broadcast_to(src.hi, (c,)).astype(np.int64).copy()
@@ -275,14 +317,30 @@ class _Streamliner:
             qlo = -1
         if len(self._shape_of(t)) == 4:
             attrs["data_layout"] = "NCHW"
-        self.nodes.append(helper.make_node("MultiThreshold", [t.name, thr_name], [out], domain=QONNX_DOMAIN,
-                                           name=self.namer(node.name + "_mt"), **attrs))
+        self.nodes.append(
+            helper.make_node(
+                "MultiThreshold",
+                [t.name, thr_name],
+                [out],
+                domain=QONNX_DOMAIN,
+                name=self.namer(node.name + "_mt"),
+                **attrs,
+            )
+        )
         self.dtypes[out] = odt
         for sn in t.shape_nodes:  # back to the shape the quantizer's output has in the original
             out = self._emit_like(sn, out)
             self.dtypes[out] = odt
-        self.forms[node.output[0]] = IntTensor(out, qf.A, qf.B, np.array([qlo]), np.array([qhi]),
-                                               self.old.get_tensor_shape(node.output[0]), qf.axis, bip)
+        self.forms[node.output[0]] = IntTensor(
+            out,
+            qf.A,
+            qf.B,
+            np.array([qlo]),
+            np.array([qhi]),
+            self.old.get_tensor_shape(node.output[0]),
+            qf.axis,
+            bip,
+        )
 
     def _shape_of(self, t: IntTensor) -> list[int]:
         """Shape of the integer tensor ``t.name`` (before the shape-only nodes of its tail)."""
@@ -329,8 +387,19 @@ class _Streamliner:
     # -- elementwise, data movement, pooling -----------------------------------------------------
     def _elementwise(self, node: NodeProto, t: IntTensor) -> None:
         step = self._tail_step(node, t)
-        self.forms[node.output[0]] = IntTensor(t.name, t.A, t.B, t.lo, t.hi, self.old.get_tensor_shape(node.output[0]),
-                                               t.axis, t.bipolar, t.tail + [step], t.negatable, t.shape_nodes)
+        self.forms[node.output[0]] = IntTensor(
+            t.name,
+            t.A,
+            t.B,
+            t.lo,
+            t.hi,
+            self.old.get_tensor_shape(node.output[0]),
+            t.axis,
+            t.bipolar,
+            t.tail + [step],
+            t.negatable,
+            t.shape_nodes,
+        )
 
     def _move(self, node: NodeProto, t: IntTensor) -> None:
         out_shape = self.old.get_tensor_shape(node.output[0])
@@ -339,8 +408,16 @@ class _Streamliner:
             q = self._emit_like(node, t.name)
             lo, hi = np.array([t.lo.min()]), np.array([t.hi.max()])
             self.dtypes[q] = self._dtype(lo, hi, t.bipolar)
-            self.forms[node.output[0]] = IntTensor(q, t.A.reshape(-1)[:1].reshape(()), t.B.reshape(-1)[:1].reshape(()),
-                                                   lo, hi, out_shape, min(1, len(out_shape) - 1), t.bipolar)
+            self.forms[node.output[0]] = IntTensor(
+                q,
+                t.A.reshape(-1)[:1].reshape(()),
+                t.B.reshape(-1)[:1].reshape(()),
+                lo,
+                hi,
+                out_shape,
+                min(1, len(out_shape) - 1),
+                t.bipolar,
+            )
             return
         # An accumulator with its per-channel tail: only moves that keep the channel axis intact.
         axis = _kept_axis(t.shape, t.axis, out_shape)
@@ -349,8 +426,19 @@ class _Streamliner:
                 f"{where(node)}: cannot move a tensor that still has per-channel scaling or an activation "
                 f"pending; put the quantizer before {node.op_type}"
             )
-        self.forms[node.output[0]] = IntTensor(t.name, t.A, t.B, t.lo, t.hi, out_shape, axis, t.bipolar,
-                                               t.tail + [TailStep(node, [None])], t.negatable, t.shape_nodes + [node])
+        self.forms[node.output[0]] = IntTensor(
+            t.name,
+            t.A,
+            t.B,
+            t.lo,
+            t.hi,
+            out_shape,
+            axis,
+            t.bipolar,
+            t.tail + [TailStep(node, [None])],
+            t.negatable,
+            t.shape_nodes + [node],
+        )
 
     def _maxpool(self, node: NodeProto, t: IntTensor) -> None:
         if t.tail or not t.uniform or np.any(t.A <= 0):
@@ -360,8 +448,9 @@ class _Streamliner:
             )
         q = self._emit_like(node, t.name)
         self.dtypes[q] = self._dtype(t.lo, t.hi, t.bipolar)
-        self.forms[node.output[0]] = IntTensor(q, t.A, t.B, t.lo, t.hi, self.old.get_tensor_shape(node.output[0]),
-                                               t.axis, t.bipolar)
+        self.forms[node.output[0]] = IntTensor(
+            q, t.A, t.B, t.lo, t.hi, self.old.get_tensor_shape(node.output[0]), t.axis, t.bipolar
+        )
 
     def _select(self, node: NodeProto, t: IntTensor) -> None:
         """TopK / ArgMax on the accumulator, valid when the tail is one strictly increasing function."""
@@ -377,31 +466,62 @@ class _Streamliner:
                     np.all(o == np.asarray(o).ravel()[0]) for o in step.operands if o is not None
                 ):
                     raise ValueError(f"{what}: the scale before label selection differs between classes")
-        one = IntTensor(t.name, np.asarray(t.A).reshape(-1)[:1], np.asarray(t.B).reshape(-1)[:1], np.array([lo]),
-                        np.array([hi]), [1, 1], 1, t.bipolar,
-                        [TailStep(s.node, [o if o is None or np.asarray(o).size == 1 or s.node.op_type != "BatchNormalization"
-                                           else np.asarray(o).ravel()[:1] for o in s.operands]) for s in t.tail])
+        one = IntTensor(
+            t.name,
+            np.asarray(t.A).reshape(-1)[:1],
+            np.asarray(t.B).reshape(-1)[:1],
+            np.array([lo]),
+            np.array([hi]),
+            [1, 1],
+            1,
+            t.bipolar,
+            [
+                TailStep(
+                    s.node,
+                    [
+                        o
+                        if o is None or np.asarray(o).size == 1 or s.node.op_type != "BatchNormalization"
+                        else np.asarray(o).ravel()[:1]
+                        for o in s.operands
+                    ],
+                )
+                for s in t.tail
+            ],
+        )
         vals = TailEvaluator(one)(np.arange(lo, hi + 1).reshape(-1, 1)).ravel()
         if np.any(np.diff(vals.astype(np.float64)) <= 0):
-            raise ValueError(f"{what}: the final scale is not strictly increasing, so the argmax of the "
-                             f"integer accumulator may differ from the argmax of the logits")
+            raise ValueError(
+                f"{what}: the final scale is not strictly increasing, so the argmax of the "
+                f"integer accumulator may differ from the argmax of the logits"
+            )
         ins = [t.name] + [i for i in node.input[1:]]
         outs = [self._rename(o) if o else "" for o in node.output]
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         self.nodes.append(helper.make_node(node.op_type, ins, outs, name=node.name, **attrs))
         for o, new in zip(node.output, outs, strict=True):
             if o:
-                self.forms[o] = IntTensor(new, np.ones(()), np.zeros(()), np.array([0]), np.array([t.channels]),
-                                          self.old.get_tensor_shape(o) or [1], 1)
+                self.forms[o] = IntTensor(
+                    new,
+                    np.ones(()),
+                    np.zeros(()),
+                    np.array([0]),
+                    np.array([t.channels]),
+                    self.old.get_tensor_shape(o) or [1],
+                    1,
+                )
 
     # -- linear layers ---------------------------------------------------------------------------
     def _linear(self, node: NodeProto, t: IntTensor | FloatPath) -> None:
         what = where(node)
         if isinstance(t, FloatPath):
-            raise ValueError(f"{what}: its input is not quantized (no quantizer between the graph input and it)")
+            raise ValueError(
+                f"{what}: its input is not quantized (no quantizer between the graph input and it)"
+            )
         t = self._collapse(t, node)
         if not t.uniform:
-            raise ValueError(f"{what}: the input has per-channel scales; only per-tensor input scales are supported")
+            raise ValueError(
+                f"{what}: the input has per-channel scales; only per-tensor input scales are supported"
+            )
         a, b = float(np.ravel(t.A)[0]), float(np.ravel(t.B)[0])
         op = node.op_type
         attrs = {x.name: helper.get_attribute_value(x) for x in node.attribute}
@@ -419,20 +539,31 @@ class _Streamliner:
                 bias = beta * self._bias(node, 2)
         if op == "Conv":
             if int(attrs.get("group", 1)) != 1:
-                raise ValueError(f"{what}: grouped / depthwise convolutions (group {attrs['group']}) are not supported")
+                raise ValueError(
+                    f"{what}: grouped / depthwise convolutions (group {attrs['group']}) are not supported"
+                )
             if any(d != 1 for d in attrs.get("dilations", [1, 1])):
                 raise ValueError(f"{what}: dilated convolutions are not supported")
             if len(node.input) > 2 and node.input[2]:
                 bias = self._bias(node, 2)
-            wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what)
+            wscale = per_channel(
+                np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what
+            )
             pads = attrs.get("pads", [0, 0, 0, 0])
             if any(pads) and (b != 0 or t.bipolar):
-                raise ValueError(f"{what}: zero padding needs an input whose zero is an integer level "
-                                 f"(no offset, not bipolar)")
+                raise ValueError(
+                    f"{what}: zero padding needs an input whose zero is an integer level "
+                    f"(no offset, not bipolar)"
+                )
             wsum = wv.reshape(wv.shape[0], -1).sum(1)
-            pos, neg = np.clip(wv, 0, None).reshape(wv.shape[0], -1), np.clip(wv, None, 0).reshape(wv.shape[0], -1)
+            pos, neg = (
+                np.clip(wv, 0, None).reshape(wv.shape[0], -1),
+                np.clip(wv, None, 0).reshape(wv.shape[0], -1),
+            )
         else:
-            wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 1, what)
+            wscale = per_channel(
+                np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 1, what
+            )
             wsum = wv.sum(0)
             pos, neg = np.clip(wv, 0, None).T, np.clip(wv, None, 0).T
         xlo, xhi = int(np.min(t.lo)), int(np.max(t.hi))
@@ -442,10 +573,16 @@ class _Streamliner:
         B = b * np.asarray(wscale, dtype=np.float64) * wsum
         if bias is not None:
             B = B + per_channel(bias, [len(lo)], 0, what)
-        wname = add_const(self.new, self.namer, node.name + "_weights", wv.astype(np.float32), weight_datatype(w))
+        wname = add_const(
+            self.new, self.namer, node.name + "_weights", wv.astype(np.float32), weight_datatype(w)
+        )
         out = self.namer(node.output[0] + "_acc")
         if op == "Conv":
-            keep = {k: v for k, v in attrs.items() if k in ("kernel_shape", "pads", "strides", "dilations", "group")}
+            keep = {
+                k: v
+                for k, v in attrs.items()
+                if k in ("kernel_shape", "pads", "strides", "dilations", "group")
+            }
             new = helper.make_node("Conv", [t.name, wname], [out], name=node.name, **keep)
         else:
             new = helper.make_node("MatMul", [t.name, wname], [out], name=node.name)
@@ -467,7 +604,9 @@ class _Streamliner:
             attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
             mode = attrs.get("rounding_mode", b"ROUND")
             mode = mode.decode() if isinstance(mode, bytes) else mode
-            return np.asarray(quant(*args, attrs.get("signed", 1), attrs.get("narrow", 0), mode), dtype=np.float64)
+            return np.asarray(
+                quant(*args, attrs.get("signed", 1), attrs.get("narrow", 0), mode), dtype=np.float64
+            )
         raise ValueError(f"{where(node)}: bias must be a constant")
 
     def _collapse(self, t: IntTensor, user: NodeProto) -> IntTensor:
@@ -479,17 +618,30 @@ class _Streamliner:
         what = where(user)
         lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
         if hi - lo + 1 > COLLAPSE_LIMIT:
-            raise ValueError(f"{what}: its input is a wide integer ({lo}..{hi}) with float ops pending and no "
-                             f"quantizer; a quantizer must come before {user.op_type}")
+            raise ValueError(
+                f"{what}: its input is a wide integer ({lo}..{hi}) with float ops pending and no "
+                f"quantizer; a quantizer must come before {user.op_type}"
+            )
         c = t.channels
-        flat = IntTensor(t.name, np.broadcast_to(t.A, (c,)).copy(), np.broadcast_to(t.B, (c,)).copy(),
-                         np.full(c, lo), np.full(c, hi), t.shape, t.axis, t.bipolar, t.tail)
+        flat = IntTensor(
+            t.name,
+            np.broadcast_to(t.A, (c,)).copy(),
+            np.broadcast_to(t.B, (c,)).copy(),
+            np.full(c, lo),
+            np.full(c, hi),
+            t.shape,
+            t.axis,
+            t.bipolar,
+            t.tail,
+        )
         qs = np.array([-1, 1]) if t.bipolar else np.arange(lo, hi + 1)
         vals = TailEvaluator(flat)(np.repeat(qs[:, None], c, axis=1)).astype(np.float64)
         levels = np.unique(vals)
         if not np.all(vals == vals[:, :1]):
-            raise ValueError(f"{what}: the float ops before it differ between channels; only per-tensor "
-                             f"scaling is supported between a quantizer and a MatMul / Conv")
+            raise ValueError(
+                f"{what}: the float ops before it differ between channels; only per-tensor "
+                f"scaling is supported between a quantizer and a MatMul / Conv"
+            )
         v = vals[:, 0]
         if len(levels) == 1:
             step = 1.0
@@ -505,13 +657,23 @@ class _Streamliner:
         if len(levels) == 2 and levels[1] > 0 and np.isclose(levels[1], -levels[0]):
             # two symmetric levels {-s, +s}: a bipolar stream
             if t.bipolar and idx[0] == 0 and idx[-1] == 1:
-                return IntTensor(t.name, np.array(step / 2), np.zeros(()), np.array([-1]), np.array([1]), t.shape,
-                                 t.axis, True)
+                return IntTensor(
+                    t.name,
+                    np.array(step / 2),
+                    np.zeros(()),
+                    np.array([-1]),
+                    np.array([1]),
+                    t.shape,
+                    t.axis,
+                    True,
+                )
             return self._relevel(t, qs, idx, 0, step / 2, bipolar=True)
         if shift is None:
             return self._relevel(t, qs, idx, 0, step, offset=levels[0])
         if not t.bipolar and np.array_equal(idx + shift, qs):
-            return IntTensor(t.name, np.array(step), np.zeros(()), np.array([lo]), np.array([hi]), t.shape, t.axis)
+            return IntTensor(
+                t.name, np.array(step), np.zeros(()), np.array([lo]), np.array([hi]), t.shape, t.axis
+            )
         return self._relevel(t, qs, idx, shift, step)
 
     def _relevel(self, t, qs, idx, shift, step, offset=0.0, bipolar=False) -> IntTensor:
@@ -527,18 +689,32 @@ class _Streamliner:
             attrs["out_scale"] = 2.0
         if len(t.shape) == 4:
             attrs["data_layout"] = "NCHW"
-        self.nodes.append(helper.make_node("MultiThreshold", [t.name, thr_name], [out], domain=QONNX_DOMAIN,
-                                           name=self.namer("Relevel"), **attrs))
+        self.nodes.append(
+            helper.make_node(
+                "MultiThreshold",
+                [t.name, thr_name],
+                [out],
+                domain=QONNX_DOMAIN,
+                name=self.namer("Relevel"),
+                **attrs,
+            )
+        )
         self.dtypes[out] = odt
-        return IntTensor(out, np.array(step), np.array(offset), np.array([lo]), np.array([hi]), t.shape, t.axis, bipolar)
+        return IntTensor(
+            out, np.array(step), np.array(offset), np.array([lo]), np.array([hi]), t.shape, t.axis, bipolar
+        )
 
     # -- output ----------------------------------------------------------------------------------
     def _emit_output(self, t: IntTensor, out: str) -> None:
         """Host-side float ops after the last integer tensor: value = tail(A * q + B)."""
         cur = t.name
         if not (np.all(t.A == 1) and np.all(t.B == 0)):
-            cur = self._emit("Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(t.A, t))], "out_mul")
-            cur = self._emit("Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(t.B, t))], "out_add")
+            cur = self._emit(
+                "Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(t.A, t))], "out_mul"
+            )
+            cur = self._emit(
+                "Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(t.B, t))], "out_add"
+            )
         for step in t.tail:
             n = copy.deepcopy(step.node)
             for i, name in enumerate(n.input):
@@ -590,7 +766,11 @@ def _kept_axis(in_shape: list[int], axis: int, out_shape: list[int]) -> int | No
     before = int(np.prod(in_shape[:axis]))
     acc = 1
     for i, d in enumerate(out_shape):
-        if acc == before and d == c and int(np.prod(out_shape[i + 1 :])) == int(np.prod(in_shape[axis + 1 :])):
+        if (
+            acc == before
+            and d == c
+            and int(np.prod(out_shape[i + 1 :])) == int(np.prod(in_shape[axis + 1 :]))
+        ):
             return i
         acc *= d
     return None

@@ -77,7 +77,9 @@ def per_channel(value: np.ndarray, shape: list[int], axis: int, what: str) -> np
     full = np.broadcast_to(v.reshape((1,) * (rank - v.ndim) + v.shape), shape)
     moved = np.moveaxis(full, axis, -1).reshape(-1, shape[axis])
     if not np.all(moved == moved[:1]):
-        raise ValueError(f"{what}: constant of shape {v.shape} is not one value per channel (axis {axis} of {shape})")
+        raise ValueError(
+            f"{what}: constant of shape {v.shape} is not one value per channel (axis {axis} of {shape})"
+        )
     return moved[0].copy()
 
 
@@ -112,7 +114,9 @@ class TailEvaluator:
                     arr = np.broadcast_to(arr, (c,))
                 elif n.op_type == "Quant" and j == 3:
                     arr = arr.reshape(())
-                inits.append(helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.astype(np.float32).ravel()))
+                inits.append(
+                    helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.astype(np.float32).ravel())
+                )
                 ins.append(name)
             out = f"t{i}"
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
@@ -141,9 +145,7 @@ def levels_of(values: np.ndarray, A: np.ndarray, B: np.ndarray, lo: np.ndarray, 
     return np.clip(q, lo, hi).astype(np.int64)
 
 
-def find_thresholds(
-    f, lo: np.ndarray, hi: np.ndarray, qlo: int, qhi: int, what: str
-) -> np.ndarray:
+def find_thresholds(f, lo: np.ndarray, hi: np.ndarray, qlo: int, qhi: int, what: str) -> np.ndarray:
     """Thresholds (C, qhi - qlo) of the non-decreasing integer function ``f`` (probes (P, C) ->
     levels (P, C)) on acc in [lo, hi]: row c, column j is the least acc with f(acc) >= qlo + j + 1
     (``hi + 1`` if there is none). Parallel bisection over all channels and levels at once."""
@@ -161,7 +163,9 @@ def find_thresholds(
     return L.T.copy()
 
 
-def check_thresholds(f, thresholds: np.ndarray, lo: np.ndarray, hi: np.ndarray, qlo: int, what: str, seed: int = 0) -> None:
+def check_thresholds(
+    f, thresholds: np.ndarray, lo: np.ndarray, hi: np.ndarray, qlo: int, what: str, seed: int = 0
+) -> None:
     """Verify count(t <= acc) + qlo == f(acc) at every threshold, its neighbour below, both range
     ends and random points; FlowError if the function was not monotone after all."""
     rng = np.random.default_rng(seed)

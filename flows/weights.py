@@ -60,7 +60,11 @@ def int_weight(model: ModelWrapper, tensor: str, user: str) -> IntWeight:
         bipolar = dt == DataType["BIPOLAR"] or bool(np.all(np.abs(ints) == 1))
     else:
         node = model.find_producer(tensor)
-        if node is None or node.op_type not in ("Quant", "BipolarQuant") or model.get_initializer(node.input[0]) is None:
+        if (
+            node is None
+            or node.op_type not in ("Quant", "BipolarQuant")
+            or model.get_initializer(node.input[0]) is None
+        ):
             kind = "graph input" if node is None else where(node)
             raise ValueError(
                 f"{user}: weights {tensor} (from {kind}) are not constant quantized weights: expected a "

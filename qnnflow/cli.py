@@ -124,6 +124,34 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from qnnflow.flows.compile import compile_model
+    from qnnflow.flows.steps import CompileOptions, OutputMode
+
+    opts = CompileOptions(
+        target_cycles=args.target_cycles,
+        target_fps=args.target_fps,
+        clock_mhz=args.clock_mhz,
+        lut_budget=args.lut_budget,
+        bram_budget=args.bram_budget,
+        family=args.family,
+        folding=Path(args.folding) if args.folding else None,
+        output=OutputMode.LOGITS if args.logits else OutputMode.LABELS,
+    )
+    out = Path(args.out) if args.out else Path("build") / Path(args.model).stem
+    labels = None
+    if args.labels:
+        if not Path(args.labels).is_file():
+            raise FileNotFoundError(f"labels not found: {args.labels}")
+        labels = np.load(args.labels)
+    result = compile_model(args.model, out, inputs=args.inputs, opts=opts, labels=labels)
+    if result.accuracy is not None:
+        print(f"accuracy of the dataflow graph: {result.accuracy:.4f} on {len(labels)} labelled inputs")
+    return 0
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with the data set's files (MNIST/Fashion IDX, CIFAR batches)")
 
@@ -145,14 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("compile", help="QONNX model -> folded dataflow graph (not available yet)")
+    p = sub.add_parser("compile", help="QONNX model -> folded dataflow graph, verified after every step")
     p.add_argument("model", help="QONNX model (.onnx)")
-    p.add_argument("--out", help="build folder")
-    p.add_argument("--inputs", help="test inputs (.npy) for step-by-step verification")
-    p.add_argument("--target-cycles", type=int)
-    p.add_argument("--target-fps", type=float)
+    p.add_argument("--out", help="build folder (default build/<model name>)")
+    p.add_argument("--inputs", help="test inputs (.npy) for step-by-step verification (default: 100 random)")
+    p.add_argument("--labels", help="labels (.npy) of the test inputs, to print the accuracy")
+    p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for")
+    p.add_argument("--target-fps", type=float, help="frames per second at --clock-mhz to fold for")
     p.add_argument("--clock-mhz", type=float, default=50.0)
-    p.set_defaults(func=_not_available("compile"))
+    p.add_argument("--lut-budget", type=int, help="fold for the highest throughput within this many LUTs")
+    p.add_argument("--bram-budget", type=int, help="... and this many block RAMs")
+    p.add_argument("--family", choices=["ecp5", "xc7"], default="ecp5", help="family the budget is for")
+    p.add_argument("--folding", help="apply this folding.json instead of computing one")
+    p.add_argument("--logits", action="store_true", help="output integer logits instead of the class index")
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("sim", help="simulate the stitched accelerator (not available yet)")
     p.add_argument("build_dir")

@@ -1,0 +1,117 @@
+"""``qnnflow compile``: a QONNX model -> a folded, verified dataflow graph in a build folder.
+
+Writes ``steps/NN_<step>.onnx`` (each step's graph), ``dataflow.onnx`` (the last one),
+``folding.json``, ``estimates.json`` + ``estimates.txt`` and ``verification.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qnnflow.flows.steps import STEPS, CompileOptions
+
+
+@dataclass
+class CompileResult:
+    out_dir: Path
+    dataflow: Path
+    estimates: dict
+    checks: list[dict]
+    seconds: float
+    accuracy: float | None = None
+
+
+def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarray:
+    shape = model.get_tensor_shape(model.graph.input[0].name)
+    if inputs is None:
+        dt = model.get_tensor_datatype(model.graph.input[0].name)
+        rng = np.random.default_rng(0)
+        n = 100
+        if dt.is_integer():
+            x = rng.integers(int(dt.min()), int(dt.max()) + 1, size=(n, *shape[1:])).astype(np.float32)
+            log(f"no --inputs: verifying on {n} random {dt.name} inputs")
+        else:
+            x = rng.random((n, *shape[1:]), dtype=np.float32)
+            log(f"no --inputs: verifying on {n} random inputs in [0, 1)")
+        return x
+    if isinstance(inputs, np.ndarray):
+        x = inputs
+    else:
+        path = Path(inputs)
+        if not path.is_file():
+            raise FileNotFoundError(f"test inputs not found: {path}")
+        x = np.load(path)
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) != tuple(shape[1:]):
+        raise ValueError(
+            f"test inputs have shape {x.shape}; the model expects (N, {', '.join(map(str, shape[1:]))})"
+        )
+    return x
+
+
+def compile_model(
+    model_path: Path | str,
+    out_dir: Path | str,
+    inputs: Path | str | np.ndarray | None = None,
+    opts: CompileOptions | None = None,
+    labels: np.ndarray | None = None,
+    verbose: bool = True,
+) -> CompileResult:
+    """Run every build step on ``model_path``, verifying each against QONNX execution of the
+    original on ``inputs`` (N, ...) as the model's input expects them."""
+    from qnnflow.flows.estimates import estimates, table
+    from qnnflow.flows.execute import reference_outputs
+    from qnnflow.flows.folding import folding_dict
+    from qnnflow.flows.importer import load_model
+    from qnnflow.flows.verify import check_step, decisions
+
+    opts = opts or CompileOptions()
+    out = Path(out_dir)
+    (out / "steps").mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+
+    def log(msg: str) -> None:
+        if verbose:
+            print(msg, flush=True)
+
+    model = load_model(model_path)
+    x = _test_inputs(model, inputs, log)
+    log(f"reference: QONNX execution of {Path(model_path).name} on {len(x)} inputs")
+    ref = reference_outputs(model, x)
+    checks = []
+    prev, prev_out = None, None
+    for i, (name, step) in enumerate(STEPS, start=1):
+        ts = time.time()
+        model = step(model, opts)
+        path = out / "steps" / f"{i:02d}_{name}.onnx"
+        model.save(str(path))
+        check, prev_out = check_step(name, model, x, ref, prev, prev_out)
+        prev = model
+        checks.append(check.as_dict())
+        exact = ", integer outputs exact" if check.exact else ""
+        log(
+            f"[{i}/{len(STEPS)}] {name:<16} {len(model.graph.node):>4} nodes  verified on {len(x)} inputs"
+            f"{exact}  ({time.time() - ts:.1f} s)"
+        )
+    dataflow = out / "dataflow.onnx"
+    model.save(str(dataflow))
+    (out / "folding.json").write_text(json.dumps(folding_dict(model), indent=2) + "\n")
+    est = estimates(model, opts.clock_mhz)
+    (out / "estimates.json").write_text(json.dumps(est, indent=2) + "\n")
+    (out / "estimates.txt").write_text(table(est) + "\n")
+    acc = None
+    result = {"samples": len(x), "steps": checks}
+    if labels is not None:
+        acc = float((decisions(prev_out) == np.asarray(labels)[: len(x)]).mean())
+        result["accuracy"] = acc
+        result["reference_accuracy"] = float((decisions(ref) == np.asarray(labels)[: len(x)]).mean())
+    (out / "verification.json").write_text(json.dumps(result, indent=2) + "\n")
+    log(table(est))
+    secs = time.time() - t0
+    log(f"compiled in {secs:.1f} s -> {out}")
+    return CompileResult(out, dataflow, est, checks, secs, acc)
