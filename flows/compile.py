@@ -94,6 +94,8 @@ def compile_model(
         prev = model
         checks.append(check.as_dict())
         exact = ", integer outputs exact" if check.exact else ""
+        if check.float_ties:
+            exact += f", {check.float_ties} float ties in the reference"
         log(
             f"[{i}/{len(STEPS)}] {name:<16} {len(model.graph.node):>4} nodes  verified on {len(x)} inputs"
             f"{exact}  ({time.time() - ts:.1f} s)"

@@ -231,6 +231,9 @@ class InferLabelSelect:
             k = model.get_initializer(tk.input[1])
             if not idt.is_integer() or k is None or consumers(model, tk.output[0]):
                 continue
+            p = model.find_producer(tk.input[0])
+            if p is not None and p.op_type == "MatMul":
+                continue  # its MVAU comes first (and sets the datatype)
             if tk.output[0] in {o.name for o in model.graph.output}:
                 continue
             labels = model.get_tensor_shape(tk.input[0])[-1]

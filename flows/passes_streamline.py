@@ -186,8 +186,8 @@ class _Streamliner:
         shape = self.old.get_tensor_shape(node.output[0])
         self.forms[node.output[0]] = IntTensor(
             q,
-            np.ones(()),
-            np.zeros(()),
+            qform.A,
+            qform.B,
             qform.lo,
             qform.hi,
             shape,
@@ -708,12 +708,15 @@ class _Streamliner:
     def _emit_output(self, t: IntTensor, out: str) -> None:
         """Host-side float ops after the last integer tensor: value = tail(A * q + B)."""
         cur = t.name
-        if not (np.all(t.A == 1) and np.all(t.B == 0)):
+        a = np.ravel(t.A)[:1].reshape(()) if np.all(t.A == np.ravel(t.A)[0]) else t.A
+        b = np.ravel(t.B)[:1].reshape(()) if np.all(t.B == np.ravel(t.B)[0]) else t.B
+        if not np.all(a == 1):
             cur = self._emit(
-                "Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(t.A, t))], "out_mul"
+                "Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(a, t))], "out_mul"
             )
+        if not np.all(b == 0):
             cur = self._emit(
-                "Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(t.B, t))], "out_add"
+                "Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(b, t))], "out_add"
             )
         for step in t.tail:
             n = copy.deepcopy(step.node)

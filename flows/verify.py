@@ -37,6 +37,7 @@ class StepCheck:
     samples: int
     decision_mismatches: int
     exact: bool  # integer outputs compared element for element
+    float_ties: int = 0  # inputs where the reference's top logits tie within float rounding
 
     def as_dict(self) -> dict:
         return {
@@ -44,6 +45,7 @@ class StepCheck:
             "samples": self.samples,
             "decision_mismatches": self.decision_mismatches,
             "integer_exact": self.exact,
+            "reference_float_ties": self.float_ties,
         }
 
 
@@ -59,6 +61,17 @@ def check_step(
     out = run_batched(model, x, batch)
     got, want = decisions(out), decisions(ref)
     bad = np.flatnonzero(got != want)
+    ties = 0
+    if len(bad) and ref.ndim == 2 and ref.shape[1] > 1:
+        # The reference runs in float32: integer accumulators that are equal can come out as logits a
+        # few ulps apart, and then its argmax is one of the tied classes chosen by rounding noise.
+        # Such a float tie is accepted (and counted) when our class has a reference logit within
+        # 1e-5 (relative) of the maximum; anything else is a mismatch.
+        r = ref[bad].astype(np.float64)
+        tol = 1e-5 * np.maximum(1.0, np.abs(r).max(1))
+        tied = r[np.arange(len(bad)), got[bad]] >= r.max(1) - tol
+        ties = int(tied.sum())
+        bad = bad[~tied]
     exact = False
     if (
         not len(bad)
@@ -75,7 +88,7 @@ def check_step(
         raise VerificationError(_explain(step, model, x, ref, out, prev, int(bad[0]), len(bad)))
     if not exact and out.shape == ref.shape and _is_int(out) and _is_int(ref):
         exact = bool(np.array_equal(out, ref))
-    return StepCheck(step, len(x), 0, exact), out
+    return StepCheck(step, len(x), 0, exact, ties), out
 
 
 def _explain(step, model, x, ref, out, prev, i, n_bad) -> str:
@@ -97,6 +110,6 @@ def _explain(step, model, x, ref, out, prev, i, n_bad) -> str:
                     idx, va, vb = _first_diff(a, b)
                     return (
                         f"{msg}. First differing tensor: {t} (produced by {node.name} ({node.op_type})) at "
-                        f"element {idx}: {va:g} now, {vb:g} before this step"
+                        f"element {idx}: {va:.9g} now, {vb:.9g} before this step"
                     )
     return msg + ". No tensor shared with the previous step differs (the difference is in renamed tensors)"
