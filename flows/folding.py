@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qonnx.core.modelwrapper import ModelWrapper
-
 from qnnflow.flows.layers import Layer, get_layer, hw_nodes
+from qonnx.core.modelwrapper import ModelWrapper
 
 
 def _divisors(n: int) -> list[int]:
@@ -89,7 +88,13 @@ def fold_for_cycles(model: ModelWrapper, target_cycles: int) -> ModelWrapper:
 def fps_to_cycles(target_fps: float, clock_mhz: float) -> int:
     if target_fps <= 0 or clock_mhz <= 0:
         raise ValueError(f"target fps and clock must be positive, not {target_fps} fps at {clock_mhz} MHz")
-    return max(1, int(clock_mhz * 1e6 // target_fps))
+    cycles = int(clock_mhz * 1e6 // target_fps)
+    if cycles < 1:
+        raise ValueError(
+            f"target of {target_fps:g} frames/s at {clock_mhz:g} MHz needs less than one cycle per frame; "
+            f"the nearest feasible target is {clock_mhz * 1e6:g} frames/s (one frame per cycle)"
+        )
+    return cycles
 
 
 def fold_for_budget(model: ModelWrapper, family: str, luts: int | None, brams: int | None) -> ModelWrapper:
