@@ -5,10 +5,9 @@
 
 from __future__ import annotations
 
-from qonnx.core.modelwrapper import ModelWrapper
-
 from qnnflow.flows.layers import get_layer, hw_nodes
 from qnnflow.flows.resources import FAMILIES, KEYS
+from qonnx.core.modelwrapper import ModelWrapper
 
 
 def totals(model: ModelWrapper, family: str) -> dict[str, int]:
@@ -50,7 +49,10 @@ def estimates(model: ModelWrapper, clock_mhz: float) -> dict:
 
 def table(est: dict) -> str:
     """The estimates as a fixed-width text table."""
-    head = f"{'layer':<24}{'op':<16}{'folding':<18}{'cycles':>9}{'LUT4':>8}{'DP16KD':>8}{'MULT18':>8}{'LUT6':>8}{'BRAM18':>8}{'DSP':>6}"
+    head = (
+        f"{'layer':<24}{'op':<16}{'folding':<18}{'cycles':>9}"
+        f"{'LUT4':>8}{'DP16KD':>8}{'MULT18':>8}{'LUT6':>8}{'BRAM18':>8}{'DSP':>6}"
+    )
     lines = [head, "-" * len(head)]
     for lay in est["layers"]:
         fold = " ".join(f"{k}={v}" for k, v in lay["folding"].items())

@@ -20,7 +20,6 @@ from qonnx.core.modelwrapper import ModelWrapper
 SUPPORTED_OPS: dict[str, str] = {
     "Quant": "integer quantizer (weights, activations, inputs)",
     "BipolarQuant": "sign quantizer",
-    "Trunc": "truncation quantizer (after average pooling)",
     "MultiThreshold": "FINN-ONNX activation",
     "MatMul": "fully connected layer",
     "Gemm": "fully connected layer",
@@ -87,7 +86,8 @@ def load_model(source: str | Path | ModelWrapper | onnx.ModelProto) -> ModelWrap
         ins = [i.name for i in model.graph.input]
         outs = [o.name for o in model.graph.output]
         raise ValueError(
-            f"{where}: the graph must have exactly one input and one output, found inputs {ins}, outputs {outs}"
+            f"{where}: the graph must have exactly one input and one output, "
+            f"found inputs {ins}, outputs {outs}"
         )
     check_supported(model)
     return model

@@ -161,16 +161,35 @@ class InferMVAU:
                     if not xnor
                     else datatype_for_range(0, mw)
                 )
+                out = mm.output[0]
+                to_dot = xnor and any(c.op_type != "TopK" for c in cons)
+                if to_dot:  # the float ops after it expect the dot product: 2 * popcount - MW, on the host
+                    out = namer(mm.output[0] + "_popcount")
                 node = MVAU.make(
                     mm.name,
                     [mm.input[0], wname],
-                    [mm.output[0]],
+                    [out],
                     outputDataType=odt.name,
                     noActivation=1,
                     **attrs,
                 )
                 _replace(model, [mm], node)
-                model.set_tensor_datatype(mm.output[0], odt)
+                model.set_tensor_datatype(out, odt)
+                if to_dot:
+                    two, mwc, dbl = (
+                        add_const(model, namer, "two", np.array(2.0)),
+                        add_const(model, namer, "mw", np.array(float(mw))),
+                        namer("popcount_x2"),
+                    )
+                    nodes = list(model.graph.node)
+                    i = nodes.index(node) + 1
+                    nodes[i:i] = [
+                        helper.make_node("Mul", [out, two], [dbl], name=namer("PopcountToDot")),
+                        helper.make_node("Sub", [dbl, mwc], [mm.output[0]], name=namer("PopcountToDot")),
+                    ]
+                    model.graph.ClearField("node")
+                    model.graph.node.extend(nodes)
+                    model.set_tensor_datatype(mm.output[0], DataType[f"INT{kernels.signed_width(-mw, mw)}"])
             return model, True
         return model, False
 

@@ -21,12 +21,11 @@ import copy
 
 import numpy as np
 from onnx import helper
-from qonnx.core.datatype import DataType
-from qonnx.core.modelwrapper import ModelWrapper
-
 from qnnflow.flows.graph import Namer, add_const, topo_nodes, where
 from qnnflow.flows.layers import MaxPool, SlidingWindow
 from qnnflow.flows.passes_integer import _attr, _set_attr
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
 
 REGION_OPS = ("Conv", "MaxPool", "MultiThreshold")
 
@@ -131,7 +130,8 @@ class _Lowering:
             win = self._new(out + "_win", [n, oh, ow, k[0] * k[1] * c], dt)
             self.nodes.append(SlidingWindow.make(
                 self.namer(node.name + "_swg"), [xin], [win], IFMChannels=int(c), IFMDim=[int(h), int(w)],
-                OFMDim=[int(oh), int(ow)], ConvKernelDim=int(k[0]), Stride=int(s[0]), Pad=int(p[0]), PadValue=0,
+                OFMDim=[int(oh), int(ow)], ConvKernelDim=int(k[0]), Stride=int(s[0]), Pad=int(p[0]),
+                PadValue=0,
                 inputDataType=dt.name,
             ))  # fmt: skip
             wt = m.get_initializer(node.input[1])  # (Cout, Cin, KH, KW)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from qnnflow.flows.execute import Executor, run_batched
 from qonnx.core.modelwrapper import ModelWrapper
 
 from qnnflow.errors import FlowError
-from qnnflow.flows.execute import Executor, run_batched
 
 
 class VerificationError(FlowError):
@@ -88,6 +88,15 @@ def check_step(
         raise VerificationError(_explain(step, model, x, ref, out, prev, int(bad[0]), len(bad)))
     if not exact and out.shape == ref.shape and _is_int(out) and _is_int(ref):
         exact = bool(np.array_equal(out, ref))
+    elif out.shape == ref.shape:  # float logits: equal up to float32 summation order in the reference
+        tol = 1e-4 * max(1.0, float(np.abs(ref).max()))
+        diff = np.abs(out.astype(np.float64) - ref)
+        if diff.max() > tol:
+            i = int(np.argmax(diff.reshape(len(out), -1).max(1)))
+            raise VerificationError(
+                f"step {step}: output logits differ from the reference by up to {diff.max():.3g} (tolerance "
+                f"{tol:.3g}); first at input {i}: {out[i].ravel()[:10]} vs {ref[i].ravel()[:10]}"
+            )
     return StepCheck(step, len(x), 0, exact, ties), out
 
 

@@ -172,7 +172,8 @@ def test_unquantized_weights_are_rejected(tmp_path):
 def test_third_party_full_mnist(tmp_path, third_party_dir, mnist_dir, name, scaled, published):
     r, ver = _run_third_party(tmp_path, third_party_dir, mnist_dir, name, scaled, 10_000, CompileOptions())
     print(
-        f"{name}: accuracy {r.accuracy:.4f} on all 10,000 MNIST test images (reference {ver['reference_accuracy']:.4f})"
+        f"{name}: accuracy {r.accuracy:.4f} on all 10,000 MNIST test images "
+        f"(reference {ver['reference_accuracy']:.4f})"
     )
     assert r.accuracy == ver["reference_accuracy"]
     if published is not None:
