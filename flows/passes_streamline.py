@@ -29,9 +29,11 @@ import numpy as np
 from onnx import NodeProto, helper
 from qnnflow.flows.graph import QONNX_DOMAIN, Namer, add_const, datatype_for_range, where
 from qnnflow.flows.passes_tidy import InferShapesAndTypes, RemoveUnused
+from qnnflow.flows.streamline_linear import LinearMixin
 from qnnflow.flows.tail import (
     ELEMENTWISE,
     QUANTIZERS,
+    FloatPath,
     IntTensor,
     TailEvaluator,
     TailStep,
@@ -40,19 +42,10 @@ from qnnflow.flows.tail import (
     levels_of,
     per_channel,
 )
-from qnnflow.flows.weights import int_weight, weight_datatype
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
 DATA_MOVEMENT = ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity")
-COLLAPSE_LIMIT = 1 << 16  # widest integer range a tail may be tabulated over
-
-
-class FloatPath:
-    """The float input and the original nodes applied to it so far (host-side preprocessing)."""
-
-    def __init__(self, nodes: list[NodeProto]):
-        self.nodes = nodes
 
 
 class Streamline:
@@ -65,7 +58,7 @@ class Streamline:
         return new, [n.op_type for n in new.graph.node] != before
 
 
-class _Streamliner:
+class _Streamliner(LinearMixin):
     def __init__(self, model: ModelWrapper):
         self.old = model
         self.new = ModelWrapper(copy.deepcopy(model.model))
@@ -509,200 +502,6 @@ class _Streamliner:
                     self.old.get_tensor_shape(o) or [1],
                     1,
                 )
-
-    # -- linear layers ---------------------------------------------------------------------------
-    def _linear(self, node: NodeProto, t: IntTensor | FloatPath) -> None:
-        what = where(node)
-        if isinstance(t, FloatPath):
-            raise ValueError(
-                f"{what}: its input is not quantized (no quantizer between the graph input and it)"
-            )
-        t = self._collapse(t, node)
-        if not t.uniform:
-            raise ValueError(
-                f"{what}: the input has per-channel scales; only per-tensor input scales are supported"
-            )
-        a, b = float(np.ravel(t.A)[0]), float(np.ravel(t.B)[0])
-        op = node.op_type
-        attrs = {x.name: helper.get_attribute_value(x) for x in node.attribute}
-        w = int_weight(self.old, node.input[1], what)
-        wv, ws = w.values, np.broadcast_to(w.scale, w.values.shape) if w.scale.ndim else w.scale
-        bias = None
-        if op == "Gemm":
-            if attrs.get("transA", 0):
-                raise ValueError(f"{what}: Gemm with transA is not supported")
-            alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
-            if attrs.get("transB", 0):
-                wv, ws = wv.T, (ws.T if np.ndim(ws) else ws)
-            ws = np.asarray(ws) * alpha
-            if len(node.input) > 2 and node.input[2]:
-                bias = beta * self._bias(node, 2)
-        if op == "Conv":
-            if int(attrs.get("group", 1)) != 1:
-                raise ValueError(
-                    f"{what}: grouped / depthwise convolutions (group {attrs['group']}) are not supported"
-                )
-            if any(d != 1 for d in attrs.get("dilations", [1, 1])):
-                raise ValueError(f"{what}: dilated convolutions are not supported")
-            if len(node.input) > 2 and node.input[2]:
-                bias = self._bias(node, 2)
-            wscale = per_channel(
-                np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what
-            )
-            pads = attrs.get("pads", [0, 0, 0, 0])
-            if any(pads) and (b != 0 or t.bipolar):
-                raise ValueError(
-                    f"{what}: zero padding needs an input whose zero is an integer level "
-                    f"(no offset, not bipolar)"
-                )
-            wsum = wv.reshape(wv.shape[0], -1).sum(1)
-            pos, neg = (
-                np.clip(wv, 0, None).reshape(wv.shape[0], -1),
-                np.clip(wv, None, 0).reshape(wv.shape[0], -1),
-            )
-        else:
-            wscale = per_channel(
-                np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 1, what
-            )
-            wsum = wv.sum(0)
-            pos, neg = np.clip(wv, 0, None).T, np.clip(wv, None, 0).T
-        xlo, xhi = int(np.min(t.lo)), int(np.max(t.hi))
-        lo = (pos * xlo + neg * xhi).sum(1).astype(np.int64)
-        hi = (pos * xhi + neg * xlo).sum(1).astype(np.int64)
-        A = a * np.asarray(wscale, dtype=np.float64)
-        B = b * np.asarray(wscale, dtype=np.float64) * wsum
-        if bias is not None:
-            B = B + per_channel(bias, [len(lo)], 0, what)
-        wname = add_const(
-            self.new, self.namer, node.name + "_weights", wv.astype(np.float32), weight_datatype(w)
-        )
-        out = self.namer(node.output[0] + "_acc")
-        if op == "Conv":
-            keep = {
-                k: v
-                for k, v in attrs.items()
-                if k in ("kernel_shape", "pads", "strides", "dilations", "group")
-            }
-            new = helper.make_node("Conv", [t.name, wname], [out], name=node.name, **keep)
-        else:
-            new = helper.make_node("MatMul", [t.name, wname], [out], name=node.name)
-        self.nodes.append(new)
-        self.linear[out] = (new, wname)
-        shape = self.old.get_tensor_shape(node.output[0])
-        self.dtypes[out] = datatype_for_range(int(lo.min()), int(hi.max()))
-        self.forms[node.output[0]] = IntTensor(out, A, B, lo, hi, shape, 1, False, [], out)
-
-    def _bias(self, node: NodeProto, i: int) -> np.ndarray:
-        v = self.old.get_initializer(node.input[i])
-        if v is not None:
-            return np.asarray(v, dtype=np.float64)
-        p = self.old.find_producer(node.input[i])
-        if p is not None and p.op_type == "Quant" and self.old.get_initializer(p.input[0]) is not None:
-            from qonnx.custom_op.general.quant import quant
-
-            args = [self.old.get_initializer(x) for x in p.input]
-            attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
-            mode = attrs.get("rounding_mode", b"ROUND")
-            mode = mode.decode() if isinstance(mode, bytes) else mode
-            return np.asarray(
-                quant(*args, attrs.get("signed", 1), attrs.get("narrow", 0), mode), dtype=np.float64
-            )
-        raise ValueError(f"{where(node)}: bias must be a constant")
-
-    def _collapse(self, t: IntTensor, user: NodeProto) -> IntTensor:
-        """Make ``t`` a plain ``A * q + B`` (no tail) before a MatMul / Conv: tabulate the tail over
-        the range of ``q``; an affine table is absorbed, a table of equally spaced levels becomes a
-        MultiThreshold (q -> level index); integer offsets become the threshold's output offset."""
-        if not t.tail:
-            return t
-        what = where(user)
-        lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
-        if hi - lo + 1 > COLLAPSE_LIMIT:
-            raise ValueError(
-                f"{what}: its input is a wide integer ({lo}..{hi}) with float ops pending and no "
-                f"quantizer; a quantizer must come before {user.op_type}"
-            )
-        c = t.channels
-        flat = IntTensor(
-            t.name,
-            np.broadcast_to(t.A, (c,)).copy(),
-            np.broadcast_to(t.B, (c,)).copy(),
-            np.full(c, lo),
-            np.full(c, hi),
-            t.shape,
-            t.axis,
-            t.bipolar,
-            t.tail,
-        )
-        qs = np.array([-1, 1]) if t.bipolar else np.arange(lo, hi + 1)
-        vals = TailEvaluator(flat)(np.repeat(qs[:, None], c, axis=1)).astype(np.float64)
-        levels = np.unique(vals)
-        if not np.all(vals == vals[:, :1]):
-            raise ValueError(
-                f"{what}: the float ops before it differ between channels; only per-tensor "
-                f"scaling is supported between a quantizer and a MatMul / Conv"
-            )
-        v = vals[:, 0]
-        if len(levels) == 1:
-            step = 1.0
-        else:
-            step = float(np.min(np.diff(levels)))
-        idx = np.rint((v - levels[0]) / step)
-        if not np.allclose(levels[0] + idx * step, v, rtol=1e-6, atol=1e-9 * max(1.0, abs(step))):
-            raise ValueError(f"{what}: its input levels {levels[:6].tolist()} are not equally spaced")
-        if np.any(np.diff(idx) < 0):
-            raise ValueError(f"{what}: the float ops before it are not increasing")
-        base = levels[0] / step
-        shift = int(round(base)) if abs(base - round(base)) < 1e-6 else None
-        if len(levels) == 2 and levels[1] > 0 and np.isclose(levels[1], -levels[0]):
-            # two symmetric levels {-s, +s}: a bipolar stream
-            if t.bipolar and idx[0] == 0 and idx[-1] == 1:
-                return IntTensor(
-                    t.name,
-                    np.array(step / 2),
-                    np.zeros(()),
-                    np.array([-1]),
-                    np.array([1]),
-                    t.shape,
-                    t.axis,
-                    True,
-                )
-            return self._relevel(t, qs, idx, 0, step / 2, bipolar=True)
-        if shift is None:
-            return self._relevel(t, qs, idx, 0, step, offset=levels[0])
-        if not t.bipolar and np.array_equal(idx + shift, qs):
-            return IntTensor(
-                t.name, np.array(step), np.zeros(()), np.array([lo]), np.array([hi]), t.shape, t.axis
-            )
-        return self._relevel(t, qs, idx, shift, step)
-
-    def _relevel(self, t, qs, idx, shift, step, offset=0.0, bipolar=False) -> IntTensor:
-        """A MultiThreshold mapping q to ``idx + shift`` (or to bipolar), value = step * q' + offset."""
-        thr = np.array([qs[np.argmax(idx >= j)] for j in range(1, int(idx.max()) + 1)], dtype=np.float32)
-        c = t.channels
-        thr_name = add_const(self.new, self.namer, t.name + "_relevel", np.tile(thr, (c, 1)))
-        out = self.namer(t.name + "_lvl")
-        lo, hi = (-1, 1) if bipolar else (shift, shift + int(idx.max()))
-        odt = DataType["BIPOLAR"] if bipolar else datatype_for_range(lo, hi)
-        attrs = {"out_dtype": odt.name, "out_bias": float(-1 if bipolar else shift)}
-        if bipolar:
-            attrs["out_scale"] = 2.0
-        if len(t.shape) == 4:
-            attrs["data_layout"] = "NCHW"
-        self.nodes.append(
-            helper.make_node(
-                "MultiThreshold",
-                [t.name, thr_name],
-                [out],
-                domain=QONNX_DOMAIN,
-                name=self.namer("Relevel"),
-                **attrs,
-            )
-        )
-        self.dtypes[out] = odt
-        return IntTensor(
-            out, np.array(step), np.array(offset), np.array([lo]), np.array([hi]), t.shape, t.axis, bipolar
-        )
 
     # -- output ----------------------------------------------------------------------------------
     def _emit_output(self, t: IntTensor, out: str) -> None:

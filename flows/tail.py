@@ -65,6 +65,13 @@ class IntTensor:
         return all(np.all(v == v.flat[0]) for v in (self.A, self.B))
 
 
+class FloatPath:
+    """The float input and the original nodes applied to it so far (host-side preprocessing)."""
+
+    def __init__(self, nodes: list[NodeProto]):
+        self.nodes = nodes
+
+
 def per_channel(value: np.ndarray, shape: list[int], axis: int, what: str) -> np.ndarray:
     """Reduce a constant operand broadcast against a tensor of ``shape`` to one value per channel
     (C,) or a scalar; ValueError if it varies along any other axis."""
