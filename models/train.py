@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from qnnflow.models.datasets import Split, load_dataset
+from qnnflow.models.export import check_export, decisions, export_qonnx
+from qnnflow.models.zoo import Preset, build_model, logits, parse_preset
 from torch import nn
 
 from qnnflow.config import BuildConfig
 from qnnflow.errors import FlowError
-from qnnflow.models.datasets import Split, load_dataset
-from qnnflow.models.export import check_export, decisions, export_qonnx
-from qnnflow.models.zoo import Preset, build_model, logits, parse_preset
 
 BATCH_SIZE = 64
 

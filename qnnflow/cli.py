@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """All stages in order; stops at the first stage that fails or is not available yet."""
-    from qnnflow.models.train import train_and_export
+    from qnnflow.build import run_build
 
     out = Path(args.out)
     cfg = BuildConfig(
@@ -95,11 +95,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         board=Board(args.board),
         clock_mhz=args.clock_mhz,
     )
-    print(f"[1/5] train {cfg.preset} -> {out}")
-    metrics = train_and_export(cfg, out)
-    print(f"      test accuracy {metrics['test_accuracy']:.4f}")
-    print("[2/5] compile")
-    return _not_available("compile")(args)
+    done = run_build(cfg, out)
+    print("build complete:")
+    for name, summary, secs in done:
+        print(f"  {name:<10} {secs:7.1f} s  {summary}")
+    return 0
 
 
 def cmd_boundary(args: argparse.Namespace) -> int:

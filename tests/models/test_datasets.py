@@ -3,7 +3,6 @@ import hashlib
 
 import numpy as np
 import pytest
-
 from qnnflow.models.datasets import load_dataset, load_idx_test, read_idx
 
 

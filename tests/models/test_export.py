@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
-
-from qnnflow.config import BuildConfig
 from qnnflow.models.datasets import load_dataset
 from qnnflow.models.export import check_export, decisions, export_qonnx, load_qonnx, run_qonnx
 from qnnflow.models.train import load_checkpoint, train_and_export, train_model
 from qnnflow.models.zoo import logits, parse_preset
+
+from qnnflow.config import BuildConfig
 
 
 @pytest.fixture(scope="module")

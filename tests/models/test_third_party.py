@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from qnnflow.models.datasets import load_idx_test
 from qnnflow.models.export import decisions, load_qonnx, run_qonnx
 

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from qnnflow.models.zoo import TOPOLOGIES, build_model, parse_preset
 
 

@@ -40,7 +40,8 @@ def test_missing_tools_are_listed_in_one_message(monkeypatch):
         toolchain.require("verilator", "nextpnr-gowin")
     msg = str(err.value)
     assert msg.startswith("missing tools:")
-    assert "nextpnr-gowin not found; install it with: pip install -c constraints.txt yowasp-nextpnr-gowin-nonexistent" in msg
+    hint = "pip install -c constraints.txt yowasp-nextpnr-gowin-nonexistent"
+    assert f"nextpnr-gowin not found; install it with: {hint}" in msg
     assert "verilator" not in msg.split("\n", 1)[1]
     toolchain.find.cache_clear()
 
