@@ -10,10 +10,9 @@ Both apply once per stream (they skip streams that already have one) and keep te
 from __future__ import annotations
 
 import numpy as np
-from qonnx.core.modelwrapper import ModelWrapper
-
 from qnnflow.flows.graph import HW_DOMAIN, Namer, consumers
 from qnnflow.flows.layers import FIFO, WidthConverter, get_layer
+from qonnx.core.modelwrapper import ModelWrapper
 
 SHAPE_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 

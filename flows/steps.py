@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qonnx.core.modelwrapper import ModelWrapper
-
 from qnnflow.flows.passes_tidy import fixed_point, tidy
+from qonnx.core.modelwrapper import ModelWrapper
 
 
 class OutputMode(enum.Enum):
