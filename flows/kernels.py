@@ -1,0 +1,246 @@
+"""Golden integer reference for every streaming layer of the RTL library (``hw/``).
+
+These pure-numpy functions define what each hardware layer computes. The hardware layers'
+``execute`` methods call them, and the cocotb scoreboards in ``sim/`` compare the RTL against
+them bit for bit, so there is exactly one definition of each function.
+
+Conventions (the same as the RTL, see DESIGN.md "Stream and RTL conventions"):
+
+* All arrays hold integers; results are ``int64``.
+* Tensors are channels-last (NHWC); the last axis is the channel / feature axis.
+* Bipolar values are given as -1 / +1 (the one-bit hardware code 0 / 1 is a matter of
+  :mod:`qnnflow.flows.memfiles`), ternary values as -1 / 0 / +1.
+* Multi-threshold activation: with thresholds ``T`` (one ascending row per channel) the output
+  is ``(number of t in T[c] with t <= value) + out_offset``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "value_range",
+    "accumulator_range",
+    "signed_width",
+    "accumulator_width",
+    "clip_thresholds",
+    "mvau",
+    "thresholding",
+    "conv_out_dim",
+    "sliding_window",
+    "maxpool",
+    "label_select",
+    "add_streams",
+    "duplicate_streams",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# value ranges and widths
+# ---------------------------------------------------------------------------------------------
+def value_range(bits: int, signed: bool = False, *, bipolar: bool = False) -> tuple[int, int]:
+    """The (lowest, highest) value of a data type: ``bits``-bit two's complement or unsigned,
+    or bipolar {-1, +1} (``bits`` is then ignored). Ternary is ``value_range(2, True)`` narrowed
+    by the caller to (-1, 1) if wanted."""
+    if bipolar:
+        return -1, 1
+    if bits < 1:
+        raise ValueError(f"a data type needs at least 1 bit, not {bits}")
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def accumulator_range(
+    mw: int, x_range: tuple[int, int], w_range: tuple[int, int], *, xnor: bool = False
+) -> tuple[int, int]:
+    """Bounds of an MVAU accumulator over ``mw`` products of values in ``x_range`` and ``w_range``.
+
+    With ``xnor`` (input and weights both bipolar) the accumulator is the XNOR-popcount, 0..mw.
+    """
+    if mw < 1:
+        raise ValueError(f"MW must be at least 1, not {mw}")
+    if xnor:
+        return 0, mw
+    corners = [a * b for a in x_range for b in w_range]
+    return mw * min(corners), mw * max(corners)
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Fewest bits of a two's complement number that holds every integer in [lo, hi]."""
+    if lo > hi:
+        raise ValueError(f"empty range [{lo}, {hi}]")
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+def accumulator_width(
+    mw: int, x_range: tuple[int, int], w_range: tuple[int, int], *, xnor: bool = False
+) -> int:
+    """ACC_W for ``hw/mvau.sv``: a signed width holding [lo, hi + 1] of :func:`accumulator_range`.
+
+    The ``+ 1`` leaves room for a threshold that never fires once clipped by
+    :func:`clip_thresholds`, so the thresholds can be stored with the accumulator's width.
+    """
+    lo, hi = accumulator_range(mw, x_range, w_range, xnor=xnor)
+    return signed_width(lo, hi + 1)
+
+
+def clip_thresholds(thresholds: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Clip thresholds to [lo, hi + 1] for values known to lie in [lo, hi].
+
+    For every value v in [lo, hi], ``t <= v`` is unchanged by the clip, so the activation is
+    unchanged; the clipped thresholds then fit the value's width plus one bit (or ACC_W from
+    :func:`accumulator_width`). Non-integer thresholds are rounded up first (``t <= v`` for an
+    integer v is the same as ``ceil(t) <= v``).
+    """
+    t = np.ceil(np.asarray(thresholds, dtype=np.float64))
+    return np.clip(t, lo, hi + 1).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# layers
+# ---------------------------------------------------------------------------------------------
+def _as_int(a: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "iub":
+        if arr.dtype.kind == "f" and np.array_equal(arr, np.round(arr)):
+            return arr.astype(np.int64)
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _multithreshold(values: np.ndarray, thresholds: np.ndarray, out_offset: int) -> np.ndarray:
+    """``count(t <= v) + out_offset`` with one threshold row per channel (last axis of values)."""
+    thr = _as_int(thresholds, "thresholds")
+    if thr.ndim != 2 or thr.shape[0] != values.shape[-1]:
+        raise ValueError(
+            f"thresholds must have shape (channels={values.shape[-1]}, T), not {thr.shape}"
+        )
+    if thr.shape[1] > 1 and np.any(np.diff(thr, axis=1) < 0):
+        raise ValueError("each row of thresholds must be sorted ascending")
+    counts = (thr <= values[..., None]).sum(axis=-1)
+    return counts.astype(np.int64) + int(out_offset)
+
+
+def mvau(
+    x: np.ndarray,
+    w: np.ndarray,
+    *,
+    thresholds: np.ndarray | None = None,
+    out_offset: int = 0,
+    x_bipolar: bool = False,
+    w_bipolar: bool = False,
+) -> np.ndarray:
+    """Matrix-vector(-activation): ``x`` (..., MW) by ``w`` (MH, MW) -> (..., MH) int64.
+
+    The accumulator is the dot product ``x @ w.T``, except when both ``x_bipolar`` and
+    ``w_bipolar``: then it is the XNOR-popcount, the number of positions where the signs agree,
+    ``(dot + MW) / 2`` (FINN's convention). Bipolar operands are given as -1/+1.
+    With ``thresholds`` (MH, T), ascending per row, the output is
+    ``count(t <= acc) + out_offset``; without, the accumulator itself.
+    """
+    xa = _as_int(x, "x")
+    wa = _as_int(w, "w")
+    if wa.ndim != 2 or xa.shape[-1] != wa.shape[1]:
+        raise ValueError(f"x (..., MW) and w (MH, MW) disagree: x {xa.shape}, w {wa.shape}")
+    for flag, arr, name in ((x_bipolar, xa, "x"), (w_bipolar, wa, "w")):
+        if flag and not np.all(np.abs(arr) == 1):
+            raise ValueError(f"{name} is declared bipolar but holds values other than -1/+1")
+    acc = xa @ wa.T
+    if x_bipolar and w_bipolar:
+        acc = (acc + wa.shape[1]) // 2
+    if thresholds is None:
+        return acc.astype(np.int64)
+    return _multithreshold(acc, thresholds, out_offset)
+
+
+def thresholding(x: np.ndarray, thresholds: np.ndarray, out_offset: int = 0) -> np.ndarray:
+    """Multi-threshold activation per channel (last axis of ``x``): ``count(t <= x) + out_offset``.
+
+    ``thresholds`` has shape (C, T), ascending per row.
+    """
+    return _multithreshold(_as_int(x, "x"), thresholds, out_offset)
+
+
+def conv_out_dim(in_dim: int, k: int, stride: int = 1, pad: int = 0) -> int:
+    """Output size of a window of ``k`` moved by ``stride`` over ``in_dim`` + ``pad`` on each side."""
+    if k < 1 or stride < 1 or pad < 0:
+        raise ValueError(f"need k >= 1, stride >= 1, pad >= 0; got k={k}, stride={stride}, pad={pad}")
+    if in_dim + 2 * pad < k:
+        raise ValueError(f"kernel {k} is larger than the padded input {in_dim} + 2*{pad}")
+    return (in_dim + 2 * pad - k) // stride + 1
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, (int, np.integer)) else (int(v[0]), int(v[1]))
+
+
+def sliding_window(
+    x: np.ndarray,
+    k: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    pad: int | tuple[int, int] = 0,
+    pad_value: int = 0,
+) -> np.ndarray:
+    """im2col: ``x`` NHWC (N, H, W, C) -> (N, OH, OW, KH*KW*C), each patch in (ky, kx, c) order.
+
+    ``k``, ``stride`` and ``pad`` are ints or (rows, cols) pairs; ``pad`` positions are filled
+    with ``pad_value`` on every side; the output size is :func:`conv_out_dim` (windows that would
+    stick out past the bottom / right padding are dropped).
+    """
+    xa = _as_int(x, "x")
+    if xa.ndim != 4:
+        raise ValueError(f"x must be NHWC (4 dimensions), not shape {xa.shape}")
+    (kh, kw), (sh, sw), (ph, pw) = _pair(k), _pair(stride), _pair(pad)
+    n, h, w, c = xa.shape
+    oh, ow = conv_out_dim(h, kh, sh, ph), conv_out_dim(w, kw, sw, pw)
+    padded = np.full((n, h + 2 * ph, w + 2 * pw, c), int(pad_value), dtype=np.int64)
+    padded[:, ph : ph + h, pw : pw + w, :] = xa
+    out = np.empty((n, oh, ow, kh, kw, c), dtype=np.int64)
+    for ky in range(kh):
+        for kx in range(kw):
+            out[:, :, :, ky, kx, :] = padded[:, ky : ky + sh * oh : sh, kx : kx + sw * ow : sw, :]
+    return out.reshape(n, oh, ow, kh * kw * c)
+
+
+def maxpool(x: np.ndarray, k: int) -> np.ndarray:
+    """Max over k x k windows with stride k: NHWC (N, H, W, C) -> (N, H//k, W//k, C).
+
+    Rows and columns past the last whole window are ignored (floor), like the RTL.
+    """
+    xa = _as_int(x, "x")
+    if xa.ndim != 4:
+        raise ValueError(f"x must be NHWC (4 dimensions), not shape {xa.shape}")
+    n, h, w, c = xa.shape
+    oh, ow = h // k, w // k
+    if oh < 1 or ow < 1:
+        raise ValueError(f"pool size {k} is larger than the input {h}x{w}")
+    win = xa[:, : oh * k, : ow * k, :].reshape(n, oh, k, ow, k, c)
+    return win.max(axis=(2, 4))
+
+
+def label_select(x: np.ndarray, k: int = 1) -> np.ndarray:
+    """Indices of the ``k`` largest values along the last axis, largest first; ties go to the
+    lowest index (for k = 1 exactly ``numpy.argmax``). Shape (..., k)."""
+    xa = _as_int(x, "x")
+    if not 1 <= k <= xa.shape[-1]:
+        raise ValueError(f"k must be in 1..{xa.shape[-1]}, not {k}")
+    order = np.argsort(-xa, axis=-1, kind="stable")
+    return order[..., :k].astype(np.int64)
+
+
+def add_streams(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise sum of two equally shaped integer tensors (a residual join)."""
+    aa, ba = _as_int(a, "a"), _as_int(b, "b")
+    if aa.shape != ba.shape:
+        raise ValueError(f"add_streams needs equal shapes, got {aa.shape} and {ba.shape}")
+    return aa + ba
+
+
+def duplicate_streams(x: np.ndarray, n: int = 2) -> list[np.ndarray]:
+    """``n`` copies of ``x`` (a residual fork)."""
+    xa = _as_int(x, "x")
+    return [xa.copy() for _ in range(n)]

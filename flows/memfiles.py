@@ -1,0 +1,180 @@
+"""The one definition of how weights and thresholds are laid out in ``$readmemh`` files.
+
+Codegen writes the memory files of ``hw/mvau.sv`` and ``hw/thresholding.sv`` with these
+functions, and the testbenches use them (and their inverses) too. The same element packing is
+used for stream beats.
+
+Element packing (DESIGN.md, "Stream and RTL conventions"): a word of ``n`` elements of ``width``
+bits holds element i at bits ``[i*width +: width]`` (element 0 in the LSBs). Signed values are
+two's complement; bipolar values are one bit, 0 meaning -1 and 1 meaning +1.
+
+MVAU weights (MH x MW, folded by PE rows and SIMD columns; NF = MH/PE, SF = MW/SIMD):
+one word per (nf, sf) at address ``nf*SF + sf``, NF*SF words of PE*SIMD elements; element
+``pe*SIMD + s`` is ``w[nf*PE + pe, sf*SIMD + s]``.
+
+Thresholds (C x T, one ascending row per channel / MVAU row, folded by PE): one word per channel
+fold ``nf`` at address ``nf``, C/PE words of PE*T signed elements; element ``pe*T + t`` is
+``thr[nf*PE + pe, t]``.
+
+A ``.mem`` file has one word per line in hexadecimal, ``ceil(word_width/4)`` digits, lowest
+address first, no address markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "encode",
+    "decode",
+    "pack",
+    "unpack",
+    "mvau_weight_words",
+    "mvau_weights_from_words",
+    "threshold_words",
+    "thresholds_from_words",
+    "write_memh",
+    "read_memh",
+]
+
+
+def encode(values: np.ndarray, width: int, *, signed: bool = False, bipolar: bool = False) -> np.ndarray:
+    """Integer values -> their ``width``-bit codes (uint64). Raises if a value does not fit."""
+    v = np.asarray(values, dtype=np.int64)
+    if bipolar:
+        if not np.all(np.abs(v) == 1):
+            raise ValueError("bipolar values must be -1 or +1")
+        return (v > 0).astype(np.uint64)
+    if not 1 <= width <= 63:
+        raise ValueError(f"element width must be in 1..63 bits, not {width}")
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+    if v.size and (v.min() < lo or v.max() > hi):
+        kind = "signed" if signed else "unsigned"
+        raise ValueError(
+            f"values in [{v.min()}, {v.max()}] do not fit {width}-bit {kind} [{lo}, {hi}]"
+        )
+    return (v & ((1 << width) - 1)).astype(np.uint64)
+
+
+def decode(codes: np.ndarray, width: int, *, signed: bool = False, bipolar: bool = False) -> np.ndarray:
+    """``width``-bit codes -> integer values (int64); the inverse of :func:`encode`."""
+    c = np.asarray(codes, dtype=np.uint64).astype(np.int64) & ((1 << width) - 1)
+    if bipolar:
+        return np.where(c & 1, 1, -1).astype(np.int64)
+    if signed:
+        c = np.where(c >= (1 << (width - 1)), c - (1 << width), c)
+    return c.astype(np.int64)
+
+
+def pack(
+    values: np.ndarray, width: int, *, signed: bool = False, bipolar: bool = False
+) -> list[int]:
+    """Rows of elements -> words: ``values`` (words, n) -> one Python int per row, element i at
+    bits ``[i*width +: width]``. A 1-D ``values`` is one element per word."""
+    v = np.asarray(values)
+    if v.ndim == 1:
+        v = v[:, None]
+    if v.ndim != 2:
+        raise ValueError(f"pack needs a (words, elements) array, not shape {v.shape}")
+    w = 1 if bipolar else width
+    codes = encode(v, w, signed=signed, bipolar=bipolar)
+    words = []
+    for row in codes.tolist():
+        word = 0
+        for i, code in enumerate(row):
+            word |= int(code) << (i * w)
+        words.append(word)
+    return words
+
+
+def unpack(
+    words: Iterable[int], n: int, width: int, *, signed: bool = False, bipolar: bool = False
+) -> np.ndarray:
+    """Words -> (words, n) int64 values; the inverse of :func:`pack`."""
+    w = 1 if bipolar else width
+    mask = (1 << w) - 1
+    codes = np.array([[(int(word) >> (i * w)) & mask for i in range(n)] for word in words], dtype=np.uint64)
+    return decode(codes.reshape(-1, n), w, signed=signed, bipolar=bipolar)
+
+
+def _check_fold(total: int, fold: int, what: str, fold_name: str) -> None:
+    if fold < 1 or total % fold:
+        raise ValueError(f"{fold_name} must divide {what} ({total}), not {fold}")
+
+
+def mvau_weight_words(
+    w: np.ndarray, pe: int, simd: int, width: int, *, signed: bool = False, bipolar: bool = False
+) -> list[int]:
+    """Weights (MH, MW) -> the NF*SF words of ``hw/mvau.sv``'s weight memory (see module doc)."""
+    wa = np.asarray(w)
+    if wa.ndim != 2:
+        raise ValueError(f"weights must be a (MH, MW) matrix, not shape {wa.shape}")
+    mh, mw = wa.shape
+    _check_fold(mh, pe, "MH", "PE")
+    _check_fold(mw, simd, "MW", "SIMD")
+    nf, sf = mh // pe, mw // simd
+    # (nf, pe, sf, s) -> (nf, sf, pe, s): address nf*SF + sf, element pe*SIMD + s
+    tiles = wa.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
+    return pack(tiles, width, signed=signed, bipolar=bipolar)
+
+
+def mvau_weights_from_words(
+    words: Sequence[int],
+    mh: int,
+    mw: int,
+    pe: int,
+    simd: int,
+    width: int,
+    *,
+    signed: bool = False,
+    bipolar: bool = False,
+) -> np.ndarray:
+    """The inverse of :func:`mvau_weight_words`: words -> weights (MH, MW)."""
+    nf, sf = mh // pe, mw // simd
+    if len(words) != nf * sf:
+        raise ValueError(f"expected {nf * sf} weight words (NF={nf} x SF={sf}), got {len(words)}")
+    tiles = unpack(words, pe * simd, width, signed=signed, bipolar=bipolar)
+    return tiles.reshape(nf, sf, pe, simd).transpose(0, 2, 1, 3).reshape(mh, mw)
+
+
+def threshold_words(thresholds: np.ndarray, pe: int, width: int) -> list[int]:
+    """Thresholds (C, T) -> the C/PE words of a threshold memory, signed ``width``-bit elements."""
+    t = np.asarray(thresholds)
+    if t.ndim != 2:
+        raise ValueError(f"thresholds must be a (channels, T) matrix, not shape {t.shape}")
+    c, nt = t.shape
+    _check_fold(c, pe, "the channel count", "PE")
+    return pack(t.reshape(c // pe, pe * nt), width, signed=True)
+
+
+def thresholds_from_words(words: Sequence[int], channels: int, num_t: int, pe: int, width: int) -> np.ndarray:
+    """The inverse of :func:`threshold_words`: words -> thresholds (C, T)."""
+    return unpack(words, pe * num_t, width, signed=True).reshape(channels, num_t)
+
+
+def write_memh(path: str | Path, words: Sequence[int], word_width: int) -> Path:
+    """Write ``words`` to a ``$readmemh`` file, one ``ceil(word_width/4)``-digit hex word per line."""
+    digits = max(1, -(-word_width // 4))
+    limit = 1 << word_width
+    lines = []
+    for addr, word in enumerate(words):
+        if not 0 <= int(word) < limit:
+            raise ValueError(f"word {addr} ({word:#x}) does not fit {word_width} bits")
+        lines.append(f"{int(word):0{digits}x}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_memh(path: str | Path) -> list[int]:
+    """Read the words of a ``$readmemh`` file written by :func:`write_memh` (comments allowed)."""
+    words = []
+    for line in Path(path).read_text().splitlines():
+        text = line.split("//", 1)[0].strip()
+        if text:
+            words.append(int(text.replace("_", ""), 16))
+    return words

@@ -1,0 +1,103 @@
+// fifo: first-in first-out buffer for a valid/ready stream, in flip-flops or in RAM.
+//
+// Function  : m_axis carries the s_axis beats unchanged and in order; up to DEPTH beats are held.
+// Latency   : 2 cycles from an accepted input beat to its output beat when the FIFO was empty
+//             (write into the memory, then the registered read into the output register).
+// Throughput: one beat per cycle in and out at the same time.
+// Ready     : s_axis_tready depends only on registers (the fill count); no combinational path
+//             from m_axis_tready. m_axis_* are registers.
+//
+// Storage: a memory of DEPTH words written at the write pointer and read synchronously into an
+// output register, so the memory maps onto block or distributed RAM. The beat in the output
+// register counts towards DEPTH.
+//
+// Parameters:
+//   DATA_W   width of tdata in bits (>= 1)
+//   DEPTH    beats the FIFO holds (>= 2; any value, not only powers of two)
+//   USE_RAM  1: let the synthesis tool map the memory to RAM (block or LUT RAM);
+//            0: keep it in flip-flops (ram_style "logic"), for small or very wide FIFOs
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module fifo #(
+    parameter int DATA_W  = 8,
+    parameter int DEPTH   = 16,
+    parameter bit USE_RAM = 1'b1
+) (
+    input  wire logic              clk,
+    input  wire logic              rst,
+
+    input  wire logic [DATA_W-1:0] s_axis_tdata,
+    input  wire logic              s_axis_tvalid,
+    output wire logic              s_axis_tready,
+
+    output wire logic [DATA_W-1:0] m_axis_tdata,
+    output wire logic              m_axis_tvalid,
+    input  wire logic              m_axis_tready
+);
+
+    if (DATA_W < 1) begin : g_bad_width
+        $fatal(1, "%m: DATA_W (%0d) must be at least 1", DATA_W);
+    end
+    if (DEPTH < 2) begin : g_bad_depth
+        $fatal(1, "%m: DEPTH (%0d) must be at least 2", DEPTH);
+    end
+
+    localparam int PTR_W = $clog2(DEPTH);
+    localparam int CNT_W = $clog2(DEPTH + 1);
+    localparam logic [PTR_W-1:0] LAST_ADDR = PTR_W'(DEPTH - 1);
+
+    logic [PTR_W-1:0]  wr_ptr_reg, rd_ptr_reg;
+    logic [CNT_W-1:0]  count_reg;      // beats held, memory plus output register
+    logic [CNT_W-1:0]  mem_count_reg;  // beats in the memory
+    logic [DATA_W-1:0] out_data_reg;
+    logic              out_valid_reg;
+
+    assign s_axis_tready = count_reg != CNT_W'(DEPTH);
+    assign m_axis_tdata  = out_data_reg;
+    assign m_axis_tvalid = out_valid_reg;
+
+    wire push   = s_axis_tvalid && s_axis_tready;
+    wire pop    = out_valid_reg && m_axis_tready;
+    // move the oldest memory word to the output register when it is empty or being emptied
+    wire load   = mem_count_reg != '0 && (!out_valid_reg || m_axis_tready);
+
+    // The write and the read never touch the same word in one cycle: a read needs a word in
+    // the memory, and a write while the memory is full is impossible (count_reg == DEPTH).
+    if (USE_RAM) begin : g_ram
+        logic [DATA_W-1:0] mem [DEPTH];
+        always_ff @(posedge clk) begin
+            if (push) mem[wr_ptr_reg] <= s_axis_tdata;
+            if (load) out_data_reg <= mem[rd_ptr_reg];
+        end
+    end else begin : g_regs
+        (* ram_style = "logic" *)
+        logic [DATA_W-1:0] mem [DEPTH];
+        always_ff @(posedge clk) begin
+            if (push) mem[wr_ptr_reg] <= s_axis_tdata;
+            if (load) out_data_reg <= mem[rd_ptr_reg];
+        end
+    end
+
+    always_ff @(posedge clk) begin
+        if (push) wr_ptr_reg <= wr_ptr_reg == LAST_ADDR ? '0 : wr_ptr_reg + 1'b1;
+        if (load) rd_ptr_reg <= rd_ptr_reg == LAST_ADDR ? '0 : rd_ptr_reg + 1'b1;
+        mem_count_reg <= mem_count_reg + CNT_W'(push) - CNT_W'(load);
+        count_reg     <= count_reg + CNT_W'(push) - CNT_W'(pop);
+        if (load) out_valid_reg <= 1'b1;
+        else if (pop) out_valid_reg <= 1'b0;
+
+        if (rst) begin
+            wr_ptr_reg    <= '0;
+            rd_ptr_reg    <= '0;
+            mem_count_reg <= '0;
+            count_reg     <= '0;
+            out_valid_reg <= 1'b0;
+        end
+    end
+
+endmodule
+
+`resetall

@@ -1,0 +1,153 @@
+// maxpool: K x K max pooling with stride K over a channels-last image stream.
+//
+// Function  : input IFM_H x IFM_W pixels of CH channels (NHWC, one image per frame), PE channels
+//             per beat (beat = pixel (y, x), channels (j mod CF)*PE .. +PE-1, CF = CH/PE);
+//             output OH x OW pixels, OH = IFM_H / K, OW = IFM_W / K (floor: rows and columns past
+//             the last whole window are read and dropped), each channel the maximum over its
+//             window. Elements are two's complement if SIGNED, else unsigned.
+// Latency   : 1 cycle from the last input beat of a window to its output beat.
+// Throughput: one input beat per cycle, so IFM_H*IFM_W*CF cycles per frame.
+// Ready     : s_axis_tready is the registered ready of the output slice (skid_buffer); no
+//             combinational path from m_axis_tready. The running maxima of one row of windows
+//             are kept in an OW*CF-word buffer.
+//
+// Parameters:
+//   IFM_H, IFM_W  input height and width in pixels (>= K)
+//   CH            channels
+//   PE            channels per beat; must divide CH
+//   ELEM_W        element width in bits
+//   SIGNED        1: two's complement elements; 0: unsigned
+//   K             window size and stride
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module maxpool #(
+    parameter int IFM_H  = 4,
+    parameter int IFM_W  = 4,
+    parameter int CH     = 2,
+    parameter int PE     = 1,
+    parameter int ELEM_W = 8,
+    parameter bit SIGNED = 1'b0,
+    parameter int K      = 2
+) (
+    input  wire logic                 clk,
+    input  wire logic                 rst,
+
+    input  wire logic [PE*ELEM_W-1:0] s_axis_tdata,
+    input  wire logic                 s_axis_tvalid,
+    output wire logic                 s_axis_tready,
+
+    output wire logic [PE*ELEM_W-1:0] m_axis_tdata,
+    output wire logic                 m_axis_tvalid,
+    input  wire logic                 m_axis_tready
+);
+
+    if (PE < 1 || CH % PE != 0) begin : g_bad_fold
+        $fatal(1, "%m: PE (%0d) must divide CH (%0d)", PE, CH);
+    end
+    if (K < 1 || IFM_H < K || IFM_W < K) begin : g_bad_window
+        $fatal(1, "%m: K (%0d) must be in 1..min(IFM_H (%0d), IFM_W (%0d))", K, IFM_H, IFM_W);
+    end
+
+    localparam int CF    = CH / PE;
+    localparam int OH    = IFM_H / K;
+    localparam int OW    = IFM_W / K;
+    localparam int DEPTH = OW * CF;
+    localparam int CNT_W = $clog2(IFM_H + IFM_W + CF + K + DEPTH + 2) + 1;  // one width for every counter
+    localparam int BEAT_W = PE * ELEM_W;
+
+    logic [CNT_W-1:0] cf_reg, kx_reg, ky_reg, ix_reg, iy_reg, ox_reg, oy_reg, base_reg;
+
+    logic [BEAT_W-1:0] row_max [DEPTH];  // running maxima of the current row of windows
+    logic              slice_ready;
+
+    wire in_fire   = s_axis_tvalid && slice_ready;
+    wire in_window = ox_reg < CNT_W'(OW) && oy_reg < CNT_W'(OH);
+    wire first     = kx_reg == '0 && ky_reg == '0;
+    wire last      = kx_reg == CNT_W'(K - 1) && ky_reg == CNT_W'(K - 1);
+    localparam int ADDR_W = DEPTH > 1 ? $clog2(DEPTH) : 1;
+    wire [ADDR_W-1:0] addr = ADDR_W'(base_reg + cf_reg);
+
+    logic [BEAT_W-1:0] prev, cur;
+    assign prev = row_max[addr];
+
+    always_comb begin
+        for (int e = 0; e < PE; e++) begin
+            logic [ELEM_W-1:0] a, b;
+            logic a_wins;
+            a = s_axis_tdata[e*ELEM_W +: ELEM_W];
+            b = prev[e*ELEM_W +: ELEM_W];
+            a_wins = SIGNED ? ($signed(a) > $signed(b)) : (a > b);
+            cur[e*ELEM_W +: ELEM_W] = (first || a_wins) ? a : b;
+        end
+    end
+
+    always_ff @(posedge clk) begin
+        if (in_fire && in_window) row_max[addr] <= cur;
+    end
+
+    always_ff @(posedge clk) begin
+        if (in_fire) begin
+            cf_reg <= cf_reg + 1'b1;
+            if (cf_reg == CNT_W'(CF - 1)) begin
+                // next pixel
+                cf_reg <= '0;
+                ix_reg <= ix_reg + 1'b1;
+                kx_reg <= kx_reg + 1'b1;
+                if (kx_reg == CNT_W'(K - 1)) begin
+                    kx_reg   <= '0;
+                    ox_reg   <= ox_reg + 1'b1;
+                    base_reg <= base_reg + CNT_W'(CF);
+                end
+                if (ix_reg == CNT_W'(IFM_W - 1)) begin
+                    // next row
+                    ix_reg   <= '0;
+                    kx_reg   <= '0;
+                    ox_reg   <= '0;
+                    base_reg <= '0;
+                    iy_reg   <= iy_reg + 1'b1;
+                    ky_reg   <= ky_reg + 1'b1;
+                    if (ky_reg == CNT_W'(K - 1)) begin
+                        ky_reg <= '0;
+                        oy_reg <= oy_reg + 1'b1;
+                    end
+                    if (iy_reg == CNT_W'(IFM_H - 1)) begin
+                        iy_reg <= '0;
+                        ky_reg <= '0;
+                        oy_reg <= '0;
+                    end
+                end
+            end
+        end
+        if (rst) begin
+            cf_reg   <= '0;
+            kx_reg   <= '0;
+            ky_reg   <= '0;
+            ix_reg   <= '0;
+            iy_reg   <= '0;
+            ox_reg   <= '0;
+            oy_reg   <= '0;
+            base_reg <= '0;
+        end
+    end
+
+    assign s_axis_tready = slice_ready;
+
+    skid_buffer #(
+        .DATA_W(BEAT_W)
+    ) u_out (
+        .clk(clk),
+        .rst(rst),
+        .s_axis_tdata(cur),
+        .s_axis_tvalid(s_axis_tvalid && in_window && last),
+        .s_axis_tready(slice_ready),
+        .m_axis_tdata(m_axis_tdata),
+        .m_axis_tvalid(m_axis_tvalid),
+        .m_axis_tready(m_axis_tready)
+    );
+
+endmodule
+
+`resetall

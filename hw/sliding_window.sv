@@ -1,0 +1,246 @@
+// sliding_window: im2col as a stream (FINN's ConvolutionInputGenerator), with a line buffer.
+//
+// Function  : input: images of IFM_H x IFM_W pixels of CH channels, channels-last, SIMD channels
+//             per beat (beat = pixel (y, x), channels (j mod CF)*SIMD .. +SIMD-1, CF = CH/SIMD).
+//             Output: for each output pixel (oy, ox) in row-major order, the K x K window at
+//             input rows oy*STRIDE-PAD .. +K-1 and columns ox*STRIDE-PAD .. +K-1, in (ky, kx, c)
+//             order, SIMD channels per beat: K*K*CF beats per output pixel. Positions outside the
+//             image read PAD_VALUE. OH = (IFM_H + 2*PAD - K)/STRIDE + 1 (floor), OW likewise.
+//             This is qnnflow.flows.kernels.sliding_window.
+// Buffer    : a ring of NR = 2*K image rows (IFM_W*CF words each) in one memory with one write
+//             and one synchronous read port (block RAM friendly). A row is written once and read
+//             by every window that covers it; its slot is reused once no later window needs it.
+//             The next image's first rows are written while the current image's last windows are
+//             read, so images follow each other back to back.
+// Timing    : one output beat per cycle while the rows it needs are in the buffer; one input beat
+//             per cycle while a row slot is free. Without stalls a frame takes about
+//             max(OH*OW*K*K*CF, IFM_H*IFM_W*CF) cycles in steady state.
+//             Latency from a request to its output beat: 2 cycles (read, output slice).
+// Ready     : s_axis_tready depends only on registers (free row slots); the reader stops as a
+//             whole only when its result cannot enter the output slice (skid_buffer), whose ready
+//             is a register; no combinational path from m_axis_tready.
+//
+// Parameters:
+//   IFM_H, IFM_W  input height and width in pixels
+//   CH            channels; SIMD channels per beat, SIMD must divide CH
+//   ELEM_W        element width in bits
+//   K             kernel size (square), STRIDE (<= K), PAD (< K) pixels of PAD_VALUE on each side
+//   PAD_VALUE     value of padding elements (truncated to ELEM_W bits, so -1 works when signed)
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module sliding_window #(
+    parameter int IFM_H     = 4,
+    parameter int IFM_W     = 4,
+    parameter int CH        = 2,
+    parameter int SIMD      = 1,
+    parameter int ELEM_W    = 8,
+    parameter int K         = 3,
+    parameter int STRIDE    = 1,
+    parameter int PAD       = 0,
+    parameter int PAD_VALUE = 0
+) (
+    input  wire logic                   clk,
+    input  wire logic                   rst,
+
+    input  wire logic [SIMD*ELEM_W-1:0] s_axis_tdata,
+    input  wire logic                   s_axis_tvalid,
+    output wire logic                   s_axis_tready,
+
+    output wire logic [SIMD*ELEM_W-1:0] m_axis_tdata,
+    output wire logic                   m_axis_tvalid,
+    input  wire logic                   m_axis_tready
+);
+
+    if (SIMD < 1 || CH % SIMD != 0) begin : g_bad_fold
+        $fatal(1, "%m: SIMD (%0d) must divide CH (%0d)", SIMD, CH);
+    end
+    if (K < 1 || STRIDE < 1 || STRIDE > K) begin : g_bad_stride
+        $fatal(1, "%m: need K >= 1 and 1 <= STRIDE <= K; got K = %0d, STRIDE = %0d", K, STRIDE);
+    end
+    if (PAD < 0 || PAD >= K) begin : g_bad_pad
+        $fatal(1, "%m: PAD (%0d) must be in 0..K-1 (K = %0d)", PAD, K);
+    end
+    if (IFM_H + 2*PAD < K || IFM_W + 2*PAD < K) begin : g_bad_size
+        $fatal(1, "%m: K (%0d) is larger than the padded image %0d x %0d (PAD %0d)", K, IFM_H, IFM_W, PAD);
+    end
+
+    localparam int CF        = CH / SIMD;
+    localparam int OH        = (IFM_H + 2*PAD - K) / STRIDE + 1;
+    localparam int OW        = (IFM_W + 2*PAD - K) / STRIDE + 1;
+    localparam int ROW_BEATS = IFM_W * CF;
+    localparam int NR        = 2 * K;
+    localparam int DEPTH     = NR * ROW_BEATS;
+    localparam int KC        = K * CF;
+    localparam int BEAT_W    = SIMD * ELEM_W;
+    localparam int MAW       = $clog2(DEPTH);      // memory address width
+    localparam int AW        = MAW + 1;            // addresses, with room for a sum below 2*DEPTH
+    localparam int PW        = $clog2(ROW_BEATS + IFM_H + NR + (K + STRIDE + PAD) * CF + 2) + 2;  // signed
+    // address steps, modulo DEPTH
+    localparam int OROW_STEP  = (STRIDE * ROW_BEATS) % DEPTH;
+    localparam int FRAME_STEP = ((IFM_H % NR) * ROW_BEATS) % DEPTH;
+    localparam int PAD_BACK   = (DEPTH - ((PAD % NR) * ROW_BEATS) % DEPTH) % DEPTH;
+
+    function automatic logic [AW-1:0] add_mod(input logic [AW-1:0] a, input logic [AW-1:0] step);
+        logic [AW-1:0] s;
+        s = a + step;
+        return s >= AW'(DEPTH) ? s - AW'(DEPTH) : s;
+    endfunction
+
+    logic [BEAT_W-1:0] mem [DEPTH];
+
+    // ---------------------------------------------------------------- writer
+    logic [AW-1:0]        wr_addr_reg;
+    logic [PW-1:0]        wr_col_reg;
+    logic signed [PW-1:0] used_reg;        // row slots holding or receiving a row still needed
+    logic signed [PW-1:0] rows_ready_reg;  // complete rows, counted from row 0 of the reader's image
+
+    assign s_axis_tready = wr_col_reg != '0 || used_reg < PW'(NR);
+
+    wire wr_fire  = s_axis_tvalid && s_axis_tready;
+    wire row_new  = wr_fire && wr_col_reg == '0;
+    wire row_done = wr_fire && wr_col_reg == PW'(ROW_BEATS - 1);
+
+    always_ff @(posedge clk) begin
+        if (wr_fire) mem[MAW'(wr_addr_reg)] <= s_axis_tdata;
+    end
+
+    // ---------------------------------------------------------------- reader
+    logic [PW-1:0]        oy_reg, ox_reg, ky_reg, kc_reg;
+    logic signed [PW-1:0] iy_top_reg, iy_reg;     // input row of the window top, of the beat
+    logic signed [PW-1:0] col_base_reg, col_reg;  // column beat (x*CF + c) of window left, of the beat
+    logic [AW-1:0]        frame_top_reg, top_addr_reg, row_addr_reg;  // slot addresses
+    logic signed [PW-1:0] freed_reg;              // rows of this image already released
+
+    logic v1_reg, pad1_reg;
+    logic [BEAT_W-1:0] rd_q;
+    logic slice_ready;
+
+    wire en       = !v1_reg || slice_ready;
+    wire last_kc  = kc_reg == PW'(KC - 1);
+    wire last_ky  = ky_reg == PW'(K - 1);
+    wire last_ox  = ox_reg == PW'(OW - 1);
+    wire last_oy  = oy_reg == PW'(OH - 1);
+    wire end_row  = last_kc && last_ky && last_ox;   // last beat of an output row
+    wire end_img  = end_row && last_oy;              // last beat of the image
+
+    wire pad_row  = iy_reg < 0 || iy_reg >= PW'(IFM_H);
+    wire pad_col  = col_reg < 0 || col_reg >= PW'(ROW_BEATS);
+    // the beat's row must be complete; the image's last beat also waits for all its rows, so that
+    // releasing the image never releases a row still being written
+    wire can_read = (pad_row || iy_reg < rows_ready_reg) && (!end_img || rows_ready_reg >= PW'(IFM_H));
+    wire issue    = en && can_read;
+
+    wire [MAW-1:0] rd_addr = MAW'(row_addr_reg + AW'(col_reg));
+
+    always_ff @(posedge clk) begin
+        if (en) begin
+            rd_q     <= mem[rd_addr];
+            pad1_reg <= pad_row || pad_col;
+            v1_reg   <= issue;
+        end
+        if (rst) v1_reg <= 1'b0;
+    end
+
+    // rows released at the end of an output row: those above the next window top
+    logic signed [PW-1:0] next_top, freed_new, freed_delta;
+    always_comb begin
+        next_top = iy_top_reg + PW'(STRIDE);
+        if (last_oy) freed_new = PW'(IFM_H);
+        else if (next_top < 0) freed_new = '0;
+        else if (next_top > PW'(IFM_H)) freed_new = PW'(IFM_H);
+        else freed_new = next_top;
+        freed_delta = (issue && end_row) ? freed_new - freed_reg : '0;
+    end
+
+    always_ff @(posedge clk) begin
+        // writer
+        if (wr_fire) begin
+            wr_addr_reg <= add_mod(wr_addr_reg, AW'(1));
+            wr_col_reg  <= row_done ? '0 : wr_col_reg + 1'b1;
+        end
+        used_reg       <= used_reg + PW'(row_new) - freed_delta;
+        rows_ready_reg <= rows_ready_reg + PW'(row_done) - ((issue && end_img) ? PW'(IFM_H) : '0);
+
+        // reader: kc, then ky, then ox, then oy
+        if (issue) begin
+            kc_reg  <= kc_reg + 1'b1;
+            col_reg <= col_reg + 1'b1;
+            if (last_kc) begin
+                kc_reg       <= '0;
+                ky_reg       <= ky_reg + 1'b1;
+                iy_reg       <= iy_reg + 1'b1;
+                row_addr_reg <= add_mod(row_addr_reg, AW'(ROW_BEATS % DEPTH));
+                col_reg      <= col_base_reg;
+                if (last_ky) begin
+                    ky_reg       <= '0;
+                    ox_reg       <= ox_reg + 1'b1;
+                    col_base_reg <= col_base_reg + PW'(STRIDE * CF);
+                    col_reg      <= col_base_reg + PW'(STRIDE * CF);
+                    iy_reg       <= iy_top_reg;
+                    row_addr_reg <= top_addr_reg;
+                    if (last_ox) begin
+                        ox_reg       <= '0;
+                        oy_reg       <= oy_reg + 1'b1;
+                        col_base_reg <= PW'(-PAD * CF);
+                        col_reg      <= PW'(-PAD * CF);
+                        iy_top_reg   <= next_top;
+                        iy_reg       <= next_top;
+                        top_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
+                        row_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
+                        freed_reg    <= freed_new;
+                        if (last_oy) begin
+                            oy_reg        <= '0;
+                            iy_top_reg    <= PW'(-PAD);
+                            iy_reg        <= PW'(-PAD);
+                            frame_top_reg <= add_mod(frame_top_reg, AW'(FRAME_STEP));
+                            top_addr_reg  <= add_mod(add_mod(frame_top_reg, AW'(FRAME_STEP)), AW'(PAD_BACK));
+                            row_addr_reg  <= add_mod(add_mod(frame_top_reg, AW'(FRAME_STEP)), AW'(PAD_BACK));
+                            freed_reg     <= '0;
+                        end
+                    end
+                end
+            end
+        end
+
+        if (rst) begin
+            wr_addr_reg    <= '0;
+            wr_col_reg     <= '0;
+            used_reg       <= '0;
+            rows_ready_reg <= '0;
+            oy_reg         <= '0;
+            ox_reg         <= '0;
+            ky_reg         <= '0;
+            kc_reg         <= '0;
+            iy_top_reg     <= PW'(-PAD);
+            iy_reg         <= PW'(-PAD);
+            col_base_reg   <= PW'(-PAD * CF);
+            col_reg        <= PW'(-PAD * CF);
+            frame_top_reg  <= '0;
+            top_addr_reg   <= AW'(PAD_BACK);
+            row_addr_reg   <= AW'(PAD_BACK);
+            freed_reg      <= '0;
+        end
+    end
+
+    // ---------------------------------------------------------------- output
+    wire [BEAT_W-1:0] pad_beat = {SIMD{ELEM_W'(PAD_VALUE)}};
+
+    skid_buffer #(
+        .DATA_W(BEAT_W)
+    ) u_out (
+        .clk(clk),
+        .rst(rst),
+        .s_axis_tdata(pad1_reg ? pad_beat : rd_q),
+        .s_axis_tvalid(v1_reg),
+        .s_axis_tready(slice_ready),
+        .m_axis_tdata(m_axis_tdata),
+        .m_axis_tvalid(m_axis_tvalid),
+        .m_axis_tready(m_axis_tready)
+    );
+
+endmodule
+
+`resetall

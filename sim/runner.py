@@ -1,0 +1,325 @@
+"""Build and run the cocotb bench of one RTL module on Verilator, with a build cache.
+
+Each parameter set gets its own build folder, ``<cache_dir>/<module>/<id>/``, where ``<id>`` is a
+hash of the HDL parameters (and of the waves option). A stamp in the folder records a hash of the
+sources, parameters and Verilator flags; when it matches, the Verilator build is skipped, so a
+rerun costs only the simulation. Concurrent runs on the same folder (pytest-xdist) take turns
+through a file lock.
+
+Waves: ``waves=True`` builds with FST tracing (a separate cache folder) and leaves ``dump.fst`` in
+the run folder; from a shell, ``python -m qnnflow.sim.runner CASE --waves`` reruns one bench case
+(see :mod:`qnnflow.sim.cases`) with waves and prints where they are.
+
+The bench (``qnnflow.sim.tb_<module>``) gets its settings (parameters, seed, case data) from a
+JSON file that this runner writes into the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from qnnflow.sim import rtl
+
+from qnnflow import toolchain
+from qnnflow.errors import FlowError
+
+# the environment variable through which a bench finds its JSON settings (runner -> bench only)
+CONFIG_ENV = "QNNFLOW_TB_CONFIG"
+# X and uninitialised state become seeded random values at run time, so a missing reset shows up
+BUILD_FLAGS = ("--x-assign", "unique", "--x-initial", "unique", "-O2")
+
+
+def default_cache_dir() -> Path:
+    """``build/sim_cache`` under the current directory (pass ``cache_dir`` to choose another)."""
+    return Path.cwd() / "build" / "sim_cache"
+
+
+def sv_literal(value: object) -> str:
+    """A Python value as a Verilator ``-G`` value: ints as they are, strings quoted."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    raise TypeError(f"HDL parameter values must be int, bool or str, not {type(value).__name__}")
+
+
+def _digest(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def build_dir_for(module: str, params: Mapping[str, object], *, waves: bool, cache_dir: Path) -> Path:
+    key = _digest({"module": module, "params": dict(params), "waves": waves})[:16]
+    return cache_dir / module / key
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _tool_environ() -> Iterator[None]:
+    """os.environ with Verilator's PATH / VERILATOR_ROOT / CXXFLAGS, for cocotb's runner, restored after."""
+    env = toolchain.tool_env(toolchain.require("verilator")["verilator"])
+    # cocotb's Verilator main loop keeps time in sc_time_stamp(); a model built with
+    # VL_TIME_CONTEXT reads the context's time instead, which then never advances (the
+    # simulation hangs at 0 ns). The model and its runtime are compiled here, so leave it out.
+    env["CXXFLAGS"] = " ".join(f for f in env.get("CXXFLAGS", "").split() if f != "-DVL_TIME_CONTEXT")
+    env["CXXFLAGS"] += " -O0"  # builds dominate bench time; the simulations are bound by Python
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _sources_digest(module: str) -> tuple[list[Path], str]:
+    files = rtl.sources(module)
+    return files, _digest([(f.name, f.read_text()) for f in files])
+
+
+def build(
+    module: str, params: Mapping[str, object], *, cache_dir: Path | None = None, waves: bool = False
+) -> Path:
+    """Verilate ``module`` with ``params`` unless an up-to-date build exists; return its folder.
+
+    Raises FlowError (with the build log) when Verilator rejects the module, for instance when a
+    configuration check fires.
+    """
+    from cocotb_tools.runner import get_runner
+
+    cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()).resolve()
+    bdir = build_dir_for(module, params, waves=waves, cache_dir=cache_dir)
+    files, src_digest = _sources_digest(module)
+    flags = list(BUILD_FLAGS) + (["--trace-fst", "--trace-structs"] if waves else [])
+    stamp = _digest({"sources": src_digest, "params": dict(params), "flags": flags})
+    stamp_file = bdir / "build.stamp"
+    with _locked(bdir):
+        if stamp_file.is_file() and stamp_file.read_text() == stamp and (bdir / module).is_file():
+            return bdir
+        stamp_file.unlink(missing_ok=True)
+        (bdir / "params.json").write_text(json.dumps(dict(params), indent=1, sort_keys=True))
+        log = bdir / "build.log"
+        runner = get_runner("verilator")
+        runtime = _runtime_dir(cache_dir, waves)
+        _reuse_runtime(runtime, bdir)
+        try:
+            with _tool_environ():
+                runner.build(
+                    sources=files,
+                    hdl_toplevel=module,
+                    parameters={k: sv_literal(v) for k, v in params.items()},
+                    build_args=flags,
+                    build_dir=bdir,
+                    waves=waves,
+                    timescale=("1ns", "1ps"),
+                    log_file=log,
+                )
+        except (RuntimeError, SystemExit) as err:
+            raise FlowError(f"Verilator build of {module} with {dict(params)} failed: {_tail(log)}", log) from err
+        stamp_file.write_text(stamp)
+        _keep_runtime(runtime, bdir)
+    return bdir
+
+
+# Verilator's runtime library (verilated*.o) takes most of a build's compile time and is the same
+# for every module; it is compiled once per cache folder, toolchain and trace setting, and copied
+# into new build folders, where make then finds it up to date.
+_RUNTIME_OBJECTS = ("verilated.o", "verilated_vpi.o", "verilated_threads.o", "verilated_dpi.o", "verilated_fst_c.o")
+
+
+def _runtime_dir(cache_dir: Path, waves: bool) -> Path:
+    tool = toolchain.find("verilator")
+    with _tool_environ():
+        key = _digest({"verilator": str(tool.path), "version": tool.version, "cxx": os.environ.get("CXXFLAGS", ""), "waves": waves})
+    return cache_dir / "_runtime" / key[:16]
+
+
+def _reuse_runtime(runtime: Path, bdir: Path) -> None:
+    if not (runtime / "verilated.o").is_file():
+        return
+    with _locked(runtime):
+        for name in _RUNTIME_OBJECTS:
+            if (runtime / name).is_file() and not (bdir / name).is_file():
+                shutil.copy(runtime / name, bdir / name)
+                # Vtop.mk, a prerequisite of these objects, is written again by the verilator run
+                # that follows; an mtime ahead of it lets make take the objects as up to date
+                ahead = time.time() + 3600
+                os.utime(bdir / name, (ahead, ahead))
+
+
+def _keep_runtime(runtime: Path, bdir: Path) -> None:
+    if (runtime / "verilated.o").is_file():
+        return
+    with _locked(runtime):
+        for name in _RUNTIME_OBJECTS:
+            if (bdir / name).is_file():
+                shutil.copy(bdir / name, runtime / name)
+
+
+def _tail(log: Path, lines: int = 12) -> str:
+    if not log.is_file():
+        return "(no log)"
+    text = log.read_text(errors="replace").splitlines()
+    picked = [ln for ln in text if "%Error" in ln or "%Warning-USER" in ln] or text[-lines:]
+    return "\n".join(picked[:lines])
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """Where a bench ran and what it reported."""
+
+    run_dir: Path
+    log: Path
+    results: Path
+    seed: int
+    tests: int
+    failures: int
+    report: dict
+
+
+def run_bench(
+    module: str,
+    params: Mapping[str, object],
+    *,
+    seed: int,
+    config: Mapping[str, object] | None = None,
+    files: Mapping[str, str] | None = None,
+    cache_dir: Path | None = None,
+    waves: bool = False,
+    bench: str | None = None,
+    check: bool = True,
+) -> BenchRun:
+    """Build (if needed) and simulate the bench of ``module`` with HDL ``params``.
+
+    ``config`` is passed to the bench as JSON (with ``params`` and ``seed`` added); ``files``
+    (name -> text) are written into the run folder first (memory files named by relative paths
+    in ``params``). The bench writes a JSON report (``report.json``) that is returned. With
+    ``check``, a failing bench raises AssertionError naming the seed, the log and how to get
+    waves.
+    """
+    from cocotb_tools.runner import get_runner
+
+    bdir = build(module, params, cache_dir=cache_dir, waves=waves)
+    run_dir = bdir / "run"
+    with _locked(bdir):
+        run_dir.mkdir(exist_ok=True)
+        for name in ("report.json", "results.xml", "dump.fst"):
+            (run_dir / name).unlink(missing_ok=True)
+        for name, text in (files or {}).items():
+            (run_dir / name).write_text(text)
+        cfg = {"module": module, "params": dict(params), "seed": seed, **dict(config or {})}
+        cfg_path = run_dir / "tb_config.json"
+        cfg_path.write_text(json.dumps(cfg, sort_keys=True))
+        log = run_dir / "sim.log"
+        results = run_dir / "results.xml"
+        runner = get_runner("verilator")
+        with _tool_environ(), _no_pytest_marker():
+            try:
+                runner.test(
+                    test_module=bench or f"qnnflow.sim.tb_{module}",
+                    hdl_toplevel=module,
+                    hdl_toplevel_lang="verilog",
+                    build_dir=bdir,
+                    test_dir=run_dir,
+                    seed=seed,
+                    extra_env={CONFIG_ENV: str(cfg_path)},
+                    waves=waves,
+                    results_xml=str(results),
+                    plusargs=["+verilator+rand+reset+2", f"+verilator+seed+{seed % (1 << 31) + 1}"],
+                    log_file=log,
+                )
+            except SystemExit:
+                pass  # a crashed simulator: reported below from the (missing) results
+        tests, failures = _count_results(results)
+        report_path = run_dir / "report.json"
+        report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    run = BenchRun(run_dir, log, results, seed, tests, failures, report)
+    if check and (tests == 0 or failures):
+        hint = "rerun with waves: run_bench(..., waves=True) or `python -m qnnflow.sim.runner CASE --waves`"
+        raise AssertionError(
+            f"bench {module} failed {failures} of {tests} tests; seed {seed}; params {dict(params)}; "
+            f"log {log}\n{_failure_lines(log)}\n{hint}"
+        )
+    return run
+
+
+@contextlib.contextmanager
+def _no_pytest_marker() -> Iterator[None]:
+    """cocotb's runner exits the process on failures when it sees PYTEST_CURRENT_TEST; we would
+    rather read the results ourselves and raise an error with the seed in it."""
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+
+
+def _count_results(path: Path) -> tuple[int, int]:
+    if not path.is_file():
+        return 0, 0
+    root = ET.parse(path).getroot()
+    tests = failures = 0
+    for case in root.iter("testcase"):
+        tests += 1
+        if case.find("failure") is not None or case.find("error") is not None:
+            failures += 1
+    return tests, failures
+
+
+def _failure_lines(log: Path, limit: int = 30) -> str:
+    if not log.is_file():
+        return "(no simulation log)"
+    lines = log.read_text(errors="replace").splitlines()
+    keep = [ln for ln in lines if "FAIL" in ln or "Error" in ln or "assert" in ln.lower() or "mismatch" in ln]
+    return "\n".join(keep[-limit:]) or "\n".join(lines[-limit:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qnnflow.sim.runner CASE [--seed N] [--waves]``: rerun one bench case."""
+    from qnnflow.sim import cases
+
+    parser = argparse.ArgumentParser(prog="python -m qnnflow.sim.runner", description=main.__doc__)
+    parser.add_argument("case", help="case id such as mvau/pe4-simd2-w2a2 (`--list` shows them)")
+    parser.add_argument("--seed", type=int, help="seed (default: the case's own)")
+    parser.add_argument("--waves", action="store_true", help="record FST waves (dump.fst in the run folder)")
+    parser.add_argument("--cache-dir", type=Path, help="build cache folder (default build/sim_cache)")
+    parser.add_argument("--list", action="store_true", help="list the case ids and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for case in cases.all_cases():
+            print(case.full_id)
+        return 0
+    case = cases.by_id(args.case)
+    run = case.run(seed=args.seed, waves=args.waves, cache_dir=args.cache_dir, check=False)
+    print(f"{case.full_id}: {run.tests - run.failures}/{run.tests} passed, seed {run.seed}, log {run.log}")
+    if args.waves:
+        print(f"waves: {run.run_dir / 'dump.fst'}")
+    return 0 if run.tests and not run.failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
