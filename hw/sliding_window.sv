@@ -128,9 +128,11 @@ module sliding_window #(
 
     wire pad_row  = iy_reg < 0 || iy_reg >= PW'(IFM_H);
     wire pad_col  = col_reg < 0 || col_reg >= PW'(ROW_BEATS);
-    // the beat's row must be complete; the image's last beat also waits for all its rows, so that
-    // releasing the image never releases a row still being written
-    wire can_read = (pad_row || iy_reg < rows_ready_reg) && (!end_img || rows_ready_reg >= PW'(IFM_H));
+    // The beat's row must be complete. Top padding waits for the image's first row, so that no
+    // beat of an image comes out before the image has started to come in. The image's last beat
+    // waits for all its rows, so releasing the image never releases a row still being written.
+    wire row_ok   = iy_reg < 0 ? rows_ready_reg > 0 : (pad_row || iy_reg < rows_ready_reg);
+    wire can_read = row_ok && (!end_img || rows_ready_reg >= PW'(IFM_H));
     wire issue    = en && can_read;
 
     wire [MAW-1:0] rd_addr = MAW'(row_addr_reg + AW'(col_reg));

@@ -3,50 +3,37 @@
 from __future__ import annotations
 
 import cocotb
-import numpy as np
-from qnnflow.sim.streams import Bench, Sink, Source, Traffic, load_config, run_traffic
+
+from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 
 CFG = load_config()
 P = CFG["params"]
-FRAMES, BEATS = CFG["frames"], CFG["beats"]
 
 
-class TB:
-    def __init__(self, dut):
-        self.dut = dut
-        self.rng = np.random.default_rng(CFG["seed"])
-        self.data = [int(v) for v in self.rng.integers(0, 1 << P["DATA_W"], FRAMES * BEATS, dtype=np.uint64)]
+def ports(dut):
+    return [Source(dut, width=P["DATA_W"])], [Sink(dut, width=P["DATA_W"])]
 
-    def bench(self) -> Bench:
-        return Bench(
-            self.dut, [Source(self.dut, width=P["DATA_W"])], [Sink(self.dut, width=P["DATA_W"])], seed=CFG["seed"]
-        )
 
-    async def run(self, traffic: Traffic) -> None:
-        await run_traffic(
-            self.dut,
-            traffic,
-            make_bench=self.bench,
-            feed=lambda b: b.sources[0].send(self.data),
-            expect=[[self.data]],
-            beats_per_frame=BEATS,
-            formula_cycles=BEATS,
-            slack=0,
-            seed=CFG["seed"],
-            timeout=100,
-        )
+def stimulus(rng) -> Stimulus:
+    x = rng.integers(0, 1 << P["DATA_W"], size=CFG["frames"] * CFG["beats"])
+    return Stimulus(
+        inputs=[[beats(x, P["DATA_W"], 1)]],
+        expect=[[beats(x, P["DATA_W"], 1)]],
+        beats_per_frame=CFG["beats"],
+        formula=CFG["beats"],
+    )
 
 
 @cocotb.test()
 async def no_stalls(dut):
-    await TB(dut).run(Traffic.NO_STALLS)
+    await run_case(dut, Traffic.NO_STALLS, ports, stimulus)
 
 
 @cocotb.test()
 async def input_idles(dut):
-    await TB(dut).run(Traffic.INPUT_IDLES)
+    await run_case(dut, Traffic.INPUT_IDLES, ports, stimulus)
 
 
 @cocotb.test()
 async def backpressure(dut):
-    await TB(dut).run(Traffic.BACKPRESSURE)
+    await run_case(dut, Traffic.BACKPRESSURE, ports, stimulus)

@@ -1,0 +1,238 @@
+"""The parameter sets the module benches run with, and the data each needs before simulation.
+
+One :class:`Case` per (module, parameter set), with a readable id such as ``mvau/pe2-simd4-w2a2``.
+Only valid combinations are listed. ``slow`` cases are larger sweeps kept out of ``make test``.
+Memory contents (weights, thresholds) are drawn from the case's seed here, written as
+``$readmemh`` files with :mod:`qnnflow.flows.memfiles`, and passed to the bench in its JSON
+settings too; the bench draws its own random inputs from the same seed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qnnflow.flows import kernels, memfiles
+from qnnflow.sim.runner import BenchRun, run_bench
+
+
+@dataclass(frozen=True)
+class Case:
+    module: str
+    id: str
+    params: dict
+    config: dict = field(default_factory=dict)
+    # seed -> (extra bench settings, files for the run folder)
+    prepare: Callable[[int], tuple[dict, dict[str, str]]] | None = None
+    slow: bool = False
+
+    @property
+    def full_id(self) -> str:
+        return f"{self.module}/{self.id}"
+
+    @property
+    def seed(self) -> int:
+        """A fixed seed per case, so a failure reproduces; override with ``run(seed=...)``."""
+        return zlib.crc32(self.full_id.encode()) & 0x7FFFFFFF
+
+    def run(
+        self, *, seed: int | None = None, waves: bool = False, cache_dir: Path | None = None, check: bool = True
+    ) -> BenchRun:
+        seed = self.seed if seed is None else seed
+        extra, files = self.prepare(seed) if self.prepare else ({}, {})
+        return run_bench(
+            self.module,
+            self.params,
+            seed=seed,
+            config={**self.config, **extra},
+            files=files,
+            cache_dir=cache_dir,
+            waves=waves,
+            check=check,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# MVAU
+# ------------------------------------------------------------------------------------------------
+def _dtype_range(bits: int, signed: bool, bipolar: bool, ternary: bool = False) -> tuple[int, int]:
+    if ternary:
+        return -1, 1
+    return kernels.value_range(bits, signed, bipolar=bipolar)
+
+
+def _random_values(rng, lo: int, hi: int, shape, bipolar: bool = False) -> np.ndarray:
+    if bipolar:
+        return rng.choice(np.array([-1, 1]), size=shape)
+    return rng.integers(lo, hi + 1, size=shape)
+
+
+def _random_thresholds(rng, channels: int, num_t: int, lo: int, hi: int) -> np.ndarray:
+    """Ascending thresholds per channel, mostly inside [lo, hi + 1] so every count occurs."""
+    span = max(hi - lo, 1)
+    thr = rng.integers(lo - span // 8, hi + 2 + span // 8, size=(channels, num_t))
+    return np.sort(kernels.clip_thresholds(thr, lo, hi), axis=1)
+
+
+def mvau_case(
+    name: str,
+    *,
+    mw: int,
+    mh: int,
+    pe: int,
+    simd: int,
+    in_w: int,
+    in_signed: bool = False,
+    in_bipolar: bool = False,
+    w_w: int,
+    w_signed: bool = True,
+    w_bipolar: bool = False,
+    ternary: bool = False,
+    num_t: int = 0,
+    out_offset: int = 0,
+    vectors: int = 12,
+    slow: bool = False,
+) -> Case:
+    x_rng = _dtype_range(in_w, in_signed, in_bipolar)
+    w_rng = _dtype_range(w_w, w_signed, w_bipolar, ternary)
+    xnor = in_bipolar and w_bipolar
+    acc_w = kernels.accumulator_width(mw, x_rng, w_rng, xnor=xnor)
+    lo, hi = kernels.accumulator_range(mw, x_rng, w_rng, xnor=xnor)
+    if num_t:
+        out_lo, out_hi = out_offset, out_offset + num_t
+        out_w = kernels.signed_width(out_lo, out_hi) if out_lo < 0 else max(1, out_hi.bit_length())
+    else:
+        out_w = acc_w
+    params = dict(
+        MW=mw, MH=mh, PE=pe, SIMD=simd,
+        IN_W=in_w, IN_SIGNED=int(in_signed), IN_BIPOLAR=int(in_bipolar),
+        W_W=w_w, W_SIGNED=int(w_signed), W_BIPOLAR=int(w_bipolar),
+        ACC_W=acc_w, NUM_T=num_t, OUT_W=out_w, OUT_OFFSET=out_offset,
+        WEIGHT_FILE="weights.mem", THRESH_FILE="thresholds.mem" if num_t else "",
+    )  # fmt: skip
+
+    def prepare(seed: int) -> tuple[dict, dict[str, str]]:
+        rng = np.random.default_rng(seed + 1)
+        w = _random_values(rng, *w_rng, (mh, mw), bipolar=w_bipolar)
+        words = memfiles.mvau_weight_words(w, pe, simd, w_w, signed=w_signed, bipolar=w_bipolar)
+        files = {"weights.mem": _memh_text(words, pe * simd * w_w)}
+        extra = {"weights": w.tolist(), "x_range": list(x_rng), "vectors": vectors}
+        if num_t:
+            thr = _random_thresholds(rng, mh, num_t, lo, hi)
+            files["thresholds.mem"] = _memh_text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
+            extra["thresholds"] = thr.tolist()
+        return extra, files
+
+    return Case("mvau", name, params, prepare=prepare, slow=slow)
+
+
+def _memh_text(words: list[int], width: int) -> str:
+    digits = max(1, -(-width // 4))
+    return "".join(f"{w:0{digits}x}\n" for w in words)
+
+
+# ------------------------------------------------------------------------------------------------
+# thresholding
+# ------------------------------------------------------------------------------------------------
+def thresholding_case(
+    name: str, *, ch: int, pe: int, in_w: int, in_signed: bool, num_t: int, out_offset: int = 0, frames: int = 24
+) -> Case:
+    lo, hi = kernels.value_range(in_w, in_signed)
+    thr_w = kernels.signed_width(lo, hi + 1)  # clipped thresholds lie in [lo, hi + 1]
+    out_lo, out_hi = out_offset, out_offset + num_t
+    out_w = kernels.signed_width(out_lo, out_hi) if out_lo < 0 else max(1, out_hi.bit_length())
+    params = dict(
+        CH=ch, PE=pe, IN_W=in_w, IN_SIGNED=int(in_signed), NUM_T=num_t, THR_W=thr_w, OUT_W=out_w,
+        OUT_OFFSET=out_offset, THRESH_FILE="thresholds.mem",
+    )  # fmt: skip
+
+    def prepare(seed: int) -> tuple[dict, dict[str, str]]:
+        rng = np.random.default_rng(seed + 1)
+        thr = _random_thresholds(rng, ch, num_t, lo, hi)
+        text = _memh_text(memfiles.threshold_words(thr, pe, thr_w), pe * num_t * thr_w)
+        return {"thresholds": thr.tolist(), "frames": frames}, {"thresholds.mem": text}
+
+    return Case("thresholding", name, params, prepare=prepare)
+
+
+# ------------------------------------------------------------------------------------------------
+# the table
+# ------------------------------------------------------------------------------------------------
+def all_cases() -> list[Case]:
+    return [
+        # -- mvau: bipolar / ternary / 2-, 4-, 8-bit, signed and unsigned; PE and SIMD at 1, middle, full
+        mvau_case("pe1-simd1-w2a2-thr", mw=8, mh=4, pe=1, simd=1, in_w=2, w_w=2, num_t=3),
+        mvau_case("pe2-simd4-w2a2-thr", mw=16, mh=8, pe=2, simd=4, in_w=2, w_w=2, num_t=3, vectors=16),
+        mvau_case(
+            "pe8-simd16-w1a1-xnor", mw=16, mh=8, pe=8, simd=16, in_w=1, in_bipolar=True, w_w=1,
+            w_bipolar=True, num_t=1, vectors=40,
+        ),  # fmt: skip
+        mvau_case(
+            "pe4-simd8-wternary-a4u", mw=32, mh=8, pe=4, simd=8, in_w=4, w_w=2, ternary=True, vectors=20
+        ),
+        mvau_case("pe2-simd2-w8a8s", mw=8, mh=4, pe=2, simd=2, in_w=8, in_signed=True, w_w=8, vectors=16),
+        mvau_case(
+            "pe4-simd4-w1a2-thr-off", mw=16, mh=8, pe=4, simd=4, in_w=2, w_w=1, w_bipolar=True, num_t=3,
+            out_offset=-1, vectors=16,
+        ),  # fmt: skip
+        mvau_case(
+            "pe2-simd8-w4ua4s-thr15", mw=16, mh=4, pe=2, simd=8, in_w=4, in_signed=True, w_w=4,
+            w_signed=False, num_t=15, out_offset=-8, vectors=16,
+        ),  # fmt: skip
+        mvau_case("pe4-simd2-w2a1b", mw=8, mh=4, pe=4, simd=2, in_w=1, in_bipolar=True, w_w=2, vectors=16),
+        mvau_case(
+            "pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True
+        ),
+        mvau_case(
+            "pe1-simd32-w1a1-xnor-big", mw=64, mh=16, pe=1, simd=32, in_w=1, in_bipolar=True, w_w=1,
+            w_bipolar=True, num_t=1, vectors=8, slow=True,
+        ),  # fmt: skip
+        # -- thresholding
+        thresholding_case("pe1-ch4-a4u-t3", ch=4, pe=1, in_w=4, in_signed=False, num_t=3),
+        thresholding_case("pe2-ch8-a8s-t15-off", ch=8, pe=2, in_w=8, in_signed=True, num_t=15, out_offset=-8),
+        thresholding_case("pe4-ch4-a6s-t1", ch=4, pe=4, in_w=6, in_signed=True, num_t=1),
+        # -- sliding_window (square kernels; STRIDE <= K)
+        Case("sliding_window", "k3-s1-p1-ch2-simd1", dict(IFM_H=6, IFM_W=6, CH=2, SIMD=1, ELEM_W=4, K=3, STRIDE=1, PAD=1),
+             {"frames": 4, "signed": False}),  # fmt: skip
+        Case("sliding_window", "k3-s1-p0-ch4-simd4", dict(IFM_H=5, IFM_W=5, CH=4, SIMD=4, ELEM_W=2, K=3, STRIDE=1, PAD=0),
+             {"frames": 6, "signed": False}),  # fmt: skip
+        Case("sliding_window", "k2-s2-p0-ch4-simd2", dict(IFM_H=6, IFM_W=7, CH=4, SIMD=2, ELEM_W=8, K=2, STRIDE=2, PAD=0),
+             {"frames": 5, "signed": True}),  # fmt: skip
+        Case("sliding_window", "k3-s2-p1-ch1-padm1", dict(IFM_H=7, IFM_W=6, CH=1, SIMD=1, ELEM_W=3, K=3, STRIDE=2, PAD=1,
+             PAD_VALUE=-1), {"frames": 5, "signed": True}),  # fmt: skip
+        # -- maxpool
+        Case("maxpool", "k2-ch4-pe2-u4", dict(IFM_H=4, IFM_W=6, CH=4, PE=2, ELEM_W=4, SIGNED=0, K=2), {"frames": 8}),
+        Case("maxpool", "k3-ch2-pe1-s8-rem", dict(IFM_H=7, IFM_W=8, CH=2, PE=1, ELEM_W=8, SIGNED=1, K=3), {"frames": 5}),
+        Case("maxpool", "k2-ch3-pe3-s2", dict(IFM_H=4, IFM_W=4, CH=3, PE=3, ELEM_W=2, SIGNED=1, K=2), {"frames": 10}),
+        # -- label_select
+        Case("label_select", "n10-pe1-s8", dict(NUM=10, PE=1, ELEM_W=8, SIGNED=1, OUT_W=4), {"frames": 40}),
+        Case("label_select", "n12-pe4-u3", dict(NUM=12, PE=4, ELEM_W=3, SIGNED=0, OUT_W=4), {"frames": 60}),
+        Case("label_select", "n8-pe8-s2", dict(NUM=8, PE=8, ELEM_W=2, SIGNED=1, OUT_W=3), {"frames": 80}),
+        # -- add_streams
+        Case("add_streams", "pe1-s4", dict(PE=1, IN_W=4, IN_SIGNED=1, OUT_W=5), {"beats": 300}),
+        Case("add_streams", "pe4-u2-wrap", dict(PE=4, IN_W=2, IN_SIGNED=0, OUT_W=2), {"beats": 300}),
+        # -- duplicate_streams
+        Case("duplicate_streams", "n2-w8", dict(DATA_W=8, NUM_OUT=2), {"beats": 300}),
+        Case("duplicate_streams", "n3-w5", dict(DATA_W=5, NUM_OUT=3), {"beats": 300}),
+        # -- fifo
+        Case("fifo", "ram-d16-w12", dict(DATA_W=12, DEPTH=16, USE_RAM=1), {"beats": 400}),
+        Case("fifo", "regs-d5-w3", dict(DATA_W=3, DEPTH=5, USE_RAM=0), {"beats": 400}),
+        # -- width_converter
+        Case("width_converter", "8to32", dict(IN_W=8, OUT_W=32), {"words": 120}),
+        Case("width_converter", "24to6", dict(IN_W=24, OUT_W=6), {"words": 120}),
+        Case("width_converter", "10to20", dict(IN_W=10, OUT_W=20), {"words": 120}),
+        Case("width_converter", "7to7", dict(IN_W=7, OUT_W=7), {"words": 120}),
+        # -- skid_buffer
+        Case("skid_buffer", "w13", dict(DATA_W=13), {"frames": 20, "beats": 16}),
+    ]
+
+
+def by_id(full_id: str) -> Case:
+    for case in all_cases():
+        if case.full_id == full_id:
+            return case
+    raise ValueError(f"no bench case {full_id!r}; `python -m qnnflow.sim.runner --list x` lists them")

@@ -1,0 +1,47 @@
+"""cocotb bench of ``hw/maxpool.sv`` against :func:`qnnflow.flows.kernels.maxpool`.
+
+A frame is one image: IFM_H*IFM_W*CF input beats at one per cycle, (IFM_H/K)*(IFM_W/K)*CF outputs.
+"""
+
+from __future__ import annotations
+
+import cocotb
+
+from qnnflow.flows import kernels
+from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
+
+CFG = load_config()
+P = CFG["params"]
+
+
+def ports(dut):
+    w = P["PE"] * P["ELEM_W"]
+    return [Source(dut, width=w)], [Sink(dut, width=w)]
+
+
+def stimulus(rng) -> Stimulus:
+    lo, hi = kernels.value_range(P["ELEM_W"], bool(P["SIGNED"]))
+    x = rng.integers(lo, hi + 1, size=(CFG["frames"], P["IFM_H"], P["IFM_W"], P["CH"]))
+    y = kernels.maxpool(x, P["K"])
+    cf = P["CH"] // P["PE"]
+    return Stimulus(
+        inputs=[[beats(x, P["ELEM_W"], P["PE"])]],
+        expect=[[beats(y, P["ELEM_W"], P["PE"])]],
+        beats_per_frame=y[0].size // P["PE"],
+        formula=P["IFM_H"] * P["IFM_W"] * cf,
+    )
+
+
+@cocotb.test()
+async def no_stalls(dut):
+    await run_case(dut, Traffic.NO_STALLS, ports, stimulus)
+
+
+@cocotb.test()
+async def input_idles(dut):
+    await run_case(dut, Traffic.INPUT_IDLES, ports, stimulus)
+
+
+@cocotb.test()
+async def backpressure(dut):
+    await run_case(dut, Traffic.BACKPRESSURE, ports, stimulus)

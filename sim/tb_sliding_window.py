@@ -1,0 +1,54 @@
+"""cocotb bench of ``hw/sliding_window.sv`` against :func:`qnnflow.flows.kernels.sliding_window`.
+
+A frame is one image; images follow each other back to back. Without stalls the frame period is
+max(output beats, input beats) per image, plus at most SLACK_FRACTION for the line buffer's row
+hand-over at image boundaries.
+"""
+
+from __future__ import annotations
+
+import cocotb
+
+from qnnflow.flows import kernels
+from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
+
+CFG = load_config()
+P = CFG["params"]
+SLACK_FRACTION = 0.02
+
+
+def ports(dut):
+    w = P["SIMD"] * P["ELEM_W"]
+    return [Source(dut, width=w)], [Sink(dut, width=w)]
+
+
+def stimulus(rng) -> Stimulus:
+    lo, hi = kernels.value_range(P["ELEM_W"], CFG["signed"])
+    x = rng.integers(lo, hi + 1, size=(CFG["frames"], P["IFM_H"], P["IFM_W"], P["CH"]))
+    y = kernels.sliding_window(x, P["K"], P["STRIDE"], P["PAD"], P.get("PAD_VALUE", 0))
+    cf = P["CH"] // P["SIMD"]
+    out_beats = y[0].size // P["SIMD"]
+    in_beats = P["IFM_H"] * P["IFM_W"] * cf
+    formula = max(out_beats, in_beats)
+    return Stimulus(
+        inputs=[[beats(x, P["ELEM_W"], P["SIMD"])]],
+        expect=[[beats(y, P["ELEM_W"], P["SIMD"])]],
+        beats_per_frame=out_beats,
+        formula=formula,
+        slack=SLACK_FRACTION * formula,
+    )
+
+
+@cocotb.test()
+async def no_stalls(dut):
+    await run_case(dut, Traffic.NO_STALLS, ports, stimulus)
+
+
+@cocotb.test()
+async def input_idles(dut):
+    await run_case(dut, Traffic.INPUT_IDLES, ports, stimulus)
+
+
+@cocotb.test()
+async def backpressure(dut):
+    await run_case(dut, Traffic.BACKPRESSURE, ports, stimulus)
