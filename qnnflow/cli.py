@@ -20,7 +20,6 @@ _PLANNED = {
     "sim": "code generation and stitched-accelerator simulation (issue 5)",
     "bitstream": "implementation with Yosys / nextpnr (issue 6)",
     "run": "the UART host driver (issue 6)",
-    "lint-rtl": "the RTL library (issue 3)",
 }
 
 
@@ -152,6 +151,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lint_rtl(args: argparse.Namespace) -> int:
+    """Lint and elaborate the RTL library; one line per module, exit status 1 if any fails."""
+    from qnnflow.sim.lint import lint_rtl
+
+    reports = lint_rtl(args.modules or None, synth=not args.no_synth)
+    failed = [r.module for r in reports if not r.ok]
+    print(f"{len(reports) - len(failed)}/{len(reports)} modules ok" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder with the data set's files (MNIST/Fashion IDX, CIFAR batches)")
 
@@ -229,8 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", required=True)
     p.set_defaults(func=_not_available("run"))
 
-    p = sub.add_parser("lint-rtl", help="verilator --lint-only -Wall and Yosys elaboration of hw/")
-    p.set_defaults(func=_not_available("lint-rtl"))
+    p = sub.add_parser("lint-rtl", help="verilator --lint-only -Wall and Yosys elaboration + synth_ecp5 of hw/")
+    p.add_argument("modules", nargs="*", help="modules to check (default: every module in hw/)")
+    p.add_argument("--no-synth", action="store_true", help="Yosys read and elaborate only, no synth_ecp5")
+    p.set_defaults(func=cmd_lint_rtl)
     return parser
 
 
