@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,13 +95,21 @@ def _tool_environ() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _sources_digest(module: str) -> tuple[list[Path], str]:
-    files = rtl.sources(module)
+def _sources_digest(module: str, extra_sources: Sequence[Path] = ()) -> tuple[list[Path], str]:
+    # extra_sources: files outside the library (hw/*.sv) to compile as well; a top module that is
+    # not a library module (the board top with its accelerator) comes with all its files there
+    library = rtl.sources(module) if module in rtl.modules() else []
+    files = [Path(f) for f in extra_sources] + library
     return files, _digest([(f.name, f.read_text()) for f in files])
 
 
 def build(
-    module: str, params: Mapping[str, object], *, cache_dir: Path | None = None, waves: bool = False
+    module: str,
+    params: Mapping[str, object],
+    *,
+    cache_dir: Path | None = None,
+    waves: bool = False,
+    extra_sources: Sequence[Path] = (),
 ) -> Path:
     """Verilate ``module`` with ``params`` unless an up-to-date build exists; return its folder.
 
@@ -112,7 +120,7 @@ def build(
 
     cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()).resolve()
     bdir = build_dir_for(module, params, waves=waves, cache_dir=cache_dir)
-    files, src_digest = _sources_digest(module)
+    files, src_digest = _sources_digest(module, extra_sources)
     flags = list(BUILD_FLAGS) + (["--trace-fst", "--trace-structs"] if waves else [])
     stamp = _digest({"sources": src_digest, "params": dict(params), "flags": flags})
     stamp_file = bdir / "build.stamp"
@@ -153,7 +161,14 @@ _RUNTIME_OBJECTS = ("verilated.o", "verilated_vpi.o", "verilated_threads.o", "ve
 def _runtime_dir(cache_dir: Path, waves: bool) -> Path:
     tool = toolchain.find("verilator")
     with _tool_environ():
-        key = _digest({"verilator": str(tool.path), "version": tool.version, "cxx": os.environ.get("CXXFLAGS", ""), "waves": waves})
+        key = _digest(
+            {
+                "verilator": str(tool.path),
+                "version": tool.version,
+                "cxx": os.environ.get("CXXFLAGS", ""),
+                "waves": waves,
+            }
+        )
     return cache_dir / "_runtime" / key[:16]
 
 
@@ -211,6 +226,7 @@ def run_bench(
     waves: bool = False,
     bench: str | None = None,
     check: bool = True,
+    extra_sources: Sequence[Path] = (),
 ) -> BenchRun:
     """Build (if needed) and simulate the bench of ``module`` with HDL ``params``.
 
@@ -222,7 +238,7 @@ def run_bench(
     """
     from cocotb_tools.runner import get_runner
 
-    bdir = build(module, params, cache_dir=cache_dir, waves=waves)
+    bdir = build(module, params, cache_dir=cache_dir, waves=waves, extra_sources=extra_sources)
     run_dir = bdir / "run"
     with _locked(bdir):
         run_dir.mkdir(exist_ok=True)

@@ -1,0 +1,170 @@
+"""The boards qnnflow builds for, their clocks, and the RTL around the accelerator.
+
+The board table is ``hw/boards/boards.toml`` (part, package, speed grade, oscillator, UART and
+LED pins, constraint file); this module reads it, computes PLL settings for a requested clock,
+and lists the RTL files of the board top (``hw/boards/board_top.sv`` with the library modules it
+uses, and the family's wrapper with its PLL).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+from qnnflow.hw import rtl_dir
+from qnnflow.sim import rtl
+
+from qnnflow.config import Board
+
+
+def boards_dir() -> Path:
+    return rtl_dir() / "boards"
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One row of ``hw/boards/boards.toml``."""
+
+    name: str
+    family: str  # "ecp5" or "ice40"
+    part: str
+    nextpnr_device: str  # nextpnr's device option: 85k / 25k (ECP5), up5k (iCE40)
+    package: str
+    speed: str
+    osc_mhz: float
+    constraints: str
+    uart: str
+    leds: str
+    led_active_low: bool
+
+    @property
+    def constraints_path(self) -> Path:
+        return boards_dir() / self.constraints
+
+    @property
+    def wrapper(self) -> str:
+        """The family's top module (``hw/boards/<family>_top.sv``)."""
+        return f"{self.family}_top"
+
+
+@functools.cache
+def board_table() -> dict[str, BoardSpec]:
+    path = boards_dir() / "boards.toml"
+    data = tomllib.loads(path.read_text())
+    return {name: BoardSpec(name=name, **row) for name, row in data.items()}
+
+
+def board_spec(board: Board | str) -> BoardSpec:
+    name = board.value if isinstance(board, Board) else board
+    table = board_table()
+    if name not in table:
+        raise ValueError(f"unknown board {name!r}; known boards: {', '.join(table)}")
+    return table[name]
+
+
+# -- PLL settings --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PllSettings:
+    """Parameters of the family wrapper's PLL and the clock they give (MHz)."""
+
+    params: dict[str, int]
+    mhz: float
+
+
+def ecp5_pll(osc_mhz: float, want_mhz: float) -> PllSettings:
+    """EHXPLLL dividers with feedback from CLKOP: f = osc / CLKI_DIV * CLKFB_DIV, VCO = f * CLKOP_DIV.
+
+    Limits (ECP5 sysCLOCK guide, as used by Project Trellis' ecppll): input 8..400 MHz, PFD
+    3.125..400 MHz, VCO 400..800 MHz, output 3.125..400 MHz. The closest frequency wins; among
+    equals, the VCO nearest 600 MHz."""
+    if not 3.125 <= want_mhz <= 400:
+        raise ValueError(f"an ECP5 PLL makes 3.125..400 MHz, not {want_mhz} MHz")
+    best: tuple[float, float, dict[str, int], float] | None = None
+    for clki_div in range(1, 129):
+        pfd = osc_mhz / clki_div
+        if pfd < 3.125:
+            break
+        if pfd > 400:
+            continue
+        for clkfb_div in range(1, 81):
+            out = pfd * clkfb_div
+            if out > 400:
+                break
+            for clkop_div in range(1, 129):
+                vco = out * clkop_div
+                if vco > 800:
+                    break
+                if vco < 400:
+                    continue
+                key = (abs(out - want_mhz), abs(vco - 600))
+                if best is None or key < best[:2]:
+                    params = {"CLKI_DIV": clki_div, "CLKFB_DIV": clkfb_div, "CLKOP_DIV": clkop_div,
+                              "CLKOP_CPHASE": clkop_div - 1}
+                    best = (*key, params, out)
+    if best is None:
+        raise ValueError(f"no ECP5 PLL setting makes {want_mhz} MHz from {osc_mhz} MHz")
+    return PllSettings(best[2], best[3])
+
+
+def ice40_pll(osc_mhz: float, want_mhz: float) -> PllSettings:
+    """SB_PLL40 dividers, simple feedback: f = osc * (DIVF+1) / ((DIVR+1) * 2**DIVQ).
+
+    Limits (iCE40 sysCLOCK PLL guide, as used by IceStorm's icepll): PFD 10..133 MHz, VCO
+    533..1066 MHz, output 16..275 MHz; FILTER_RANGE from the PFD frequency."""
+    if not 16 <= want_mhz <= 275:
+        raise ValueError(f"an iCE40 PLL makes 16..275 MHz, not {want_mhz} MHz")
+    best: tuple[float, dict[str, int], float] | None = None
+    for divr in range(16):
+        pfd = osc_mhz / (divr + 1)
+        if not 10 <= pfd <= 133:
+            continue
+        for divf in range(128):
+            vco = pfd * (divf + 1)
+            if not 533 <= vco <= 1066:
+                continue
+            for divq in range(1, 7):
+                out = vco / (1 << divq)
+                if best is None or abs(out - want_mhz) < best[0]:
+                    ranges = (17, 26, 44, 66, 101)
+                    filt = 1 + sum(pfd >= r for r in ranges)
+                    best = (abs(out - want_mhz), {"DIVR": divr, "DIVF": divf, "DIVQ": divq, "FILTER_RANGE": filt}, out)
+    if best is None:
+        raise ValueError(f"no iCE40 PLL setting makes {want_mhz} MHz from {osc_mhz} MHz")
+    return PllSettings(best[1], best[2])
+
+
+def clock_settings(spec: BoardSpec, want_mhz: float) -> PllSettings:
+    """The wrapper's clock parameters for ``want_mhz``: no PLL when the oscillator is that clock."""
+    if abs(want_mhz - spec.osc_mhz) < 1e-9:
+        return PllSettings({"USE_PLL": 0}, spec.osc_mhz)
+    pll = ecp5_pll(spec.osc_mhz, want_mhz) if spec.family == "ecp5" else ice40_pll(spec.osc_mhz, want_mhz)
+    return PllSettings({"USE_PLL": 1, **pll.params}, pll.mhz)
+
+
+# -- RTL of the board top ------------------------------------------------------------------------
+
+_INSTANCE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:#\s*\(|[A-Za-z_]\w*\s*\()", re.MULTILINE)
+
+
+def board_top_sources() -> list[Path]:
+    """``hw/boards/board_top.sv`` and the library modules it uses (not the accelerator)."""
+    top = boards_dir() / "board_top.sv"
+    text = re.sub(r"//[^\n]*", "", top.read_text())
+    known = set(rtl.modules())
+    files: list[Path] = []
+    for module in _INSTANCE.findall(text):
+        if module in known:
+            for path in rtl.sources(module):
+                if path not in files:
+                    files.append(path)
+    return files + [top]
+
+
+def wrapper_sources(spec: BoardSpec) -> list[Path]:
+    """The family wrapper (PLL, reset, pins) and the board top, for synthesis."""
+    return board_top_sources() + [boards_dir() / f"{spec.wrapper}.sv"]

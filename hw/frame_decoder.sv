@@ -1,0 +1,213 @@
+// frame_decoder: host-link frames (bytes) -> the accelerator's input stream, plus one status
+// word per frame header for the frame encoder.
+//
+// Frame (host -> board), defined in qnnflow/host.py:
+//   SYNC 0xA5 | TYPE | SEQ | LEN[7:0] | LEN[15:8] | LEN payload bytes | CRC-8 of TYPE..payload
+// An image frame has TYPE 0x01 and LEN = IN_BEATS * ceil(IN_W / 8): each input beat is sent as
+// ceil(IN_W / 8) bytes, least significant byte first (bits above IN_W are ignored).
+//
+// Function  : bytes before a SYNC byte are skipped. A header whose TYPE or LEN is wrong gives an
+//             error status (nothing reaches the accelerator) and the decoder hunts for the next
+//             SYNC. Payload bytes are assembled into beats and sent on m_axis as they arrive
+//             (m_axis_tlast on the last beat of the frame), so the accelerator starts before the
+//             checksum is known; the status word then says whether the frame's result is valid:
+//               m_status_tdata = {has_data, type, seq}   (1 + 8 + 8 bits)
+//             has_data: the accelerator got a whole frame and will produce one result for it;
+//             type: 0x81 (result valid) or an error code, 0xE1 bad length, 0xE2 bad checksum,
+//             0xE3 timeout, 0xE4 bad type.
+//             If no byte arrives for TIMEOUT_CLKS cycles inside a frame, the frame is abandoned:
+//             the rest of its payload goes to the accelerator as zero bytes (so the accelerator
+//             stays aligned to frames) and the status is a timeout error. So the decoder never
+//             waits forever in the middle of a frame.
+// Latency   : a beat leaves 1 cycle after its last byte is accepted; the status 1 cycle after
+//             the checksum byte (or the header byte that was wrong).
+// Throughput: one byte every cycle (a beat every BEAT_BYTES cycles, one idle cycle when a beat
+//             waits on m_axis_tready); far above any UART rate.
+// Ready     : s_axis_tready depends on registers only (state, output valid flags); m_axis_* and
+//             m_status_* are registers.
+//
+// Parameters:
+//   IN_W          width of the accelerator's input tdata in bits (>= 1)
+//   IN_BEATS      input beats per frame (>= 1; payload bytes must fit in 16 bits)
+//   TIMEOUT_CLKS  cycles without a byte after which a started frame is abandoned (>= 2)
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module frame_decoder #(
+    parameter int IN_W         = 8,
+    parameter int IN_BEATS     = 64,
+    parameter int TIMEOUT_CLKS = 100000
+) (
+    input  wire logic            clk,
+    input  wire logic            rst,
+
+    input  wire logic [7:0]      s_axis_tdata,
+    input  wire logic            s_axis_tvalid,
+    output wire logic            s_axis_tready,
+
+    output wire logic [IN_W-1:0] m_axis_tdata,
+    output wire logic            m_axis_tvalid,
+    input  wire logic            m_axis_tready,
+    output wire logic            m_axis_tlast,
+
+    output wire logic [16:0]     m_status_tdata,
+    output wire logic            m_status_tvalid,
+    input  wire logic            m_status_tready
+);
+
+    localparam int BEAT_BYTES  = (IN_W + 7) / 8;
+    localparam int FRAME_BYTES = IN_BEATS * BEAT_BYTES;
+
+    initial begin
+        if (IN_W < 1) $fatal(1, "%m: IN_W (%0d) must be at least 1", IN_W);
+        if (IN_BEATS < 1) $fatal(1, "%m: IN_BEATS (%0d) must be at least 1", IN_BEATS);
+        if (FRAME_BYTES > 65535)
+            $fatal(1, "%m: a frame of IN_BEATS (%0d) x %0d bytes must fit in 65535 bytes", IN_BEATS, BEAT_BYTES);
+        if (TIMEOUT_CLKS < 2) $fatal(1, "%m: TIMEOUT_CLKS (%0d) must be at least 2", TIMEOUT_CLKS);
+    end
+
+    localparam logic [7:0] SYNC         = 8'hA5;
+    localparam logic [7:0] TYPE_IMAGE   = 8'h01;
+    localparam logic [7:0] TYPE_RESULT  = 8'h81;
+    localparam logic [7:0] ERR_LENGTH   = 8'hE1;
+    localparam logic [7:0] ERR_CHECKSUM = 8'hE2;
+    localparam logic [7:0] ERR_TIMEOUT  = 8'hE3;
+    localparam logic [7:0] ERR_TYPE     = 8'hE4;
+
+    localparam int ASM_W   = BEAT_BYTES * 8;
+    localparam int BYTE_W  = BEAT_BYTES > 1 ? $clog2(BEAT_BYTES) : 1;
+    localparam int BEAT_W  = IN_BEATS > 1 ? $clog2(IN_BEATS) : 1;
+    localparam int TIMER_W = $clog2(TIMEOUT_CLKS + 1);
+
+    typedef enum logic [3:0] {HUNT, TYPE, SEQ, LEN_LO, LEN_HI, PAYLOAD, PAD, CHECK, STATUS} state_t;
+
+    state_t                  state_reg;
+    logic [7:0]              type_reg, seq_reg, len_lo_reg, crc_reg;
+    logic [BYTE_W-1:0]       byte_cnt_reg;   // byte within the beat
+    logic [BEAT_W-1:0]       beat_cnt_reg;   // beat within the frame
+    logic [ASM_W-1:0]        asm_reg;        // beat being assembled, first byte ends in the LSBs
+    logic [IN_W-1:0]         out_reg;
+    logic                    out_valid_reg, out_last_reg;
+    logic [16:0]             status_reg;
+    logic                    status_valid_reg;
+    logic [TIMER_W-1:0]      timer_reg;
+
+    wire logic [7:0] crc_next;
+    crc8 u_crc (.crc_in(crc_reg), .data(s_axis_tdata), .crc_out(crc_next));
+
+    assign s_axis_tready   = state_reg != STATUS && state_reg != PAD && !(state_reg == PAYLOAD && out_valid_reg);
+    assign m_axis_tdata    = out_reg;
+    assign m_axis_tvalid   = out_valid_reg;
+    assign m_axis_tlast    = out_last_reg;
+    assign m_status_tdata  = status_reg;
+    assign m_status_tvalid = status_valid_reg;
+
+    wire take       = s_axis_tvalid && s_axis_tready;
+    // a payload byte enters the beat: received, or a zero byte padding an abandoned frame
+    wire put        = (state_reg == PAYLOAD && take) || (state_reg == PAD && !out_valid_reg);
+    wire [7:0] put_byte = state_reg == PAD ? 8'h00 : s_axis_tdata;
+    wire [ASM_W-1:0] asm_next = (asm_reg >> 8) | (ASM_W'(put_byte) << (ASM_W - 8));
+    wire beat_done  = byte_cnt_reg == BYTE_W'(BEAT_BYTES - 1);
+    wire frame_done = beat_done && beat_cnt_reg == BEAT_W'(IN_BEATS - 1);
+    wire in_frame   = state_reg != HUNT && state_reg != PAD && state_reg != STATUS;
+    // the timer runs only while the decoder waits for a byte, not while m_axis stalls
+    wire waiting    = in_frame && !take && !(state_reg == PAYLOAD && out_valid_reg);
+    wire timed_out  = waiting && timer_reg == TIMER_W'(TIMEOUT_CLKS - 1);
+
+    // the frame ends here: its status word goes to the encoder
+    logic       finish;
+    logic       finish_has_data;
+    logic [7:0] finish_code;
+
+    always_comb begin
+        finish          = 1'b0;
+        finish_has_data = 1'b0;
+        finish_code     = ERR_TIMEOUT;
+        if (timed_out) begin
+            finish          = state_reg != PAYLOAD;
+            finish_has_data = state_reg == CHECK;
+        end else if (state_reg == LEN_HI && take) begin
+            finish      = type_reg != TYPE_IMAGE || {s_axis_tdata, len_lo_reg} != 16'(FRAME_BYTES);
+            finish_code = type_reg != TYPE_IMAGE ? ERR_TYPE : ERR_LENGTH;
+        end else if (state_reg == PAD && put && frame_done) begin
+            finish          = 1'b1;
+            finish_has_data = 1'b1;
+        end else if (state_reg == CHECK && take) begin
+            finish          = 1'b1;
+            finish_has_data = 1'b1;
+            finish_code     = s_axis_tdata == crc_reg ? TYPE_RESULT : ERR_CHECKSUM;
+        end
+    end
+
+    always_ff @(posedge clk) begin
+        if (out_valid_reg && m_axis_tready) out_valid_reg <= 1'b0;
+
+        if (take || !in_frame) timer_reg <= '0;
+        else if (waiting) timer_reg <= timer_reg + 1'b1;
+
+        if (put) begin
+            asm_reg      <= asm_next;
+            byte_cnt_reg <= beat_done ? '0 : byte_cnt_reg + 1'b1;
+            if (beat_done) begin
+                out_reg       <= asm_next[IN_W-1:0];
+                out_valid_reg <= 1'b1;
+                out_last_reg  <= frame_done;
+                beat_cnt_reg  <= frame_done ? '0 : beat_cnt_reg + 1'b1;
+            end
+        end
+
+        if (take && state_reg != HUNT) crc_reg <= crc_next;
+
+        case (state_reg)
+            HUNT: if (take && s_axis_tdata == SYNC) begin
+                crc_reg   <= '0;
+                seq_reg   <= '0;
+                state_reg <= TYPE;
+            end
+            TYPE: if (take) begin
+                type_reg  <= s_axis_tdata;
+                state_reg <= SEQ;
+            end
+            SEQ: if (take) begin
+                seq_reg   <= s_axis_tdata;
+                state_reg <= LEN_LO;
+            end
+            LEN_LO: if (take) begin
+                len_lo_reg <= s_axis_tdata;
+                state_reg  <= LEN_HI;
+            end
+            LEN_HI: if (take) begin
+                byte_cnt_reg <= '0;
+                beat_cnt_reg <= '0;
+                state_reg    <= PAYLOAD;  // unless `finish` below says the header was wrong
+            end
+            PAYLOAD: if (timed_out) state_reg <= PAD;
+                     else if (put && frame_done) state_reg <= CHECK;
+            STATUS: if (m_status_tready) begin
+                status_valid_reg <= 1'b0;
+                state_reg        <= HUNT;
+            end
+            default: ;
+        endcase
+
+        if (finish) begin
+            status_reg       <= {finish_has_data, finish_code, seq_reg};
+            status_valid_reg <= 1'b1;
+            state_reg        <= STATUS;
+        end
+
+        if (rst) begin
+            state_reg        <= HUNT;
+            out_valid_reg    <= 1'b0;
+            status_valid_reg <= 1'b0;
+            timer_reg        <= '0;
+            byte_cnt_reg     <= '0;
+            beat_cnt_reg     <= '0;
+        end
+    end
+
+endmodule
+
+`resetall

@@ -1,0 +1,254 @@
+"""cocotb bench of ``hw/board_top.sv``: the UART host link, driven through its serial pins.
+
+The host side is :mod:`qnnflow.host` itself (frame encoder, parser and :class:`~qnnflow.host.Session`),
+the same code that drives a real board over pyserial; only the byte transport differs: here two
+coroutines bit-bang ``uart_rxd`` and sample ``uart_txd`` at the bench's baud rate.
+
+The accelerator inside is whatever module ``accelerator`` the runner compiled in; the reference
+here is that of the test stand-in (``tests/hw/data/standin_accelerator.sv``): output beat k of a
+frame is (sum of its input beats + k) mod 2**OUT_W.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from cocotb.utils import get_sim_time
+from qnnflow.sim.streams import CLOCK_NS, load_config, write_report
+
+from qnnflow.host import HEADER_BYTES, FrameParser, FrameType, LinkFormat, Session, beats_to_bytes, encode_frame
+
+CFG = load_config()
+P = CFG["params"]
+FMT = LinkFormat(P["IN_W"], P["IN_BEATS"], P["OUT_W"], P["OUT_BEATS"])
+BIT_NS = P["CLKS_PER_BIT"] * CLOCK_NS
+TIMEOUT_NS = P["TIMEOUT_CLKS"] * CLOCK_NS
+
+
+def reference(beats: list[int]) -> list[int]:
+    total = sum(beats)
+    return [(total + k) % (1 << P["OUT_W"]) for k in range(P["OUT_BEATS"])]
+
+
+class Uart:
+    """The host's serial port, bit-banged: bytes queued for ``uart_rxd``, bytes seen on ``uart_txd``.
+    A queued byte may carry a low stop bit (a framing error on the board's side)."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.tx: deque[tuple[int, bool]] = deque()
+        self.rx = bytearray()
+        self.rx_framing_errors = 0
+        dut.uart_rxd.value = 1
+        cocotb.start_soon(self._send())
+        cocotb.start_soon(self._receive())
+
+    def write(self, data: bytes, *, bad_stop_at: int | None = None) -> None:
+        for i, byte in enumerate(data):
+            self.tx.append((byte, i != bad_stop_at))
+
+    def read(self) -> bytes:
+        data = bytes(self.rx)
+        self.rx.clear()
+        return data
+
+    @property
+    def idle(self) -> bool:
+        return not self.tx and self._sending is None
+
+    _sending: int | None = None
+
+    async def _send(self) -> None:
+        while True:
+            if not self.tx:
+                await Timer(BIT_NS, unit="ns")
+                continue
+            byte, good_stop = self.tx.popleft()
+            self._sending = byte
+            for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [int(good_stop)]:
+                self.dut.uart_rxd.value = bit
+                await Timer(BIT_NS, unit="ns")
+            self.dut.uart_rxd.value = 1
+            if not good_stop:
+                await Timer(BIT_NS, unit="ns")  # the line must go high again before a start bit
+            self._sending = None
+
+    async def _receive(self) -> None:
+        while True:
+            await FallingEdge(self.dut.uart_txd)
+            await Timer(BIT_NS // 2, unit="ns")
+            if int(self.dut.uart_txd.value) != 0:
+                continue  # a glitch, not a start bit
+            byte = 0
+            for i in range(8):
+                await Timer(BIT_NS, unit="ns")
+                byte |= int(self.dut.uart_txd.value) << i
+            await Timer(BIT_NS, unit="ns")
+            if int(self.dut.uart_txd.value) != 1:
+                self.rx_framing_errors += 1
+            self.rx.append(byte)
+
+
+async def start(dut) -> Uart:
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    uart = Uart(dut)
+    dut.rst.value = 1
+    for _ in range(4):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await Timer(4 * BIT_NS, unit="ns")
+    return uart
+
+
+def random_frames(rng: random.Random, count: int) -> list[list[int]]:
+    return [[rng.getrandbits(P["IN_W"]) for _ in range(P["IN_BEATS"])] for _ in range(count)]
+
+
+def frame_ns(nbytes: int) -> int:
+    return nbytes * 10 * BIT_NS
+
+
+async def run_session(uart: Uart, session: Session, *, corrupt=None, limit_ns: int) -> None:
+    """Drive a session over the bit-banged UART until it is done (or fail after ``limit_ns``)."""
+    begin = get_sim_time("ns")
+    while not session.done:
+        now = get_sim_time("ns")
+        assert now - begin < limit_ns, (
+            f"session not done after {limit_ns} ns: {sum(o is not None for o in session.outputs)} of "
+            f"{len(session.frames)} answered, errors {dict(session.errors)} (seed {CFG['seed']})"
+        )
+        data = session.poll(now * 1e-9)
+        if data:
+            if corrupt is None:
+                uart.write(data)
+            else:
+                corrupt(uart, data)
+        session.receive(uart.read())
+        await Timer(BIT_NS * 5, unit="ns")
+
+
+@cocotb.test()
+async def results_in_order(dut):
+    """Frames sent back to back, several in flight: every result right, in order, no errors."""
+    uart = await start(dut)
+    rng = random.Random(CFG["seed"])
+    frames = random_frames(rng, 10)
+    session = Session(FMT, frames, window=4, timeout=(8 * frame_ns(FMT.request_bytes) + TIMEOUT_NS) * 1e-9)
+    await run_session(uart, session, limit_ns=30 * frame_ns(FMT.request_bytes))
+    assert not session.errors and session.resent == 0, f"errors on a clean link: {dict(session.errors)}"
+    for i, (frame, out) in enumerate(zip(frames, session.outputs, strict=True)):
+        assert out == reference(frame), f"frame {i}: got {out}, want {reference(frame)} (seed {CFG['seed']})"
+    assert session.parser.bad_crc == 0 and session.parser.skipped == 0
+    assert uart.rx_framing_errors == 0
+    write_report("clean_frames", len(frames))
+
+
+def _clean_payload(rng: random.Random, ftype: int, seq: int, extra: int = 0) -> tuple[list[int], bytes]:
+    """A frame whose bytes after SYNC hold no SYNC value, so that its tail, skipped by the board
+    after an early error, cannot start a false frame."""
+    while True:
+        beats = [rng.getrandbits(P["IN_W"]) for _ in range(P["IN_BEATS"] + extra)]
+        frame = encode_frame(ftype, seq, beats_to_bytes(beats, P["IN_W"]))
+        if 0xA5 not in frame[1:]:
+            return beats[: P["IN_BEATS"]], frame
+
+
+@cocotb.test()
+async def corrupted_frames(dut):
+    """Each kind of bad frame gets its error frame; the link and the accelerator resynchronize."""
+    uart = await start(dut)
+    rng = random.Random(CFG["seed"] + 1)
+    parser = FrameParser()
+    got = []
+    expect = []
+
+    async def exchange(data: bytes, want: list[tuple], *, bad_stop_at: int | None = None, quiet_ns: int = 0) -> None:
+        uart.write(data, bad_stop_at=bad_stop_at)
+        expect.extend(want)
+        wait = frame_ns(len(data) + FMT.response_bytes + 4) + quiet_ns + TIMEOUT_NS
+        await Timer(wait, unit="ns")
+        got.extend((f.type, f.seq, f.payload) for f in parser.feed(uart.read()))
+
+    def result(seq: int, beats: list[int]) -> tuple:
+        return (FrameType.RESULT, seq, beats_to_bytes(reference(beats), P["OUT_W"]))
+
+    beats, frame = _clean_payload(rng, FrameType.IMAGE, 1)
+    await exchange(frame, [result(1, beats)])
+
+    _, frame = _clean_payload(rng, FrameType.IMAGE, 2)
+    bad = bytearray(frame)
+    bad[6] ^= 0x10  # a payload bit flipped: the CRC no longer matches
+    await exchange(bytes(bad), [(FrameType.ERR_CHECKSUM, 2, b"")])
+    assert int(dut.led.value) & 2, "the error LED should light after an error frame"
+
+    await exchange(bytes([0x00, 0x13, 0x5A, 0xFF]), [])  # noise between frames is skipped
+
+    _, frame = _clean_payload(rng, FrameType.IMAGE, 3, extra=1)  # one beat too many
+    await exchange(frame, [(FrameType.ERR_LENGTH, 3, b"")])
+
+    _, frame = _clean_payload(rng, 0x02, 4)
+    await exchange(frame, [(FrameType.ERR_TYPE, 4, b"")])
+
+    beats, frame = _clean_payload(rng, FrameType.IMAGE, 5)
+    await exchange(frame, [result(5, beats)])
+
+    # a byte of the payload lost to a framing error: the CRC byte is taken as the last payload
+    # byte, then the board waits for a CRC byte that never comes
+    _, frame = _clean_payload(rng, FrameType.IMAGE, 6)
+    await exchange(frame, [(FrameType.ERR_TIMEOUT, 6, b"")], bad_stop_at=HEADER_BYTES + 1)
+
+    _, frame = _clean_payload(rng, FrameType.IMAGE, 7)
+    await exchange(frame[: HEADER_BYTES + max(1, len(frame) // 2 - HEADER_BYTES)], [(FrameType.ERR_TIMEOUT, 7, b"")])
+
+    await exchange(frame[:2], [(FrameType.ERR_TIMEOUT, 0, b"")])  # a header cut short
+
+    beats, frame = _clean_payload(rng, FrameType.IMAGE, 8)
+    await exchange(frame, [result(8, beats)])
+
+    assert got == expect, f"responses {got}\nexpected  {expect} (seed {CFG['seed']})"
+    assert parser.bad_crc == 0 and parser.skipped == 0, "the board's own frames must be clean"
+    write_report("corrupted_cases", len(expect))
+
+
+
+@cocotb.test()
+async def noisy_link(dut):
+    """Random bit errors, lost stop bits and dropped bytes on the way to the board: the session
+    still gets every right answer, through error frames, timeouts and resends; nothing hangs."""
+    uart = await start(dut)
+    rng = random.Random(CFG["seed"] + 2)
+    frames = random_frames(rng, 30)
+    hits = {"flip": 0, "stop": 0, "drop": 0}
+
+    def corrupt(uart: Uart, data: bytes) -> None:
+        # frame by frame, so that the damage is spread over many frames
+        start = 0
+        while start < len(data):
+            end = start + FMT.request_bytes
+            chunk = bytearray(data[start:end])
+            roll = rng.random()
+            bad_stop = None
+            if roll < 0.15:
+                i = rng.randrange(len(chunk))
+                chunk[i] ^= 1 << rng.randrange(8)
+                hits["flip"] += 1
+            elif roll < 0.25:
+                bad_stop = rng.randrange(len(chunk))
+                hits["stop"] += 1
+            elif roll < 0.35:
+                del chunk[rng.randrange(len(chunk))]
+                hits["drop"] += 1
+            uart.write(bytes(chunk), bad_stop_at=bad_stop)
+            start = end
+
+    timeout_s = (8 * frame_ns(FMT.request_bytes) + 2 * TIMEOUT_NS) * 1e-9
+    session = Session(FMT, frames, window=3, timeout=timeout_s, retries=20)
+    await run_session(uart, session, corrupt=corrupt, limit_ns=400 * frame_ns(FMT.request_bytes))
+    for i, (frame, out) in enumerate(zip(frames, session.outputs, strict=True)):
+        assert out == reference(frame), f"frame {i}: got {out}, want {reference(frame)} (seed {CFG['seed']})"
+    assert sum(hits.values()) > 0 and session.resent > 0, f"the noise never hit: {hits} (seed {CFG['seed']})"
+    write_report("noisy", {"hits": hits, "errors": dict(session.errors), "resent": session.resent})
