@@ -92,7 +92,7 @@ module frame_decoder #(
     logic                    out_valid_reg, out_last_reg;
     logic [16:0]             status_reg;
     logic                    status_valid_reg;
-    logic [TIMER_W-1:0]      timer_reg;
+    logic [TIMER_W-1:0]      timer_reg;      // waiting cycles; cleared by the flop's reset input
 
     wire logic [7:0] crc_next;
     crc8 u_crc (.crc_in(crc_reg), .data(s_axis_tdata), .crc_out(crc_next));

@@ -7,7 +7,8 @@
 //             words travel from the decoder to the encoder through a FIFO, so frames may overlap
 //             in the accelerator and responses still come back in order.
 //             led[0] toggles on every response frame; led[1] lights for LED_HOLD_CLKS cycles
-//             after an error (an error frame, a UART framing error or a receive overrun).
+//             (rounded up to a power of two) after an error (an error frame, a UART framing
+//             error or a receive overrun).
 // Latency   : a result leaves after the accelerator's latency plus the encoder's byte times.
 // Throughput: bounded by the UART: (frame bytes + 6) x 10 bit times per frame in, the response
 //             in parallel.
@@ -131,23 +132,26 @@ module board_top #(
     );
 
     // -- LEDs ----------------------------------------------------------------------------------
-    localparam int HOLD_W = $clog2(LED_HOLD_CLKS + 1);
+    localparam int HOLD_W = LED_HOLD_CLKS > 1 ? $clog2(LED_HOLD_CLKS) : 1;
 
-    logic              frame_led_reg;
-    logic [HOLD_W-1:0] err_hold_reg;
+    logic            frame_led_reg;
+    // counts up from 0 after an error; the error LED is on until the top bit sets, that is for
+    // 2**HOLD_W >= LED_HOLD_CLKS cycles (an up-counter cleared through the flops' reset input
+    // keeps the adder in the carry chain, which matters on iCE40)
+    logic [HOLD_W:0] err_hold_reg;
 
     wire status_fire = stq_tvalid && stq_tready;
     wire status_err  = stq_tdata[15:12] == 4'hE;  // error codes are 0xE1..0xE4
 
-    assign led = {err_hold_reg != '0, frame_led_reg};
+    assign led = {!err_hold_reg[HOLD_W], frame_led_reg};
 
     always_ff @(posedge clk) begin
         if (status_fire) frame_led_reg <= !frame_led_reg;
-        if ((status_fire && status_err) || rx_overrun || rx_frame_error) err_hold_reg <= HOLD_W'(LED_HOLD_CLKS);
-        else if (err_hold_reg != '0) err_hold_reg <= err_hold_reg - 1'b1;
+        if ((status_fire && status_err) || rx_overrun || rx_frame_error) err_hold_reg <= '0;
+        else if (!err_hold_reg[HOLD_W]) err_hold_reg <= err_hold_reg + 1'b1;
         if (rst) begin
             frame_led_reg <= 1'b0;
-            err_hold_reg  <= '0;
+            err_hold_reg  <= {1'b1, HOLD_W'(0)};
         end
     end
 
