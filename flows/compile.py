@@ -67,7 +67,8 @@ def compile_model(
     from qnnflow.flows.execute import reference_outputs
     from qnnflow.flows.folding import folding_dict
     from qnnflow.flows.importer import load_model
-    from qnnflow.flows.verify import check_step, decisions
+    from qnnflow.flows.verify import check_step
+    from qnnflow.models.export import decisions
 
     opts = opts or CompileOptions()
     out = Path(out_dir)

@@ -6,7 +6,10 @@ Passes (``apply(model) -> (model, changed)``, to a fixed point):
   increasing function (checked on every accumulator value);
 - :class:`InferMVAU`: integer MatMul (+ its MultiThreshold) -> MVAU, bipolar x bipolar as XNOR-popcount;
 - :class:`InferThresholding`: a standalone channels-last MultiThreshold -> Thresholding;
-- :class:`InferLabelSelect`: TopK on integers -> LabelSelect.
+- :class:`InferLabelSelect`: TopK on integers -> LabelSelect;
+- :class:`InferAddStreams`: Add of two integer streams (a residual join) -> AddStreams;
+- :class:`InferDuplicateStreams`: an integer stream read by several hardware layers (a residual
+  fork) -> DuplicateStreams, one output per reader.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from onnx import helper
 from qnnflow.flows import kernels
 from qnnflow.flows.graph import HW_DOMAIN, Namer, add_const, consumers, datatype_for_range, where
-from qnnflow.flows.layers import MVAU, LabelSelect, Thresholding
+from qnnflow.flows.layers import MVAU, AddStreams, DuplicateStreams, LabelSelect, Thresholding
 from qnnflow.flows.passes_integer import _attr
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -268,6 +271,78 @@ class InferLabelSelect:
             _replace(model, [tk], node)
             model.set_tensor_datatype(tk.output[1], datatype_for_range(0, max(1, labels - 1)))
             return model, True
+        return model, False
+
+
+class InferAddStreams:
+    """Matches Add of two computed integer tensors of one shape (channels last) -> AddStreams. Both
+    inputs must have one datatype (the RTL module has one input width and signedness); ValueError
+    naming the node otherwise."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for add in model.get_nodes_by_op_type("Add"):
+            ins = list(add.input)
+            if len(ins) != 2 or any(model.get_initializer(i) is not None for i in ins):
+                continue
+            dts = [model.get_tensor_datatype(i) for i in ins]
+            if not all(dt.is_integer() for dt in dts):
+                continue
+            shapes = [model.get_tensor_shape(i) for i in ins]
+            if shapes[0] != shapes[1]:
+                raise ValueError(f"{where(add)}: AddStreams needs inputs of one shape, found {shapes}")
+            if dts[0] != dts[1]:
+                raise ValueError(
+                    f"{where(add)}: AddStreams needs both inputs of one datatype, found {dts[0].name} and "
+                    f"{dts[1].name}; quantize both branches of the residual block with one quantizer"
+                )
+            if dts[0] == DataType["BIPOLAR"]:
+                raise ValueError(f"{where(add)}: AddStreams does not add bipolar streams")
+            lo, hi = _range(dts[0])
+            odt = datatype_for_range(2 * lo, 2 * hi)
+            node = AddStreams.make(
+                add.name, ins, [add.output[0]], NumChannels=int(shapes[0][-1]),
+                vectors=[int(d) for d in shapes[0][1:-1]] or [1], inputDataType=dts[0].name,
+                outputDataType=odt.name,
+            )  # fmt: skip
+            _replace(model, [add], node)
+            model.set_tensor_datatype(add.output[0], odt)
+            return model, True
+        return model, False
+
+
+class InferDuplicateStreams:
+    """Matches an integer tensor read by two or more nodes that are all hardware layers (a residual
+    fork inside the accelerator), and puts one DuplicateStreams with one output per reader before
+    them. Does not apply to a tensor read by a host-side node or by a DuplicateStreams."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for node in list(model.graph.node):
+            for t in node.output:
+                readers = consumers(model, t)
+                if len(readers) < 2 or any(r.domain != HW_DOMAIN for r in readers):
+                    continue
+                if node.op_type == "DuplicateStreams":
+                    continue
+                dt = model.get_tensor_datatype(t)
+                shape = model.get_tensor_shape(t)
+                namer = Namer(model)
+                outs = [namer(f"{t}_dup") for _ in readers]
+                dup = DuplicateStreams.make(
+                    namer("DuplicateStreams"), [t], outs, NumChannels=int(shape[-1]),
+                    vectors=[int(d) for d in shape[1:-1]] or [1], inputDataType=dt.name,
+                )  # fmt: skip
+                for r, o in zip(readers, outs, strict=True):
+                    for i, name in enumerate(r.input):
+                        if name == t:
+                            r.input[i] = o
+                            break
+                    model.set_tensor_shape(o, shape)
+                    model.set_tensor_datatype(o, dt)
+                nodes = list(model.graph.node)
+                nodes.insert(nodes.index(node) + 1, dup)
+                model.graph.ClearField("node")
+                model.graph.node.extend(nodes)
+                return model, True
         return model, False
 
 

@@ -10,7 +10,8 @@ NHWC there (host side: the accelerator takes NHWC), and rewrites the region chan
 - MaxPool (kernel = stride, no padding) -> the MaxPool layer;
 - Flatten / Reshape to 2D -> Reshape of the NHWC tensor, and the rows of the next MatMul (or the
   rows of per-feature thresholds before it) permuted from C*H*W to H*W*C order;
-- Transpose NCHW -> NHWC -> nothing (the tensor already is NHWC).
+- Transpose NCHW -> NHWC -> nothing (the tensor already is NHWC);
+- Add of two NCHW tensors (a residual join) -> Add of their NHWC twins.
 It does not apply to graphs without such tensors; anything else reading an NCHW tensor is a
 ValueError naming the node.
 """
@@ -46,8 +47,8 @@ class LowerToChannelsLast:
             if shape is None or len(shape) != 4 or not model.get_tensor_datatype(t).is_integer():
                 continue
             p = model.find_producer(t)
-            if p is not None and p.op_type in REGION_OPS:
-                continue
+            if p is not None and (p.op_type in REGION_OPS or p.op_type == "Add"):
+                continue  # inside the region (an integer Add is a residual join of region tensors)
             cons = model.find_consumers(t) or []
             if any(
                 c.op_type in ("Conv", "MaxPool")
@@ -175,6 +176,12 @@ class _Lowering:
             # feature j of the NHWC flattening is feature perm[j] of the NCHW flattening
             perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
             self._perm_out(out, y, perm)
+        elif op == "Add" and all(i in self.nhwc for i in node.input):  # residual join of two streams
+            y = self._new(out + "_nhwc", [n, h, w, c], odt)
+            self.nodes.append(
+                helper.make_node("Add", [self.nhwc[i] for i in node.input], [y], name=node.name)
+            )
+            self.nhwc[out] = y
         elif op == "Transpose" and list(_attr(node, "perm")) == [0, 2, 3, 1]:
             self._rename_consumers(out, xin)
         else:

@@ -17,8 +17,11 @@ original as ``tail(A * q + B)`` of an integer tensor ``q`` of the new graph (see
   ``Round(value / scale)``; an integer graph input (FINN-ONNX UINT8) goes straight in;
 - the float ops after the last integer tensor stay as host-side ops (the logits).
 
-It does not apply (ValueError naming the node) to unquantized weights, residual adds of two
-computed tensors, MaxPool before the activation quantizer, or convolutions with groups > 1.
+- Add of two computed tensors (a residual join) becomes an integer Add, see
+  flows/streamline_residual.py.
+
+It does not apply (ValueError naming the node) to unquantized weights, other ops on two computed
+tensors, MaxPool before the activation quantizer, or convolutions with groups > 1.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from onnx import NodeProto, helper
 from qnnflow.flows.graph import QONNX_DOMAIN, Namer, add_const, datatype_for_range, where
 from qnnflow.flows.passes_tidy import InferShapesAndTypes, RemoveUnused
 from qnnflow.flows.streamline_linear import LinearMixin
+from qnnflow.flows.streamline_residual import ResidualMixin
 from qnnflow.flows.tail import (
     ELEMENTWISE,
     QUANTIZERS,
@@ -58,7 +62,7 @@ class Streamline:
         return new, [n.op_type for n in new.graph.node] != before
 
 
-class _Streamliner(LinearMixin):
+class _Streamliner(LinearMixin, ResidualMixin):
     def __init__(self, model: ModelWrapper):
         self.old = model
         self.new = ModelWrapper(copy.deepcopy(model.model))
@@ -126,12 +130,20 @@ class _Streamliner(LinearMixin):
         if op in ("MatMul", "Gemm", "Conv"):
             self._linear(node, forms[0])
             return
+        if op == "Add" and len(data) == 2:
+            self._residual_add(node, forms)
+            return
         if len(data) > 1:
             raise ValueError(
-                f"{where(node)}: an op on two computed tensors (a residual join) is not supported by the "
-                f"streamlining yet; supported: ops with one computed input and constant operands"
+                f"{where(node)}: an op on two computed tensors other than a residual Add is not supported; "
+                f"supported: ops with one computed input and constant operands, and Add of two branches"
             )
         form = forms[0]
+        if isinstance(form, IntTensor) and form.sum_spread is not None and op not in QUANTIZERS + ELEMENTWISE:
+            raise ValueError(
+                f"{where(node)}: the residual add before it rounds differently in float than in integers "
+                f"(branch scales that are not powers of two); a quantizer must follow the add before {op}"
+            )
         if isinstance(form, FloatPath):
             self._float(node, form)
         elif op in QUANTIZERS:
@@ -278,13 +290,20 @@ class _Streamliner(LinearMixin):
         qA = np.broadcast_to(qf.A, (c,))
         qB = np.broadcast_to(qf.B, (c,))
 
+        def g(values: np.ndarray) -> np.ndarray:  # float values before the tail (P, C) -> levels
+            out = np.asarray(ev.ex.run(values.astype(np.float32)), dtype=np.float32).reshape(values.shape)
+            lv = levels_of(out, qA, qB, qlo, qhi)
+            return (lv + 1) // 2 if bip else lv  # bipolar: count 0 / 1 for -1 / +1
+
         def f(probe: np.ndarray) -> np.ndarray:
             lv = levels_of(ev(probe), qA, qB, qlo, qhi)
-            return (lv + 1) // 2 if bip else lv  # bipolar: count 0 / 1 for -1 / +1
+            return (lv + 1) // 2 if bip else lv
 
         bip = qf.bipolar
         if bip:
             qlo, qhi = 0, 1
+        if t.sum_spread is not None:
+            self._check_spread(t, g, where(node))
 
         ends = f(np.stack([src.lo, src.hi]))
         falling = ends[0] > ends[1]
@@ -392,6 +411,7 @@ class _Streamliner(LinearMixin):
             t.tail + [step],
             t.negatable,
             t.shape_nodes,
+            t.sum_spread,
         )
 
     def _move(self, node: NodeProto, t: IntTensor) -> None:

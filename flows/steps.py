@@ -82,9 +82,17 @@ def step_label_select(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper
 
 
 def step_hw_layers(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
-    from qnnflow.flows.passes_hw import InferLabelSelect, InferMVAU, InferThresholding, hw_region
+    from qnnflow.flows.passes_hw import (
+        InferAddStreams,
+        InferDuplicateStreams,
+        InferLabelSelect,
+        InferMVAU,
+        InferThresholding,
+        hw_region,
+    )
 
-    model = fixed_point(model, [InferMVAU(), InferThresholding(), InferLabelSelect()])
+    model = fixed_point(model, [InferMVAU(), InferThresholding(), InferLabelSelect(), InferAddStreams()])
+    model = fixed_point(model, [InferDuplicateStreams()])
     hw_region(model)  # raises if anything between the layers has no hardware layer
     return model
 

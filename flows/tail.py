@@ -55,6 +55,9 @@ class IntTensor:
     tail: list[TailStep] = field(default_factory=list)
     negatable: str | None = None  # node name of the MatMul/Conv that computes q (its rows may be negated)
     shape_nodes: list[NodeProto] = field(default_factory=list)
+    # after a residual add with float rounding in the reference: (min, max, modelled) float values
+    # per integer sum and channel, checked by the next quantizer (flows/streamline_residual.py)
+    sum_spread: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def channels(self) -> int:

@@ -1,8 +1,13 @@
 """Verification built into the flow: each step's graph against QONNX execution of the original.
 
-Rules: the class decisions (argmax, or the index a label-selecting graph outputs) must be identical
-on every input; outputs that are integers in both graphs (indices, integer logits) must be equal
-element for element. A failure raises :class:`VerificationError`, naming the step, the first
+Rules: the class decisions must be identical on every input. A decision is the project's one
+definition, :func:`qnnflow.models.export.decisions`: the index a label-selecting graph outputs, or
+the argmax of the logits with ties (within a relative tolerance) to the lowest index, as LabelSelect
+does in hardware. The reference runs in float32, so integer accumulators that are equal can come out
+as logits a few ulps apart; the tie rule decides those as the hardware does, and such inputs are
+counted (``reference_float_ties``: inputs where a plain argmax of the reference would differ).
+Outputs that are integers in both graphs (indices, integer logits) must be equal element for
+element. A failure raises :class:`VerificationError`, naming the step, the first
 differing tensor (found by re-running both graphs on the first failing input and comparing the
 tensors they share by name) and its first differing element.
 """
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from qnnflow.flows.execute import Executor, run_batched
+from qnnflow.models.export import decisions
 from qonnx.core.modelwrapper import ModelWrapper
 
 from qnnflow.errors import FlowError
@@ -20,11 +26,6 @@ from qnnflow.errors import FlowError
 
 class VerificationError(FlowError):
     """A step's graph computes something other than the reference."""
-
-
-def decisions(outputs: np.ndarray) -> np.ndarray:
-    flat = np.asarray(outputs).reshape(len(outputs), -1)
-    return flat[:, 0].astype(np.int64) if flat.shape[1] == 1 else flat.argmax(1)
 
 
 def _is_int(a: np.ndarray) -> bool:
@@ -37,7 +38,7 @@ class StepCheck:
     samples: int
     decision_mismatches: int
     exact: bool  # integer outputs compared element for element
-    float_ties: int = 0  # inputs where the reference's top logits tie within float rounding
+    float_ties: int = 0  # inputs decided by the tie rule where a plain argmax of the reference differs
 
     def as_dict(self) -> dict:
         return {
@@ -61,17 +62,7 @@ def check_step(
     out = run_batched(model, x, batch)
     got, want = decisions(out), decisions(ref)
     bad = np.flatnonzero(got != want)
-    ties = 0
-    if len(bad) and ref.ndim == 2 and ref.shape[1] > 1:
-        # The reference runs in float32: integer accumulators that are equal can come out as logits a
-        # few ulps apart, and then its argmax is one of the tied classes chosen by rounding noise.
-        # Such a float tie is accepted (and counted) when our class has a reference logit within
-        # 1e-5 (relative) of the maximum; anything else is a mismatch.
-        r = ref[bad].astype(np.float64)
-        tol = 1e-5 * np.maximum(1.0, np.abs(r).max(1))
-        tied = r[np.arange(len(bad)), got[bad]] >= r.max(1) - tol
-        ties = int(tied.sum())
-        bad = bad[~tied]
+    ties = int((decisions(ref, tie_rtol=0.0) != want).sum())
     exact = False
     if (
         not len(bad)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from qnnflow.flows.compile import compile_model
 from qnnflow.flows.steps import STEPS, CompileOptions
-from qnnflow.flows.verify import decisions
+from qnnflow.models.export import decisions
 
 
 def _mnist(mnist_dir, n, scaled):
