@@ -15,8 +15,8 @@ and the figures that failed; ``impl.json`` is written first, so the report can s
 :func:`xilinx_estimate` runs Yosys ``synth_xilinx`` on the accelerator alone for an xc7z020
 resource estimate (LUT6, FF, BRAM18, DSP48), for comparison with FINN's published designs.
 
-The accelerator comes from codegen (``rtl/files.f``, ``rtl/top.sv``, memory files in ``rtl/``);
-its stream widths and beats per frame from ``dataflow.onnx``. Tests pass an
+The accelerator comes from codegen (``rtl/design.json``: top module, files in compile order,
+stream widths and beats per frame; memory files in ``rtl/``). Tests pass an
 :class:`AcceleratorDesign` of their own instead.
 """
 
@@ -63,62 +63,19 @@ class AcceleratorDesign:
     link_format: LinkFormat
 
 
-def _module_names(path: Path) -> list[str]:
-    text = re.sub(r"//[^\n]*", "", path.read_text())
-    return re.findall(r"^\s*module\s+([A-Za-z_]\w*)", text, flags=re.MULTILINE)
-
-
 def accelerator_design(build_dir: Path | str) -> AcceleratorDesign:
-    """The accelerator that codegen wrote into ``build_dir/rtl`` (files.f, top.sv, memory files)."""
+    """The accelerator that codegen wrote into ``build_dir/rtl`` (design.json, files.f, memory files)."""
+    from qnnflow.flows.codegen import load_design
+
     rtl = Path(build_dir) / "rtl"
-    files_f = rtl / "files.f"
-    top_sv = rtl / "top.sv"
-    for path in (files_f, top_sv):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: run `qnnflow sim {build_dir}` (code generation) first")
-    sources: list[Path] = []
-    for n, line in enumerate(files_f.read_text().splitlines(), 1):
-        line = line.split("//")[0].split("#")[0].strip()
-        if not line:
-            continue
-        path = Path(line) if Path(line).is_absolute() else rtl / line
-        if not path.is_file():
-            raise FileNotFoundError(f"{files_f}:{n}: source {line} not found")
-        sources.append(path)
-    if top_sv.resolve() not in [s.resolve() for s in sources]:
-        sources.append(top_sv)
-    names = _module_names(top_sv)
-    if not names:
-        raise ValueError(f"{top_sv}: no module declared")
+    design = load_design(rtl)
+    sources = tuple(rtl / f for f in design.files)
+    missing = [str(p) for p in sources if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"sources listed in {rtl / 'design.json'} are missing: {', '.join(missing)}")
     data = tuple(sorted(p for p in rtl.iterdir() if p.suffix in (".mem", ".hex", ".memh")))
-    fmt = link_format_from_dataflow(Path(build_dir) / "dataflow.onnx")
-    return AcceleratorDesign(names[0], tuple(sources), data, fmt)
-
-
-def link_format_from_dataflow(path: Path) -> LinkFormat:
-    """Input and output stream of the accelerator: width of the first / last hardware layer and
-    the beats of one frame (elements of the tensor / elements per beat)."""
-    import numpy as np
-    from qnnflow.flows.layers import get_layer, hw_nodes
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `qnnflow compile` first")
-    model = ModelWrapper(str(path))
-    nodes = hw_nodes(model)
-    if not nodes:
-        raise ValueError(f"{path}: no hardware layers")
-
-    def stream(tensor: str, width: int) -> tuple[int, int]:
-        bits = model.get_tensor_datatype(tensor).bitwidth()
-        elems = int(np.prod(model.get_tensor_shape(tensor)[1:]))
-        per_beat = max(1, width // bits)
-        return width, -(-elems // per_beat)
-
-    first, last = get_layer(nodes[0]), get_layer(nodes[-1])
-    in_w, in_beats = stream(nodes[0].input[0], first.in_width)
-    out_w, out_beats = stream(nodes[-1].output[0], last.out_width)
-    return LinkFormat(in_w, in_beats, out_w, out_beats)
+    fmt = LinkFormat(design.input.width, design.input.beats, design.output.width, design.output.beats)
+    return AcceleratorDesign(design.top, sources, data, fmt)
 
 
 # -- running the tools ---------------------------------------------------------------------------
@@ -186,7 +143,7 @@ class ImplResult:
     pll: dict[str, int] = field(default_factory=dict)
 
     def write(self, path: Path) -> Path:
-        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
+        path.write_text(json.dumps(asdict(self), indent=1))
         return path
 
 
@@ -370,3 +327,24 @@ def xilinx_estimate(
     }
     (out / "estimate.json").write_text(json.dumps(estimate, indent=1, sort_keys=True))
     return estimate
+
+
+def bitstream_stage(
+    build_dir: Path | str,
+    board: Board | str = Board.ULX3S_85F,
+    clock_mhz: float = 50.0,
+    *,
+    xilinx: bool = True,
+    progress: Callable[[str], None] | None = print,
+) -> dict:
+    """What ``qnnflow bitstream`` (and the build's implement stage) runs: :func:`implement`, the
+    xc7z020 estimate, then ``report.json`` / ``report.md``. Returns the report (a dict; see
+    :func:`qnnflow.flows.report.summary` for the short form). A failed implementation still
+    leaves ``impl.json`` for a report of what was measured, and raises FlowError."""
+    from qnnflow.flows.report import write_report
+
+    design = accelerator_design(build_dir)
+    implement(build_dir, board, clock_mhz, design=design, progress=progress)
+    if xilinx:
+        xilinx_estimate(build_dir, design=design, progress=progress)
+    return write_report(build_dir, board)

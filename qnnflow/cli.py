@@ -101,6 +101,26 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bitstream(args: argparse.Namespace) -> int:
+    from qnnflow.flows.implement import bitstream_stage
+    from qnnflow.flows.report import summary
+
+    report = bitstream_stage(args.build_dir, Board(args.board), args.clock_mhz, xilinx=not args.no_xilinx)
+    print(summary(report))
+    print(f"report: {Path(args.build_dir) / 'report.md'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from qnnflow.host import run_board
+
+    result = run_board(args.build_dir, args.port, inputs=args.inputs, labels=args.labels, baud=args.baud,
+                       limit=args.limit)
+    for key, value in result.items():
+        print(f"  {key:<20} {value}")
+    return 0 if result["answered"] == result["frames"] else 1
+
+
 def cmd_boundary(args: argparse.Namespace) -> int:
     from qnnflow.models.boundary_report import run_from_args
 
@@ -204,11 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=[m.value for m in SimMode], default=SimMode.BATCH.value)
     p.set_defaults(func=_not_available("sim"))
 
-    p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack (not available yet)")
+    p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack with the UART board top; report.json / report.md")
     p.add_argument("build_dir")
     p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
     p.add_argument("--clock-mhz", type=float, default=50.0)
-    p.set_defaults(func=_not_available("bitstream"))
+    p.add_argument("--no-xilinx", action="store_true", help="skip the Yosys synth_xilinx xc7z020 estimate")
+    p.set_defaults(func=cmd_bitstream)
 
     p = sub.add_parser("boundary", help="decision-boundary geometry of PTQ-W, learned rounding, QAT models")
     p.add_argument("build_dir", help="build folder written by `qnnflow train` (config.toml, float_model.pt)")
@@ -233,10 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("run", help="drive a programmed board over its UART (not available yet)")
+    p = sub.add_parser("run", help="send the test inputs to a programmed board over its UART; accuracy, images/s")
     p.add_argument("build_dir")
-    p.add_argument("--port", required=True)
-    p.set_defaults(func=_not_available("run"))
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1 (iCEBreaker: the second FTDI channel)")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--inputs", help="inputs (.npy; default BUILD_DIR/test_inputs.npy)")
+    p.add_argument("--labels", help="labels (.npy; default BUILD_DIR/test_labels.npy)")
+    p.add_argument("--limit", type=int, help="send only the first N inputs")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("lint-rtl", help="verilator --lint-only -Wall and Yosys elaboration + synth_ecp5 of hw/")
     p.add_argument("modules", nargs="*", help="modules to check (default: every module in hw/)")

@@ -300,3 +300,51 @@ def link_format_from_build(build_dir: Path | str) -> LinkFormat:
     from qnnflow.flows.implement import accelerator_design
 
     return accelerator_design(build_dir).link_format
+
+
+def run_board(build_dir: Path | str, port: str, *, inputs: Path | str | None = None,
+              labels: Path | str | None = None, baud: int = DEFAULT_BAUD, limit: int | None = None) -> dict:
+    """``qnnflow run``: the build's test inputs through a programmed board; accuracy and frames/s.
+
+    The host part of the graph (the input quantizer, a logits rescale) runs here, as in
+    simulation (:class:`qnnflow.sim.accel.HostIO`); the board computes the rest."""
+    import numpy as np
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from qnnflow.flows.codegen import load_design
+    from qnnflow.sim.accel import HostIO, pack_stream, unpack_stream
+
+    build_dir = Path(build_dir)
+    design = load_design(build_dir / "rtl")
+    x = np.load(inputs or build_dir / "test_inputs.npy")
+    y = np.load(labels) if labels else (np.load(build_dir / "test_labels.npy")
+                                        if (build_dir / "test_labels.npy").is_file() else None)
+    if limit:
+        x = x[:limit]
+        y = y[:limit] if y is not None else None
+    host = HostIO(ModelWrapper(str(build_dir / "dataflow.onnx")), design)
+    hw_in, _, sw_out = host.run(x)
+    s_in, s_out = design.input, design.output
+    words = pack_stream(hw_in, s_in).reshape(len(x), s_in.beats, s_in.words32).astype(np.uint64)
+    frames = [[sum(int(w) << (32 * k) for k, w in enumerate(beat)) for beat in frame] for frame in words]
+    fmt = LinkFormat(s_in.width, s_in.beats, s_out.width, s_out.beats)
+    result = run_serial(port, fmt, frames, baud=baud)
+    answered = [i for i, o in enumerate(result.outputs) if o is not None]
+    out_words = np.array([[(b >> (32 * k)) & 0xFFFFFFFF for b in result.outputs[i] for k in range(s_out.words32)]
+                          for i in answered], dtype=np.uint32).reshape(-1)
+    hw_out = unpack_stream(out_words, len(answered), s_out).reshape(len(answered), *design.out_shape)
+    board_out = host.finish(hw_out)
+
+    def decisions(out: np.ndarray) -> np.ndarray:
+        out = np.asarray(out).reshape(len(out), -1)
+        return out[:, 0].astype(int) if out.shape[1] == 1 else out.argmax(axis=1)
+
+    got = decisions(board_out)
+    want = decisions(sw_out[answered])
+    summary = {"frames": len(x), "answered": len(answered), "seconds": round(result.seconds, 3),
+               "images_per_s": round(result.fps, 1), "agree_with_software": int((got == want).sum()),
+               "errors": result.errors, "resent": result.resent}
+    if y is not None:
+        summary["board_accuracy"] = round(float((got == np.asarray(y)[answered]).mean()), 4) if answered else None
+        summary["sw_accuracy"] = round(float((decisions(sw_out) == np.asarray(y)).mean()), 4)
+    return summary

@@ -1,0 +1,150 @@
+"""The build report: ``report.json`` and ``report.md`` in the build folder.
+
+Gathers what the stages measured: utilization against the device's totals and Fmax per clock
+domain (``impl/<board>/impl.json`` from :mod:`qnnflow.flows.implement`), throughput and latency at
+the clock the board runs (cycles per frame measured in simulation when there is ``sim/results.json``,
+else the compiler's estimate), the UART link's own frame rate, the software and hardware accuracy
+(``sim/results.json``), and the xc7z020 estimate (``impl/xc7z020/estimate.json``) when present.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qnnflow.config import Board
+from qnnflow.host import LinkFormat
+
+# nextpnr cell types -> report names, in report order
+_ECP5 = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "BRAM (DP16KD)", "MULT18X18D": "DSP (MULT18X18D)"}
+_ICE40 = {"ICESTORM_LC": "LC (LUT4+FF)", "ICESTORM_RAM": "BRAM (EBR)", "ICESTORM_SPRAM": "SPRAM",
+          "ICESTORM_DSP": "DSP (SB_MAC16)"}
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def build_report(build_dir: Path | str, board: Board | str) -> dict:
+    """The report of ``build_dir`` for ``board`` as a dict (see :func:`write_report`)."""
+    build_dir = Path(build_dir)
+    board_name = board.value if isinstance(board, Board) else board
+    impl = _load(build_dir / "impl" / board_name / "impl.json")
+    if impl is None:
+        raise FileNotFoundError(f"no implementation results in {build_dir / 'impl' / board_name}: "
+                                f"run `qnnflow bitstream {build_dir} --board {board_name}` first")
+    sim = _load(build_dir / "sim" / "results.json") or {}
+    est = _load(build_dir / "estimates.json") or {}
+    xc7 = _load(build_dir / "impl" / "xc7z020" / "estimate.json")
+
+    names = _ECP5 if impl["family"] == "ecp5" else _ICE40
+    utilization = {}
+    for cell, label in names.items():
+        u = impl["utilization"].get(cell)
+        if u is None:
+            continue
+        utilization[label] = {"used": u["used"], "available": u["available"],
+                              "percent": round(100 * u["used"] / u["available"], 2) if u["available"] else 0.0}
+    if impl["family"] == "ice40":
+        cells = impl["yosys_cells"]
+        utilization["LUT4 (Yosys)"] = {"used": cells.get("SB_LUT4", 0)}
+        utilization["FF (Yosys)"] = {"used": sum(v for k, v in cells.items() if k.startswith("SB_DFF"))}
+
+    clock = impl["clock_mhz"]
+    fmax = min((v["achieved"] for v in impl["fmax"].values()), default=None)
+    cycles = sim.get("cycles_per_frame_measured") or est.get("ii_cycles")
+    cycles_source = "simulation" if sim.get("cycles_per_frame_measured") else ("estimate" if cycles else None)
+    latency_cycles = sim.get("latency_cycles") or est.get("latency_cycles")
+    fmt = LinkFormat(**impl["link_format"])
+    link_fps = fmt.link_fps(impl["baud"])
+    perf: dict = {"clock_mhz": clock, "fmax_mhz": fmax, "cycles_per_frame": cycles,
+                  "cycles_per_frame_from": cycles_source, "latency_cycles": latency_cycles,
+                  "uart_baud": impl["baud"], "uart_fps": round(link_fps, 1)}
+    if cycles:
+        perf["fps_at_clock"] = round(clock * 1e6 / cycles, 1)
+        perf["fps_at_fmax"] = round(fmax * 1e6 / cycles, 1) if fmax else None
+        perf["fps_over_uart"] = round(min(perf["fps_at_clock"], link_fps), 1)
+    if latency_cycles:
+        perf["latency_us_at_clock"] = round(latency_cycles / clock, 2)
+
+    return {
+        "build": str(build_dir),
+        "board": impl["board"],
+        "part": impl["part"],
+        "bitstream": impl["bitstream"],
+        "timing_met": impl["timing_met"],
+        "clock": {"requested_mhz": impl["requested_mhz"], "pll_mhz": clock, "pll": impl.get("pll", {})},
+        "fmax": impl["fmax"],
+        "utilization": utilization,
+        "performance": perf,
+        "accuracy": {k: sim.get(k) for k in ("frames", "mismatches", "sw_accuracy", "hw_accuracy")} if sim else None,
+        "xc7z020_estimate": xc7,
+        "seconds": impl["seconds"],
+        "logs": impl["logs"],
+    }
+
+
+def _md(report: dict) -> str:
+    lines = [f"# {Path(report['build']).name} on {report['board']} ({report['part']})", ""]
+    lines.append(f"Bitstream: `{report['bitstream']}`" if report["bitstream"] else "Bitstream: not written")
+    clock = report["clock"]
+    lines += ["", f"Clock: {clock['pll_mhz']:g} MHz (requested {clock['requested_mhz']:g} MHz); "
+              f"timing {'met' if report['timing_met'] else 'NOT met'}", "",
+              "| clock domain | Fmax (MHz) | constraint (MHz) |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v['achieved']:.1f} | {v['constraint']:.1f} |" for k, v in report["fmax"].items()]
+    lines += ["", "## Utilization", "", "| resource | used | available | % |", "|---|---:|---:|---:|"]
+    for k, v in report["utilization"].items():
+        lines.append(f"| {k} | {v['used']} | {v.get('available', '')} | {v.get('percent', '')} |")
+    p = report["performance"]
+    lines += ["", "## Throughput and latency", ""]
+    if p.get("cycles_per_frame"):
+        lines += [
+            f"- cycles per frame: {p['cycles_per_frame']} ({p['cycles_per_frame_from']})",
+            f"- accelerator: {p['fps_at_clock']} frames/s at {p['clock_mhz']:g} MHz"
+            + (f", {p['fps_at_fmax']} frames/s at Fmax {p['fmax_mhz']:.1f} MHz" if p.get("fps_at_fmax") else ""),
+        ]
+        if p.get("latency_us_at_clock"):
+            lines.append(f"- latency: {p['latency_cycles']} cycles = {p['latency_us_at_clock']} us")
+        lines.append(f"- over the UART at {p['uart_baud']} baud: at most {p['uart_fps']} frames/s "
+                     f"(so {p['fps_over_uart']} frames/s end to end)")
+    else:
+        lines.append("- no cycle count (neither sim/results.json nor estimates.json)")
+    acc = report["accuracy"]
+    lines += ["", "## Accuracy", ""]
+    if acc:
+        lines.append(f"- software {acc['sw_accuracy']}, hardware (simulated) {acc['hw_accuracy']}, "
+                     f"{acc['mismatches']} mismatches in {acc['frames']} frames")
+    else:
+        lines.append("- no simulation results (sim/results.json)")
+    xc7 = report["xc7z020_estimate"]
+    if xc7:
+        lines += ["", "## xc7z020 estimate (Yosys synth_xilinx, accelerator only)", "",
+                  "| resource | used | available | % |", "|---|---:|---:|---:|"]
+        lines += [f"| {k} | {xc7['used'][k]} | {xc7['available'][k]} | {xc7['percent'][k]} |" for k in xc7["used"]]
+    lines += ["", "## Wall time", ""]
+    lines += [f"- {k}: {v:.1f} s" for k, v in report["seconds"].items()]
+    lines += ["", "Logs: " + ", ".join(f"`{v}`" for v in report["logs"].values()), ""]
+    return "\n".join(lines)
+
+
+def write_report(build_dir: Path | str, board: Board | str) -> dict:
+    """Write ``report.json`` and ``report.md`` into ``build_dir``; returns the report."""
+    report = build_report(build_dir, board)
+    Path(build_dir, "report.json").write_text(json.dumps(report, indent=1, sort_keys=True))
+    Path(build_dir, "report.md").write_text(_md(report))
+    return report
+
+
+def summary(report: dict) -> str:
+    """A few lines for the end of a build: where the bitstream is, utilization, Fmax, fps, accuracy."""
+    util = ", ".join(f"{k} {v['used']}/{v['available']} ({v['percent']}%)"
+                     for k, v in report["utilization"].items() if "available" in v)
+    p = report["performance"]
+    out = [f"bitstream: {report['bitstream']}", f"utilization: {util}",
+           f"clock {p['clock_mhz']:g} MHz, Fmax {p['fmax_mhz']:.1f} MHz" if p["fmax_mhz"] else ""]
+    if p.get("fps_at_clock"):
+        out.append(f"{p['fps_at_clock']} frames/s in the accelerator, {p['fps_over_uart']} frames/s over the UART")
+    if report["accuracy"]:
+        a = report["accuracy"]
+        out.append(f"accuracy: software {a['sw_accuracy']}, hardware {a['hw_accuracy']} ({a['mismatches']} mismatches)")
+    return "\n".join(line for line in out if line)
