@@ -45,7 +45,7 @@ module fifo #(
         $fatal(1, "%m: DEPTH (%0d) must be at least 2", DEPTH);
     end
 
-    localparam int PTR_W = $clog2(DEPTH);
+    localparam int PTR_W = DEPTH > 1 ? $clog2(DEPTH) : 1;
     localparam int CNT_W = $clog2(DEPTH + 1);
     localparam logic [PTR_W-1:0] LAST_ADDR = PTR_W'(DEPTH - 1);
 

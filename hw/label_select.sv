@@ -59,7 +59,7 @@ module label_select #(
     logic [OUT_W-1:0]  beat_idx, new_idx;
 
     function automatic logic greater(input logic [ELEM_W-1:0] a, input logic [ELEM_W-1:0] b);
-        return SIGNED ? ($signed(a) > $signed(b)) : (a > b);
+        greater = SIGNED ? ($signed(a) > $signed(b)) : (a > b);
     endfunction
 
     always_comb begin

@@ -189,7 +189,7 @@ module mvau #(
                 if (xv[i]) r = (IN_SIGNED && i == IN_W - 1) ? r - (we <<< i) : r + (we <<< i);
             end
         end
-        return r;
+        product = r;
     endfunction
 
     logic [PE*ACC_W-1:0] dot, dot1_reg;

@@ -86,7 +86,7 @@ module sliding_window #(
     function automatic logic [AW-1:0] add_mod(input logic [AW-1:0] a, input logic [AW-1:0] step);
         logic [AW-1:0] s;
         s = a + step;
-        return s >= AW'(DEPTH) ? s - AW'(DEPTH) : s;
+        add_mod = s >= AW'(DEPTH) ? s - AW'(DEPTH) : s;
     endfunction
 
     logic [BEAT_W-1:0] mem [DEPTH];

@@ -59,7 +59,7 @@ module width_converter #(
 
     end else if (OUT_W > IN_W) begin : g_widen
         localparam int R = OUT_W / IN_W;
-        localparam int CNT_W = $clog2(R);
+        localparam int CNT_W = R > 1 ? $clog2(R) : 1;
         localparam logic [CNT_W-1:0] LAST = CNT_W'(R - 1);
 
         logic [OUT_W-IN_W-1:0] acc_reg;   // the first R-1 beats of the word being collected
@@ -98,7 +98,7 @@ module width_converter #(
 
     end else begin : g_narrow
         localparam int R = IN_W / OUT_W;
-        localparam int CNT_W = $clog2(R);
+        localparam int CNT_W = R > 1 ? $clog2(R) : 1;
         localparam logic [CNT_W-1:0] LAST = CNT_W'(R - 1);
 
         // cur: the word being sent, slice by slice; next: the word after it, taken while cur is

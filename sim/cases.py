@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from qnnflow.flows import kernels, memfiles
 from qnnflow.sim.runner import BenchRun, run_bench
 
@@ -108,12 +107,23 @@ def mvau_case(
     else:
         out_w = acc_w
     params = dict(
-        MW=mw, MH=mh, PE=pe, SIMD=simd,
-        IN_W=in_w, IN_SIGNED=int(in_signed), IN_BIPOLAR=int(in_bipolar),
-        W_W=w_w, W_SIGNED=int(w_signed), W_BIPOLAR=int(w_bipolar),
-        ACC_W=acc_w, NUM_T=num_t, OUT_W=out_w, OUT_OFFSET=out_offset,
-        WEIGHT_FILE="weights.mem", THRESH_FILE="thresholds.mem" if num_t else "",
-    )  # fmt: skip
+        MW=mw,
+        MH=mh,
+        PE=pe,
+        SIMD=simd,
+        IN_W=in_w,
+        IN_SIGNED=int(in_signed),
+        IN_BIPOLAR=int(in_bipolar),
+        W_W=w_w,
+        W_SIGNED=int(w_signed),
+        W_BIPOLAR=int(w_bipolar),
+        ACC_W=acc_w,
+        NUM_T=num_t,
+        OUT_W=out_w,
+        OUT_OFFSET=out_offset,
+        WEIGHT_FILE="weights.mem",
+        THRESH_FILE="thresholds.mem" if num_t else "",
+    )
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
@@ -146,9 +156,16 @@ def thresholding_case(
     out_lo, out_hi = out_offset, out_offset + num_t
     out_w = kernels.signed_width(out_lo, out_hi) if out_lo < 0 else max(1, out_hi.bit_length())
     params = dict(
-        CH=ch, PE=pe, IN_W=in_w, IN_SIGNED=int(in_signed), NUM_T=num_t, THR_W=thr_w, OUT_W=out_w,
-        OUT_OFFSET=out_offset, THRESH_FILE="thresholds.mem",
-    )  # fmt: skip
+        CH=ch,
+        PE=pe,
+        IN_W=in_w,
+        IN_SIGNED=int(in_signed),
+        NUM_T=num_t,
+        THR_W=thr_w,
+        OUT_W=out_w,
+        OUT_OFFSET=out_offset,
+        THRESH_FILE="thresholds.mem",
+    )
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
@@ -168,45 +185,97 @@ def all_cases() -> list[Case]:
         mvau_case("pe1-simd1-w2a2-thr", mw=8, mh=4, pe=1, simd=1, in_w=2, w_w=2, num_t=3),
         mvau_case("pe2-simd4-w2a2-thr", mw=16, mh=8, pe=2, simd=4, in_w=2, w_w=2, num_t=3, vectors=16),
         mvau_case(
-            "pe8-simd16-w1a1-xnor", mw=16, mh=8, pe=8, simd=16, in_w=1, in_bipolar=True, w_w=1,
-            w_bipolar=True, num_t=1, vectors=40,
-        ),  # fmt: skip
-        mvau_case(
-            "pe4-simd8-wternary-a4u", mw=32, mh=8, pe=4, simd=8, in_w=4, w_w=2, ternary=True, vectors=20
+            "pe8-simd16-w1a1-xnor",
+            mw=16,
+            mh=8,
+            pe=8,
+            simd=16,
+            in_w=1,
+            in_bipolar=True,
+            w_w=1,
+            w_bipolar=True,
+            num_t=1,
+            vectors=40,
         ),
+        mvau_case("pe4-simd8-wternary-a4u", mw=32, mh=8, pe=4, simd=8, in_w=4, w_w=2, ternary=True, vectors=20),
         mvau_case("pe2-simd2-w8a8s", mw=8, mh=4, pe=2, simd=2, in_w=8, in_signed=True, w_w=8, vectors=16),
         mvau_case(
-            "pe4-simd4-w1a2-thr-off", mw=16, mh=8, pe=4, simd=4, in_w=2, w_w=1, w_bipolar=True, num_t=3,
-            out_offset=-1, vectors=16,
-        ),  # fmt: skip
-        mvau_case(
-            "pe2-simd8-w4ua4s-thr15", mw=16, mh=4, pe=2, simd=8, in_w=4, in_signed=True, w_w=4,
-            w_signed=False, num_t=15, out_offset=-8, vectors=16,
-        ),  # fmt: skip
-        mvau_case("pe4-simd2-w2a1b", mw=8, mh=4, pe=4, simd=2, in_w=1, in_bipolar=True, w_w=2, vectors=16),
-        mvau_case(
-            "pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True
+            "pe4-simd4-w1a2-thr-off",
+            mw=16,
+            mh=8,
+            pe=4,
+            simd=4,
+            in_w=2,
+            w_w=1,
+            w_bipolar=True,
+            num_t=3,
+            out_offset=-1,
+            vectors=16,
         ),
         mvau_case(
-            "pe1-simd32-w1a1-xnor-big", mw=64, mh=16, pe=1, simd=32, in_w=1, in_bipolar=True, w_w=1,
-            w_bipolar=True, num_t=1, vectors=8, slow=True,
-        ),  # fmt: skip
+            "pe2-simd8-w4ua4s-thr15",
+            mw=16,
+            mh=4,
+            pe=2,
+            simd=8,
+            in_w=4,
+            in_signed=True,
+            w_w=4,
+            w_signed=False,
+            num_t=15,
+            out_offset=-8,
+            vectors=16,
+        ),
+        mvau_case("pe4-simd2-w2a1b", mw=8, mh=4, pe=4, simd=2, in_w=1, in_bipolar=True, w_w=2, vectors=16),
+        mvau_case("pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True),
+        mvau_case(
+            "pe1-simd32-w1a1-xnor-big",
+            mw=64,
+            mh=16,
+            pe=1,
+            simd=32,
+            in_w=1,
+            in_bipolar=True,
+            w_w=1,
+            w_bipolar=True,
+            num_t=1,
+            vectors=8,
+            slow=True,
+        ),
         # -- thresholding
         thresholding_case("pe1-ch4-a4u-t3", ch=4, pe=1, in_w=4, in_signed=False, num_t=3),
         thresholding_case("pe2-ch8-a8s-t15-off", ch=8, pe=2, in_w=8, in_signed=True, num_t=15, out_offset=-8),
         thresholding_case("pe4-ch4-a6s-t1", ch=4, pe=4, in_w=6, in_signed=True, num_t=1),
         # -- sliding_window (square kernels; STRIDE <= K)
-        Case("sliding_window", "k3-s1-p1-ch2-simd1", dict(IFM_H=6, IFM_W=6, CH=2, SIMD=1, ELEM_W=4, K=3, STRIDE=1, PAD=1),
-             {"frames": 4, "signed": False}),  # fmt: skip
-        Case("sliding_window", "k3-s1-p0-ch4-simd4", dict(IFM_H=5, IFM_W=5, CH=4, SIMD=4, ELEM_W=2, K=3, STRIDE=1, PAD=0),
-             {"frames": 6, "signed": False}),  # fmt: skip
-        Case("sliding_window", "k2-s2-p0-ch4-simd2", dict(IFM_H=6, IFM_W=7, CH=4, SIMD=2, ELEM_W=8, K=2, STRIDE=2, PAD=0),
-             {"frames": 5, "signed": True}),  # fmt: skip
-        Case("sliding_window", "k3-s2-p1-ch1-padm1", dict(IFM_H=7, IFM_W=6, CH=1, SIMD=1, ELEM_W=3, K=3, STRIDE=2, PAD=1,
-             PAD_VALUE=-1), {"frames": 5, "signed": True}),  # fmt: skip
+        Case(
+            "sliding_window",
+            "k3-s1-p1-ch2-simd1",
+            dict(IFM_H=6, IFM_W=6, CH=2, SIMD=1, ELEM_W=4, K=3, STRIDE=1, PAD=1),
+            {"frames": 4, "signed": False},
+        ),
+        Case(
+            "sliding_window",
+            "k3-s1-p0-ch4-simd4",
+            dict(IFM_H=5, IFM_W=5, CH=4, SIMD=4, ELEM_W=2, K=3, STRIDE=1, PAD=0),
+            {"frames": 6, "signed": False},
+        ),
+        Case(
+            "sliding_window",
+            "k2-s2-p0-ch4-simd2",
+            dict(IFM_H=6, IFM_W=7, CH=4, SIMD=2, ELEM_W=8, K=2, STRIDE=2, PAD=0),
+            {"frames": 5, "signed": True},
+        ),
+        Case(
+            "sliding_window",
+            "k3-s2-p1-ch1-padm1",
+            dict(IFM_H=7, IFM_W=6, CH=1, SIMD=1, ELEM_W=3, K=3, STRIDE=2, PAD=1, PAD_VALUE=-1),
+            {"frames": 5, "signed": True},
+        ),
         # -- maxpool
         Case("maxpool", "k2-ch4-pe2-u4", dict(IFM_H=4, IFM_W=6, CH=4, PE=2, ELEM_W=4, SIGNED=0, K=2), {"frames": 8}),
-        Case("maxpool", "k3-ch2-pe1-s8-rem", dict(IFM_H=7, IFM_W=8, CH=2, PE=1, ELEM_W=8, SIGNED=1, K=3), {"frames": 5}),
+        Case(
+            "maxpool", "k3-ch2-pe1-s8-rem", dict(IFM_H=7, IFM_W=8, CH=2, PE=1, ELEM_W=8, SIGNED=1, K=3), {"frames": 5}
+        ),
         Case("maxpool", "k2-ch3-pe3-s2", dict(IFM_H=4, IFM_W=4, CH=3, PE=3, ELEM_W=2, SIGNED=1, K=2), {"frames": 10}),
         # -- label_select
         Case("label_select", "n10-pe1-s8", dict(NUM=10, PE=1, ELEM_W=8, SIGNED=1, OUT_W=4), {"frames": 40}),

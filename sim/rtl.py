@@ -12,7 +12,16 @@ from pathlib import Path
 from qnnflow.hw import rtl_dir, rtl_path
 
 # `module_name #(` or `module_name instance_name (` at the start of a line
-_INSTANCE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:#\s*\(|[A-Za-z_]\w*\s*\()", re.MULTILINE)
+_INSTANCE = re.compile(r"^[ \t]*([A-Za-z_]\w*)\b\s*(?:#\s*\(|[A-Za-z_]\w*\b\s*\()", re.MULTILINE)
+
+
+# words that can start a line like an instantiation (`else if (`) but are not module names
+_KEYWORDS = frozenset(
+    "else if for while case casez casex begin end assign always always_ff always_comb always_latch initial "
+    "return wire logic reg bit int input output inout module function task localparam parameter genvar "
+    "typedef unique priority foreach repeat forever final default endcase endfunction endmodule endtask "
+    "generate endgenerate".split()
+)
 
 
 def modules() -> list[str]:
@@ -38,6 +47,19 @@ def dependencies(module: str) -> list[str]:
                 seen.append(used)
                 todo.append(used)
     return seen
+
+
+def external_dependencies(module: str) -> list[str]:
+    """Modules that ``module`` (or a library module it uses) instantiates but the library does not
+    hold, such as a design's generated ``accelerator``; such a module cannot be checked alone."""
+    known = set(modules())
+    missing: set[str] = set()
+    for name in [module, *dependencies(module)]:
+        text = _strip_comments(rtl_path(name).read_text())
+        for used in _INSTANCE.findall(text):
+            if used not in known and used not in _KEYWORDS:
+                missing.add(used)
+    return sorted(missing)
 
 
 def sources(module: str) -> list[Path]:

@@ -198,15 +198,18 @@ class Bench:
         while True:
             await RisingEdge(self.dut.clk)
             done = all(
-                snk.count(i) >= n for snk, lane_counts in zip(self.sinks, counts, strict=True) for i, n in enumerate(lane_counts)
+                snk.count(i) >= n
+                for snk, lane_counts in zip(self.sinks, counts, strict=True)
+                for i, n in enumerate(lane_counts)
             )
             if done and all(src.idle for src in self.sources):
                 break
-            assert self.cycle - start < timeout, (
-                f"timeout after {timeout} cycles: sinks have "
-                f"{[[snk.count(i) for i in range(len(c))] for snk, c in zip(self.sinks, counts, strict=True)]} of {counts} "
-                f"beats, sources idle: {[src.idle for src in self.sources]} (seed {self.seed})"
-            )
+            if self.cycle - start >= timeout:
+                have = [[snk.count(i) for i in range(len(c))] for snk, c in zip(self.sinks, counts, strict=True)]
+                raise AssertionError(
+                    f"timeout after {timeout} cycles: sinks have {have} of {counts} beats, "
+                    f"sources idle: {[src.idle for src in self.sources]} (seed {self.seed})"
+                )
         for _ in range(8):
             await RisingEdge(self.dut.clk)
         for snk, lane_counts in zip(self.sinks, counts, strict=True):
@@ -214,13 +217,12 @@ class Bench:
                 assert snk.count(i) == n, f"sink lane {i} got {snk.count(i)} beats, expected {n} (seed {self.seed})"
 
 
-def beats(values, width: int, per_beat: int, *, signed: bool = False, bipolar: bool = False) -> list[int]:
+def beats(values, width: int, per_beat: int, *, bipolar: bool = False) -> list[int]:
     """Values (any shape, stream order) -> beats of ``per_beat`` elements of ``width`` bits.
 
     Values outside the width's range are wrapped (two's complement) unless ``bipolar``, the same
     as the hardware's fixed-width arithmetic; see :func:`qnnflow.flows.memfiles.pack`."""
     import numpy as np
-
     from qnnflow.flows import memfiles
 
     v = np.asarray(values, dtype=np.int64).reshape(-1, per_beat)

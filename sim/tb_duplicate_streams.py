@@ -6,7 +6,6 @@ Under backpressure each output lane stalls independently. A frame is FRAME beats
 from __future__ import annotations
 
 import cocotb
-
 from qnnflow.flows import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 

@@ -6,7 +6,6 @@ Random backpressure fills the FIFO to DEPTH and holds it there; a frame is FRAME
 from __future__ import annotations
 
 import cocotb
-
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 
 CFG = load_config()

@@ -7,7 +7,6 @@ so that ties (which must go to the lowest index) are common.
 from __future__ import annotations
 
 import cocotb
-
 from qnnflow.flows import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 

@@ -6,7 +6,6 @@ A frame is one image: IFM_H*IFM_W*CF input beats at one per cycle, (IFM_H/K)*(IF
 from __future__ import annotations
 
 import cocotb
-
 from qnnflow.flows import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-
 from qnnflow.flows import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 
@@ -31,9 +30,13 @@ def stimulus(rng) -> Stimulus:
         x = rng.integers(lo, hi + 1, size=(n, P["MW"]))
     thr = np.array(CFG["thresholds"]) if P["NUM_T"] else None
     y = kernels.mvau(
-        x, w, thresholds=thr, out_offset=P["OUT_OFFSET"], x_bipolar=bool(P["IN_BIPOLAR"]),
+        x,
+        w,
+        thresholds=thr,
+        out_offset=P["OUT_OFFSET"],
+        x_bipolar=bool(P["IN_BIPOLAR"]),
         w_bipolar=bool(P["W_BIPOLAR"]),
-    )  # fmt: skip
+    )
     return Stimulus(
         inputs=[[beats(x, P["IN_W"], P["SIMD"], bipolar=bool(P["IN_BIPOLAR"]))]],
         expect=[[beats(y, P["OUT_W"], P["PE"])]],

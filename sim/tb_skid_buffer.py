@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import cocotb
-
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 
 CFG = load_config()

@@ -8,7 +8,6 @@ hand-over at image boundaries.
 from __future__ import annotations
 
 import cocotb
-
 from qnnflow.flows import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import cocotb
 import numpy as np
-
 from qnnflow.flows import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 

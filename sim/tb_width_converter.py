@@ -7,7 +7,6 @@ so R cycles per frame without stalls.
 from __future__ import annotations
 
 import cocotb
-
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 
 CFG = load_config()

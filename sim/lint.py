@@ -1,0 +1,273 @@
+"""Static checks of the RTL library and its ECP5 resource figures.
+
+* :func:`verilator_lint` — ``verilator --lint-only -Wall`` of one module at given parameters.
+* :func:`yosys_check` — Yosys reads the module, elaborates it at the parameters (``hierarchy
+  -check``) and, unless ``synth=False``, runs ``synth_ecp5``; returns the cell counts.
+* :func:`ecp5_cells` — the ECP5 cells of a module (LUT4, TRELLIS_FF, DP16KD, MULT18X18D, ...).
+* :func:`lint_rtl` — all of that for every module at its default and representative parameters;
+  what ``qnnflow lint-rtl`` (and ``make lint``) runs.
+
+Yosys (the WebAssembly build) sees only its working folder, so the sources and memory files are
+copied into a fresh folder for each run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from qnnflow.flows import memfiles
+from qnnflow.sim import rtl
+
+from qnnflow import toolchain
+from qnnflow.errors import FlowError
+
+# the cell types the closing figures report
+ECP5_KEY_CELLS = ("LUT4", "TRELLIS_FF", "DP16KD", "MULT18X18D")
+
+
+def _mvau_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    mh, mw, pe, simd, w_w = p["MH"], p["MW"], p["PE"], p["SIMD"], p["W_W"]
+    if p.get("W_BIPOLAR"):
+        w = rng.choice(np.array([-1, 1]), size=(mh, mw))
+    else:
+        lo, hi = (-(1 << (w_w - 1)), (1 << (w_w - 1)) - 1) if p.get("W_SIGNED") else (0, (1 << w_w) - 1)
+        w = rng.integers(lo, hi + 1, size=(mh, mw))
+    words = memfiles.mvau_weight_words(
+        w, pe, simd, w_w, signed=bool(p.get("W_SIGNED")), bipolar=bool(p.get("W_BIPOLAR"))
+    )
+    files = {p["WEIGHT_FILE"]: _text(words, pe * simd * w_w)}
+    if p.get("NUM_T"):
+        acc_w, num_t = p["ACC_W"], p["NUM_T"]
+        thr = np.sort(rng.integers(-(1 << (acc_w - 2)), 1 << (acc_w - 2), size=(mh, num_t)), axis=1)
+        files[p["THRESH_FILE"]] = _text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
+    return files
+
+
+def _thresholding_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    thr_w, num_t = p["THR_W"], p["NUM_T"]
+    thr = np.sort(rng.integers(-(1 << (thr_w - 2)), 1 << (thr_w - 2), size=(p["CH"], num_t)), axis=1)
+    return {p["THRESH_FILE"]: _text(memfiles.threshold_words(thr, p["PE"], thr_w), p["PE"] * num_t * thr_w)}
+
+
+def _text(words: list[int], width: int) -> str:
+    digits = max(1, -(-width // 4))
+    return "".join(f"{w:0{digits}x}\n" for w in words)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A module at one set of parameters, with the memory files it reads."""
+
+    module: str
+    params: dict = field(default_factory=dict)
+    files: Callable[[Mapping[str, int]], dict[str, str]] | None = None
+    note: str = ""
+
+    def file_texts(self) -> dict[str, str]:
+        return self.files(self.params) if self.files else {}
+
+
+# A representative configuration per module: the closing figures and `qnnflow lint-rtl` use these.
+REPRESENTATIVE: dict[str, Config] = {
+    c.module: c
+    for c in (
+        Config(
+            "mvau",
+            dict(
+                MW=64,
+                MH=32,
+                PE=4,
+                SIMD=8,
+                IN_W=2,
+                IN_SIGNED=0,
+                IN_BIPOLAR=0,
+                W_W=2,
+                W_SIGNED=1,
+                W_BIPOLAR=0,
+                ACC_W=9,
+                NUM_T=3,
+                OUT_W=2,
+                OUT_OFFSET=0,
+                WEIGHT_FILE="weights.mem",
+                THRESH_FILE="thresholds.mem",
+            ),
+            _mvau_files,
+            "64x32 W2A2, PE4 SIMD8, 3 thresholds",
+        ),
+        Config(
+            "thresholding",
+            dict(
+                CH=32, PE=4, IN_W=8, IN_SIGNED=1, NUM_T=3, THR_W=9, OUT_W=2, OUT_OFFSET=0, THRESH_FILE="thresholds.mem"
+            ),
+            _thresholding_files,
+            "32 channels, PE4, 8-bit in, 3 thresholds",
+        ),
+        Config(
+            "sliding_window",
+            dict(IFM_H=16, IFM_W=16, CH=16, SIMD=4, ELEM_W=2, K=3, STRIDE=1, PAD=1),
+            note="16x16x16 2-bit, K3 S1 P1, SIMD4",
+        ),
+        Config(
+            "maxpool", dict(IFM_H=16, IFM_W=16, CH=16, PE=4, ELEM_W=2, SIGNED=0, K=2), note="16x16x16 2-bit, K2, PE4"
+        ),
+        Config("label_select", dict(NUM=10, PE=1, ELEM_W=16, SIGNED=1, OUT_W=4), note="10 x 16-bit, PE1"),
+        Config("add_streams", dict(PE=4, IN_W=4, IN_SIGNED=1, OUT_W=5), note="PE4 4-bit signed"),
+        Config("duplicate_streams", dict(DATA_W=16, NUM_OUT=2), note="16-bit, 2 outputs"),
+        Config("fifo", dict(DATA_W=16, DEPTH=512, USE_RAM=1), note="512 x 16-bit, RAM"),
+        Config("width_converter", dict(IN_W=8, OUT_W=32), note="8 -> 32 bits"),
+        Config("skid_buffer", dict(DATA_W=32), note="32-bit"),
+    )
+}
+
+
+def _workdir(module: str, params: Mapping[str, object], files: Mapping[str, str], base: Path | None) -> Path:
+    work = Path(tempfile.mkdtemp(prefix=f"{module}-", dir=base))
+    for src in rtl.sources(module):
+        shutil.copy(src, work / src.name)
+    for name, text in files.items():
+        (work / name).write_text(text)
+    return work
+
+
+def _sv_value(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(int(value))
+
+
+def verilator_lint(module: str, params: Mapping[str, object] | None = None) -> str:
+    """``verilator --lint-only -Wall`` of ``module`` at ``params``; FlowError with the messages if
+    it is not clean. Returns Verilator's output."""
+    tool = toolchain.find("verilator")
+    args = ["--lint-only", "-Wall", "--top-module", module]
+    args += [f"-G{k}={_sv_value(v)}" for k, v in (params or {}).items()]
+    args += [str(p) for p in rtl.sources(module)]
+    out = subprocess.run(
+        tool.argv(*args), capture_output=True, text=True, env=toolchain.tool_env(tool), check=False, timeout=300
+    )
+    text = out.stdout + out.stderr
+    if out.returncode != 0:
+        shown = "\n".join(ln for ln in text.splitlines() if ln.startswith("%"))
+        raise FlowError(f"verilator --lint-only -Wall: {module} {dict(params or {})} is not clean:\n{shown}")
+    return text
+
+
+def yosys_check(
+    module: str,
+    params: Mapping[str, object] | None = None,
+    *,
+    files: Mapping[str, str] | None = None,
+    synth: bool = True,
+    workdir: Path | None = None,
+    keep: bool = False,
+) -> dict[str, int]:
+    """Yosys: read the module (``read_verilog -sv``), elaborate at ``params`` (``hierarchy
+    -check``), and with ``synth`` run ``synth_ecp5``. Returns the cell counts by type; FlowError
+    naming the log if Yosys fails. ``files`` are memory files the module reads."""
+    tool = toolchain.find("yosys")
+    params = dict(params or {})
+    work = _workdir(module, params, files or {}, workdir)
+    sets = " ".join(f"-set {k} {_sv_value(v)}" for k, v in params.items())
+    script = [f"read_verilog -defer -sv {' '.join(p.name for p in rtl.sources(module))}"]
+    if sets:
+        script.append(f"chparam {sets} {module}")
+    script.append(f"hierarchy -check -top {module}")
+    script.append(f"synth_ecp5 -top {module}" if synth else "proc; opt_clean")
+    script.append("tee -q -o stat.json stat -json")
+    (work / "check.ys").write_text("\n".join(script) + "\n")
+    log = work / "yosys.log"
+    with open(log, "w") as fh:
+        out = subprocess.run(
+            tool.argv("-q", "-s", "check.ys"), cwd=work, stdout=fh, stderr=subprocess.STDOUT, check=False, timeout=1800
+        )
+    if out.returncode != 0 or not (work / "stat.json").is_file():
+        errors = [ln for ln in log.read_text(errors="replace").splitlines() if "ERROR" in ln]
+        raise FlowError(f"Yosys rejects {module} {params}: {' '.join(errors[-3:]) or 'see log'}", log)
+    stat = json.loads((work / "stat.json").read_text())
+    cells = {k: int(v) for k, v in stat["design"].get("num_cells_by_type", {}).items() if not k.startswith("$scope")}
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return cells
+
+
+def ecp5_cells(
+    module: str,
+    params: Mapping[str, object] | None = None,
+    *,
+    files: Mapping[str, str] | None = None,
+    workdir: Path | None = None,
+) -> dict[str, int]:
+    """ECP5 cells of ``module`` after ``synth_ecp5``: every type, and the four key types
+    (LUT4, TRELLIS_FF, DP16KD, MULT18X18D) always present (0 when absent). Without ``params``,
+    the representative configuration (:data:`REPRESENTATIVE`) with its memory files."""
+    if params is None:
+        cfg = REPRESENTATIVE[module]
+        params, files = cfg.params, cfg.file_texts()
+    cells = yosys_check(module, params, files=files, synth=True, workdir=workdir)
+    return {**{k: 0 for k in ECP5_KEY_CELLS}, **cells}
+
+
+@dataclass
+class LintReport:
+    module: str
+    verilator: str = "not run"
+    yosys: str = "not run"
+    cells: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        skipped = self.verilator.startswith("skipped")
+        return skipped or (self.verilator == "clean" and self.yosys == "ok")
+
+
+def lint_rtl(
+    modules: list[str] | None = None,
+    *,
+    synth: bool = True,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> list[LintReport]:
+    """Verilator lint (default and representative parameters) and Yosys elaboration + synth_ecp5
+    (representative parameters) of every module. Returns one report per module; never raises for
+    a module that fails (its report says why), so every problem is listed at once."""
+    reports = []
+    for module in modules or rtl.modules():
+        rep = LintReport(module)
+        external = rtl.external_dependencies(module)
+        if external:
+            # e.g. a board top around a design's generated accelerator: checked with the design
+            rep.verilator = rep.yosys = f"skipped: needs {', '.join(external)} (not in the library)"
+            if progress:
+                progress(f"{module:<18} skip   {rep.verilator}")
+            reports.append(rep)
+            continue
+        cfg = REPRESENTATIVE.get(module, Config(module))
+        try:
+            verilator_lint(module)
+            verilator_lint(module, cfg.params)
+            rep.verilator = "clean"
+        except FlowError as err:
+            rep.verilator = str(err)
+        try:
+            rep.cells = yosys_check(module, cfg.params, files=cfg.file_texts(), synth=synth, workdir=workdir)
+            rep.yosys = "ok"
+        except FlowError as err:
+            rep.yosys = str(err)
+        if progress:
+            key = ", ".join(f"{k} {rep.cells.get(k, 0)}" for k in ECP5_KEY_CELLS) if synth else ""
+            status = "ok" if rep.ok else "FAILED"
+            progress(
+                f"{module:<18} {status:<6} verilator: {rep.verilator.splitlines()[0]}; yosys: "
+                f"{rep.yosys.splitlines()[0]}{'; ' + key if key and rep.ok else ''}"
+            )
+        reports.append(rep)
+    return reports

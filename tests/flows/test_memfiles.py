@@ -1,0 +1,66 @@
+"""qnnflow.flows.memfiles: the $readmemh word layout, checked bit by bit with explicit loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qnnflow.flows import memfiles
+
+
+def test_pack_element_zero_in_lsbs_twos_complement():
+    assert memfiles.pack(np.array([[1, -1, 0, -2]]), 2, signed=True) == [0b10_00_11_01]
+    assert memfiles.pack(np.array([[-1, 1, 1]]), 1, bipolar=True) == [0b110]
+    np.testing.assert_array_equal(memfiles.unpack([0b10_00_11_01], 4, 2, signed=True), [[1, -1, 0, -2]])
+
+
+def test_encode_rejects_values_that_do_not_fit():
+    with pytest.raises(ValueError, match="do not fit 3-bit signed"):
+        memfiles.encode(np.array([4]), 3, signed=True)
+    with pytest.raises(ValueError, match="bipolar"):
+        memfiles.encode(np.array([0]), 1, bipolar=True)
+
+
+@pytest.mark.parametrize("pe, simd", [(1, 1), (2, 3), (4, 6)])
+def test_mvau_weight_words_layout(pe, simd):
+    mh, mw, width = 4, 6, 3
+    w = np.random.default_rng(0).integers(-4, 4, size=(mh, mw))
+    words = memfiles.mvau_weight_words(w, pe, simd, width, signed=True)
+    nf, sf = mh // pe, mw // simd
+    assert len(words) == nf * sf
+    for nf_i in range(nf):
+        for sf_i in range(sf):
+            word = words[nf_i * sf + sf_i]
+            for p in range(pe):
+                for s in range(simd):
+                    code = (word >> ((p * simd + s) * width)) & 0b111
+                    assert code == (int(w[nf_i * pe + p, sf_i * simd + s]) & 0b111)
+    np.testing.assert_array_equal(memfiles.mvau_weights_from_words(words, mh, mw, pe, simd, width, signed=True), w)
+
+
+def test_bipolar_weights_are_one_bit_zero_meaning_minus_one():
+    w = np.array([[1, -1], [-1, -1]])
+    assert memfiles.mvau_weight_words(w, 2, 2, 1, bipolar=True) == [0b0001]
+
+
+def test_threshold_words_layout_and_inverse():
+    thr = np.array([[-3, 0, 5], [1, 2, 3], [-8, -8, 7], [0, 0, 0]])
+    words = memfiles.threshold_words(thr, 2, 4)
+    assert len(words) == 2
+    for nf in range(2):
+        for p in range(2):
+            for t in range(3):
+                assert (words[nf] >> ((p * 3 + t) * 4)) & 0xF == thr[nf * 2 + p, t] & 0xF
+    np.testing.assert_array_equal(memfiles.thresholds_from_words(words, 4, 3, 2, 4), thr)
+
+
+def test_fold_must_divide():
+    with pytest.raises(ValueError, match="SIMD must divide MW"):
+        memfiles.mvau_weight_words(np.zeros((4, 6), dtype=int), 2, 4, 2, signed=True)
+
+
+def test_memh_roundtrip(tmp_path):
+    path = memfiles.write_memh(tmp_path / "w.mem", [0x1, 0xABC, 0], 12)
+    assert path.read_text() == "001\nabc\n000\n"
+    assert memfiles.read_memh(path) == [1, 0xABC, 0]
+    with pytest.raises(ValueError, match="does not fit 10 bits"):
+        memfiles.write_memh(tmp_path / "x.mem", [1 << 10], 10)

@@ -1,0 +1,87 @@
+"""Static checks of the RTL library: Verilator -Wall lint, configuration checks, Yosys synthesis
+with ECP5 cell counts against a baseline (tests/hw/ecp5_baseline.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from qnnflow.sim import cases, lint, rtl
+from qnnflow.sim.runner import build
+
+from qnnflow.errors import FlowError
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+LIBRARY = sorted(lint.REPRESENTATIVE)
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("module", LIBRARY)
+def test_verilator_lint_default_and_representative(module):
+    lint.verilator_lint(module)
+    lint.verilator_lint(module, lint.REPRESENTATIVE[module].params)
+
+
+@pytest.mark.rtl
+def test_verilator_lint_every_bench_configuration():
+    for case in cases.all_cases():
+        lint.verilator_lint(case.module, case.params)
+
+
+# (module, parameters, the message the configuration check must print)
+BAD_CONFIGS = [
+    ("mvau", dict(MW=10, SIMD=4), r"MW \(10\) must be a multiple of SIMD \(4\)"),
+    ("mvau", dict(MH=6, PE=4), r"PE \(4\) must divide MH \(6\)"),
+    ("mvau", dict(IN_BIPOLAR=1, IN_W=2), r"a bipolar input is 1 bit wide, not IN_W = 2"),
+    ("mvau", dict(NUM_T=0, OUT_W=4, ACC_W=8), r"without thresholds OUT_W \(4\) must equal ACC_W \(8\)"),
+    ("thresholding", dict(CH=6, PE=4), r"PE \(4\) must divide CH \(6\)"),
+    ("sliding_window", dict(K=2, STRIDE=3), r"1 <= STRIDE <= K; got K = 2, STRIDE = 3"),
+    ("sliding_window", dict(K=3, PAD=3), r"PAD \(3\) must be in 0..K-1"),
+    ("maxpool", dict(IFM_H=2, K=3), r"K \(3\) must be in 1..min\(IFM_H \(2\)"),
+    ("label_select", dict(NUM=20, OUT_W=4), r"OUT_W \(4\) bits cannot index NUM \(20\)"),
+    ("width_converter", dict(IN_W=8, OUT_W=12), r"one of IN_W \(8\) and OUT_W \(12\) must be a multiple"),
+    ("fifo", dict(DEPTH=1), r"DEPTH \(1\) must be at least 2"),
+    ("duplicate_streams", dict(NUM_OUT=1), r"NUM_OUT \(1\) must be at least 2"),
+    ("add_streams", dict(IN_W=8, OUT_W=4), r"OUT_W \(4\) must be at least IN_W \(8\)"),
+]
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize(
+    "module, params, message", BAD_CONFIGS, ids=[f"{m}-{i}" for i, (m, _, _) in enumerate(BAD_CONFIGS)]
+)
+def test_bad_configuration_stops_elaboration(module, params, message):
+    with pytest.raises(FlowError, match=message):
+        lint.verilator_lint(module, params)
+
+
+@pytest.mark.rtl
+def test_bad_configuration_stops_the_simulation_build(tmp_path):
+    with pytest.raises(FlowError, match=r"MW \(12\) must be a multiple of SIMD \(8\)"):
+        build("mvau", dict(MW=12, SIMD=8), cache_dir=tmp_path)
+
+
+@pytest.mark.synth
+def test_bad_configuration_stops_yosys(tmp_path):
+    with pytest.raises(FlowError, match="Yosys rejects width_converter"):
+        lint.yosys_check("width_converter", dict(IN_W=8, OUT_W=12), synth=False, workdir=tmp_path)
+
+
+def test_dependencies_are_read_from_the_sources():
+    assert rtl.dependencies("mvau") == ["skid_buffer"]
+    assert rtl.sources("width_converter")[-1].name == "width_converter.sv"
+    assert rtl.external_dependencies("mvau") == []
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("module", LIBRARY)
+def test_ecp5_cells_match_baseline(module, tmp_path):
+    baseline = json.loads((HERE / "ecp5_baseline.json").read_text())
+    want = baseline["modules"][module]
+    assert want["params"] == lint.REPRESENTATIVE[module].params, "baseline is for other parameters; regenerate it"
+    got = lint.ecp5_cells(module, workdir=tmp_path)
+    for cell, n in want["cells"].items():
+        allowed = max(baseline["slack_cells"], baseline["tolerance"] * n)
+        assert abs(got[cell] - n) <= allowed, f"{module}: {cell} {got[cell]}, baseline {n} (+-{allowed:.0f})"
