@@ -1,0 +1,86 @@
+"""The board table, constraint files, and PLL settings (checked against IceStorm's icepll and
+Project Trellis' ecppll, which come with the nextpnr wheels)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import pytest
+from qnnflow.flows.boards import (
+    board_spec,
+    board_table,
+    board_top_sources,
+    clock_settings,
+    ecp5_pll,
+    ice40_pll,
+)
+
+from qnnflow.config import Board
+
+
+def test_every_board_of_the_config_has_a_row_and_constraints() -> None:
+    assert set(board_table()) == {b.value for b in Board}
+    for board in Board:
+        spec = board_spec(board)
+        text = spec.constraints_path.read_text()
+        for port in ("clk_osc", "uart_rx", "uart_tx", "led[0]", "led[1]"):
+            assert port in text, f"{spec.constraints}: no constraint for {port}"
+    assert board_spec(Board.ULX3S_85F).part == "LFE5U-85F-6BG381C" and board_spec("ulx3s-85f").osc_mhz == 25.0
+    assert board_spec(Board.ICEBREAKER).package == "sg48" and board_spec("icebreaker").osc_mhz == 12.0
+
+
+def test_unknown_board_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown board 'de10'; known boards: ulx3s-85f, orangecrab-25f, icebreaker"):
+        board_spec("de10")
+
+
+def test_board_top_sources_cover_its_library_modules() -> None:
+    names = [p.name for p in board_top_sources()]
+    for module in ("uart_rx", "uart_tx", "fifo", "frame_decoder", "frame_encoder", "crc8"):
+        assert f"{module}.sv" in names
+    assert names[-1] == "board_top.sv"
+
+
+def test_no_pll_when_the_oscillator_is_the_clock() -> None:
+    assert clock_settings(board_spec("ulx3s-85f"), 25.0).params == {"USE_PLL": 0}
+    assert clock_settings(board_spec("ulx3s-85f"), 50.0).params["USE_PLL"] == 1
+
+
+@pytest.mark.parametrize("mhz", [50.0, 40.0, 30.0])
+def test_ecp5_pll_settings_are_consistent(mhz: float) -> None:
+    pll = ecp5_pll(25.0, mhz)
+    p = pll.params
+    out = 25.0 / p["CLKI_DIV"] * p["CLKFB_DIV"]
+    assert out == pytest.approx(pll.mhz) and 400 <= out * p["CLKOP_DIV"] <= 800
+    assert abs(out - mhz) < 0.5
+
+
+def _tool(name: str) -> str:
+    path = Path(sysconfig.get_path("scripts")) / name
+    if not path.is_file():
+        pytest.skip(f"{name} not installed")
+    return str(path)
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("mhz", [24.0, 30.0, 48.0])
+def test_ice40_pll_matches_icepll(mhz: float) -> None:
+    out = subprocess.run([_tool("yowasp-icepll"), "-i", "12", "-o", str(mhz)], capture_output=True, text=True,
+                         check=True).stdout
+    want = {k: int(v) for k, v in re.findall(r"^(DIVR|DIVF|DIVQ|FILTER_RANGE):\s+(\d+)", out, flags=re.MULTILINE)}
+    achieved = float(re.search(r"F_PLLOUT:\s+([0-9.]+) MHz \(achieved\)", out).group(1))
+    pll = ice40_pll(12.0, mhz)
+    assert pll.mhz == pytest.approx(achieved, abs=1e-3)
+    assert pll.params == want
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("mhz", [50.0, 33.0, 65.0])
+def test_ecp5_pll_is_as_close_as_ecppll(mhz: float, tmp_path: Path) -> None:
+    out = subprocess.run([_tool("yowasp-ecppll"), "-i", "25", "-o", str(mhz), "-f", "pll.v"], capture_output=True,
+                         text=True, cwd=tmp_path, check=True).stdout
+    achieved = float(re.search(r"clkout0 frequency: ([0-9.]+) MHz", out).group(1))
+    assert abs(ecp5_pll(25.0, mhz).mhz - mhz) <= abs(achieved - mhz) + 1e-3

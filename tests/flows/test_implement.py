@@ -1,0 +1,75 @@
+"""Implementation of the UART board top with a tiny stand-in accelerator (marker ``synth``):
+Yosys -> nextpnr -> pack for ULX3S-85F and iCEBreaker, the report, the xc7z020 estimate, and the
+plain failure when the clock cannot be met. Utilization and Fmax are held against a JSON
+baseline with a tolerance, so a regression shows up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from qnnflow.flows.implement import AcceleratorDesign, implement, xilinx_estimate
+from qnnflow.flows.report import write_report
+
+from qnnflow.errors import FlowError
+from qnnflow.host import LinkFormat
+from tests.hw.standin import standin_sources
+
+BASELINE = json.loads((Path(__file__).parent / "data" / "board_top_baseline.json").read_text())
+FMT = LinkFormat(8, 64, 4, 1)
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory) -> tuple[Path, AcceleratorDesign]:
+    build = tmp_path_factory.mktemp("impl") / "standin"
+    sources = standin_sources(build / "standin_rtl", FMT)
+    return build, AcceleratorDesign("accelerator", tuple(sources), (), FMT)
+
+
+def _within(got: int, want: int) -> bool:
+    return abs(got - want) <= BASELINE["tolerance"] * want
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize(
+    "board, mhz, bitfile", [("ulx3s-85f", 50.0, "standin.bit"), ("icebreaker", 24.0, "standin.bin")]
+)
+def test_board_top_implements(standin, board: str, mhz: float, bitfile: str) -> None:
+    build, design = standin
+    result = implement(build, board, mhz, design=design, progress=None)
+    bit = build / "impl" / board / bitfile
+    assert result.bitstream == str(bit) and bit.stat().st_size > 10_000
+    assert result.timing_met and result.clock_mhz == pytest.approx(mhz, rel=0.01)
+    base = BASELINE[board]
+    fmax = min(v["achieved"] for v in result.fmax.values())
+    assert fmax >= base["min_fmax_mhz"], f"{board}: Fmax {fmax} MHz below the baseline {base['min_fmax_mhz']}"
+    for cell, want in base.items():
+        if cell.isupper():
+            got = result.utilization[cell]["used"]
+            assert _within(got, want), f"{board}: {cell} {got}, baseline {want} +-{BASELINE['tolerance']:.0%}"
+    for log in result.logs.values():
+        assert Path(log).is_file()
+    report = write_report(build, board)
+    md = (build / "report.md").read_text()
+    assert report["bitstream"] == str(bit) and "Fmax" in md and board in md
+    assert report["performance"]["uart_fps"] == pytest.approx(115200 / 10 / FMT.request_bytes, rel=1e-3)
+
+
+@pytest.mark.synth
+def test_timing_failure_is_reported_with_figures(standin) -> None:
+    build, design = standin
+    with pytest.raises(FlowError, match=r"timing not met on iCE40UP5K-SG48: clk: [0-9.]+ MHz < 20[01]\.0 MHz") as err:
+        implement(build, "icebreaker", 200.0, design=design, progress=None)
+    assert err.value.log is not None and err.value.log.name == "nextpnr.log"
+    assert json.loads((build / "impl" / "icebreaker" / "impl.json").read_text())["timing_met"] is False
+
+
+@pytest.mark.synth
+def test_xilinx_estimate_counts_the_standin(standin) -> None:
+    build, design = standin
+    est = xilinx_estimate(build, design=design, progress=None)
+    # the stand-in: a 4-bit sum, a 4-bit output register and a 1-bit beat counter
+    assert 4 <= est["used"]["FF"] <= 16 and 1 <= est["used"]["LUT6"] <= 40
+    assert est["used"]["BRAM18"] == 0 and est["used"]["DSP48"] == 0
+    assert est["available"]["LUT6"] == 53200
