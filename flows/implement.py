@@ -81,15 +81,18 @@ def accelerator_design(build_dir: Path | str) -> AcceleratorDesign:
 # -- running the tools ---------------------------------------------------------------------------
 
 
-def _run(tool: toolchain.Tool, args: Sequence[str], *, cwd: Path, log: Path, what: str) -> float:
-    """Run one tool with its output in ``log``; FlowError with the log's error lines if it fails."""
+def _run(tool: toolchain.Tool, args: Sequence[str], *, cwd: Path, log: Path, what: str,
+         tool_log: Path | None = None) -> float:
+    """Run one tool with its console output in ``log`` (and its own log in ``tool_log``, if it
+    writes one); FlowError naming the tool's log and its error lines if it fails."""
     start = time.monotonic()
     with open(log, "w") as out:
         proc = subprocess.run(tool.argv(*args), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                               env=toolchain.tool_env(tool), check=False)
     seconds = time.monotonic() - start
     if proc.returncode != 0:
-        raise FlowError(f"{what} failed (exit {proc.returncode}): {_error_lines(log)}", log)
+        main = tool_log if tool_log is not None and tool_log.is_file() else log
+        raise FlowError(f"{what} failed (exit {proc.returncode}): {_error_lines(log)}", main)
     return seconds
 
 
@@ -115,9 +118,12 @@ def _copy_sources(files: Sequence[Path], folder: Path) -> list[str]:
 
 def _yosys_read(design: AcceleratorDesign, src: str, acc_names: list[str], board_names: list[str]) -> list[str]:
     """Read the accelerator (elaborated, then renamed to ``accelerator``) and the board files."""
-    lines = [f"read_verilog -sv {' '.join(f'{src}/{n}' for n in acc_names)}"]
-    if design.top != ACCELERATOR_MODULE:
-        lines.append(f"rename {design.top} {ACCELERATOR_MODULE}")
+    if design.top == ACCELERATOR_MODULE:
+        # deferred: library modules are elaborated only with the parameters (and memory files)
+        # that the accelerator gives them
+        return [f"read_verilog -defer -sv {' '.join(f'{src}/{n}' for n in acc_names + board_names)}"]
+    lines = [f"read_verilog -sv {' '.join(f'{src}/{n}' for n in acc_names)}",
+             f"rename {design.top} {ACCELERATOR_MODULE}"]
     lines.append(f"read_verilog -defer -sv {' '.join(f'{src}/{n}' for n in board_names)}")
     return lines
 
@@ -174,7 +180,8 @@ def implement(
         shutil.rmtree(out)
     src = out / "src"
     acc_names = _copy_sources(design.sources, src)
-    board_names = _copy_sources(wrapper_sources(spec), src)
+    # codegen copies the library modules it uses into rtl/; the board top needs some of the same
+    board_names = _copy_sources([f for f in wrapper_sources(spec) if f.name not in acc_names], src)
     _copy_sources(design.data_files, out)  # $readmemh paths are relative to Yosys' folder
     constraints = shutil.copyfile(spec.constraints_path, out / spec.constraints_path.name).name
 
@@ -203,7 +210,7 @@ def implement(
     (out / "synth.ys").write_text("\n".join(script) + "\n")
     say(f"  synthesis ({spec.family}, Yosys) ...")
     seconds["synth"] = _run(tools["yosys"], ["-q", "-l", logs["synth"], "synth.ys"], cwd=out,
-                            log=out / "yosys.stdout.log", what="Yosys synthesis")
+                            log=out / "yosys.stdout.log", what="Yosys synthesis", tool_log=out / logs["synth"])
     cells = _stat_cells(out / "synth_stat.json")
 
     # 2. place and route
@@ -217,7 +224,7 @@ def implement(
     say(f"  place and route (nextpnr-{spec.family}, {spec.part}, {clock.mhz:g} MHz) ...")
     try:
         seconds["pnr"] = _run(tools[f"nextpnr-{spec.family}"], pnr_args, cwd=out, log=out / "nextpnr.stdout.log",
-                              what=f"nextpnr-{spec.family}")
+                              what=f"nextpnr-{spec.family}", tool_log=out / logs["pnr"])
     except FlowError as err:
         raise _pnr_failure(err, out / logs["pnr"], spec, cells) from None
     report = json.loads((out / "pnr_report.json").read_text())
@@ -299,7 +306,7 @@ def xilinx_estimate(
     names = _copy_sources(design.sources, out / "src")
     _copy_sources(design.data_files, out)
     script = [
-        f"read_verilog -sv {' '.join(f'src/{n}' for n in names)}",
+        f"read_verilog -defer -sv {' '.join(f'src/{n}' for n in names)}",
         f"synth_xilinx -family xc7 -top {design.top}",
         "tee -q -o synth_stat.json stat -json",
     ]
@@ -307,7 +314,8 @@ def xilinx_estimate(
     if progress:
         progress("  xc7z020 estimate (Yosys synth_xilinx) ...")
     seconds = _run(toolchain.find("yosys"), ["-q", "-l", "yosys.log", "synth.ys"], cwd=out,
-                   log=out / "yosys.stdout.log", what="Yosys synth_xilinx")
+                   log=out / "yosys.stdout.log", what="Yosys synth_xilinx",
+                   tool_log=out / "yosys.log")
     cells = _stat_cells(out / "synth_stat.json")
     used = {
         "LUT6": sum(n * cells.get(k, 0) for k, n in _LUT_SITES.items()),
