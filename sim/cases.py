@@ -300,8 +300,50 @@ def all_cases() -> list[Case]:
     ]
 
 
+# settings of a bench beyond the HDL parameters, for the modules whose cases are built from
+# parameters alone (see representative_cases)
+_BENCH_DEFAULTS = {
+    "sliding_window": {"frames": 3, "signed": False},
+    "maxpool": {"frames": 4},
+    "label_select": {"frames": 40},
+    "add_streams": {"beats": 300},
+    "duplicate_streams": {"beats": 300},
+    "fifo": {"beats": 1500},
+    "width_converter": {"words": 120},
+    "skid_buffer": {"frames": 20, "beats": 16},
+}
+
+
+def case_from_params(module: str, name: str, params: dict, *, slow: bool = False) -> Case:
+    """A bench case for ``module`` at HDL ``params`` (memory contents drawn at random)."""
+    if module == "mvau":
+        p = params
+        return mvau_case(
+            name, mw=p["MW"], mh=p["MH"], pe=p["PE"], simd=p["SIMD"], in_w=p["IN_W"],
+            in_signed=bool(p["IN_SIGNED"]), in_bipolar=bool(p["IN_BIPOLAR"]), w_w=p["W_W"],
+            w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]), num_t=p["NUM_T"],
+            out_offset=p["OUT_OFFSET"], vectors=8, slow=slow,
+        )  # fmt: skip
+    if module == "thresholding":
+        p = params
+        case = thresholding_case(
+            name, ch=p["CH"], pe=p["PE"], in_w=p["IN_W"], in_signed=bool(p["IN_SIGNED"]), num_t=p["NUM_T"],
+            out_offset=p["OUT_OFFSET"],
+        )  # fmt: skip
+        return Case(case.module, case.id, case.params, case.config, case.prepare, slow=slow)
+    return Case(module, name, dict(params), dict(_BENCH_DEFAULTS.get(module, {})), slow=slow)
+
+
+def representative_cases() -> list[Case]:
+    """One slow case per module at its representative parameters (qnnflow.sim.lint.REPRESENTATIVE),
+    the configuration of the closing figures (ECP5 cells and cycles per frame)."""
+    from qnnflow.sim.lint import REPRESENTATIVE
+
+    return [case_from_params(m, "representative", dict(cfg.params), slow=True) for m, cfg in REPRESENTATIVE.items()]
+
+
 def by_id(full_id: str) -> Case:
-    for case in all_cases():
+    for case in all_cases() + representative_cases():
         if case.full_id == full_id:
             return case
     raise ValueError(f"no bench case {full_id!r}; `python -m qnnflow.sim.runner --list x` lists them")

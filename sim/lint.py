@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows import memfiles
+from qnnflow.flows import kernels, memfiles
 from qnnflow.sim import rtl
 
 from qnnflow import toolchain
@@ -93,7 +93,7 @@ REPRESENTATIVE: dict[str, Config] = {
                 W_W=2,
                 W_SIGNED=1,
                 W_BIPOLAR=0,
-                ACC_W=9,
+                ACC_W=kernels.accumulator_width(64, (0, 3), (-2, 1)),  # 10
                 NUM_T=3,
                 OUT_W=2,
                 OUT_OFFSET=0,

@@ -6,9 +6,10 @@ sources, parameters and Verilator flags; when it matches, the Verilator build is
 rerun costs only the simulation. Concurrent runs on the same folder (pytest-xdist) take turns
 through a file lock.
 
-Waves: ``waves=True`` builds with FST tracing (a separate cache folder) and leaves ``dump.fst`` in
-the run folder; from a shell, ``python -m qnnflow.sim.runner CASE --waves`` reruns one bench case
-(see :mod:`qnnflow.sim.cases`) with waves and prints where they are.
+Waves: ``waves=True`` builds with tracing (a separate cache folder) and leaves ``dump.fst`` in the
+run folder (``dump.vcd`` when the lz4 headers that Verilator's FST writer needs are missing, see
+:func:`fst_available`); from a shell, ``python -m qnnflow.sim.runner CASE --waves`` reruns one
+bench case (see :mod:`qnnflow.sim.cases`) with waves and prints where they are.
 
 The bench (``qnnflow.sim.tb_<module>``) gets its settings (parameters, seed, case data) from a
 JSON file that this runner writes into the run folder.
@@ -19,10 +20,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -121,7 +124,7 @@ def build(
     cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()).resolve()
     bdir = build_dir_for(module, params, waves=waves, cache_dir=cache_dir)
     files, src_digest = _sources_digest(module, extra_sources)
-    flags = list(BUILD_FLAGS) + (["--trace-fst", "--trace-structs"] if waves else [])
+    flags = list(BUILD_FLAGS) + (_trace_flags() if waves else [])
     stamp = _digest({"sources": src_digest, "params": dict(params), "flags": flags})
     stamp_file = bdir / "build.stamp"
     with _locked(bdir):
@@ -194,6 +197,24 @@ def _keep_runtime(runtime: Path, bdir: Path) -> None:
                 shutil.copy(bdir / name, runtime / name)
 
 
+@functools.cache
+def fst_available() -> bool:
+    """Verilator's FST writer needs the lz4 headers (``liblz4-dev``); without them waves are VCD."""
+    probe = subprocess.run(
+        ["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n", capture_output=True, text=True, check=False
+    )
+    return probe.returncode == 0
+
+
+def _trace_flags() -> list[str]:
+    return ["--trace-fst", "--trace-structs"] if fst_available() else ["--trace", "--trace-structs"]
+
+
+def wave_file_name() -> str:
+    """``dump.fst``, or ``dump.vcd`` where the FST writer cannot be compiled (see :func:`fst_available`)."""
+    return "dump.fst" if fst_available() else "dump.vcd"
+
+
 def _tail(log: Path, lines: int = 12) -> str:
     if not log.is_file():
         return "(no log)"
@@ -242,7 +263,7 @@ def run_bench(
     run_dir = bdir / "run"
     with _locked(bdir):
         run_dir.mkdir(exist_ok=True)
-        for name in ("report.json", "results.xml", "dump.fst"):
+        for name in ("report.json", "results.xml", "dump.fst", "dump.vcd"):
             (run_dir / name).unlink(missing_ok=True)
         for name, text in (files or {}).items():
             (run_dir / name).write_text(text)
@@ -333,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     run = case.run(seed=args.seed, waves=args.waves, cache_dir=args.cache_dir, check=False)
     print(f"{case.full_id}: {run.tests - run.failures}/{run.tests} passed, seed {run.seed}, log {run.log}")
     if args.waves:
-        print(f"waves: {run.run_dir / 'dump.fst'}")
+        print(f"waves: {run.run_dir / wave_file_name()}")
     return 0 if run.tests and not run.failures else 1
 
 

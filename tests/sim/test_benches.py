@@ -20,7 +20,8 @@ CACHE = REPO / "build" / "sim_cache"
 
 
 def _params():
-    for case in cases.all_cases():
+    # the representative cases (slow) are the configurations of the closing figures
+    for case in cases.all_cases() + cases.representative_cases():
         marks = [pytest.mark.rtl] + ([pytest.mark.slow] if case.slow else [])
         yield pytest.param(case, id=case.full_id, marks=marks)
 
