@@ -328,7 +328,7 @@ class _Streamliner(LinearMixin, ResidualMixin):
             attrs["out_scale"] = 2.0
             qlo = -1
         if len(self._shape_of(t)) == 4:
-            attrs["data_layout"] = "NCHW"
+            attrs["data_layout"] = layout_of(t)
         self.nodes.append(
             helper.make_node(
                 "MultiThreshold",
@@ -416,6 +416,9 @@ class _Streamliner(LinearMixin, ResidualMixin):
 
     def _move(self, node: NodeProto, t: IntTensor) -> None:
         out_shape = self.old.get_tensor_shape(node.output[0])
+        if node.op_type == "Transpose" and not t.shape_nodes:
+            self._transpose(node, t, out_shape)
+            return
         keeps = _kept_axis(t.shape, t.axis, out_shape) is not None and node.op_type != "Transpose"
         if not t.tail and t.uniform and not (t.negatable and keeps):
             q = self._emit_like(node, t.name)
@@ -452,6 +455,20 @@ class _Streamliner(LinearMixin, ResidualMixin):
             t.negatable,
             t.shape_nodes + [node],
         )
+
+    def _transpose(self, node: NodeProto, t: IntTensor, out_shape: list[int]) -> None:
+        """Transpose of the integer tensor itself (e.g. NCHW -> NHWC after a channels-last Conv in
+        a QKeras export): scales, offsets and the pending per-channel tail follow the channel axis."""
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        perm = list(attrs.get("perm", range(len(t.shape) - 1, -1, -1)))
+        q = self._emit_like(node, t.name)
+        self.dtypes[q] = self.dtypes.get(t.name) or self._dtype(t.lo, t.hi, t.bipolar)
+        if t.name in self.linear:  # rows of its MatMul / Conv may still be negated
+            self.linear[q] = self.linear[t.name]
+        self.forms[node.output[0]] = IntTensor(
+            q, t.A, t.B, t.lo, t.hi, out_shape, perm.index(t.axis), t.bipolar, t.tail,
+            t.negatable, [], t.sum_spread,
+        )  # fmt: skip
 
     def _maxpool(self, node: NodeProto, t: IntTensor) -> None:
         if t.tail or not t.uniform or np.any(t.A <= 0):
@@ -580,6 +597,11 @@ class _Streamliner(LinearMixin, ResidualMixin):
     @staticmethod
     def _dtype(lo, hi, bipolar: bool) -> DataType:
         return DataType["BIPOLAR"] if bipolar else datatype_for_range(int(np.min(lo)), int(np.max(hi)))
+
+
+def layout_of(t: IntTensor) -> str:
+    """The MultiThreshold ``data_layout`` of a 4D integer tensor: channels at axis 1 or 3."""
+    return "NHWC" if t.axis == 3 else "NCHW"
 
 
 def _kept_axis(in_shape: list[int], axis: int, out_shape: list[int]) -> int | None:

@@ -198,7 +198,7 @@ class LinearMixin:
         if bipolar:
             attrs["out_scale"] = 2.0
         if len(t.shape) == 4:
-            attrs["data_layout"] = "NCHW"
+            attrs["data_layout"] = "NHWC" if t.axis == 3 else "NCHW"
         self.nodes.append(
             helper.make_node(
                 "MultiThreshold",

@@ -36,14 +36,10 @@ class ResidualMixin:
     def _residual_add(self, node: NodeProto, forms: list) -> None:
         what = where(node)
         if any(isinstance(f, FloatPath) for f in forms):
-            raise ValueError(
-                f"{what}: both inputs of a residual add must be quantized; one of them is the float input"
-            )
+            raise ValueError(f"{what}: both inputs of a residual add must be quantized; one of them is the float input")
         shapes = [self.old.get_tensor_shape(i) for i in node.input[:2]]
         if shapes[0] != shapes[1]:
-            raise ValueError(
-                f"{what}: a residual add needs two inputs of one shape, found {shapes[0]} and {shapes[1]}"
-            )
+            raise ValueError(f"{what}: a residual add needs two inputs of one shape, found {shapes[0]} and {shapes[1]}")
         a, b = (self._collapse(f, node) for f in forms)
         if a.bipolar or b.bipolar or a.shape_nodes or b.shape_nodes:
             raise ValueError(
@@ -102,7 +98,7 @@ class ResidualMixin:
         out = self.namer(t.name + f"_x{k}")
         attrs = {"out_dtype": odt.name, "out_bias": float(k * lo)}
         if len(t.shape) == 4:
-            attrs["data_layout"] = "NCHW"
+            attrs["data_layout"] = "NHWC" if t.axis == 3 else "NCHW"
         self.nodes.append(
             helper.make_node(
                 "MultiThreshold", [t.name, thr_name], [out], domain=QONNX_DOMAIN,
@@ -138,9 +134,7 @@ def _sum_spread(
     sum ``k * qa + qb``: (min, max, modelled value ``A * sum + B``), each (sums, C); None if every
     pair gives exactly the modelled value."""
     c = len(A)
-    params = np.stack(
-        [np.broadcast_to(np.asarray(v, dtype=np.float64), (c,)) for v in (a.A, a.B, b.A, b.B)], axis=1
-    )
+    params = np.stack([np.broadcast_to(np.asarray(v, dtype=np.float64), (c,)) for v in (a.A, a.B, b.A, b.B)], axis=1)
     uniq, inverse = np.unique(params, axis=0, return_inverse=True)
     qa = np.arange(int(np.min(a.lo)), int(np.max(a.hi)) + 1)
     qb = np.arange(int(np.min(b.lo)), int(np.max(b.hi)) + 1)
