@@ -1,0 +1,258 @@
+"""RTL backends: one small object per hardware layer that maps its attributes onto the parameters
+of one ``hw/`` module and writes that module's memory files.
+
+A backend knows nothing about tools or about the rest of the design: codegen (flows/codegen.py)
+asks it for the module name, the HDL parameters, the lanes of its input and output ports, and the
+memory files (name -> words, word width) to write with :mod:`qnnflow.flows.memfiles`.
+
+Value conventions (DESIGN.md): bipolar is one bit (0 meaning -1), signed values two's
+complement, element i of a beat at bits ``[i*W +: W]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from qnnflow.flows import kernels, memfiles
+from qnnflow.flows.layers import (
+    FIFO,
+    MVAU,
+    AddStreams,
+    DuplicateStreams,
+    LabelSelect,
+    Layer,
+    MaxPool,
+    SlidingWindow,
+    Thresholding,
+    WidthConverter,
+)
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+
+
+@dataclass(frozen=True)
+class ElemType:
+    """How one stream element is coded: ``bits`` wide, two's complement if ``signed``, or bipolar."""
+
+    bits: int
+    signed: bool
+    bipolar: bool
+
+    @classmethod
+    def of(cls, name: str) -> ElemType:
+        dt = DataType[name]
+        if name == "BIPOLAR":
+            return cls(1, False, True)
+        return cls(int(dt.bitwidth()), bool(dt.signed()), False)
+
+    def value_range(self) -> tuple[int, int]:
+        return kernels.value_range(self.bits, self.signed, bipolar=self.bipolar)
+
+
+@dataclass
+class Memory:
+    """One ``$readmemh`` file of a layer: its words and word width."""
+
+    name: str
+    words: list[int]
+    width: int
+
+
+@dataclass
+class Backend:
+    """What codegen needs to instantiate one layer."""
+
+    layer: Layer
+    module: str
+    params: dict[str, int | str] = field(default_factory=dict)
+    memories: list[Memory] = field(default_factory=list)
+    in_lanes: int = 1  # input streams packed into the s_axis ports (AddStreams: 2)
+    out_lanes: int = 1  # output streams packed into the m_axis ports (DuplicateStreams: NUM_OUT)
+
+
+def _b(flag: bool) -> int:
+    return 1 if flag else 0
+
+
+def _initializer(model: ModelWrapper, layer: Layer, index: int, what: str) -> np.ndarray:
+    name = layer.node.input[index] if len(layer.node.input) > index else ""
+    value = model.get_initializer(name) if name else None
+    if value is None:
+        raise ValueError(f"{layer.where}: input {index} ({what}) must be a constant initializer, found {name!r}")
+    return np.asarray(value)
+
+
+def _mvau(layer: MVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
+    mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    wname = layer.get("weightDataType")
+    wt = ElemType(2, True, False) if wname == "TERNARY" else ElemType.of(wname)
+    ot = ElemType.of(layer.get("outputDataType"))
+    xnor = bool(layer.get("binaryXnorMode"))
+    if xnor and not (xt.bipolar and wt.bipolar):
+        raise ValueError(f"{layer.where}: binaryXnorMode needs bipolar input and weights, found {xt} and {wname}")
+    if xt.bipolar and wt.bipolar and not xnor:
+        raise ValueError(
+            f"{layer.where}: with bipolar input and weights hw/mvau.sv computes the XNOR-popcount, "
+            "so binaryXnorMode must be 1, not 0"
+        )
+    w = _initializer(model, layer, 1, "weights")
+    # weights are stored (MW, MH) in the graph (x @ W), hw/mvau.sv takes W[row][col] = (MH, MW)
+    if w.shape == (mw, mh):
+        w = w.T
+    elif w.shape != (mh, mw):
+        raise ValueError(f"{layer.where}: weights must have shape (MW={mw}, MH={mh}), not {w.shape}")
+    w = np.asarray(w, dtype=np.float64)
+    if not np.array_equal(w, np.round(w)):
+        raise ValueError(f"{layer.where}: weights must be integers for hw/mvau.sv")
+    w = w.astype(np.int64)
+    has_thr = not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]
+    weights = Memory(
+        f"{mem_prefix}_weights.mem",
+        memfiles.mvau_weight_words(w, pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar),
+        pe * simd * wt.bits,
+    )
+    lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
+    if has_thr:
+        thr = _initializer(model, layer, 2, "thresholds")
+        if thr.ndim != 2 or thr.shape[0] != mh:
+            raise ValueError(f"{layer.where}: thresholds must have shape (MH={mh}, T), not {thr.shape}")
+        acc_w = max(kernels.signed_width(lo, hi + 1), 2)
+        thr = kernels.clip_thresholds(thr, lo, hi)
+        num_t = int(thr.shape[1])
+        out_w = ot.bits
+        offset = 0 if ot.bipolar else int(layer.get("ActVal"))
+        mems = [
+            weights,
+            Memory(f"{mem_prefix}_thresholds.mem", memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w),
+        ]
+    else:
+        # without activation the output is the accumulator in the output type's width: sums are
+        # exact modulo 2**ACC_W, so the bits are right whenever the result fits the output type
+        # (signed, or unsigned as an XNOR-popcount is)
+        if ot.bipolar:
+            raise ValueError(f"{layer.where}: without activation the output cannot be BIPOLAR")
+        acc_w = ot.bits
+        num_t, out_w, offset, mems = 0, acc_w, 0, [weights]
+    if not 2 <= acc_w <= 32:
+        raise ValueError(f"{layer.where}: hw/mvau.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
+    params = {
+        "MW": mw, "MH": mh, "PE": pe, "SIMD": simd,
+        "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
+        "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
+        "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
+        "WEIGHT_FILE": weights.name, "THRESH_FILE": mems[1].name if num_t else "",
+    }  # fmt: skip
+    return Backend(layer, "mvau", params, mems)
+
+
+def _thresholding(layer: Thresholding, model: ModelWrapper, mem_prefix: str) -> Backend:
+    ch, pe = int(layer.get("NumChannels")), int(layer.get("PE"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    ot = ElemType.of(layer.get("outputDataType"))
+    thr = _initializer(model, layer, 1, "thresholds")
+    if thr.ndim != 2 or thr.shape[0] != ch:
+        raise ValueError(f"{layer.where}: thresholds must have shape (NumChannels={ch}, T), not {thr.shape}")
+    lo, hi = xt.value_range()
+    thr = kernels.clip_thresholds(thr, lo, hi)
+    thr_w = kernels.signed_width(lo, hi + 1)
+    num_t = int(thr.shape[1])
+    mem = Memory(f"{mem_prefix}_thresholds.mem", memfiles.threshold_words(thr, pe, thr_w), pe * num_t * thr_w)
+    params = {
+        "CH": ch, "PE": pe, "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "NUM_T": num_t, "THR_W": thr_w,
+        "OUT_W": ot.bits, "OUT_OFFSET": 0 if ot.bipolar else int(layer.get("ActVal")), "THRESH_FILE": mem.name,
+    }  # fmt: skip
+    if xt.bipolar:
+        raise ValueError(f"{layer.where}: hw/thresholding.sv takes integer inputs, not BIPOLAR")
+    return Backend(layer, "thresholding", params, [mem])
+
+
+def _sliding_window(layer: SlidingWindow, model: ModelWrapper, mem_prefix: str) -> Backend:
+    h, w = (int(v) for v in layer.get("IFMDim"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    params = {
+        "IFM_H": h, "IFM_W": w, "CH": int(layer.get("IFMChannels")), "SIMD": int(layer.get("SIMD")),
+        "ELEM_W": xt.bits, "K": int(layer.get("ConvKernelDim")), "STRIDE": int(layer.get("Stride")),
+        "PAD": int(layer.get("Pad")), "PAD_VALUE": int(layer.get("PadValue")),
+    }  # fmt: skip
+    if xt.bipolar and params["PAD"]:
+        # padding with -1 is code 0; +1 is code 1
+        params["PAD_VALUE"] = 1 if int(layer.get("PadValue")) > 0 else 0
+    return Backend(layer, "sliding_window", params)
+
+
+def _maxpool(layer: MaxPool, model: ModelWrapper, mem_prefix: str) -> Backend:
+    h, w = (int(v) for v in layer.get("ImgDim"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    if xt.bipolar:
+        # max over {-1,+1} coded 0/1 is the unsigned max of the codes
+        xt = ElemType(1, False, False)
+    params = {
+        "IFM_H": h, "IFM_W": w, "CH": int(layer.get("NumChannels")), "PE": int(layer.get("PE")),
+        "ELEM_W": xt.bits, "SIGNED": _b(xt.signed), "K": int(layer.get("PoolDim")),
+    }  # fmt: skip
+    return Backend(layer, "maxpool", params)
+
+
+def _label_select(layer: LabelSelect, model: ModelWrapper, mem_prefix: str) -> Backend:
+    if int(layer.get("K")) != 1:
+        raise ValueError(f"{layer.where}: hw/label_select.sv selects the top 1, so K must be 1, not {layer.get('K')}")
+    xt = ElemType.of(layer.get("inputDataType"))
+    if xt.bipolar:
+        xt = ElemType(1, False, False)
+    params = {
+        "NUM": int(layer.get("Labels")), "PE": int(layer.get("PE")), "ELEM_W": xt.bits, "SIGNED": _b(xt.signed),
+        "OUT_W": ElemType.of(layer.get("outputDataType")).bits,
+    }  # fmt: skip
+    return Backend(layer, "label_select", params)
+
+
+def _add_streams(layer: AddStreams, model: ModelWrapper, mem_prefix: str) -> Backend:
+    xt = ElemType.of(layer.get("inputDataType"))
+    ot = ElemType.of(layer.get("outputDataType"))
+    if xt.bipolar or ot.bipolar:
+        raise ValueError(f"{layer.where}: hw/add_streams.sv adds integers, not BIPOLAR values")
+    params = {"PE": int(layer.get("PE")), "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "OUT_W": ot.bits}
+    return Backend(layer, "add_streams", params, in_lanes=2)
+
+
+def _duplicate_streams(layer: DuplicateStreams, model: ModelWrapper, mem_prefix: str) -> Backend:
+    n = len(layer.node.output)
+    return Backend(layer, "duplicate_streams", {"DATA_W": layer.in_width, "NUM_OUT": n}, out_lanes=n)
+
+
+def _fifo(layer: FIFO, model: ModelWrapper, mem_prefix: str) -> Backend:
+    depth = max(2, int(layer.get("depth")))
+    return Backend(layer, "fifo", {"DATA_W": layer.in_width, "DEPTH": depth, "USE_RAM": 1})
+
+
+def _width_converter(layer: WidthConverter, model: ModelWrapper, mem_prefix: str) -> Backend:
+    i, o = layer.in_width, layer.out_width
+    if max(i, o) % min(i, o):
+        raise ValueError(
+            f"{layer.where}: hw/width_converter.sv needs one width a multiple of the other, found {i} and {o} bits"
+        )
+    return Backend(layer, "width_converter", {"IN_W": i, "OUT_W": o})
+
+
+_BACKENDS = {
+    "MVAU": _mvau,
+    "Thresholding": _thresholding,
+    "SlidingWindow": _sliding_window,
+    "MaxPool": _maxpool,
+    "LabelSelect": _label_select,
+    "AddStreams": _add_streams,
+    "DuplicateStreams": _duplicate_streams,
+    "FIFO": _fifo,
+    "WidthConverter": _width_converter,
+}
+
+
+def backend(layer: Layer, model: ModelWrapper, mem_prefix: str) -> Backend:
+    """The RTL backend of ``layer``; memory files are named ``<mem_prefix>_<what>.mem``."""
+    make = _BACKENDS.get(layer.op_type)
+    if make is None:
+        raise ValueError(f"{layer.where}: no RTL backend for {layer.op_type}; known: {', '.join(_BACKENDS)}")
+    layer.check()
+    return make(layer, model, mem_prefix)

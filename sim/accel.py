@@ -1,0 +1,342 @@
+"""Stitched-accelerator simulation: the codegen's ``rtl/`` in Verilator, bit-exact against the
+dataflow graph's execution, over whole test sets.
+
+- The host part of the graph (the input quantizer before the hardware, a logits rescale after it)
+  runs in software (:class:`HostIO`); the hardware's input and output streams are packed and
+  unpacked with :func:`qnnflow.flows.memfiles.encode` / ``decode`` (the one element layout).
+- Batch mode: ``sim/harness/accel_main.cpp`` as the Verilator main, fed from files (fast; whole
+  test sets). cocotb mode: ``sim/tb_accel.py`` with random input idles and output backpressure,
+  every output beat compared as it arrives (slow; a few frames).
+- Both report where a stopped stream stopped (which layer's valid / ready) instead of hanging.
+- Verilator builds are cached per design (a hash of the RTL, the harness and the flags) under
+  ``<build>/sim/verilator/``; make runs with at most two jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from qnnflow.flows.codegen import Design, StreamInfo
+from qnnflow.flows.memfiles import decode, encode
+
+from qnnflow import toolchain
+from qnnflow.errors import FlowError
+
+HARNESS = Path(__file__).resolve().parent / "harness" / "accel_main.cpp"
+BUILD_JOBS = 2
+
+
+# ---------------------------------------------------------------------------------------------
+# stream <-> numpy
+# ---------------------------------------------------------------------------------------------
+def pack_stream(values: np.ndarray, s: StreamInfo) -> np.ndarray:
+    """Frames of values (N, ...) in stream order -> uint32 words (N * beats * words32,), element i
+    of a beat at bits ``[i*W +: W]``, each beat ``words32`` little-endian 32-bit words."""
+    v = np.asarray(values)
+    n = len(v)
+    flat = np.round(v.reshape(n, -1)).astype(np.int64)
+    if flat.shape[1] != s.beats * s.elems_per_beat:
+        raise ValueError(
+            f"{s.name}: a frame has {flat.shape[1]} values, the stream carries {s.beats * s.elems_per_beat}"
+        )
+    codes = encode(flat, s.elem_bits, signed=s.signed, bipolar=s.bipolar)
+    bits = ((codes[..., None] >> np.arange(s.elem_bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+    bits = bits.reshape(n * s.beats, s.width)
+    pad = s.words32 * 32 - s.width
+    if pad:
+        bits = np.concatenate([bits, np.zeros((len(bits), pad), np.uint8)], axis=1)
+    return np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(-1)
+
+
+def unpack_stream(words: np.ndarray, frames: int, s: StreamInfo) -> np.ndarray:
+    """The inverse of :func:`pack_stream`: words -> (frames, beats * elems_per_beat) int64."""
+    w = np.asarray(words, dtype="<u4").reshape(frames * s.beats, s.words32)
+    bits = np.unpackbits(w.view(np.uint8), axis=1, bitorder="little")[:, : s.width]
+    bits = bits.reshape(frames * s.beats, s.elems_per_beat, s.elem_bits).astype(np.uint64)
+    codes = (bits << np.arange(s.elem_bits, dtype=np.uint64)).sum(axis=2)
+    return decode(codes, s.elem_bits, signed=s.signed, bipolar=s.bipolar).reshape(frames, -1)
+
+
+# ---------------------------------------------------------------------------------------------
+# the host part of the graph and the reference
+# ---------------------------------------------------------------------------------------------
+class HostIO:
+    """Runs the dataflow graph in software: the hardware's input tensor, the expected hardware
+    output (the golden model, every layer's numpy ``execute``), and the graph's output."""
+
+    def __init__(self, model, design: Design):
+        from qnnflow.flows.execute import Executor
+
+        self.model = model
+        self.design = design
+        self.executor = Executor(model)
+        self.out_name = model.graph.output[0].name
+
+    def run(self, x: np.ndarray, batch: int = 500, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(hardware input, expected hardware output, graph output) for every frame of ``x``."""
+        hw_in, hw_out, sw_out = [], [], []
+        for start in range(0, len(x), batch):
+            ctx = self.executor.run(x[start : start + batch], keep=True)
+            hw_in.append(ctx[self.design.in_tensor])
+            hw_out.append(ctx[self.design.out_tensor])
+            sw_out.append(ctx[self.out_name])
+            if progress:
+                progress(min(start + batch, len(x)), len(x))
+        return np.concatenate(hw_in), np.concatenate(hw_out), np.concatenate(sw_out)
+
+    def finish(self, hw_out: np.ndarray) -> np.ndarray:
+        """The graph's output from the hardware's output (runs the host nodes after the hardware)."""
+        after = _nodes_after(self.model, self.design.out_tensor)
+        if not after:
+            return hw_out
+        from qnnflow.flows.execute import Executor
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        sub = _subgraph(self.model, self.design.out_tensor, after)
+        return np.asarray(Executor(ModelWrapper(sub)).run(hw_out.astype(np.float32)))
+
+
+def _nodes_after(model, tensor: str) -> list:
+    """Nodes that (transitively) consume ``tensor``: the host part after the hardware."""
+    from qnnflow.flows.graph import topo_nodes
+
+    live, out = {tensor}, []
+    for n in topo_nodes(model):
+        if any(i in live for i in n.input):
+            out.append(n)
+            live.update(n.output)
+    return out
+
+
+def _subgraph(model, tensor: str, nodes: list):
+    from onnx import TensorProto, helper
+
+    shape = [None, *model.get_tensor_shape(tensor)[1:]]
+    inp = helper.make_tensor_value_info(tensor, TensorProto.FLOAT, shape)
+    names = {i for n in nodes for i in n.input}
+    inits = [i for i in model.graph.initializer if i.name in names]
+    graph = helper.make_graph(nodes, "host_after", [inp], list(model.graph.output), inits)
+    sub = helper.make_model(graph, opset_imports=list(model.model.opset_import))
+    return sub
+
+
+# ---------------------------------------------------------------------------------------------
+# Verilator build of the batch harness
+# ---------------------------------------------------------------------------------------------
+def _digest(design: Design, flags: list[str]) -> str:
+    h = hashlib.sha256()
+    rtl = design.path
+    for name in [*design.files, "probe.sv", *sorted(p.name for p in rtl.glob("*.mem"))]:
+        h.update(name.encode())
+        h.update((rtl / name).read_bytes())
+    h.update(HARNESS.read_bytes())
+    h.update(json.dumps(flags).encode())
+    return h.hexdigest()[:16]
+
+
+BATCH_FLAGS = ["-O3", "--x-assign", "unique", "--x-initial", "unique", "-Wno-fatal"]
+
+
+@dataclass
+class Executable:
+    path: Path
+    built: bool  # False when a cached build was reused
+    seconds: float
+
+
+def build_batch(design: Design, cache: Path, log=print) -> Executable:
+    """Verilate the design with the batch harness, or reuse an up-to-date build under ``cache``."""
+    tool = toolchain.require("verilator")["verilator"]
+    key = _digest(design, BATCH_FLAGS)
+    obj = Path(cache) / key
+    exe = obj / "accel_sim"
+    if exe.is_file():
+        return Executable(exe, False, 0.0)
+    if obj.exists():
+        shutil.rmtree(obj)
+    obj.mkdir(parents=True)
+    env = toolchain.tool_env(tool)
+    cflags = env.get("CXXFLAGS", "")
+    rtl = design.path
+    cmd = tool.argv(
+        "--cc", "--exe", "--build", "-j", str(BUILD_JOBS), *BATCH_FLAGS,
+        "--top-module", design.probe_top, "--Mdir", str(obj), "-o", "accel_sim",
+        "-CFLAGS", cflags, "-MAKEFLAGS", f"-j{BUILD_JOBS}",
+        *[str(rtl / f) for f in design.files], str(rtl / "probe.sv"), str(HARNESS),
+    )  # fmt: skip
+    log(f"[sim] verilating {design.probe_top} ({len(design.layers)} layers) into {obj}")
+    start = time.perf_counter()
+    runtime = Path(cache) / "_runtime" / hashlib.sha256(f"{tool.path}{tool.version}{cflags}".encode()).hexdigest()[:16]
+    _reuse_runtime(runtime, obj)
+    log_path = obj / "build.log"
+    with open(log_path, "w") as fh:
+        proc = subprocess.run(cmd, cwd=obj, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode == 0:
+        _keep_runtime(runtime, obj)
+    if proc.returncode != 0 or not exe.is_file():
+        errors = [ln for ln in log_path.read_text(errors="replace").splitlines() if "%Error" in ln or "error:" in ln]
+        raise FlowError("Verilator build of the accelerator failed: " + "; ".join(errors[:6]), log_path)
+    log(f"[sim] built in {seconds:.1f} s")
+    return Executable(exe, True, seconds)
+
+
+# Verilator's runtime (verilated*.o) is the same for every design: compiled once per toolchain
+# and flags, then copied into new build folders with an mtime ahead of the Makefiles that the
+# verilator run writes again, so make takes the objects as up to date.
+_RUNTIME_OBJECTS = ("verilated.o", "verilated_threads.o")
+
+
+def _reuse_runtime(runtime: Path, obj: Path) -> None:
+    for name in _RUNTIME_OBJECTS:
+        if (runtime / name).is_file():
+            shutil.copy(runtime / name, obj / name)
+            ahead = time.time() + 3600
+            os.utime(obj / name, (ahead, ahead))
+
+
+def _keep_runtime(runtime: Path, obj: Path) -> None:
+    runtime.mkdir(parents=True, exist_ok=True)
+    for name in _RUNTIME_OBJECTS:
+        if (obj / name).is_file() and not (runtime / name).is_file():
+            tmp = runtime / f"{name}.{os.getpid()}"
+            shutil.copy(obj / name, tmp)
+            os.replace(tmp, runtime / name)
+
+
+# ---------------------------------------------------------------------------------------------
+# running the batch harness
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class BatchRun:
+    """One run of the batch harness."""
+
+    status: str  # "ok", "deadlock" or "timeout"
+    cycles: int
+    outputs: np.ndarray  # (frames, values) decoded hardware outputs
+    timing: np.ndarray  # (frames, 4): first_in, last_in, first_out, last_out cycles
+    fifo_fill: list[int]
+    stream_beats: list[int]
+    probe_valid: list[int]
+    probe_ready: list[int]
+    seconds: float
+    frames_done: int = 0
+    report: dict = field(default_factory=dict)
+
+    def frame_period(self) -> float | None:
+        """Steady-state cycles per frame: mean distance of the last output beats of frames 1..N-1
+        (frame 0 includes the pipeline fill)."""
+        ends = self.timing[: self.frames_done, 3]
+        if len(ends) < 2:
+            return None
+        return float(ends[-1] - ends[0]) / (len(ends) - 1)
+
+    def latency(self) -> int | None:
+        """Cycles from frame 0's first input beat to its last output beat, inclusive."""
+        if self.frames_done < 1:
+            return None
+        return int(self.timing[0, 3] - self.timing[0, 0] + 1)
+
+
+def stall_message(design: Design, valid: list[int], ready: list[int], beats: list[int], status: str, cycle: int) -> str:
+    """Where the stream stopped: each layer's input and output valid / ready, and the culprit."""
+    lines = [f"accelerator {status} at cycle {cycle}: no stream moved; streams (valid/ready, beats so far):"]
+    for i in range(len(design.streams)):
+        lines.append(f"  {design.stream_where(i)}: valid={valid[i]} ready={ready[i]}, {beats[i]} beats")
+    # a layer that holds its output valid while its consumer is not ready passes the stall down;
+    # the first stream in the flow direction with valid=0 whose producer has its input valid is
+    # where data stopped coming out of a layer
+    stuck = []
+    for i, s in enumerate(design.streams):
+        if s.src == "s_axis":
+            continue
+        ins = [k for k, t in enumerate(design.streams) if t.dst == s.src]
+        if not valid[i] and ins and all(valid[k] for k in ins):
+            stuck.append(f"{s.src} has input (valid=1, ready={[ready[k] for k in ins]}) but gives no output")
+        if valid[i] and not ready[i] and s.dst != "m_axis":
+            outs = [k for k, t in enumerate(design.streams) if t.src == s.dst]
+            if outs and not any(valid[k] for k in outs):
+                stuck.append(f"{s.dst} does not take its input ({s.name} valid=1, ready=0) and gives no output")
+    lines.append("  stopped at: " + ("; ".join(stuck) if stuck else "no layer holds input without output"))
+    return "\n".join(lines)
+
+
+def run_batch(
+    exe: Path,
+    design: Design,
+    words_in: np.ndarray,
+    frames: int,
+    work: Path,
+    *,
+    period: int = 0,
+    in_idle: float = 0.0,
+    out_stall: float = 0.0,
+    seed: int = 1,
+    max_idle: int | None = None,
+    max_cycles: int | None = None,
+    progress: int = 0,
+    check: bool = True,
+) -> BatchRun:
+    """Simulate ``frames`` frames (packed input words) with the batch harness; run in ``rtl/``.
+
+    With ``check``, a deadlock or timeout raises FlowError with :func:`stall_message`."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    inp, out = design.input, design.output
+    est = max((lay["exp_cycles"] for lay in design.layers), default=1)
+    if max_idle is None:
+        max_idle = max(20000, 4 * est)
+    if max_cycles is None:
+        max_cycles = (frames + 2) * 20 * max(est, inp.beats, out.beats) + 100000
+    (work / "in.bin").write_bytes(np.ascontiguousarray(words_in, dtype="<u4").tobytes())
+    pairs = ",".join(f"{f.in_stream}:{f.out_stream}" for f in design.fifos)
+    args = {
+        "in": work / "in.bin", "out": work / "out.bin", "timing": work / "timing.bin", "report": work / "report.txt",
+        "frames": frames, "in-beats": inp.beats, "in-words": inp.words32, "out-beats": out.beats,
+        "out-words": out.words32, "streams": len(design.streams), "fifo-pairs": pairs, "period": period,
+        "in-idle": in_idle, "out-stall": out_stall, "seed": seed, "max-idle": max_idle, "max-cycles": max_cycles,
+        "progress": progress,
+    }  # fmt: skip
+    argv = [str(exe)]
+    for k, v in args.items():
+        argv += [f"--{k}", str(v)]
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=design.path, capture_output=progress == 0, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise FlowError(f"the accelerator simulation failed (exit {proc.returncode}): {proc.stderr or ''}".strip())
+    rep = {}
+    for line in (work / "report.txt").read_text().splitlines():
+        k, _, v = line.partition("=")
+        rep[k.strip()] = v.strip()
+    ints = lambda key: [int(t) for t in rep.get(key, "").split()]  # noqa: E731
+    outs = np.frombuffer((work / "out.bin").read_bytes(), dtype="<u4")
+    timing = np.frombuffer((work / "timing.bin").read_bytes(), dtype="<i8").reshape(frames, 4)
+    done = int(rep["out_beats"]) // out.beats
+    run = BatchRun(
+        status=rep["status"], cycles=int(rep["cycles"]), outputs=unpack_stream(outs, frames, out), timing=timing,
+        fifo_fill=ints("fifo_fill_max"), stream_beats=ints("stream_beats"), probe_valid=ints("probe_valid"),
+        probe_ready=ints("probe_ready"), seconds=seconds, frames_done=done, report=rep,
+    )  # fmt: skip
+    if check and run.status != "ok":
+        raise FlowError(
+            stall_message(design, run.probe_valid, run.probe_ready, run.stream_beats, run.status, run.cycles)
+            + f"\n  ({done} of {frames} frames completed)"
+        )
+    return run
+
+
+def estimated_ii(design: Design) -> int:
+    return max((lay["exp_cycles"] for lay in design.layers), default=0)
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

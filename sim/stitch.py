@@ -1,0 +1,199 @@
+"""``qnnflow sim``: code generation (with FIFO sizing) and stitched simulation of a build folder.
+
+:func:`prepare_rtl` writes ``<build>/rtl/`` unless it is up to date with ``dataflow.onnx`` and the
+RTL library; :func:`simulate` runs the accelerator on a test set and writes ``<build>/sim/``:
+``results.json`` (frames, mismatches, hw_accuracy, sw_accuracy, cycles_per_frame_measured,
+cycles_per_frame_estimated, latency_cycles, ...) and ``outputs.npy`` (the hardware's output per
+frame in the model's output form: class index or logits).
+
+Mismatches are frames whose hardware output differs in any value from the dataflow graph's
+execution at the hardware boundary (integers, compared exactly); they must be 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from qnnflow.flows import codegen, rtl_backend
+from qnnflow.flows.codegen import Design, load_design
+from qnnflow.hw import rtl_dir
+from qnnflow.models.export import decisions
+from qnnflow.sim import fifo_sizing
+from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch
+
+from qnnflow.config import SimMode
+
+STAMP = "stamp.json"
+COCOTB_FRAMES = 8  # default frames in cocotb mode (Python drives every cycle)
+
+
+def _source_digest(dataflow: Path) -> str:
+    h = hashlib.sha256(dataflow.read_bytes())
+    for p in [Path(codegen.__file__), Path(rtl_backend.__file__), Path(fifo_sizing.__file__)]:
+        h.update(p.read_bytes())
+    for p in sorted(rtl_dir().glob("*.sv")):
+        h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_model(build: Path):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    path = Path(build) / "dataflow.onnx"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: compile the model first (qnnflow compile MODEL --out {build})")
+    return ModelWrapper(str(path))
+
+
+def prepare_rtl(build: Path | str, x: np.ndarray | None = None, log=print) -> Design:
+    """``<build>/rtl/`` for ``<build>/dataflow.onnx``: generated and FIFO-sized unless up to date.
+
+    ``x`` are model inputs for the sizing run (default: the build's test inputs, else zeros)."""
+    build = Path(build)
+    model = load_model(build)
+    rtl = build / "rtl"
+    digest = _source_digest(build / "dataflow.onnx")
+    stamp = rtl / STAMP
+    if stamp.is_file() and json.loads(stamp.read_text()).get("digest") == digest:
+        return load_design(rtl)
+    log(f"[sim] code generation: {build / 'dataflow.onnx'} -> {rtl}")
+    design = codegen.generate(model, rtl)
+    if x is None:
+        x = _default_inputs(build, model)
+    io = HostIO(model, design)
+    hw_in, _, _ = io.run(x[: fifo_sizing.SIZING_FRAMES])
+    design, _record = fifo_sizing.size_fifos(
+        model, rtl, build / "sim" / "fifo_sizing", hw_in, build / "sim" / "verilator", log=log
+    )
+    (rtl / STAMP).write_text(json.dumps({"digest": digest}) + "\n")
+    return design
+
+
+def _default_inputs(build: Path, model) -> np.ndarray:
+    path = build / "test_inputs.npy"
+    if path.is_file():
+        return np.load(path)
+    shape = [int(v) for v in model.get_tensor_shape(model.graph.input[0].name)[1:]]
+    return np.zeros([fifo_sizing.SIZING_FRAMES, *shape], dtype=np.float32)
+
+
+def _estimates(build: Path, design: Design) -> tuple[int, int | None]:
+    path = build / "estimates.json"
+    if path.is_file():
+        est = json.loads(path.read_text())
+        return int(est["ii_cycles"]), int(est.get("latency_cycles") or 0) or None
+    return estimated_ii(design), None
+
+
+def simulate(
+    build: Path | str,
+    inputs: Path | str | np.ndarray | None = None,
+    labels: Path | str | np.ndarray | None = None,
+    mode: SimMode = SimMode.BATCH,
+    frames: int | None = None,
+    seed: int = 1,
+    log=print,
+) -> dict:
+    """Simulate the build's accelerator on a test set; write ``sim/results.json`` and ``sim/outputs.npy``.
+
+    ``inputs`` / ``labels``: arrays or .npy files (default: the build's test_inputs.npy and
+    test_labels.npy). ``frames`` limits the frames simulated (default: all in batch mode,
+    :data:`COCOTB_FRAMES` in cocotb mode)."""
+    build = Path(build)
+    x = _load(inputs, build / "test_inputs.npy", "inputs")
+    y = _load(labels, build / "test_labels.npy", "labels", required=False)
+    if frames is None:
+        frames = len(x) if mode is SimMode.BATCH else min(len(x), COCOTB_FRAMES)
+    if frames < 1 or frames > len(x):
+        raise ValueError(f"frames must be in 1..{len(x)} (the inputs), not {frames}")
+    x = x[:frames]
+    if y is not None:
+        if len(y) < frames:
+            raise ValueError(f"labels: {len(y)} labels for {frames} inputs")
+        y = np.asarray(y)[:frames]
+    model = load_model(build)
+    design = prepare_rtl(build, x, log=log)
+    io = HostIO(model, design)
+    log(f"[sim] reference: executing the dataflow graph on {frames} frames")
+    hw_in, want, sw_out = io.run(x)
+    want = np.round(want).astype(np.int64).reshape(frames, -1)
+    out_dir = build / "sim"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    est_ii, est_latency = _estimates(build, design)
+
+    if mode is SimMode.BATCH:
+        exe = build_batch(design, out_dir / "verilator", log=log)
+        log(f"[sim] batch: {frames} frames in Verilator")
+        run = run_batch(
+            exe.path, design, pack_stream(hw_in, design.input), frames, out_dir / "batch",
+            progress=max(1, frames // 10) if frames >= 50 else 0,
+        )  # fmt: skip
+        got, cycles, seconds = run.outputs, run.cycles, run.seconds
+        period, latency = run.frame_period(), run.latency()
+        extra = {"verilator_build_seconds": round(exe.seconds, 2), "verilator_build_cached": not exe.built}
+    else:
+        from qnnflow.sim.tb_accel_runner import run_cocotb
+
+        res = run_cocotb(design, hw_in, want, out_dir / "cocotb", seed=seed, log=log)
+        got, cycles, seconds = res["outputs"], res["cycles"], res["seconds"]
+        period, latency = None, None
+        extra = {"traffic": res["traffic"], "seed": seed, "cocotb_mismatching_beats": res["mismatching_beats"]}
+
+    bad = np.flatnonzero((got != want).any(axis=1))
+    hw_graph_out = io.finish(got.reshape(frames, *design.out_shape).astype(np.float32))
+    hw_dec, sw_dec = decisions(hw_graph_out), decisions(sw_out)
+    results = {
+        "mode": mode.value,
+        "frames": frames,
+        "mismatches": int(len(bad)),
+        "first_mismatches": [int(i) for i in bad[:10]],
+        "decision_mismatches": int((hw_dec != sw_dec).sum()),
+        "hw_accuracy": float((hw_dec == y).mean()) if y is not None else None,
+        "sw_accuracy": float((sw_dec == y).mean()) if y is not None else None,
+        "cycles_per_frame_measured": period,
+        "cycles_per_frame_estimated": est_ii,
+        "ii_ratio": round(period / est_ii, 4) if period and est_ii else None,
+        "latency_cycles": latency,
+        "latency_cycles_estimated": est_latency,
+        "cycles_simulated": int(cycles),
+        "sim_seconds": round(seconds, 3),
+        "cycles_per_second": round(cycles / seconds) if seconds else None,
+        "frames_per_second": round(frames / seconds, 2) if seconds else None,
+        "fifo_depths": {f.name: f.depth for f in design.fifos},
+        **extra,
+    }
+    np.save(out_dir / "outputs.npy", hw_graph_out)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    log(summary(results))
+    return results
+
+
+def summary(r: dict) -> str:
+    acc = ""
+    if r["hw_accuracy"] is not None:
+        acc = f", hw accuracy {r['hw_accuracy']:.4f} (sw {r['sw_accuracy']:.4f})"
+    cyc = ""
+    if r["cycles_per_frame_measured"]:
+        cyc = (
+            f"; {r['cycles_per_frame_measured']:.0f} cycles/frame measured, {r['cycles_per_frame_estimated']} "
+            f"estimated; latency {r['latency_cycles']} cycles"
+        )
+    return f"[sim] {r['frames']} frames ({r['mode']}): {r['mismatches']} mismatches{acc}{cyc}"
+
+
+def _load(value, default: Path, what: str, required: bool = True) -> np.ndarray | None:
+    if value is None:
+        if not default.is_file():
+            if required:
+                raise FileNotFoundError(f"no {what} given and {default} not found: pass --{what} FILE.npy")
+            return None
+        value = default
+    if isinstance(value, (str, Path)):
+        path = Path(value)
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} file {path} not found")
+        return np.load(path)
+    return np.asarray(value)
