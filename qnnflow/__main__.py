@@ -1,3 +1,5 @@
-from qnnflow.cli import main
 import sys
+
+from qnnflow.cli import main
+
 sys.exit(main())
