@@ -76,9 +76,7 @@ def signed_width(lo: int, hi: int) -> int:
     return bits
 
 
-def accumulator_width(
-    mw: int, x_range: tuple[int, int], w_range: tuple[int, int], *, xnor: bool = False
-) -> int:
+def accumulator_width(mw: int, x_range: tuple[int, int], w_range: tuple[int, int], *, xnor: bool = False) -> int:
     """ACC_W for ``hw/mvau.sv``: a signed width holding [lo, hi + 1] of :func:`accumulator_range`.
 
     The ``+ 1`` leaves room for a threshold that never fires once clipped by
@@ -116,9 +114,7 @@ def _multithreshold(values: np.ndarray, thresholds: np.ndarray, out_offset: int)
     """``count(t <= v) + out_offset`` with one threshold row per channel (last axis of values)."""
     thr = _as_int(thresholds, "thresholds")
     if thr.ndim != 2 or thr.shape[0] != values.shape[-1]:
-        raise ValueError(
-            f"thresholds must have shape (channels={values.shape[-1]}, T), not {thr.shape}"
-        )
+        raise ValueError(f"thresholds must have shape (channels={values.shape[-1]}, T), not {thr.shape}")
     if thr.shape[1] > 1 and np.any(np.diff(thr, axis=1) < 0):
         raise ValueError("each row of thresholds must be sorted ascending")
     counts = (thr <= values[..., None]).sum(axis=-1)

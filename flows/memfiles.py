@@ -53,9 +53,7 @@ def encode(values: np.ndarray, width: int, *, signed: bool = False, bipolar: boo
     lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
     if v.size and (v.min() < lo or v.max() > hi):
         kind = "signed" if signed else "unsigned"
-        raise ValueError(
-            f"values in [{v.min()}, {v.max()}] do not fit {width}-bit {kind} [{lo}, {hi}]"
-        )
+        raise ValueError(f"values in [{v.min()}, {v.max()}] do not fit {width}-bit {kind} [{lo}, {hi}]")
     return (v & ((1 << width) - 1)).astype(np.uint64)
 
 
@@ -69,9 +67,7 @@ def decode(codes: np.ndarray, width: int, *, signed: bool = False, bipolar: bool
     return c.astype(np.int64)
 
 
-def pack(
-    values: np.ndarray, width: int, *, signed: bool = False, bipolar: bool = False
-) -> list[int]:
+def pack(values: np.ndarray, width: int, *, signed: bool = False, bipolar: bool = False) -> list[int]:
     """Rows of elements -> words: ``values`` (words, n) -> one Python int per row, element i at
     bits ``[i*width +: width]``. A 1-D ``values`` is one element per word."""
     v = np.asarray(values)
@@ -90,9 +86,7 @@ def pack(
     return words
 
 
-def unpack(
-    words: Iterable[int], n: int, width: int, *, signed: bool = False, bipolar: bool = False
-) -> np.ndarray:
+def unpack(words: Iterable[int], n: int, width: int, *, signed: bool = False, bipolar: bool = False) -> np.ndarray:
     """Words -> (words, n) int64 values; the inverse of :func:`pack`."""
     w = 1 if bipolar else width
     mask = (1 << w) - 1

@@ -171,6 +171,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Exit status 1 when any hardware output differs from the dataflow graph's execution."""
+    from qnnflow.sim.stitch import simulate
+
+    results = simulate(args.build_dir, inputs=args.inputs, labels=args.labels, mode=SimMode(args.mode),
+                       frames=args.frames, seed=args.seed)
+    print(f"results: {Path(args.build_dir) / 'sim' / 'results.json'}")
+    return 0 if results["mismatches"] == 0 else 1
+
+
 def cmd_lint_rtl(args: argparse.Namespace) -> int:
     """Lint and elaborate the RTL library; one line per module, exit status 1 if any fails."""
     from qnnflow.sim.lint import lint_rtl
@@ -217,12 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logits", action="store_true", help="output integer logits instead of the class index")
     p.set_defaults(func=cmd_compile)
 
-    p = sub.add_parser("sim", help="simulate the stitched accelerator (not available yet)")
-    p.add_argument("build_dir")
-    p.add_argument("--inputs")
-    p.add_argument("--labels")
-    p.add_argument("--mode", choices=[m.value for m in SimMode], default=SimMode.BATCH.value)
-    p.set_defaults(func=_not_available("sim"))
+    p = sub.add_parser("sim", help="codegen (rtl/) and stitched-accelerator simulation -> sim/results.json")
+    p.add_argument("build_dir", help="build folder with dataflow.onnx (from qnnflow compile)")
+    p.add_argument("--inputs", help="inputs (.npy, N x model input; default BUILD_DIR/test_inputs.npy)")
+    p.add_argument("--labels", help="labels (.npy; default BUILD_DIR/test_labels.npy if present)")
+    p.add_argument("--mode", choices=[m.value for m in SimMode], default=SimMode.BATCH.value,
+                   help="batch: Verilator C++ harness, whole test sets; cocotb: random stalls, a few frames")
+    p.add_argument("--frames", type=int, help="simulate only the first N inputs (default: all; cocotb: 8)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the cocotb mode's random stalls")
+    p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack with the UART board top; report.json / report.md")
     p.add_argument("build_dir")

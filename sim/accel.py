@@ -156,7 +156,8 @@ def build_batch(design: Design, cache: Path, log=print) -> Executable:
     """Verilate the design with the batch harness, or reuse an up-to-date build under ``cache``."""
     tool = toolchain.require("verilator")["verilator"]
     key = _digest(design, BATCH_FLAGS)
-    obj = Path(cache) / key
+    cache = Path(cache).resolve()  # verilator runs in the build folder: every path absolute
+    obj = cache / key
     exe = obj / "accel_sim"
     if exe.is_file():
         return Executable(exe, False, 0.0)
@@ -165,7 +166,7 @@ def build_batch(design: Design, cache: Path, log=print) -> Executable:
     obj.mkdir(parents=True)
     env = toolchain.tool_env(tool)
     cflags = env.get("CXXFLAGS", "")
-    rtl = design.path
+    rtl = design.path.resolve()
     cmd = tool.argv(
         "--cc", "--exe", "--build", "-j", str(BUILD_JOBS), *BATCH_FLAGS,
         "--top-module", design.probe_top, "--Mdir", str(obj), "-o", "accel_sim",
@@ -288,7 +289,7 @@ def run_batch(
     """Simulate ``frames`` frames (packed input words) with the batch harness; run in ``rtl/``.
 
     With ``check``, a deadlock or timeout raises FlowError with :func:`stall_message`."""
-    work = Path(work)
+    work, exe = Path(work).resolve(), Path(exe).resolve()  # the harness runs in rtl/
     work.mkdir(parents=True, exist_ok=True)
     inp, out = design.input, design.output
     est = max((lay["exp_cycles"] for lay in design.layers), default=1)
@@ -332,6 +333,57 @@ def run_batch(
             + f"\n  ({done} of {frames} frames completed)"
         )
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# cocotb mode
+# ---------------------------------------------------------------------------------------------
+COCOTB_IDLE = 0.3  # probability that the source holds tvalid low in a cycle
+COCOTB_READY = 0.6  # probability that the sink raises tready in a cycle
+
+
+def run_cocotb(design: Design, hw_in: np.ndarray, want: np.ndarray, work: Path, *, seed: int, log=print) -> dict:
+    """The whole accelerator under cocotb (``sim/tb_accel.py``) with random input idles and output
+    backpressure; every output beat is compared with the dataflow graph's as it arrives.
+
+    Returns outputs (frames, values), cycles, seconds, mismatching beats, traffic. A stopped
+    stream fails the bench with :func:`stall_message` (raised here as FlowError)."""
+    from qnnflow.sim import runner
+
+    frames = len(hw_in)
+    inp, out = design.input, design.output
+    words = pack_stream(hw_in, inp).reshape(frames * inp.beats, inp.words32)
+    beats_in = [sum(int(w) << (32 * k) for k, w in enumerate(row)) for row in words]
+    wwords = pack_stream(want.reshape(frames, -1), out).reshape(frames * out.beats, out.words32)
+    beats_out = [sum(int(w) << (32 * k) for k, w in enumerate(row)) for row in wwords]
+    est = max(estimated_ii(design), inp.beats, out.beats)
+    config = {
+        "rtl_dir": str(design.path), "in_beats": beats_in, "expect": beats_out, "idle_prob": COCOTB_IDLE,
+        "ready_prob": COCOTB_READY, "max_idle": max(20000, 8 * est),
+    }  # fmt: skip
+    mems = {p.name: p.read_text() for p in design.path.glob("*.mem")}
+    sources = [design.path / f for f in design.files] + [design.path / "probe.sv"]
+    log(f"[sim] cocotb: {frames} frames, random input idles ({COCOTB_IDLE}) and backpressure (ready {COCOTB_READY})")
+    start = time.perf_counter()
+    run = runner.run_bench(
+        design.probe_top, {}, seed=seed, config=config, files=mems, cache_dir=Path(work) / "build",
+        bench="qnnflow.sim.tb_accel", extra_sources=sources, check=False,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    rep = run.report
+    if "stall" in rep:
+        raise FlowError(rep["stall"], run.log)
+    if run.tests == 0 or "outputs" not in rep:
+        raise FlowError(f"the cocotb bench of the accelerator did not finish (seed {seed})", run.log)
+    got = np.array(rep["outputs"], dtype=object)
+    got_words = np.array([[(int(b) >> (32 * k)) & 0xFFFFFFFF for k in range(out.words32)] for b in got], dtype="<u4")
+    return {
+        "outputs": unpack_stream(got_words.reshape(-1), frames, out),
+        "cycles": int(rep["cycles"]),
+        "seconds": seconds,
+        "mismatching_beats": int(rep["mismatching_beats"]),
+        "traffic": f"input idles {COCOTB_IDLE}, output ready {COCOTB_READY}",
+    }
 
 
 def estimated_ii(design: Design) -> int:

@@ -22,7 +22,7 @@ from qnnflow.flows.codegen import Design, load_design
 from qnnflow.hw import rtl_dir
 from qnnflow.models.export import decisions
 from qnnflow.sim import fifo_sizing
-from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch
+from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch, run_cocotb
 
 from qnnflow.config import SimMode
 
@@ -103,6 +103,7 @@ def simulate(
     test_labels.npy). ``frames`` limits the frames simulated (default: all in batch mode,
     :data:`COCOTB_FRAMES` in cocotb mode)."""
     build = Path(build)
+    model = load_model(build)
     x = _load(inputs, build / "test_inputs.npy", "inputs")
     y = _load(labels, build / "test_labels.npy", "labels", required=False)
     if frames is None:
@@ -114,7 +115,6 @@ def simulate(
         if len(y) < frames:
             raise ValueError(f"labels: {len(y)} labels for {frames} inputs")
         y = np.asarray(y)[:frames]
-    model = load_model(build)
     design = prepare_rtl(build, x, log=log)
     io = HostIO(model, design)
     log(f"[sim] reference: executing the dataflow graph on {frames} frames")
@@ -135,8 +135,6 @@ def simulate(
         period, latency = run.frame_period(), run.latency()
         extra = {"verilator_build_seconds": round(exe.seconds, 2), "verilator_build_cached": not exe.built}
     else:
-        from qnnflow.sim.tb_accel_runner import run_cocotb
-
         res = run_cocotb(design, hw_in, want, out_dir / "cocotb", seed=seed, log=log)
         got, cycles, seconds = res["outputs"], res["cycles"], res["seconds"]
         period, latency = None, None

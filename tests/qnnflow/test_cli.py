@@ -40,7 +40,12 @@ def test_console_script_help_runs():
         assert sub in out.stdout
 
 
-@pytest.mark.parametrize("argv", [["run", "build/x", "--port", "/dev/null"]])
-def test_stages_not_available_say_so(capsys, argv):
-    assert main(argv) == 2
-    assert "is not available yet" in capsys.readouterr().err
+def test_later_stages_on_an_empty_folder_name_the_missing_step(capsys, tmp_path):
+    """sim / bitstream / run on a folder without their inputs: one message naming the file and the step."""
+    empty = str(tmp_path / "x")
+    assert main(["sim", empty]) == 2
+    err = capsys.readouterr().err
+    assert "dataflow.onnx not found" in err and "qnnflow compile" in err and "Traceback" not in err
+    assert main(["run", empty, "--port", "/dev/null"]) == 2
+    err = capsys.readouterr().err
+    assert "no design.json" in err and "Traceback" not in err
