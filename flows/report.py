@@ -112,7 +112,7 @@ def _md(report: dict) -> str:
     acc = report["accuracy"]
     lines += ["", "## Accuracy", ""]
     if acc:
-        lines.append(f"- software {acc['sw_accuracy']}, hardware (simulated) {acc['hw_accuracy']}, "
+        lines.append(f"- software {_acc(acc['sw_accuracy'])}, hardware (simulated) {_acc(acc['hw_accuracy'])}, "
                      f"{acc['mismatches']} mismatches in {acc['frames']} frames")
     else:
         lines.append("- no simulation results (sim/results.json)")
@@ -125,6 +125,10 @@ def _md(report: dict) -> str:
     lines += [f"- {k}: {v:.1f} s" for k, v in report["seconds"].items()]
     lines += ["", "Logs: " + ", ".join(f"`{v}`" for v in report["logs"].values()), ""]
     return "\n".join(lines)
+
+
+def _acc(value: float | None) -> str:
+    return "n/a (no labels)" if value is None else f"{value:.4f}"
 
 
 def write_report(build_dir: Path | str, board: Board | str) -> dict:
@@ -146,5 +150,8 @@ def summary(report: dict) -> str:
         out.append(f"{p['fps_at_clock']} frames/s in the accelerator, {p['fps_over_uart']} frames/s over the UART")
     if report["accuracy"]:
         a = report["accuracy"]
-        out.append(f"accuracy: software {a['sw_accuracy']}, hardware {a['hw_accuracy']} ({a['mismatches']} mismatches)")
+        out.append(
+            f"accuracy: software {_acc(a['sw_accuracy'])}, hardware {_acc(a['hw_accuracy'])} "
+            f"({a['mismatches']} mismatches in {a['frames']} frames)"
+        )
     return "\n".join(line for line in out if line)

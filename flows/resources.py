@@ -71,7 +71,8 @@ def estimate(layer, family: str) -> dict[str, int]:
         cmp = pe * steps * math.ceil(acc / 2)
         wl, wbr = memory((mh // pe) * (mw // simd), pe * simd * wb, family)
         tl, tbr = memory(mh // pe, pe * steps * acc, family) if steps else (0, 0)
-        ff = simd * ib + pe * acc * 2 + pe * ob + 2 * pe * simd * (1 if xnor else 2)
+        # stage 0 registers the input slice and its weights (hw/mvau.sv); then dot, accumulator, output
+        ff = 2 * simd * ib + pe * simd * wb + pe * acc * 2 + pe * ob + 2 * pe * simd * (1 if xnor else 2)
         return _pack(family, mult + tree + pe * acc + cmp + 40, ff, wl + tl, wbr + tbr, dsps)
     if op == "Thresholding":
         pe, c = int(g("PE")), int(g("NumChannels"))

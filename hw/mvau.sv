@@ -18,7 +18,10 @@
 // Timing    : one SIMD slice of one PE fold per cycle: the first fold takes the input beats as
 //             they come and keeps them in an SF-word buffer, the other NF-1 folds read them back,
 //             so a vector takes NF*SF cycles and vectors follow back to back without a gap.
-//             Latency from the last input beat of a fold to its output beat: 3 cycles.
+//             Latency from the last input beat of a fold to its output beat: 4 cycles.
+//             The input slice and its weights are registered in the fabric before the dot
+//             products (stage 0), so neither a block-RAM read (the weight memory, an upstream
+//             FIFO) nor the input-buffer bypass shares a clock cycle with the adder tree.
 // Ready     : the pipeline stops as a whole only when its result cannot enter the output slice
 //             (skid_buffer), whose ready is a register; s_axis_tready depends on registers only,
 //             with no combinational path from m_axis_tready.
@@ -108,6 +111,7 @@ module mvau #(
     logic [NF_W-1:0]    nf_reg;
     logic [WADDR_W-1:0] waddr_reg, waddr_next;
 
+    logic v0_reg, first0_reg, last0_reg;  // stage 0: one slice and its weights, registered
     logic v1_reg, first1_reg, last1_reg;  // stage 1: dot products of one slice
     logic v2_reg;                         // stage 2: a finished accumulator
     logic slice_ready;
@@ -161,6 +165,20 @@ module mvau #(
         assign x_cur = s_axis_tdata;
     end
 
+    // ---------------------------------------------------------------- stage 0: register the slice
+    logic [XWORD_W-1:0] x_q;
+    logic [WWORD_W-1:0] w_q0;
+    always_ff @(posedge clk) begin
+        if (en) begin
+            v0_reg     <= issue;
+            first0_reg <= sf_reg == '0;
+            last0_reg  <= last_sf;
+            x_q        <= x_cur;
+            w_q0       <= w_q;
+        end
+        if (rst) v0_reg <= 1'b0;
+    end
+
     // ---------------------------------------------------------------- stage 1: dot products
     function automatic logic signed [ACC_W-1:0] product(
         input logic [IN_W-1:0] xv, input logic [W_W-1:0] wv
@@ -198,7 +216,7 @@ module mvau #(
             logic signed [ACC_W-1:0] sum;
             sum = '0;
             for (int s = 0; s < SIMD; s++) begin
-                sum = sum + product(x_cur[s*IN_W +: IN_W], w_q[(pe*SIMD + s)*W_W +: W_W]);
+                sum = sum + product(x_q[s*IN_W +: IN_W], w_q0[(pe*SIMD + s)*W_W +: W_W]);
             end
             dot[pe*ACC_W +: ACC_W] = sum;
         end
@@ -206,9 +224,9 @@ module mvau #(
 
     always_ff @(posedge clk) begin
         if (en) begin
-            v1_reg     <= issue;
-            first1_reg <= sf_reg == '0;
-            last1_reg  <= last_sf;
+            v1_reg     <= v0_reg;
+            first1_reg <= first0_reg;
+            last1_reg  <= last0_reg;
             dot1_reg   <= dot;
         end
         if (rst) v1_reg <= 1'b0;
@@ -238,11 +256,12 @@ module mvau #(
         initial $readmemh(THRESH_FILE, tmem);
 
         // loaded together with acc_reg, from the fold whose last slice is in stage 1
-        logic [NF_W-1:0]    nf1_reg;
+        logic [NF_W-1:0]    nf0_reg, nf1_reg;
         logic [TWORD_W-1:0] thr_q;
         always_ff @(posedge clk) begin
             if (en) begin
-                nf1_reg <= nf_reg;
+                nf0_reg <= nf_reg;
+                nf1_reg <= nf0_reg;
                 thr_q   <= tmem[nf1_reg];
             end
         end
