@@ -83,17 +83,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """All stages in order; stops at the first stage that fails or is not available yet."""
+    """All stages in order; stops at the first stage that fails.
+
+    Settings: the built-in defaults, then ``--config FILE.toml``, then the options given."""
     from qnnflow.build import run_build
 
-    out = Path(args.out)
-    cfg = BuildConfig(
-        name=out.name,
-        preset=args.preset,
-        data_dir=Path(args.data_dir) if args.data_dir else None,
-        board=Board(args.board),
-        clock_mhz=args.clock_mhz,
-    )
+    cfg = BuildConfig.load(args.config) if args.config else BuildConfig()
+    given = {
+        "preset": args.preset,
+        "data_dir": Path(args.data_dir) if args.data_dir else None,
+        "board": Board(args.board) if args.board else None,
+        "clock_mhz": args.clock_mhz,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "target_cycles": args.target_cycles,
+        "target_fps": args.target_fps,
+        "sim_mode": SimMode(args.sim_mode) if args.sim_mode else None,
+    }
+    cfg = cfg.replace(**{k: v for k, v in given.items() if v is not None})
+    out = Path(args.out) if args.out else Path("build") / cfg.name
+    cfg = cfg.replace(name=out.name)
     done = run_build(cfg, out)
     print("build complete:")
     for name, summary, secs in done:
@@ -260,10 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_boundary)
 
     p = sub.add_parser("build", help="all stages in order (what `make bitstream` runs)")
-    p.add_argument("--preset", default="digits-cnn-w2a2")
-    p.add_argument("--out", default="build/digits")
-    p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
-    p.add_argument("--clock-mhz", type=float, default=50.0)
+    p.add_argument("--config", help="build config (TOML, the fields of config.toml); options given override it")
+    p.add_argument("--preset", help="zoo preset (default digits-cnn-w2a2)")
+    p.add_argument("--out", help="build folder (default build/<config name>, i.e. build/digits)")
+    p.add_argument("--board", choices=[b.value for b in Board], help="target board (default ulx3s-85f)")
+    p.add_argument("--clock-mhz", type=float, help="accelerator clock (default 50)")
+    p.add_argument("--seed", type=int, help="training seed (default 0)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
+    p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for (default: per board family)")
+    p.add_argument("--target-fps", type=float, help="frames per second at --clock-mhz to fold for")
+    p.add_argument("--sim-mode", choices=[m.value for m in SimMode], help="simulation stage mode (default batch)")
     _add_data_args(p)
     p.set_defaults(func=cmd_build)
 
