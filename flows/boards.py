@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomllib
 from qnnflow.hw import rtl_dir
 from qnnflow.sim import rtl
 

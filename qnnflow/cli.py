@@ -123,8 +123,9 @@ def cmd_bitstream(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from qnnflow.host import run_board
 
-    result = run_board(args.build_dir, args.port, inputs=args.inputs, labels=args.labels, baud=args.baud,
-                       limit=args.limit)
+    result = run_board(
+        args.build_dir, args.port, inputs=args.inputs, labels=args.labels, baud=args.baud, limit=args.limit
+    )
     for key, value in result.items():
         print(f"  {key:<20} {value}")
     return 0 if result["answered"] == result["frames"] else 1
@@ -134,9 +135,16 @@ def cmd_boundary(args: argparse.Namespace) -> int:
     from qnnflow.models.boundary_report import run_from_args
 
     result = run_from_args(
-        args.build_dir, out=args.out, reference=args.reference, bits=args.bits,
-        granularities=args.granularity, grid=args.grid, rounding_bits=args.rounding_bits,
-        rounding_steps=args.rounding_steps, compare=args.compare, data_dir=args.data_dir,
+        args.build_dir,
+        out=args.out,
+        reference=args.reference,
+        bits=args.bits,
+        granularities=args.granularity,
+        grid=args.grid,
+        rounding_bits=args.rounding_bits,
+        rounding_steps=args.rounding_steps,
+        compare=args.compare,
+        data_dir=args.data_dir,
     )
     for row in result["paper_comparison"]:
         paper, measured = _fmt(row["paper"]), _fmt(row["measured"])
@@ -184,8 +192,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
     """Exit status 1 when any hardware output differs from the dataflow graph's execution."""
     from qnnflow.sim.stitch import simulate
 
-    results = simulate(args.build_dir, inputs=args.inputs, labels=args.labels, mode=SimMode(args.mode),
-                       frames=args.frames, seed=args.seed)
+    results = simulate(
+        args.build_dir,
+        inputs=args.inputs,
+        labels=args.labels,
+        mode=SimMode(args.mode),
+        frames=args.frames,
+        seed=args.seed,
+    )
     print(f"results: {Path(args.build_dir) / 'sim' / 'results.json'}")
     return 0 if results["mismatches"] == 0 else 1
 
@@ -196,7 +210,9 @@ def cmd_lint_rtl(args: argparse.Namespace) -> int:
 
     reports = lint_rtl(args.modules or None, synth=not args.no_synth)
     failed = [r.module for r in reports if not r.ok]
-    print(f"{len(reports) - len(failed)}/{len(reports)} modules ok" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    print(
+        f"{len(reports) - len(failed)}/{len(reports)} modules ok" + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 
@@ -240,8 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("build_dir", help="build folder with dataflow.onnx (from qnnflow compile)")
     p.add_argument("--inputs", help="inputs (.npy, N x model input; default BUILD_DIR/test_inputs.npy)")
     p.add_argument("--labels", help="labels (.npy; default BUILD_DIR/test_labels.npy if present)")
-    p.add_argument("--mode", choices=[m.value for m in SimMode], default=SimMode.BATCH.value,
-                   help="batch: Verilator C++ harness, whole test sets; cocotb: random stalls, a few frames")
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in SimMode],
+        default=SimMode.BATCH.value,
+        help="batch: Verilator C++ harness, whole test sets; cocotb: random stalls, a few frames",
+    )
     p.add_argument("--frames", type=int, help="simulate only the first N inputs (default: all; cocotb: 8)")
     p.add_argument("--seed", type=int, default=1, help="seed of the cocotb mode's random stalls")
     p.set_defaults(func=cmd_sim)
@@ -256,11 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("boundary", help="decision-boundary geometry of PTQ-W, learned rounding, QAT models")
     p.add_argument("build_dir", help="build folder written by `qnnflow train` (config.toml, float_model.pt)")
     p.add_argument("--out", help="output folder (default BUILD_DIR/boundary)")
-    p.add_argument("--reference", choices=["float", "mlp"], default="float",
-                   help="float: the build's float twin; mlp: a D-64-10 float MLP trained here")
+    p.add_argument(
+        "--reference",
+        choices=["float", "mlp"],
+        default="float",
+        help="float: the build's float twin; mlp: a D-64-10 float MLP trained here",
+    )
     p.add_argument("--bits", type=int, nargs="+", default=[2, 3, 4, 5, 6, 7, 8], help="PTQ-W widths")
-    p.add_argument("--granularity", nargs="+", choices=["per-tensor", "per-channel"],
-                   default=["per-tensor", "per-channel"])
+    p.add_argument(
+        "--granularity", nargs="+", choices=["per-tensor", "per-channel"], default=["per-tensor", "per-channel"]
+    )
     p.add_argument("--grid", type=int, default=160, help="PCA-slice cells per side")
     p.add_argument("--rounding-bits", type=int, default=4)
     p.add_argument("--rounding-steps", type=int, default=2000)

@@ -38,9 +38,8 @@ def _check(ver: dict, est: dict) -> None:
 @pytest.mark.parametrize("preset", ["digits-cnn-w2a2", "digits-cnn-w1a1"])
 def test_briefly_trained_digits_cnn_compiles_bit_exact(tmp_path, preset):
     metrics, ver, est = _train_and_compile(tmp_path, preset, epochs=2)
-    print(
-        f"{preset} (2 epochs): accuracy {ver['accuracy']:.4f} on 360 test images (PyTorch {metrics['test_accuracy']:.4f})"
-    )
+    acc, ref = ver["accuracy"], metrics["test_accuracy"]
+    print(f"{preset} (2 epochs): accuracy {acc:.4f} on 360 test images (PyTorch {ref:.4f})")
     _check(ver, est)
     assert ver["accuracy"] > 0.5  # trained, not random (random weights give ~0.1)
 

@@ -1,8 +1,6 @@
 import subprocess
 import sys
 
-import pytest
-
 from qnnflow.cli import main
 
 

@@ -4,8 +4,15 @@ from qnnflow.config import Board, BuildConfig, SimMode
 
 
 def test_toml_roundtrip(tmp_path):
-    cfg = BuildConfig(name="x", preset="tfc-w1a1", data_dir=tmp_path, board=Board.ICEBREAKER,
-                      clock_mhz=24.0, sim_mode=SimMode.COCOTB, target_cycles=1000)
+    cfg = BuildConfig(
+        name="x",
+        preset="tfc-w1a1",
+        data_dir=tmp_path,
+        board=Board.ICEBREAKER,
+        clock_mhz=24.0,
+        sim_mode=SimMode.COCOTB,
+        target_cycles=1000,
+    )
     path = cfg.write(tmp_path / "build")
     assert path.name == "config.toml"
     assert BuildConfig.load(path) == cfg

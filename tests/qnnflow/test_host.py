@@ -66,7 +66,7 @@ def test_session_windows_matches_and_resends() -> None:
     parser = FrameParser()
     sent = parser.feed(first)
     session.receive(encode_frame(FrameType.ERR_CHECKSUM, sent[0].seq))
-    session.receive(_board(fmt, first[fmt.request_bytes:]))
+    session.receive(_board(fmt, first[fmt.request_bytes :]))
     now = 0.0
     lost = True
     while not session.done:
