@@ -18,7 +18,7 @@ BUILD := build/$(NAME)
 help:
 	@echo "make bitstream  train, compile, simulate, implement the default model ($(PRESET) -> $(BUILD))"
 	@echo "make test       the test suite (fast tier + RTL benches + a small end-to-end run)"
-	@echo "make sim        stitched-accelerator simulation of $(BUILD)"
+	@echo "make sim        train, compile (when needed) and simulate $(BUILD): 0 mismatches required"
 	@echo "make bench      benchmarks, results as JSON under bench/results/"
 	@echo "make lint       ruff, verilator --lint-only -Wall, Yosys read/elaborate of every RTL module"
 	@echo "make doctor     which tools were found, their versions, what is missing"
@@ -45,8 +45,9 @@ test-all: setup
 bitstream: setup
 	$(VENV)/bin/qnnflow build --preset $(PRESET) --out $(BUILD) --board $(BOARD) --clock-mhz $(CLOCK_MHZ)
 
+# train and compile first when needed (each stage reuses what is up to date), then simulate
 sim: setup
-	$(VENV)/bin/qnnflow sim $(BUILD)
+	$(VENV)/bin/qnnflow build --preset $(PRESET) --out $(BUILD) --board $(BOARD) --clock-mhz $(CLOCK_MHZ) --until sim
 
 bench: setup
 	$(PY) -m qnnflow.bench

@@ -89,17 +89,22 @@ STAGES: list[Stage] = [
 ]
 
 
-def run_build(cfg: BuildConfig, out: Path | str) -> list[tuple[str, str, float]]:
-    """Run every stage on ``out``; return (stage, summary, seconds) for each."""
+def run_build(cfg: BuildConfig, out: Path | str, until: str | None = None) -> list[tuple[str, str, float]]:
+    """Run the stages in order on ``out`` (up to and including ``until``, default all); return
+    (stage, summary, seconds) for each."""
+    names = [s.name for s in STAGES]
+    if until is not None and until not in names:
+        raise ValueError(f"unknown stage {until!r}; the stages are {', '.join(names)}")
+    stages = STAGES[: names.index(until) + 1] if until else STAGES
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg.write(out)
     done = []
-    for i, stage in enumerate(STAGES, start=1):
-        print(f"[{i}/{len(STAGES)}] {stage.name} -> {out}", flush=True)
+    for i, stage in enumerate(stages, start=1):
+        print(f"[{i}/{len(stages)}] {stage.name} -> {out}", flush=True)
         start = time.perf_counter()
         summary = stage.run(cfg, out)
         secs = time.perf_counter() - start
-        print(f"[{i}/{len(STAGES)}] {stage.name}: {summary} ({secs:.1f} s)", flush=True)
+        print(f"[{i}/{len(stages)}] {stage.name}: {summary} ({secs:.1f} s)", flush=True)
         done.append((stage.name, summary, secs))
     return done

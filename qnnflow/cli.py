@@ -103,7 +103,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     cfg = cfg.replace(**{k: v for k, v in given.items() if v is not None})
     out = Path(args.out) if args.out else Path("build") / cfg.name
     cfg = cfg.replace(name=out.name)
-    done = run_build(cfg, out)
+    done = run_build(cfg, out, until=args.until)
     print("build complete:")
     for name, summary, secs in done:
         print(f"  {name:<10} {secs:7.1f} s  {summary}")
@@ -304,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for (default: per board family)")
     p.add_argument("--target-fps", type=float, help="frames per second at --clock-mhz to fold for")
     p.add_argument("--sim-mode", choices=[m.value for m in SimMode], help="simulation stage mode (default batch)")
+    p.add_argument("--until", choices=["train", "compile", "sim", "bitstream"], help="stop after this stage")
     _add_data_args(p)
     p.set_defaults(func=cmd_build)
 
