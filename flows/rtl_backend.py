@@ -98,11 +98,10 @@ def _mvau(layer: MVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
             "so binaryXnorMode must be 1, not 0"
         )
     w = _initializer(model, layer, 1, "weights")
-    # weights are stored (MW, MH) in the graph (x @ W), hw/mvau.sv takes W[row][col] = (MH, MW)
-    if w.shape == (mw, mh):
-        w = w.T
-    elif w.shape != (mh, mw):
-        raise ValueError(f"{layer.where}: weights must have shape (MW={mw}, MH={mh}), not {w.shape}")
+    # the layer holds W[row][col] as (MH, MW), as kernels.mvau and hw/mvau.sv take it; never
+    # guess a transpose from the shape (a square matrix would be read transposed)
+    if w.shape != (mh, mw):
+        raise ValueError(f"{layer.where}: weights must have shape (MH={mh}, MW={mw}), not {w.shape}")
     w = np.asarray(w, dtype=np.float64)
     if not np.array_equal(w, np.round(w)):
         raise ValueError(f"{layer.where}: weights must be integers for hw/mvau.sv")
