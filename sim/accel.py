@@ -100,7 +100,7 @@ class HostIO:
         from qnnflow.flows.execute import Executor
         from qonnx.core.modelwrapper import ModelWrapper
 
-        sub = _subgraph(self.model, self.design.out_tensor, after)
+        sub = _subgraph(self.model, self.design.out_tensor, after, self.design.out_shape)
         return np.asarray(Executor(ModelWrapper(sub)).run(hw_out.astype(np.float32)))
 
 
@@ -116,11 +116,12 @@ def _nodes_after(model, tensor: str) -> list:
     return out
 
 
-def _subgraph(model, tensor: str, nodes: list):
+def _subgraph(model, tensor: str, nodes: list, frame_shape: list[int]):
+    """The host nodes after the hardware as a model of their own, ``tensor`` (one frame of
+    ``frame_shape``; the graph's shape annotation may be missing) as its input."""
     from onnx import TensorProto, helper
 
-    shape = [None, *model.get_tensor_shape(tensor)[1:]]
-    inp = helper.make_tensor_value_info(tensor, TensorProto.FLOAT, shape)
+    inp = helper.make_tensor_value_info(tensor, TensorProto.FLOAT, [None, *frame_shape])
     names = {i for n in nodes for i in n.input}
     inits = [i for i in model.graph.initializer if i.name in names]
     graph = helper.make_graph(nodes, "host_after", [inp], list(model.graph.output), inits)
@@ -247,27 +248,96 @@ class BatchRun:
         return int(self.timing[0, 3] - self.timing[0, 0] + 1)
 
 
-def stall_message(design: Design, valid: list[int], ready: list[int], beats: list[int], status: str, cycle: int) -> str:
-    """Where the stream stopped: each layer's input and output valid / ready, and the culprit."""
-    lines = [f"accelerator {status} at cycle {cycle}: no stream moved; streams (valid/ready, beats so far):"]
+def stall_message(
+    design: Design,
+    valid: list[int],
+    ready: list[int],
+    beats: list[int],
+    status: str,
+    cycle: int,
+    last_move: int | None = None,
+) -> str:
+    """Where the streams stopped: every stream's valid / ready and beats so far, then the layers
+    where data stopped (see :func:`stall_causes`).
+
+    ``status`` is "deadlock" (no handshake anywhere for a while) or "timeout" (the cycle limit was
+    reached, perhaps with data still moving; ``last_move`` is the cycle of the last handshake)."""
+    since = "?" if last_move is None else last_move
+    if status == "timeout":
+        moving = last_move is not None and cycle - last_move <= 1
+        head = f"accelerator timeout: the cycle limit ({cycle}) was reached before every frame came out"
+        head += "; streams were still moving" if moving else f"; no stream moved since cycle {since}"
+    else:
+        head = f"accelerator deadlock at cycle {cycle}: no stream moved since cycle {since}"
+    lines = [head + "; streams (valid/ready, beats so far):"]
     for i in range(len(design.streams)):
         lines.append(f"  {design.stream_where(i)}: valid={valid[i]} ready={ready[i]}, {beats[i]} beats")
-    # a layer that holds its output valid while its consumer is not ready passes the stall down;
-    # the first stream in the flow direction with valid=0 whose producer has its input valid is
-    # where data stopped coming out of a layer
-    stuck = []
-    for i, s in enumerate(design.streams):
-        if s.src == "s_axis":
-            continue
-        ins = [k for k, t in enumerate(design.streams) if t.dst == s.src]
-        if not valid[i] and ins and all(valid[k] for k in ins):
-            stuck.append(f"{s.src} has input (valid=1, ready={[ready[k] for k in ins]}) but gives no output")
-        if valid[i] and not ready[i] and s.dst != "m_axis":
-            outs = [k for k, t in enumerate(design.streams) if t.src == s.dst]
-            if outs and not any(valid[k] for k in outs):
-                stuck.append(f"{s.dst} does not take its input ({s.name} valid=1, ready=0) and gives no output")
-    lines.append("  stopped at: " + ("; ".join(stuck) if stuck else "no layer holds input without output"))
+    causes = stall_causes(design, valid, ready)
+    lines.append("  stopped at: " + ("; ".join(causes) if causes else "no layer holds data it cannot pass on"))
     return "\n".join(lines)
+
+
+def stall_causes(design: Design, valid: list[int], ready: list[int]) -> list[str]:
+    """The layers where a stopped accelerator stopped, from the valid / ready bits of its streams.
+
+    A stream with valid=1, ready=0 waits for its consumer. A layer is where data stops when it
+    - joins inputs (AddStreams) and waits for one (valid=0) while holding another (valid=1, ready=0),
+    - forks its input (DuplicateStreams) and one output is not taken while another is idle,
+    - has all its inputs offered and none taken, and offers no output (it stopped by itself);
+    and the accelerator's output may simply not be taken (m_axis_tready=0). Around a fork-join
+    stall the full FIFOs (input valid=1, ready=0) are named: one of them is too shallow."""
+    streams = design.streams
+    kind = {lay["instance"]: f"{lay['instance']} ({lay['op_type']})" for lay in design.layers}
+    ins: dict[str, list[int]] = {}
+    outs: dict[str, list[int]] = {}
+    for i, s in enumerate(streams):
+        outs.setdefault(s.src, []).append(i)
+        ins.setdefault(s.dst, []).append(i)
+
+    def names(idx: list[int]) -> str:
+        return ", ".join(streams[k].name for k in idx)
+
+    def reach(start: str, step: dict[str, list[int]], end: str) -> set[str]:
+        """Instances reached from ``start`` along streams (src -> dst, or back with end="src")."""
+        seen, todo = set(), [start]
+        while todo:
+            for k in step.get(todo.pop(), []):
+                nxt = getattr(streams[k], end)
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    causes, forks, joins = [], [], []
+    for inst in [lay["instance"] for lay in design.layers]:
+        i_s, o_s = ins.get(inst, []), outs.get(inst, [])
+        waiting = [k for k in i_s if not valid[k]]
+        held = [k for k in i_s if valid[k] and not ready[k]]
+        blocked = [k for k in o_s if valid[k] and not ready[k]]
+        idle = [k for k in o_s if not valid[k]]
+        if len(i_s) > 1 and waiting and held:
+            joins.append(inst)
+            causes.append(
+                f"{kind[inst]} waits for {names(waiting)} (valid=0) while it holds {names(held)} (valid=1, ready=0)"
+            )
+        elif len(o_s) > 1 and blocked and idle:
+            forks.append(inst)
+            causes.append(f"{kind[inst]} cannot pass on its input: {names(blocked)} is not taken (valid=1, ready=0)")
+        elif i_s and held == i_s and o_s and not any(valid[k] for k in o_s):
+            causes.append(f"{kind[inst]} takes no input ({names(held)} valid=1, ready=0) and gives no output")
+    out = design.out_index
+    if valid[out] and not ready[out]:
+        causes.append(f"the accelerator output is not taken ({streams[out].name} valid=1, m_axis_tready=0)")
+    # the FIFOs on a branch between a stopped fork and a stopped join
+    between = {i for f in forks for i in reach(f, outs, "dst")} & {i for j in joins for i in reach(j, ins, "src")}
+    full = [
+        f"{f.name} (depth {f.depth})"
+        for f in design.fifos
+        if streams[f.in_stream].dst in between and valid[f.in_stream] and not ready[f.in_stream]
+    ]
+    if full:
+        causes.append(f"full FIFOs: {', '.join(full)}; a branch between a fork and its join needs deeper FIFOs")
+    return causes
 
 
 def run_batch(
@@ -328,10 +398,11 @@ def run_batch(
         probe_ready=ints("probe_ready"), seconds=seconds, frames_done=done, report=rep,
     )  # fmt: skip
     if check and run.status != "ok":
-        raise FlowError(
-            stall_message(design, run.probe_valid, run.probe_ready, run.stream_beats, run.status, run.cycles)
-            + f"\n  ({done} of {frames} frames completed)"
-        )
+        msg = stall_message(
+            design, run.probe_valid, run.probe_ready, run.stream_beats, run.status, run.cycles,
+            int(rep.get("last_move", 0)),
+        )  # fmt: skip
+        raise FlowError(f"{msg}\n  ({done} of {frames} frames completed; work folder {work})")
     return run
 
 
@@ -342,12 +413,26 @@ COCOTB_IDLE = 0.3  # probability that the source holds tvalid low in a cycle
 COCOTB_READY = 0.6  # probability that the sink raises tready in a cycle
 
 
-def run_cocotb(design: Design, hw_in: np.ndarray, want: np.ndarray, work: Path, *, seed: int, log=print) -> dict:
+def run_cocotb(
+    design: Design,
+    hw_in: np.ndarray,
+    want: np.ndarray,
+    work: Path,
+    *,
+    seed: int,
+    idle_prob: float = COCOTB_IDLE,
+    ready_prob: float = COCOTB_READY,
+    max_idle: int | None = None,
+    log=print,
+) -> dict:
     """The whole accelerator under cocotb (``sim/tb_accel.py``) with random input idles and output
     backpressure; every output beat is compared with the dataflow graph's as it arrives.
 
-    Returns outputs (frames, values), cycles, seconds, mismatching beats, traffic. A stopped
-    stream fails the bench with :func:`stall_message` (raised here as FlowError)."""
+    Returns outputs (frames, values), cycles, seconds (the simulation with its start-up, no
+    build), loop_seconds / loop_cycles (the clocked loop alone), build_seconds (0.0 when the cached
+    build was up to date), mismatching beats, traffic. A stopped stream (no
+    handshake for ``max_idle`` cycles) or a run past the cycle limit ends the bench with
+    :func:`stall_message`, raised here as FlowError."""
     from qnnflow.sim import runner
 
     frames = len(hw_in)
@@ -357,33 +442,56 @@ def run_cocotb(design: Design, hw_in: np.ndarray, want: np.ndarray, work: Path, 
     wwords = pack_stream(want.reshape(frames, -1), out).reshape(frames * out.beats, out.words32)
     beats_out = [sum(int(w) << (32 * k) for k, w in enumerate(row)) for row in wwords]
     est = max(estimated_ii(design), inp.beats, out.beats)
+    if max_idle is None:
+        max_idle = max(20000, 8 * est)
+    # with tready high only ready_prob of the cycles, a frame takes about est / ready_prob cycles
+    max_cycles = int((frames + 2) * 20 * est / max(ready_prob, 0.05)) + 100000
     config = {
-        "rtl_dir": str(design.path), "in_beats": beats_in, "expect": beats_out, "idle_prob": COCOTB_IDLE,
-        "ready_prob": COCOTB_READY, "max_idle": max(20000, 8 * est),
+        "rtl_dir": str(design.path), "in_beats": beats_in, "expect": beats_out, "idle_prob": idle_prob,
+        "ready_prob": ready_prob, "max_idle": max_idle, "max_cycles": max_cycles,
     }  # fmt: skip
     mems = {p.name: p.read_text() for p in design.path.glob("*.mem")}
     sources = [design.path / f for f in design.files] + [design.path / "probe.sv"]
-    log(f"[sim] cocotb: {frames} frames, random input idles ({COCOTB_IDLE}) and backpressure (ready {COCOTB_READY})")
+    cache = (Path(work) / "build").resolve()
+    stamp = runner.build_dir_for(design.probe_top, {}, waves=False, cache_dir=cache) / "build.stamp"
+    before = stamp.stat().st_mtime_ns if stamp.is_file() else None
+    start = time.perf_counter()
+    runner.build(design.probe_top, {}, cache_dir=cache, extra_sources=sources)
+    build_seconds = time.perf_counter() - start
+    built = not stamp.is_file() or stamp.stat().st_mtime_ns != before  # else the cached build was up to date
+    log(f"[sim] cocotb: {frames} frames, random input idles ({idle_prob}) and backpressure (ready {ready_prob})")
     start = time.perf_counter()
     run = runner.run_bench(
-        design.probe_top, {}, seed=seed, config=config, files=mems, cache_dir=Path(work) / "build",
+        design.probe_top, {}, seed=seed, config=config, files=mems, cache_dir=cache,
         bench="qnnflow.sim.tb_accel", extra_sources=sources, check=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     rep = run.report
     if "stall" in rep:
         raise FlowError(rep["stall"], run.log)
-    if run.tests == 0 or "outputs" not in rep:
-        raise FlowError(f"the cocotb bench of the accelerator did not finish (seed {seed})", run.log)
+    if run.tests == 0 or run.failures or "outputs" not in rep:
+        raise FlowError(f"the cocotb bench of the accelerator failed (seed {seed}): {_bench_failure(run.log)}", run.log)
     got = np.array(rep["outputs"], dtype=object)
     got_words = np.array([[(int(b) >> (32 * k)) & 0xFFFFFFFF for k in range(out.words32)] for b in got], dtype="<u4")
     return {
         "outputs": unpack_stream(got_words.reshape(-1), frames, out),
         "cycles": int(rep["cycles"]),
         "seconds": seconds,
+        "loop_seconds": float(rep["loop_seconds"]),  # the clocked loop alone, without simulator start-up
+        "loop_cycles": int(rep["loop_cycles"]),
+        "build_seconds": build_seconds if built else 0.0,
         "mismatching_beats": int(rep["mismatching_beats"]),
-        "traffic": f"input idles {COCOTB_IDLE}, output ready {COCOTB_READY}",
+        "traffic": f"input idles {idle_prob}, output ready {ready_prob}",
     }
+
+
+def _bench_failure(log: Path) -> str:
+    """The assertion a failed cocotb test reported, from its log."""
+    if not Path(log).is_file():
+        return "no simulation log"
+    lines = Path(log).read_text(errors="replace").splitlines()
+    hits = [ln.strip() for ln in lines if "AssertionError" in ln or "FAIL" in ln]
+    return hits[0] if hits else (lines[-1].strip() if lines else "empty simulation log")
 
 
 def estimated_ii(design: Design) -> int:

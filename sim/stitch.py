@@ -138,7 +138,12 @@ def simulate(
         res = run_cocotb(design, hw_in, want, out_dir / "cocotb", seed=seed, log=log)
         got, cycles, seconds = res["outputs"], res["cycles"], res["seconds"]
         period, latency = None, None
-        extra = {"traffic": res["traffic"], "seed": seed, "cocotb_mismatching_beats": res["mismatching_beats"]}
+        extra = {
+            "traffic": res["traffic"], "seed": seed, "cocotb_mismatching_beats": res["mismatching_beats"],
+            "loop_cycles_per_second": round(res["loop_cycles"] / res["loop_seconds"]) if res["loop_seconds"] else None,
+            "verilator_build_seconds": round(res["build_seconds"], 2),
+            "verilator_build_cached": not res["build_seconds"],
+        }  # fmt: skip
 
     bad = np.flatnonzero((got != want).any(axis=1))
     hw_graph_out = io.finish(got.reshape(frames, *design.out_shape).astype(np.float32))

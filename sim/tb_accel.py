@@ -2,11 +2,14 @@
 
 The source sends every frame's input beats with random idles, the sink takes the output with
 random backpressure, and every output beat is compared with the dataflow graph's execution as it
-arrives. A stream that stops (no handshake on any stream for ``max_idle`` cycles) ends the bench
-with a message naming each stream's valid / ready and the layer where data stopped.
+arrives. A stream that stops (no handshake on any stream for ``max_idle`` cycles), or a run past
+``max_cycles``, ends the bench with a message naming each stream's valid / ready and the layer
+where data stopped (:func:`qnnflow.sim.accel.stall_message`).
 """
 
 from __future__ import annotations
+
+import time
 
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
@@ -35,6 +38,7 @@ async def accelerator_random_stalls(dut):
     last_move = bench.cycle
     checked = bad = 0
     first_bad = None
+    loop_start, loop_cycle = time.perf_counter(), bench.cycle  # the simulation rate without start-up
     while checked < len(expect):
         await RisingEdge(dut.clk)
         await ReadOnly()
@@ -53,12 +57,18 @@ async def accelerator_random_stalls(dut):
                 if first_bad is None:
                     first_bad = f"output beat {checked}: got {got:#x}, want {expect[checked]:#x}"
             checked += 1
-        if bench.cycle - last_move > CFG["max_idle"]:
+        stopped = bench.cycle - last_move > CFG["max_idle"]
+        if stopped or bench.cycle >= CFG["max_cycles"]:
             v = [(valid >> i) & 1 for i in range(n)]
             r = [(ready >> i) & 1 for i in range(n)]
-            msg = stall_message(design, v, r, beats, "deadlock", bench.cycle) + f" (seed {seed})"
+            status = "deadlock" if stopped else "timeout"
+            msg = stall_message(design, v, r, beats, status, bench.cycle, last_move)
+            per_frame = design.output.beats
+            msg += f"\n  ({checked // per_frame} of {len(expect) // per_frame} frames came out; seed {seed})"
             write_report("stall", msg)
             raise AssertionError(msg)
+    write_report("loop_seconds", time.perf_counter() - loop_start)
+    write_report("loop_cycles", bench.cycle - loop_cycle)
     for _ in range(16):  # a duplicated beat would show up here
         await RisingEdge(dut.clk)
     write_report("outputs", [b for _, b in snk.received[0]][: len(expect)])

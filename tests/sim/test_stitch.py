@@ -1,0 +1,313 @@
+"""The stitched accelerator (``qnnflow sim``): codegen's ``rtl/`` simulated in Verilator, against
+QONNX execution of the original model.
+
+- the third-party TFC w2a2 on the first 1,000 MNIST test images (batch mode): every decision, the
+  accuracy and the frame period against QONNX execution and the estimate;
+- the CNV-w1a1 preset with random weights, integer logits out, on a few random images;
+- the digits CNN with random weights in cocotb mode, with random input idles and backpressure;
+- a residual (fork-join) block: bit-exact with its sized FIFOs, and a deadlock message naming
+  the layers and the too-shallow FIFO when one is forced too small; a timeout message;
+- the CLI's errors.
+
+Builds are shared per module; each test session builds in fresh temporary folders (cold).
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from qnnflow.flows.compile import compile_model
+from qnnflow.flows.steps import CompileOptions, OutputMode
+from qnnflow.models.export import decisions, load_qonnx, run_qonnx
+
+from qnnflow.config import SimMode
+from qnnflow.errors import FlowError
+
+pytestmark = pytest.mark.rtl
+
+TFC = "tfc_2w2a_qonnx.onnx"  # Brevitas QONNX export, 96.6 % on the first 1,000 MNIST test images
+
+
+def _quiet(*_args) -> None:
+    pass
+
+
+def _mnist(mnist_dir, n: int) -> tuple[np.ndarray, np.ndarray]:
+    from qnnflow.models.datasets import load_idx_test
+
+    images, labels = load_idx_test(mnist_dir)
+    return (images[:n].reshape(-1, 1, 28, 28).astype(np.float32) / 255.0), labels[:n]
+
+
+def _random_zoo_model(folder, preset: str):
+    """A zoo preset with random weights and random BatchNorm statistics, exported to QONNX."""
+    torch = pytest.importorskip("torch")
+    from qnnflow.models.export import export_qonnx
+    from qnnflow.models.zoo import build_model, parse_preset
+
+    torch.manual_seed(0)
+    model = build_model(preset)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            c = mod.num_features
+            mod.weight.data, mod.bias.data = torch.randn(c), torch.randn(c)
+            mod.running_mean.data, mod.running_var.data = torch.randn(c) * 3, torch.rand(c) * 5 + 0.5
+    shape = parse_preset(preset).input_shape
+    return export_qonnx(model, folder / f"{preset}.onnx", shape), shape
+
+
+def _assert_logits_equal(hw: np.ndarray, ref: np.ndarray) -> None:
+    """Hardware logits (integers rescaled on the host) against QONNX's float logits."""
+    hw = hw.reshape(ref.shape)
+    tol = 1e-5 * max(1.0, float(np.abs(ref).max()))
+    np.testing.assert_allclose(hw, ref, rtol=0, atol=tol)
+    assert (decisions(hw) == decisions(ref)).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# third-party TFC w2a2, batch mode, 1,000 MNIST test images
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tfc(tmp_path_factory, third_party_dir, mnist_dir):
+    from qnnflow.sim.stitch import simulate
+
+    x, y = _mnist(mnist_dir, 1000)
+    build = tmp_path_factory.mktemp("tfc")
+    opts = CompileOptions(target_cycles=1000)
+    compile_model(third_party_dir / TFC, build, inputs=x[:100], opts=opts, verbose=False)
+    results = simulate(build, inputs=x, labels=y, log=_quiet)
+    ref = run_qonnx(load_qonnx(third_party_dir / TFC), x)  # the original model, not the compiled one
+    return SimpleNamespace(
+        build=build, x=x, y=y, results=results, ref=ref, outputs=np.load(build / "sim" / "outputs.npy")
+    )
+
+
+def test_tfc_w2a2_bit_exact_on_1000_mnist_images(tfc):
+    r = tfc.results
+    assert r["frames"] == 1000
+    assert r["mismatches"] == 0, f"first mismatching frames: {r['first_mismatches']}"
+    assert r["decision_mismatches"] == 0
+    # the hardware's class index on every image is QONNX's decision on the original model
+    assert tfc.outputs.shape == (1000, 1)
+    hw_dec, ref_dec = decisions(tfc.outputs), decisions(tfc.ref)
+    assert (hw_dec == ref_dec).all(), f"{int((hw_dec != ref_dec).sum())} images decided differently"
+    ref_acc = float((ref_dec == tfc.y).mean())
+    assert r["hw_accuracy"] == ref_acc
+    assert ref_acc == pytest.approx(0.966, abs=1e-9)  # the published figure for these images
+
+
+def test_tfc_w2a2_frame_period_matches_the_estimate(tfc):
+    r = tfc.results
+    est = json.loads((tfc.build / "estimates.json").read_text())
+    assert r["cycles_per_frame_estimated"] == est["ii_cycles"] <= 1000
+    assert abs(r["cycles_per_frame_measured"] / est["ii_cycles"] - 1) <= 0.05
+    assert r["latency_cycles"] <= est["latency_cycles"]  # the estimate is an upper bound
+    assert r["cycles_simulated"] >= 999 * r["cycles_per_frame_measured"]
+
+
+# ---------------------------------------------------------------------------------------------
+# CNV-w1a1 with random weights, integer logits out, batch mode
+# ---------------------------------------------------------------------------------------------
+def test_cnv_w1a1_random_weights_bit_exact(tmp_path_factory):
+    from qnnflow.sim.stitch import simulate
+
+    folder = tmp_path_factory.mktemp("cnv")
+    path, shape = _random_zoo_model(folder, "cnv-w1a1")
+    x = (np.random.default_rng(1).integers(0, 256, size=(3, *shape)) / 255).astype(np.float32)
+    opts = CompileOptions(target_cycles=50_000, output=OutputMode.LOGITS)
+    r_c = compile_model(path, folder / "b", inputs=x, opts=opts, verbose=False)
+    ops = {lay["op_type"] for lay in r_c.estimates["layers"]}
+    assert {"SlidingWindow", "MVAU", "MaxPool"} <= ops
+    r = simulate(folder / "b", inputs=x, log=_quiet)
+    assert r["mismatches"] == 0, f"first mismatching frames: {r['first_mismatches']}"
+    _assert_logits_equal(np.load(folder / "b" / "sim" / "outputs.npy"), run_qonnx(load_qonnx(path), x))
+    assert abs(r["cycles_per_frame_measured"] / r["cycles_per_frame_estimated"] - 1) <= 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# digits CNN with random weights, cocotb mode with random stalls
+# ---------------------------------------------------------------------------------------------
+def test_digits_cnn_cocotb_random_stalls(tmp_path_factory):
+    from qnnflow.flows.execute import run_batched
+    from qnnflow.sim.stitch import load_model, simulate
+
+    folder = tmp_path_factory.mktemp("digits")
+    path, shape = _random_zoo_model(folder, "digits-cnn-w2a2")
+    x = (np.random.default_rng(2).integers(0, 17, size=(4, *shape)) / 16).astype(np.float32)
+    opts = CompileOptions(target_cycles=2000, output=OutputMode.LOGITS)
+    compile_model(path, folder / "b", inputs=x, opts=opts, verbose=False)
+    r = simulate(folder / "b", inputs=x, mode=SimMode.COCOTB, seed=5, log=_quiet)
+    assert r["mode"] == "cocotb" and r["frames"] == 4 and r["seed"] == 5
+    assert r["mismatches"] == 0 and r["cocotb_mismatching_beats"] == 0
+    assert "input idles 0.3" in r["traffic"] and "output ready 0.6" in r["traffic"]
+    hw = np.load(folder / "b" / "sim" / "outputs.npy")
+    # every output equals the dataflow graph's execution, and QONNX's on the original model
+    np.testing.assert_array_equal(hw, run_batched(load_model(folder / "b"), x).reshape(hw.shape))
+    _assert_logits_equal(hw, run_qonnx(load_qonnx(path), x))
+
+
+# ---------------------------------------------------------------------------------------------
+# a residual block: fork-join FIFOs, deadlock and timeout messages
+# ---------------------------------------------------------------------------------------------
+def _residual_mlp():
+    """x -> fc1 -> BN -> q ; q -> fc2 -> BN -> q ; relu-quant(sum) -> fc3 (a fork and a join)."""
+    torch = pytest.importorskip("torch")
+    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import Int8WeightPerTensorFloat
+
+    wq = {"weight_quant": Int8WeightPerTensorFloat, "weight_bit_width": 2, "bias": False}
+
+    class ResidualMLP(torch.nn.Module):
+        def __init__(self, width: int = 16):
+            super().__init__()
+            self.inp, self.q = QuantIdentity(bit_width=4), QuantIdentity(bit_width=4)
+            self.fc1, self.bn1 = QuantLinear(16, width, **wq), torch.nn.BatchNorm1d(width)
+            self.fc2, self.bn2 = QuantLinear(width, width, **wq), torch.nn.BatchNorm1d(width)
+            self.act, self.fc3 = QuantReLU(bit_width=3), QuantLinear(width, 10, **wq)
+
+        def forward(self, x):
+            y = self.q(self.bn1(self.fc1(self.inp(x).flatten(1))))
+            return self.fc3(self.act(y + self.q(self.bn2(self.fc2(y)))))
+
+    torch.manual_seed(0)
+    return ResidualMLP().eval()
+
+
+@pytest.fixture(scope="module")
+def residual(tmp_path_factory):
+    from qnnflow.models.export import export_qonnx
+    from qnnflow.sim.stitch import load_model, simulate
+
+    folder = tmp_path_factory.mktemp("residual")
+    path = export_qonnx(_residual_mlp(), folder / "res.onnx", (1, 4, 4))
+    x = np.random.default_rng(0).random((16, 1, 4, 4)).astype(np.float32)
+    r_c = compile_model(path, folder / "b", inputs=x, opts=CompileOptions(target_cycles=64), verbose=False)
+    ops = [lay["op_type"] for lay in r_c.estimates["layers"]]
+    assert ops.count("DuplicateStreams") == 1 and ops.count("AddStreams") == 1
+    results = simulate(folder / "b", inputs=x, log=_quiet)
+    return SimpleNamespace(folder=folder, path=path, x=x, results=results, model=load_model(folder / "b"))
+
+
+def test_residual_block_bit_exact_with_sized_fifos(residual):
+    r = residual.results
+    assert r["mismatches"] == 0
+    hw = np.load(residual.folder / "b" / "sim" / "outputs.npy")
+    assert (decisions(hw) == decisions(run_qonnx(load_qonnx(residual.path), residual.x))).all()
+    assert abs(r["ii_ratio"] - 1) <= 0.05
+
+
+def _shallow_residual(residual):
+    """The residual design with every FIFO 2 deep: the skip branch cannot hold the beats that the
+    main branch's MVAU takes before its first output. Returns the design, the skip FIFO, inputs."""
+    from qnnflow.flows.codegen import generate
+    from qnnflow.sim.accel import HostIO
+
+    rtl = residual.folder / "rtl_shallow"
+    deep = generate(residual.model, rtl)
+    design = generate(residual.model, rtl, {f.name: 2 for f in deep.fifos})
+    kinds = {lay["instance"]: lay["op_type"] for lay in design.layers}
+    skip = [
+        f for f in design.fifos
+        if kinds[design.streams[f.in_stream].src] == "DuplicateStreams"
+        and kinds[design.streams[f.out_stream].dst] == "AddStreams"
+    ]  # fmt: skip
+    assert len(skip) == 1
+    hw_in, want, _ = HostIO(residual.model, design).run(residual.x[:3])
+    return design, skip[0], hw_in, want
+
+
+def _assert_names_the_fork_join(msg: str, design, skip) -> None:
+    add = next(lay["instance"] for lay in design.layers if lay["op_type"] == "AddStreams")
+    dup = next(lay["instance"] for lay in design.layers if lay["op_type"] == "DuplicateStreams")
+    stopped = msg.split("stopped at:")[1]
+    assert f"{add} (AddStreams) waits for" in stopped and "(valid=0) while it holds" in stopped
+    assert f"{dup} (DuplicateStreams) cannot pass on its input" in stopped
+    assert f"full FIFOs: {skip.name} (depth 2)" in stopped
+    for i in range(len(design.streams)):  # every stream's handshake bits are listed
+        assert f"{design.stream_where(i)}: valid=" in msg
+
+
+def test_fifo_too_shallow_in_a_fork_join_reports_the_deadlock(residual):
+    from qnnflow.sim.accel import build_batch, pack_stream, run_batch
+
+    design, skip, hw_in, _ = _shallow_residual(residual)
+    exe = build_batch(design, residual.folder / "vl_shallow", log=_quiet)
+    with pytest.raises(FlowError) as err:
+        run_batch(exe.path, design, pack_stream(hw_in, design.input), 3, residual.folder / "run_shallow")
+    msg = str(err.value)
+    assert msg.startswith("accelerator deadlock at cycle ")
+    assert "0 of 3 frames completed" in msg
+    _assert_names_the_fork_join(msg, design, skip)
+
+
+def test_cocotb_mode_reports_the_deadlock(residual):
+    from qnnflow.sim.accel import run_cocotb
+
+    design, skip, hw_in, want = _shallow_residual(residual)
+    with pytest.raises(FlowError) as err:
+        run_cocotb(design, hw_in, want, residual.folder / "cocotb_shallow", seed=3, max_idle=300, log=_quiet)
+    msg = str(err.value)
+    assert msg.startswith("accelerator deadlock at cycle ")
+    assert "0 of 3 frames came out; seed 3" in msg
+    _assert_names_the_fork_join(msg, design, skip)
+
+
+def test_cycle_limit_reports_a_timeout(tfc):
+    from qnnflow.flows.codegen import load_design
+    from qnnflow.sim.accel import HostIO, build_batch, pack_stream, run_batch
+    from qnnflow.sim.stitch import load_model
+
+    design = load_design(tfc.build / "rtl")
+    exe = build_batch(design, tfc.build / "sim" / "verilator", log=_quiet)
+    assert not exe.built  # the simulation's build is reused
+    hw_in, _, _ = HostIO(load_model(tfc.build), design).run(tfc.x[:4])
+    with pytest.raises(FlowError) as err:
+        run_batch(exe.path, design, pack_stream(hw_in, design.input), 4, tfc.build / "timeout", max_cycles=300)
+    msg = str(err.value)
+    assert msg.startswith("accelerator timeout: the cycle limit (300) was reached before every frame came out")
+    assert "0 of 4 frames completed" in msg
+    assert f"{design.stream_where(0)}: valid=" in msg
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line
+# ---------------------------------------------------------------------------------------------
+def test_cli_sim_and_its_errors(tfc, tmp_path, capsys):
+    from qnnflow.cli import main
+
+    assert main(["sim", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err == (
+        f"qnnflow sim: error: {tmp_path / 'dataflow.onnx'} not found: compile the model first "
+        f"(qnnflow compile MODEL --out {tmp_path})"
+    )
+    np.save(tmp_path / "x.npy", tfc.x[:40])
+    np.save(tmp_path / "y.npy", tfc.y[:40])
+    for frames in ("0", "41"):
+        assert main(["sim", str(tfc.build), "--inputs", str(tmp_path / "x.npy"), "--frames", frames]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"qnnflow sim: error: frames must be in 1..40 (the inputs), not {frames}"
+    args = ["sim", str(tfc.build), "--inputs", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy")]
+    assert main([*args, "--frames", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "[sim] 30 frames (batch): 0 mismatches" in out
+    r = json.loads((tfc.build / "sim" / "results.json").read_text())
+    assert r["frames"] == 30 and r["mismatches"] == 0
+    assert r["hw_accuracy"] == float((decisions(tfc.ref[:30]) == tfc.y[:30]).mean())
+
+
+@pytest.mark.slow
+def test_tfc_w2a2_bit_exact_on_all_10000_mnist_images(tfc, third_party_dir, mnist_dir):
+    from qnnflow.sim.stitch import simulate
+
+    x, y = _mnist(mnist_dir, 10_000)
+    r = simulate(tfc.build, inputs=x, labels=y, log=_quiet)
+    ref_dec = decisions(run_qonnx(load_qonnx(third_party_dir / TFC), x))
+    assert r["mismatches"] == 0 and r["decision_mismatches"] == 0
+    assert (decisions(np.load(tfc.build / "sim" / "outputs.npy")) == ref_dec).all()
+    assert r["hw_accuracy"] == float((ref_dec == y).mean())
+    assert abs(r["ii_ratio"] - 1) <= 0.05
