@@ -52,11 +52,16 @@ def machine() -> dict:
             packages[dist] = version(dist)
         except PackageNotFoundError:
             packages[dist] = None
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]  # other work on the machine slows the figures
+    except OSError:
+        load = None
     return {
         "platform": platform.platform(),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": mem_gib,
+        "load_average_1_5_15_min": load,
         "python": platform.python_version(),
         "packages": packages,
     }
@@ -85,8 +90,12 @@ def bench_zoo_digits(args: argparse.Namespace) -> dict:
     split = load_dataset("digits")
     rows = []
     for name in args.presets or (
-        "digits-cnn-float", "digits-cnn-w8a8", "digits-cnn-w4a4", "digits-cnn-w2a2",
-        "digits-cnn-wta2", "digits-cnn-w1a1",
+        "digits-cnn-float",
+        "digits-cnn-w8a8",
+        "digits-cnn-w4a4",
+        "digits-cnn-w2a2",
+        "digits-cnn-wta2",
+        "digits-cnn-w1a1",
     ):
         print(f"[zoo-digits] {name}", flush=True)
         res = train_model(parse_preset(name), split, seed=args.seed, log=None)
@@ -104,19 +113,29 @@ def bench_zoo_digits(args: argparse.Namespace) -> dict:
     return {"dataset": split.summary(), "seed": args.seed, "note": "one training run per preset", "rows": rows}
 
 
+@benchmark("accel-sim")
+def bench_accel_sim(args: argparse.Namespace) -> dict:
+    """The stitched accelerator in Verilator (batch and cocotb modes): digits CNN and TFC w2a2."""
+    from qnnflow.bench_sim import accel_sim
+
+    return accel_sim(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qnnflow.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run just these")
     parser.add_argument("--out", default="bench/results", help="folder for the JSON results")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--presets", nargs="*", help="zoo-digits: presets to train")
+    parser.add_argument("--work", default="build/bench", help="accel-sim: folder for its builds")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name in args.only or sorted(BENCHMARKS):
+        described = machine()  # before the run: its load average is the machine's other work
         start = time.perf_counter()
         result = BENCHMARKS[name](args)
-        doc = {"benchmark": name, "machine": machine(), "wall_seconds": round(time.perf_counter() - start, 2)}
+        doc = {"benchmark": name, "machine": described, "wall_seconds": round(time.perf_counter() - start, 2)}
         doc.update(result)
         path = out / f"{name}.json"
         path.write_text(json.dumps(doc, indent=2) + "\n")
