@@ -107,7 +107,8 @@ def compile_model(
     (out / "estimates.json").write_text(json.dumps(est, indent=2) + "\n")
     (out / "estimates.txt").write_text(table(est) + "\n")
     acc = None
-    result = {"samples": len(x), "steps": checks}
+    source = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
+    result = {"model": source, "samples": len(x), "steps": checks}
     if labels is not None:
         acc = float((decisions(prev_out) == np.asarray(labels)[: len(x)]).mean())
         result["accuracy"] = acc

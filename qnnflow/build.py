@@ -58,8 +58,9 @@ def stage_compile(cfg: BuildConfig, out: Path) -> str:
 
 
 def stage_sim(cfg: BuildConfig, out: Path) -> str:
+    from qnnflow.config import SimMode
     from qnnflow.errors import FlowError
-    from qnnflow.sim.stitch import simulate
+    from qnnflow.sim.stitch import check_boundary, simulate
 
     r = simulate(out, mode=cfg.sim_mode)
     if r["mismatches"]:
@@ -70,7 +71,17 @@ def stage_sim(cfg: BuildConfig, out: Path) -> str:
     acc = f", hw accuracy {r['hw_accuracy']:.4f}" if r["hw_accuracy"] is not None else ""
     cyc = r["cycles_per_frame_measured"]
     ii = f", {cyc:.0f} cycles/frame (estimate {r['cycles_per_frame_estimated']})" if cyc else ""
-    return f"{r['frames']} frames, 0 mismatches{acc}{ii}"
+    probes = ""
+    if cfg.sim_mode is SimMode.BATCH:
+        b = check_boundary(out)
+        bad = b["hw_vs_source_decision_mismatches"] + b["hw_vs_dataflow_graph_mismatches"]
+        if bad:
+            raise FlowError(
+                f"{b['hw_vs_source_decision_mismatches']} of {b['probes']} boundary probes decided differently "
+                f"by the hardware; see {out / 'sim' / 'boundary' / 'boundary.json'}"
+            )
+        probes = f"; {b['probes']} boundary probes, 0 mismatches"
+    return f"{r['frames']} frames, 0 mismatches{acc}{ii}{probes}"
 
 
 def stage_bitstream(cfg: BuildConfig, out: Path) -> str:

@@ -189,19 +189,23 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    """Exit status 1 when any hardware output differs from the dataflow graph's execution."""
-    from qnnflow.sim.stitch import simulate
+    """Exit status 1 when any hardware output differs from the dataflow graph's execution, or any
+    hardware decision on a boundary probe from the source model's."""
+    from qnnflow.sim.stitch import check_boundary, simulate
 
+    if args.boundary_probes < 0:
+        raise ValueError(f"--boundary-probes must not be negative, not {args.boundary_probes}")
+    mode = SimMode(args.mode)
     results = simulate(
-        args.build_dir,
-        inputs=args.inputs,
-        labels=args.labels,
-        mode=SimMode(args.mode),
-        frames=args.frames,
-        seed=args.seed,
+        args.build_dir, inputs=args.inputs, labels=args.labels, mode=mode, frames=args.frames, seed=args.seed
     )
     print(f"results: {Path(args.build_dir) / 'sim' / 'results.json'}")
-    return 0 if results["mismatches"] == 0 else 1
+    bad = results["mismatches"]
+    if args.boundary_probes and mode is SimMode.BATCH:
+        b = check_boundary(args.build_dir, inputs=args.inputs, pairs=args.boundary_probes)
+        print(f"boundary check: {Path(args.build_dir) / 'sim' / 'boundary' / 'boundary.json'}")
+        bad += b["hw_vs_source_decision_mismatches"] + b["hw_vs_dataflow_graph_mismatches"]
+    return 0 if bad == 0 else 1
 
 
 def cmd_lint_rtl(args: argparse.Namespace) -> int:
@@ -264,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--frames", type=int, help="simulate only the first N inputs (default: all; cocotb: 8)")
     p.add_argument("--seed", type=int, default=1, help="seed of the cocotb mode's random stalls")
+    p.add_argument(
+        "--boundary-probes",
+        type=int,
+        default=100,
+        metavar="PAIRS",
+        help="batch mode: also simulate 2 x PAIRS inputs on the software decision boundary (default 100; 0: off)",
+    )
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack with the UART board top; report.json / report.md")

@@ -2,9 +2,9 @@
 
 1. Sizing run: the accelerator with every FIFO as deep as one frame of its stream (``beats + 2``),
    fed at the estimated II, its input beats spread evenly over each frame's II cycles (so the
-   layers before the bottleneck cannot run ahead of the schedule), for a few frames; the harness records each FIFO's largest
-   fill (beats in minus beats out). The same build is also run with free input to measure the
-   frame period the deep FIFOs give.
+   layers before the bottleneck cannot run ahead of the schedule), for a few frames; the harness
+   records each FIFO's largest fill (beats in minus beats out). The same build is also run with
+   free input to measure the frame period the deep FIFOs give.
 2. Sized design: depth = largest fill + 1 (the FIFO's ready depends only on its fill count, so
    that reproduces the sizing run's schedule), at least 2.
 3. Check: the sized design, free-running, must finish every frame and reach the deep design's

@@ -96,8 +96,10 @@ def simulate(
     frames: int | None = None,
     seed: int = 1,
     log=print,
+    results_dir: Path | str | None = None,
 ) -> dict:
-    """Simulate the build's accelerator on a test set; write ``sim/results.json`` and ``sim/outputs.npy``.
+    """Simulate the build's accelerator on a test set; write ``sim/results.json`` and ``sim/outputs.npy``
+    (into ``results_dir`` instead when given; the Verilator builds stay under ``sim/``).
 
     ``inputs`` / ``labels``: arrays or .npy files (default: the build's test_inputs.npy and
     test_labels.npy). ``frames`` limits the frames simulated (default: all in batch mode,
@@ -120,12 +122,13 @@ def simulate(
     log(f"[sim] reference: executing the dataflow graph on {frames} frames")
     hw_in, want, sw_out = io.run(x)
     want = np.round(want).astype(np.int64).reshape(frames, -1)
-    out_dir = build / "sim"
+    sim_dir = build / "sim"
+    out_dir = Path(results_dir) if results_dir is not None else sim_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     est_ii, est_latency = _estimates(build, design)
 
     if mode is SimMode.BATCH:
-        exe = build_batch(design, out_dir / "verilator", log=log)
+        exe = build_batch(design, sim_dir / "verilator", log=log)
         log(f"[sim] batch: {frames} frames in Verilator")
         run = run_batch(
             exe.path, design, pack_stream(hw_in, design.input), frames, out_dir / "batch",
@@ -172,6 +175,66 @@ def simulate(
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     log(summary(results))
     return results
+
+
+BOUNDARY_PAIRS = 100  # default probe pairs of the boundary check: 200 inputs on the boundary
+
+
+def source_model(build: Path) -> Path:
+    """The model the build was compiled from (verification.json), else ``model.onnx``."""
+    ver = build / "verification.json"
+    if ver.is_file():
+        src = json.loads(ver.read_text()).get("model")
+        if src and Path(src).is_file():
+            return Path(src)
+    path = build / "model.onnx"
+    if not path.is_file():
+        raise FileNotFoundError(f"no source model for the boundary check: {path} not found and none in {ver}")
+    return path
+
+
+def check_boundary(
+    build: Path | str,
+    inputs: Path | str | np.ndarray | None = None,
+    pairs: int = BOUNDARY_PAIRS,
+    seed: int = 0,
+    log=print,
+) -> dict:
+    """The hardware-vs-software boundary check: inputs on the quantized software model's decision
+    boundary (:mod:`qnnflow.sim.probes`, between the build's test images) through the stitched
+    accelerator in batch mode. Writes ``sim/boundary/`` (probes.npy, outputs.npy, results.json,
+    boundary.json); every hardware decision must equal QONNX execution of the source model.
+    ``inputs``: the images to pair (default: the build's test_inputs.npy)."""
+    from qnnflow.flows.importer import load_model as load_source
+    from qnnflow.sim.probes import boundary_probes
+
+    build = Path(build)
+    load_model(build)  # a clear error before any work when the build is not compiled
+    src = source_model(build)
+    x = _load(inputs, build / "test_inputs.npy", "inputs")
+    log(f"[sim] boundary probes: {pairs} pairs of test images, bisected on {src.name}'s decision boundary")
+    probes = boundary_probes(load_source(src), x, pairs, seed=seed)
+    out = build / "sim" / "boundary"
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "probes.npy", probes.inputs)
+    r = simulate(build, inputs=probes.inputs, labels=None, log=lambda _m: None, results_dir=out)
+    hw = decisions(np.load(out / "outputs.npy"))
+    bad = np.flatnonzero(hw != probes.decisions)
+    result = {
+        **probes.summary(),
+        "seed": seed,
+        "source_model": str(src),
+        "hw_vs_source_decision_mismatches": int(len(bad)),
+        "first_mismatching_probes": [int(i) for i in bad[:10]],
+        "hw_vs_dataflow_graph_mismatches": r["mismatches"],
+    }
+    (out / "boundary.json").write_text(json.dumps(result, indent=1) + "\n")
+    log(
+        f"[sim] boundary: {result['probes']} probes ({result['ties']} exact ties, median margin "
+        f"{result['median_margin']:.3g} vs {result['median_test_margin']:.3g} on test images): "
+        f"{result['hw_vs_source_decision_mismatches']} hardware decisions differ from {src.name}"
+    )
+    return result
 
 
 def summary(r: dict) -> str:

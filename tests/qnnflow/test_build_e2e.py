@@ -34,6 +34,14 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
     assert len(hw) == len(x) == 360
     assert np.array_equal(hw, sw), f"hardware differs from QONNX execution on images {np.flatnonzero(hw != sw)[:10]}"
 
+    # inputs on the software decision boundary (either side of it, between test images)
+    probes = np.load(out / "sim" / "boundary" / "probes.npy")
+    sw_p = decisions(run_qonnx(load_qonnx(out / "model.onnx"), probes))
+    a, b = np.split(sw_p, 2)
+    assert len(probes) == 200 and np.all(a != b)  # each pair straddles the boundary
+    hw_p = decisions(np.load(out / "sim" / "boundary" / "outputs.npy"))
+    assert np.array_equal(hw_p, sw_p), f"hardware differs on boundary probes {np.flatnonzero(hw_p != sw_p)[:10]}"
+
     sim = json.loads((out / "sim" / "results.json").read_text())
     assert sim["mismatches"] == 0
     assert sim["hw_accuracy"] == pytest.approx(float((sw == y).mean()))

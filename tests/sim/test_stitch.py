@@ -108,6 +108,20 @@ def test_tfc_w2a2_frame_period_matches_the_estimate(tfc):
     assert r["cycles_simulated"] >= 999 * r["cycles_per_frame_measured"]
 
 
+def test_tfc_w2a2_decides_like_qonnx_on_its_decision_boundary(tfc, third_party_dir):
+    """Inputs bisected onto the original model's boundary between MNIST images go through the RTL."""
+    from qnnflow.sim.stitch import check_boundary
+
+    b = check_boundary(tfc.build, inputs=tfc.x[:200], pairs=60, log=_quiet)
+    probes = np.load(tfc.build / "sim" / "boundary" / "probes.npy")
+    ref = decisions(run_qonnx(load_qonnx(third_party_dir / TFC), probes))
+    lo, hi = np.split(ref, 2)
+    assert len(probes) == 120 and np.all(lo != hi)  # every pair straddles the boundary
+    hw = decisions(np.load(tfc.build / "sim" / "boundary" / "outputs.npy"))
+    assert np.array_equal(hw, ref), f"probes decided differently: {np.flatnonzero(hw != ref)[:10]}"
+    assert b["hw_vs_source_decision_mismatches"] == 0 and b["hw_vs_dataflow_graph_mismatches"] == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # CNV-w1a1 with random weights, integer logits out, batch mode
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +314,6 @@ def test_cli_sim_and_its_errors(tfc, tmp_path, capsys):
     assert r["hw_accuracy"] == float((decisions(tfc.ref[:30]) == tfc.y[:30]).mean())
 
 
-@pytest.mark.slow
 def test_tfc_w2a2_bit_exact_on_all_10000_mnist_images(tfc, third_party_dir, mnist_dir):
     from qnnflow.sim.stitch import simulate
 
