@@ -47,10 +47,22 @@ LED_HOLD_S = 0.25
 XC7Z020 = {"LUT6": 53200, "FF": 106400, "BRAM18": 280, "DSP48": 220}
 
 # nextpnr's cell types -> the names the report uses
-ECP5_RESOURCES = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "BRAM (DP16KD)",
-                  "MULT18X18D": "DSP (MULT18X18D)", "TRELLIS_IO": "IO", "EHXPLLL": "PLL"}
-ICE40_RESOURCES = {"ICESTORM_LC": "LC (LUT4+FF)", "ICESTORM_RAM": "BRAM (EBR)", "ICESTORM_SPRAM": "SPRAM",
-                   "ICESTORM_DSP": "DSP (SB_MAC16)", "SB_IO": "IO", "ICESTORM_PLL": "PLL"}
+ECP5_RESOURCES = {
+    "TRELLIS_COMB": "LUT4",
+    "TRELLIS_FF": "FF",
+    "DP16KD": "BRAM (DP16KD)",
+    "MULT18X18D": "DSP (MULT18X18D)",
+    "TRELLIS_IO": "IO",
+    "EHXPLLL": "PLL",
+}
+ICE40_RESOURCES = {
+    "ICESTORM_LC": "LC (LUT4+FF)",
+    "ICESTORM_RAM": "BRAM (EBR)",
+    "ICESTORM_SPRAM": "SPRAM",
+    "ICESTORM_DSP": "DSP (SB_MAC16)",
+    "SB_IO": "IO",
+    "ICESTORM_PLL": "PLL",
+}
 
 
 @dataclass(frozen=True)
@@ -81,14 +93,16 @@ def accelerator_design(build_dir: Path | str) -> AcceleratorDesign:
 # -- running the tools ---------------------------------------------------------------------------
 
 
-def _run(tool: toolchain.Tool, args: Sequence[str], *, cwd: Path, log: Path, what: str,
-         tool_log: Path | None = None) -> float:
+def _run(
+    tool: toolchain.Tool, args: Sequence[str], *, cwd: Path, log: Path, what: str, tool_log: Path | None = None
+) -> float:
     """Run one tool with its console output in ``log`` (and its own log in ``tool_log``, if it
     writes one); FlowError naming the tool's log and its error lines if it fails."""
     start = time.monotonic()
     with open(log, "w") as out:
-        proc = subprocess.run(tool.argv(*args), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                              env=toolchain.tool_env(tool), check=False)
+        proc = subprocess.run(
+            tool.argv(*args), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=toolchain.tool_env(tool), check=False
+        )
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         main = tool_log if tool_log is not None and tool_log.is_file() else log
@@ -122,8 +136,10 @@ def _yosys_read(design: AcceleratorDesign, src: str, acc_names: list[str], board
         # deferred: library modules are elaborated only with the parameters (and memory files)
         # that the accelerator gives them
         return [f"read_verilog -defer -sv {' '.join(f'{src}/{n}' for n in acc_names + board_names)}"]
-    lines = [f"read_verilog -sv {' '.join(f'{src}/{n}' for n in acc_names)}",
-             f"rename {design.top} {ACCELERATOR_MODULE}"]
+    lines = [
+        f"read_verilog -sv {' '.join(f'{src}/{n}' for n in acc_names)}",
+        f"rename {design.top} {ACCELERATOR_MODULE}",
+    ]
     lines.append(f"read_verilog -defer -sv {' '.join(f'{src}/{n}' for n in board_names)}")
     return lines
 
@@ -193,15 +209,21 @@ def implement(
         "CLKS_PER_BIT": round(hz / baud),
         "TIMEOUT_CLKS": round(hz * FRAME_TIMEOUT_S),
         "LED_HOLD_CLKS": round(hz * LED_HOLD_S),
-        "IN_W": fmt.in_width, "IN_BEATS": fmt.in_beats, "OUT_W": fmt.out_width, "OUT_BEATS": fmt.out_beats,
+        "IN_W": fmt.in_width,
+        "IN_BEATS": fmt.in_beats,
+        "OUT_W": fmt.out_width,
+        "OUT_BEATS": fmt.out_beats,
     }
     tools = toolchain.require("yosys", f"nextpnr-{spec.family}", "ecppack" if spec.family == "ecp5" else "icepack")
     seconds: dict[str, float] = {}
     logs = {"synth": "yosys.log", "pnr": "nextpnr.log", "pack": "pack.log"}
 
     # 1. synthesis
-    synth_cmd = (f"synth_ecp5 -top {spec.wrapper} -json synth.json" if spec.family == "ecp5"
-                 else f"synth_ice40 -dsp -top {spec.wrapper} -json synth.json")
+    synth_cmd = (
+        f"synth_ecp5 -top {spec.wrapper} -json synth.json"
+        if spec.family == "ecp5"
+        else f"synth_ice40 -dsp -top {spec.wrapper} -json synth.json"
+    )
     script = _yosys_read(design, "src", acc_names, board_names) + [
         "chparam " + " ".join(f"-set {k} {v}" for k, v in params.items()) + f" {spec.wrapper}",
         synth_cmd,
@@ -209,44 +231,98 @@ def implement(
     ]
     (out / "synth.ys").write_text("\n".join(script) + "\n")
     say(f"  synthesis ({spec.family}, Yosys) ...")
-    seconds["synth"] = _run(tools["yosys"], ["-q", "-l", logs["synth"], "synth.ys"], cwd=out,
-                            log=out / "yosys.stdout.log", what="Yosys synthesis", tool_log=out / logs["synth"])
+    seconds["synth"] = _run(
+        tools["yosys"],
+        ["-q", "-l", logs["synth"], "synth.ys"],
+        cwd=out,
+        log=out / "yosys.stdout.log",
+        what="Yosys synthesis",
+        tool_log=out / logs["synth"],
+    )
     cells = _stat_cells(out / "synth_stat.json")
 
     # 2. place and route
-    pnr_args = ["--json", "synth.json", "--freq", f"{clock.mhz:g}", "--report", "pnr_report.json",
-                "--seed", str(seed), "--timing-allow-fail", "-l", logs["pnr"], "-q"]
+    pnr_args = [
+        "--json",
+        "synth.json",
+        "--freq",
+        f"{clock.mhz:g}",
+        "--report",
+        "pnr_report.json",
+        "--seed",
+        str(seed),
+        "--timing-allow-fail",
+        "-l",
+        logs["pnr"],
+        "-q",
+    ]
     if spec.family == "ecp5":
-        pnr_args += [f"--{spec.nextpnr_device}", "--package", spec.package, "--speed", spec.speed,
-                     "--lpf", constraints, "--textcfg", "pnr.config"]
+        pnr_args += [
+            f"--{spec.nextpnr_device}",
+            "--package",
+            spec.package,
+            "--speed",
+            spec.speed,
+            "--lpf",
+            constraints,
+            "--textcfg",
+            "pnr.config",
+        ]
     else:
         pnr_args += [f"--{spec.nextpnr_device}", "--package", spec.package, "--pcf", constraints, "--asc", "pnr.asc"]
     say(f"  place and route (nextpnr-{spec.family}, {spec.part}, {clock.mhz:g} MHz) ...")
     try:
-        seconds["pnr"] = _run(tools[f"nextpnr-{spec.family}"], pnr_args, cwd=out, log=out / "nextpnr.stdout.log",
-                              what=f"nextpnr-{spec.family}", tool_log=out / logs["pnr"])
+        seconds["pnr"] = _run(
+            tools[f"nextpnr-{spec.family}"],
+            pnr_args,
+            cwd=out,
+            log=out / "nextpnr.stdout.log",
+            what=f"nextpnr-{spec.family}",
+            tool_log=out / logs["pnr"],
+        )
     except FlowError as err:
         raise _pnr_failure(err, out / logs["pnr"], spec, cells) from None
     report = json.loads((out / "pnr_report.json").read_text())
-    fmax = {_clock_name(k): {"achieved": round(v["achieved"], 2), "constraint": round(v["constraint"], 2)}
-            for k, v in report.get("fmax", {}).items()}
-    utilization = {k: {"used": int(v["used"]), "available": int(v["available"])}
-                   for k, v in report.get("utilization", {}).items() if int(v["used"]) > 0 or k in ECP5_RESOURCES
-                   or k in ICE40_RESOURCES}
+    fmax = {
+        _clock_name(k): {"achieved": round(v["achieved"], 2), "constraint": round(v["constraint"], 2)}
+        for k, v in report.get("fmax", {}).items()
+    }
+    utilization = {
+        k: {"used": int(v["used"]), "available": int(v["available"])}
+        for k, v in report.get("utilization", {}).items()
+        if int(v["used"]) > 0 or k in ECP5_RESOURCES or k in ICE40_RESOURCES
+    }
     timing_met = all(v["achieved"] >= v["constraint"] for v in fmax.values())
 
     result = ImplResult(
-        board=spec.name, part=spec.part, family=spec.family, requested_mhz=clock_mhz, clock_mhz=round(clock.mhz, 4),
-        baud=baud, bitstream=None, fmax=fmax, timing_met=timing_met, utilization=utilization, yosys_cells=cells,
-        seconds=seconds, logs={k: str(out / v) for k, v in logs.items()},
-        link_format=asdict(fmt), pll={k: v for k, v in clock.params.items()},
+        board=spec.name,
+        part=spec.part,
+        family=spec.family,
+        requested_mhz=clock_mhz,
+        clock_mhz=round(clock.mhz, 4),
+        baud=baud,
+        bitstream=None,
+        fmax=fmax,
+        timing_met=timing_met,
+        utilization=utilization,
+        yosys_cells=cells,
+        seconds=seconds,
+        logs={k: str(out / v) for k, v in logs.items()},
+        link_format=asdict(fmt),
+        pll={k: v for k, v in clock.params.items()},
     )
     if not timing_met:
         result.write(out / "impl.json")
-        failed = ", ".join(f"{k}: {v['achieved']:.1f} MHz < {v['constraint']:.1f} MHz"
-                           for k, v in fmax.items() if v["achieved"] < v["constraint"])
-        raise FlowError(f"timing not met on {spec.part}: {failed}; try --clock-mhz "
-                        f"{min(v['achieved'] for v in fmax.values()):.0f} or a lower clock", out / logs["pnr"])
+        failed = ", ".join(
+            f"{k}: {v['achieved']:.1f} MHz < {v['constraint']:.1f} MHz"
+            for k, v in fmax.items()
+            if v["achieved"] < v["constraint"]
+        )
+        raise FlowError(
+            f"timing not met on {spec.part}: {failed}; try --clock-mhz "
+            f"{min(v['achieved'] for v in fmax.values()):.0f} or a lower clock",
+            out / logs["pnr"],
+        )
 
     # 3. bitstream
     suffix = ".bit" if spec.family == "ecp5" else ".bin"
@@ -277,22 +353,43 @@ def _pnr_failure(err: FlowError, log: Path, spec: BoardSpec, cells: dict[str, in
     text = log.read_text(errors="replace") if log.is_file() else ""
     if "no BELs remaining" in text or "Unable to place cell" in text or "not enough" in text.lower():
         used = ", ".join(f"{k} {v}" for k, v in cells.items())
-        return FlowError(f"the design does not fit on {spec.part} ({spec.name}): {_error_lines(log)}; "
-                         f"synthesized cells: {used}", log)
+        return FlowError(
+            f"the design does not fit on {spec.part} ({spec.name}): {_error_lines(log)}; synthesized cells: {used}", log
+        )
     return err
 
 
 # -- xc7z020 estimate ----------------------------------------------------------------------------
 
-_LUT_SITES = {"LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1, "LUT6_2": 1,
-              "SRL16E": 1, "SRLC32E": 1, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4,
-              "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2,
-              "RAM256X1S": 4}
+_LUT_SITES = {
+    "LUT1": 1,
+    "LUT2": 1,
+    "LUT3": 1,
+    "LUT4": 1,
+    "LUT5": 1,
+    "LUT6": 1,
+    "LUT6_2": 1,
+    "SRL16E": 1,
+    "SRLC32E": 1,
+    "RAM32X1D": 2,
+    "RAM64X1D": 2,
+    "RAM128X1D": 4,
+    "RAM32M": 4,
+    "RAM64M": 4,
+    "RAM32M16": 8,
+    "RAM64M8": 8,
+    "RAM32X1S": 1,
+    "RAM64X1S": 1,
+    "RAM128X1S": 2,
+    "RAM256X1S": 4,
+}
 _FF = ("FDRE", "FDSE", "FDCE", "FDPE")
 
 
 def xilinx_estimate(
-    build_dir: Path | str, *, design: AcceleratorDesign | None = None,
+    build_dir: Path | str,
+    *,
+    design: AcceleratorDesign | None = None,
     progress: Callable[[str], None] | None = print,
 ) -> dict:
     """Yosys ``synth_xilinx -family xc7`` of the accelerator alone: LUT6 (LUT sites, counting
@@ -313,9 +410,14 @@ def xilinx_estimate(
     (out / "synth.ys").write_text("\n".join(script) + "\n")
     if progress:
         progress("  xc7z020 estimate (Yosys synth_xilinx) ...")
-    seconds = _run(toolchain.find("yosys"), ["-q", "-l", "yosys.log", "synth.ys"], cwd=out,
-                   log=out / "yosys.stdout.log", what="Yosys synth_xilinx",
-                   tool_log=out / "yosys.log")
+    seconds = _run(
+        toolchain.find("yosys"),
+        ["-q", "-l", "yosys.log", "synth.ys"],
+        cwd=out,
+        log=out / "yosys.stdout.log",
+        what="Yosys synth_xilinx",
+        tool_log=out / "yosys.log",
+    )
     cells = _stat_cells(out / "synth_stat.json")
     used = {
         "LUT6": sum(n * cells.get(k, 0) for k, n in _LUT_SITES.items()),
