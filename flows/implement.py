@@ -163,6 +163,7 @@ class ImplResult:
     logs: dict[str, str]
     link_format: dict[str, int]
     pll: dict[str, int] = field(default_factory=dict)
+    seed: int = 1  # nextpnr's placement seed
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1))
@@ -310,6 +311,7 @@ def implement(
         logs={k: str(out / v) for k, v in logs.items()},
         link_format=asdict(fmt),
         pll={k: v for k, v in clock.params.items()},
+        seed=seed,
     )
     if not timing_met:
         result.write(out / "impl.json")
@@ -445,16 +447,19 @@ def bitstream_stage(
     clock_mhz: float = 50.0,
     *,
     xilinx: bool = True,
+    seed: int = 1,
     progress: Callable[[str], None] | None = print,
 ) -> dict:
     """What ``qnnflow bitstream`` (and the build's implement stage) runs: :func:`implement`, the
     xc7z020 estimate, then ``report.json`` / ``report.md``. Returns the report (a dict; see
     :func:`qnnflow.flows.report.summary` for the short form). A failed implementation still
-    leaves ``impl.json`` for a report of what was measured, and raises FlowError."""
+    leaves ``impl.json`` for a report of what was measured, and raises FlowError.
+
+    ``seed`` is nextpnr's placement seed (``--seed``); Fmax varies with it."""
     from qnnflow.flows.report import write_report
 
     design = accelerator_design(build_dir)
-    implement(build_dir, board, clock_mhz, design=design, progress=progress)
+    implement(build_dir, board, clock_mhz, design=design, seed=seed, progress=progress)
     if xilinx:
         xilinx_estimate(build_dir, design=design, progress=progress)
     return write_report(build_dir, board)

@@ -66,6 +66,20 @@ def test_timing_failure_is_reported_with_figures(standin) -> None:
 
 
 @pytest.mark.synth
+def test_seed_reaches_nextpnr(standin) -> None:
+    """The placement follows ``seed``: the same seed places the stand-in the same way, another differently."""
+    build, design = standin
+    placed = []
+    for seed in (1, 1, 2):
+        implement(build, "icebreaker", 24.0, design=design, seed=seed, progress=None)
+        out = build / "impl" / "icebreaker"
+        assert json.loads((out / "impl.json").read_text())["seed"] == seed
+        placed.append((out / "pnr.asc").read_text())
+    assert placed[0] == placed[1], "nextpnr placed differently with the same seed"
+    assert placed[0] != placed[2], "seeds 1 and 2 gave the same placement: --seed did not reach nextpnr"
+
+
+@pytest.mark.synth
 def test_xilinx_estimate_counts_the_standin(standin) -> None:
     build, design = standin
     est = xilinx_estimate(build, design=design, progress=None)
