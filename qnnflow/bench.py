@@ -121,13 +121,29 @@ def bench_accel_sim(args: argparse.Namespace) -> dict:
     return accel_sim(args)
 
 
+@benchmark("compile")
+def bench_compile(args: argparse.Namespace) -> dict:
+    """Compile time of seven models (default folding and a cycle target); third-party TFCs' MNIST accuracy."""
+    from qnnflow.bench_flow import compile_bench
+
+    return compile_bench(args)
+
+
+@benchmark("implement")
+def bench_implement(args: argparse.Namespace) -> dict:
+    """The digits CNN through Yosys / nextpnr on ULX3S-85F and iCEBreaker, three nextpnr seeds each."""
+    from qnnflow.bench_flow import implement_bench
+
+    return implement_bench(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qnnflow.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run just these")
     parser.add_argument("--out", default="bench/results", help="folder for the JSON results")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--presets", nargs="*", help="zoo-digits: presets to train")
-    parser.add_argument("--work", default="build/bench", help="accel-sim: folder for its builds")
+    parser.add_argument("--work", default="build/bench", help="accel-sim, compile, implement: folder for their builds")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
