@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from qnnflow.flows.steps import STEPS, CompileOptions
+from qonnx.core.modelwrapper import ModelWrapper
 
 
 @dataclass
@@ -54,14 +55,14 @@ def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarr
 
 
 def compile_model(
-    model_path: Path | str,
+    model_path: Path | str | ModelWrapper,
     out_dir: Path | str,
     inputs: Path | str | np.ndarray | None = None,
     opts: CompileOptions | None = None,
     labels: np.ndarray | None = None,
     verbose: bool = True,
 ) -> CompileResult:
-    """Run every build step on ``model_path``, verifying each against QONNX execution of the
+    """Run every build step on ``model_path`` (a file, or a loaded model), verifying each against QONNX execution of the
     original on ``inputs`` (N, ...) as the model's input expects them."""
     from qnnflow.flows.estimates import estimates, table
     from qnnflow.flows.execute import reference_outputs
@@ -81,7 +82,8 @@ def compile_model(
 
     model = load_model(model_path)
     x = _test_inputs(model, inputs, log)
-    log(f"reference: QONNX execution of {Path(model_path).name} on {len(x)} inputs")
+    name = Path(model_path).name if isinstance(model_path, str | Path) else "the model"
+    log(f"reference: QONNX execution of {name} on {len(x)} inputs")
     ref = reference_outputs(model, x)
     checks = []
     prev, prev_out = None, None

@@ -57,6 +57,14 @@ class _StandardNode:
         return self.session.run(None, {n: feeds[n] for n in self.names})
 
 
+def custom_op_version(node) -> int | None:
+    """The version of a qonnx custom op that executes ``node``: Trunc v1 has 5 inputs, v2 (Brevitas
+    0.11 and later) 6; ``None`` (the newest) for the others."""
+    if node.op_type == "Trunc":
+        return 2 if len(node.input) == 6 else 1
+    return None
+
+
 class Executor:
     """Runs one graph on batches. ``run(x)`` returns the graph output; ``run(x, keep=True)`` also
     every intermediate tensor (for locating the first differing tensor)."""
@@ -85,7 +93,7 @@ class Executor:
             elif node.domain.startswith("qonnx.custom_op"):
                 with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                     warnings.simplefilter("ignore")
-                    getCustomOp(node).execute_node(ctx, self.model.graph)
+                    getCustomOp(node, custom_op_version(node)).execute_node(ctx, self.model.graph)
             else:
                 key = node.name + "|" + ",".join(str(v.dtype) for v in ins if v is not None)
                 if key not in self._sessions:

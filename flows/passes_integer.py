@@ -82,10 +82,15 @@ class RemoveShapeRoundTrips:
 class MoveUniformThresholdsPastReshape:
     """Matches MultiThreshold -> Reshape / Flatten (single consumer) where the thresholds are the
     same for every channel, and swaps them, so the thresholds act on the reshaped stream (e.g. on
-    784 pixel features instead of one image channel) and can be folded with any PE."""
+    784 pixel features instead of one image channel) and can be folded with any PE. Does not apply
+    to thresholds on a MatMul / Conv accumulator, which the MVAU takes in (e.g. the window sum of a
+    lowered average pool before a flatten)."""
 
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         for mt in model.get_nodes_by_op_type("MultiThreshold"):
+            prod = model.find_producer(mt.input[0])
+            if prod is not None and prod.op_type in ("MatMul", "Conv"):
+                continue
             cons = consumers(model, mt.output[0])
             if len(cons) != 1 or cons[0].op_type not in ("Reshape", "Flatten"):
                 continue

@@ -3,7 +3,7 @@
 :class:`Streamline` walks the graph once, in order, and describes every float tensor of the
 original as ``tail(A * q + B)`` of an integer tensor ``q`` of the new graph (see flows/tail.py):
 
-- a quantizer (Quant, BipolarQuant, MultiThreshold) after an integer tensor becomes a
+- a quantizer (Quant, BipolarQuant, MultiThreshold, Trunc) after an integer tensor becomes a
   MultiThreshold whose thresholds come from exact evaluation of the per-channel function between
   them (bisection over the accumulator range, then checked); channels where that function
   decreases (negative BatchNorm scales) get their weight rows negated first;
@@ -172,6 +172,8 @@ class _Streamliner(LinearMixin, ResidualMixin):
         if op in ELEMENTWISE or op in DATA_MOVEMENT:
             self.forms[node.output[0]] = FloatPath(form.nodes + [node])
             return
+        if op == "Trunc":
+            raise ValueError(f"{where(node)}: a Trunc must follow an integer tensor, not the float input")
         if op not in QUANTIZERS:
             raise ValueError(
                 f"{where(node)}: its input is not quantized; the float input must pass through a "
@@ -239,6 +241,8 @@ class _Streamliner(LinearMixin, ResidualMixin):
             return IntTensor(
                 "", np.array(scale), np.array(bias), np.array([0]), np.array([thr.shape[-1]]), shape, axis
             )
+        if node.op_type == "Trunc":
+            return self._trunc_form(node, shape, axis, attrs)
         s, zp, bw = (self._const(node, i) for i in (1, 2, 3))
         bits = int(np.asarray(bw).ravel()[0])
         signed, narrow = int(attrs.get("signed", 1)), int(attrs.get("narrow", 0))
@@ -257,6 +261,29 @@ class _Streamliner(LinearMixin, ResidualMixin):
             z = int(zpi.flat[0])
             return IntTensor("", s, np.zeros(()), np.array([qmin - z]), np.array([qmax - z]), shape, axis)
         return IntTensor("", s, -zp * s, np.array([qmin]), np.array([qmax]), shape, axis)
+
+    def _trunc_form(self, node: NodeProto, shape: list[int], axis: int, attrs: dict) -> IntTensor:
+        """Trunc (QONNX v2, 6 inputs: x, scale, zeropt, in_bits, out_scale, out_bits; v1, 5 inputs:
+        x, scale, zeropt, in_bits, out_bits): value = A * k + B for an integer k. v2 clamps k to
+        ``out_bits`` (signed / narrow); v1 does not, and its range is taken from the input's in
+        :meth:`_quantize`."""
+        what = where(node)
+        s = per_channel(self._const(node, 1), shape, axis, what)
+        zp = per_channel(self._const(node, 2), shape, axis, what)
+        if len(node.input) == 6:
+            out_scale = per_channel(self._const(node, 4), shape, axis, what)
+            bits = int(np.asarray(self._const(node, 5)).ravel()[0])
+            trunc_scale = 2.0 ** np.round(np.log2(out_scale / s))
+            signed, narrow = int(attrs.get("signed", 1)), int(attrs.get("narrow", 0))
+            if signed:
+                qmin, qmax = -(1 << (bits - 1)) + narrow, (1 << (bits - 1)) - 1
+            else:
+                qmin, qmax = 0, (1 << bits) - 1 - narrow
+            return IntTensor(
+                "", out_scale, -zp / trunc_scale * out_scale, np.array([qmin]), np.array([qmax]), shape, axis
+            )
+        bits = int(np.asarray(self._const(node, 4)).ravel()[0])
+        return IntTensor("", s, -zp * s, np.array([0]), np.array([(1 << bits) - 1]), shape, axis)
 
     def _const(self, node: NodeProto, i: int) -> np.ndarray:
         v = self.old.get_initializer(node.input[i]) if i < len(node.input) else None
@@ -302,6 +329,11 @@ class _Streamliner(LinearMixin, ResidualMixin):
         bip = qf.bipolar
         if bip:
             qlo, qhi = 0, 1
+        if node.op_type == "Trunc":  # k's range: the levels at the ends of the (monotone) input range
+            ends = np.rint((ev(np.stack([src.lo, src.hi])).astype(np.float64) - qB) / qA)
+            qlo, qhi = int(ends.min()), int(ends.max())
+            if len(node.input) == 6:
+                qlo, qhi = max(qlo, int(qf.lo.min())), min(qhi, int(qf.hi.max()))
         if t.sum_spread is not None:
             self._check_spread(t, g, where(node))
 

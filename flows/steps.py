@@ -47,9 +47,12 @@ class CompileOptions:
 
 def step_tidy(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
     from qnnflow.flows.importer import check_supported
+    from qnnflow.flows.passes_pool import LowerAveragePool
 
     check_supported(model)
-    return tidy(model)
+    model = tidy(model)
+    model, pooled = LowerAveragePool().apply(model)
+    return tidy(model) if pooled else model
 
 
 def step_streamline(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:

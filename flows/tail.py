@@ -24,7 +24,7 @@ from qnnflow.errors import FlowError
 
 SHAPE_ONLY = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
 ELEMENTWISE = ("Mul", "Add", "Sub", "Div", "BatchNormalization", "Relu", "Clip")
-QUANTIZERS = ("Quant", "BipolarQuant", "MultiThreshold")
+QUANTIZERS = ("Quant", "BipolarQuant", "MultiThreshold", "Trunc")
 
 
 @dataclass
