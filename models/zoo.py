@@ -202,6 +202,19 @@ def build_model(preset: str | Preset, input_bits: int | None = None, input_scale
     return model
 
 
+def random_model(preset: str | Preset, seed: int = 0) -> nn.Module:
+    """``preset`` with seeded random weights and random BatchNorm statistics (negative scales and
+    large offsets included): a model the compiler must lower exactly without training it."""
+    torch.manual_seed(seed)
+    model = build_model(preset)
+    for mod in model.modules():
+        if isinstance(mod, nn.BatchNorm1d | nn.BatchNorm2d):
+            c = mod.num_features
+            mod.weight.data, mod.bias.data = torch.randn(c), torch.randn(c)
+            mod.running_mean.data, mod.running_var.data = torch.randn(c) * 3, torch.rand(c) * 5 + 0.5
+    return model.eval()
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

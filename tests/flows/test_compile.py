@@ -64,19 +64,13 @@ def test_brevitas_qonnx_tfc_2w2a(tmp_path, third_party_dir, mnist_dir):
 
 
 def _zoo_model(tmp_path, preset):
-    torch = pytest.importorskip("torch")
+    """The preset with random weights and random BatchNorm statistics (negative scales too)."""
+    pytest.importorskip("torch")
     from qnnflow.models.export import export_qonnx
-    from qnnflow.models.zoo import build_model, parse_preset
+    from qnnflow.models.zoo import parse_preset, random_model
 
-    torch.manual_seed(0)
-    m = build_model(preset)
-    for mod in m.modules():  # random BatchNorm statistics, including negative scales
-        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-            c = mod.num_features
-            mod.weight.data, mod.bias.data = torch.randn(c), torch.randn(c)
-            mod.running_mean.data, mod.running_var.data = torch.randn(c) * 3, torch.rand(c) * 5 + 0.5
     shape = parse_preset(preset).input_shape
-    return export_qonnx(m, tmp_path / f"{preset}.onnx", shape), shape
+    return export_qonnx(random_model(preset), tmp_path / f"{preset}.onnx", shape), shape
 
 
 @pytest.mark.parametrize("preset", ["digits-cnn-w2a2", "digits-cnn-w1a1", "tfc-w1a1"])

@@ -44,19 +44,12 @@ def _mnist(mnist_dir, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _random_zoo_model(folder, preset: str):
     """A zoo preset with random weights and random BatchNorm statistics, exported to QONNX."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from qnnflow.models.export import export_qonnx
-    from qnnflow.models.zoo import build_model, parse_preset
+    from qnnflow.models.zoo import parse_preset, random_model
 
-    torch.manual_seed(0)
-    model = build_model(preset)
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-            c = mod.num_features
-            mod.weight.data, mod.bias.data = torch.randn(c), torch.randn(c)
-            mod.running_mean.data, mod.running_var.data = torch.randn(c) * 3, torch.rand(c) * 5 + 0.5
     shape = parse_preset(preset).input_shape
-    return export_qonnx(model, folder / f"{preset}.onnx", shape), shape
+    return export_qonnx(random_model(preset), folder / f"{preset}.onnx", shape), shape
 
 
 def _assert_logits_equal(hw: np.ndarray, ref: np.ndarray) -> None:
