@@ -83,21 +83,11 @@ def _digits_source(folder: Path) -> str:
 
 
 def _random_preset(folder: Path, preset: str) -> Path:
-    """A zoo preset with random weights and random BatchNorm statistics (negative scales too),
-    exported to QONNX -- as tests/flows/test_compile.py builds them."""
-    import torch
-
+    """A zoo preset with random weights and random BatchNorm statistics, exported to QONNX."""
     from qnnflow.models.export import export_qonnx
-    from qnnflow.models.zoo import build_model, parse_preset
+    from qnnflow.models.zoo import parse_preset, random_model
 
-    torch.manual_seed(0)
-    model = build_model(preset)
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-            c = mod.num_features
-            mod.weight.data, mod.bias.data = torch.randn(c), torch.randn(c)
-            mod.running_mean.data, mod.running_var.data = torch.randn(c) * 3, torch.rand(c) * 5 + 0.5
-    return export_qonnx(model, folder / f"{preset}.onnx", parse_preset(preset).input_shape)
+    return export_qonnx(random_model(preset), folder / f"{preset}.onnx", parse_preset(preset).input_shape)
 
 
 @dataclass(frozen=True)
