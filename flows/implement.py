@@ -170,6 +170,28 @@ class ImplResult:
         return path
 
 
+BAUD_TOLERANCE = 0.02  # largest relative bit-period error of the UART; a 10-bit frame stays in step
+
+
+def uart_clks_per_bit(clock_hz: float, baud: int) -> int:
+    """Clock cycles per UART bit at ``baud``; ValueError when the clock cannot make that rate
+    within :data:`BAUD_TOLERANCE` or gives fewer than 4 cycles per bit (hw/uart_rx.sv's minimum)."""
+    if baud <= 0:
+        raise ValueError(f"baud rate must be positive, not {baud}")
+    n = round(clock_hz / baud)
+    if n < 4:
+        raise ValueError(
+            f"{baud} baud needs at least 4 clock cycles per bit; {clock_hz / 1e6:g} MHz gives {clock_hz / baud:.2f}"
+        )
+    err = abs(clock_hz / n - baud) / baud
+    if err > BAUD_TOLERANCE:
+        raise ValueError(
+            f"{clock_hz / 1e6:g} MHz cannot make {baud} baud: {n} cycles per bit give {clock_hz / n:.0f} baud "
+            f"({err:.1%} off, at most {BAUD_TOLERANCE:.0%}); choose another clock or baud rate"
+        )
+    return n
+
+
 def implement(
     build_dir: Path | str,
     board: Board | str = Board.ULX3S_85F,
@@ -203,11 +225,12 @@ def implement(
     constraints = shutil.copyfile(spec.constraints_path, out / spec.constraints_path.name).name
 
     hz = clock.mhz * 1e6
+    clks_per_bit = uart_clks_per_bit(hz, baud)
     fmt = design.link_format
     params = {
         **clock.params,
         "LED_ACTIVE_LOW": int(spec.led_active_low),
-        "CLKS_PER_BIT": round(hz / baud),
+        "CLKS_PER_BIT": clks_per_bit,
         "TIMEOUT_CLKS": round(hz * FRAME_TIMEOUT_S),
         "LED_HOLD_CLKS": round(hz * LED_HOLD_S),
         "IN_W": fmt.in_width,
@@ -448,6 +471,7 @@ def bitstream_stage(
     *,
     xilinx: bool = True,
     seed: int = 1,
+    baud: int = DEFAULT_BAUD,
     progress: Callable[[str], None] | None = print,
 ) -> dict:
     """What ``qnnflow bitstream`` (and the build's implement stage) runs: :func:`implement`, the
@@ -455,11 +479,12 @@ def bitstream_stage(
     :func:`qnnflow.flows.report.summary` for the short form). A failed implementation still
     leaves ``impl.json`` for a report of what was measured, and raises FlowError.
 
-    ``seed`` is nextpnr's placement seed (``--seed``); Fmax varies with it."""
+    ``seed`` is nextpnr's placement seed (``--seed``); Fmax varies with it. ``baud``: the UART's
+    rate (the host must use the same: ``qnnflow run --baud``)."""
     from qnnflow.flows.report import write_report
 
     design = accelerator_design(build_dir)
-    implement(build_dir, board, clock_mhz, design=design, seed=seed, progress=progress)
+    implement(build_dir, board, clock_mhz, design=design, seed=seed, baud=baud, progress=progress)
     if xilinx:
         xilinx_estimate(build_dir, design=design, progress=progress)
     return write_report(build_dir, board)

@@ -88,7 +88,7 @@ def stage_bitstream(cfg: BuildConfig, out: Path) -> str:
     from qnnflow.flows.implement import bitstream_stage
     from qnnflow.flows.report import summary
 
-    report = bitstream_stage(out, cfg.board, cfg.clock_mhz)
+    report = bitstream_stage(out, cfg.board, cfg.clock_mhz, baud=cfg.uart_baud)
     return "\n      ".join(line for line in summary(report).splitlines() if line)
 
 

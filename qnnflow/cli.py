@@ -99,6 +99,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         "target_cycles": args.target_cycles,
         "target_fps": args.target_fps,
         "sim_mode": SimMode(args.sim_mode) if args.sim_mode else None,
+        "uart_baud": args.baud,
     }
     cfg = cfg.replace(**{k: v for k, v in given.items() if v is not None})
     out = Path(args.out) if args.out else Path("build") / cfg.name
@@ -114,7 +115,9 @@ def cmd_bitstream(args: argparse.Namespace) -> int:
     from qnnflow.flows.implement import bitstream_stage
     from qnnflow.flows.report import summary
 
-    report = bitstream_stage(args.build_dir, Board(args.board), args.clock_mhz, xilinx=not args.no_xilinx)
+    report = bitstream_stage(
+        args.build_dir, Board(args.board), args.clock_mhz, xilinx=not args.no_xilinx, baud=args.baud
+    )
     print(summary(report))
     print(f"report: {Path(args.build_dir) / 'report.md'}")
     return 0
@@ -282,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
     p.add_argument("--clock-mhz", type=float, default=50.0)
     p.add_argument("--no-xilinx", action="store_true", help="skip the Yosys synth_xilinx xc7z020 estimate")
+    p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
     p.set_defaults(func=cmd_bitstream)
 
     p = sub.add_parser("boundary", help="decision-boundary geometry of PTQ-W, learned rounding, QAT models")
@@ -316,13 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-fps", type=float, help="frames per second at --clock-mhz to fold for")
     p.add_argument("--sim-mode", choices=[m.value for m in SimMode], help="simulation stage mode (default batch)")
     p.add_argument("--until", choices=["train", "compile", "sim", "bitstream"], help="stop after this stage")
+    p.add_argument("--baud", type=int, help="UART baud rate of the board top (default 115200)")
     _add_data_args(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", help="send the test inputs to a programmed board over its UART; accuracy, images/s")
     p.add_argument("build_dir")
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1 (iCEBreaker: the second FTDI channel)")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=int, help="the board top's baud rate (default: the build's report.json, else 115200)")
     p.add_argument("--inputs", help="inputs (.npy; default BUILD_DIR/test_inputs.npy)")
     p.add_argument("--labels", help="labels (.npy; default BUILD_DIR/test_labels.npy)")
     p.add_argument("--limit", type=int, help="send only the first N inputs")

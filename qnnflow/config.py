@@ -39,12 +39,15 @@ class BuildConfig:
     sim_mode: SimMode = SimMode.BATCH
     target_cycles: int | None = None
     target_fps: float | None = None
+    uart_baud: int = 115200  # the board top's UART; qnnflow run must use the same
 
     def __post_init__(self) -> None:
         if self.clock_mhz <= 0:
             raise ValueError(f"clock_mhz must be positive, not {self.clock_mhz}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {self.epochs}")
+        if self.uart_baud <= 0:
+            raise ValueError(f"uart_baud must be positive, not {self.uart_baud}")
         if self.target_cycles is not None and self.target_cycles < 1:
             raise ValueError(f"target_cycles must be at least 1, not {self.target_cycles}")
 

@@ -302,9 +302,24 @@ def link_format_from_build(build_dir: Path | str) -> LinkFormat:
     return accelerator_design(build_dir).link_format
 
 
+def build_baud(build_dir: Path) -> int:
+    """The UART rate a build's bitstream was made for (report.json), else :data:`DEFAULT_BAUD`."""
+    import json
+
+    report = Path(build_dir) / "report.json"
+    if report.is_file():
+        perf = json.loads(report.read_text()).get("performance") or {}
+        if perf.get("uart_baud"):
+            return int(perf["uart_baud"])
+    return DEFAULT_BAUD
+
+
 def run_board(build_dir: Path | str, port: str, *, inputs: Path | str | None = None,
-              labels: Path | str | None = None, baud: int = DEFAULT_BAUD, limit: int | None = None) -> dict:
+              labels: Path | str | None = None, baud: int | None = None, limit: int | None = None) -> dict:
     """``qnnflow run``: the build's test inputs through a programmed board; accuracy and frames/s.
+
+    ``baud``: the link's rate; by default the one the bitstream was built for (``report.json``),
+    else :data:`DEFAULT_BAUD`.
 
     The host part of the graph (the input quantizer, a logits rescale) runs here, as in
     simulation (:class:`qnnflow.sim.accel.HostIO`); the board computes the rest."""
@@ -315,6 +330,8 @@ def run_board(build_dir: Path | str, port: str, *, inputs: Path | str | None = N
     from qnnflow.sim.accel import HostIO, pack_stream, unpack_stream
 
     build_dir = Path(build_dir)
+    if baud is None:
+        baud = build_baud(build_dir)
     design = load_design(build_dir / "rtl")
     x = np.load(inputs or build_dir / "test_inputs.npy")
     y = np.load(labels) if labels else (np.load(build_dir / "test_labels.npy")
