@@ -345,7 +345,7 @@ def implement(
         )
         raise FlowError(
             f"timing not met on {spec.part}: {failed}; try --clock-mhz "
-            f"{min(v['achieved'] for v in fmax.values()):.0f} or a lower clock",
+            f"{int(min(v['achieved'] for v in fmax.values()))} or a lower clock",  # rounded down
             out / logs["pnr"],
         )
 
@@ -411,6 +411,17 @@ _LUT_SITES = {
 _FF = ("FDRE", "FDSE", "FDCE", "FDPE")
 
 
+def xc7_used(cells: dict[str, int]) -> dict[str, int]:
+    """LUT6 (LUT sites, counting LUT RAM and shift registers), FF, BRAM18 (a RAMB36 counts 2) and
+    DSP48 of a Yosys ``synth_xilinx`` cell count."""
+    return {
+        "LUT6": sum(n * cells.get(k, 0) for k, n in _LUT_SITES.items()),
+        "FF": sum(cells.get(k, 0) for k in _FF),
+        "BRAM18": cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0),
+        "DSP48": cells.get("DSP48E1", 0),
+    }
+
+
 def xilinx_estimate(
     build_dir: Path | str,
     *,
@@ -444,12 +455,7 @@ def xilinx_estimate(
         tool_log=out / "yosys.log",
     )
     cells = _stat_cells(out / "synth_stat.json")
-    used = {
-        "LUT6": sum(n * cells.get(k, 0) for k, n in _LUT_SITES.items()),
-        "FF": sum(cells.get(k, 0) for k in _FF),
-        "BRAM18": cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0),
-        "DSP48": cells.get("DSP48E1", 0),
-    }
+    used = xc7_used(cells)
     estimate = {
         "device": "xc7z020",
         "used": used,

@@ -18,7 +18,9 @@
 // Timing    : one SIMD slice of one PE fold per cycle: the first fold takes the input beats as
 //             they come and keeps them in an SF-word buffer, the other NF-1 folds read them back,
 //             so a vector takes NF*SF cycles and vectors follow back to back without a gap.
-//             Latency from the last input beat of a fold to its output beat: 4 cycles.
+//             Latency from the last input beat of a fold to its output beat: 4 cycles, 5 when
+//             SIMD > GROUP (the dot products are then summed in two registered halves:
+//             partial sums of GROUP products, then the sum of the partial sums).
 //             The input slice and its weights are registered in the fabric before the dot
 //             products (stage 0), so neither a block-RAM read (the weight memory, an upstream
 //             FIFO) nor the input-buffer bypass shares a clock cycle with the adder tree.
@@ -105,6 +107,11 @@ module mvau #(
     localparam bit XNOR    = IN_BIPOLAR && W_BIPOLAR;
     // narrow products become shift-and-add logic; only wide ones are left to multipliers (DSPs)
     localparam bit USE_MUL = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 4 && W_W > 4;
+    // wide dot products: registered partial sums of GROUP products each (stage 1a), so no cycle
+    // holds more than a GROUP-input adder tree or an NG-input one
+    localparam int GROUP   = 8;
+    localparam bit SPLIT   = SIMD > GROUP;
+    localparam int NG      = (SIMD + GROUP - 1) / GROUP;
 
     // ---------------------------------------------------------------- control
     logic [SF_W-1:0]    sf_reg;
@@ -211,22 +218,65 @@ module mvau #(
     endfunction
 
     logic [PE*ACC_W-1:0] dot, dot1_reg;
-    always_comb begin
-        for (int pe = 0; pe < PE; pe++) begin
-            logic signed [ACC_W-1:0] sum;
-            sum = '0;
-            for (int s = 0; s < SIMD; s++) begin
-                sum = sum + product(x_q[s*IN_W +: IN_W], w_q0[(pe*SIMD + s)*W_W +: W_W]);
+    logic v1_in, first1_in, last1_in;  // what enters stage 1's registers
+
+    if (SPLIT) begin : g_split
+        // stage 1a: NG partial sums per PE
+        logic [PE*NG*ACC_W-1:0] part, part_reg;
+        logic va_reg, firsta_reg, lasta_reg;
+        always_comb begin
+            for (int pe = 0; pe < PE; pe++) begin
+                for (int g = 0; g < NG; g++) begin
+                    logic signed [ACC_W-1:0] sum;
+                    sum = '0;
+                    for (int s = g * GROUP; s < (g + 1) * GROUP && s < SIMD; s++) begin
+                        sum = sum + product(x_q[s*IN_W +: IN_W], w_q0[(pe*SIMD + s)*W_W +: W_W]);
+                    end
+                    part[(pe*NG + g)*ACC_W +: ACC_W] = sum;
+                end
             end
-            dot[pe*ACC_W +: ACC_W] = sum;
         end
+        always_ff @(posedge clk) begin
+            if (en) begin
+                va_reg     <= v0_reg;
+                firsta_reg <= first0_reg;
+                lasta_reg  <= last0_reg;
+                part_reg   <= part;
+            end
+            if (rst) va_reg <= 1'b0;
+        end
+        always_comb begin
+            for (int pe = 0; pe < PE; pe++) begin
+                logic signed [ACC_W-1:0] sum;
+                sum = '0;
+                for (int g = 0; g < NG; g++) sum = sum + part_reg[(pe*NG + g)*ACC_W +: ACC_W];
+                dot[pe*ACC_W +: ACC_W] = sum;
+            end
+        end
+        assign v1_in = va_reg;
+        assign first1_in = firsta_reg;
+        assign last1_in = lasta_reg;
+    end else begin : g_direct
+        always_comb begin
+            for (int pe = 0; pe < PE; pe++) begin
+                logic signed [ACC_W-1:0] sum;
+                sum = '0;
+                for (int s = 0; s < SIMD; s++) begin
+                    sum = sum + product(x_q[s*IN_W +: IN_W], w_q0[(pe*SIMD + s)*W_W +: W_W]);
+                end
+                dot[pe*ACC_W +: ACC_W] = sum;
+            end
+        end
+        assign v1_in = v0_reg;
+        assign first1_in = first0_reg;
+        assign last1_in = last0_reg;
     end
 
     always_ff @(posedge clk) begin
         if (en) begin
-            v1_reg     <= v0_reg;
-            first1_reg <= first0_reg;
-            last1_reg  <= last0_reg;
+            v1_reg     <= v1_in;
+            first1_reg <= first1_in;
+            last1_reg  <= last1_in;
             dot1_reg   <= dot;
         end
         if (rst) v1_reg <= 1'b0;
@@ -256,12 +306,21 @@ module mvau #(
         initial $readmemh(THRESH_FILE, tmem);
 
         // loaded together with acc_reg, from the fold whose last slice is in stage 1
-        logic [NF_W-1:0]    nf0_reg, nf1_reg;
+        logic [NF_W-1:0]    nf0_reg, nf_mid, nf1_reg;
         logic [TWORD_W-1:0] thr_q;
+        if (SPLIT) begin : g_nf_split
+            logic [NF_W-1:0] nfa_reg;
+            always_ff @(posedge clk) begin
+                if (en) nfa_reg <= nf0_reg;
+            end
+            assign nf_mid = nfa_reg;
+        end else begin : g_nf_direct
+            assign nf_mid = nf0_reg;
+        end
         always_ff @(posedge clk) begin
             if (en) begin
                 nf0_reg <= nf_reg;
-                nf1_reg <= nf0_reg;
+                nf1_reg <= nf_mid;
                 thr_q   <= tmem[nf1_reg];
             end
         end

@@ -6,6 +6,7 @@ baseline with a tolerance, so a regression shows up."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,9 @@ def test_timing_failure_is_reported_with_figures(standin) -> None:
         implement(build, "icebreaker", 200.0, design=design, progress=None)
     assert err.value.log is not None and err.value.log.name == "nextpnr.log"
     assert json.loads((build / "impl" / "icebreaker" / "impl.json").read_text())["timing_met"] is False
+    achieved = float(re.search(r"clk: ([0-9.]+) MHz", str(err.value)).group(1))
+    suggested = int(re.search(r"try --clock-mhz (\d+)", str(err.value)).group(1))
+    assert suggested <= achieved < suggested + 1  # the clock it suggests is one that passes
 
 
 @pytest.mark.synth
