@@ -1,23 +1,57 @@
 """Analytical resource estimates of the hardware layers, for Lattice ECP5 and Xilinx 7-series.
 
-These are first-order models (not synthesis results): multipliers as LUT logic (one LUT6 per
-partial-product bit, XNOR-popcount one per product) or DSP / MULT18X18D slices when both operands
-exceed 4 bits; adder trees and comparators one LUT per result bit; memories in LUT RAM when shallow
-(< 128 words) else in block RAM (BRAM18 / DP16KD, best aspect ratio). ECP5 LUT4 counts use 2 LUT4
-per LUT6 of logic and 16x1 bits per LUT4 of RAM. Synthesis (issue 6) replaces them with measured
-numbers; these only steer folding.
+Each layer is estimated as the ``hw/`` module its RTL backend instantiates, from that module's
+parameters (:func:`module_estimate`; :func:`layer_params` gives the parameters of a layer without
+reading its initializers). The figures are what Yosys 0.70 (yowasp) reports for the module
+synthesized alone:
+
+- ECP5 ``LUT4``: LUT4 cells + 2 per CCU2C (a carry cell is two LUT4 places) + 8 per
+  TRELLIS_DPR16X4 (the LUT places nextpnr gives a 16x4 LUT RAM), which tracks nextpnr's
+  TRELLIS_COMB count; ``FF``: TRELLIS_FF; DP16KD; MULT18X18D.
+- xc7 ``LUT6``: LUT sites (LUT1..6, LUT RAM and shift registers by the sites they take); FF;
+  BRAM18 (a RAMB36 counts 2); DSP48.
+
+How each figure is built:
+
+- Memories are placed the way Yosys' ``memory_libmap`` places them, by comparing its own costs
+  (:func:`memory`): ROMs (weights, thresholds) become logic when that is cheaper than a block RAM
+  (up to about 2 Kbit per block on ECP5, 8 Kbit on xc7: soft-logic ROM bits cost 1/16 and 1/64
+  of a LUT there), RAMs go to LUT RAM or block RAM. This decides most of a layer's LUTs, so it is
+  modelled rather than fitted.
+- Logic is a sum of terms, each counting a structure of the module (adder-tree inputs,
+  comparator bits, register bits muxed, counter widths) times a per-family cost per unit. The costs
+  were fitted (least squares on relative error) against Yosys on every layer of six designs (the
+  digits CNN at 10,000 cycles per frame, also with simulation-sized FIFOs, and at PE = SIMD = 1;
+  the third-party TFC w2a2 at 1,000 and 10,000; cnv-w1a1 at 50,000) and 47 further module
+  configurations (the op types, FIFO depths and foldings those designs lack), then rounded.
+  ``python -m qnnflow.bench --only estimates`` reproduces the comparison (qnnflow/bench_estimates.py)
+  and tests/flows/data/resource_baseline.json keeps a sample of it.
+- Registers are counted from the RTL (every ``_reg`` and pipeline register), less the read
+  registers a block RAM or DSP absorbs.
+
+Residuals of that comparison: every design's total LUTs and FFs within 13 % on both families;
+93 % of single layers within 20 % for LUTs, the rest up to 50 % where ABC maps a logic ROM or a
+tiny converter much better or worse than its size suggests (see bench/results/estimates.png).
+Block RAMs: Yosys packs some tall memories into fewer blocks than one shape tiles, so the count
+may be a block or two high. These estimates steer folding
+(:func:`qnnflow.flows.folding.fold_for_budget`); the implementation reports measured figures.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from qonnx.core.datatype import DataType
 
 FAMILIES = ("ecp5", "xc7")
 KEYS = {"ecp5": ("LUT4", "FF", "DP16KD", "MULT18X18D"), "xc7": ("LUT6", "FF", "BRAM18", "DSP48")}
-# (depth, width) aspect ratios of one 18 Kb block RAM (BRAM18 and DP16KD offer the same ones)
-_BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+# (depth, width) shapes of one 18 Kb block RAM (ECP5 DP16KD / PDPW16KD, xc7 RAMB18 / SDP): both
+# offer the same ones; xc7 also pairs two into a RAMB36 (twice the depth, or 72 bits wide)
+_BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+_BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
 
 
 def _bits(name: str) -> int:
@@ -25,86 +59,440 @@ def _bits(name: str) -> int:
 
 
 def _clog2(n: int) -> int:
+    """$clog2 with a floor of 1, as the RTL sizes its counters."""
     return max(1, math.ceil(math.log2(max(2, n))))
 
 
-def memory(depth: int, width: int, family: str) -> tuple[int, int]:
-    """(LUTs, block RAMs) for a depth x width memory."""
-    if depth * width == 0:
-        return 0, 0
-    if depth < 128:
-        per = 16 if family == "ecp5" else 64
-        return width * math.ceil(depth / per), 0
-    return 0, min(math.ceil(depth / d) * math.ceil(width / w) for d, w in _BRAM_SHAPES)
+def _pow2(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, n))))
 
 
-def _pack(family: str, logic6: float, ff: float, ram_luts: int, brams: int, dsps: int) -> dict[str, int]:
-    lut = math.ceil(logic6 * (2 if family == "ecp5" else 1)) + ram_luts
+# -- memories --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Where Yosys puts one memory: ``kind`` "logic", "lutram" or "bram", with the LUTs it takes
+    (LUT RAM, read multiplexers, a logic ROM at its plain rate), block RAMs (18 Kb units) and the
+    registers it adds (+) or absorbs (-) relative to the RTL's own read register."""
+
+    kind: str
+    luts: float
+    brams: int
+    ffs: int
+
+
+def _bram_geometry(depth: int, width: int, shapes) -> tuple[int, int]:
+    """(rows, columns) of the cheapest tiling by one shape (fewest blocks, then fewest rows)."""
+    return min(((math.ceil(depth / d), math.ceil(width / w)) for d, w in shapes), key=lambda rc: (rc[0] * rc[1], rc[0]))
+
+
+def memory(
+    depth: int, width: int, family: str, *, rom: bool, sync_read: bool = True, single_port: bool = False
+) -> Memory:
+    """The placement Yosys' ``memory_libmap`` chooses for a ``depth`` x ``width`` memory: the
+    cheapest by its own cost model (soft logic: a bit of RAM costs 1, of ROM 1/16 on ECP5 and 1/64
+    on xc7; LUT RAM and block RAM: their library costs, plus half a unit per multiplexed read bit).
+
+    ``rom``: no write port (initialized from a file), so no LUT RAM (Yosys prunes it for ROMs).
+    ``sync_read``: the read data is registered (block RAM possible). ``single_port``: the read and
+    the write share the address (xc7 single-port LUT RAM)."""
+    bits = depth * width
+    if bits == 0:
+        return Memory("logic", 0, 0, 0)
+    ecp5 = family == "ecp5"
+    options: list[tuple[float, Memory]] = []
+    # soft logic: a ROM is a LUT tree over the address (ECP5: one LUT4 per 16 words of a column,
+    # rounded up to a power of two as the PFU muxes combine them; xc7: about one LUT6 per 64
+    # words, MUXF7/F8 and shared decoding making up for the rounding);
+    # a RAM is a register per bit with a write decoder and a read multiplexer
+    if rom:
+        luts = width * _pow2(max(depth, 16)) / 16 if ecp5 else width * max(1.0, depth / 64)
+        options.append((bits / (16 if ecp5 else 64), Memory("logic", luts, 0, 0)))
+    else:
+        options.append((bits, Memory("logic", (0.55 if ecp5 else 0.57) * bits, 0, bits)))
+    if not rom:
+        if ecp5:
+            # TRELLIS_DPR16X4 (16 x 4, cost 4; 8 LUT4 places); rows above 16 words are multiplexed
+            rows = math.ceil(depth / 16)
+            n = rows * math.ceil(width / 4)
+            cost = 4 * n + 0.5 * (rows - 1) * width + (3 if sync_read else 0)
+            options.append((cost, Memory("lutram", 8 * n + 1.2 * (rows - 1) * width, 0, 0)))
+        elif single_port:
+            # RAM64X1S .. RAM256X1S: one LUT site per 64 bits
+            rows = math.ceil(depth / 256)
+            sites = width * math.ceil(depth / 64)
+            options.append(
+                (sites * 2 + 0.5 * (rows - 1) * width, Memory("lutram", sites + 0.8 * (rows - 1) * width, 0, 0))
+            )
+        else:
+            # RAM32M (32 x 6) or RAM64M (64 x 3) simple dual port, 4 LUT sites each
+            for d, w in ((32, 6), (64, 3)):
+                rows = math.ceil(depth / d)
+                n = rows * math.ceil(width / w)
+                cost = n + 7 * rows * width / w + 0.5 * (rows - 1) * width + (2 if sync_read else 0)
+                options.append((cost, Memory("lutram", 4 * n + 0.8 * (rows - 1) * width, 0, 0)))
+    if sync_read:
+        units = [(_BRAM18_SHAPES, 128 if ecp5 else 129, 1)] + ([] if ecp5 else [(_BRAM36_SHAPES, 257, 2)])
+        for shapes, unit_cost, size in units:
+            rows, cols = _bram_geometry(depth, width, shapes)
+            cost = unit_cost * rows * cols + 0.5 * (rows - 1) * width
+            luts = (0.9 if ecp5 else 0.35) * (rows - 1) * width
+            ffs = -width  # the read register is the block RAM's
+            if ecp5 and not rom:
+                # DP16KD ports are not read-during-write safe across ports: Yosys emulates it with
+                # a bypass register (data, address, flag) and a multiplexer, and keeps the output
+                # register in the fabric (Yosys charges 2 per data bit for it)
+                cost += 2 * width
+                luts += 1.2 * width
+                ffs = width + _clog2(depth) + 2
+            options.append((cost, Memory("bram", luts, rows * cols * size, ffs)))
+    return min(options, key=lambda o: o[0])[1]
+
+
+# -- logic costs per family ------------------------------------------------------------------------
+
+# Per-unit costs of each term, in LUT4 places (ECP5) or LUT6 sites (xc7). Fitted against Yosys
+# (see the module docstring) and rounded; the comments say what each unit is.
+_COST = {
+    "ecp5": {
+        # mvau
+        "mvau_base": 70,  # handshake, valid pipeline, output slice control
+        "mvau_counter": 2.0,  # per bit of the SF, NF and weight-address counters
+        "mvau_xmux": 1.4,  # per input bit: first fold from the stream, the others from the buffer
+        "mvau_xnor": 3.7,  # per XNOR product: the product and its share of the popcount tree
+        "mvau_tree": 0.6,  # per partial-product bit entering the ACC_W-wide carry-save adder tree
+        "mvau_dsp_tree": 1.1,  # per accumulator bit of each DSP product summed in the fabric
+        "mvau_split": 1.0,  # per bit of the registered partial sums (SIMD > 8) and their adder
+        "mvau_cmp": 2.8,  # per threshold bit: comparator against the accumulator and the count
+        "mvau_out": 2.5,  # per output bit: the output slice and the count adder
+        "mvau_wrom": 1.4,  # weight ROM in logic, per plain-ROM LUT (address from the next-address logic)
+        "mvau_wrom_deep": 0.08,  # ... plus per bit beyond 64 words (ABC merges the address logic in)
+        # thresholding
+        "thr_base": 21,
+        "thr_rom": 2.4,  # per plain-ROM LUT of the threshold memory in logic, with its comparators
+        "thr_out": 9.3,  # per output bit: count adder and output slice
+        # sliding window
+        "swg_base": 18,
+        "swg_addr": 37,  # per bit of the slot address: the row/column counters and address adders
+        "swg_beat": 1.05,  # per beat bit: padding multiplexer and output slice
+        # maxpool
+        "pool_cmp": 6.0,  # per element bit: comparator, multiplexer, output slice
+        "pool_counter": 19.6,  # per bit of the eight position counters
+        # label select
+        "label_elem": 2.8,  # per bit of (value, index) compared and multiplexed
+        "label_index": 9.5,  # per index bit: base counter, last-beat compare, output slice
+        # add / duplicate streams, width converter, fifo
+        "add_base": 4,
+        "add_pe": 7.5,
+        "add_bit": 1.1,  # per sum bit: the adder and the output slice
+        "slice_bit": 1.0,  # per bit of a skid buffer (register slice)
+        "slice_base": 6,
+        "dwc_base": 5.3,
+        "dwc_count": 3.2,  # per bit of the beat counter
+        "dwc_shift": 4.0,  # per bit of a narrowing converter's shift register that shifts
+        "dwc_load": 1.5,  # per bit of its last slice (loaded only)
+        "fifo_base": 9,
+        "fifo_ptr": 8.7,  # per pointer bit: read/write pointers, two fill counters, full/empty
+    },
+    "xc7": {
+        "mvau_base": 63,
+        "mvau_counter": 0.6,
+        "mvau_xmux": 2.25,
+        "mvau_xnor": 1.75,
+        "mvau_tree": 0.38,
+        "mvau_dsp_tree": 0.2,
+        "mvau_split": 0.0,  # the partial sums fold into the same LUT6 adder tree
+        "mvau_cmp": 0.45,
+        "mvau_acc": 0.25,
+        "mvau_out": 0.0,
+        "mvau_wrom": 3.0,
+        "mvau_wrom_deep": 0.023,
+        "thr_base": 14,
+        "thr_rom": 1.14,
+        "thr_out": 3.0,
+        "swg_base": 13.5,
+        "swg_addr": 17.2,
+        "swg_beat": 1.9,
+        "pool_cmp": 2.9,
+        "pool_counter": 8.1,
+        "label_elem": 1.55,
+        "label_out_elem": 0.9,
+        "label_index": 1.8,
+        "add_base": 7,
+        "add_pe": 0,
+        "add_bit": 1.8,
+        "slice_bit": 1.0,
+        "slice_base": 5,
+        "dwc_base": 5.7,
+        "dwc_count": 0.16,
+        "dwc_shift": 2.14,
+        "dwc_load": 0.2,
+        "fifo_base": 7.7,
+        "fifo_ptr": 3.0,
+    },
+}
+
+
+@dataclass
+class _Tally:
+    luts: float = 0.0
+    ffs: float = 0.0
+    brams: int = 0
+    dsps: int = 0
+
+    def add(self, mem: Memory) -> Memory:
+        self.luts += mem.luts
+        self.ffs += mem.ffs
+        self.brams += mem.brams
+        return mem
+
+
+def _skid_ffs(width: int) -> int:
+    return 2 * width + 2  # output and skid registers with their valid bits
+
+
+def _mvau(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, simd, iw, ww, acc, nt, ow = (int(p[k]) for k in ("PE", "SIMD", "IN_W", "W_W", "ACC_W", "NUM_T", "OUT_W"))
+    nf, sf = int(p["MH"]) // pe, int(p["MW"]) // simd
+    xnor = bool(p["IN_BIPOLAR"]) and bool(p["W_BIPOLAR"])
+    use_mul = not p["IN_BIPOLAR"] and not p["W_BIPOLAR"] and iw > 4 and ww > 4
+    ng = math.ceil(simd / 8) if simd > 8 else 0  # registered partial sums of 8 products (hw/mvau.sv GROUP)
+    counters = _clog2(nf) + _clog2(sf) + _clog2(nf * sf)
+    t = _Tally()
+    t.luts = c["mvau_base"] + c["mvau_counter"] * counters + c["mvau_split"] * pe * ng * acc
+    t.luts += c.get("mvau_acc", 0) * pe * acc + c["mvau_out"] * pe * ow + c["mvau_cmp"] * pe * nt * acc
+    if xnor:
+        t.luts += c["mvau_xnor"] * pe * simd
+    elif use_mul:
+        t.dsps = pe * simd
+        t.luts += c["mvau_dsp_tree"] * pe * simd * acc
+        if family == "xc7":  # DSP48E1 takes the weight register (B) and the product register (P)
+            t.ffs -= pe * simd * ww + pe * acc
+    else:
+        # shift-and-add products: one partial product per bit of the narrower operand (one for a
+        # bipolar operand), each entering the adder tree at the accumulator's width
+        pps = 1 if (p["IN_BIPOLAR"] or p["W_BIPOLAR"]) else min(iw, ww)
+        t.luts += c["mvau_tree"] * pe * simd * pps * acc
+    # registers: control and valid pipeline, the input slice and its weights (stage 0), the weight
+    # read register, partial sums, dot products, accumulators, thresholds, output slice
+    t.ffs = 7 + counters + simd * iw + 2 * pe * simd * ww + pe * ng * acc + (3 if ng else 0)
+    t.ffs += 2 * pe * acc + _skid_ffs(pe * ow)
+    if nf * sf > 1:
+        w = t.add(memory(nf * sf, pe * simd * ww, family, rom=True))
+        if w.kind == "logic":
+            deep = pe * simd * ww * nf * sf if nf * sf > 64 else 0
+            t.luts += (c["mvau_wrom"] - 1) * w.luts + c["mvau_wrom_deep"] * deep
+    else:
+        t.ffs -= pe * simd * ww  # one word: constants
+    if nt:
+        t.ffs += (3 if ng else 2) * _clog2(nf) + pe * nt * acc
+        if nf > 1:
+            thr = t.add(memory(nf, pe * nt * acc, family, rom=True))
+            if thr.kind == "logic":
+                t.ffs -= 0.2 * pe * nt * acc  # Yosys drops the constant and duplicate columns
+        else:
+            t.ffs -= pe * nt * acc
+    if nf > 1:
+        # the input vector buffer: written on the first fold, read back on the others
+        t.add(memory(sf, simd * iw, family, rom=False))
+        t.luts += c["mvau_xmux"] * simd * iw
+    return t
+
+
+def _thresholding(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, nt, tw, ow = (int(p[k]) for k in ("PE", "NUM_T", "THR_W", "OUT_W"))
+    cf = int(p["CH"]) // pe
+    t = _Tally(luts=c["thr_base"] + c["thr_out"] * pe * ow, ffs=_clog2(cf) + _skid_ffs(pe * ow))
+    if cf > 1:
+        mem = memory(cf, pe * nt * tw, family, rom=True)
+        t.brams += mem.brams
+        t.luts += mem.luts + (c["thr_rom"] - 1) * mem.luts if mem.kind == "logic" else mem.luts
+        # the threshold register; Yosys drops duplicate and constant columns of a shallow table
+        t.ffs += 0 if mem.kind == "bram" else pe * nt * tw * (0.5 if cf <= 16 else 1)
+    return t
+
+
+def _sliding_window(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    simd, ew, k = int(p["SIMD"]), int(p["ELEM_W"]), int(p["K"])
+    h, w, stride, pad = int(p["IFM_H"]), int(p["IFM_W"]), int(p.get("STRIDE", 1)), int(p.get("PAD", 0))
+    cf = int(p["CH"]) // simd
+    depth = 2 * k * w * cf  # 2K row slots of IFM_W * CF beats (hw/sliding_window.sv NR)
+    beat = simd * ew
+    aw = _clog2(depth) + 1
+    pw = _clog2(w * cf + h + 2 * k + (k + stride + pad) * cf + 2) + 2
+    t = _Tally(luts=c["swg_base"] + c["swg_addr"] * aw + c["swg_beat"] * beat)
+    # slot addresses (3 + write), 11 position counters, read data, padding flag, output slice
+    t.ffs = 4 * aw + 11 * pw + 2 + beat + _skid_ffs(beat)
+    t.add(memory(depth, beat, family, rom=False))
+    return t
+
+
+def _maxpool(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, ew, k = int(p["PE"]), int(p["ELEM_W"]), int(p["K"])
+    h, w = int(p["IFM_H"]), int(p["IFM_W"])
+    cf, ow = int(p["CH"]) // pe, w // k
+    cnt = _clog2(h + w + cf + k + ow * cf + 2) + 1  # hw/maxpool.sv CNT_W
+    t = _Tally(luts=c["pool_cmp"] * pe * ew + c["pool_counter"] * cnt, ffs=8 * cnt + _skid_ffs(pe * ew))
+    # running maxima of a row of windows: read and written at one address, read asynchronously
+    t.add(memory(ow * cf, pe * ew, family, rom=False, sync_read=False, single_port=True))
+    return t
+
+
+def _label_select(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, ew, ow = int(p["PE"]), int(p["ELEM_W"]), int(p["OUT_W"])
+    luts = c["label_elem"] * pe * (ew + ow) + c["label_index"] * ow
+    if family == "xc7":  # LUT6 compare more bits per LUT than they multiplex
+        luts = c["label_elem"] * pe * ew + c["label_out_elem"] * pe * ow + c["label_index"] * ow
+    return _Tally(luts=luts, ffs=ew + 2 * ow + _skid_ffs(ow))
+
+
+def _add_streams(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, ow = int(p["PE"]), int(p["OUT_W"])
+    return _Tally(luts=c["add_base"] + c["add_pe"] * pe + c["add_bit"] * pe * ow, ffs=_skid_ffs(pe * ow))
+
+
+def _duplicate_streams(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    n, w = int(p["NUM_OUT"]), int(p["DATA_W"])
+    return _Tally(luts=n * (c["slice_bit"] * w + c["slice_base"]), ffs=n * _skid_ffs(w))
+
+
+def _width_converter(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    i, o = int(p["IN_W"]), int(p["OUT_W"])
+    if i == o:
+        return _Tally(luts=c["slice_bit"] * i + c["slice_base"], ffs=_skid_ffs(i))
+    r = max(i, o) // min(i, o)
+    cnt = _clog2(r)
+    luts = c["dwc_base"] + c["dwc_count"] * cnt
+    if o > i:  # collect R-1 beats, then register the word
+        return _Tally(luts=luts, ffs=o + (o - i) + cnt + 1)
+    # narrowing: the current word shifts by OUT_W per beat (R-1 of R slices move), the next waits
+    luts += c["dwc_shift"] * i * (1 - 1 / r) + c["dwc_load"] * i / r
+    return _Tally(luts=luts, ffs=2 * i + cnt + 2)
+
+
+def _fifo(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    w, d = int(p["DATA_W"]), max(2, int(p["DEPTH"]))
+    ptr = _clog2(d)
+    t = _Tally(luts=c["fifo_base"] + c["fifo_ptr"] * ptr, ffs=2 * ptr + 2 * _clog2(d + 1) + w + 1)
+    t.add(memory(d, w, family, rom=False))
+    return t
+
+
+_MODULES = {
+    "mvau": _mvau,
+    "thresholding": _thresholding,
+    "sliding_window": _sliding_window,
+    "maxpool": _maxpool,
+    "label_select": _label_select,
+    "add_streams": _add_streams,
+    "duplicate_streams": _duplicate_streams,
+    "width_converter": _width_converter,
+    "fifo": _fifo,
+}
+
+
+def module_estimate(module: str, params: Mapping[str, object], family: str) -> dict[str, int]:
+    """Resources of ``hw/<module>.sv`` at ``params`` (its HDL parameters) on ``family``."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    model = _MODULES.get(module)
+    if model is None:
+        raise ValueError(f"no resource model for module {module!r}; known: {', '.join(_MODULES)}")
+    t = model({k: v for k, v in params.items() if not k.endswith("_FILE")}, family)
     k = KEYS[family]
-    return {k[0]: int(lut), k[1]: int(math.ceil(ff)), k[2]: int(brams), k[3]: int(dsps)}
+    return {k[0]: math.ceil(t.luts), k[1]: math.ceil(max(0, t.ffs)), k[2]: int(t.brams), k[3]: int(t.dsps)}
+
+
+# -- layers -> module parameters -------------------------------------------------------------------
+
+
+def layer_params(layer) -> tuple[str, dict[str, int]]:
+    """The ``hw/`` module and HDL parameters flows/rtl_backend.py gives ``layer``, as far as they
+    follow from its attributes. The number of thresholds, which the backend takes from the
+    initializer, is the most the output can count: the output type's maximum less ``ActVal``
+    (one for a bipolar output)."""
+    from qnnflow.flows import kernels
+    from qnnflow.flows.rtl_backend import ElemType
+
+    op = layer.op_type
+    g = layer.get
+
+    def steps(out_type: str) -> int:
+        return 1 if out_type == "BIPOLAR" else max(1, int(DataType[out_type].max()) - int(g("ActVal")))
+
+    if op == "MVAU":
+        xt = ElemType.of(g("inputDataType"))
+        wname = g("weightDataType")
+        wt = ElemType(2, True, False) if wname == "TERNARY" else ElemType.of(wname)
+        ot = ElemType.of(g("outputDataType"))
+        xnor = bool(g("binaryXnorMode"))
+        mw = int(g("MW"))
+        act = not g("noActivation") and len(layer.node.input) > 2 and bool(layer.node.input[2])
+        if act:
+            lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
+            acc, nt, ow = max(kernels.signed_width(lo, hi + 1), 2), steps(g("outputDataType")), ot.bits
+        else:
+            acc, nt, ow = ot.bits, 0, ot.bits
+        return "mvau", {
+            "MW": mw, "MH": int(g("MH")), "PE": int(g("PE")), "SIMD": int(g("SIMD")),
+            "IN_W": xt.bits, "IN_SIGNED": int(xt.signed), "IN_BIPOLAR": int(xt.bipolar),
+            "W_W": wt.bits, "W_SIGNED": int(wt.signed), "W_BIPOLAR": int(wt.bipolar),
+            "ACC_W": acc, "NUM_T": nt, "OUT_W": ow,
+        }  # fmt: skip
+    if op == "Thresholding":
+        xt = ElemType.of(g("inputDataType"))
+        lo, hi = xt.value_range()
+        return "thresholding", {
+            "CH": int(g("NumChannels")), "PE": int(g("PE")), "IN_W": xt.bits, "IN_SIGNED": int(xt.signed),
+            "NUM_T": steps(g("outputDataType")), "THR_W": kernels.signed_width(lo, hi + 1),
+            "OUT_W": _bits(g("outputDataType")),
+        }  # fmt: skip
+    if op == "SlidingWindow":
+        h, w = (int(v) for v in g("IFMDim"))
+        return "sliding_window", {
+            "IFM_H": h, "IFM_W": w, "CH": int(g("IFMChannels")), "SIMD": int(g("SIMD")),
+            "ELEM_W": _bits(g("inputDataType")), "K": int(g("ConvKernelDim")), "STRIDE": int(g("Stride")),
+            "PAD": int(g("Pad")),
+        }  # fmt: skip
+    if op == "MaxPool":
+        h, w = (int(v) for v in g("ImgDim"))
+        return "maxpool", {
+            "IFM_H": h, "IFM_W": w, "CH": int(g("NumChannels")), "PE": int(g("PE")),
+            "ELEM_W": _bits(g("inputDataType")), "K": int(g("PoolDim")),
+        }  # fmt: skip
+    if op == "LabelSelect":
+        return "label_select", {
+            "NUM": int(g("Labels")), "PE": int(g("PE")), "ELEM_W": _bits(g("inputDataType")),
+            "OUT_W": _bits(g("outputDataType")),
+        }  # fmt: skip
+    if op == "AddStreams":
+        return "add_streams", {
+            "PE": int(g("PE")),
+            "IN_W": _bits(g("inputDataType")),
+            "OUT_W": _bits(g("outputDataType")),
+        }
+    if op == "DuplicateStreams":
+        return "duplicate_streams", {"DATA_W": layer.in_width, "NUM_OUT": max(2, len(layer.node.output))}
+    if op == "FIFO":
+        return "fifo", {"DATA_W": layer.in_width, "DEPTH": max(2, int(g("depth")))}
+    if op == "WidthConverter":
+        return "width_converter", {"IN_W": layer.in_width, "OUT_W": layer.out_width}
+    raise ValueError(f"no resource model for {op}")
 
 
 def estimate(layer, family: str) -> dict[str, int]:
     """Resources of one layer (flows/layers.py) on ``family`` ("ecp5" or "xc7")."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
-    op = layer.op_type
-    g = layer.get
-    if op == "MVAU":
-        pe, simd, mh, mw = (int(g(k)) for k in ("PE", "SIMD", "MH", "MW"))
-        ib, wb, ob, acc = (
-            _bits(g(k)) for k in ("inputDataType", "weightDataType", "outputDataType", "accDataType")
-        )
-        xnor = bool(g("binaryXnorMode"))
-        prods = pe * simd
-        dsps = 0
-        if xnor:
-            mult = prods * 1.0
-        elif wb <= 2 or ib <= 2:  # bipolar / ternary / 2-bit operand: a conditional add
-            mult = prods * max(ib, wb)
-        elif ib > 4 and wb > 4:
-            mult, dsps = 0.0, prods
-        else:
-            mult = prods * ib * wb
-        tree = pe * max(0, simd - 1) * (ib + wb + _clog2(simd))
-        steps = 0 if g("noActivation") else (1 if g("outputDataType") == "BIPOLAR" else 2**ob - 1)
-        cmp = pe * steps * math.ceil(acc / 2)
-        wl, wbr = memory((mh // pe) * (mw // simd), pe * simd * wb, family)
-        tl, tbr = memory(mh // pe, pe * steps * acc, family) if steps else (0, 0)
-        # stage 0 registers the input slice and its weights (hw/mvau.sv); then dot, accumulator, output
-        ff = 2 * simd * ib + pe * simd * wb + pe * acc * 2 + pe * ob + 2 * pe * simd * (1 if xnor else 2)
-        return _pack(family, mult + tree + pe * acc + cmp + 40, ff, wl + tl, wbr + tbr, dsps)
-    if op == "Thresholding":
-        pe, c = int(g("PE")), int(g("NumChannels"))
-        ib, ob = _bits(g("inputDataType")), _bits(g("outputDataType"))
-        steps = 1 if g("outputDataType") == "BIPOLAR" else 2**ob - 1
-        tl, tbr = memory(c // pe, pe * steps * (ib + 1), family)
-        return _pack(family, pe * steps * math.ceil((ib + 1) / 2) + 20, pe * (ib + ob) * 2, tl, tbr, 0)
-    if op == "SlidingWindow":
-        simd, c, k = int(g("SIMD")), int(g("IFMChannels")), int(g("ConvKernelDim"))
-        h, w = g("IFMDim")
-        ib = _bits(g("inputDataType"))
-        depth = k * (w + 2 * int(g("Pad"))) * (c // simd)
-        ml, mbr = memory(depth, simd * ib, family)
-        return _pack(family, simd * ib * 3 + 80, simd * ib * 2 + 64, ml, mbr, 0)
-    if op == "MaxPool":
-        pe, c, k = int(g("PE")), int(g("NumChannels")), int(g("PoolDim"))
-        h, w = g("ImgDim")
-        ib = _bits(g("inputDataType"))
-        ml, mbr = memory((w // k) * (c // pe), pe * ib, family)
-        return _pack(family, pe * ib * 2 + 30, pe * ib * 2 + 32, ml, mbr, 0)
-    if op == "LabelSelect":
-        ib, kk, pe = _bits(g("inputDataType")), int(g("K")), int(g("PE"))
-        ob = _bits(g("outputDataType"))
-        return _pack(family, kk * pe * (ib + ob) + 30, kk * (ib + ob) + pe * ib + 16, 0, 0, 0)
-    if op in ("AddStreams", "DuplicateStreams"):
-        pe = int(g("PE"))
-        ib = _bits(g("inputDataType"))
-        return _pack(family, pe * (ib + 1) + 8, pe * (ib + 1) * 2 + 4, 0, 0, 0)
-    if op == "FIFO":
-        ml, mbr = memory(int(g("depth")), int(g("width")), family)
-        return _pack(family, 12, 2 * _clog2(int(g("depth"))) + int(g("width")), ml, mbr, 0)
-    if op == "WidthConverter":
-        w = max(int(g("inWidth")), int(g("outWidth")))
-        return _pack(family, w + 10, 2 * w + 8, 0, 0, 0)
-    raise ValueError(f"no resource model for {op}")
+    module, params = layer_params(layer)
+    return module_estimate(module, params, family)

@@ -137,13 +137,23 @@ def bench_implement(args: argparse.Namespace) -> dict:
     return implement_bench(args)
 
 
+@benchmark("estimates")
+def bench_estimates(args: argparse.Namespace) -> dict:
+    """The analytical resource estimates against Yosys (ECP5, xc7), per layer: six designs, 47 module configurations."""
+    from qnnflow.bench_estimates import estimates_bench
+
+    return estimates_bench(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qnnflow.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run just these")
     parser.add_argument("--out", default="bench/results", help="folder for the JSON results")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--presets", nargs="*", help="zoo-digits: presets to train")
-    parser.add_argument("--work", default="build/bench", help="accel-sim, compile, implement: folder for their builds")
+    parser.add_argument(
+        "--work", default="build/bench", help="accel-sim, compile, implement, estimates: folder for their builds"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
