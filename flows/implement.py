@@ -214,6 +214,7 @@ def implement(
     clock = clock_settings(spec, clock_mhz)
     say = progress or (lambda _msg: None)
 
+    clks_per_bit = uart_clks_per_bit(clock.mhz * 1e6, baud)  # a rate the clock cannot make: before any output
     out = build_dir / "impl" / spec.name
     if out.exists():
         shutil.rmtree(out)
@@ -225,7 +226,6 @@ def implement(
     constraints = shutil.copyfile(spec.constraints_path, out / spec.constraints_path.name).name
 
     hz = clock.mhz * 1e6
-    clks_per_bit = uart_clks_per_bit(hz, baud)
     fmt = design.link_format
     params = {
         **clock.params,

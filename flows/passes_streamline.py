@@ -124,9 +124,7 @@ class _Streamliner(LinearMixin, ResidualMixin):
         forms = [self.forms.get(i) for i in data]
         if any(f is None for f in forms):
             missing = [i for i, f in zip(data, forms, strict=True) if f is None]
-            raise ValueError(
-                f"{where(node)}: input {missing[0]} comes from an op the compiler does not lower"
-            )
+            raise ValueError(f"{where(node)}: input {missing[0]} comes from an op the compiler does not lower")
         if op in ("MatMul", "Gemm", "Conv"):
             self._linear(node, forms[0])
             return
@@ -186,9 +184,7 @@ class _Streamliner(LinearMixin, ResidualMixin):
             cur = self._emit(
                 "Sub", [cur, add_const(self.new, self.namer, "in_offset", self._bc(qform.B, qform))], "in_sub"
             )
-        cur = self._emit(
-            "Div", [cur, add_const(self.new, self.namer, "in_scale", self._bc(qform.A, qform))], "in_div"
-        )
+        cur = self._emit("Div", [cur, add_const(self.new, self.namer, "in_scale", self._bc(qform.A, qform))], "in_div")
         q = self._emit("Round", [cur], "in_int")
         shape = self.old.get_tensor_shape(node.output[0])
         self.forms[node.output[0]] = IntTensor(
@@ -238,9 +234,7 @@ class _Streamliner(LinearMixin, ResidualMixin):
             layout = layout.decode() if isinstance(layout, bytes) else layout
             if layout and "C" in layout:
                 axis = layout.index("C")
-            return IntTensor(
-                "", np.array(scale), np.array(bias), np.array([0]), np.array([thr.shape[-1]]), shape, axis
-            )
+            return IntTensor("", np.array(scale), np.array(bias), np.array([0]), np.array([thr.shape[-1]]), shape, axis)
         if node.op_type == "Trunc":
             return self._trunc_form(node, shape, axis, attrs)
         s, zp, bw = (self._const(node, i) for i in (1, 2, 3))
@@ -248,10 +242,7 @@ class _Streamliner(LinearMixin, ResidualMixin):
         signed, narrow = int(attrs.get("signed", 1)), int(attrs.get("narrow", 0))
         if not np.all(np.asarray(bw) == bits) or bits != np.asarray(bw).ravel()[0]:
             raise ValueError(f"{where(node)}: bit width must be one integer, not {bw}")
-        if signed:
-            qmin, qmax = -(1 << (bits - 1)) + narrow, (1 << (bits - 1)) - 1
-        else:
-            qmin, qmax = 0, (1 << bits) - 1 - narrow
+        qmin, qmax = _int_range(bits, signed, narrow)
         s = per_channel(s, shape, axis, where(node))
         zp = per_channel(zp, shape, axis, where(node))
         if np.all(zp == np.round(zp)):
@@ -274,11 +265,7 @@ class _Streamliner(LinearMixin, ResidualMixin):
             out_scale = per_channel(self._const(node, 4), shape, axis, what)
             bits = int(np.asarray(self._const(node, 5)).ravel()[0])
             trunc_scale = 2.0 ** np.round(np.log2(out_scale / s))
-            signed, narrow = int(attrs.get("signed", 1)), int(attrs.get("narrow", 0))
-            if signed:
-                qmin, qmax = -(1 << (bits - 1)) + narrow, (1 << (bits - 1)) - 1
-            else:
-                qmin, qmax = 0, (1 << bits) - 1 - narrow
+            qmin, qmax = _int_range(bits, int(attrs.get("signed", 1)), int(attrs.get("narrow", 0)))
             return IntTensor(
                 "", out_scale, -zp / trunc_scale * out_scale, np.array([qmin]), np.array([qmax]), shape, axis
             )
@@ -579,13 +566,9 @@ class _Streamliner(LinearMixin, ResidualMixin):
         a = np.ravel(t.A)[:1].reshape(()) if np.all(t.A == np.ravel(t.A)[0]) else t.A
         b = np.ravel(t.B)[:1].reshape(()) if np.all(t.B == np.ravel(t.B)[0]) else t.B
         if not np.all(a == 1):
-            cur = self._emit(
-                "Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(a, t))], "out_mul"
-            )
+            cur = self._emit("Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(a, t))], "out_mul")
         if not np.all(b == 0):
-            cur = self._emit(
-                "Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(b, t))], "out_add"
-            )
+            cur = self._emit("Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(b, t))], "out_add")
         for step in t.tail:
             n = copy.deepcopy(step.node)
             for i, name in enumerate(n.input):
@@ -631,6 +614,13 @@ class _Streamliner(LinearMixin, ResidualMixin):
         return DataType["BIPOLAR"] if bipolar else datatype_for_range(int(np.min(lo)), int(np.max(hi)))
 
 
+def _int_range(bits: int, signed: int, narrow: int) -> tuple[int, int]:
+    """The integers a ``bits``-wide quantizer produces (QONNX Quant / Trunc ``signed``, ``narrow``)."""
+    if signed:
+        return -(1 << (bits - 1)) + narrow, (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1 - narrow
+
+
 def layout_of(t: IntTensor) -> str:
     """The MultiThreshold ``data_layout`` of a 4D integer tensor: channels at axis 1 or 3."""
     return "NHWC" if t.axis == 3 else "NCHW"
@@ -642,11 +632,7 @@ def _kept_axis(in_shape: list[int], axis: int, out_shape: list[int]) -> int | No
     before = int(np.prod(in_shape[:axis]))
     acc = 1
     for i, d in enumerate(out_shape):
-        if (
-            acc == before
-            and d == c
-            and int(np.prod(out_shape[i + 1 :])) == int(np.prod(in_shape[axis + 1 :]))
-        ):
+        if acc == before and d == c and int(np.prod(out_shape[i + 1 :])) == int(np.prod(in_shape[axis + 1 :])):
             return i
         acc *= d
     return None

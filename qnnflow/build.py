@@ -74,8 +74,7 @@ def stage_sim(cfg: BuildConfig, out: Path) -> str:
     probes = ""
     if cfg.sim_mode is SimMode.BATCH:
         b = check_boundary(out)
-        bad = b["hw_vs_source_decision_mismatches"] + b["hw_vs_dataflow_graph_mismatches"]
-        if bad:
+        if b["mismatches"]:
             raise FlowError(
                 f"{b['hw_vs_source_decision_mismatches']} of {b['probes']} boundary probes decided differently "
                 f"by the hardware; see {out / 'sim' / 'boundary' / 'boundary.json'}"

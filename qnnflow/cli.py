@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from qnnflow.build import STAGES
 from qnnflow.config import Board, BuildConfig, SimMode
 from qnnflow.errors import FlowError, NotAvailableError
 
@@ -207,7 +208,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.boundary_probes and mode is SimMode.BATCH:
         b = check_boundary(args.build_dir, inputs=args.inputs, pairs=args.boundary_probes)
         print(f"boundary check: {Path(args.build_dir) / 'sim' / 'boundary' / 'boundary.json'}")
-        bad += b["hw_vs_source_decision_mismatches"] + b["hw_vs_dataflow_graph_mismatches"]
+        bad += b["mismatches"]
     return 0 if bad == 0 else 1
 
 
@@ -319,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for (default: per board family)")
     p.add_argument("--target-fps", type=float, help="frames per second at --clock-mhz to fold for")
     p.add_argument("--sim-mode", choices=[m.value for m in SimMode], help="simulation stage mode (default batch)")
-    p.add_argument("--until", choices=["train", "compile", "sim", "bitstream"], help="stop after this stage")
+    p.add_argument("--until", choices=[s.name for s in STAGES], help="stop after this stage")
     p.add_argument("--baud", type=int, help="UART baud rate of the board top (default 115200)")
     _add_data_args(p)
     p.set_defaults(func=cmd_build)

@@ -101,13 +101,13 @@ def simulate(
     """Simulate the build's accelerator on a test set; write ``sim/results.json`` and ``sim/outputs.npy``
     (into ``results_dir`` instead when given; the Verilator builds stay under ``sim/``).
 
-    ``inputs`` / ``labels``: arrays or .npy files (default: the build's test_inputs.npy and
-    test_labels.npy). ``frames`` limits the frames simulated (default: all in batch mode,
+    ``inputs`` / ``labels``: arrays or .npy files (default: the build's test_inputs.npy and, only
+    with those inputs, its test_labels.npy). ``frames`` limits the frames simulated (default: all in batch mode,
     :data:`COCOTB_FRAMES` in cocotb mode)."""
     build = Path(build)
     model = load_model(build)
     x = _load(inputs, build / "test_inputs.npy", "inputs")
-    y = _load(labels, build / "test_labels.npy", "labels", required=False)
+    y = _load(labels, build / "test_labels.npy" if inputs is None else None, "labels", required=False)
     if frames is None:
         frames = len(x) if mode is SimMode.BATCH else min(len(x), COCOTB_FRAMES)
     if frames < 1 or frames > len(x):
@@ -227,6 +227,7 @@ def check_boundary(
         "hw_vs_source_decision_mismatches": int(len(bad)),
         "first_mismatching_probes": [int(i) for i in bad[:10]],
         "hw_vs_dataflow_graph_mismatches": r["mismatches"],
+        "mismatches": int(len(bad)) + r["mismatches"],  # both kinds; must be 0
     }
     (out / "boundary.json").write_text(json.dumps(result, indent=1) + "\n")
     log(
@@ -250,9 +251,9 @@ def summary(r: dict) -> str:
     return f"[sim] {r['frames']} frames ({r['mode']}): {r['mismatches']} mismatches{acc}{cyc}"
 
 
-def _load(value, default: Path, what: str, required: bool = True) -> np.ndarray | None:
+def _load(value, default: Path | None, what: str, required: bool = True) -> np.ndarray | None:
     if value is None:
-        if not default.is_file():
+        if default is None or not default.is_file():
             if required:
                 raise FileNotFoundError(f"no {what} given and {default} not found: pass --{what} FILE.npy")
             return None

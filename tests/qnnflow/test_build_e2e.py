@@ -41,6 +41,8 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
     assert len(probes) == 200 and np.all(a != b)  # each pair straddles the boundary
     hw_p = decisions(np.load(out / "sim" / "boundary" / "outputs.npy"))
     assert np.array_equal(hw_p, sw_p), f"hardware differs on boundary probes {np.flatnonzero(hw_p != sw_p)[:10]}"
+    boundary = json.loads((out / "sim" / "boundary" / "results.json").read_text())
+    assert boundary["hw_accuracy"] is None  # probes have no labels: the test labels are not theirs
 
     sim = json.loads((out / "sim" / "results.json").read_text())
     assert sim["mismatches"] == 0
