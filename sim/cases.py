@@ -77,6 +77,40 @@ def _random_thresholds(rng, channels: int, num_t: int, lo: int, hi: int) -> np.n
     return np.sort(kernels.clip_thresholds(thr, lo, hi), axis=1)
 
 
+# ------------------------------------------------------------------------------------------------
+# corner vectors: the extremes that random stimulus almost never reaches
+# ------------------------------------------------------------------------------------------------
+def corner_inputs(n: int, x_range: tuple[int, int]) -> np.ndarray:
+    """The two corner input vectors of ``n`` elements, all-max then all-min (for bipolar or signed
+    inputs both extremes; for unsigned ones all-min is all zeros). The benches put them first."""
+    lo, hi = x_range
+    return np.array([[hi] * n, [lo] * n], dtype=np.int64)
+
+
+def _corner_weights(w: np.ndarray, w_range: tuple[int, int]) -> np.ndarray:
+    """``w`` with row 0 all-max and row 1 all-min weights: with :func:`corner_inputs` the products
+    then reach every corner of the value ranges, so both accumulator extremes occur."""
+    w = w.copy()
+    w[0], w[1 % len(w)] = w_range[1], w_range[0]
+    return w
+
+
+def _corner_thresholds(thr: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Thresholds ``thr`` (C, T) with the extremes ``reach`` (C, 2: lowest, highest value of each
+    channel under the corner vectors) built into channels 0 and 1: the last threshold of each is
+    the channel's highest value (it fires only there) and, with two or more thresholds, the first
+    is its lowest value + 1 (it fires everywhere but there). An accumulator or comparison that
+    wraps or is off by one at an extreme then changes the output."""
+    thr = np.sort(thr, axis=1)
+    for c in range(min(2, len(thr))):
+        lo, hi = int(reach[c, 0]), int(reach[c, 1])
+        first = min(lo + 1, hi) if thr.shape[1] > 1 else lo
+        row = np.sort(np.clip(thr[c], first, hi))  # the others in between, still ascending
+        row[0], row[-1] = first, hi
+        thr[c] = row
+    return thr
+
+
 def mvau_case(
     name: str,
     *,
@@ -94,12 +128,19 @@ def mvau_case(
     num_t: int = 0,
     out_offset: int = 0,
     vectors: int = 12,
+    acc_w: int | None = None,
     slow: bool = False,
 ) -> Case:
+    """An MVAU case: random weights with a corner row of all-max and one of all-min weights, random
+    thresholds with the corner rows' extremes among them (see :func:`corner_inputs`).
+
+    ``acc_w`` overrides the derived accumulator width (a test narrows it to see the bench fail);
+    the thresholds are then clipped to what ``acc_w`` bits hold, the reference stays exact."""
     x_rng = _dtype_range(in_w, in_signed, in_bipolar)
     w_rng = _dtype_range(w_w, w_signed, w_bipolar, ternary)
     xnor = in_bipolar and w_bipolar
-    acc_w = kernels.accumulator_width(mw, x_rng, w_rng, xnor=xnor)
+    derived = kernels.accumulator_width(mw, x_rng, w_rng, xnor=xnor)
+    acc_w = derived if acc_w is None else acc_w
     lo, hi = kernels.accumulator_range(mw, x_rng, w_rng, xnor=xnor)
     if num_t:
         out_lo, out_hi = out_offset, out_offset + num_t
@@ -127,12 +168,15 @@ def mvau_case(
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
-        w = _random_values(rng, *w_rng, (mh, mw), bipolar=w_bipolar)
+        w = _corner_weights(_random_values(rng, *w_rng, (mh, mw), bipolar=w_bipolar), w_rng)
         words = memfiles.mvau_weight_words(w, pe, simd, w_w, signed=w_signed, bipolar=w_bipolar)
         files = {"weights.mem": _memh_text(words, pe * simd * w_w)}
         extra = {"weights": w.tolist(), "x_range": list(x_rng), "vectors": vectors}
         if num_t:
-            thr = _random_thresholds(rng, mh, num_t, lo, hi)
+            acc = kernels.mvau(corner_inputs(mw, x_rng), w, x_bipolar=in_bipolar, w_bipolar=w_bipolar)
+            thr = _corner_thresholds(_random_thresholds(rng, mh, num_t, lo, hi), np.stack([acc.min(0), acc.max(0)], 1))
+            if acc_w != derived:
+                thr = np.clip(thr, *kernels.value_range(acc_w, True))
             files["thresholds.mem"] = _memh_text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
             extra["thresholds"] = thr.tolist()
         return extra, files
@@ -151,6 +195,8 @@ def _memh_text(words: list[int], width: int) -> str:
 def thresholding_case(
     name: str, *, ch: int, pe: int, in_w: int, in_signed: bool, num_t: int, out_offset: int = 0, frames: int = 24
 ) -> Case:
+    """A thresholding case: random ascending thresholds, channels 0 and 1 with the input's extremes
+    among them; the bench puts all-max and all-min pixels first (:func:`corner_inputs`)."""
     lo, hi = kernels.value_range(in_w, in_signed)
     thr_w = kernels.signed_width(lo, hi + 1)  # clipped thresholds lie in [lo, hi + 1]
     out_lo, out_hi = out_offset, out_offset + num_t
@@ -169,7 +215,7 @@ def thresholding_case(
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
-        thr = _random_thresholds(rng, ch, num_t, lo, hi)
+        thr = _corner_thresholds(_random_thresholds(rng, ch, num_t, lo, hi), np.array([[lo, hi]] * ch))
         text = _memh_text(memfiles.threshold_words(thr, pe, thr_w), pe * num_t * thr_w)
         return {"thresholds": thr.tolist(), "frames": frames}, {"thresholds.mem": text}
 
@@ -283,7 +329,7 @@ def all_cases() -> list[Case]:
         Case("label_select", "n8-pe8-s2", dict(NUM=8, PE=8, ELEM_W=2, SIGNED=1, OUT_W=3), {"frames": 80}),
         # -- add_streams
         Case("add_streams", "pe1-s4", dict(PE=1, IN_W=4, IN_SIGNED=1, OUT_W=5), {"beats": 300}),
-        Case("add_streams", "pe4-u2-wrap", dict(PE=4, IN_W=2, IN_SIGNED=0, OUT_W=2), {"beats": 300}),
+        Case("add_streams", "pe4-u2", dict(PE=4, IN_W=2, IN_SIGNED=0, OUT_W=3), {"beats": 300}),
         # -- duplicate_streams
         Case("duplicate_streams", "n2-w8", dict(DATA_W=8, NUM_OUT=2), {"beats": 300}),
         Case("duplicate_streams", "n3-w5", dict(DATA_W=5, NUM_OUT=3), {"beats": 300}),

@@ -217,18 +217,34 @@ class Bench:
                 assert snk.count(i) == n, f"sink lane {i} got {snk.count(i)} beats, expected {n} (seed {self.seed})"
 
 
-def beats(values, width: int, per_beat: int, *, bipolar: bool = False) -> list[int]:
+def beats(values, width: int, per_beat: int, *, signed: bool, bipolar: bool = False, port: str = "stream") -> list[int]:
     """Values (any shape, stream order) -> beats of ``per_beat`` elements of ``width`` bits.
 
-    Values outside the width's range are wrapped (two's complement) unless ``bipolar``, the same
-    as the hardware's fixed-width arithmetic; see :func:`qnnflow.flows.memfiles.pack`."""
+    Every value must fit the port's element type (``width``-bit two's complement if ``signed``,
+    else unsigned; -1 / +1 if ``bipolar``): nothing is wrapped, so an expected value that a too
+    narrow port or accumulator could not carry is reported (ValueError naming ``port``, the
+    element and the range) instead of being compared modulo 2^width. That is a bench or
+    configuration error, not a hardware mismatch. See :func:`qnnflow.flows.memfiles.pack`."""
     import numpy as np
-    from qnnflow.flows import memfiles
+    from qnnflow.flows import kernels, memfiles
 
     v = np.asarray(values, dtype=np.int64).reshape(-1, per_beat)
     if bipolar:
-        return memfiles.pack(v, 1, bipolar=True)
-    return memfiles.pack(v & ((1 << width) - 1), width)
+        bad = np.flatnonzero(np.abs(v.reshape(-1)) != 1)
+        kind = "bipolar (-1 or +1)"
+    else:
+        lo, hi = kernels.value_range(width, signed)
+        bad = np.flatnonzero((v.reshape(-1) < lo) | (v.reshape(-1) > hi))
+        kind = f"{width}-bit {'signed' if signed else 'unsigned'} [{lo}, {hi}]"
+    if len(bad):
+        flat = v.reshape(-1)
+        first = int(bad[0])
+        raise ValueError(
+            f"{port}: {len(bad)} of {flat.size} values do not fit {kind}, the first element {first} "
+            f"(beat {first // per_beat}) = {int(flat[first])}, all in [{int(flat.min())}, {int(flat.max())}]: "
+            f"the port (or the accumulator behind it) is too narrow for this case -- a bench or configuration error"
+        )
+    return memfiles.pack(v, width, signed=signed, bipolar=bipolar)
 
 
 def frame_interval(cycles: list[int], beats_per_frame: int) -> float:

@@ -20,13 +20,14 @@ def ports(dut):
 
 
 def stimulus(rng) -> Stimulus:
-    lo, hi = kernels.value_range(P["IN_W"], bool(P["IN_SIGNED"]))
+    signed = bool(P["IN_SIGNED"])
+    lo, hi = kernels.value_range(P["IN_W"], signed)
     a = rng.integers(lo, hi + 1, size=(CFG["beats"], P["PE"]))
     b = rng.integers(lo, hi + 1, size=(CFG["beats"], P["PE"]))
     y = kernels.add_streams(a, b)
     return Stimulus(
-        inputs=[[beats(a, P["IN_W"], P["PE"]), beats(b, P["IN_W"], P["PE"])]],
-        expect=[[beats(y, P["OUT_W"], P["PE"])]],
+        inputs=[[beats(v, P["IN_W"], P["PE"], signed=signed, port=f"input {k}") for k, v in (("a", a), ("b", b))]],
+        expect=[[beats(y, P["OUT_W"], P["PE"], signed=signed, port=f"expected sum (OUT_W {P['OUT_W']})")]],
         beats_per_frame=FRAME,
         formula=FRAME,
     )

@@ -22,8 +22,8 @@ def stimulus(rng) -> Stimulus:
     x = rng.integers(0, 1 << P["DATA_W"], size=CFG["beats"])
     copies = kernels.duplicate_streams(x, P["NUM_OUT"])
     return Stimulus(
-        inputs=[[beats(x, P["DATA_W"], 1)]],
-        expect=[[beats(c, P["DATA_W"], 1) for c in copies]],
+        inputs=[[beats(x, P["DATA_W"], 1, signed=False)]],
+        expect=[[beats(c, P["DATA_W"], 1, signed=False) for c in copies]],
         beats_per_frame=FRAME,
         formula=FRAME,
     )

@@ -24,8 +24,8 @@ def stimulus(rng) -> Stimulus:
     x[::3] = rng.integers(max(lo, hi - 2), hi + 1, size=x[::3].shape)  # many ties at the top
     y = kernels.label_select(x, 1)
     return Stimulus(
-        inputs=[[beats(x, P["ELEM_W"], P["PE"])]],
-        expect=[[beats(y, P["OUT_W"], 1)]],
+        inputs=[[beats(x, P["ELEM_W"], P["PE"], signed=bool(P["SIGNED"]), port="input")]],
+        expect=[[beats(y, P["OUT_W"], 1, signed=False, port=f"expected index (OUT_W {P['OUT_W']})")]],
         beats_per_frame=1,
         formula=P["NUM"] // P["PE"],
     )

@@ -24,8 +24,8 @@ def stimulus(rng) -> Stimulus:
     y = kernels.maxpool(x, P["K"])
     cf = P["CH"] // P["PE"]
     return Stimulus(
-        inputs=[[beats(x, P["ELEM_W"], P["PE"])]],
-        expect=[[beats(y, P["ELEM_W"], P["PE"])]],
+        inputs=[[beats(x, P["ELEM_W"], P["PE"], signed=bool(P["SIGNED"]), port="input")]],
+        expect=[[beats(y, P["ELEM_W"], P["PE"], signed=bool(P["SIGNED"]), port="expected output")]],
         beats_per_frame=y[0].size // P["PE"],
         formula=P["IFM_H"] * P["IFM_W"] * cf,
     )

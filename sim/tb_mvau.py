@@ -1,6 +1,9 @@
 """cocotb bench of ``hw/mvau.sv`` against :func:`qnnflow.flows.kernels.mvau`.
 
-Weights and thresholds come from the case (and its memory files); input vectors are random.
+Weights and thresholds come from the case (and its memory files). The input vectors are the two
+corner vectors first (all-max, all-min: against the case's all-max and all-min weight rows they
+reach both accumulator extremes), then random ones. Expected outputs are range-checked against
+OUT_W, never wrapped, so an accumulator or output too narrow for the case cannot pass.
 A frame is one vector: SF = MW/SIMD input beats, NF = MH/PE output beats, NF*SF cycles.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from qnnflow.flows import kernels
+from qnnflow.sim.cases import corner_inputs
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 
 CFG = load_config()
@@ -23,11 +27,12 @@ def ports(dut):
 def stimulus(rng) -> Stimulus:
     n = CFG["vectors"]
     w = np.array(CFG["weights"])
+    lo, hi = CFG["x_range"]
     if P["IN_BIPOLAR"]:
         x = rng.choice(np.array([-1, 1]), size=(n, P["MW"]))
     else:
-        lo, hi = CFG["x_range"]
         x = rng.integers(lo, hi + 1, size=(n, P["MW"]))
+    x = np.concatenate([corner_inputs(P["MW"], (lo, hi)), x])
     thr = np.array(CFG["thresholds"]) if P["NUM_T"] else None
     y = kernels.mvau(
         x,
@@ -37,9 +42,12 @@ def stimulus(rng) -> Stimulus:
         x_bipolar=bool(P["IN_BIPOLAR"]),
         w_bipolar=bool(P["W_BIPOLAR"]),
     )
+    x_beats = beats(x, P["IN_W"], P["SIMD"], signed=bool(P["IN_SIGNED"]), bipolar=bool(P["IN_BIPOLAR"]), port="input")
+    out_signed = not P["NUM_T"] or P["OUT_OFFSET"] < 0  # without thresholds: the signed accumulator
+    port = f"expected output (OUT_W {P['OUT_W']}, ACC_W {P['ACC_W']})"
     return Stimulus(
-        inputs=[[beats(x, P["IN_W"], P["SIMD"], bipolar=bool(P["IN_BIPOLAR"]))]],
-        expect=[[beats(y, P["OUT_W"], P["PE"])]],
+        inputs=[[x_beats]],
+        expect=[[beats(y, P["OUT_W"], P["PE"], signed=out_signed, port=port)]],
         beats_per_frame=NF,
         formula=NF * SF,
     )

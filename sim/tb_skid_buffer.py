@@ -16,8 +16,8 @@ def ports(dut):
 def stimulus(rng) -> Stimulus:
     x = rng.integers(0, 1 << P["DATA_W"], size=CFG["frames"] * CFG["beats"])
     return Stimulus(
-        inputs=[[beats(x, P["DATA_W"], 1)]],
-        expect=[[beats(x, P["DATA_W"], 1)]],
+        inputs=[[beats(x, P["DATA_W"], 1, signed=False)]],
+        expect=[[beats(x, P["DATA_W"], 1, signed=False)]],
         beats_per_frame=CFG["beats"],
         formula=CFG["beats"],
     )

@@ -30,8 +30,8 @@ def stimulus(rng) -> Stimulus:
     in_beats = P["IFM_H"] * P["IFM_W"] * cf
     formula = max(out_beats, in_beats)
     return Stimulus(
-        inputs=[[beats(x, P["ELEM_W"], P["SIMD"])]],
-        expect=[[beats(y, P["ELEM_W"], P["SIMD"])]],
+        inputs=[[beats(x, P["ELEM_W"], P["SIMD"], signed=CFG["signed"], port="input")]],
+        expect=[[beats(y, P["ELEM_W"], P["SIMD"], signed=CFG["signed"], port="expected window")]],
         beats_per_frame=out_beats,
         formula=formula,
         slack=SLACK_FRACTION * formula,

@@ -1,5 +1,7 @@
 """cocotb bench of ``hw/thresholding.sv`` against :func:`qnnflow.flows.kernels.thresholding`.
 
+The pixels are an all-max and an all-min one first (channels 0 and 1 of the case have
+thresholds at those extremes), then random ones; expected outputs are range-checked, not wrapped.
 A frame is one pixel: CH channels in CF = CH/PE beats, one beat per cycle.
 """
 
@@ -8,6 +10,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 from qnnflow.flows import kernels
+from qnnflow.sim.cases import corner_inputs
 from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
 
 CFG = load_config()
@@ -21,11 +24,11 @@ def ports(dut):
 
 def stimulus(rng) -> Stimulus:
     lo, hi = kernels.value_range(P["IN_W"], bool(P["IN_SIGNED"]))
-    x = rng.integers(lo, hi + 1, size=(CFG["frames"], P["CH"]))
+    x = np.concatenate([corner_inputs(P["CH"], (lo, hi)), rng.integers(lo, hi + 1, size=(CFG["frames"], P["CH"]))])
     y = kernels.thresholding(x, np.array(CFG["thresholds"]), P["OUT_OFFSET"])
     return Stimulus(
-        inputs=[[beats(x, P["IN_W"], P["PE"])]],
-        expect=[[beats(y, P["OUT_W"], P["PE"])]],
+        inputs=[[beats(x, P["IN_W"], P["PE"], signed=bool(P["IN_SIGNED"]), port="input")]],
+        expect=[[beats(y, P["OUT_W"], P["PE"], signed=P["OUT_OFFSET"] < 0, port=f"expected (OUT_W {P['OUT_W']})")]],
         beats_per_frame=CF,
         formula=CF,
     )

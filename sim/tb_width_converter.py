@@ -22,8 +22,8 @@ def ports(dut):
 def stimulus(rng) -> Stimulus:
     # the stream as narrow elements; both sides pack them, element 0 in the LSBs
     x = rng.integers(0, 1 << NARROW, size=CFG["words"] * R)
-    ins = beats(x, NARROW, P["IN_W"] // NARROW)
-    outs = beats(x, NARROW, P["OUT_W"] // NARROW)
+    ins = beats(x, NARROW, P["IN_W"] // NARROW, signed=False)
+    outs = beats(x, NARROW, P["OUT_W"] // NARROW, signed=False)
     return Stimulus(
         inputs=[[ins]],
         expect=[[outs]],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from qnnflow.sim import cases
 from qnnflow.sim.runner import run_bench
@@ -52,3 +53,111 @@ def test_bench_catches_a_wrong_weight(tmp_path):
         check=False,
     )
     assert run.tests == 3 and run.failures == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# overflow: expected values are range-checked, corner vectors reach the extremes
+# ------------------------------------------------------------------------------------------------
+def test_expected_values_are_range_checked_not_wrapped():
+    from qnnflow.sim.streams import beats
+
+    assert beats([3, -4, 0, 1], 3, 2, signed=True) == [0b100_011, 0b001_000]  # element 0 in the LSBs
+    assert beats([7, 0], 3, 1, signed=False) == [7, 0]
+    assert beats([-1, 1], 1, 2, signed=True, bipolar=True) == [0b10]
+    with pytest.raises(ValueError) as err:
+        beats([1, 2, 8, -9], 4, 2, signed=True, port="expected output (OUT_W 4)")
+    assert str(err.value).startswith(
+        "expected output (OUT_W 4): 2 of 4 values do not fit 4-bit signed [-8, 7], the first element 2 (beat 1) = 8, "
+        "all in [-9, 8]: the port (or the accumulator behind it) is too narrow for this case"
+    )
+    with pytest.raises(ValueError, match=r"^input: 1 of 2 values do not fit 2-bit unsigned \[0, 3\], the first "):
+        beats([-1, 0], 2, 1, signed=False, port="input")
+    with pytest.raises(ValueError, match=r"do not fit bipolar \(-1 or \+1\)"):
+        beats([1, 0], 1, 2, signed=True, bipolar=True)
+
+
+def _mvau_cases() -> list[cases.Case]:
+    return [c for c in cases.all_cases() + cases.representative_cases() if c.module == "mvau"]
+
+
+@pytest.mark.parametrize("case", _mvau_cases(), ids=lambda c: c.full_id)
+def test_mvau_corner_vectors_reach_both_accumulator_extremes(case):
+    """The corner vectors against the corner weight rows give exactly the accumulator range that
+    ACC_W is derived from (numpy reference), and the corner rows have thresholds at their extremes."""
+    from qnnflow.flows import kernels
+
+    p = case.params
+    extra, _files = case.prepare(case.seed)
+    w = np.array(extra["weights"])
+    bipolar = bool(p["IN_BIPOLAR"]), bool(p["W_BIPOLAR"])
+    w_range = (-1, 1) if p["W_BIPOLAR"] or "ternary" in case.id else kernels.value_range(p["W_W"], bool(p["W_SIGNED"]))
+    lo, hi = kernels.accumulator_range(p["MW"], tuple(extra["x_range"]), w_range, xnor=all(bipolar))
+    acc = kernels.mvau(cases.corner_inputs(p["MW"], extra["x_range"]), w, x_bipolar=bipolar[0], w_bipolar=bipolar[1])
+    assert acc[:, :2].min() == lo and acc[:, :2].max() == hi
+    assert kernels.value_range(p["ACC_W"], True)[0] <= lo and hi + 1 <= kernels.value_range(p["ACC_W"], True)[1]
+    if p["NUM_T"]:
+        thr = np.array(extra["thresholds"])
+        assert thr[0, -1] == acc[:, 0].max() and thr[1, -1] == acc[:, 1].max()
+
+
+def _narrowed(case_id: str, **overrides) -> cases.Case:
+    """A table case rebuilt with ``overrides`` (e.g. an accumulator one bit narrower)."""
+    import inspect
+
+    case = cases.by_id(case_id)
+    p = case.params
+    kw = dict(
+        mw=p["MW"], mh=p["MH"], pe=p["PE"], simd=p["SIMD"], in_w=p["IN_W"], in_signed=bool(p["IN_SIGNED"]),
+        in_bipolar=bool(p["IN_BIPOLAR"]), w_w=p["W_W"], w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]),
+        ternary="ternary" in case.id, num_t=p["NUM_T"], out_offset=p["OUT_OFFSET"],
+    )  # fmt: skip
+    assert set(kw) | set(overrides) <= set(inspect.signature(cases.mvau_case).parameters)
+    return cases.mvau_case(case.id + "-narrowed", **{**kw, **overrides})
+
+
+@pytest.mark.rtl
+def test_accumulator_one_bit_too_narrow_fails_the_bench():
+    """ACC_W one less than derived: with thresholds the wrapped accumulator changes the outputs of
+    the corner vectors (a mismatch in simulation); without, the expected accumulator does not fit
+    OUT_W = ACC_W and the bench says so before comparing anything."""
+    thr = _narrowed("mvau/pe8-simd16-w1a1-xnor", acc_w=cases.by_id("mvau/pe8-simd16-w1a1-xnor").params["ACC_W"] - 1)
+    run = thr.run(cache_dir=CACHE, check=False)
+    log = run.log.read_text()
+    assert run.tests == 3 and run.failures == 3, log[-3000:]
+    assert "mismatching beats" in log and "do not fit" not in log
+
+    full = cases.by_id("mvau/pe2-simd2-w8a8s")  # signed 8-bit: the extreme is (-128) * (-128) * MW
+    acc = _narrowed(full.full_id, acc_w=full.params["ACC_W"] - 1)
+    run = acc.run(cache_dir=CACHE, check=False)
+    log = run.log.read_text()
+    assert run.tests == 3 and run.failures == 3, log[-3000:]
+    w = acc.params["ACC_W"]
+    assert f"expected output (OUT_W {w}, ACC_W {w}): " in log and f"do not fit {w}-bit signed" in log
+    assert "= 131072" in log  # all-min inputs (-128) times the all-min weight row (-128), 8 columns
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("case_id", ["thresholding/pe2-ch8-a8s-t15-off", "mvau/pe2-simd4-w2a2-thr"])
+def test_bench_catches_a_changed_threshold(case_id):
+    """Channel 0's top threshold sits at the highest value the corner vectors reach; raised by one
+    in the memory file only (the reference keeps the case's), the all-max vector must mismatch."""
+    from qnnflow.flows import memfiles
+
+    case = cases.by_id(case_id)
+    p = case.params
+    extra, files = case.prepare(case.seed)
+    width = p.get("THR_W", p.get("ACC_W"))
+    rows = p.get("CH", p.get("MH"))
+    thr = np.array(extra["thresholds"])
+    words = [int(t, 16) for t in files["thresholds.mem"].split()]
+    np.testing.assert_array_equal(memfiles.thresholds_from_words(words, rows, p["NUM_T"], p["PE"], width), thr)
+    changed = thr.copy()
+    changed[0, -1] += 1
+    text = memfiles.threshold_words(changed, p["PE"], width)
+    files["thresholds.mem"] = "".join(f"{w:0{-(-p['PE'] * p['NUM_T'] * width // 4)}x}\n" for w in text)
+    run = run_bench(
+        case.module, case.params, seed=case.seed, config={**case.config, **extra}, files=files, cache_dir=CACHE,
+        check=False,
+    )  # fmt: skip
+    assert run.tests == 3 and run.failures == 3
+    assert "mismatching beats" in run.log.read_text()
