@@ -7,17 +7,21 @@ BOARD     ?= ulx3s-85f# target board: ulx3s-85f, orangecrab-25f, icebreaker
 CLOCK_MHZ ?= $(if $(filter icebreaker,$(BOARD)),24,50)# accelerator clock in MHz (iCEBreaker 24, else 50)
 PYTHON    ?= python3# interpreter used to create .venv
 JOBS      ?= 2# pytest-xdist workers for `make test`
+DATA      ?=# data set (digits, mnist, mnist-5k, fashion-mnist, cifar10); empty: the preset's
+DATA_DIR  ?=# folder with the data set's files (MNIST / Fashion-MNIST IDX, CIFAR-10 batches)
 
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.qnnflow-installed
 BUILD := build/$(NAME)
+DATA_ARGS := $(if $(DATA),--dataset $(DATA)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 .PHONY: help setup test test-all bitstream sim bench lint clean doctor
 
 help:
 	@echo "make bitstream  train, compile, simulate, implement the default model ($(PRESET) -> $(BUILD))"
 	@echo "make test       the test suite (fast tier + RTL benches + a small end-to-end run)"
+	@echo "make test-all   also the slow tests (full MNIST test set, CNV)"
 	@echo "make sim        train, compile (when needed) and simulate $(BUILD): 0 mismatches required"
 	@echo "make bench      benchmarks, results as JSON under bench/results/"
 	@echo "make lint       ruff, verilator --lint-only -Wall, Yosys read/elaborate of every RTL module"
@@ -29,7 +33,7 @@ help:
 setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -c constraints.txt --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
@@ -43,11 +47,11 @@ test-all: setup
 	$(PY) -m pytest -n $(JOBS)
 
 bitstream: setup
-	$(VENV)/bin/qnnflow build --preset $(PRESET) --out $(BUILD) --board $(BOARD) --clock-mhz $(CLOCK_MHZ)
+	$(VENV)/bin/qnnflow build --preset $(PRESET) --out $(BUILD) --board $(BOARD) --clock-mhz $(CLOCK_MHZ) $(DATA_ARGS)
 
 # train and compile first when needed (each stage reuses what is up to date), then simulate
 sim: setup
-	$(VENV)/bin/qnnflow build --preset $(PRESET) --out $(BUILD) --board $(BOARD) --clock-mhz $(CLOCK_MHZ) --until sim
+	$(VENV)/bin/qnnflow build --preset $(PRESET) --out $(BUILD) --board $(BOARD) --clock-mhz $(CLOCK_MHZ) $(DATA_ARGS) --until sim
 
 bench: setup
 	$(PY) -m qnnflow.bench

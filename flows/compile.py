@@ -6,6 +6,7 @@ Writes ``steps/NN_<step>.onnx`` (each step's graph), ``dataflow.onnx`` (the last
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -55,6 +56,74 @@ def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarr
 
 
 def compile_model(
+    model_path: Path | str | ModelWrapper,
+    out_dir: Path | str,
+    inputs: Path | str | np.ndarray | None = None,
+    opts: CompileOptions | None = None,
+    labels: np.ndarray | None = None,
+    verbose: bool = True,
+    reuse: bool = False,
+) -> CompileResult:
+    """Compile ``model_path`` (a file, or a loaded model) into ``out_dir``: every build step, each
+    verified against QONNX execution of the original on ``inputs`` (N, ...) as the model's input
+    expects them.
+
+    The outputs are written into a staging folder and moved into ``out_dir`` only when every step
+    verified; the previous outputs of this and every later stage (rtl/, sim/, impl/, the report) are
+    removed first, so a failed compile leaves none that look like its result. ``reuse``: return
+    at once if the folder already holds a compile of exactly these inputs, options and compiler code."""
+    from qnnflow import stamps
+
+    opts = opts or CompileOptions()
+    out = Path(out_dir)
+    provenance = _provenance(model_path, inputs, opts, labels)
+    if reuse and stamps.is_current(out, "compile", provenance) and (out / "dataflow.onnx").is_file():
+        if verbose:
+            print(f"  {out}: compiled dataflow graph is up to date; reusing it", flush=True)
+        return _reused(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamps.invalidate(out, "compile")
+    with stamps.staged(out, "compile") as staging:
+        result = _compile(model_path, staging, inputs, opts, labels, verbose)
+        stamps.commit(staging, out)
+    stamps.write_stamp(out, "compile", provenance)
+    if verbose:
+        print(f"compiled in {result.seconds:.1f} s -> {out}", flush=True)
+    return dataclasses.replace(result, out_dir=out, dataflow=out / "dataflow.onnx")
+
+
+def _provenance(model_path, inputs, opts: CompileOptions, labels) -> dict:
+    from qnnflow import stamps
+
+    if isinstance(model_path, str | Path):
+        model = stamps.digest_path(model_path)
+    else:
+        model = stamps.digest_bytes(model_path.model.SerializeToString())
+
+    def data(value) -> str:
+        if value is None:
+            return "none"
+        if isinstance(value, str | Path):
+            return stamps.digest_path(value)
+        return stamps.digest_array(np.asarray(value))
+
+    return {
+        "model": model,
+        "inputs": data(inputs),
+        "labels": data(labels),
+        "options": {k: str(v) for k, v in dataclasses.asdict(opts).items()},
+        "folding_file": stamps.digest_path(opts.folding) if opts.folding else "none",
+        "source": stamps.source_digest("qnnflow", "flows"),
+    }
+
+
+def _reused(out: Path) -> CompileResult:
+    ver = json.loads((out / "verification.json").read_text())
+    est = json.loads((out / "estimates.json").read_text())
+    return CompileResult(out, out / "dataflow.onnx", est, ver["steps"], 0.0, ver.get("accuracy"))
+
+
+def _compile(
     model_path: Path | str | ModelWrapper,
     out_dir: Path | str,
     inputs: Path | str | np.ndarray | None = None,
@@ -118,5 +187,4 @@ def compile_model(
     (out / "verification.json").write_text(json.dumps(result, indent=2) + "\n")
     log(table(est))
     secs = time.time() - t0
-    log(f"compiled in {secs:.1f} s -> {out}")
     return CompileResult(out, dataflow, est, checks, secs, acc)

@@ -79,7 +79,13 @@ def accelerator_design(build_dir: Path | str) -> AcceleratorDesign:
     """The accelerator that codegen wrote into ``build_dir/rtl`` (design.json, files.f, memory files)."""
     from qnnflow.flows.codegen import load_design
 
+    from qnnflow import stamps
+
     rtl = Path(build_dir) / "rtl"
+    if stamps.rtl_digest(build_dir) is None:
+        raise FileNotFoundError(
+            f"{rtl} is missing or incomplete (no {stamps.RTL_STAMP}): run `qnnflow sim {build_dir}` first"
+        )
     design = load_design(rtl)
     sources = tuple(rtl / f for f in design.files)
     missing = [str(p) for p in sources if not p.is_file()]
@@ -479,6 +485,7 @@ def bitstream_stage(
     seed: int = 1,
     baud: int = DEFAULT_BAUD,
     progress: Callable[[str], None] | None = print,
+    reuse: bool = False,
 ) -> dict:
     """What ``qnnflow bitstream`` (and the build's implement stage) runs: :func:`implement`, the
     xc7z020 estimate, then ``report.json`` / ``report.md``. Returns the report (a dict; see
@@ -486,11 +493,61 @@ def bitstream_stage(
     leaves ``impl.json`` for a report of what was measured, and raises FlowError.
 
     ``seed`` is nextpnr's placement seed (``--seed``); Fmax varies with it. ``baud``: the UART's
-    rate (the host must use the same: ``qnnflow run --baud``)."""
+    rate (the host must use the same: ``qnnflow run --baud``).
+
+    ``reuse``: when the bitstream of this board was already made from the same RTL, settings, tools
+    and code, only rewrite the report. A failure leaves a report of what was measured (timing not
+    met, no bitstream), never the previous run's."""
     from qnnflow.flows.report import write_report
 
+    from qnnflow import stamps
+
+    build_dir = Path(build_dir)
+    spec = board_spec(board)
     design = accelerator_design(build_dir)
-    implement(build_dir, board, clock_mhz, design=design, seed=seed, baud=baud, progress=progress)
+    inputs = _bitstream_inputs(build_dir, spec, clock_mhz, seed, baud, xilinx)
+    impl = _load_json(build_dir / "impl" / spec.name / "impl.json")
+    if (
+        reuse
+        and stamps.is_current(build_dir, "bitstream", inputs, key=spec.name)
+        and impl is not None
+        and impl.get("bitstream")
+        and Path(impl["bitstream"]).is_file()
+    ):
+        if progress:
+            progress(f"  {impl['bitstream']}: up to date (same RTL, settings and tools); reusing it")
+        return write_report(build_dir, spec.name)
+    stamps.invalidate(build_dir, "report")
+    stamps.remove_stamp(build_dir, "bitstream", key=spec.name)
+    try:
+        implement(build_dir, spec.name, clock_mhz, design=design, seed=seed, baud=baud, progress=progress)
+    except FlowError:
+        if (build_dir / "impl" / spec.name / "impl.json").is_file():
+            write_report(build_dir, spec.name)  # what was measured: timing NOT met, no bitstream
+        raise
     if xilinx:
         xilinx_estimate(build_dir, design=design, progress=progress)
-    return write_report(build_dir, board)
+    stamps.write_stamp(build_dir, "bitstream", inputs, key=spec.name)
+    return write_report(build_dir, spec.name)
+
+
+def _load_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _bitstream_inputs(build_dir: Path, spec: BoardSpec, clock_mhz: float, seed: int, baud: int, xilinx: bool) -> dict:
+    """What a bitstream is made from: the RTL, the settings, the tools' versions and this code."""
+    from qnnflow import stamps
+
+    pack = "ecppack" if spec.family == "ecp5" else "icepack"
+    tools = toolchain.require("yosys", f"nextpnr-{spec.family}", pack)
+    return {
+        "rtl": stamps.digest_path(build_dir / "rtl"),
+        "board": spec.name,
+        "clock_mhz": clock_mhz,
+        "seed": seed,
+        "baud": baud,
+        "xilinx": xilinx,
+        "tools": {name: f"{t.version} ({t.origin})" for name, t in tools.items()},
+        "source": stamps.source_digest("qnnflow", "flows", "hw"),
+    }

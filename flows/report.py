@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from qnnflow import stamps
 from qnnflow.config import Board
 from qnnflow.host import LinkFormat
 
@@ -34,6 +35,9 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         raise FileNotFoundError(f"no implementation results in {build_dir / 'impl' / board_name}: "
                                 f"run `qnnflow bitstream {build_dir} --board {board_name}` first")
     sim = _load(build_dir / "sim" / "results.json") or {}
+    sim_status = "current" if sim else "missing"
+    if sim and not stamps.is_current(build_dir, "sim", stamps.sim_inputs(build_dir)):
+        sim, sim_status = {}, "stale"  # made from another dataflow graph, RTL, test set or simulator
     est = _load(build_dir / "estimates.json") or {}
     xc7 = _load(build_dir / "impl" / "xc7z020" / "estimate.json")
 
@@ -78,6 +82,7 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         "utilization": utilization,
         "performance": perf,
         "accuracy": {k: sim.get(k) for k in ("frames", "mismatches", "sw_accuracy", "hw_accuracy")} if sim else None,
+        "simulation": sim_status,
         "xc7z020_estimate": xc7,
         "seconds": impl["seconds"],
         "logs": impl["logs"],
@@ -114,6 +119,9 @@ def _md(report: dict) -> str:
     if acc:
         lines.append(f"- software {_acc(acc['sw_accuracy'])}, hardware (simulated) {_acc(acc['hw_accuracy'])}, "
                      f"{acc['mismatches']} mismatches in {acc['frames']} frames")
+    elif report.get("simulation") == "stale":
+        lines.append("- sim/results.json is stale (made from other inputs than the build folder now holds): "
+                     "run `qnnflow sim` again")
     else:
         lines.append("- no simulation results (sim/results.json)")
     xc7 = report["xc7z020_estimate"]

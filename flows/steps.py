@@ -31,6 +31,9 @@ class CompileOptions:
     folding: Path | None = None  # a folding.json to apply instead of computing one
     output: OutputMode = OutputMode.LABELS
     fifo_depth: int = 2
+    # target_cycles is the board family's default (folding.DEFAULT_TARGET_CYCLES), not the user's:
+    # a model that cannot reach it is folded for the fastest it can reach instead of refused
+    default_target: bool = False
 
     def __post_init__(self) -> None:
         if self.target_cycles is not None and self.target_fps is not None:
@@ -112,7 +115,7 @@ def step_fold(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
         target = folding.fps_to_cycles(opts.target_fps, opts.clock_mhz)
     if target is None:
         return model  # PE = SIMD = 1 everywhere: the smallest design
-    return folding.fold_for_cycles(model, target)
+    return folding.fold_for_cycles(model, target, relax=opts.default_target)
 
 
 def step_streams(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:

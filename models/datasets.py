@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "mnist-5k", "cifar10")
+from qnnflow import config
+
+DATASETS = config.DATASETS
 
 
 @dataclass(frozen=True)

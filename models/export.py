@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,12 +53,16 @@ def export_qonnx(model: nn.Module, path: Path | str, input_shape: tuple[int, ...
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
-    with _quiet():
+    # torch's exporter may put the weights in a side file (<name>.data); the cleaned model is saved
+    # whole, so the raw export stays in a temporary folder and nothing refers to a side file
+    with tempfile.TemporaryDirectory() as tmp, _quiet():
         from brevitas.export import export_qonnx as brevitas_export
 
-        brevitas_export(model, torch.zeros(1, *input_shape), export_path=str(path))
-        cleaned = cleanup_model(ModelWrapper(str(path)))
+        raw = Path(tmp) / path.name
+        brevitas_export(model, torch.zeros(1, *input_shape), export_path=str(raw))
+        cleaned = cleanup_model(ModelWrapper(str(raw)))
     cleaned.save(str(path))
+    (path.parent / f"{path.name}.data").unlink(missing_ok=True)  # left by an older export
     return path
 
 

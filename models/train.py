@@ -22,6 +22,7 @@ from qnnflow.models.export import check_export, decisions, export_qonnx
 from qnnflow.models.zoo import Preset, build_model, logits, parse_preset
 from torch import nn
 
+from qnnflow import stamps
 from qnnflow.config import BuildConfig
 from qnnflow.errors import FlowError
 
@@ -129,7 +130,9 @@ def _fingerprint(cfg: BuildConfig, preset: Preset) -> dict:
         "seed": cfg.seed,
         "epochs": cfg.epochs or preset.epochs,
         "data_dir": str(cfg.data_dir) if cfg.data_dir else None,
+        "dataset": cfg.dataset or preset.dataset,
         "qnnflow": __version__,
+        "source": stamps.source_digest("models"),
     }
 
 
@@ -149,10 +152,16 @@ def train_and_export(
     if preset.is_float:
         raise ValueError(f"preset {preset.name} is a float baseline; a build needs a quantized preset")
 
-    split = load_dataset(preset.dataset, cfg.data_dir, split_seed=0)
+    dataset = cfg.dataset or preset.dataset
+    split = load_dataset(dataset, cfg.data_dir, split_seed=0)
+    if tuple(split.input_shape) != tuple(preset.input_shape):
+        raise ValueError(
+            f"preset {preset.name} takes inputs of shape {tuple(preset.input_shape)}, but data set {dataset} "
+            f"has {tuple(split.input_shape)}; choose a preset of that input size (`qnnflow train --list`)"
+        )
     print(f"  data: {split.summary()}")
     out.mkdir(parents=True, exist_ok=True)
-    metrics_path.unlink(missing_ok=True)  # no stale metrics while the folder is being rewritten
+    stamps.invalidate(out, "train")  # no stale model, metrics or later results while the folder is rewritten
     cfg.write(out)
 
     result = train_model(preset, split, cfg.epochs, cfg.seed)

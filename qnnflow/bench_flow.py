@@ -258,8 +258,8 @@ def _ulx3s_build(folder: Path, source: Path) -> str:
 def _compile_digits(folder: Path, source: Path, family: str, clock_mhz: float) -> int:
     """The trained digits CNN in ``source`` compiled into ``folder`` with the build's default folding for
     ``family``; returns the target in cycles per frame."""
-    from qnnflow.build import DEFAULT_TARGET_CYCLES
     from qnnflow.flows.compile import compile_model
+    from qnnflow.flows.folding import DEFAULT_TARGET_CYCLES
     from qnnflow.flows.steps import CompileOptions
 
     folder.mkdir(parents=True, exist_ok=True)

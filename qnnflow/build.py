@@ -1,8 +1,10 @@
 """``qnnflow build``: every stage in order on one build folder (what ``make bitstream`` runs).
 
 Each stage reads and writes files in ``build/<name>/`` and can be re-run alone with its own
-subcommand. The build stops at the first stage that fails or that this version does not provide
-yet, saying which; the stages before it stay complete and reusable.
+subcommand. A stage whose inputs, settings, tool versions and code are unchanged since it last
+completed is skipped (its stamp in ``.stamps/`` matches; see :mod:`qnnflow.stamps`). The build stops
+at the first stage that fails, saying why; the stages before it stay complete and reusable, and
+nothing of the failed stage or after it is left looking valid.
 """
 
 from __future__ import annotations
@@ -29,29 +31,26 @@ def stage_train(cfg: BuildConfig, out: Path) -> str:
     return f"test accuracy {m['test_accuracy']:.4f} (float baseline {m.get('float_test_accuracy', float('nan')):.4f})"
 
 
-# Cycles per frame the build folds for when the config sets no target. ECP5: 10,000 (5,000
-# frames/s at 50 MHz, far above the ~165 frames/s the UART host link feeds; the trained digits
-# CNN w2a2 takes ~3,800 LUT4 and 9 DP16KD, 5 % of an ECP5-85F, and meets 50 MHz). iCE40 UP5K:
-# 50,000, since a 32-wide adder tree does not reach 24 MHz there and 5,280 LCs are few; still
-# ~480 frames/s at 24 MHz, above the UART's rate.
-DEFAULT_TARGET_CYCLES = {"ecp5": 10_000, "ice40": 50_000}
-
-
 def stage_compile(cfg: BuildConfig, out: Path) -> str:
     import numpy as np
 
     from qnnflow.flows.boards import board_spec
     from qnnflow.flows.compile import compile_model
+    from qnnflow.flows.folding import DEFAULT_TARGET_CYCLES
     from qnnflow.flows.steps import CompileOptions
 
     # Default folding when the config sets no target: DEFAULT_TARGET_CYCLES of the board's family.
-    # Without a target every layer stays at PE = SIMD = 1 (the digits CNN: II 294,912 cycles).
     target_cycles = cfg.target_cycles
-    if target_cycles is None and cfg.target_fps is None:
+    default = target_cycles is None and cfg.target_fps is None
+    if default:
         target_cycles = DEFAULT_TARGET_CYCLES[board_spec(cfg.board).family]
-    opts = CompileOptions(target_cycles=target_cycles, target_fps=cfg.target_fps, clock_mhz=cfg.clock_mhz)
+    opts = CompileOptions(
+        target_cycles=target_cycles, target_fps=cfg.target_fps, clock_mhz=cfg.clock_mhz, default_target=default
+    )
     labels = np.load(out / "test_labels.npy")
-    res = compile_model(out / "model.onnx", out, inputs=out / "test_inputs.npy", opts=opts, labels=labels)
+    res = compile_model(
+        out / "model.onnx", out, inputs=out / "test_inputs.npy", opts=opts, labels=labels, reuse=True
+    )
     est = json.loads((out / "estimates.json").read_text())
     ii = est.get("ii_cycles", est.get("network", {}).get("ii_cycles", "?"))
     return f"dataflow graph bit-exact after every step, accuracy {res.accuracy:.4f}, II {ii} cycles"
@@ -59,12 +58,12 @@ def stage_compile(cfg: BuildConfig, out: Path) -> str:
 
 def stage_sim(cfg: BuildConfig, out: Path) -> str:
     from qnnflow.config import SimMode
-    from qnnflow.errors import FlowError
+    from qnnflow.errors import MismatchError
     from qnnflow.sim.stitch import check_boundary, simulate
 
-    r = simulate(out, mode=cfg.sim_mode)
+    r = simulate(out, mode=cfg.sim_mode, reuse=True)
     if r["mismatches"]:
-        raise FlowError(
+        raise MismatchError(
             f"{r['mismatches']} of {r['frames']} frames differ between the hardware and the dataflow graph "
             f"(first: {r['first_mismatches']}); see {out / 'sim' / 'results.json'}"
         )
@@ -73,9 +72,9 @@ def stage_sim(cfg: BuildConfig, out: Path) -> str:
     ii = f", {cyc:.0f} cycles/frame (estimate {r['cycles_per_frame_estimated']})" if cyc else ""
     probes = ""
     if cfg.sim_mode is SimMode.BATCH:
-        b = check_boundary(out)
+        b = check_boundary(out, reuse=True)
         if b["mismatches"]:
-            raise FlowError(
+            raise MismatchError(
                 f"{b['hw_vs_source_decision_mismatches']} of {b['probes']} boundary probes decided differently "
                 f"by the hardware; see {out / 'sim' / 'boundary' / 'boundary.json'}"
             )
@@ -87,8 +86,10 @@ def stage_bitstream(cfg: BuildConfig, out: Path) -> str:
     from qnnflow.flows.implement import bitstream_stage
     from qnnflow.flows.report import summary
 
-    report = bitstream_stage(out, cfg.board, cfg.clock_mhz, baud=cfg.uart_baud)
-    return "\n      ".join(line for line in summary(report).splitlines() if line)
+    report = bitstream_stage(out, cfg.board, cfg.clock_mhz, baud=cfg.uart_baud, reuse=True)
+    lines = summary(report).splitlines()
+    lines[0] = lines[0].removeprefix("bitstream: ")  # printed after "bitstream:" already
+    return "\n      ".join(line for line in lines if line)
 
 
 STAGES: list[Stage] = [

