@@ -1,0 +1,487 @@
+"""Seeded random QONNX graphs built from the ops the compiler takes, and the check that runs them.
+
+:func:`random_case` builds one valid QONNX model with ``onnx.helper`` and qonnx's ``Quant`` /
+``BipolarQuant`` (Brevitas' export form): an input quantizer (or an integer-annotated input, the
+FINN-ONNX form), convolution blocks on small images (Conv on quantized weights, BatchNormalization,
+Relu or hard tanh, an activation quantizer, MaxPool or AveragePool, residual branches joined by an
+Add), a Flatten, fully connected blocks (MatMul or Gemm), and a tail of logits, TopK or ArgMax.
+Weights and activations are 1 to 8 bits, signed or unsigned, with per-tensor or per-channel scales.
+The same seed always gives the same graph and the same inputs.
+
+:func:`run_case` compiles a case (and optionally simulates it in the stitched Verilator batch
+simulation) and sorts the outcome into one of three kinds:
+
+- ``exact``: every compile step verified, and when simulated, 0 mismatches between the RTL and the
+  dataflow graph and the hardware's decisions equal to QONNX execution of the original;
+- ``error``: a clear refusal (``ValueError`` / ``FlowError``, not a verification failure) whose
+  message names a node or op of the graph -- an unsupported combination, said as such;
+- ``bug``: anything else -- another exception type, a verification failure, a simulation mismatch,
+  or an error that names no node.
+
+Used by ``tests/flows/test_fuzz.py`` (a few dozen seeds) and the ``fuzz`` benchmark (hundreds).
+No torch here: the compiler and the simulator are imported only when a case runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from onnx import TensorProto, helper
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+OUTCOMES = ("exact", "error", "bug")
+
+# Refusals that are wrong for the graphs made here, though they name a node: the generator makes
+# only graphs for which these statements are false (an average of equally spaced levels is equally
+# spaced), so each is a bug of the compiler, not a limit it states.
+FALSE_REFUSALS = (re.compile(r"input levels .* are not equally spaced"),)
+
+
+@dataclass
+class FuzzCase:
+    """One random graph: ``model`` (not yet cleaned), ``inputs`` (N, ...) as its input expects them,
+    ``features`` (what the generator put in, for the counts and for reading a failure)."""
+
+    seed: int
+    model: ModelWrapper
+    inputs: np.ndarray
+    features: list[str] = field(default_factory=list)
+    logits: bool = False  # compile in logits mode (the integer accumulators out, scale on the host)
+
+    @property
+    def summary(self) -> str:
+        return f"seed {self.seed}: " + " ".join(self.features)
+
+
+@dataclass
+class _Spec:
+    """What an activation quantizer produces: ``kind`` "int" or "bipolar", bits, signedness."""
+
+    kind: str
+    bits: int
+    signed: bool
+
+
+class _Graph:
+    """The nodes and initializers of the graph being built, with readable unique names."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.nodes: list = []
+        self.inits: list = []
+        self.count: dict[str, int] = {}
+        self.features: list[str] = []
+        self.last = _Spec("int", 8, False)  # what the last quantizer produces
+
+    def name(self, op: str) -> str:
+        i = self.count.get(op, 0)
+        self.count[op] = i + 1
+        return f"{op}_{i}"
+
+    def const(self, prefix: str, value) -> str:
+        arr = np.asarray(value, dtype=np.float32)
+        name = self.name(prefix)
+        self.inits.append(helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.ravel()))
+        return name
+
+    def node(self, op: str, inputs: list[str], domain: str = "", **attrs) -> str:
+        name = self.name(op)
+        out = f"{name}_out"
+        self.nodes.append(helper.make_node(op, inputs, [out], name=name, domain=domain, **attrs))
+        return out
+
+    # -- quantizers ---------------------------------------------------------------------------
+    def scale(self, channels: int, shape: tuple[int, ...], per_channel: bool) -> np.ndarray:
+        """Log-uniform scales, a power of two about half the time (as Brevitas' po2 scaling)."""
+        n = channels if per_channel else 1
+        if self.rng.random() < 0.5:
+            s = 2.0 ** self.rng.integers(-6, 1, size=n)
+        else:
+            s = np.exp(self.rng.uniform(np.log(1 / 64), np.log(1.0), size=n))
+        return s.reshape(shape) if per_channel else s.reshape(())
+
+    def quant(self, x: str, spec: _Spec, scale: np.ndarray, narrow: bool = False) -> str:
+        self.last = spec
+        if spec.kind == "bipolar":
+            return self.node("BipolarQuant", [x, self.const("scale", scale)], domain=QONNX_DOMAIN)
+        ins = [x, self.const("scale", scale), self.const("zeropt", 0.0), self.const("bitwidth", float(spec.bits))]
+        return self.node(
+            "Quant", ins, domain=QONNX_DOMAIN, signed=int(spec.signed), narrow=int(narrow), rounding_mode="ROUND"
+        )
+
+    def weight(self, shape: tuple[int, ...], channel_axis: int, per_channel: float = 0.5) -> str:
+        """A quantized weight tensor: 1 bit (BipolarQuant), ternary, or 2-8 bit signed integers, with
+        per-channel scales with probability ``per_channel``."""
+        bits = int(self.rng.integers(1, 9))
+        per_channel = bool(self.rng.random() < per_channel)
+        sshape = tuple(shape[i] if i == channel_axis else 1 for i in range(len(shape)))
+        scale = self.scale(shape[channel_axis], sshape, per_channel)
+        if bits == 1:
+            self.features.append("w1")
+            w = self.rng.normal(size=shape) * np.broadcast_to(scale, shape)
+            return self.quant(self.const("W", w), _Spec("bipolar", 1, True), scale)
+        narrow = bits == 2 or bool(self.rng.random() < 0.7)
+        self.features.append(("wt" if bits == 2 and narrow else f"w{bits}") + ("pc" if per_channel else ""))
+        top = 2 ** (bits - 1) - 1
+        w = self.rng.uniform(-top - 0.5, top + 0.5, size=shape) * np.broadcast_to(scale, shape)
+        return self.quant(self.const("W", w), _Spec("int", bits, True), scale, narrow=narrow)
+
+    def act_spec(self) -> _Spec:
+        r = self.rng.random()
+        if r < 0.12:
+            return _Spec("bipolar", 1, True)
+        signed = bool(self.rng.random() < 0.4)
+        bits = int(self.rng.integers(2 if signed else 1, 9))
+        return _Spec("int", bits, signed)
+
+    def activation(
+        self,
+        x: str,
+        channels: int,
+        shape: tuple[int, ...],
+        spec: _Spec | None = None,
+        scale: np.ndarray | None = None,
+        after_linear: bool = True,
+    ) -> tuple[str, _Spec, np.ndarray]:
+        """Optional BatchNormalization, Relu / hard tanh, then an activation quantizer (of ``spec`` and
+        ``scale`` when given; per-channel scales rarely, since a linear layer takes only per-tensor ones)."""
+        spec = spec or self.act_spec()
+        if self.rng.random() < 0.6:
+            # a decreasing activation is taken only right after a MatMul / Conv (rows negated)
+            x = self.batchnorm(x, channels, 0.15 if after_linear else 0.01)
+        if spec.kind == "int" and not spec.signed and self.rng.random() < 0.6:
+            x = self.node("Relu", [x])
+            self.features.append("relu")
+        elif spec.signed and self.rng.random() < 0.4:
+            lim = float(self.rng.uniform(0.5, 2.0))
+            x = self.node("Clip", [x, self.const("min", -lim), self.const("max", lim)])
+            self.features.append("hardtanh")
+        if scale is None:
+            per_channel = spec.kind == "int" and bool(self.rng.random() < 0.05)
+            scale = self.scale(channels, shape, per_channel)
+        per_channel = np.size(scale) > 1
+        self.features.append(_spec_name(spec) + ("pc" if per_channel else ""))
+        return self.quant(x, spec, scale), spec, scale
+
+    def batchnorm(self, x: str, channels: int, negative: float) -> str:
+        """BatchNormalization; each channel's scale negative with probability ``negative``."""
+        self.features.append("bn")
+        r = self.rng
+        gamma = r.uniform(0.3, 2.0, channels) * np.where(r.random(channels) < negative, -1, 1)
+        ins = [
+            x,
+            self.const("bn_scale", gamma),
+            self.const("bn_bias", r.normal(0, 0.5, channels)),
+            self.const("bn_mean", r.normal(0, 0.5, channels)),
+            self.const("bn_var", r.uniform(0.2, 2.0, channels)),
+        ]
+        return self.node("BatchNormalization", ins, epsilon=1e-5)
+
+
+def _spec_name(spec: _Spec) -> str:
+    if spec.kind == "bipolar":
+        return "a1"
+    return f"a{'i' if spec.signed else 'u'}{spec.bits}"
+
+
+def random_case(seed: int, n_inputs: int = 20) -> FuzzCase:
+    """The random graph of ``seed`` with ``n_inputs`` random inputs."""
+    rng = np.random.default_rng(seed)
+    g = _Graph(rng)
+    image = bool(rng.random() < 0.65)
+    if image:
+        c, h = int(rng.integers(1, 4)), int(rng.integers(4, 9))
+        w = h if rng.random() < 0.7 else int(rng.integers(4, 9))
+        in_shape: tuple[int, ...] = (1, c, h, w)
+    else:
+        in_shape = (1, int(rng.integers(4, 25)))
+    x, inputs, annotated = _input(g, in_shape, n_inputs)
+    shape = list(in_shape)
+    if image:
+        for _ in range(int(rng.integers(1, 4))):
+            x, shape = _conv_block(g, x, shape)
+            if shape[2] * shape[3] * shape[1] <= 4 and rng.random() < 0.5:
+                break
+        x = g.node("Flatten", [x], axis=1) if rng.random() < 0.7 else _reshape(g, x, shape)
+        g.features.append("flatten")
+        shape = [1, int(np.prod(shape[1:]))]
+    for _ in range(int(rng.integers(0, 3))):
+        x, shape = _fc_block(g, x, shape)
+    out_name, out_shape = _classifier(g, x, shape)
+    graph = helper.make_graph(
+        g.nodes,
+        f"fuzz_{seed}",
+        [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, list(in_shape))],
+        [helper.make_tensor_value_info(out_name, _out_type(g), out_shape)],
+        initializer=g.inits,
+    )
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid(QONNX_DOMAIN, 1)]
+    model = ModelWrapper(helper.make_model(graph, opset_imports=opsets))
+    if annotated is not None:
+        model.set_tensor_datatype("global_in", annotated)
+    logits = g.features[-1] == "logits" and bool(rng.random() < 0.5)
+    if logits:
+        g.features.append("(logits mode)")
+    return FuzzCase(seed, model, inputs, g.features, logits)
+
+
+def _out_type(g: _Graph) -> int:
+    return TensorProto.INT64 if g.nodes[-1].op_type in ("TopK", "ArgMax") else TensorProto.FLOAT
+
+
+def _input(g: _Graph, shape: tuple[int, ...], n: int) -> tuple[str, np.ndarray, DataType | None]:
+    """An input quantizer (float inputs) or an integer-annotated input (FINN-ONNX form)."""
+    rng = g.rng
+    full = (n, *shape[1:])
+    if rng.random() < 0.25:
+        signed = bool(rng.random() < 0.3)
+        bits = int(rng.integers(2 if signed else 1, 9))
+        dt = DataType[f"{'INT' if signed else 'UINT'}{bits}"]
+        g.features.append(f"in-{dt.name.lower()}")
+        x = rng.integers(int(dt.min()), int(dt.max()) + 1, size=full).astype(np.float32)
+        g.last = _Spec("int", bits, signed)
+        return "global_in", x, dt
+    spec = g.act_spec()
+    scale = g.scale(1, (), False)
+    if spec.kind == "bipolar":
+        lo, hi = -1.0, 1.0
+    elif spec.signed:
+        lo, hi = -(2 ** (spec.bits - 1)) * scale, (2 ** (spec.bits - 1) - 1) * scale
+    else:
+        lo, hi = 0.0, (2**spec.bits - 1) * scale
+    span = float(hi - lo)
+    x = rng.uniform(lo - 0.1 * span, hi + 0.1 * span, size=full).astype(np.float32)
+    g.features.append("in-q" + _spec_name(spec)[1:])
+    return g.quant("global_in", spec, scale), x, None
+
+
+def _conv_block(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
+    rng = g.rng
+    _, c, h, w = shape
+    k = int(rng.integers(1, min(3, h, w) + 1))
+    stride = 2 if rng.random() < 0.2 and min(h, w) >= k + 2 else 1
+    # zero padding needs a zero level: never (but now and then, for the error) on a bipolar input
+    pad = k // 2 if rng.random() < (0.5 if g.last.kind == "int" else 0.03) else 0
+    oc = int(rng.integers(2, 9))
+    ins = [x, g.weight((oc, c, k, k), 0)]
+    if rng.random() < 0.2:
+        ins.append(g.const("bias", rng.normal(0, 0.3, oc)))
+        g.features.append("bias")
+    x = g.node("Conv", ins, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4)
+    g.features.append(f"conv{k}" + (f"s{stride}" if stride > 1 else "") + ("p" if pad else ""))
+    h, w = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    x, spec, scale = g.activation(x, oc, (1, oc, 1, 1))
+    if rng.random() < 0.3 and spec.kind == "int":
+        x, spec = _residual_conv(g, x, oc, spec, scale)
+    r = rng.random()
+    if r < 0.3 and min(h, w) >= 2:
+        x = g.node("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
+        g.features.append("maxpool")
+        h, w = h // 2, w // 2
+    elif r < 0.45 and min(h, w) >= 2 and spec.kind == "int":
+        x = g.node("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])
+        g.features.append("avgpool")
+        h, w = h // 2, w // 2
+    return x, [1, oc, h, w]
+
+
+def _residual_conv(g: _Graph, skip: str, c: int, spec: _Spec, scale: np.ndarray) -> tuple[str, _Spec]:
+    """skip -> Conv(same size) -> activation quantizer, Add(skip, branch), then a quantizer."""
+    k = int(g.rng.choice([1, 3]))
+    y = g.node("Conv", [skip, g.weight((c, c, k, k), 0)], kernel_shape=[k, k], pads=[k // 2] * 4)
+    return _residual_join(g, skip, y, c, (1, c, 1, 1), spec, scale)
+
+
+def _residual_join(
+    g: _Graph, skip: str, y: str, c: int, shape: tuple[int, ...], spec: _Spec, scale: np.ndarray
+) -> tuple[str, _Spec]:
+    """The branch ``y`` quantized like ``skip`` (the same scale, or one a power of two apart, as an
+    integer-exact add needs; now and then an unrelated scale, which the compiler must refuse
+    clearly), added to ``skip``, then quantized again."""
+    r = g.rng.random()
+    if r < 0.1:
+        branch_scale = None
+        g.features.append("residual-any")
+    else:
+        branch_scale = scale * (2.0 ** int(g.rng.integers(-1, 2)) if r < 0.4 else 1.0)
+        g.features.append("residual")
+    y, _, _ = g.activation(y, c, shape, spec=spec if g.rng.random() < 0.7 else None, scale=branch_scale)
+    out, spec, _ = g.activation(g.node("Add", [skip, y]), c, shape, after_linear=False)
+    return out, spec
+
+
+def _reshape(g: _Graph, x: str, shape: list[int]) -> str:
+    return g.node("Reshape", [x, _int_const(g, [1, int(np.prod(shape[1:]))])])
+
+
+def _int_const(g: _Graph, values: list[int]) -> str:
+    name = g.name("shape")
+    g.inits.append(helper.make_tensor(name, TensorProto.INT64, [len(values)], values))
+    return name
+
+
+def _linear(g: _Graph, x: str, n_in: int, n_out: int, per_channel: float = 0.5) -> str:
+    rng = g.rng
+    if rng.random() < 0.5:
+        g.features.append("matmul")
+        return g.node("MatMul", [x, g.weight((n_in, n_out), 1, per_channel)])
+    trans = bool(rng.random() < 0.6)
+    ins = [x, g.weight((n_out, n_in), 0, per_channel) if trans else g.weight((n_in, n_out), 1, per_channel)]
+    bias = bool(rng.random() < 0.3)
+    if bias:
+        ins.append(g.const("bias", rng.normal(0, 0.3, n_out)))
+    g.features.append("gemm" + ("T" if trans else "") + ("+bias" if bias else ""))
+    return g.node("Gemm", ins, transB=int(trans))
+
+
+def _fc_block(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
+    n = int(g.rng.integers(4, 33))
+    x = _linear(g, x, shape[1], n)
+    x, spec, scale = g.activation(x, n, (1, n))
+    if g.rng.random() < 0.2 and spec.kind == "int":
+        x, _ = _residual_join(g, x, _linear(g, x, n, n), n, (1, n), spec, scale)
+    return x, [1, n]
+
+
+def _classifier(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
+    rng = g.rng
+    classes = int(rng.integers(2, 11))
+    # one scale for all classes, mostly: label selection needs it (per-channel: a clear refusal)
+    x = _linear(g, x, shape[1], classes, per_channel=0.1)
+    if rng.random() < 0.3:
+        x = g.node("Mul", [x, g.const("out_scale", rng.uniform(0.1, 2.0))])
+        g.features.append("mul")
+    if rng.random() < 0.2:
+        x = g.node("Add", [x, g.const("out_bias", rng.normal(0, 0.5, classes))])
+        g.features.append("add")
+    r = rng.random()
+    if r < 0.35:
+        g.features.append("topk")
+        k = _int_const(g, [1])
+        name = g.name("TopK")
+        g.nodes.append(helper.make_node("TopK", [x, k], [f"{name}_values", f"{name}_out"], name=name, axis=-1))
+        return f"{name}_out", [1, 1]
+    if r < 0.5:
+        g.features.append("argmax")
+        return g.node("ArgMax", [x], axis=-1, keepdims=1), [1, 1]
+    g.features.append("logits")
+    return x, [1, classes]
+
+
+# -- running a case ---------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """The kind (one of :data:`OUTCOMES`), what happened, and the seconds taken."""
+
+    seed: int
+    kind: str
+    detail: str
+    features: list[str]
+    simulated: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "seed": self.seed,
+            "kind": self.kind,
+            "detail": self.detail,
+            "features": " ".join(self.features),
+            "simulated": self.simulated,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def names_a_node(message: str, model: ModelWrapper) -> bool:
+    """Whether ``message`` names a node of ``model`` or one of its op types (as compile errors do)."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", message))
+    return any(n.name in words or n.op_type in words for n in model.graph.node)
+
+
+def run_case(case: FuzzCase, out_dir: Path | str, simulate: bool = False, target_cycles: int | None = None) -> Outcome:
+    """Compile ``case`` into ``out_dir`` (and simulate it when ``simulate``); the outcome, never an exception."""
+    import time
+
+    from qnnflow.flows.compile import compile_model
+    from qnnflow.flows.steps import CompileOptions, OutputMode
+    from qnnflow.flows.verify import VerificationError
+
+    from qnnflow.errors import FlowError
+
+    start = time.perf_counter()
+    out = Path(out_dir)
+
+    def done(kind: str, detail: str, simulated: bool = False) -> Outcome:
+        return Outcome(case.seed, kind, detail, case.features, simulated, time.perf_counter() - start)
+
+    original = ModelWrapper(copy.deepcopy(case.model.model))
+    try:
+        compile_model(
+            ModelWrapper(copy.deepcopy(case.model.model)),
+            out,
+            inputs=case.inputs,
+            opts=CompileOptions(
+                target_cycles=target_cycles, output=OutputMode.LOGITS if case.logits else OutputMode.LABELS
+            ),
+            verbose=False,
+        )
+    except VerificationError as err:
+        return done("bug", f"verification: {_one_line(err)}")
+    except (ValueError, FlowError) as err:
+        msg = _one_line(err)
+        if any(p.search(msg) for p in FALSE_REFUSALS):
+            return done("bug", f"false refusal: {msg}")
+        if names_a_node(msg, original):
+            return done("error", msg)
+        return done("bug", f"error naming no node: {type(err).__name__}: {msg}")
+    except Exception as err:  # noqa: BLE001 - any other exception is what the fuzzer looks for
+        return done("bug", f"{type(err).__name__}: {_one_line(err)} at {_where(err)}")
+    if not simulate:
+        return done("exact", "compiled, every step verified")
+    try:
+        return _simulate(case, original, out, done)
+    except Exception as err:  # noqa: BLE001 - a failing simulation of a compiled graph is a bug
+        return done("bug", f"simulation: {type(err).__name__}: {_one_line(err)} at {_where(err)}", True)
+
+
+def _simulate(case: FuzzCase, original: ModelWrapper, out: Path, done) -> Outcome:
+    from qnnflow.flows.execute import reference_outputs
+    from qnnflow.models.export import decisions
+    from qnnflow.sim.stitch import simulate
+
+    res = simulate(out, inputs=case.inputs, log=lambda _m: None)
+    if res["mismatches"]:
+        return done("bug", f"simulation: {res['mismatches']} frames differ from the dataflow graph", True)
+    hw = decisions(np.load(Path(res["results_dir"]) / "outputs.npy"))
+    sw = decisions(reference_outputs(original, case.inputs))
+    bad = int((hw != sw).sum())
+    if bad:
+        return done("bug", f"simulation: {bad} of {len(hw)} decisions differ from QONNX execution", True)
+    return done("exact", f"compiled and simulated: {len(hw)} frames bit-exact", True)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())[:400]
+
+
+def _where(err: BaseException) -> str:
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return "?"
+    f = frames[-1]
+    return f"{Path(f.filename).name}:{f.lineno}"
+
+
+def tally(outcomes: list[Outcome]) -> dict[str, int]:
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for o in outcomes:
+        counts[o.kind] += 1
+    return counts
