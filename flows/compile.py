@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from qnnflow.flows.inputs import load_npy, range_warning
 from qnnflow.flows.steps import STEPS, CompileOptions
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -43,15 +44,15 @@ def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarr
     if isinstance(inputs, np.ndarray):
         x = inputs
     else:
-        path = Path(inputs)
-        if not path.is_file():
-            raise FileNotFoundError(f"test inputs not found: {path}")
-        x = np.load(path)
-    x = np.asarray(x, dtype=np.float32)
-    if tuple(x.shape[1:]) != tuple(shape[1:]):
+        x = load_npy(inputs, "test inputs")
+    if x.ndim == 0 or tuple(x.shape[1:]) != tuple(shape[1:]):
         raise ValueError(
             f"test inputs have shape {x.shape}; the model expects (N, {', '.join(map(str, shape[1:]))})"
         )
+    x = np.asarray(x, dtype=np.float32)
+    warning = range_warning(x, model, "test inputs" if isinstance(inputs, np.ndarray) else str(inputs))
+    if warning:
+        log(f"warning: {warning}")
     return x
 
 

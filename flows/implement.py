@@ -99,16 +99,72 @@ def accelerator_design(build_dir: Path | str) -> AcceleratorDesign:
 # -- running the tools ---------------------------------------------------------------------------
 
 
+PROGRESS_EVERY_S = 15.0  # a line on the console this often while a tool runs
+
+# nextpnr's log lines that start a phase, and the phase's name
+_PNR_PHASES = (
+    ("Info: Packing", "packing"),
+    ("Info: Running placement", "placement"),
+    ("Info: Placed ", "placement"),
+    ("Info: Running detail placement", "detail placement"),
+    ("Info: Routing", "routing"),
+    ("Info: Router", "routing"),
+    ("Info: Critical path report", "timing analysis"),
+)
+_YOSYS_PASS = re.compile(r"^\d+(?:\.\d+)*\. Executing (.+?)\.?$", re.MULTILINE)
+
+
+def tool_phase(log: Path) -> str | None:
+    """What a running Yosys or nextpnr is doing, read from the end of its log."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 16384))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    passes = _YOSYS_PASS.findall(tail)
+    if passes:
+        return passes[-1]
+    phase = None
+    for line in tail.splitlines():
+        for marker, name in _PNR_PHASES:
+            if line.startswith(marker):
+                phase = name
+    return phase
+
+
 def _run(
-    tool: toolchain.Tool, args: Sequence[str], *, cwd: Path, log: Path, what: str, tool_log: Path | None = None
+    tool: toolchain.Tool,
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    log: Path,
+    what: str,
+    tool_log: Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> float:
     """Run one tool with its console output in ``log`` (and its own log in ``tool_log``, if it
-    writes one); FlowError naming the tool's log and its error lines if it fails."""
+    writes one); FlowError naming the tool's log and its error lines if it fails. While it runs,
+    ``progress`` gets a line every :data:`PROGRESS_EVERY_S` with the elapsed time and the phase."""
     start = time.monotonic()
     with open(log, "w") as out:
-        proc = subprocess.run(
-            tool.argv(*args), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=toolchain.tool_env(tool), check=False
+        proc = subprocess.Popen(
+            tool.argv(*args), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=toolchain.tool_env(tool)
         )
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=PROGRESS_EVERY_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if progress is not None:
+                        phase = tool_phase(tool_log if tool_log is not None else log)
+                        progress(f"    {what}: {time.monotonic() - start:.0f} s" + (f" ({phase})" if phase else ""))
+        except BaseException:  # Ctrl-C or any error here: no orphaned tool left running
+            proc.kill()
+            proc.wait()
+            raise
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         main = tool_log if tool_log is not None and tool_log.is_file() else log
@@ -268,6 +324,7 @@ def implement(
         log=out / "yosys.stdout.log",
         what="Yosys synthesis",
         tool_log=out / logs["synth"],
+        progress=progress,
     )
     cells = _stat_cells(out / "synth_stat.json")
 
@@ -309,6 +366,7 @@ def implement(
             log=out / "nextpnr.stdout.log",
             what=f"nextpnr-{spec.family}",
             tool_log=out / logs["pnr"],
+            progress=progress,
         )
     except FlowError as err:
         raise _pnr_failure(err, out / logs["pnr"], spec, cells) from None
@@ -459,6 +517,7 @@ def xilinx_estimate(
         log=out / "yosys.stdout.log",
         what="Yosys synth_xilinx",
         tool_log=out / "yosys.log",
+        progress=progress,
     )
     cells = _stat_cells(out / "synth_stat.json")
     used = xc7_used(cells)

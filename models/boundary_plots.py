@@ -12,9 +12,21 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 from qnnflow.models.boundary_metrics import PCASlice, boundary_mask, junction_mask  # noqa: E402
 
+# Class colours: tab10 with its grey (index 7) replaced by navy, so that no class looks like the
+# hatched "flipped" overlay or the black / red boundaries; more classes take tab20's light shades.
+_CLASS_COLORS = [c if i != 7 else (0.0, 0.0, 0.5) for i, c in enumerate(plt.get_cmap("tab10").colors)] + [
+    c for i, c in enumerate(plt.get_cmap("tab20").colors) if i % 2 == 1 and i != 15
+]
+
+
+def _class_cmap(n_classes: int) -> ListedColormap:
+    if n_classes > len(_CLASS_COLORS):
+        raise ValueError(f"at most {len(_CLASS_COLORS)} classes can be told apart in a slice plot, not {n_classes}")
+    return ListedColormap(_CLASS_COLORS[:n_classes])
+
 
 def _label_image(ax, s: PCASlice, labels: np.ndarray, n_classes: int) -> None:
-    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20", n_classes)
+    cmap = _class_cmap(n_classes)
     ax.imshow(
         labels,
         origin="lower",
@@ -26,6 +38,22 @@ def _label_image(ax, s: PCASlice, labels: np.ndarray, n_classes: int) -> None:
         aspect="auto",
         interpolation="nearest",
     )
+
+
+def _hatch_overlay(ax, s: PCASlice, mask: np.ndarray) -> None:
+    """Cells where ``mask`` holds, hatched (no fill), so the class colour underneath stays readable."""
+    u = np.linspace(*s.u_range, mask.shape[1])
+    v = np.linspace(*s.v_range, mask.shape[0])
+    ax.contourf(u, v, mask.astype(float), levels=[0.5, 1.5], colors="none", hatches=["////"])
+
+
+def _class_legend(ax, labels: list[np.ndarray], n_classes: int):
+    from matplotlib.patches import Patch
+
+    present = sorted(set(np.unique(np.concatenate([lab.ravel() for lab in labels])).tolist()))
+    cmap = _class_cmap(n_classes)
+    handles = [Patch(facecolor=cmap(int(c)), alpha=0.6, label=f"class {int(c)}") for c in present]
+    return ax.legend(handles=handles, loc="lower left", fontsize=6, ncol=2, title="label", title_fontsize=6)
 
 
 def _mask_overlay(ax, s: PCASlice, mask: np.ndarray, color: str, alpha: float = 1.0) -> None:
@@ -68,18 +96,19 @@ def plot_slice_comparison(
     ax.set_title("reference")
     ax = axes[1]
     _label_image(ax, s, labels, n_classes)
-    _mask_overlay(ax, s, ref_labels != labels, "grey", alpha=0.6)
+    _hatch_overlay(ax, s, ref_labels != labels)
     _mask_overlay(ax, s, ref_b, "black")
     _mask_overlay(ax, s, b, "red", alpha=0.7)
     _junction_points(
         ax, s, j, marker="o", facecolors="none", edgecolors="magenta", label=f"junction cells ({j.sum()})"
     )
-    ax.set_title(f"{title}\nblack: reference boundary, red: this boundary, grey: flipped cells", fontsize=9)
+    ax.set_title(f"{title}\nblack: reference boundary, red: this boundary, hatched: flipped cells", fontsize=9)
     for ax in axes:
         if points is not None:
             uv = s.project(points)
             ax.scatter(uv[:, 0], uv[:, 1], s=3, c="k", alpha=0.25, linewidths=0)
         ax.set_xlabel("PC 1")
+        ax.add_artist(_class_legend(ax, [ref_labels, labels], n_classes))
         ax.legend(loc="upper right", fontsize=7)
     axes[0].set_ylabel("PC 2")
     fig.tight_layout()

