@@ -2,7 +2,9 @@
 // word per frame header for the frame encoder.
 //
 // Frame (host -> board), defined in qnnflow/host.py:
-//   SYNC 0xA5 | TYPE | SEQ | LEN[7:0] | LEN[15:8] | LEN payload bytes | CRC-8 of TYPE..payload
+//   SYNC 0xA5 | TYPE | SEQ | LEN[7:0] | LEN[15:8] | LEN payload bytes | CRC[15:8] | CRC[7:0]
+// CRC: CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF) of TYPE..payload, most
+// significant byte first; so the CRC register over TYPE..CRC[7:0] ends at 0 for a good frame.
 // An image frame has TYPE 0x01 and LEN = IN_BEATS * ceil(IN_W / 8): each input beat is sent as
 // ceil(IN_W / 8) bytes, least significant byte first (bits above IN_W are ignored).
 //
@@ -10,7 +12,7 @@
 //             error status (nothing reaches the accelerator) and the decoder hunts for the next
 //             SYNC. Payload bytes are assembled into beats and sent on m_axis as they arrive
 //             (m_axis_tlast on the last beat of the frame), so the accelerator starts before the
-//             checksum is known; the status word then says whether the frame's result is valid:
+//             CRC is known; the status word then says whether the frame's result is valid:
 //               m_status_tdata = {has_data, type, seq}   (1 + 8 + 8 bits)
 //             has_data: the accelerator got a whole frame and will produce one result for it;
 //             type: 0x81 (result valid) or an error code, 0xE1 bad length, 0xE2 bad checksum,
@@ -20,7 +22,7 @@
 //             stays aligned to frames) and the status is a timeout error. So the decoder never
 //             waits forever in the middle of a frame.
 // Latency   : a beat leaves 1 cycle after its last byte is accepted; the status 1 cycle after
-//             the checksum byte (or the header byte that was wrong).
+//             the last CRC byte (or the header byte that was wrong).
 // Throughput: one byte every cycle (a beat every BEAT_BYTES cycles, one idle cycle when a beat
 //             waits on m_axis_tready); far above any UART rate.
 // Ready     : s_axis_tready depends on registers only (state, output valid flags); m_axis_* and
@@ -81,10 +83,11 @@ module frame_decoder #(
     localparam int BEAT_W  = IN_BEATS > 1 ? $clog2(IN_BEATS) : 1;
     localparam int TIMER_W = $clog2(TIMEOUT_CLKS + 1);
 
-    typedef enum logic [3:0] {HUNT, TYPE, SEQ, LEN_LO, LEN_HI, PAYLOAD, PAD, CHECK, STATUS} state_t;
+    typedef enum logic [3:0] {HUNT, TYPE, SEQ, LEN_LO, LEN_HI, PAYLOAD, PAD, CRC_HI, CRC_LO, STATUS} state_t;
 
     state_t                  state_reg;
-    logic [7:0]              type_reg, seq_reg, len_lo_reg, crc_reg;
+    logic [7:0]              type_reg, seq_reg, len_lo_reg;
+    logic [15:0]             crc_reg;        // CRC-16 of the frame's bytes after SYNC so far
     logic [BYTE_W-1:0]       byte_cnt_reg;   // byte within the beat
     logic [BEAT_W-1:0]       beat_cnt_reg;   // beat within the frame
     logic [ASM_W-1:0]        asm_reg;        // beat being assembled, first byte ends in the LSBs
@@ -94,8 +97,8 @@ module frame_decoder #(
     logic                    status_valid_reg;
     logic [TIMER_W-1:0]      timer_reg;      // waiting cycles; cleared by the flop's reset input
 
-    wire logic [7:0] crc_next;
-    crc8 u_crc (.crc_in(crc_reg), .data(s_axis_tdata), .crc_out(crc_next));
+    wire logic [15:0] crc_next;
+    crc #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_in(crc_reg), .data(s_axis_tdata), .crc_out(crc_next));
 
     assign s_axis_tready   = state_reg != STATUS && state_reg != PAD && !(state_reg == PAYLOAD && out_valid_reg);
     assign m_axis_tdata    = out_reg;
@@ -127,17 +130,17 @@ module frame_decoder #(
         finish_code     = ERR_TIMEOUT;
         if (timed_out) begin
             finish          = state_reg != PAYLOAD;
-            finish_has_data = state_reg == CHECK;
+            finish_has_data = state_reg == CRC_HI || state_reg == CRC_LO;
         end else if (state_reg == LEN_HI && take) begin
             finish      = type_reg != TYPE_IMAGE || {s_axis_tdata, len_lo_reg} != 16'(FRAME_BYTES);
             finish_code = type_reg != TYPE_IMAGE ? ERR_TYPE : ERR_LENGTH;
         end else if (state_reg == PAD && put && frame_done) begin
             finish          = 1'b1;
             finish_has_data = 1'b1;
-        end else if (state_reg == CHECK && take) begin
+        end else if (state_reg == CRC_LO && take) begin
             finish          = 1'b1;
             finish_has_data = 1'b1;
-            finish_code     = s_axis_tdata == crc_reg ? TYPE_RESULT : ERR_CHECKSUM;
+            finish_code     = crc_next == 16'h0000 ? TYPE_RESULT : ERR_CHECKSUM;
         end
     end
 
@@ -162,7 +165,7 @@ module frame_decoder #(
 
         case (state_reg)
             HUNT: if (take && s_axis_tdata == SYNC) begin
-                crc_reg   <= '0;
+                crc_reg   <= 16'hFFFF;
                 seq_reg   <= '0;
                 state_reg <= TYPE;
             end
@@ -184,7 +187,8 @@ module frame_decoder #(
                 state_reg    <= PAYLOAD;  // unless `finish` below says the header was wrong
             end
             PAYLOAD: if (timed_out) state_reg <= PAD;
-                     else if (put && frame_done) state_reg <= CHECK;
+                     else if (put && frame_done) state_reg <= CRC_HI;
+            CRC_HI: if (take) state_reg <= CRC_LO;
             STATUS: if (m_status_tready) begin
                 status_valid_reg <= 1'b0;
                 state_reg        <= HUNT;

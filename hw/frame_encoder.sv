@@ -1,7 +1,9 @@
 // frame_encoder: one host-link response frame (bytes) per status word of the frame decoder.
 //
 // Frame (board -> host), defined in qnnflow/host.py:
-//   SYNC 0xA5 | TYPE | SEQ | LEN[7:0] | LEN[15:8] | LEN payload bytes | CRC-8 of TYPE..payload
+//   SYNC 0xA5 | TYPE | SEQ | LEN[7:0] | LEN[15:8] | LEN payload bytes | CRC[15:8] | CRC[7:0]
+// CRC: CRC-16/CCITT-FALSE (polynomial 0x1021, initial value 0xFFFF) of TYPE..payload, most
+// significant byte first.
 // A result frame (TYPE 0x81) carries the accelerator's OUT_BEATS output beats of the frame, each
 // as ceil(OUT_W / 8) bytes, least significant byte first. An error frame carries the decoder's
 // error code as TYPE and no payload.
@@ -64,7 +66,9 @@ module frame_encoder #(
 
     state_t             state_reg;
     logic               has_data_reg;
-    logic [7:0]         type_reg, seq_reg, crc_reg;
+    logic [7:0]         type_reg, seq_reg;
+    logic [15:0]        crc_reg;
+    logic               crc_lo_reg;     // in CRC: the high byte has been sent
     logic [2:0]         hdr_idx_reg;
     logic [BYTE_CW-1:0] byte_cnt_reg;
     logic [BEAT_CW-1:0] beat_cnt_reg;
@@ -90,13 +94,13 @@ module frame_encoder #(
                 default: next_byte = len[15:8];
             endcase
             SEND:    next_byte = beat_reg[7:0];
-            default: next_byte = crc_reg;
+            default: next_byte = crc_lo_reg ? crc_reg[7:0] : crc_reg[15:8];
         endcase
     end
     wire emit = out_free && (state_reg == HEADER || state_reg == SEND || state_reg == CRC);
 
-    wire logic [7:0] crc_next;
-    crc8 u_crc (.crc_in(crc_reg), .data(next_byte), .crc_out(crc_next));
+    wire logic [15:0] crc_next;
+    crc #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_in(crc_reg), .data(next_byte), .crc_out(crc_next));
 
     assign s_status_tready = state_reg == IDLE;
     assign s_axis_tready   = state_reg == LOAD || state_reg == DRAIN;
@@ -110,14 +114,15 @@ module frame_encoder #(
         end else if (m_axis_tready) begin
             out_valid_reg <= 1'b0;
         end
-        // the CRC covers every byte after SYNC up to the CRC byte itself
+        // the CRC covers every byte after SYNC up to the CRC bytes themselves
         if (emit && !(state_reg == HEADER && hdr_idx_reg == 3'd0) && state_reg != CRC) crc_reg <= crc_next;
 
         case (state_reg)
             IDLE: if (s_status_tvalid) begin
                 {has_data_reg, type_reg, seq_reg} <= s_status_tdata;
                 hdr_idx_reg  <= '0;
-                crc_reg      <= '0;
+                crc_reg      <= 16'hFFFF;
+                crc_lo_reg   <= 1'b0;
                 beat_cnt_reg <= '0;
                 state_reg    <= HEADER;
             end
@@ -139,8 +144,11 @@ module frame_encoder #(
                 end
             end
             CRC: if (emit) begin
-                beat_cnt_reg <= '0;
-                state_reg    <= has_data_reg && !is_result ? DRAIN : IDLE;
+                crc_lo_reg <= 1'b1;
+                if (crc_lo_reg) begin
+                    beat_cnt_reg <= '0;
+                    state_reg    <= has_data_reg && !is_result ? DRAIN : IDLE;
+                end
             end
             DRAIN: if (s_axis_tvalid) begin
                 beat_cnt_reg <= beat_cnt_reg + 1'b1;

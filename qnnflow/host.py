@@ -7,15 +7,19 @@ This module is the one definition of the protocol. ``hw/frame_decoder.sv`` and
 
 Frame, both directions::
 
-    SYNC 0xA5 | TYPE | SEQ | LEN[7:0] | LEN[15:8] | LEN payload bytes | CRC-8 of TYPE..payload
+    SYNC 0xA5 | TYPE | SEQ | LEN[7:0] | LEN[15:8] | LEN payload bytes | CRC[15:8] | CRC[7:0]
 
-CRC-8: polynomial 0x07, initial value 0, no reflection (CRC-8/SMBUS). The host sends ``IMAGE``
-frames whose payload is the accelerator's input beats, each as ``ceil(width / 8)`` bytes, least
-significant byte first. The board answers every frame header with one frame carrying the same
-SEQ: ``RESULT`` (the output beats, packed the same way) or an error (``ERR_*``, no payload). A
-frame the board abandons because bytes stopped coming gets ``ERR_TIMEOUT``. A corrupted SYNC
-byte makes the board skip the frame without an answer; the session then resends it after its
-timeout.
+CRC: CRC-16/CCITT-FALSE of TYPE..payload (polynomial 0x1021, initial value 0xFFFF, no
+reflection, no final XOR; check value 0x29B1 for ``b"123456789"``), most significant byte first,
+so that the CRC over TYPE..CRC[7:0] of a good frame is 0. The host sends ``IMAGE`` frames whose
+payload is the accelerator's input beats, each as ``ceil(width / 8)`` bytes, least significant
+byte first. The board answers every frame header, in the order the frames came, with one frame
+carrying the same SEQ: ``RESULT`` (the output beats, packed the same way) or an error
+(``ERR_*``, no payload). A frame the board abandons because bytes stopped coming gets
+``ERR_TIMEOUT``. A corrupted SYNC byte makes the board skip the frame without an answer; the
+session then resends it after its timeout (:func:`reply_timeout`), with a new SEQ, and keeps the
+old SEQ out of use until a late answer to it can no longer be taken for the answer to another
+frame (see :class:`Session`).
 """
 
 from __future__ import annotations
@@ -30,9 +34,16 @@ from pathlib import Path
 
 SYNC = 0xA5
 HEADER_BYTES = 5  # SYNC, TYPE, SEQ, LEN_LO, LEN_HI
-OVERHEAD_BYTES = HEADER_BYTES + 1  # plus the CRC byte
+CRC_BYTES = 2
+OVERHEAD_BYTES = HEADER_BYTES + CRC_BYTES
 UART_BITS_PER_BYTE = 10  # 8N1: start, 8 data, stop
 DEFAULT_BAUD = 115200
+SEQ_SPACE = 256  # SEQ is one byte
+# the reply timeout: the worst case of the link's arithmetic x (1 + TIMEOUT_RATIO), plus a fixed
+# allowance for the host's side (a USB serial adapter holds received bytes up to 16 ms; the
+# driver polls every 10 ms)
+TIMEOUT_RATIO = 0.5
+HOST_LATENCY_S = 0.05
 
 
 class FrameType(enum.IntEnum):
@@ -48,12 +59,13 @@ class FrameType(enum.IntEnum):
         return (self.value & 0xF0) == 0xE0
 
 
-def crc8(data: bytes | Sequence[int], crc: int = 0) -> int:
-    """CRC-8/SMBUS of ``data`` continuing from ``crc`` (the same function as ``hw/crc8.sv``)."""
+def crc16(data: bytes | Sequence[int], crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE of ``data`` continuing from ``crc`` (``hw/crc.sv`` with WIDTH 16, POLY
+    0x1021, started at 0xFFFF)."""
     for byte in data:
-        crc ^= byte
+        crc ^= byte << 8
         for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
     return crc
 
 
@@ -85,6 +97,20 @@ def bytes_to_beats(data: bytes, width: int) -> list[int]:
     return [int.from_bytes(data[i : i + n], "little") & mask for i in range(0, len(data), n)]
 
 
+def words_to_beats(words: Sequence[int], words_per_beat: int) -> list[int]:
+    """Beats from the 32-bit words of a packed stream (``qnnflow.sim.accel.pack_stream``: each
+    beat ``words_per_beat`` words, least significant first)."""
+    if len(words) % words_per_beat:
+        raise ValueError(f"{len(words)} words are not a whole number of {words_per_beat}-word beats")
+    return [sum(int(words[i + k]) << (32 * k) for k in range(words_per_beat))
+            for i in range(0, len(words), words_per_beat)]
+
+
+def beats_to_words(beats: Sequence[int], words_per_beat: int) -> list[int]:
+    """The inverse of :func:`words_to_beats`."""
+    return [(int(b) >> (32 * k)) & 0xFFFFFFFF for b in beats for k in range(words_per_beat)]
+
+
 def encode_frame(ftype: int, seq: int, payload: bytes = b"") -> bytes:
     """One frame: header, payload and CRC."""
     if not 0 <= seq <= 0xFF:
@@ -92,7 +118,7 @@ def encode_frame(ftype: int, seq: int, payload: bytes = b"") -> bytes:
     if len(payload) > 0xFFFF:
         raise ValueError(f"a payload holds at most 65535 bytes, not {len(payload)}")
     body = bytes([int(ftype), seq, len(payload) & 0xFF, len(payload) >> 8]) + bytes(payload)
-    return bytes([SYNC]) + body + bytes([crc8(body)])
+    return bytes([SYNC]) + body + crc16(body).to_bytes(CRC_BYTES, "big")
 
 
 @dataclass(frozen=True)
@@ -132,11 +158,11 @@ class FrameParser:
                 self.bad_crc += 1
                 del self.buffer[:1]
                 continue
-            end = HEADER_BYTES + length + 1
+            end = HEADER_BYTES + length + CRC_BYTES
             if len(self.buffer) < end:
                 return frames
-            body = bytes(self.buffer[1 : end - 1])
-            if crc8(body) != self.buffer[end - 1]:
+            body = bytes(self.buffer[1 : end - CRC_BYTES])
+            if crc16(self.buffer[1:end]) != 0:  # the CRC of the body followed by its CRC
                 self.bad_crc += 1
                 del self.buffer[:1]
                 continue
@@ -165,6 +191,38 @@ class LinkFormat:
         """Frames per second the UART allows (the slower direction; both run at once)."""
         return baud / (UART_BITS_PER_BYTE * max(self.request_bytes, self.response_bytes))
 
+    def request_seconds(self, baud: int) -> float:
+        """Time one request frame takes on the line at ``baud``."""
+        return self.request_bytes * UART_BITS_PER_BYTE / baud
+
+    def response_seconds(self, baud: int) -> float:
+        """Time one response frame (a result, the longest answer) takes on the line at ``baud``."""
+        return self.response_bytes * UART_BITS_PER_BYTE / baud
+
+
+def reply_timeout(fmt: LinkFormat, baud: int, window: int, *, latency_s: float = 0.0, interval_s: float = 0.0,
+                  host_latency_s: float = HOST_LATENCY_S) -> float:
+    """Seconds after sending a frame by which its answer must have arrived, with ``window``
+    frames in flight.
+
+    The link is a pipeline of three stages, each in frame order: the request on the line, the
+    accelerator (``latency_s`` from its first input beat to its last output beat, a new frame
+    every ``interval_s``), and the response on the line. A frame sent behind ``window - 1``
+    others is answered after its own time in the three stages plus ``window - 1`` times the
+    slowest stage. That, times ``1 + TIMEOUT_RATIO``, plus ``host_latency_s`` for the host's
+    own buffering."""
+    if baud <= 0:
+        raise ValueError(f"the baud rate must be positive, not {baud}")
+    if window < 1:
+        raise ValueError(f"window must be at least 1 frame, not {window}")
+    if latency_s < 0 or interval_s < 0 or host_latency_s < 0:
+        raise ValueError(
+            f"latency_s, interval_s and host_latency_s must be >= 0, not {latency_s}, {interval_s}, {host_latency_s}"
+        )
+    req, resp = fmt.request_seconds(baud), fmt.response_seconds(baud)
+    worst = req + latency_s + resp + (window - 1) * max(req, resp, interval_s)
+    return worst * (1 + TIMEOUT_RATIO) + host_latency_s
+
 
 @dataclass
 class _InFlight:
@@ -173,63 +231,112 @@ class _InFlight:
 
 
 @dataclass
+class _Retired:
+    issued: int  # SEQs handed out before this one was retired
+    at: float  # when it timed out
+
+
+@dataclass
 class Session:
     """The host side of one run over the link, without I/O: feed it the time and the bytes that
     arrived; it says what to send. Up to ``window`` frames are in flight; a frame whose answer is
-    an error, or that gets no answer within ``timeout`` (seconds of the caller's clock), is sent
-    again with a new SEQ, at most ``retries`` times."""
+    an error, or that gets no answer within :attr:`timeout` (seconds of the caller's clock, from
+    :func:`reply_timeout`), is sent again with a new SEQ, at most ``retries`` times.
+
+    The SEQ of a frame that timed out is retired: it is not handed out again until its late
+    answer arrives (which is then dropped and counted in ``stale``) or until a full cycle of the
+    sequence space (256 SEQs) has been handed out after it, some 30 timeouts later at the
+    least, so a late answer can never be taken as the answer to a newer frame. Only when every
+    SEQ is retired or in flight and nothing is in flight does the one retired longest ago come
+    back, once it has been retired for a timeout more (a board that stopped answering)."""
 
     fmt: LinkFormat
     frames: Sequence[Sequence[int]]  # input beats of each frame
+    baud: int = DEFAULT_BAUD
     window: int = 4
-    timeout: float = 1.0
     retries: int = 3
+    latency_s: float = 0.0  # the accelerator's, first input beat to last output beat
+    interval_s: float = 0.0  # the accelerator's time per frame
+    host_latency_s: float = HOST_LATENCY_S
+    timeout: float = field(init=False)
     outputs: list[list[int] | None] = field(init=False)
     errors: Counter = field(init=False, default_factory=Counter)
     resent: int = field(init=False, default=0)
     unmatched: int = field(init=False, default=0)
+    stale: int = field(init=False, default=0)  # late answers to timed-out frames, dropped
 
     def __post_init__(self) -> None:
-        if not 1 <= self.window <= 128:
-            raise ValueError(f"window must be 1..128 frames (SEQ is one byte), not {self.window}")
+        if not 1 <= self.window <= SEQ_SPACE // 2:
+            raise ValueError(f"window must be 1..{SEQ_SPACE // 2} frames (SEQ is one byte), not {self.window}")
+        self.timeout = reply_timeout(self.fmt, self.baud, self.window, latency_s=self.latency_s,
+                                     interval_s=self.interval_s, host_latency_s=self.host_latency_s)
         self.outputs = [None] * len(self.frames)
         self._todo = list(range(len(self.frames)))  # frames to send, next at the end
         self._todo.reverse()
         self._tries = [0] * len(self.frames)
         self._inflight: dict[int, _InFlight] = {}
-        self._seq = 0
+        self._retired: dict[int, _Retired] = {}
+        self._seq = 0  # where the search for the next free SEQ starts
+        self._issued = 0  # SEQs handed out so far
         self.parser = FrameParser(max_payload=self.fmt.out_beats * beat_bytes(self.fmt.out_width))
 
     @property
     def done(self) -> bool:
         return not self._todo and not self._inflight
 
+    @property
+    def retired(self) -> frozenset[int]:
+        """SEQs kept out of use because their frames timed out."""
+        return frozenset(self._retired)
+
     def poll(self, now: float) -> bytes:
         """Bytes to send now: timed-out frames again, then new frames up to the window."""
         for seq, fl in list(self._inflight.items()):
             if now - fl.sent_at > self.timeout:
                 del self._inflight[seq]
+                self._retired[seq] = _Retired(self._issued, now)
                 self.errors["no answer"] += 1
                 self._retry(fl.index)
         out = bytearray()
         while self._todo and len(self._inflight) < self.window:
+            seq = self._free_seq(now)
+            if seq is None:
+                break  # every SEQ is in flight or retired: wait
             index = self._todo.pop()
-            while self._seq in self._inflight:
-                self._seq = (self._seq + 1) & 0xFF
-            seq = self._seq
-            self._seq = (self._seq + 1) & 0xFF
             self._inflight[seq] = _InFlight(index, now)
+            self._issued += 1
             self._tries[index] += 1
             out += encode_frame(FrameType.IMAGE, seq, beats_to_bytes(self.frames[index], self.fmt.in_width))
         return bytes(out)
+
+    def _free_seq(self, now: float) -> int | None:
+        """The next SEQ (in cyclic order) neither in flight nor retired, or None."""
+        for seq, r in list(self._retired.items()):
+            if self._issued - r.issued >= SEQ_SPACE:
+                del self._retired[seq]  # a full cycle of the sequence space since it timed out
+        for k in range(SEQ_SPACE):
+            seq = (self._seq + k) % SEQ_SPACE
+            if seq not in self._inflight and seq not in self._retired:
+                self._seq = (seq + 1) % SEQ_SPACE
+                return seq
+        if not self._inflight and self._retired:
+            seq, r = min(self._retired.items(), key=lambda item: item[1].at)
+            if now - r.at > self.timeout:
+                del self._retired[seq]
+                self._seq = (seq + 1) % SEQ_SPACE
+                return seq
+        return None
 
     def receive(self, data: bytes) -> list[Frame]:
         """Take bytes from the board; returns the frames they completed."""
         frames = self.parser.feed(data)
         for frame in frames:
+            if self._retired.pop(frame.seq, None) is not None:
+                self.stale += 1  # the late answer to a frame that timed out: its SEQ is free again
+                continue
             fl = self._inflight.pop(frame.seq, None)
             if fl is None:
-                self.unmatched += 1  # an answer to a garbled header or to a frame already retried
+                self.unmatched += 1  # an answer to a garbled header, or a SEQ not in use
                 continue
             if frame.type == FrameType.RESULT:
                 beats = bytes_to_beats(frame.payload, self.fmt.out_width)
@@ -261,6 +368,8 @@ class RunResult:
     outputs: list[list[int] | None]
     errors: dict[str, int]
     resent: int
+    stale: int = 0  # late answers to timed-out frames, dropped
+    timeout: float = math.nan  # the reply timeout the session used, seconds
 
     @property
     def fps(self) -> float:
@@ -268,11 +377,14 @@ class RunResult:
 
 
 def run_serial(port: str, fmt: LinkFormat, frames: Sequence[Sequence[int]], *, baud: int = DEFAULT_BAUD,
-               window: int = 4, timeout: float = 1.0, progress: bool = True) -> RunResult:
-    """Send every frame to a programmed board over ``port`` (pyserial) and collect the outputs."""
+               window: int = 4, latency_s: float = 0.0, interval_s: float = 0.0,
+               progress: bool = True) -> RunResult:
+    """Send every frame to a programmed board over ``port`` (pyserial) and collect the outputs.
+    ``latency_s`` and ``interval_s`` (the accelerator's latency and time per frame) enter the
+    reply timeout (:func:`reply_timeout`)."""
     import serial  # pyserial; imported here so the protocol itself needs nothing
 
-    session = Session(fmt, frames, window=window, timeout=timeout)
+    session = Session(fmt, frames, baud=baud, window=window, latency_s=latency_s, interval_s=interval_s)
     try:
         link = serial.Serial(port, baudrate=baud, timeout=0.01)
     except serial.SerialException as err:
@@ -292,7 +404,8 @@ def run_serial(port: str, fmt: LinkFormat, frames: Sequence[Sequence[int]], *, b
                 print(f"  {answered}/{len(frames)} frames", flush=True)
     seconds = time.monotonic() - start
     answered = sum(o is not None for o in session.outputs)
-    return RunResult(len(frames), answered, seconds, session.outputs, dict(session.errors), session.resent)
+    return RunResult(len(frames), answered, seconds, session.outputs, dict(session.errors), session.resent,
+                     session.stale, session.timeout)
 
 
 def link_format_from_build(build_dir: Path | str) -> LinkFormat:
@@ -302,16 +415,26 @@ def link_format_from_build(build_dir: Path | str) -> LinkFormat:
     return accelerator_design(build_dir).link_format
 
 
-def build_baud(build_dir: Path) -> int:
-    """The UART rate a build's bitstream was made for (report.json), else :data:`DEFAULT_BAUD`."""
+def _build_performance(build_dir: Path) -> dict:
     import json
 
     report = Path(build_dir) / "report.json"
-    if report.is_file():
-        perf = json.loads(report.read_text()).get("performance") or {}
-        if perf.get("uart_baud"):
-            return int(perf["uart_baud"])
-    return DEFAULT_BAUD
+    return (json.loads(report.read_text()).get("performance") or {}) if report.is_file() else {}
+
+
+def build_baud(build_dir: Path) -> int:
+    """The UART rate a build's bitstream was made for (report.json), else :data:`DEFAULT_BAUD`."""
+    perf = _build_performance(build_dir)
+    return int(perf["uart_baud"]) if perf.get("uart_baud") else DEFAULT_BAUD
+
+
+def build_accelerator_timing(build_dir: Path) -> tuple[float, float]:
+    """The accelerator's latency and time per frame in seconds at the bitstream's clock
+    (report.json); 0 for what the report does not give (the UART times dominate anyway)."""
+    perf = _build_performance(build_dir)
+    latency = float(perf.get("latency_us_at_clock") or 0.0) * 1e-6
+    fps = float(perf.get("fps_at_clock") or 0.0)
+    return latency, (1.0 / fps if fps > 0 else 0.0)
 
 
 def run_board(build_dir: Path | str, port: str, *, inputs: Path | str | None = None,
@@ -342,13 +465,14 @@ def run_board(build_dir: Path | str, port: str, *, inputs: Path | str | None = N
     host = HostIO(ModelWrapper(str(build_dir / "dataflow.onnx")), design)
     hw_in, _, sw_out = host.run(x)
     s_in, s_out = design.input, design.output
-    words = pack_stream(hw_in, s_in).reshape(len(x), s_in.beats, s_in.words32).astype(np.uint64)
-    frames = [[sum(int(w) << (32 * k) for k, w in enumerate(beat)) for beat in frame] for frame in words]
+    words = pack_stream(hw_in, s_in).reshape(len(x), -1)
+    frames = [words_to_beats(frame, s_in.words32) for frame in words]
     fmt = LinkFormat(s_in.width, s_in.beats, s_out.width, s_out.beats)
-    result = run_serial(port, fmt, frames, baud=baud)
+    latency_s, interval_s = build_accelerator_timing(build_dir)
+    result = run_serial(port, fmt, frames, baud=baud, latency_s=latency_s, interval_s=interval_s)
     answered = [i for i, o in enumerate(result.outputs) if o is not None]
-    out_words = np.array([[(b >> (32 * k)) & 0xFFFFFFFF for b in result.outputs[i] for k in range(s_out.words32)]
-                          for i in answered], dtype=np.uint32).reshape(-1)
+    out_words = np.array([beats_to_words(result.outputs[i], s_out.words32) for i in answered],
+                         dtype=np.uint32).reshape(-1)
     hw_out = unpack_stream(out_words, len(answered), s_out).reshape(len(answered), *design.out_shape)
     board_out = host.finish(hw_out)
 
@@ -360,7 +484,8 @@ def run_board(build_dir: Path | str, port: str, *, inputs: Path | str | None = N
     want = decisions(sw_out[answered])
     summary = {"frames": len(x), "answered": len(answered), "seconds": round(result.seconds, 3),
                "images_per_s": round(result.fps, 1), "agree_with_software": int((got == want).sum()),
-               "errors": result.errors, "resent": result.resent}
+               "errors": result.errors, "resent": result.resent, "stale_answers": result.stale,
+               "reply_timeout_s": round(result.timeout, 4)}
     if y is not None:
         summary["board_accuracy"] = round(float((got == np.asarray(y)[answered]).mean()), 4) if answered else None
         summary["sw_accuracy"] = round(float((decisions(sw_out) == np.asarray(y)).mean()), 4)

@@ -4,9 +4,14 @@ The host side is :mod:`qnnflow.host` itself (frame encoder, parser and :class:`~
 the same code that drives a real board over pyserial; only the byte transport differs: here two
 coroutines bit-bang ``uart_rxd`` and sample ``uart_txd`` at the bench's baud rate.
 
-The accelerator inside is whatever module ``accelerator`` the runner compiled in; the reference
-here is that of the test stand-in (``tests/hw/data/standin_accelerator.sv``): output beat k of a
-frame is (sum of its input beats + k) mod 2**OUT_W.
+The accelerator inside is whatever module ``accelerator`` the runner compiled in. With
+``vectors`` in the settings (a generated accelerator: each frame's input beats and the output
+beats the dataflow graph computes for it), frames are drawn from those and every reply must equal
+its vector's output; without, the reference is that of the test stand-in
+(``tests/hw/data/standin_accelerator.sv``): output beat k of a frame is (sum of its input beats +
+k) mod 2**OUT_W. The session's reply timeout comes from the link's own arithmetic
+(:func:`qnnflow.host.reply_timeout`) at the bench's baud rate, with the accelerator's latency and
+frame interval from the settings (``latency_cycles``, ``interval_cycles``), in simulated seconds.
 """
 
 from __future__ import annotations
@@ -26,12 +31,23 @@ CFG = load_config()
 P = CFG["params"]
 FMT = LinkFormat(P["IN_W"], P["IN_BEATS"], P["OUT_W"], P["OUT_BEATS"])
 BIT_NS = P["CLKS_PER_BIT"] * CLOCK_NS
+BAUD = 1e9 / BIT_NS  # bits per simulated second
 TIMEOUT_NS = P["TIMEOUT_CLKS"] * CLOCK_NS
+VECTORS = {tuple(v["in"]): v["out"] for v in CFG.get("vectors", [])}
 
 
 def reference(beats: list[int]) -> list[int]:
+    if VECTORS:
+        return VECTORS[tuple(beats)]
     total = sum(beats)
     return [(total + k) % (1 << P["OUT_W"]) for k in range(P["OUT_BEATS"])]
+
+
+def session(frames: list[list[int]], *, window: int, retries: int = 3) -> Session:
+    """A host session at the bench's baud rate; no host-side latency (the bench reads the line directly)."""
+    return Session(FMT, frames, baud=BAUD, window=window, retries=retries, host_latency_s=0.0,
+                   latency_s=CFG.get("latency_cycles", 0) * CLOCK_NS * 1e-9,
+                   interval_s=CFG.get("interval_cycles", 0) * CLOCK_NS * 1e-9)
 
 
 class Uart:
@@ -105,6 +121,12 @@ async def start(dut) -> Uart:
 
 
 def random_frames(rng: random.Random, count: int) -> list[list[int]]:
+    """Random input frames, or with ``vectors`` a random choice of them (each at least once when
+    ``count`` allows)."""
+    if VECTORS:
+        keys = [list(k) for k in VECTORS]
+        rng.shuffle(keys)
+        return keys[:count] + [rng.choice(keys) for _ in range(count - len(keys))]
     return [[rng.getrandbits(P["IN_W"]) for _ in range(P["IN_BEATS"])] for _ in range(count)]
 
 
@@ -137,14 +159,16 @@ async def results_in_order(dut):
     uart = await start(dut)
     rng = random.Random(CFG["seed"])
     frames = random_frames(rng, 10)
-    session = Session(FMT, frames, window=4, timeout=(8 * frame_ns(FMT.request_bytes) + TIMEOUT_NS) * 1e-9)
-    await run_session(uart, session, limit_ns=30 * frame_ns(FMT.request_bytes))
-    assert not session.errors and session.resent == 0, f"errors on a clean link: {dict(session.errors)}"
-    for i, (frame, out) in enumerate(zip(frames, session.outputs, strict=True)):
+    host = session(frames, window=4)
+    await run_session(uart, host, limit_ns=round(30 * frame_ns(FMT.request_bytes) + 10 * host.timeout * 1e9))
+    # the timeout from the link's arithmetic is long enough: no frame is given up on a clean link
+    assert not host.errors and host.resent == 0, f"errors on a clean link: {dict(host.errors)}"
+    for i, (frame, out) in enumerate(zip(frames, host.outputs, strict=True)):
         assert out == reference(frame), f"frame {i}: got {out}, want {reference(frame)} (seed {CFG['seed']})"
-    assert session.parser.bad_crc == 0 and session.parser.skipped == 0
+    assert host.parser.bad_crc == 0 and host.parser.skipped == 0 and host.stale == 0
     assert uart.rx_framing_errors == 0
     write_report("clean_frames", len(frames))
+    write_report("clean", {"inputs": frames, "outputs": host.outputs, "timeout_s": host.timeout})
 
 
 def _clean_payload(rng: random.Random, ftype: int, seq: int, extra: int = 0) -> tuple[list[int], bytes]:
@@ -155,6 +179,19 @@ def _clean_payload(rng: random.Random, ftype: int, seq: int, extra: int = 0) -> 
         frame = encode_frame(ftype, seq, beats_to_bytes(beats, P["IN_W"]))
         if 0xA5 not in frame[1:]:
             return beats[: P["IN_BEATS"]], frame
+
+
+def _good_frame(rng: random.Random, seq: int) -> tuple[list[int], bytes]:
+    """An image frame the board must answer with a result (with ``vectors``, one of theirs)."""
+    if not VECTORS:
+        return _clean_payload(rng, FrameType.IMAGE, seq)
+    beats = list(rng.choice(list(VECTORS)))
+    return beats, encode_frame(FrameType.IMAGE, seq, beats_to_bytes(beats, P["IN_W"]))
+
+
+def accelerator_ns() -> int:
+    """The accelerator's time for one frame, latency and interval (settings), in ns."""
+    return (CFG.get("latency_cycles", 0) + CFG.get("interval_cycles", 0)) * CLOCK_NS
 
 
 @cocotb.test()
@@ -169,14 +206,14 @@ async def corrupted_frames(dut):
     async def exchange(data: bytes, want: list[tuple], *, bad_stop_at: int | None = None, quiet_ns: int = 0) -> None:
         uart.write(data, bad_stop_at=bad_stop_at)
         expect.extend(want)
-        wait = frame_ns(len(data) + FMT.response_bytes + 4) + quiet_ns + TIMEOUT_NS
+        wait = frame_ns(len(data) + FMT.response_bytes + 4) + quiet_ns + TIMEOUT_NS + 2 * accelerator_ns()
         await Timer(wait, unit="ns")
         got.extend((f.type, f.seq, f.payload) for f in parser.feed(uart.read()))
 
     def result(seq: int, beats: list[int]) -> tuple:
         return (FrameType.RESULT, seq, beats_to_bytes(reference(beats), P["OUT_W"]))
 
-    beats, frame = _clean_payload(rng, FrameType.IMAGE, 1)
+    beats, frame = _good_frame(rng, 1)
     await exchange(frame, [result(1, beats)])
 
     _, frame = _clean_payload(rng, FrameType.IMAGE, 2)
@@ -184,6 +221,11 @@ async def corrupted_frames(dut):
     bad[6] ^= 0x10  # a payload bit flipped: the CRC no longer matches
     await exchange(bytes(bad), [(FrameType.ERR_CHECKSUM, 2, b"")])
     assert int(dut.led.value) & 2, "the error LED should light after an error frame"
+
+    _, frame = _clean_payload(rng, FrameType.IMAGE, 9)
+    bad = bytearray(frame)
+    bad[-2] ^= 0x01  # the CRC's high byte wrong, the payload intact
+    await exchange(bytes(bad), [(FrameType.ERR_CHECKSUM, 9, b"")])
 
     await exchange(bytes([0x00, 0x13, 0x5A, 0xFF]), [])  # noise between frames is skipped
 
@@ -193,7 +235,7 @@ async def corrupted_frames(dut):
     _, frame = _clean_payload(rng, 0x02, 4)
     await exchange(frame, [(FrameType.ERR_TYPE, 4, b"")])
 
-    beats, frame = _clean_payload(rng, FrameType.IMAGE, 5)
+    beats, frame = _good_frame(rng, 5)
     await exchange(frame, [result(5, beats)])
 
     # a byte of the payload lost to a framing error: the CRC byte is taken as the last payload
@@ -206,7 +248,7 @@ async def corrupted_frames(dut):
 
     await exchange(frame[:2], [(FrameType.ERR_TIMEOUT, 0, b"")])  # a header cut short
 
-    beats, frame = _clean_payload(rng, FrameType.IMAGE, 8)
+    beats, frame = _good_frame(rng, 8)
     await exchange(frame, [result(8, beats)])
 
     assert got == expect, f"responses {got}\nexpected  {expect} (seed {CFG['seed']})"
@@ -245,10 +287,11 @@ async def noisy_link(dut):
             uart.write(bytes(chunk), bad_stop_at=bad_stop)
             start = end
 
-    timeout_s = (8 * frame_ns(FMT.request_bytes) + 2 * TIMEOUT_NS) * 1e-9
-    session = Session(FMT, frames, window=3, timeout=timeout_s, retries=20)
-    await run_session(uart, session, corrupt=corrupt, limit_ns=400 * frame_ns(FMT.request_bytes))
-    for i, (frame, out) in enumerate(zip(frames, session.outputs, strict=True)):
+    host = session(frames, window=3, retries=20)
+    limit_ns = round(400 * frame_ns(FMT.request_bytes) + 40 * host.timeout * 1e9)
+    await run_session(uart, host, corrupt=corrupt, limit_ns=limit_ns)
+    for i, (frame, out) in enumerate(zip(frames, host.outputs, strict=True)):
         assert out == reference(frame), f"frame {i}: got {out}, want {reference(frame)} (seed {CFG['seed']})"
-    assert sum(hits.values()) > 0 and session.resent > 0, f"the noise never hit: {hits} (seed {CFG['seed']})"
-    write_report("noisy", {"hits": hits, "errors": dict(session.errors), "resent": session.resent})
+    assert sum(hits.values()) > 0 and host.resent > 0, f"the noise never hit: {hits} (seed {CFG['seed']})"
+    write_report("noisy", {"hits": hits, "errors": dict(host.errors), "resent": host.resent, "stale": host.stale,
+                           "inputs": frames, "outputs": host.outputs})

@@ -10,8 +10,8 @@
 //             (rounded up to a power of two) after an error (an error frame, a UART framing
 //             error or a receive overrun).
 // Latency   : a result leaves after the accelerator's latency plus the encoder's byte times.
-// Throughput: bounded by the UART: (frame bytes + 6) x 10 bit times per frame in, the response
-//             in parallel.
+// Throughput: bounded by the UART: (frame bytes + 7) x 10 bit times per frame in (5 header
+//             bytes and a CRC-16), the response in parallel.
 // Ready     : no streams at the boundary; `uart_txd` is a register.
 //
 // The accelerator is the module `accelerator` (written by codegen, or a stand-in in tests) with

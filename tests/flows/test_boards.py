@@ -39,7 +39,7 @@ def test_unknown_board_names_the_known_ones() -> None:
 
 def test_board_top_sources_cover_its_library_modules() -> None:
     names = [p.name for p in board_top_sources()]
-    for module in ("uart_rx", "uart_tx", "fifo", "frame_decoder", "frame_encoder", "crc8"):
+    for module in ("uart_rx", "uart_tx", "fifo", "frame_decoder", "frame_encoder", "crc"):
         assert f"{module}.sv" in names
     assert names[-1] == "board_top.sv"
 
