@@ -21,6 +21,25 @@ from pathlib import Path
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {}
 
+# The source checkout this package runs from (an editable install): its tests/data holds the
+# MNIST test set and the third-party models that the benchmarks share with the tests.
+_REPO = Path(__file__).resolve().parents[1]
+
+
+def repo_data(*parts: str) -> Path:
+    """A file or folder under the checkout's ``tests/data``; FileNotFoundError that says why if absent."""
+    folder = _REPO / "tests" / "data"
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"the benchmarks read the test data in a source checkout's tests/data, and {folder} does not exist "
+            f"(qnnflow runs from {Path(__file__).resolve().parent}, an installed wheel has no tests/): "
+            "run them from a clone installed with `pip install -e .`"
+        )
+    path = folder.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; tests/data/README.md lists the files that belong there")
+    return path
+
 
 def benchmark(name: str):
     def register(fn: Callable[[argparse.Namespace], dict]) -> Callable[[argparse.Namespace], dict]:
@@ -160,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only or sorted(BENCHMARKS):
         described = machine()  # before the run: its load average is the machine's other work
         start = time.perf_counter()
-        result = BENCHMARKS[name](args)
+        try:
+            result = BENCHMARKS[name](args)
+        except FileNotFoundError as err:  # a data file (repo_data) or a build the benchmark reads
+            print(f"[{name}] error: {err}", file=sys.stderr)
+            return 2
         doc = {"benchmark": name, "machine": described, "wall_seconds": round(time.perf_counter() - start, 2)}
         doc.update(result)
         path = out / f"{name}.json"

@@ -11,7 +11,7 @@ with :func:`qnnflow.flows.codegen.generate` (FIFOs at the depth the graph gives 
 - the trained digits CNN w2a2 (``build/digits``'s model, copied) at 10,000 cycles per frame (the
   build's ECP5 default) and at the default folding (every layer at PE = SIMD = 1), and the same
   10,000-cycle design as ``build/digits`` holds it, with the FIFO depths simulation sized;
-- the third-party TFC w2a2 (``shared/models/third_party/tfc_2w2a_qonnx.onnx``) at 1,000 and
+- the third-party TFC w2a2 (``tests/data/third_party/tfc_2w2a_qonnx.onnx``) at 1,000 and
   10,000 cycles per frame;
 - cnv-w1a1 with random weights (:func:`qnnflow.models.zoo.random_model`) at 50,000 cycles.
 
@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from qnnflow import toolchain
+from qnnflow.bench import repo_data
 from qnnflow.errors import FlowError
 
 SAMPLES = 20  # verification inputs for each compile (the compile itself is not what is measured)
@@ -290,10 +291,6 @@ def synth_layer(
 # -- the designs -----------------------------------------------------------------------------------
 
 
-def _shared() -> Path:
-    return _REPO.parent / "shared"
-
-
 def _model_source(model: str, folder: Path) -> tuple[Path, np.ndarray, str]:
     """(ONNX file, verification inputs, where it came from) for a case's model."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -306,7 +303,7 @@ def _model_source(model: str, folder: Path) -> tuple[Path, np.ndarray, str]:
         from qnnflow.bench_flow import _mnist
 
         x, _ = _mnist(1 / 255)
-        return _shared() / "models" / "third_party" / THIRD_PARTY_TFC, x[:SAMPLES], "third party, MNIST images"
+        return repo_data("third_party", THIRD_PARTY_TFC), x[:SAMPLES], "third party, MNIST images"
     from qnnflow.bench_flow import _random_preset
     from qnnflow.models.zoo import parse_preset
 

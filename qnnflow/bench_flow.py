@@ -8,7 +8,7 @@ PE = SIMD = 1) and with a target in cycles per frame, the median of ``COMPILE_RE
   is trained here), on its own test images;
 - tfc-w1a1, tfc-w2a2, cnv-w1a1 and cnv-w2a2 with random weights and random BatchNorm statistics,
   on random inputs at the data set's input levels (pixel / 255);
-- the two third-party TFCs in ``shared/models/third_party``, on MNIST test images; these are
+- the two third-party TFCs in ``tests/data/third_party``, on MNIST test images; these are
   also compiled once on all 10,000 MNIST test images for the dataflow graph's accuracy against
   QONNX execution of the original.
 
@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qnnflow.bench import repo_data
+
 COMPILE_REPEATS = 3
 COMPILE_SAMPLES = 100
 IMPL_SEEDS = (1, 2, 3)
@@ -42,7 +44,7 @@ RANDOM_PRESETS = ("tfc-w1a1", "tfc-w2a2", "cnv-w1a1", "cnv-w2a2")
 # folding tests/sim/test_stitch.py simulates for the TFCs and CNV
 TARGET_CYCLES = {"digits": 10_000, "tfc": 1_000, "cnv": 50_000}
 THIRD_PARTY = {
-    # file: (input scale, note) -- see shared/models/third_party/README.md
+    # file: (input scale, note) -- see tests/data/README.md
     "tfc_2w2a_qonnx.onnx": (1 / 255, "Brevitas QONNX export, float pixel / 255"),
     "tfc_w1a2_finn_onnx.onnx": (1.0, "FINN-ONNX, raw pixels 0..255"),
 }
@@ -50,11 +52,6 @@ DIGITS_SOURCE_FILES = ("model.onnx", "model.onnx.data", "test_inputs.npy", "test
 BOARDS = (("ulx3s-85f", 50.0), ("icebreaker", 24.0))
 
 _REPO = Path(__file__).resolve().parents[1]
-
-
-def _shared() -> Path:
-    """``shared/`` beside the repository (the MNIST test set and the third-party models)."""
-    return _REPO.parent / "shared"
 
 
 def _digits_existing() -> Path:
@@ -104,7 +101,7 @@ class CompileCase:
 def _mnist(scale: float) -> tuple[np.ndarray, np.ndarray]:
     from qnnflow.models.datasets import load_idx_test
 
-    images, labels = load_idx_test(_shared() / "data" / "mnist")
+    images, labels = load_idx_test(repo_data("mnist"))
     return (images.reshape(-1, 1, 28, 28).astype(np.float32) * np.float32(scale)), labels
 
 
@@ -126,7 +123,7 @@ def compile_cases(work: Path) -> list[CompileCase]:
         cases.append(CompileCase(preset, "random weights, random inputs (pixel / 255)", path, x, TARGET_CYCLES[topo]))
     for name, (scale, note) in THIRD_PARTY.items():
         x, _ = _mnist(scale)
-        path = _shared() / "models" / "third_party" / name
+        path = repo_data("third_party", name)
         cases.append(CompileCase(name, f"third party: {note}; MNIST test images", path, x[:COMPILE_SAMPLES], 1_000))
     return cases
 
@@ -179,7 +176,7 @@ def third_party_accuracy(name: str, out: Path) -> dict:
     x, y = _mnist(scale)
     print(f"[compile] {name}: all {len(x):,} MNIST test images", flush=True)
     opts = CompileOptions(target_cycles=1_000)
-    res = compile_model(_shared() / "models" / "third_party" / name, out, inputs=x, opts=opts, labels=y, verbose=False)
+    res = compile_model(repo_data("third_party", name), out, inputs=x, opts=opts, labels=y, verbose=False)
     ver = json.loads((out / "verification.json").read_text())
     return {
         "model": name,

@@ -23,16 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from qnnflow.bench import repo_data
+
 TFC_MODEL = "tfc_2w2a_qonnx.onnx"
 TFC_TARGET_CYCLES = 1000  # the folding tests/sim/test_stitch.py simulates
 BATCH_REPEATS = 3
 COCOTB_FRAMES = 8
 DIGITS_FILES = ("dataflow.onnx", "estimates.json", "test_inputs.npy", "test_labels.npy")
-
-
-def _shared() -> Path:
-    """``shared/`` beside the repository (the MNIST test set and the third-party models)."""
-    return Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def _digits_build(work: Path) -> tuple[Path, str, Path | None]:
@@ -61,12 +58,12 @@ def _tfc_build(work: Path) -> tuple[Path, str, Path]:
     from qnnflow.flows.steps import CompileOptions
     from qnnflow.models.datasets import load_idx_test
 
-    images, labels = load_idx_test(_shared() / "data" / "mnist")
+    images, labels = load_idx_test(repo_data("mnist"))
     x = images.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
     work.mkdir(parents=True, exist_ok=True)
     np.save(work / "test_inputs.npy", x)
     np.save(work / "test_labels.npy", labels)
-    original = _shared() / "models" / "third_party" / TFC_MODEL
+    original = repo_data("third_party", TFC_MODEL)
     if not (work / "dataflow.onnx").is_file():
         opts = CompileOptions(target_cycles=TFC_TARGET_CYCLES)
         compile_model(original, work, inputs=x[:500], opts=opts, verbose=False)

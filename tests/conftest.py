@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the data and third-party models that sit beside the repository."""
+"""Shared fixtures: paths to the test data kept in the repository (``tests/data``, see its README)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,23 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"
+MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+THIRD_PARTY_FILES = ("tfc_2w2a_qonnx.onnx", "tfc_w1a2_finn_onnx.onnx")
+
+
+def _require(folder: Path, names: tuple[str, ...], what: str) -> Path:
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        pytest.fail(f"{what} is expected in {folder} (part of the repository); missing: {', '.join(missing)}")
+    return folder
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    path = SHARED / "data" / "mnist"
-    if not (path / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.fail(f"the MNIST test set is expected in {path} (shared/ beside the repository)")
-    return path
+    return _require(DATA / "mnist", MNIST_FILES, "the MNIST test set")
 
 
 @pytest.fixture(scope="session")
 def third_party_dir() -> Path:
-    path = SHARED / "models" / "third_party"
-    if not path.is_dir():
-        pytest.fail(f"third-party QONNX models are expected in {path} (shared/ beside the repository)")
-    return path
+    return _require(DATA / "third_party", THIRD_PARTY_FILES, "the third-party QONNX models")

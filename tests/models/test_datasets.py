@@ -66,7 +66,7 @@ def test_read_idx_rejects_bad_files(tmp_path):
         read_idx(short)
 
 
-def test_mnist_test_set_from_shared_data(mnist_dir):
+def test_mnist_test_set_from_tests_data(mnist_dir):
     images, labels = load_idx_test(mnist_dir)
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (10000,) and set(np.unique(labels)) == set(range(10))

@@ -5,7 +5,7 @@ import pytest
 from qnnflow.models.datasets import load_idx_test
 from qnnflow.models.export import decisions, load_qonnx, run_qonnx
 
-N_IMAGES = 1000  # the first 1000 MNIST test images; shared/models/third_party/README.md quotes both here
+N_IMAGES = 1000  # the first 1000 MNIST test images; tests/data/README.md quotes both here
 
 
 @pytest.mark.parametrize(
