@@ -226,6 +226,7 @@ class ImplResult:
     link_format: dict[str, int]
     pll: dict[str, int] = field(default_factory=dict)
     seed: int = 1  # nextpnr's placement seed
+    tools: dict[str, str] = field(default_factory=dict)  # tool -> version it was made with (toolchain.versions)
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1))
@@ -399,6 +400,7 @@ def implement(
         link_format=asdict(fmt),
         pll={k: v for k, v in clock.params.items()},
         seed=seed,
+        tools={name: tool.label for name, tool in tools.items()},
     )
     if not timing_met:
         result.write(out / "impl.json")
@@ -530,6 +532,7 @@ def xilinx_estimate(
         "seconds": round(seconds, 2),
         "log": str(out / "yosys.log"),
         "note": "Yosys synth_xilinx, not Vivado: a resource estimate before placement",
+        "tools": toolchain.versions("yosys"),
     }
     (out / "estimate.json").write_text(json.dumps(estimate, indent=1, sort_keys=True))
     return estimate

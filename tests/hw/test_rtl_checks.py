@@ -1,5 +1,6 @@
 """Static checks of the RTL library: Verilator -Wall lint, configuration checks, Yosys synthesis
-with ECP5 cell counts against a baseline (tests/hw/ecp5_baseline.json)."""
+with ECP5 cell counts against a baseline (tests/hw/ecp5_baseline.json, made with the Yosys version
+it records; ``python -m tests.hw.test_rtl_checks`` from the repository root regenerates it)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import pytest
 from qnnflow.sim import cases, lint, rtl
 from qnnflow.sim.runner import build
 
+from qnnflow import toolchain
 from qnnflow.errors import FlowError
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 LIBRARY = sorted(lint.REPRESENTATIVE)
+BASELINE_PATH = HERE / "ecp5_baseline.json"
+REGENERATE = "`python -m tests.hw.test_rtl_checks` (from the repository root)"
 
 
 @pytest.mark.rtl
@@ -78,10 +82,38 @@ def test_dependencies_are_read_from_the_sources():
 @pytest.mark.synth
 @pytest.mark.parametrize("module", LIBRARY)
 def test_ecp5_cells_match_baseline(module, tmp_path):
-    baseline = json.loads((HERE / "ecp5_baseline.json").read_text())
+    baseline = json.loads(BASELINE_PATH.read_text())
+    if (why := toolchain.baseline_mismatch(baseline.get("tools"), REGENERATE)) is not None:
+        pytest.fail(f"{BASELINE_PATH.name}: {why}")
     want = baseline["modules"][module]
     assert want["params"] == lint.REPRESENTATIVE[module].params, "baseline is for other parameters; regenerate it"
     got = lint.ecp5_cells(module, workdir=tmp_path)
     for cell, n in want["cells"].items():
         allowed = max(baseline["slack_cells"], baseline["tolerance"] * n)
         assert abs(got[cell] - n) <= allowed, f"{module}: {cell} {got[cell]}, baseline {n} (+-{allowed:.0f})"
+
+
+def regenerate() -> None:
+    """Measure every module's representative configuration again and rewrite the baseline with
+    the tool versions used (the notes and tolerances are kept)."""
+    import tempfile
+
+    old = json.loads(BASELINE_PATH.read_text())
+    modules = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for module in LIBRARY:
+            cells = lint.ecp5_cells(module, workdir=Path(tmp) / module)
+            modules[module] = {
+                "params": dict(lint.REPRESENTATIVE[module].params),
+                "note": old["modules"].get(module, {}).get("note", ""),
+                "cells": {k: cells[k] for k in lint.ECP5_KEY_CELLS},
+            }
+            print(f"{module}: {modules[module]['cells']}", flush=True)
+    doc = {"tools": toolchain.versions("yosys"), "tolerance": old["tolerance"], "slack_cells": old["slack_cells"]}
+    doc["modules"] = modules
+    BASELINE_PATH.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"-> {BASELINE_PATH}")
+
+
+if __name__ == "__main__":
+    regenerate()
