@@ -86,6 +86,7 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         "xc7z020_estimate": xc7,
         "seconds": impl["seconds"],
         "logs": impl["logs"],
+        "tools": impl.get("tools", {}),  # the versions impl.json was made with
     }
 
 
