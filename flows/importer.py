@@ -12,8 +12,10 @@ import io
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
-from qnnflow.flows.graph import HW_DOMAIN
+from onnx import numpy_helper
+from qnnflow.flows.graph import HW_DOMAIN, where
 from qonnx.core.modelwrapper import ModelWrapper
 
 # op type -> what the compiler does with it (shown in the unsupported-op error)
@@ -46,6 +48,20 @@ SUPPORTED_OPS: dict[str, str] = {
 }
 
 
+# node domains the importer takes: standard ONNX, qonnx's custom ops and their older names (renamed
+# by ModelWrapper / qonnx's registry on load), and the compiler's own hardware layers
+STANDARD_DOMAINS = ("", "ai.onnx")
+CUSTOM_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas", HW_DOMAIN)
+MIN_OPSET = 7  # the oldest standard opset taken (FINN-era exports use 8-12, Brevitas 9-13+)
+MAX_BITS = 32  # widest quantizer: accumulators and integer tensors are at most 32 bits
+ROUNDING_MODES = ("ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN")
+# quantizer operands checked up front, by input index; Trunc v1 is (x, scale, zeropt, in_bits,
+# out_bits), v2 (x, scale, zeropt, in_bits, out_scale, out_bits)
+_SCALES = {"Quant": (1,), "BipolarQuant": (1,), "Trunc": (1,), "Trunc_v2": (1, 4)}
+_ZEROPTS = {"Quant": (2,), "Trunc": (2,), "Trunc_v2": (2,)}
+_BITWIDTHS = {"Quant": (3,), "Trunc": (3, 4), "Trunc_v2": (3, 5)}
+
+
 def supported_list() -> str:
     return ", ".join(sorted(SUPPORTED_OPS))
 
@@ -70,6 +86,8 @@ def load_model(source: str | Path | ModelWrapper | onnx.ModelProto) -> ModelWrap
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path}: the file is empty, not an ONNX model")
         try:
             proto = onnx.load(str(path))
         except Exception as err:  # noqa: BLE001 - protobuf raises several unrelated types
@@ -79,18 +97,191 @@ def load_model(source: str | Path | ModelWrapper | onnx.ModelProto) -> ModelWrap
         proto, where = source.model, "model"
     else:
         proto, where = source, "model"
-    if len(proto.graph.node) == 0:
-        raise ValueError(f"{where}: the ONNX graph has no nodes")
+    validate(proto, where)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        model = ModelWrapper(proto)
-        model = cleanup_model(model)
-    if len(model.graph.input) != 1 or len(model.graph.output) != 1:
-        ins = [i.name for i in model.graph.input]
-        outs = [o.name for o in model.graph.output]
-        raise ValueError(
-            f"{where}: the graph must have exactly one input and one output, "
-            f"found inputs {ins}, outputs {outs}"
-        )
+        try:
+            model = cleanup_model(ModelWrapper(proto))
+        except Exception as err:  # noqa: BLE001 - qonnx raises many types on graphs it cannot clean
+            raise ValueError(
+                f"{where}: qonnx could not clean the graph (shape inference, constant folding): "
+                f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+            ) from err
     check_supported(model)
+    _check_shapes(model, where)
     return model
+
+
+def _fail(where_: str, message: str) -> None:
+    raise ValueError(f"{where_}: {message}")
+
+
+def validate(proto: onnx.ModelProto, where_: str = "model") -> None:
+    """Check a model before qonnx touches it, so that a malformed file gets one ValueError naming
+    the node or tensor at fault: versions and domains, one input and one output, every tensor
+    defined once and before use (no dangling inputs, missing initializers or cycles), finite
+    constants, and quantizers with constant, finite, positive scales and integer bit widths in
+    1..32."""
+    graph = proto.graph
+    if len(graph.node) == 0:
+        _fail(where_, "the ONNX graph has no nodes")
+    if proto.ir_version > onnx.IR_VERSION:
+        _fail(where_, f"ONNX IR version {proto.ir_version} is newer than this onnx package reads ({onnx.IR_VERSION})")
+    _check_opsets(proto, where_)
+    inits = {i.name: i for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        _fail(
+            where_,
+            "the graph must have exactly one input and one output, found inputs "
+            f"{[i.name for i in inputs]}, outputs {[o.name for o in graph.output]}",
+        )
+    _check_input_shape(inputs[0], where_)
+    _check_dataflow(graph, {inputs[0].name, *inits}, where_)
+    for name, init in inits.items():
+        value = numpy_helper.to_array(init)
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            users = [where(n) for n in graph.node if name in n.input]
+            _fail(where_, f"initializer {name} (used by {', '.join(users) or 'no node'}) holds NaN or infinite values")
+    consts = {**{k: numpy_helper.to_array(v) for k, v in inits.items()}, **_constant_nodes(graph)}
+    for node in graph.node:
+        _check_quantizer(node, consts, where_)
+
+
+def _check_opsets(proto: onnx.ModelProto, where_: str) -> None:
+    versions = {o.domain: o.version for o in proto.opset_import}
+    std = versions.get("", versions.get("ai.onnx"))
+    newest = onnx.defs.onnx_opset_version()
+    if std is None:
+        _fail(where_, "the model declares no opset for the standard ONNX domain (opset_import)")
+    if not MIN_OPSET <= std <= newest:
+        _fail(where_, f"standard ONNX opset {std} is not supported: expected {MIN_OPSET}..{newest}")
+    for node in proto.graph.node:
+        if node.domain not in STANDARD_DOMAINS and node.domain not in CUSTOM_DOMAINS:
+            _fail(
+                where_,
+                f"node {where(node)} is in the unknown domain {node.domain!r}; expected the standard "
+                f"ONNX domain or one of {', '.join(CUSTOM_DOMAINS[:-1])}",
+            )
+
+
+def _check_input_shape(inp: onnx.ValueInfoProto, where_: str) -> None:
+    t = inp.type.tensor_type
+    if not inp.type.HasField("tensor_type") or not t.HasField("shape"):
+        _fail(where_, f"the graph input {inp.name} has no tensor shape")
+    dims = list(t.shape.dim)
+    for i, d in enumerate(dims):
+        if i == 0 and (d.dim_param or d.dim_value > 0):
+            continue  # the batch dimension: qonnx sets it
+        if d.dim_param or d.dim_value < 1:
+            shown = [x.dim_param or x.dim_value for x in dims]
+            _fail(where_, f"the graph input {inp.name} must have a fixed positive size in dimension {i}, found {shown}")
+
+
+def _check_dataflow(graph: onnx.GraphProto, defined: set[str], where_: str) -> None:
+    """Every tensor produced once, every input defined, the graph output produced, no cycle."""
+    producer: dict[str, onnx.NodeProto] = {}
+    for node in graph.node:
+        for out in node.output:
+            if not out:
+                continue
+            if out in defined or out in producer:
+                first = where(producer[out]) if out in producer else "the graph input / an initializer"
+                _fail(where_, f"tensor {out} is defined twice: by {first} and by {where(node)}")
+            producer[out] = node
+    for node in graph.node:
+        for name in node.input:
+            if name and name not in defined and name not in producer:
+                _fail(
+                    where_,
+                    f"node {where(node)} reads tensor {name}, which is neither the graph input, an "
+                    f"initializer nor the output of a node (a missing initializer or a dangling input)",
+                )
+    out = graph.output[0].name
+    if out not in producer and out not in defined:
+        _fail(where_, f"the graph output {out} is produced by no node")
+    # Kahn's algorithm: a node is ready when all the tensors it reads are defined
+    waiting = {id(n): {i for i in n.input if i and i not in defined} for n in graph.node}
+    ready = [n for n in graph.node if not waiting[id(n)]]
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in waiting[id(node)]:
+            readers.setdefault(name, []).append(node)
+    done = 0
+    while ready:
+        node = ready.pop()
+        done += 1
+        for out in node.output:
+            for user in readers.get(out, []):
+                waiting[id(user)].discard(out)
+                if not waiting[id(user)]:
+                    ready.append(user)
+    if done < len(graph.node):
+        stuck = [where(n) for n in graph.node if waiting[id(n)]]
+        _fail(where_, f"the graph has a cycle: nodes {', '.join(stuck[:6])} depend on their own outputs")
+
+
+def _constant_nodes(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    values = {}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.domain in STANDARD_DOMAINS:
+            for a in node.attribute:
+                if a.name == "value":
+                    values[node.output[0]] = numpy_helper.to_array(a.t)
+    return values
+
+
+def _check_quantizer(node: onnx.NodeProto, consts: dict[str, np.ndarray], where_: str) -> None:
+    op = node.op_type
+    if op not in _SCALES or node.domain in STANDARD_DOMAINS:
+        return
+    if op == "Trunc" and len(node.input) >= 6:
+        op = "Trunc_v2"
+    what = f"node {where(node)}"
+
+    def operand(i: int, role: str) -> np.ndarray:
+        if len(node.input) <= i or not node.input[i]:
+            _fail(where_, f"{what} has no {role} operand (input {i})")
+        value = consts.get(node.input[i])
+        if value is None:
+            _fail(where_, f"{what}: its {role} {node.input[i]} must be a constant (an initializer)")
+        return np.asarray(value, dtype=np.float64)
+
+    for i in _SCALES[op]:
+        s = operand(i, "scale")
+        if not np.all(np.isfinite(s)) or np.any(s <= 0):
+            _fail(where_, f"{what}: the scale must be finite and positive, found {_show(s)}")
+    for i in _ZEROPTS.get(op, ()):
+        z = operand(i, "zero point")
+        if not np.all(np.isfinite(z)):
+            _fail(where_, f"{what}: the zero point must be finite, found {_show(z)}")
+    for i in _BITWIDTHS.get(op, ()):
+        b = operand(i, "bit width")
+        if b.size != 1 or not np.isfinite(b).all() or b.flat[0] != np.round(b.flat[0]):
+            _fail(where_, f"{what}: the bit width must be one integer, found {_show(b)}")
+        if not 1 <= b.flat[0] <= MAX_BITS:
+            _fail(where_, f"{what}: the bit width must be in 1..{MAX_BITS}, found {int(b.flat[0])}")
+    for a in node.attribute:
+        if a.name == "rounding_mode":
+            mode = a.s.decode(errors="replace")
+            if mode.upper() not in ROUNDING_MODES:
+                _fail(where_, f"{what}: unknown rounding mode {mode!r}; expected one of {', '.join(ROUNDING_MODES)}")
+
+
+def _show(value: np.ndarray) -> str:
+    flat = np.ravel(value)
+    text = ", ".join(f"{v:g}" for v in flat[:4])
+    return f"[{text}{', ...' if flat.size > 4 else ''}]" if flat.size != 1 else text
+
+
+def _check_shapes(model: ModelWrapper, where_: str) -> None:
+    """After qonnx's shape inference: every tensor a node reads, and the graph output, has a shape."""
+    out = model.graph.output[0]
+    if not out.type.tensor_type.HasField("shape"):
+        _fail(where_, f"the shape of the graph output {out.name} is not given and could not be inferred")
+    for node in model.graph.node:
+        for name in node.input:
+            if name and model.get_tensor_shape(name) is None:
+                src = model.find_producer(name)
+                by = f"output of {where(src)}" if src is not None else "an input"
+                _fail(where_, f"the shape of tensor {name} ({by}, read by {where(node)}) could not be inferred")
