@@ -8,18 +8,18 @@ Add), a Flatten, fully connected blocks (MatMul or Gemm), and a tail of logits, 
 Weights and activations are 1 to 8 bits, signed or unsigned, with per-tensor or per-channel scales.
 The same seed always gives the same graph and the same inputs.
 
-:func:`run_case` compiles a case (and optionally simulates it in the stitched Verilator batch
-simulation) and sorts the outcome into one of three kinds:
+:func:`run_case` compiles a case and sorts the outcome into one of three kinds
+(:func:`qnnflow.bench_fuzz.simulate_case` adds the stitched Verilator simulation of a compiled one):
 
-- ``exact``: every compile step verified, and when simulated, 0 mismatches between the RTL and the
-  dataflow graph and the hardware's decisions equal to QONNX execution of the original;
+- ``exact``: every compile step verified (and, when simulated, 0 mismatches between the RTL and the
+  dataflow graph, and the hardware's decisions equal to QONNX execution of the original);
 - ``error``: a clear refusal (``ValueError`` / ``FlowError``, not a verification failure) whose
   message names a node or op of the graph -- an unsupported combination, said as such;
 - ``bug``: anything else -- another exception type, a verification failure, a simulation mismatch,
   or an error that names no node.
 
 Used by ``tests/flows/test_fuzz.py`` (a few dozen seeds) and the ``fuzz`` benchmark (hundreds).
-No torch here: the compiler and the simulator are imported only when a case runs.
+No torch here: the compiler is imported only when a case runs.
 """
 
 from __future__ import annotations
@@ -406,8 +406,9 @@ def names_a_node(message: str, model: ModelWrapper) -> bool:
     return any(n.name in words or n.op_type in words for n in model.graph.node)
 
 
-def run_case(case: FuzzCase, out_dir: Path | str, simulate: bool = False, target_cycles: int | None = None) -> Outcome:
-    """Compile ``case`` into ``out_dir`` (and simulate it when ``simulate``); the outcome, never an exception."""
+def run_case(case: FuzzCase, out_dir: Path | str, target_cycles: int | None = None) -> Outcome:
+    """Compile ``case`` into ``out_dir``; the outcome, never an exception. (The stitched simulation
+    of a compiled case is :func:`qnnflow.bench_fuzz.simulate_case`: ``flows`` does not use ``sim``.)"""
     import time
 
     from qnnflow.flows.compile import compile_model
@@ -419,8 +420,8 @@ def run_case(case: FuzzCase, out_dir: Path | str, simulate: bool = False, target
     start = time.perf_counter()
     out = Path(out_dir)
 
-    def done(kind: str, detail: str, simulated: bool = False) -> Outcome:
-        return Outcome(case.seed, kind, detail, case.features, simulated, time.perf_counter() - start)
+    def done(kind: str, detail: str) -> Outcome:
+        return Outcome(case.seed, kind, detail, case.features, False, time.perf_counter() - start)
 
     original = ModelWrapper(copy.deepcopy(case.model.model))
     try:
@@ -434,45 +435,24 @@ def run_case(case: FuzzCase, out_dir: Path | str, simulate: bool = False, target
             verbose=False,
         )
     except VerificationError as err:
-        return done("bug", f"verification: {_one_line(err)}")
+        return done("bug", f"verification: {one_line(err)}")
     except (ValueError, FlowError) as err:
-        msg = _one_line(err)
+        msg = one_line(err)
         if any(p.search(msg) for p in FALSE_REFUSALS):
             return done("bug", f"false refusal: {msg}")
         if names_a_node(msg, original):
             return done("error", msg)
         return done("bug", f"error naming no node: {type(err).__name__}: {msg}")
     except Exception as err:  # noqa: BLE001 - any other exception is what the fuzzer looks for
-        return done("bug", f"{type(err).__name__}: {_one_line(err)} at {_where(err)}")
-    if not simulate:
-        return done("exact", "compiled, every step verified")
-    try:
-        return _simulate(case, original, out, done)
-    except Exception as err:  # noqa: BLE001 - a failing simulation of a compiled graph is a bug
-        return done("bug", f"simulation: {type(err).__name__}: {_one_line(err)} at {_where(err)}", True)
+        return done("bug", f"{type(err).__name__}: {one_line(err)} at {raised_at(err)}")
+    return done("exact", "compiled, every step verified")
 
 
-def _simulate(case: FuzzCase, original: ModelWrapper, out: Path, done) -> Outcome:
-    from qnnflow.flows.execute import reference_outputs
-    from qnnflow.models.export import decisions
-    from qnnflow.sim.stitch import simulate
-
-    res = simulate(out, inputs=case.inputs, log=lambda _m: None)
-    if res["mismatches"]:
-        return done("bug", f"simulation: {res['mismatches']} frames differ from the dataflow graph", True)
-    hw = decisions(np.load(Path(res["results_dir"]) / "outputs.npy"))
-    sw = decisions(reference_outputs(original, case.inputs))
-    bad = int((hw != sw).sum())
-    if bad:
-        return done("bug", f"simulation: {bad} of {len(hw)} decisions differ from QONNX execution", True)
-    return done("exact", f"compiled and simulated: {len(hw)} frames bit-exact", True)
-
-
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
     return " ".join(str(err).split())[:400]
 
 
-def _where(err: BaseException) -> str:
+def raised_at(err: BaseException) -> str:
     frames = traceback.extract_tb(err.__traceback__)
     if not frames:
         return "?"

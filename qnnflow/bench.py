@@ -164,6 +164,14 @@ def bench_estimates(args: argparse.Namespace) -> dict:
     return estimates_bench(args)
 
 
+@benchmark("fuzz")
+def bench_fuzz(args: argparse.Namespace) -> dict:
+    """300 random QONNX graphs through the compiler, 20 of them simulated: compiled+exact / clear error / bug."""
+    from qnnflow.bench_fuzz import fuzz_bench
+
+    return fuzz_bench(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qnnflow.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run just these")

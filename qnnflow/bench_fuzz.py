@@ -1,0 +1,106 @@
+"""The ``fuzz`` benchmark, and the stitched simulation of one fuzz case.
+
+``fuzz``: :data:`FUZZ_CASES` random QONNX graphs of :mod:`qnnflow.flows.fuzz` (seeds from
+``--seed``) through :func:`qnnflow.flows.compile.compile_model`, every step verified against QONNX
+execution of the original; the first :data:`FUZZ_SIMULATED` that compile are also simulated in the
+stitched Verilator batch simulation (:func:`simulate_case`). The result counts the outcomes --
+compiled and exact / a clear error naming a node / a bug -- lists every bug with its seed, and
+groups the clear errors by message (node names and numbers left out), so that a limit of the
+compiler shows up as one line with its count. Work folders go under ``--work``/fuzz and are removed
+after each case.
+
+Registered in :mod:`qnnflow.bench`: ``python -m qnnflow.bench --only fuzz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from qnnflow.flows.fuzz import FuzzCase, Outcome, one_line, raised_at, random_case, run_case, tally
+
+FUZZ_CASES = 300
+FUZZ_SIMULATED = 20
+
+
+def simulate_case(case: FuzzCase, outcome: Outcome, out_dir: Path | str) -> Outcome:
+    """The outcome of a compiled case (in ``out_dir``) after the stitched batch simulation: exact when
+    the RTL equals the dataflow graph on every frame and its decisions equal QONNX execution of the
+    original; otherwise a bug. A case that did not compile is returned unchanged."""
+    if outcome.kind != "exact":
+        return outcome
+    start = time.perf_counter()
+
+    def done(kind: str, detail: str) -> Outcome:
+        took = outcome.seconds + time.perf_counter() - start
+        return dataclasses.replace(outcome, kind=kind, detail=detail, simulated=True, seconds=took)
+
+    try:
+        from qnnflow.flows.execute import reference_outputs
+        from qnnflow.models.export import decisions
+        from qnnflow.sim.stitch import simulate
+
+        res = simulate(out_dir, inputs=case.inputs, log=lambda _m: None)
+        if res["mismatches"]:
+            return done("bug", f"simulation: {res['mismatches']} frames differ from the dataflow graph")
+        hw = decisions(np.load(Path(res["results_dir"]) / "outputs.npy"))
+        sw = decisions(reference_outputs(case.model, case.inputs))
+    except Exception as err:  # noqa: BLE001 - a compiled graph that does not simulate is a bug
+        return done("bug", f"simulation: {type(err).__name__}: {one_line(err)} at {raised_at(err)}")
+    bad = int((hw != sw).sum())
+    if bad:
+        return done("bug", f"simulation: {bad} of {len(hw)} decisions differ from QONNX execution")
+    return done("exact", f"compiled and simulated: {len(hw)} frames bit-exact")
+
+
+def message_kind(detail: str) -> str:
+    """A message with node and tensor names, numbers and value lists left out."""
+    text = re.sub(r"\[[^\]]*\]", "[...]", detail)
+    text = re.sub(r"\b[A-Za-z]+_[A-Za-z0-9_]+\b", "<name>", text)
+    text = re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "N", text)
+    return text[:160]
+
+
+def fuzz_bench(args: argparse.Namespace) -> dict:
+    work = Path(args.work) / "fuzz"
+    seeds = range(args.seed, args.seed + FUZZ_CASES)
+    outcomes: list[Outcome] = []
+    simulated = 0
+    start = time.perf_counter()
+    for seed in seeds:
+        case = random_case(seed)
+        out = work / f"seed{seed}"
+        shutil.rmtree(out, ignore_errors=True)
+        outcome = run_case(case, out)
+        if outcome.kind == "exact" and simulated < FUZZ_SIMULATED:
+            simulated += 1
+            outcome = simulate_case(case, outcome, out)
+        shutil.rmtree(out, ignore_errors=True)
+        outcomes.append(outcome)
+        print(f"[fuzz] seed {seed}: {outcome.kind}{' (simulated)' if outcome.simulated else ''}", flush=True)
+    counts = tally(outcomes)
+    sims = [o for o in outcomes if o.simulated]
+    exact_features = Counter(f for o in outcomes if o.kind == "exact" for f in o.features)
+    return {
+        "cases": len(outcomes),
+        "seeds": [seeds.start, seeds.stop - 1],
+        "counts": {"compiled_and_exact": counts["exact"], "clear_error": counts["error"], "bug": counts["bug"]},
+        "simulated": {
+            "cases": len(sims),
+            "exact": sum(o.kind == "exact" for o in sims),
+            "bug": sum(o.kind == "bug" for o in sims),
+            "frames_per_case": len(random_case(seeds.start).inputs),
+        },
+        "bugs": [o.as_dict() for o in outcomes if o.kind == "bug"],
+        "bug_kinds": dict(Counter(message_kind(o.detail) for o in outcomes if o.kind == "bug").most_common()),
+        "error_kinds": dict(Counter(message_kind(o.detail) for o in outcomes if o.kind == "error").most_common()),
+        "features_in_exact_cases": dict(exact_features.most_common()),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
