@@ -42,3 +42,25 @@ def test_timed_runs_the_function_each_time_and_gives_the_median() -> None:
     samples, median = bench.timed(lambda: calls.append(1), 3)
     assert len(calls) == 3 and len(samples) == 3
     assert median == sorted(samples)[1]
+
+
+def test_benchmarks_read_the_repository_test_data(tmp_path, monkeypatch, capsys) -> None:
+    from qnnflow.models.datasets import load_idx_test
+
+    images, labels = load_idx_test(bench.repo_data("mnist"))
+    assert images.shape == (10000, 28, 28) and labels[:3].tolist() == [7, 2, 1]
+    assert bench.repo_data("third_party", "tfc_2w2a_qonnx.onnx").is_file()
+    # installed as a wheel: no tests/ beside the package, and the benchmark says so instead of a traceback
+    monkeypatch.setattr(bench, "_REPO", tmp_path)
+
+    def reads_data(args):
+        return {"path": str(bench.repo_data("mnist"))}
+
+    monkeypatch.setitem(bench.BENCHMARKS, "reads-data", reads_data)
+    assert bench.main(["--only", "reads-data", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    missing = tmp_path / "tests" / "data"
+    expected = f"[reads-data] error: the benchmarks read the test data in a source checkout's tests/data, and {missing}"
+    assert f"{expected} does not exist" in err
+    assert "an installed wheel has no tests/" in err and "pip install -e ." in err
+    assert not (tmp_path / "out" / "reads-data.json").exists()
