@@ -134,8 +134,10 @@ def frame_ns(nbytes: int) -> int:
     return nbytes * 10 * BIT_NS
 
 
-async def run_session(uart: Uart, session: Session, *, corrupt=None, limit_ns: int) -> None:
-    """Drive a session over the bit-banged UART until it is done (or fail after ``limit_ns``)."""
+async def run_session(uart: Uart, session: Session, *, corrupt=None, deliver=None, limit_ns: int) -> None:
+    """Drive a session over the bit-banged UART until it is done (or fail after ``limit_ns``).
+    ``corrupt(uart, data)`` sends in place of ``uart.write``; ``deliver(data)`` says which of the
+    received bytes the session sees now (a host that holds bytes back)."""
     begin = get_sim_time("ns")
     while not session.done:
         now = get_sim_time("ns")
@@ -149,7 +151,8 @@ async def run_session(uart: Uart, session: Session, *, corrupt=None, limit_ns: i
                 uart.write(data)
             else:
                 corrupt(uart, data)
-        session.receive(uart.read())
+        data = uart.read()
+        session.receive(deliver(data) if deliver else data)
         await Timer(BIT_NS * 5, unit="ns")
 
 
@@ -158,7 +161,7 @@ async def results_in_order(dut):
     """Frames sent back to back, several in flight: every result right, in order, no errors."""
     uart = await start(dut)
     rng = random.Random(CFG["seed"])
-    frames = random_frames(rng, 10)
+    frames = random_frames(rng, CFG.get("clean_frames", 10))
     host = session(frames, window=4)
     await run_session(uart, host, limit_ns=round(30 * frame_ns(FMT.request_bytes) + 10 * host.timeout * 1e9))
     # the timeout from the link's arithmetic is long enough: no frame is given up on a clean link
@@ -203,12 +206,20 @@ async def corrupted_frames(dut):
     got = []
     expect = []
 
-    async def exchange(data: bytes, want: list[tuple], *, bad_stop_at: int | None = None, quiet_ns: int = 0) -> None:
+    async def collect(limit_ns: int, *, early: bool = True) -> None:
+        """Read answers until the expected ones are in and the bytes are out (with ``early``), at
+        most for ``limit_ns``."""
+        step = frame_ns(1)
+        for _ in range(max(1, limit_ns // step)):
+            await Timer(step, unit="ns")
+            got.extend((f.type, f.seq, f.payload) for f in parser.feed(uart.read()))
+            if early and len(got) >= len(expect) and uart.idle:
+                return
+
+    async def exchange(data: bytes, want: list[tuple], *, bad_stop_at: int | None = None) -> None:
         uart.write(data, bad_stop_at=bad_stop_at)
         expect.extend(want)
-        wait = frame_ns(len(data) + FMT.response_bytes + 4) + quiet_ns + TIMEOUT_NS + 2 * accelerator_ns()
-        await Timer(wait, unit="ns")
-        got.extend((f.type, f.seq, f.payload) for f in parser.feed(uart.read()))
+        await collect(frame_ns(len(data) + FMT.response_bytes + 4) + TIMEOUT_NS + 2 * accelerator_ns())
 
     def result(seq: int, beats: list[int]) -> tuple:
         return (FrameType.RESULT, seq, beats_to_bytes(reference(beats), P["OUT_W"]))
@@ -251,6 +262,8 @@ async def corrupted_frames(dut):
     beats, frame = _good_frame(rng, 8)
     await exchange(frame, [result(8, beats)])
 
+    # anything the board still sends now is an answer too many
+    await collect(frame_ns(FMT.response_bytes + 4) + TIMEOUT_NS + 2 * accelerator_ns(), early=False)
     assert got == expect, f"responses {got}\nexpected  {expect} (seed {CFG['seed']})"
     assert parser.bad_crc == 0 and parser.skipped == 0, "the board's own frames must be clean"
     write_report("corrupted_cases", len(expect))
@@ -263,7 +276,7 @@ async def noisy_link(dut):
     still gets every right answer, through error frames, timeouts and resends; nothing hangs."""
     uart = await start(dut)
     rng = random.Random(CFG["seed"] + 2)
-    frames = random_frames(rng, 30)
+    frames = random_frames(rng, CFG.get("noisy_frames", 30))
     hits = {"flip": 0, "stop": 0, "drop": 0}
 
     def corrupt(uart: Uart, data: bytes) -> None:
@@ -272,7 +285,7 @@ async def noisy_link(dut):
         while start < len(data):
             end = start + FMT.request_bytes
             chunk = bytearray(data[start:end])
-            roll = rng.random()
+            roll = rng.random() if sum(hits.values()) else 0.0  # the first frame is always hit
             bad_stop = None
             if roll < 0.15:
                 i = rng.randrange(len(chunk))
@@ -295,3 +308,30 @@ async def noisy_link(dut):
     assert sum(hits.values()) > 0 and host.resent > 0, f"the noise never hit: {hits} (seed {CFG['seed']})"
     write_report("noisy", {"hits": hits, "errors": dict(host.errors), "resent": host.resent, "stale": host.stale,
                            "inputs": frames, "outputs": host.outputs})
+
+
+@cocotb.test()
+async def late_answer(dut):
+    """The host holds the board's first answer back until the frame has timed out and been sent
+    again with a new SEQ: the late answer is dropped as stale, the resend's answer is taken."""
+    uart = await start(dut)
+    rng = random.Random(CFG["seed"] + 3)
+    frames = random_frames(rng, 2)
+    host = session(frames, window=1)
+    held = bytearray()
+
+    def deliver(data: bytes) -> bytes:
+        if host.resent == 0:
+            held.extend(data)  # the first answer: not seen before the timeout
+            return b""
+        out = bytes(held) + data
+        held.clear()
+        return out
+
+    await run_session(uart, host, deliver=deliver, limit_ns=round(8 * frame_ns(FMT.request_bytes) + 6e9 * host.timeout))
+    assert host.stale == 1 and host.errors == {"no answer": 1} and host.resent == 1, (
+        f"stale {host.stale}, errors {dict(host.errors)}, resent {host.resent} (seed {CFG['seed']})"
+    )
+    for i, (frame, out) in enumerate(zip(frames, host.outputs, strict=True)):
+        assert out == reference(frame), f"frame {i}: got {out}, want {reference(frame)} (seed {CFG['seed']})"
+    write_report("late_answer", {"stale": host.stale})
