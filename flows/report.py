@@ -83,6 +83,7 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         "performance": perf,
         "accuracy": {k: sim.get(k) for k in ("frames", "mismatches", "sw_accuracy", "hw_accuracy")} if sim else None,
         "simulation": sim_status,
+        "fifo_sizing_fallback": (sim.get("fifo_sizing") or {}).get("fallback"),  # sim/results.json
         "xc7z020_estimate": xc7,
         "seconds": impl["seconds"],
         "logs": impl["logs"],
@@ -125,6 +126,8 @@ def _md(report: dict) -> str:
                      "run `qnnflow sim` again")
     else:
         lines.append("- no simulation results (sim/results.json)")
+    if report.get("fifo_sizing_fallback"):
+        lines.append(f"- FIFOs kept one frame deep (sizing fallback): {report['fifo_sizing_fallback']['reason']}")
     xc7 = report["xc7z020_estimate"]
     if xc7:
         lines += ["", "## xc7z020 estimate (Yosys synth_xilinx, accelerator only)", "",

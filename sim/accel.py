@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows.codegen import Design, StreamInfo
+from qnnflow.flows.codegen import Design, FifoInfo, StreamInfo
 from qnnflow.flows.memfiles import decode, encode
 
 from qnnflow import toolchain
@@ -241,6 +241,12 @@ class BatchRun:
             return None
         return float(ends[-1] - ends[0]) / (len(ends) - 1)
 
+    def stall_counts(self) -> dict[str, int]:
+        """The random stalls that took effect: cycles an input beat was held back by an idle, and
+        cycles the output was offered but not taken."""
+        rep = self.report
+        return {"input_idle_cycles": int(rep["input_idles"]), "output_refused_cycles": int(rep["output_refused"])}
+
     def latency(self) -> int | None:
         """Cycles from frame 0's first input beat to its last output beat, inclusive."""
         if self.frames_done < 1:
@@ -278,7 +284,20 @@ def stall_message(
 
 
 def stall_causes(design: Design, valid: list[int], ready: list[int]) -> list[str]:
-    """The layers where a stopped accelerator stopped, from the valid / ready bits of its streams.
+    """The layers where a stopped accelerator stopped, from the valid / ready bits of its streams
+    (see :func:`diagnose_stall`)."""
+    return diagnose_stall(design, valid, ready)[0]
+
+
+def fork_join_fifos(design: Design, valid: list[int], ready: list[int]) -> list[FifoInfo]:
+    """The full FIFOs (input valid=1, ready=0) on a branch between a stopped fork and its stopped
+    join: the only stall that deeper FIFOs cure. Empty for any other stall."""
+    return diagnose_stall(design, valid, ready)[1]
+
+
+def diagnose_stall(design: Design, valid: list[int], ready: list[int]) -> tuple[list[str], list[FifoInfo]]:
+    """The layers where a stopped accelerator stopped, from the valid / ready bits of its streams,
+    and the full FIFOs between a stopped fork and its join.
 
     A stream with valid=1, ready=0 waits for its consumer. A layer is where data stops when it
     - joins inputs (AddStreams) and waits for one (valid=0) while holding another (valid=1, ready=0),
@@ -331,13 +350,12 @@ def stall_causes(design: Design, valid: list[int], ready: list[int]) -> list[str
     # the FIFOs on a branch between a stopped fork and a stopped join
     between = {i for f in forks for i in reach(f, outs, "dst")} & {i for j in joins for i in reach(j, ins, "src")}
     full = [
-        f"{f.name} (depth {f.depth})"
-        for f in design.fifos
-        if streams[f.in_stream].dst in between and valid[f.in_stream] and not ready[f.in_stream]
+        f for f in design.fifos if streams[f.in_stream].dst in between and valid[f.in_stream] and not ready[f.in_stream]
     ]
     if full:
-        causes.append(f"full FIFOs: {', '.join(full)}; a branch between a fork and its join needs deeper FIFOs")
-    return causes
+        names_depths = ", ".join(f"{f.name} (depth {f.depth})" for f in full)
+        causes.append(f"full FIFOs: {names_depths}; a branch between a fork and its join needs deeper FIFOs")
+    return causes, full
 
 
 def run_batch(
@@ -411,6 +429,12 @@ def run_batch(
 # ---------------------------------------------------------------------------------------------
 COCOTB_IDLE = 0.3  # probability that the source holds tvalid low in a cycle
 COCOTB_READY = 0.6  # probability that the sink raises tready in a cycle
+
+
+def stall_traffic(seed: int) -> dict:
+    """The batch harness's random stalls (keywords of :func:`run_batch`), as in cocotb mode: an
+    input idle in 30 % of the cycles, the output not taken in 40 %, drawn from ``seed``."""
+    return {"in_idle": COCOTB_IDLE, "out_stall": round(1 - COCOTB_READY, 6), "seed": seed}
 
 
 def run_cocotb(

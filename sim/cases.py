@@ -171,7 +171,7 @@ def mvau_case(
         w = _corner_weights(_random_values(rng, *w_rng, (mh, mw), bipolar=w_bipolar), w_rng)
         words = memfiles.mvau_weight_words(w, pe, simd, w_w, signed=w_signed, bipolar=w_bipolar)
         files = {"weights.mem": _memh_text(words, pe * simd * w_w)}
-        extra = {"weights": w.tolist(), "x_range": list(x_rng), "vectors": vectors}
+        extra = {"weights": w.tolist(), "x_range": list(x_rng), "w_range": list(w_rng), "vectors": vectors}
         if num_t:
             acc = kernels.mvau(corner_inputs(mw, x_rng), w, x_bipolar=in_bipolar, w_bipolar=w_bipolar)
             thr = _corner_thresholds(_random_thresholds(rng, mh, num_t, lo, hi), np.stack([acc.min(0), acc.max(0)], 1))

@@ -20,7 +20,7 @@ from qnnflow.flows import codegen
 from qnnflow.flows.codegen import Design, load_design
 from qnnflow.models.export import decisions
 from qnnflow.sim import fifo_sizing
-from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch, run_cocotb
+from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch, run_cocotb, stall_traffic
 
 from qnnflow import stamps
 from qnnflow.config import SimMode
@@ -97,6 +97,7 @@ def simulate(
     log=print,
     results_dir: Path | str | None = None,
     reuse: bool = False,
+    stalls: bool = False,
 ) -> dict:
     """Simulate the build's accelerator on a test set; write ``results.json`` and ``outputs.npy``.
 
@@ -108,7 +109,9 @@ def simulate(
     (and counts for the report); any other run (cocotb mode, other inputs, fewer frames) goes to its
     own folder ``sim/runs/<mode>[-inputs-<digest>][-<N>frames]/``, or to ``results_dir`` when given.
     The folder used is ``results["results_dir"]``. ``reuse``: for the record run, return the
-    recorded results at once when dataflow graph, RTL, inputs and simulator code are unchanged."""
+    recorded results at once when dataflow graph, RTL, inputs and simulator code are unchanged.
+    ``stalls``: batch mode with random input idles and output backpressure drawn from ``seed``
+    (:func:`qnnflow.sim.accel.stall_traffic`; results["stalls"]), never the build's record."""
     build = Path(build)
     model = load_model(build)
     x = _load(inputs, build / "test_inputs.npy", "inputs")
@@ -118,7 +121,7 @@ def simulate(
     if frames < 1 or frames > len(x):
         raise ValueError(f"frames must be in 1..{len(x)} (the inputs), not {frames}")
     n_inputs = len(x)
-    record = inputs is None and results_dir is None and mode is SimMode.BATCH and frames == n_inputs
+    record = inputs is None and results_dir is None and mode is SimMode.BATCH and frames == n_inputs and not stalls
     if record:
         provenance = stamps.sim_inputs(build)
         if reuse and stamps.is_current(build, "sim", provenance) and (build / "sim" / "results.json").is_file():
@@ -142,20 +145,22 @@ def simulate(
         stamps.invalidate(build, "sim")
         provenance = stamps.sim_inputs(build)  # rtl/ may have just been generated
     else:
-        out_dir = sim_dir / "runs" / _run_label(mode, inputs, x, n_inputs)
+        out_dir = sim_dir / "runs" / (_run_label(mode, inputs, x, n_inputs) + (f"-stalls-seed{seed}" if stalls else ""))
     out_dir.mkdir(parents=True, exist_ok=True)
     est_ii, est_latency = _estimates(build, design)
 
     if mode is SimMode.BATCH:
         exe = build_batch(design, sim_dir / "verilator", log=log)
-        log(f"[sim] batch: {frames} frames in Verilator")
+        traffic = stall_traffic(seed) if stalls else {}
+        log(f"[sim] batch: {frames} frames in Verilator" + (f", random stalls {traffic}" if stalls else ""))
         run = run_batch(
             exe.path, design, pack_stream(hw_in, design.input), frames, out_dir / "batch",
-            progress=max(1, frames // 10) if frames >= 50 else 0,
+            progress=max(1, frames // 10) if frames >= 50 else 0, **traffic,
         )  # fmt: skip
         got, cycles, seconds = run.outputs, run.cycles, run.seconds
         period, latency = run.frame_period(), run.latency()
-        extra = {"verilator_build_seconds": round(exe.seconds, 2), "verilator_build_cached": not exe.built}
+        extra = {"verilator_build_seconds": round(exe.seconds, 2), "verilator_build_cached": not exe.built,
+                 "stalls": {**traffic, **run.stall_counts()} if stalls else None}  # fmt: skip
     else:
         res = run_cocotb(design, hw_in, want, out_dir / "cocotb", seed=seed, log=log)
         got, cycles, seconds = res["outputs"], res["cycles"], res["seconds"]
@@ -188,6 +193,7 @@ def simulate(
         "cycles_per_second": round(cycles / seconds) if seconds else None,
         "frames_per_second": round(frames / seconds, 2) if seconds else None,
         "fifo_depths": {f.name: f.depth for f in design.fifos},
+        "fifo_sizing": fifo_sizing.load_record(design.path),  # with the fallback, if one was taken
         **extra,
         "results_dir": str(out_dir),
     }

@@ -17,7 +17,9 @@
 // Files (uint32 little-endian words, ceil(width / 32) words per beat, low word first):
 //   --in FILE       frames * in-beats beats;      --out FILE   frames * out-beats beats (written)
 //   --timing FILE   written: per frame int64 first_in, last_in, first_out, last_out (cycles)
-//   --report FILE   written: key = value lines (status, cycles, counts, FIFO fills, probes)
+//   --report FILE   written: key = value lines (status, cycles, counts, FIFO fills, probes, and
+//                   the stalls applied: input_idles = cycles a beat was ready but an idle drawn,
+//                   output_refused = cycles m_axis_tvalid was high and m_axis_tready held low)
 // Options: --frames N --in-beats B --in-words W --out-beats B --out-words W --streams N
 //          --fifo-pairs "in:out,in:out,..." (stream indices) --period P (cycles per frame of
 //          paced input: input beats spread evenly, 0 = as fast as accepted) --in-idle P --out-stall P (probabilities, 0..1)
@@ -169,6 +171,7 @@ int main(int argc, char** argv) {
     long in_beat = 0, out_beat = 0;  // beats accepted / received over the whole run
     const long total_in = frames * in_beats, total_out = frames * out_beats;
     bool valid_up = false;  // s_axis_tvalid raised and not yet taken (must hold, AXI-Stream)
+    long long input_idles = 0, output_refused = 0;  // the stalls that took effect
     std::string status = "ok";
 
     while (out_beat < total_out) {
@@ -181,6 +184,7 @@ int main(int argc, char** argv) {
             offer = true;
         } else if (may_start) {
             offer = !(p_idle > 0 && rng.next() < p_idle);
+            if (!offer) ++input_idles;
         }
         if (offer) set_port(top->s_axis_tdata, &in[static_cast<std::size_t>(in_beat) * in_words], in_words);
         top->s_axis_tvalid = offer;
@@ -191,6 +195,7 @@ int main(int argc, char** argv) {
         // 2. sample the handshakes of the coming edge
         const bool in_fire = top->s_axis_tvalid && top->s_axis_tready;
         const bool out_fire = top->m_axis_tvalid && top->m_axis_tready;
+        if (top->m_axis_tvalid && !top->m_axis_tready) ++output_refused;
         bool moved = in_fire || out_fire;
         for (int s = 0; s < nstreams; ++s) {
             if (bit_of(top->probe_valid, s) && bit_of(top->probe_ready, s)) {
@@ -254,6 +259,8 @@ int main(int argc, char** argv) {
     rep << "in_beats = " << in_beat << "\n";
     rep << "out_beats = " << out_beat << "\n";
     rep << "last_move = " << last_move << "\n";
+    rep << "input_idles = " << input_idles << "\n";
+    rep << "output_refused = " << output_refused << "\n";
     rep << "fifo_fill_max =";
     for (auto f : fill_max) rep << " " << f;
     rep << "\nstream_beats =";

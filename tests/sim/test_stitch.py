@@ -7,6 +7,10 @@ QONNX execution of the original model.
 - the digits CNN with random weights in cocotb mode, with random input idles and backpressure;
 - a residual (fork-join) block: bit-exact with its sized FIFOs, and a deadlock message naming
   the layers and the too-shallow FIFO when one is forced too small; a timeout message;
+- every one of these designs (and a residual CNN) also in batch mode with random input idles
+  and output backpressure (``simulate(..., stalls=True)``), bit-exact;
+- FIFO sizing: a fork-join deadlock of the sized FIFOs falls back to deep ones, recorded in
+  results.json and the report; any other stall is an error;
 - the CLI's errors.
 
 Builds are shared per module; each test session builds in fresh temporary folders (cold).
@@ -15,10 +19,12 @@ Builds are shared per module; each test session builds in fresh temporary folder
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from qnnflow.flows.codegen import load_design
 from qnnflow.flows.compile import compile_model
 from qnnflow.flows.steps import CompileOptions, OutputMode
 from qnnflow.models.export import decisions, load_qonnx, run_qonnx
@@ -60,6 +66,32 @@ def _assert_logits_equal(hw: np.ndarray, ref: np.ndarray) -> None:
     assert (decisions(hw) == decisions(ref)).all()
 
 
+def _outputs(results: dict) -> np.ndarray:
+    return np.load(Path(results["results_dir"]) / "outputs.npy")
+
+
+def _assert_exact_under_stalls(build, x, want: np.ndarray, *, seed: int) -> dict:
+    """``build`` simulated again in batch mode with random input idles and output backpressure:
+    every frame bit-exact with the dataflow graph, every output equal to ``want`` (the unstalled
+    run's), and the stalls did happen."""
+    from qnnflow.sim.accel import stall_traffic
+    from qnnflow.sim.stitch import simulate
+
+    r = simulate(build, inputs=x, stalls=True, seed=seed, log=_quiet)
+    stalls = r["stalls"]
+    assert stall_traffic(seed) == {"in_idle": 0.3, "out_stall": 0.4, "seed": seed}
+    assert {k: stalls[k] for k in ("in_idle", "out_stall", "seed")} == stall_traffic(seed)
+    assert json.loads((Path(r["results_dir"]) / "results.json").read_text())["stalls"] == stalls
+    # the stalls took effect: about 0.3 / 0.7 idles per input beat, 0.4 / 0.6 refusals per output beat
+    design = load_design(Path(build) / "rtl")
+    assert stalls["input_idle_cycles"] >= 0.2 * design.input.beats * len(x)
+    assert stalls["output_refused_cycles"] >= 0.2 * design.output.beats * len(x)
+    assert r["results_dir"].endswith(f"-stalls-seed{seed}") and r["frames"] == len(x)
+    assert r["mismatches"] == 0, f"first mismatching frames under stalls: {r['first_mismatches']}"
+    np.testing.assert_array_equal(_outputs(r), want)
+    return r
+
+
 # ---------------------------------------------------------------------------------------------
 # third-party TFC w2a2, batch mode, 1,000 MNIST test images
 # ---------------------------------------------------------------------------------------------
@@ -73,9 +105,7 @@ def tfc(tmp_path_factory, third_party_dir, mnist_dir):
     compile_model(third_party_dir / TFC, build, inputs=x[:100], opts=opts, verbose=False)
     results = simulate(build, inputs=x, labels=y, log=_quiet)
     ref = run_qonnx(load_qonnx(third_party_dir / TFC), x)  # the original model, not the compiled one
-    return SimpleNamespace(
-        build=build, x=x, y=y, results=results, ref=ref, outputs=np.load(build / "sim" / "outputs.npy")
-    )
+    return SimpleNamespace(build=build, x=x, y=y, results=results, ref=ref, outputs=_outputs(results))
 
 
 def test_tfc_w2a2_bit_exact_on_1000_mnist_images(tfc):
@@ -106,11 +136,11 @@ def test_tfc_w2a2_decides_like_qonnx_on_its_decision_boundary(tfc, third_party_d
     from qnnflow.sim.stitch import check_boundary
 
     b = check_boundary(tfc.build, inputs=tfc.x[:200], pairs=60, log=_quiet)
-    probes = np.load(tfc.build / "sim" / "boundary" / "probes.npy")
+    probes = np.load(Path(b["results_dir"]) / "probes.npy")
     ref = decisions(run_qonnx(load_qonnx(third_party_dir / TFC), probes))
     lo, hi = np.split(ref, 2)
     assert len(probes) == 120 and np.all(lo != hi)  # every pair straddles the boundary
-    hw = decisions(np.load(tfc.build / "sim" / "boundary" / "outputs.npy"))
+    hw = decisions(np.load(Path(b["results_dir"]) / "outputs.npy"))
     assert np.array_equal(hw, ref), f"probes decided differently: {np.flatnonzero(hw != ref)[:10]}"
     assert b["hw_vs_source_decision_mismatches"] == 0 and b["hw_vs_dataflow_graph_mismatches"] == 0
 
@@ -130,8 +160,9 @@ def test_cnv_w1a1_random_weights_bit_exact(tmp_path_factory):
     assert {"SlidingWindow", "MVAU", "MaxPool"} <= ops
     r = simulate(folder / "b", inputs=x, log=_quiet)
     assert r["mismatches"] == 0, f"first mismatching frames: {r['first_mismatches']}"
-    _assert_logits_equal(np.load(folder / "b" / "sim" / "outputs.npy"), run_qonnx(load_qonnx(path), x))
+    _assert_logits_equal(_outputs(r), run_qonnx(load_qonnx(path), x))
     assert abs(r["cycles_per_frame_measured"] / r["cycles_per_frame_estimated"] - 1) <= 0.05
+    _assert_exact_under_stalls(folder / "b", x, _outputs(r), seed=11)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,10 +181,15 @@ def test_digits_cnn_cocotb_random_stalls(tmp_path_factory):
     assert r["mode"] == "cocotb" and r["frames"] == 4 and r["seed"] == 5
     assert r["mismatches"] == 0 and r["cocotb_mismatching_beats"] == 0
     assert "input idles 0.3" in r["traffic"] and "output ready 0.6" in r["traffic"]
-    hw = np.load(folder / "b" / "sim" / "outputs.npy")
+    hw = _outputs(r)
     # every output equals the dataflow graph's execution, and QONNX's on the original model
     np.testing.assert_array_equal(hw, run_batched(load_model(folder / "b"), x).reshape(hw.shape))
     _assert_logits_equal(hw, run_qonnx(load_qonnx(path), x))
+    # and the same design in batch mode, free-running and with random stalls
+    free = simulate(folder / "b", inputs=x, log=_quiet)
+    assert free["mismatches"] == 0 and free["stalls"] is None
+    np.testing.assert_array_equal(_outputs(free), hw)
+    _assert_exact_under_stalls(folder / "b", x, hw, seed=12)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,15 +231,52 @@ def residual(tmp_path_factory):
     ops = [lay["op_type"] for lay in r_c.estimates["layers"]]
     assert ops.count("DuplicateStreams") == 1 and ops.count("AddStreams") == 1
     results = simulate(folder / "b", inputs=x, log=_quiet)
-    return SimpleNamespace(folder=folder, path=path, x=x, results=results, model=load_model(folder / "b"))
+    return SimpleNamespace(
+        folder=folder, path=path, x=x, results=results, outputs=_outputs(results), model=load_model(folder / "b")
+    )
 
 
 def test_residual_block_bit_exact_with_sized_fifos(residual):
     r = residual.results
     assert r["mismatches"] == 0
-    hw = np.load(residual.folder / "b" / "sim" / "outputs.npy")
+    hw = residual.outputs
     assert (decisions(hw) == decisions(run_qonnx(load_qonnx(residual.path), residual.x))).all()
     assert abs(r["ii_ratio"] - 1) <= 0.05
+    # sized without a fallback: every FIFO as deep as its largest fill + 1, the skip branch's
+    # shallower than a frame, and the record in results.json
+    sizing = r["fifo_sizing"]
+    assert sizing["fallback"] is None and sizing["sized_period"] is not None
+    assert {f["name"]: f["depth"] for f in sizing["fifos"]} == r["fifo_depths"]
+    assert all(f["depth"] == max(2, f["largest_fill"] + 1) for f in sizing["fifos"])
+    assert json.loads((Path(r["results_dir"]) / "results.json").read_text())["fifo_sizing"] == sizing
+
+
+def test_residual_block_bit_exact_under_stalls(residual):
+    _assert_exact_under_stalls(residual.folder / "b", residual.x, residual.outputs, seed=13)
+
+
+def test_tfc_w2a2_bit_exact_under_stalls(tfc):
+    r = _assert_exact_under_stalls(tfc.build, tfc.x[:200], tfc.outputs[:200], seed=14)
+    assert (decisions(_outputs(r)) == decisions(tfc.ref[:200])).all()
+
+
+def test_residual_cnn_bit_exact_under_stalls(tmp_path):
+    """The conv residual block of tests/flows/test_residual.py (two sliding windows, a fork and a
+    join, max-pool): stitched, sized, bit-exact free-running and under random stalls."""
+    import torch
+    from qnnflow.sim.stitch import simulate
+
+    from tests.flows.test_residual import ResidualCNN, _export, _inputs
+
+    torch.manual_seed(1)
+    path = _export(ResidualCNN(), tmp_path / "rescnn.onnx", (1, 6, 6))
+    x = _inputs((1, 6, 6), 12)
+    compile_model(path, tmp_path / "b", inputs=x, opts=CompileOptions(target_cycles=2000), verbose=False)
+    r = simulate(tmp_path / "b", inputs=x, log=_quiet)
+    assert r["mismatches"] == 0 and r["fifo_sizing"]["fallback"] is None
+    assert (decisions(_outputs(r)) == decisions(run_qonnx(load_qonnx(path), x))).all()
+    assert abs(r["ii_ratio"] - 1) <= 0.05
+    _assert_exact_under_stalls(tmp_path / "b", x, _outputs(r), seed=15)
 
 
 def _shallow_residual(residual):
@@ -241,13 +314,94 @@ def test_fifo_too_shallow_in_a_fork_join_reports_the_deadlock(residual):
     from qnnflow.sim.accel import build_batch, pack_stream, run_batch
 
     design, skip, hw_in, _ = _shallow_residual(residual)
-    exe = build_batch(design, residual.folder / "vl_shallow", log=_quiet)
+    exe = build_batch(design, residual.folder / "b" / "sim" / "verilator", log=_quiet)  # shared with sizing
     with pytest.raises(FlowError) as err:
         run_batch(exe.path, design, pack_stream(hw_in, design.input), 3, residual.folder / "run_shallow")
     msg = str(err.value)
     assert msg.startswith("accelerator deadlock at cycle ")
     assert "0 of 3 frames completed" in msg
     _assert_names_the_fork_join(msg, design, skip)
+
+
+# ---------------------------------------------------------------------------------------------
+# FIFO sizing: a fallback only at a fork-join deadlock, recorded; any other stall an error
+# ---------------------------------------------------------------------------------------------
+def _fresh_build(residual, name: str) -> Path:
+    """A build folder with the residual's dataflow graph and no rtl/ (so sizing runs again); the
+    Verilator builds are shared with the residual's."""
+    import shutil
+
+    folder = residual.folder / name
+    (folder / "sim").mkdir(parents=True)
+    for f in ("dataflow.onnx", "estimates.json"):
+        shutil.copy(residual.folder / "b" / f, folder / f)
+    (folder / "sim" / "verilator").symlink_to((residual.folder / "b" / "sim" / "verilator").resolve())
+    return folder
+
+
+def test_fifo_sizing_falls_back_at_a_fork_join_deadlock_and_records_it(residual, monkeypatch):
+    """Sized depths forced to 2 deadlock the residual block at its skip FIFO: the sizing keeps the
+    deep FIFOs, names the FIFO, and the record reaches results.json and report.md."""
+    from qnnflow.flows.report import _md
+    from qnnflow.sim import fifo_sizing
+    from qnnflow.sim.fifo_sizing import deep_depths
+    from qnnflow.sim.stitch import simulate
+
+    design, skip, _, _ = _shallow_residual(residual)
+    monkeypatch.setattr(fifo_sizing, "sized_depths", lambda fills: {name: 2 for name in fills})
+    build = _fresh_build(residual, "fallback")
+    r = simulate(build, inputs=residual.x, log=_quiet)
+    assert r["mismatches"] == 0
+    fb = r["fifo_sizing"]["fallback"]
+    assert fb["kind"] == "fork-join deadlock" and skip.name in fb["fifos"]
+    assert fb["reason"].startswith("sized FIFOs deadlock between a fork and its join at the full FIFO(s) ")
+    deep = deep_depths(design)
+    assert r["fifo_depths"] == deep == {f["name"]: f["depth"] for f in r["fifo_sizing"]["fifos"]}
+    assert json.loads((Path(r["results_dir"]) / "results.json").read_text())["fifo_sizing"]["fallback"] == fb
+    assert json.loads((build / "rtl" / "fifo_sizing.json").read_text())["fallback"] == fb
+    # report.md: the one line that says so (the rest of a report needs an implementation)
+    report = {
+        "build": str(build), "board": "b", "part": "p", "bitstream": None, "timing_met": True,
+        "clock": {"pll_mhz": 50, "requested_mhz": 50}, "fmax": {}, "utilization": {}, "performance": {},
+        "accuracy": None, "simulation": "current", "fifo_sizing_fallback": fb, "xc7z020_estimate": None,
+        "seconds": {}, "logs": {},
+    }  # fmt: skip
+    assert f"- FIFOs kept one frame deep (sizing fallback): {fb['reason']}" in _md(report).splitlines()
+
+
+@pytest.mark.parametrize("run", ["check", "free"])
+def test_fifo_sizing_stall_that_depth_does_not_explain_is_an_error(residual, monkeypatch, run):
+    """An accelerator output that is never taken stops the design, and no FIFO is between a
+    stopped fork and join: with the sized FIFOs ("check") or the deep ones ("free") that is an
+    error naming where it stopped, never a fallback."""
+    from qnnflow.sim import fifo_sizing
+    from qnnflow.sim.accel import HostIO
+
+    real = fifo_sizing.run_batch
+
+    def output_never_taken(exe, design, words, frames, work, **kw):
+        if Path(work).name == run:
+            kw.update(out_stall=1.0, max_idle=500)
+        return real(exe, design, words, frames, work, **kw)
+
+    monkeypatch.setattr(fifo_sizing, "run_batch", output_never_taken)
+    hw_in, _, _ = HostIO(residual.model, load_design(residual.folder / "b" / "rtl")).run(residual.x[:4])
+    with pytest.raises(FlowError) as err:
+        fifo_sizing.size_fifos(
+            residual.model, residual.folder / f"rtl_{run}", residual.folder / f"sizing_{run}", hw_in,
+            residual.folder / "b" / "sim" / "verilator", log=_quiet,
+        )  # fmt: skip
+    msg = str(err.value)
+    head = {
+        "check": "FIFO sizing: the design with sized FIFOs stopped, and not at a full FIFO between a fork and its "
+        "join, so deeper FIFOs would not help:\naccelerator deadlock at cycle ",
+        "free": "FIFO sizing: the design with deep FIFOs (one frame each) stopped, which no FIFO depth explains:\n"
+        "accelerator deadlock at cycle ",
+    }[run]
+    assert msg.startswith(head)
+    stopped = msg.split("stopped at:")[1]
+    assert "the accelerator output is not taken" in stopped and "m_axis_tready=0" in stopped
+    assert "full FIFOs" not in stopped
 
 
 def test_cocotb_mode_reports_the_deadlock(residual):
@@ -302,7 +456,8 @@ def test_cli_sim_and_its_errors(tfc, tmp_path, capsys):
     assert main([*args, "--frames", "30"]) == 0
     out = capsys.readouterr().out
     assert "[sim] 30 frames (batch): 0 mismatches" in out
-    r = json.loads((tfc.build / "sim" / "results.json").read_text())
+    (run,) = (tfc.build / "sim" / "runs").glob("batch-inputs-*-30frames")  # not the build's own record
+    r = json.loads((run / "results.json").read_text())
     assert r["frames"] == 30 and r["mismatches"] == 0
     assert r["hw_accuracy"] == float((decisions(tfc.ref[:30]) == tfc.y[:30]).mean())
 
@@ -314,6 +469,6 @@ def test_tfc_w2a2_bit_exact_on_all_10000_mnist_images(tfc, third_party_dir, mnis
     r = simulate(tfc.build, inputs=x, labels=y, log=_quiet)
     ref_dec = decisions(run_qonnx(load_qonnx(third_party_dir / TFC), x))
     assert r["mismatches"] == 0 and r["decision_mismatches"] == 0
-    assert (decisions(np.load(tfc.build / "sim" / "outputs.npy")) == ref_dec).all()
+    assert (decisions(_outputs(r)) == ref_dec).all()
     assert r["hw_accuracy"] == float((ref_dec == y).mean())
     assert abs(r["ii_ratio"] - 1) <= 0.05
