@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from qnnflow.flows import codegen
 from qnnflow.flows.codegen import Design, load_design
+from qnnflow.flows.inputs import load_npy, range_warning
 from qnnflow.models.export import decisions
 from qnnflow.sim import fifo_sizing
 from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch, run_cocotb, stall_traffic
@@ -120,6 +121,8 @@ def simulate(
         frames = len(x) if mode is SimMode.BATCH else min(len(x), COCOTB_FRAMES)
     if frames < 1 or frames > len(x):
         raise ValueError(f"frames must be in 1..{len(x)} (the inputs), not {frames}")
+    if inputs is not None:
+        _check_user_inputs(build, x, inputs, log)
     n_inputs = len(x)
     record = inputs is None and results_dir is None and mode is SimMode.BATCH and frames == n_inputs and not stalls
     if record:
@@ -204,6 +207,23 @@ def simulate(
         stamps.write_stamp(build, "sim", provenance)
     log(summary(results))
     return results
+
+
+def _check_user_inputs(build: Path, x: np.ndarray, inputs, log) -> None:
+    """Inputs the user gives: the source model's input shape (a clear error), its grid (a warning)."""
+    from qnnflow.flows.importer import load_model as load_source
+
+    try:
+        src = load_source(source_model(build))
+    except FileNotFoundError:
+        return  # no source model to compare with: the dataflow graph's own checks apply
+    shape = tuple(src.get_tensor_shape(src.graph.input[0].name)[1:])
+    if x.ndim == 0 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"inputs have shape {x.shape}; the model expects (N, {', '.join(map(str, shape))})")
+    source = str(inputs) if isinstance(inputs, str | Path) else "inputs"
+    warning = range_warning(np.asarray(x, dtype=np.float32), src, source)
+    if warning:
+        log(f"warning: {warning}")
 
 
 def _run_label(mode: SimMode, inputs, x: np.ndarray, n_inputs: int) -> str:
@@ -320,8 +340,5 @@ def _load(value, default: Path | None, what: str, required: bool = True) -> np.n
             return None
         value = default
     if isinstance(value, (str, Path)):
-        path = Path(value)
-        if not path.is_file():
-            raise FileNotFoundError(f"{what} file {path} not found")
-        return np.load(path)
+        return load_npy(value, what)
     return np.asarray(value)

@@ -22,7 +22,8 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
     out = tmp_path / "digits"
     assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25"]) == 0
     printed = capsys.readouterr().out
-    assert "build complete:" in printed
+    assert "build complete (train " in printed and printed.count("build complete") == 1
+    assert "bitstream: bitstream:" not in printed
     for stage in ("train", "compile", "sim", "bitstream"):
         assert f"] {stage}: " in printed  # every stage ran and summarized itself
 
@@ -60,3 +61,28 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
     assert report["performance"]["fmax_mhz"] >= 25.0
     assert report["accuracy"]["mismatches"] == 0
     assert (out / "report.md").is_file()
+
+    # an unchanged rerun reuses every stage, the bitstream included
+    stamp = bit.stat().st_mtime_ns
+    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25"]) == 0
+    printed = capsys.readouterr().out
+    assert "up to date (same RTL, settings and tools); reusing it" in printed
+    assert bit.stat().st_mtime_ns == stamp
+
+    # a test set replaced by hand: the report no longer vouches for the simulation made on the old one
+    np.save(out / "test_inputs.npy", x[:10])
+    from qnnflow.flows.report import write_report
+
+    stale = write_report(out, "ulx3s-85f")
+    assert stale["simulation"] == "stale" and stale["accuracy"] is None
+    assert "sim/results.json is stale" in (out / "report.md").read_text()
+    np.save(out / "test_inputs.npy", x)
+
+    # a failed implementation leaves no bitstream and a report that says why, not the old "timing met"
+    assert main(["bitstream", str(out), "--clock-mhz", "300", "--no-xilinx"]) == 3
+    assert "timing not met" in capsys.readouterr().err
+    assert not bit.exists()
+    failed = json.loads((out / "report.json").read_text())
+    assert failed["timing_met"] is False and failed["bitstream"] is None
+    md = (out / "report.md").read_text()
+    assert "Bitstream: not written" in md and "timing NOT met" in md
