@@ -9,8 +9,8 @@
 // Latency   : combinational (8 XOR stages, folded by synthesis into a few LUTs per output bit).
 //
 // Parameters:
-//   WIDTH  CRC width in bits (>= 8)
-//   POLY   the generator polynomial without its x^WIDTH term (e.g. 16'h1021 for x^16+x^12+x^5+1)
+//   WIDTH  CRC width in bits (8..32)
+//   POLY   the generator polynomial without its x^WIDTH term (e.g. 'h1021 for x^16+x^12+x^5+1)
 //
 // qnnflow.host.crc16 is the same function in Python; the board-top bench checks that they agree.
 
@@ -19,8 +19,8 @@
 `default_nettype none
 
 module crc #(
-    parameter int               WIDTH = 16,
-    parameter logic [WIDTH-1:0] POLY  = WIDTH'(16'h1021)
+    parameter int          WIDTH = 16,
+    parameter int unsigned POLY  = 32'h1021
 ) (
     input  wire logic [WIDTH-1:0] crc_in,
     input  wire logic [7:0]       data,
@@ -28,15 +28,19 @@ module crc #(
 );
 
     initial begin
-        if (WIDTH < 8) $fatal(1, "%m: WIDTH (%0d) must be at least 8 (one byte is shifted in per step)", WIDTH);
+        if (WIDTH < 8 || WIDTH > 32) $fatal(1, "%m: WIDTH (%0d) must be 8..32 (a byte is shifted in per step)", WIDTH);
+        if (WIDTH < 32 && (POLY >> WIDTH) != 0)
+            $fatal(1, "%m: POLY (%0h) must fit in WIDTH (%0d) bits (without the x^WIDTH term)", POLY, WIDTH);
     end
+
+    localparam logic [WIDTH-1:0] P = WIDTH'(POLY);
 
     logic [WIDTH-1:0] c;
 
     always_comb begin
         c = crc_in ^ (WIDTH'(data) << (WIDTH - 8));
         for (int i = 0; i < 8; i++) begin
-            c = c[WIDTH-1] ? {c[WIDTH-2:0], 1'b0} ^ POLY : {c[WIDTH-2:0], 1'b0};
+            c = c[WIDTH-1] ? {c[WIDTH-2:0], 1'b0} ^ P : {c[WIDTH-2:0], 1'b0};
         end
     end
 

@@ -98,7 +98,7 @@ module frame_decoder #(
     logic [TIMER_W-1:0]      timer_reg;      // waiting cycles; cleared by the flop's reset input
 
     wire logic [15:0] crc_next;
-    crc #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_in(crc_reg), .data(s_axis_tdata), .crc_out(crc_next));
+    crc #(.WIDTH(16), .POLY(32'h1021)) u_crc (.crc_in(crc_reg), .data(s_axis_tdata), .crc_out(crc_next));
 
     assign s_axis_tready   = state_reg != STATUS && state_reg != PAD && !(state_reg == PAYLOAD && out_valid_reg);
     assign m_axis_tdata    = out_reg;

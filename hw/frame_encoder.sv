@@ -100,7 +100,7 @@ module frame_encoder #(
     wire emit = out_free && (state_reg == HEADER || state_reg == SEND || state_reg == CRC);
 
     wire logic [15:0] crc_next;
-    crc #(.WIDTH(16), .POLY(16'h1021)) u_crc (.crc_in(crc_reg), .data(next_byte), .crc_out(crc_next));
+    crc #(.WIDTH(16), .POLY(32'h1021)) u_crc (.crc_in(crc_reg), .data(next_byte), .crc_out(crc_next));
 
     assign s_status_tready = state_reg == IDLE;
     assign s_axis_tready   = state_reg == LOAD || state_reg == DRAIN;

@@ -135,3 +135,20 @@ def test_board_top_around_a_generated_accelerator(digits) -> None:
         np.testing.assert_array_equal(board, hw_out[which].reshape(board.shape))
         np.testing.assert_array_equal(host.finish(board), sw_out[which].reshape(len(which), -1))
     assert len(set(run.report["clean"]["inputs"][0])) > 1
+
+
+# the catalogue's parameters and check values (CRC of b"123456789", no reflection, no final XOR)
+CRC_CASES = {
+    "crc8-smbus": ({"WIDTH": 8, "POLY": 0x07}, 0x00, 0xF4),
+    "crc16-ccitt-false": ({"WIDTH": 16, "POLY": 0x1021}, 0xFFFF, 0x29B1),
+    "crc32-mpeg2": ({"WIDTH": 32, "POLY": 0x04C11DB7}, 0xFFFFFFFF, 0x0376E6E7),
+}
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize(("params", "init", "check"), CRC_CASES.values(), ids=CRC_CASES.keys())
+def test_crc_module_against_the_catalogue_and_the_host(params, init, check) -> None:
+    run = run_bench("crc", params, seed=5, cache_dir=CACHE, config={"init": init, "check": check})
+    assert run.tests == 2 and run.failures == 0 and run.report["check"] == check
+    if params["WIDTH"] == 16:
+        assert run.report["host_pairs"] == 503
