@@ -82,8 +82,10 @@ def int_weight(model: ModelWrapper, tensor: str, user: str) -> IntWeight:
     if bipolar:
         bits = 1
     else:
-        m = int(np.max(np.abs(ints))) if ints.size else 0
-        bits = max(2, m.bit_length() + 1)
+        # the narrowest two's complement width holding [min, max]: -128..127 is 8 bits, not 9
+        lo = min(0, int(np.min(ints))) if ints.size else 0
+        hi = max(0, int(np.max(ints))) if ints.size else 0
+        bits = max(2, max(-lo - 1, hi).bit_length() + 1)
     return IntWeight(ints, scale, bipolar, ternary, bits)
 
 
