@@ -13,10 +13,13 @@ from qnnflow.host import (
     LinkFormat,
     Session,
     beats_to_bytes,
+    beats_to_words,
+    build_accelerator_timing,
     bytes_to_beats,
     crc16,
     encode_frame,
     reply_timeout,
+    words_to_beats,
 )
 
 
@@ -66,6 +69,24 @@ def test_beats_are_little_endian_bytes() -> None:
     assert bytes_to_beats(bytes([0x23, 0x01, 0xFF, 0x00]), 12) == [0x123, 0x0FF]
     with pytest.raises(ValueError, match=r"beat 1 \(0x10\) does not fit in 4 bits"):
         beats_to_bytes([1, 16], 4)
+
+
+def test_beats_from_packed_words() -> None:
+    # two 32-bit words per beat, least significant first (the layout of sim.accel.pack_stream)
+    assert words_to_beats([1, 2, 0xFFFFFFFF, 0], 2) == [1 + (2 << 32), 0xFFFFFFFF]
+    assert beats_to_words([1 + (2 << 32), 0xFFFFFFFF], 2) == [1, 2, 0xFFFFFFFF, 0]
+    with pytest.raises(ValueError, match="3 words are not a whole number of 2-word beats"):
+        words_to_beats([1, 2, 3], 2)
+
+
+def test_the_host_takes_the_accelerator_timing_from_the_build(tmp_path) -> None:
+    import json
+
+    assert build_accelerator_timing(tmp_path) == (0.0, 0.0)
+    perf = {"latency_us_at_clock": 296.0, "fps_at_clock": 5000.0}
+    (tmp_path / "report.json").write_text(json.dumps({"performance": perf}))
+    latency, interval = build_accelerator_timing(tmp_path)
+    assert latency == pytest.approx(296e-6) and interval == pytest.approx(200e-6)
 
 
 def test_parser_skips_noise_and_resyncs_after_a_bad_frame() -> None:
