@@ -372,14 +372,16 @@ _OWN = tuple(str(_PACKAGE_ROOT / layer) for layer in ("qnnflow", "flows", "sim",
 
 
 def _raised_here(err: BaseException) -> bool:
-    """True when ``err`` was raised by qnnflow's own code (a message for the user), not inside a
-    library that qnnflow called with something it should have checked first."""
-    tb = err.__traceback__
-    last = None
-    while tb is not None:
-        last = tb
-        tb = tb.tb_next
-    return last is not None and last.tb_frame.f_code.co_filename.startswith(_OWN)
+    """True when ``err`` is one of qnnflow's own messages for the user: raised by a ``raise``
+    statement in the package's code. The same exception type raised by Python itself (a bug's
+    ``float(None)``) or inside a library that qnnflow should have guarded is an internal error."""
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return False
+    last = frames[-1]
+    return last.filename.startswith(_OWN) and (last.line or "").lstrip().startswith("raise")
 
 
 def _internal_error(command: str, err: BaseException) -> int:

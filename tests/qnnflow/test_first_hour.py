@@ -248,3 +248,36 @@ def test_version_and_help_list_what_a_newcomer_needs(capsys):
     help_text = subprocess.run(["make", "-s", "help"], cwd=Path(__file__).resolve().parents[2], capture_output=True,
                                text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=60).stdout
     assert "make test-all" in help_text
+
+
+@pytest.mark.rtl
+def test_a_compiled_third_party_style_folder_simulates_its_own_test_set(tmp_path):
+    """`qnnflow compile M --inputs X --labels y` outside a train folder keeps X / y as the build's
+    test set: `qnnflow sim` then runs them by default and writes the build's record."""
+    model = _random_digits(tmp_path)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 17, size=(12, 1, 8, 8)).astype(np.float32) / 16
+    y = rng.integers(0, 10, size=12)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    out = tmp_path / "b"
+    args = ["compile", str(model), "--out", str(out), "--inputs", str(tmp_path / "x.npy"), "--labels"]
+    assert main([*args, str(tmp_path / "y.npy"), "--target-cycles", "20000"]) == 0
+    np.testing.assert_array_equal(np.load(out / "test_inputs.npy"), x)
+    assert main(["sim", str(out), "--boundary-probes", "0"]) == 0
+    record = json.loads((out / "sim" / "results.json").read_text())
+    assert record["frames"] == 12 and record["mismatches"] == 0 and record["hw_accuracy"] is not None
+
+
+def test_a_python_error_inside_qnnflow_is_internal_not_bad_input(tmp_path, capsys, monkeypatch):
+    """A TypeError that Python raises in qnnflow's own code (a bug) must not pass for a message."""
+    from qnnflow.flows import compile as compile_mod
+
+    model = _random_digits(tmp_path)
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8), np.float32))
+    # a builtin in place of a helper: Python raises the TypeError in compile.py's own frame
+    monkeypatch.setattr(compile_mod, "range_warning", int)
+    args = ["compile", str(model), "--out", str(tmp_path / "c"), "--inputs", str(tmp_path / "x.npy")]
+    assert main(args) == 4
+    err = capsys.readouterr().err
+    assert "internal error" in err and "TypeError" in err and "flows/compile.py" in err
