@@ -101,8 +101,8 @@ def regenerate() -> None:
     old = json.loads(BASELINE_PATH.read_text())
     modules = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for module in LIBRARY:
-            cells = lint.ecp5_cells(module, workdir=Path(tmp) / module)
+        for module in [m for m in old["modules"] if m in LIBRARY] + [m for m in LIBRARY if m not in old["modules"]]:
+            cells = lint.ecp5_cells(module, workdir=Path(tmp))
             modules[module] = {
                 "params": dict(lint.REPRESENTATIVE[module].params),
                 "note": old["modules"].get(module, {}).get("note", ""),
