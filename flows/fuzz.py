@@ -70,7 +70,11 @@ class _Spec:
 
 
 class _Graph:
-    """The nodes and initializers of the graph being built, with readable unique names."""
+    """The nodes and initializers of the graph being built, with readable unique names.
+
+    ``vals`` holds the value of every tensor on the case's inputs (a plain numpy forward pass, used
+    only to calibrate): BatchNorm statistics and activation scales are fitted to the values that
+    reach them, as training would; random ones collapse most deep graphs to a constant output."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
@@ -79,6 +83,7 @@ class _Graph:
         self.count: dict[str, int] = {}
         self.features: list[str] = []
         self.last = _Spec("int", 8, False)  # what the last quantizer produces
+        self.vals: dict[str, np.ndarray] = {}
 
     def name(self, op: str) -> str:
         i = self.count.get(op, 0)
@@ -89,23 +94,46 @@ class _Graph:
         arr = np.asarray(value, dtype=np.float32)
         name = self.name(prefix)
         self.inits.append(helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.ravel()))
+        self.vals[name] = arr.astype(np.float64)
         return name
 
     def node(self, op: str, inputs: list[str], domain: str = "", **attrs) -> str:
         name = self.name(op)
         out = f"{name}_out"
         self.nodes.append(helper.make_node(op, inputs, [out], name=name, domain=domain, **attrs))
+        self.vals[out] = _forward(op, [self.vals[i] for i in inputs], attrs)
         return out
 
     # -- quantizers ---------------------------------------------------------------------------
     def scale(self, channels: int, shape: tuple[int, ...], per_channel: bool) -> np.ndarray:
-        """Log-uniform scales, a power of two about half the time (as Brevitas' po2 scaling)."""
+        """Log-uniform weight scales, a power of two about half the time (as Brevitas' po2 scaling)."""
         n = channels if per_channel else 1
         if self.rng.random() < 0.5:
             s = 2.0 ** self.rng.integers(-6, 1, size=n)
         else:
             s = np.exp(self.rng.uniform(np.log(1 / 64), np.log(1.0), size=n))
         return s.reshape(shape) if per_channel else s.reshape(())
+
+    def fit_scale(self, x: str, spec: _Spec, channels: int, shape: tuple[int, ...], per_channel: bool) -> np.ndarray:
+        """An activation scale fitted to the values of ``x`` (the top level near their 95th
+        percentile; one unsigned bit splits them at their median), times a random factor in 1/2..2,
+        a power of two about half the time."""
+        v = self.vals[x]
+        if spec.kind == "bipolar":
+            s = float(np.std(v)) or 1.0
+        elif spec.signed:
+            s = float(np.percentile(np.abs(v), 95)) / 2 ** (spec.bits - 1)
+        elif spec.bits == 1:
+            s = 2 * float(np.median(v))
+        else:
+            s = float(np.percentile(v, 95)) / (2**spec.bits - 1)
+        s = s if s > 1e-6 else float(np.std(v)) or 1.0
+        s *= 2.0 ** self.rng.uniform(-1, 1)
+        if self.rng.random() < 0.5:
+            s = 2.0 ** np.round(np.log2(s))
+        if not per_channel:
+            return np.asarray(s).reshape(())
+        return (s * 2.0 ** self.rng.uniform(-0.5, 0.5, channels)).reshape(shape)
 
     def quant(self, x: str, spec: _Spec, scale: np.ndarray, narrow: bool = False) -> str:
         self.last = spec
@@ -160,29 +188,82 @@ class _Graph:
             x = self.node("Relu", [x])
             self.features.append("relu")
         elif spec.signed and self.rng.random() < 0.4:
-            lim = float(self.rng.uniform(0.5, 2.0))
+            lim = float(np.percentile(np.abs(self.vals[x]), 90)) * self.rng.uniform(0.5, 1.5) or 1.0
             x = self.node("Clip", [x, self.const("min", -lim), self.const("max", lim)])
             self.features.append("hardtanh")
         if scale is None:
             per_channel = spec.kind == "int" and bool(self.rng.random() < 0.05)
-            scale = self.scale(channels, shape, per_channel)
+            scale = self.fit_scale(x, spec, channels, shape, per_channel)
         per_channel = np.size(scale) > 1
         self.features.append(_spec_name(spec) + ("pc" if per_channel else ""))
         return self.quant(x, spec, scale), spec, scale
 
     def batchnorm(self, x: str, channels: int, negative: float) -> str:
-        """BatchNormalization; each channel's scale negative with probability ``negative``."""
+        """BatchNormalization with the statistics of ``x`` (perturbed); each channel's scale
+        negative with probability ``negative``."""
         self.features.append("bn")
         r = self.rng
+        v = self.vals[x]
+        axes = tuple(i for i in range(v.ndim) if i != 1)
+        mean, var = v.mean(axis=axes), v.var(axis=axes) + 1e-4
         gamma = r.uniform(0.3, 2.0, channels) * np.where(r.random(channels) < negative, -1, 1)
         ins = [
             x,
             self.const("bn_scale", gamma),
-            self.const("bn_bias", r.normal(0, 0.5, channels)),
-            self.const("bn_mean", r.normal(0, 0.5, channels)),
-            self.const("bn_var", r.uniform(0.2, 2.0, channels)),
+            self.const("bn_bias", r.normal(0, 0.3, channels) * np.abs(gamma)),
+            self.const("bn_mean", mean + np.sqrt(var) * r.normal(0, 0.2, channels)),
+            self.const("bn_var", var * r.uniform(0.5, 2.0, channels)),
         ]
         return self.node("BatchNormalization", ins, epsilon=1e-5)
+
+
+def _forward(op: str, ins: list[np.ndarray], attrs: dict) -> np.ndarray:
+    """The value of one node of the generated graph, in float64 numpy: for calibration only (the
+    compiler is checked against QONNX execution, never against this)."""
+    x = ins[0]
+
+    def per_channel(c: np.ndarray) -> np.ndarray:
+        return c.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+    if op == "Quant":
+        s, z, bits = ins[1], ins[2], int(ins[3])
+        narrow = attrs.get("narrow", 0)
+        lo, hi = (-(2 ** (bits - 1)) + narrow, 2 ** (bits - 1) - 1) if attrs["signed"] else (0, 2**bits - 1 - narrow)
+        return (np.clip(np.round(x / s + z), lo, hi) - z) * s
+    if op == "BipolarQuant":
+        return np.where(x >= 0, 1.0, -1.0) * ins[1]
+    if op == "Conv":
+        w = ins[1]
+        k, (st, _), p = w.shape[-1], attrs["strides"], attrs["pads"][0]
+        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::st, ::st]
+        y = np.einsum("nchwij,ocij->nohw", win, w)
+        return y + ins[2].reshape(1, -1, 1, 1) if len(ins) > 2 else y
+    if op == "MatMul":
+        return x @ ins[1]
+    if op == "Gemm":
+        y = x @ (ins[1].T if attrs.get("transB") else ins[1])
+        return y + ins[2] if len(ins) > 2 else y
+    if op == "BatchNormalization":
+        gamma, beta, mean, var = (per_channel(c) for c in ins[1:])
+        return (x - mean) / np.sqrt(var + attrs["epsilon"]) * gamma + beta
+    if op == "Relu":
+        return np.maximum(x, 0)
+    if op == "Clip":
+        return np.clip(x, ins[1], ins[2])
+    if op in ("MaxPool", "AveragePool"):
+        n, c, h, w = x.shape
+        blocks = x[:, :, : h // 2 * 2, : w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2)
+        return blocks.max(axis=(3, 5)) if op == "MaxPool" else blocks.mean(axis=(3, 5))
+    if op == "Add":
+        return x + ins[1]
+    if op == "Mul":
+        return x * ins[1]
+    if op in ("Flatten", "Reshape"):
+        return x.reshape(len(x), -1)
+    if op == "ArgMax":
+        return np.argmax(x, axis=-1)[:, None].astype(np.float64)
+    raise ValueError(f"the fuzz generator has no forward pass for {op}")
 
 
 def _spec_name(spec: _Spec) -> str:
@@ -247,6 +328,7 @@ def _input(g: _Graph, shape: tuple[int, ...], n: int) -> tuple[str, np.ndarray, 
         g.features.append(f"in-{dt.name.lower()}")
         x = rng.integers(int(dt.min()), int(dt.max()) + 1, size=full).astype(np.float32)
         g.last = _Spec("int", bits, signed)
+        g.vals["global_in"] = x.astype(np.float64)
         return "global_in", x, dt
     spec = g.act_spec()
     scale = g.scale(1, (), False)
@@ -258,6 +340,7 @@ def _input(g: _Graph, shape: tuple[int, ...], n: int) -> tuple[str, np.ndarray, 
         lo, hi = 0.0, (2**spec.bits - 1) * scale
     span = float(hi - lo)
     x = rng.uniform(lo - 0.1 * span, hi + 0.1 * span, size=full).astype(np.float32)
+    g.vals["global_in"] = x.astype(np.float64)
     g.features.append("in-q" + _spec_name(spec)[1:])
     return g.quant("global_in", spec, scale), x, None
 
@@ -271,10 +354,12 @@ def _conv_block(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
     pad = k // 2 if rng.random() < (0.5 if g.last.kind == "int" else 0.03) else 0
     oc = int(rng.integers(2, 9))
     ins = [x, g.weight((oc, c, k, k), 0)]
+    attrs = {"kernel_shape": [k, k], "strides": [stride, stride], "pads": [pad] * 4}
     if rng.random() < 0.2:
-        ins.append(g.const("bias", rng.normal(0, 0.3, oc)))
+        spread = float(np.std(_forward("Conv", [g.vals[i] for i in ins], attrs)))
+        ins.append(g.const("bias", rng.normal(0, 0.3, oc) * spread))
         g.features.append("bias")
-    x = g.node("Conv", ins, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4)
+    x = g.node("Conv", ins, **attrs)
     g.features.append(f"conv{k}" + (f"s{stride}" if stride > 1 else "") + ("p" if pad else ""))
     h, w = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
     x, spec, scale = g.activation(x, oc, (1, oc, 1, 1))
@@ -295,7 +380,8 @@ def _conv_block(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
 def _residual_conv(g: _Graph, skip: str, c: int, spec: _Spec, scale: np.ndarray) -> tuple[str, _Spec]:
     """skip -> Conv(same size) -> activation quantizer, Add(skip, branch), then a quantizer."""
     k = int(g.rng.choice([1, 3]))
-    y = g.node("Conv", [skip, g.weight((c, c, k, k), 0)], kernel_shape=[k, k], pads=[k // 2] * 4)
+    w = g.weight((c, c, k, k), 0)
+    y = g.node("Conv", [skip, w], kernel_shape=[k, k], strides=[1, 1], pads=[k // 2] * 4)
     return _residual_join(g, skip, y, c, (1, c, 1, 1), spec, scale)
 
 
@@ -324,6 +410,7 @@ def _reshape(g: _Graph, x: str, shape: list[int]) -> str:
 def _int_const(g: _Graph, values: list[int]) -> str:
     name = g.name("shape")
     g.inits.append(helper.make_tensor(name, TensorProto.INT64, [len(values)], values))
+    g.vals[name] = np.asarray(values)
     return name
 
 
@@ -331,12 +418,14 @@ def _linear(g: _Graph, x: str, n_in: int, n_out: int, per_channel: float = 0.5) 
     rng = g.rng
     if rng.random() < 0.5:
         g.features.append("matmul")
-        return g.node("MatMul", [x, g.weight((n_in, n_out), 1, per_channel)])
+        w = g.weight((n_in, n_out), 1, per_channel)
+        return g.node("MatMul", [x, w])
     trans = bool(rng.random() < 0.6)
     ins = [x, g.weight((n_out, n_in), 0, per_channel) if trans else g.weight((n_in, n_out), 1, per_channel)]
     bias = bool(rng.random() < 0.3)
     if bias:
-        ins.append(g.const("bias", rng.normal(0, 0.3, n_out)))
+        spread = float(np.std(_forward("Gemm", [g.vals[i] for i in ins], {"transB": int(trans)})))
+        ins.append(g.const("bias", rng.normal(0, 0.3, n_out) * spread))
     g.features.append("gemm" + ("T" if trans else "") + ("+bias" if bias else ""))
     return g.node("Gemm", ins, transB=int(trans))
 
@@ -359,7 +448,8 @@ def _classifier(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
         x = g.node("Mul", [x, g.const("out_scale", rng.uniform(0.1, 2.0))])
         g.features.append("mul")
     if rng.random() < 0.2:
-        x = g.node("Add", [x, g.const("out_bias", rng.normal(0, 0.5, classes))])
+        spread = float(np.std(g.vals[x])) or 1.0
+        x = g.node("Add", [x, g.const("out_bias", rng.normal(0, 0.3, classes) * spread)])
         g.features.append("add")
     r = rng.random()
     if r < 0.35:
