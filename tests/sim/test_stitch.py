@@ -133,8 +133,11 @@ def test_tfc_w2a2_frame_period_matches_the_estimate(tfc):
 
 def test_tfc_w2a2_decides_like_qonnx_on_its_decision_boundary(tfc, third_party_dir):
     """Inputs bisected onto the original model's boundary between MNIST images go through the RTL."""
-    from qnnflow.sim.stitch import check_boundary
+    from qnnflow.sim.stitch import check_boundary, prepare_rtl
 
+    # rtl/ up to date first: were it regenerated inside the check (package sources edited since the
+    # fixture ran), the regeneration would clear sim/runs/, probes.npy included
+    prepare_rtl(tfc.build, log=_quiet)
     b = check_boundary(tfc.build, inputs=tfc.x[:200], pairs=60, log=_quiet)
     probes = np.load(Path(b["results_dir"]) / "probes.npy")
     ref = decisions(run_qonnx(load_qonnx(third_party_dir / TFC), probes))
