@@ -264,6 +264,7 @@ class Session:
     resent: int = field(init=False, default=0)
     unmatched: int = field(init=False, default=0)
     stale: int = field(init=False, default=0)  # late answers to timed-out frames, dropped
+    max_round_trip: float = field(init=False, default=0.0)  # seconds, longest send-to-answer seen
 
     def __post_init__(self) -> None:
         if not 1 <= self.window <= SEQ_SPACE // 2:
@@ -327,8 +328,9 @@ class Session:
                 return seq
         return None
 
-    def receive(self, data: bytes) -> list[Frame]:
-        """Take bytes from the board; returns the frames they completed."""
+    def receive(self, data: bytes, now: float | None = None) -> list[Frame]:
+        """Take bytes from the board; returns the frames they completed. With ``now`` (the
+        clock of :meth:`poll`), the longest wait for an answer is kept in ``max_round_trip``."""
         frames = self.parser.feed(data)
         for frame in frames:
             if self._retired.pop(frame.seq, None) is not None:
@@ -338,6 +340,8 @@ class Session:
             if fl is None:
                 self.unmatched += 1  # an answer to a garbled header, or a SEQ not in use
                 continue
+            if now is not None:
+                self.max_round_trip = max(self.max_round_trip, now - fl.sent_at)
             if frame.type == FrameType.RESULT:
                 beats = bytes_to_beats(frame.payload, self.fmt.out_width)
                 if len(beats) != self.fmt.out_beats:
@@ -370,6 +374,7 @@ class RunResult:
     resent: int
     stale: int = 0  # late answers to timed-out frames, dropped
     timeout: float = math.nan  # the reply timeout the session used, seconds
+    max_round_trip: float = math.nan  # the longest send-to-answer time seen, seconds
 
     @property
     def fps(self) -> float:
@@ -397,7 +402,7 @@ def run_serial(port: str, fmt: LinkFormat, frames: Sequence[Sequence[int]], *, b
             data = session.poll(time.monotonic())
             if data:
                 link.write(data)
-            session.receive(link.read(max(1, link.in_waiting)))
+            session.receive(link.read(max(1, link.in_waiting)), time.monotonic())
             answered = sum(o is not None for o in session.outputs)
             if progress and answered - shown >= 100:
                 shown = answered
@@ -405,7 +410,7 @@ def run_serial(port: str, fmt: LinkFormat, frames: Sequence[Sequence[int]], *, b
     seconds = time.monotonic() - start
     answered = sum(o is not None for o in session.outputs)
     return RunResult(len(frames), answered, seconds, session.outputs, dict(session.errors), session.resent,
-                     session.stale, session.timeout)
+                     session.stale, session.timeout, session.max_round_trip)
 
 
 def link_format_from_build(build_dir: Path | str) -> LinkFormat:
@@ -485,7 +490,7 @@ def run_board(build_dir: Path | str, port: str, *, inputs: Path | str | None = N
     summary = {"frames": len(x), "answered": len(answered), "seconds": round(result.seconds, 3),
                "images_per_s": round(result.fps, 1), "agree_with_software": int((got == want).sum()),
                "errors": result.errors, "resent": result.resent, "stale_answers": result.stale,
-               "reply_timeout_s": round(result.timeout, 4)}
+               "reply_timeout_s": round(result.timeout, 4), "max_round_trip_s": round(result.max_round_trip, 4)}
     if y is not None:
         summary["board_accuracy"] = round(float((got == np.asarray(y)[answered]).mean()), 4) if answered else None
         summary["sw_accuracy"] = round(float((decisions(sw_out) == np.asarray(y)).mean()), 4)
