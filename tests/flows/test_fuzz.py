@@ -1,0 +1,129 @@
+"""Fuzzing the compiler with seeded random QONNX graphs (qnnflow.flows.fuzz): each valid graph
+either compiles -- every step verified against QONNX execution of the original -- or is refused
+with a clear error naming a node of the graph; a few compiled ones also go through the stitched
+Verilator simulation, bit-exact. ``make bench`` (the ``fuzz`` benchmark) runs hundreds.
+
+Seeds that hit a known compiler bug are xfail with the reason; the bugs are in files being
+rewritten (verify / passes / streamline), so they are recorded here rather than fixed."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from qnnflow.flows.fuzz import FuzzCase, random_case, run_case
+from qonnx.core.modelwrapper import ModelWrapper
+
+TIE = (
+    "verify: two classes tie exactly in the integer accumulator; QONNX's float32 reference breaks the tie by "
+    "rounding noise (0.4434595 vs 0.44345957), the compiled graph (exact) takes the lowest index"
+)
+FLOAT_ZERO = (
+    "verify: an accumulator is exactly 0 before a BipolarQuant; QONNX's float32 sum comes out as 4.8e-07 and "
+    "picks the sign by rounding noise, the compiled graph (exact) gives +1, and the decision changes"
+)
+NAMES_NO_NODE = (
+    "passes_hw FinalScaleToLabelSelect: the refusal (a per-class final scale in label mode) names Out_mul_0 / "
+    "Out_add_0, nodes the compiler made, not a node of the user's graph"
+)
+AVGPOOL_LEVELS = (
+    "streamline_linear: an AveragePool feeding a MatMul / Conv without a quantizer between is refused as 'input "
+    "levels not equally spaced' (a float32 rounding tolerance), though an average of equal levels is equally spaced"
+)
+CLIP_DTYPE = (
+    "tidy: a Clip (hard tanh) of a residual sum of two scaled quantizers is annotated INT32, though it holds "
+    "non-integer values; the verifier's annotation check fails at step tidy"
+)
+
+# seed -> why it fails today (found by this fuzzer; see the module docstring)
+KNOWN_BUGS = {
+    6: AVGPOOL_LEVELS,
+    7: AVGPOOL_LEVELS,
+    11: NAMES_NO_NODE,
+    12: AVGPOOL_LEVELS,
+    15: CLIP_DTYPE,
+    18: NAMES_NO_NODE,
+    19: TIE,
+    22: AVGPOOL_LEVELS,
+    27: NAMES_NO_NODE,
+    28: FLOAT_ZERO,
+    33: NAMES_NO_NODE,
+    37: NAMES_NO_NODE,
+}
+COMPILE_SEEDS = range(40)
+SIM_SEEDS = (0, 3, 24)  # conv residual blocks, maxpool, a fully connected residual, logits mode
+
+
+def _params(seeds, bugs: dict) -> list:
+    return [pytest.param(s, marks=pytest.mark.xfail(reason=bugs[s], strict=False)) if bugs.get(s) else s for s in seeds]
+
+
+def test_the_same_seed_gives_the_same_graph_and_inputs():
+    a, b, c = random_case(5), random_case(5), random_case(6)
+    assert a.model.model.SerializeToString() == b.model.model.SerializeToString()
+    assert np.array_equal(a.inputs, b.inputs) and a.features == b.features
+    assert a.model.model.SerializeToString() != c.model.model.SerializeToString()
+
+
+def test_generated_graphs_are_valid_and_run_in_qonnx():
+    """Every graph passes the ONNX checker and executes in QONNX on its inputs, with outputs that
+    vary between inputs (not a degenerate constant graph)."""
+    from qnnflow.models.export import run_qonnx
+
+    varying = 0
+    for seed in COMPILE_SEEDS:
+        case = random_case(seed)
+        onnx.checker.check_model(case.model.model)
+        out = run_qonnx(ModelWrapper(case.model.model), case.inputs)
+        assert out.shape[0] == len(case.inputs) and np.all(np.isfinite(out)), seed
+        varying += len(np.unique(out.reshape(len(out), -1), axis=0)) > 1
+    assert varying >= 0.8 * len(COMPILE_SEEDS)
+
+
+def test_the_seeds_cover_the_supported_ops_and_widths():
+    ops, feats = set(), set()
+    for seed in COMPILE_SEEDS:
+        case = random_case(seed)
+        ops |= {n.op_type for n in case.model.graph.node}
+        feats |= set(case.features)
+    assert {
+        "Quant", "BipolarQuant", "Conv", "MatMul", "Gemm", "BatchNormalization", "Relu", "Clip", "MaxPool",
+        "AveragePool", "Flatten", "Reshape", "Add", "Mul", "TopK", "ArgMax",
+    } <= ops  # fmt: skip
+    weights = {f.rstrip("pc") for f in feats if f[0] == "w" and f[1:2].isdigit() or f.startswith("wt")}
+    assert {"w1", "wt", *(f"w{b}" for b in range(3, 9))} <= weights, weights
+    acts = {f.rstrip("pc") for f in feats if f.startswith(("au", "ai"))}
+    assert {"au1", "au8", "ai2", "ai8"} <= acts, acts
+    assert {"residual", "logits", "(logits mode)", "a1", "in-q1"} <= feats
+    assert any(f.endswith("pc") for f in feats), "no per-channel scales"
+
+
+def _check(outcome, case: FuzzCase) -> None:
+    assert outcome.kind in ("exact", "error"), f"{case.summary}\n{outcome.detail}"
+
+
+@pytest.mark.parametrize("seed", _params(COMPILE_SEEDS, KNOWN_BUGS))
+def test_random_graph_compiles_or_is_refused_clearly(seed, tmp_path):
+    case = random_case(seed)
+    outcome = run_case(case, tmp_path)
+    _check(outcome, case)
+    if outcome.kind == "exact":
+        assert (tmp_path / "dataflow.onnx").is_file()
+
+
+def test_a_refusal_names_a_node_of_the_graph(tmp_path):
+    """Seed 20 joins two residual branches whose scales are not in an integer ratio: refused, naming the Add."""
+    case = random_case(20)
+    assert "residual-any" in case.features
+    outcome = run_case(case, tmp_path)
+    assert outcome.kind == "error" and outcome.detail.startswith("Add_1 (Add): the scales of the two inputs")
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("seed", SIM_SEEDS)
+def test_random_graph_simulates_bit_exact(seed, tmp_path):
+    from qnnflow.bench_fuzz import simulate_case
+
+    case = random_case(seed)
+    outcome = simulate_case(case, run_case(case, tmp_path), tmp_path)
+    assert outcome.kind == "exact" and outcome.simulated, f"{case.summary}\n{outcome.detail}"
