@@ -372,6 +372,27 @@ def test_fifo_sizing_falls_back_at_a_fork_join_deadlock_and_records_it(residual,
     assert f"- FIFOs kept one frame deep (sizing fallback): {fb['reason']}" in _md(report).splitlines()
 
 
+def test_fifo_sizing_falls_back_when_the_sized_design_is_slower(residual, monkeypatch):
+    """The other fallback: sized FIFOs that finish every frame but slower than the deep ones (here
+    the allowed slack made negative, so any sized period counts as slower) keep the deep FIFOs."""
+    from qnnflow.sim import fifo_sizing
+    from qnnflow.sim.accel import HostIO
+
+    monkeypatch.setattr(fifo_sizing, "PERIOD_SLACK", -0.99)
+    hw_in, _, _ = HostIO(residual.model, load_design(residual.folder / "b" / "rtl")).run(residual.x[:4])
+    design, record = fifo_sizing.size_fifos(
+        residual.model, residual.folder / "rtl_slower", residual.folder / "sizing_slower", hw_in,
+        residual.folder / "b" / "sim" / "verilator", log=_quiet,
+    )  # fmt: skip
+    fb = record["fallback"]
+    assert fb["kind"] == "slower frame period" and fb["fifos"] == []
+    assert fb["reason"] == (
+        f"sized FIFOs give {record['sized_period']:.0f} cycles per frame, deep ones {record['deep_period']:.0f}"
+    )
+    assert {f.name: f.depth for f in design.fifos} == fifo_sizing.deep_depths(design)
+    assert fifo_sizing.load_record(residual.folder / "rtl_slower") == json.loads(json.dumps(record))
+
+
 @pytest.mark.parametrize("run", ["check", "free"])
 def test_fifo_sizing_stall_that_depth_does_not_explain_is_an_error(residual, monkeypatch, run):
     """An accelerator output that is never taken stops the design, and no FIFO is between a
