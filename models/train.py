@@ -3,8 +3,15 @@
 ``train_and_export(cfg, out)`` writes into the build folder:
 ``model.pt`` (preset + state dict), ``float_model.pt`` (the float baseline of the same topology),
 ``model.onnx`` (cleaned QONNX), ``metrics.json``, ``test_inputs.npy`` / ``test_labels.npy``
-(exactly as the ONNX input expects them) and ``config.toml``. A folder whose ``metrics.json``
-records the same fingerprint (preset, seed, epochs, data) is reused, not retrained.
+(exactly as the ONNX input expects them), ``config.toml`` and ``train_curves.png`` (loss, calibration
+accuracy and, for ANA, the noise schedule per epoch). A folder whose ``metrics.json`` records the same
+fingerprint (preset, method and its parameters, seed, epochs, data) is reused, not retrained.
+
+Methods (:class:`qnnflow.config.TrainMethod`): ``ste`` Brevitas QAT with the straight-through
+estimator; ``ana`` additive noise annealing (:mod:`qnnflow.models.ana`); ``stochastic-binary``
+stochastic-rounding binary weights (:mod:`qnnflow.models.stochastic`). The last two train through
+hooks in the same loop (same optimizer, batches and learning-rate schedule) and deliver a Brevitas
+model of the zoo, so export and compilation do not depend on the method.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +30,7 @@ from qnnflow.models.zoo import Preset, build_model, logits, parse_preset
 from torch import nn
 
 from qnnflow import stamps
-from qnnflow.config import BuildConfig
+from qnnflow.config import BuildConfig, TrainMethod
 from qnnflow.errors import FlowError
 
 BATCH_SIZE = 64
@@ -37,6 +44,8 @@ class TrainResult:
     test_accuracy: float
     seconds: float
     epochs: int
+    history: list[dict] = field(default_factory=list)  # per epoch: loss, calibration accuracy, method state
+    method_info: dict = field(default_factory=dict)  # what the method recorded (metrics.json "method_info")
 
 
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
@@ -49,17 +58,54 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
+def _method_hooks(method: TrainMethod, preset: Preset, split: Split, epochs: int, seed: int, cfg: BuildConfig | None):
+    """None for STE (the plain loop), else the method's hooks object (model, start_epoch, before_step,
+    before_update, after_update, finish, loss_scale)."""
+    if method is TrainMethod.STE:
+        return None
+    if preset.is_float:
+        raise ValueError(f"--method {method.value} trains a quantized preset, not the float baseline {preset.name}")
+    if method is TrainMethod.ANA:
+        from qnnflow.models.ana import ANAMethod
+
+        return ANAMethod(preset, split, ana_settings(cfg or BuildConfig()), epochs)
+    from qnnflow.models.stochastic import StochasticBinaryMethod
+
+    return StochasticBinaryMethod(preset, split, seed)
+
+
+def ana_settings(cfg: BuildConfig):
+    """The ANA parameters of a build config."""
+    from qnnflow.models.ana import ANASettings
+
+    return ANASettings(
+        noise=cfg.ana_noise,
+        strategy=cfg.ana_strategy,
+        schedule=cfg.ana_schedule,
+        s_forward=cfg.ana_s_forward,
+        s_backward=cfg.ana_s_backward,
+        t_decay=cfg.ana_t_decay,
+        alpha=cfg.ana_alpha,
+        staggered=cfg.ana_staggered,
+    )
+
+
 def train_model(
     preset: Preset,
     split: Split,
     epochs: int | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = print,
+    method: TrainMethod = TrainMethod.STE,
+    cfg: BuildConfig | None = None,
 ) -> TrainResult:
-    """Train ``preset`` on ``split`` with Adam and a cosine learning rate; report accuracies."""
+    """Train ``preset`` on ``split`` with Adam and a cosine learning rate; report accuracies.
+
+    ``method`` other than STE: the method's model and hooks (ANA's parameters from ``cfg``)."""
     epochs = epochs or preset.epochs
     seed_everything(seed)
-    model = build_model(preset, split.input_quant.bits, split.input_quant.scale)
+    hooks = _method_hooks(method, preset, split, epochs, seed, cfg)
+    model = build_model(preset, split.input_quant.bits, split.input_quant.scale) if hooks is None else hooks.model
     x = torch.as_tensor(split.x_train)
     y = torch.as_tensor(split.y_train)
     opt = torch.optim.Adam(model.parameters(), lr=preset.lr)
@@ -67,7 +113,10 @@ def train_model(
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
+    history: list[dict] = []
+    loss_scale = 1.0 if hooks is None else hooks.loss_scale
     for epoch in range(1, epochs + 1):
+        state = {} if hooks is None else hooks.start_epoch(epoch - 1)
         model.train()
         order = torch.randperm(len(x), generator=gen)
         total = 0.0
@@ -75,19 +124,31 @@ def train_model(
             idx = order[i : i + BATCH_SIZE]
             if len(idx) < 2:  # batch norm needs two samples
                 continue
+            if hooks is not None:
+                hooks.before_step()
             opt.zero_grad()
-            loss = loss_fn(model(x[idx]), y[idx])
+            out = model(x[idx])
+            loss = loss_fn(out if hooks is None else out * loss_scale, y[idx])
             loss.backward()
+            if hooks is not None:
+                hooks.before_update()
             opt.step()
+            if hooks is not None:
+                hooks.after_update()
             total += float(loss.detach()) * len(idx)
         sched.step()
-        if log is not None and (epoch == 1 or epoch == epochs or epoch % max(1, epochs // 10) == 0):
-            cal = accuracy(model, split.x_cal, split.y_cal)
+        cal = accuracy(model, split.x_cal, split.y_cal)
+        history.append({"epoch": epoch, "loss": total / len(x), "cal_accuracy": cal, **state})
+        if log is not None:
+            extra = "".join(f"  {k} {_fmt_state(v)}" for k, v in state.items())
             log(
-                f"  {preset.name} epoch {epoch:>3}/{epochs}  loss {total / len(x):.4f}  "
-                f"calibration accuracy {cal:.4f}  ({time.perf_counter() - start:.1f} s)"
+                f"  {preset.name} [{method.value}] epoch {epoch:>3}/{epochs}  loss {total / len(x):.4f}  "
+                f"calibration accuracy {cal:.4f}{extra}  ({time.perf_counter() - start:.1f} s)"
             )
     seconds = time.perf_counter() - start
+    info = {"method": TrainMethod.STE.value}
+    if hooks is not None:
+        model, info = hooks.finish(x)
     model.eval()
     return TrainResult(
         model=model,
@@ -96,7 +157,15 @@ def train_model(
         test_accuracy=accuracy(model, split.x_test, split.y_test),
         seconds=seconds,
         epochs=epochs,
+        history=history,
+        method_info=info,
     )
+
+
+def _fmt_state(v) -> str:
+    if isinstance(v, list):
+        return "[" + " ".join(f"{e:.3g}" for e in v) + "]"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def load_checkpoint(path: Path | str) -> nn.Module:
@@ -105,21 +174,30 @@ def load_checkpoint(path: Path | str) -> nn.Module:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = build_model(ckpt["preset"], ckpt["input_bits"], ckpt["input_scale"])
+    model = build_model(ckpt["preset"], ckpt["input_bits"], ckpt["input_scale"], ckpt.get("unit_scale", False))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
 
-def _save_checkpoint(model: nn.Module, preset: Preset, split: Split, path: Path) -> None:
+def _save_checkpoint(model: nn.Module, preset: Preset, split: Split, path: Path, unit_scale: bool = False) -> None:
     torch.save(
         {
             "preset": preset.name,
             "input_bits": split.input_quant.bits,
             "input_scale": split.input_quant.scale,
+            "unit_scale": unit_scale,  # ternary weights with scale 1 (an ANA-trained model)
             "state_dict": model.state_dict(),
         },
         path,
     )
+
+
+def method_params(cfg: BuildConfig) -> dict:
+    """The training method and its parameters, as recorded in metrics.json and the fingerprint."""
+    params: dict = {"method": cfg.method.value}
+    if cfg.method is TrainMethod.ANA:
+        params["ana"] = ana_settings(cfg).as_dict()
+    return params
 
 
 def _fingerprint(cfg: BuildConfig, preset: Preset) -> dict:
@@ -133,6 +211,7 @@ def _fingerprint(cfg: BuildConfig, preset: Preset) -> dict:
         "dataset": cfg.dataset or preset.dataset,
         "qnnflow": __version__,
         "source": stamps.source_digest("models"),
+        **({} if cfg.method is TrainMethod.STE else method_params(cfg)),  # an STE fingerprint stays as it was
     }
 
 
@@ -164,10 +243,12 @@ def train_and_export(
     stamps.invalidate(out, "train")  # no stale model, metrics or later results while the folder is rewritten
     cfg.write(out)
 
-    result = train_model(preset, split, cfg.epochs, cfg.seed)
-    _save_checkpoint(result.model, preset, split, out / "model.pt")
+    result = train_model(preset, split, cfg.epochs, cfg.seed, method=cfg.method, cfg=cfg)
+    _save_checkpoint(result.model, preset, split, out / "model.pt", unit_scale=cfg.method is TrainMethod.ANA)
     metrics: dict = {
         "preset": preset.name,
+        **method_params(cfg),
+        "method_info": result.method_info,
         "dataset": split.name,
         "split": {"train": len(split.y_train), "calibration": len(split.y_cal), "test": len(split.y_test)},
         "epochs": result.epochs,
@@ -185,6 +266,8 @@ def train_and_export(
             float_cal_accuracy=base.cal_accuracy,
             float_train_seconds=round(base.seconds, 2),
         )
+    metrics["history"] = result.history
+    plot_curves(result.history, out / "train_curves.png", f"{preset.name}, --method {cfg.method.value}")
 
     print(f"  exporting QONNX -> {out / 'model.onnx'}")
     export_qonnx(result.model, out / "model.onnx", split.input_shape)
@@ -202,3 +285,39 @@ def train_and_export(
     metrics["fingerprint"] = fingerprint
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def plot_curves(history: list[dict], path: Path, title: str) -> Path | None:
+    """Loss and calibration accuracy per epoch, and beside them the method's state (ANA: the forward
+    noise width of every layer group; stochastic-binary: the mean |latent weight|)."""
+    if not history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    extra = [k for k in history[0] if k not in ("epoch", "loss", "cal_accuracy")]
+    fig, axes = plt.subplots(1, 2 + len(extra), figsize=(5 * (2 + len(extra)), 3.8))
+    ep = [h["epoch"] for h in history]
+    axes[0].plot(ep, [h["loss"] for h in history], marker=".")
+    axes[0].set(xlabel="epoch", ylabel="training loss", title="loss")
+    axes[1].plot(ep, [h["cal_accuracy"] for h in history], marker=".", color="tab:green")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", title="calibration accuracy")
+    for ax, key in zip(axes[2:], extra, strict=True):
+        values = [h[key] for h in history]
+        if isinstance(values[0], list):
+            for g in range(len(values[0])):
+                ax.plot(ep, [v[g] for v in values], marker=".", label=f"layer group {g + 1}")
+            ax.legend(fontsize=8)
+        else:
+            ax.plot(ep, values, marker=".", color="tab:purple")
+        label = {"s_forward": "forward noise width s_f", "mean_abs_latent": "mean |latent w|"}.get(key, key)
+        ax.set(xlabel="epoch", ylabel=label, title=label + (" (schedule)" if key == "s_forward" else ""))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -5,7 +5,9 @@ Preset names are ``<topology>-w<W>a<A>`` (and ``<topology>-float`` for the float
 - ``W`` weights: ``1`` bipolar {-1, +1}; ``t`` ternary {-1, 0, +1} (Brevitas' ternary quantizer,
   threshold at half the scale); ``2`` .. ``8`` signed narrow-range integers (so ``w2`` also has the
   levels {-1, 0, +1}, with a learned scale). Per-tensor scales.
-- ``A`` activations: ``1`` bipolar sign; ``2`` .. ``8`` unsigned (quantized ReLU) with a learned scale.
+- ``A`` activations: ``1`` bipolar sign; ``t`` ternary {-1, 0, +1} (2-bit signed narrow range, constant
+  scale 1: thresholds at -0.5 and +0.5, the staircase of additive noise annealing, :mod:`qnnflow.models.ana`);
+  ``2`` .. ``8`` unsigned (quantized ReLU) with a learned scale.
 
 Every quantized model starts with its input quantizer (the data set's :class:`InputQuant`), and
 ends with a bias-free linear layer whose logits are the integer accumulator times one positive
@@ -38,17 +40,23 @@ TOPOLOGIES = {
 }
 _MLP_WIDTH = {"tfc": 64, "sfc": 256, "lfc": 1024}
 WEIGHT_CHOICES = ("1", "t", "2", "3", "4", "5", "6", "7", "8")
-_PRESET_RE = re.compile(r"^(?P<topo>[a-z-]+?)-(?:w(?P<w>[1-8t])a(?P<a>[1-8])|(?P<float>float))$")
+ACT_CHOICES = ("1", "t", "2", "3", "4", "5", "6", "7", "8")
+_PRESET_RE = re.compile(r"^(?P<topo>[a-z-]+?)-(?:w(?P<w>[1-8t])a(?P<a>[1-8t])|(?P<float>float))$")
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A parsed preset name. ``weight`` is "1", "t" or "2".."8"; None (and act_bits None) for float."""
+    """A parsed preset name. ``weight`` and ``act`` are "1", "t" or "2".."8"; None for float."""
 
     name: str
     topology: str
     weight: str | None
-    act_bits: int | None
+    act: str | None
+
+    @property
+    def act_bits(self) -> int | None:
+        """Activation bit width (a ternary activation takes 2 bits, signed narrow range)."""
+        return None if self.act is None else 2 if self.act == "t" else int(self.act)
 
     @property
     def is_float(self) -> bool:
@@ -75,11 +83,12 @@ class Preset:
 
 
 def list_presets() -> list[str]:
-    """Representative preset names (any W in 1, t, 2..8 and A in 1..8 is accepted)."""
+    """Representative preset names (any W and A in 1, t, 2..8 is accepted)."""
     names = []
     for topo in TOPOLOGIES:
         names.append(f"{topo}-float")
-        names += [f"{topo}-w{w}a{a}" for w, a in (("1", 1), ("1", 2), ("t", 2), ("2", 2), ("4", 4), ("8", 8))]
+        pairs = (("1", 1), ("1", 2), ("t", 2), ("t", "t"), ("2", 2), ("4", 4), ("8", 8))
+        names += [f"{topo}-w{w}a{a}" for w, a in pairs]
     return names
 
 
@@ -88,15 +97,15 @@ def parse_preset(name: str) -> Preset:
     if match is None or match.group("topo") not in TOPOLOGIES:
         raise ValueError(
             f"unknown preset {name!r}: expected <topology>-w<W>a<A> or <topology>-float with topology in "
-            f"{', '.join(TOPOLOGIES)}, W in 1, t, 2..8 and A in 1..8 (e.g. digits-cnn-w2a2, tfc-w1a1)"
+            f"{', '.join(TOPOLOGIES)}, W in 1, t, 2..8 and A in 1, t, 2..8 (e.g. digits-cnn-w2a2, tfc-w1a1)"
         )
     if match.group("float"):
         return Preset(name, match.group("topo"), None, None)
-    return Preset(name, match.group("topo"), match.group("w"), int(match.group("a")))
+    return Preset(name, match.group("topo"), match.group("w"), match.group("a"))
 
 
 # -- layer factories -----------------------------------------------------------------------------
-def _weight_kwargs(weight: str) -> dict:
+def _weight_kwargs(weight: str, unit_scale: bool = False) -> dict:
     from brevitas.quant import (
         Int8WeightPerTensorFloat,
         SignedBinaryWeightPerTensorConst,
@@ -106,17 +115,21 @@ def _weight_kwargs(weight: str) -> dict:
     if weight == "1":
         return {"weight_quant": SignedBinaryWeightPerTensorConst}
     if weight == "t":
-        return {"weight_quant": SignedTernaryWeightPerTensorConst}
+        # Brevitas' constant ternary scale is 0.1 (threshold 0.05); unit_scale: levels {-1, 0, +1} at
+        # thresholds -0.5 and +0.5, the staircase that ANA training learns (qnnflow.models.ana)
+        unit = {"weight_scaling_const": 1.0} if unit_scale else {}
+        return {"weight_quant": SignedTernaryWeightPerTensorConst, **unit}
     return {"weight_quant": Int8WeightPerTensorFloat, "weight_bit_width": int(weight)}
 
 
 class _Builder:
     """Makes the layers of one preset: float torch layers, or Brevitas quantized ones."""
 
-    def __init__(self, preset: Preset, input_bits: int, input_scale: float):
+    def __init__(self, preset: Preset, input_bits: int, input_scale: float, unit_scale: bool = False):
         self.p = preset
         self.input_bits = input_bits
         self.input_scale = input_scale
+        self.unit_scale = unit_scale
 
     def input_quant(self) -> nn.Module:
         if self.p.is_float:
@@ -139,30 +152,40 @@ class _Builder:
             return nn.Conv2d(cin, cout, 3, bias=False)
         from brevitas.nn import QuantConv2d
 
-        return QuantConv2d(cin, cout, 3, bias=False, **_weight_kwargs(self.p.weight))
+        return QuantConv2d(cin, cout, 3, bias=False, **_weight_kwargs(self.p.weight, self.unit_scale))
 
     def linear(self, fin: int, fout: int) -> nn.Module:
         if self.p.is_float:
             return nn.Linear(fin, fout, bias=False)
         from brevitas.nn import QuantLinear
 
-        return QuantLinear(fin, fout, bias=False, **_weight_kwargs(self.p.weight))
+        return QuantLinear(fin, fout, bias=False, **_weight_kwargs(self.p.weight, self.unit_scale))
 
     def act(self) -> nn.Module:
         if self.p.is_float:
             return nn.ReLU()
-        if self.p.act_bits == 1:
+        if self.p.act == "1":
             from brevitas.nn import QuantIdentity
             from brevitas.quant import SignedBinaryActPerTensorConst
 
             return QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
+        if self.p.act == "t":
+            from brevitas.nn import QuantIdentity
+            from brevitas.quant import SignedTernaryActPerTensorConst
+
+            return QuantIdentity(act_quant=SignedTernaryActPerTensorConst)  # round(x) clamped to [-1, 1]
         from brevitas.nn import QuantReLU
 
         return QuantReLU(bit_width=self.p.act_bits)
 
 
-def build_model(preset: str | Preset, input_bits: int | None = None, input_scale: float | None = None) -> nn.Module:
-    """A fresh (untrained) model for ``preset``. Input quantization defaults to the preset's data set."""
+def build_model(
+    preset: str | Preset, input_bits: int | None = None, input_scale: float | None = None, unit_scale: bool = False
+) -> nn.Module:
+    """A fresh (untrained) model for ``preset``. Input quantization defaults to the preset's data set.
+
+    ``unit_scale``: ternary weights with scale 1 (thresholds +-0.5) instead of Brevitas' 0.1, the
+    form an ANA-trained network is deployed in."""
     p = parse_preset(preset) if isinstance(preset, str) else preset
     if input_bits is None or input_scale is None:
         from qnnflow.models.datasets import InputQuant
@@ -170,7 +193,7 @@ def build_model(preset: str | Preset, input_bits: int | None = None, input_scale
         defaults = {"digits": InputQuant(5, 1 / 16)}.get(p.dataset, InputQuant(8, 1 / 255))
         input_bits = input_bits or defaults.bits
         input_scale = input_scale or defaults.scale
-    b = _Builder(p, input_bits, input_scale)
+    b = _Builder(p, input_bits, input_scale, unit_scale)
     layers: list[nn.Module] = [b.input_quant()]
     if p.topology == "digits-cnn":
         layers += [b.conv(1, 32), nn.BatchNorm2d(32), b.act()]

