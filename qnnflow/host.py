@@ -246,7 +246,7 @@ class Session:
     The SEQ of a frame that timed out is retired: it is not handed out again until its late
     answer arrives (which is then dropped and counted in ``stale``) or until a full cycle of the
     sequence space (256 SEQs) has been handed out after it, at least 256 request times later
-    (some 30 timeouts at the default window of 4), so a late answer is not taken as the answer
+    (the digits CNN at 115,200 baud: 1.6 s, against a timeout of 0.09 s), so a late answer is not taken as the answer
     to a newer frame. Only when every
     SEQ is retired or in flight and nothing is in flight does the one retired longest ago come
     back, once it has been retired for a timeout more (a board that stopped answering)."""
