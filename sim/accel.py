@@ -5,8 +5,10 @@ dataflow graph's execution, over whole test sets.
   runs in software (:class:`HostIO`); the hardware's input and output streams are packed and
   unpacked with :func:`qnnflow.flows.memfiles.encode` / ``decode`` (the one element layout).
 - Batch mode: ``sim/harness/accel_main.cpp`` as the Verilator main, fed from files (fast; whole
-  test sets). cocotb mode: ``sim/tb_accel.py`` with random input idles and output backpressure,
-  every output beat compared as it arrives (slow; a few frames).
+  test sets), free-running or with random input idles and output backpressure
+  (:func:`stall_traffic`; the harness counts the stalls that took effect). cocotb mode:
+  ``sim/tb_accel.py`` with random input idles and output backpressure, every output beat compared
+  as it arrives (slow; a few frames).
 - Both report where a stopped stream stopped (which layer's valid / ready) instead of hanging.
 - Verilator builds are cached per design (a hash of the RTL, the harness and the flags) under
   ``<build>/sim/verilator/``; make runs with at most two jobs.
