@@ -199,4 +199,16 @@ def sim_inputs(build: Path | str) -> dict:
         "inputs": digest_path(build / "test_inputs.npy"),
         "labels": digest_path(build / "test_labels.npy"),
         "source": source_digest("qnnflow", "flows", "sim", "hw"),
+        "verilator": _tool_version("verilator"),
     }
+
+
+def _tool_version(name: str) -> str:
+    from qnnflow import toolchain
+    from qnnflow.errors import ToolError
+
+    try:
+        tool = toolchain.find(name)
+    except ToolError:
+        return "missing"
+    return f"{tool.version} ({tool.origin})"
