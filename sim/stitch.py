@@ -281,6 +281,7 @@ def check_boundary(
     load_model(build)  # a clear error before any work when the build is not compiled
     src = source_model(build)
     x = _load(inputs, build / "test_inputs.npy", "inputs")
+    prepare_rtl(build, log=log)  # first: regenerating rtl/ clears every result made from the old one
     record = inputs is None
     provenance = {**stamps.sim_inputs(build), "source_model": stamps.digest_path(src), "pairs": pairs, "seed": seed}
     out = build / "sim" / "boundary"
