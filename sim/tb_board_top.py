@@ -12,6 +12,11 @@ its vector's output; without, the reference is that of the test stand-in
 k) mod 2**OUT_W. The session's reply timeout comes from the link's own arithmetic
 (:func:`qnnflow.host.reply_timeout`) at the bench's baud rate, with the accelerator's latency and
 frame interval from the settings (``latency_cycles``, ``interval_cycles``), in simulated seconds.
+
+Tests: ``results_in_order`` (a clean link, four frames in flight: no timeouts, and the timeout
+within 4x of the longest round trip), ``corrupted_frames`` (each kind of bad frame and its error
+answer), ``noisy_link`` (random damage; every answer right through resends) and ``late_answer``
+(an answer held back past the timeout is dropped as stale).
 """
 
 from __future__ import annotations
