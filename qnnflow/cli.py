@@ -71,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         seed=args.seed,
         epochs=args.epochs,
-    )
+    ).replace(**_method_options(args))
     metrics = train_and_export(cfg, out, force=args.force)
     print(
         f"{cfg.preset}: test accuracy {metrics['test_accuracy']:.4f} "
@@ -100,6 +100,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         "sim_mode": SimMode(args.sim_mode) if args.sim_mode else None,
         "uart_baud": args.baud,
         "system_tools": True if args.system_tools else None,
+        **_method_options(args),
     }
     cfg = cfg.replace(**{k: v for k, v in given.items() if v is not None})
     out = Path(args.out) if args.out else Path("build") / cfg.name
@@ -237,6 +238,60 @@ def cmd_lint_rtl(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _add_method_args(p: argparse.ArgumentParser) -> None:
+    """The training method and its parameters (BuildConfig fields method, ana_*)."""
+    from qnnflow.config import ANANoise, ANASchedule, ANAStrategy, TrainMethod
+
+    g = p.add_argument_group("training method")
+    g.add_argument(
+        "--method",
+        choices=[m.value for m in TrainMethod],
+        help="ste: Brevitas QAT (default); ana: additive noise annealing (a <topology>-wtat preset); "
+        "stochastic-binary: stochastic-rounding bipolar weights (a <topology>-w1a<A> preset)",
+    )
+    g.add_argument("--ana-noise", choices=[m.value for m in ANANoise], help="ANA noise family (default uniform)")
+    g.add_argument("--ana-strategy", choices=[m.value for m in ANAStrategy], help="ANA forward (default expectation)")
+    g.add_argument("--ana-schedule", choices=[m.value for m in ANASchedule], help="ANA schedule (default linear)")
+    g.add_argument("--ana-s-forward", type=float, help="ANA initial forward noise width (default 0.5)")
+    g.add_argument("--ana-s-backward", type=float, help="ANA backward width (default 0.5: the clipped STE window)")
+    g.add_argument(
+        "--ana-t-decay", type=int, help="ANA epochs per layer group's anneal (default: groups share 3/4 of the epochs)"
+    )
+    g.add_argument("--ana-alpha", type=float, help="ANA window schedules' exponent (default 1)")
+    g.add_argument("--ana-simultaneous", action="store_true", help="ANA: anneal all layer groups together")
+
+
+def _method_options(args: argparse.Namespace) -> dict:
+    """The method options given on the command line, as BuildConfig fields."""
+    from qnnflow.config import ANANoise, ANASchedule, ANAStrategy, TrainMethod
+
+    given = {
+        "method": TrainMethod(args.method) if args.method else None,
+        "ana_noise": ANANoise(args.ana_noise) if args.ana_noise else None,
+        "ana_strategy": ANAStrategy(args.ana_strategy) if args.ana_strategy else None,
+        "ana_schedule": ANASchedule(args.ana_schedule) if args.ana_schedule else None,
+        "ana_s_forward": args.ana_s_forward,
+        "ana_s_backward": args.ana_s_backward,
+        "ana_t_decay": args.ana_t_decay,
+        "ana_alpha": args.ana_alpha,
+        "ana_staggered": False if args.ana_simultaneous else None,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """``qnnflow analyze quasi``: the quasi-network / NTK analysis of binary-weight networks."""
+    from qnnflow.models.quasi import run_analysis
+
+    result = run_analysis(
+        args.out, widths=args.widths, seeds=args.seeds, samples=args.samples, epochs=args.epochs, data_dir=args.data_dir
+    )
+    for line in result["summary"]:
+        print(f"  {line}")
+    print(f"results: {Path(args.out) / 'quasi.json'} (plots beside it)")
+    return 0
+
+
 def _add_data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
     from qnnflow.config import DATASETS
 
@@ -268,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="retrain even if the folder is up to date")
     p.add_argument("--list", action="store_true", help="list the presets and exit")
     _add_data_args(p)
+    _add_method_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("compile", help="QONNX model -> folded dataflow graph, verified after every step")
@@ -348,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", choices=[s.name for s in STAGES], help="stop after this stage")
     p.add_argument("--baud", type=int, help="UART baud rate of the board top (default 115200)")
     _add_data_args(p)
+    _add_method_args(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", help="send the test inputs to a programmed board over its UART; accuracy, images/s")
@@ -363,6 +420,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("modules", nargs="*", help="modules to check (default: every module in hw/)")
     p.add_argument("--no-synth", action="store_true", help="Yosys read and elaborate only, no synth_ecp5")
     p.set_defaults(func=cmd_lint_rtl)
+
+    p = sub.add_parser("analyze", help="analyses of the training methods' papers (quasi: binary-weight NTK)")
+    asub = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+    q = asub.add_parser("quasi", help="quasi network vs Monte-Carlo binary nets, NTK spectra, generalization gaps")
+    q.add_argument("--out", default="build/quasi", help="output folder (quasi.json and PNG plots)")
+    q.add_argument("--widths", type=int, nargs="+", default=[16, 64, 256, 1024], help="hidden widths")
+    q.add_argument("--seeds", type=int, default=3, help="seeds per width for the generalization gaps")
+    q.add_argument("--samples", type=int, default=2000, help="Monte-Carlo binary networks per width")
+    q.add_argument("--epochs", type=int, default=40, help="training epochs of the generalization-gap MLPs")
+    _add_data_args(q, dataset=False)
+    q.set_defaults(func=cmd_analyze)
     return parser
 
 
