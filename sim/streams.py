@@ -86,7 +86,11 @@ class Source:
         self.bus.data.value = 0
 
     def send(self, beats: list[int], lane: int = 0) -> None:
-        self.lanes[lane].queue.extend(int(b) for b in beats)
+        words = [int(b) for b in beats]
+        wide = [w for w in words if not 0 <= w <= self.bus.mask]
+        if wide:
+            raise ValueError(f"beat {wide[0]:#x} does not fit the {self.bus.width}-bit lane {lane} of the input bus")
+        self.lanes[lane].queue.extend(words)
 
     @property
     def idle(self) -> bool:
@@ -99,7 +103,7 @@ class Source:
                 ln.current = ln.queue.popleft()
             if ln.current is not None:
                 valid |= 1 << i
-                data |= (ln.current & self.bus.mask) << (i * self.bus.width)
+                data |= ln.current << (i * self.bus.width)
         self.bus.valid.value = valid
         self.bus.data.value = data
 
