@@ -109,6 +109,7 @@ def load_model(source: str | Path | ModelWrapper | onnx.ModelProto) -> ModelWrap
             ) from err
     check_supported(model)
     _check_shapes(model, where)
+    _check_executes(model, where)
     return model
 
 
@@ -285,3 +286,29 @@ def _check_shapes(model: ModelWrapper, where_: str) -> None:
                 src = model.find_producer(name)
                 by = f"output of {where(src)}" if src is not None else "an input"
                 _fail(where_, f"the shape of tensor {name} ({by}, read by {where(node)}) could not be inferred")
+
+
+def _check_executes(model: ModelWrapper, where_: str) -> None:
+    """Run QONNX execution node by node once, on a zero input: a graph that onnxruntime or qonnx
+    cannot execute (operand types or shapes that do not fit an op) fails here, naming the node,
+    instead of deep in the compiler's reference run."""
+    import onnxruntime
+    from qonnx.core.onnx_exec import execute_node
+    from qonnx.util.basic import get_preferred_qonnx_opset
+
+    inp = model.graph.input[0].name
+    context = model.make_empty_exec_context()
+    context[inp] = np.zeros(model.get_tensor_shape(inp), dtype=np.float32)
+    opsets = model.get_opset_imports()
+    onnxruntime.set_default_logger_severity(4)  # the failure is raised below; onnxruntime need not log it
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            for node in model.graph.node:
+                try:
+                    execute_node(node, context, model.graph, opsets.get(node.domain, get_preferred_qonnx_opset()))
+                except Exception as err:  # noqa: BLE001 - onnxruntime and qonnx raise many types
+                    text = " ".join(str(err).split())[:300]
+                    _fail(where_, f"node {where(node)} cannot be executed by QONNX: {type(err).__name__}: {text}")
+    finally:
+        onnxruntime.set_default_logger_severity(2)  # onnxruntime's default: warnings
