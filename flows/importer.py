@@ -252,17 +252,26 @@ def _check_quantizer(node: onnx.NodeProto, consts: dict[str, np.ndarray], where_
         s = operand(i, "scale")
         if not np.all(np.isfinite(s)) or np.any(s <= 0):
             _fail(where_, f"{what}: the scale must be finite and positive, found {_show(s)}")
-    for i in _ZEROPTS.get(op, ()):
-        z = operand(i, "zero point")
-        if not np.all(np.isfinite(z)):
-            _fail(where_, f"{what}: the zero point must be finite, found {_show(z)}")
+    widest = 0
     for i in _BITWIDTHS.get(op, ()):
         b = operand(i, "bit width")
         if b.size != 1 or not np.isfinite(b).all() or b.flat[0] != np.round(b.flat[0]):
             _fail(where_, f"{what}: the bit width must be one integer, found {_show(b)}")
         if not 1 <= b.flat[0] <= MAX_BITS:
             _fail(where_, f"{what}: the bit width must be in 1..{MAX_BITS}, found {int(b.flat[0])}")
+        widest = max(widest, int(b.flat[0]))
+    for i in _ZEROPTS.get(op, ()):
+        z = operand(i, "zero point")
+        # an integer level of the quantizer's range (qonnx rounds x / scale + zero point, then clips)
+        if not np.all(np.isfinite(z)) or np.any(z != np.round(z)) or np.any(np.abs(z) >= 2**widest):
+            _fail(
+                where_,
+                f"{what}: the zero point must be an integer of magnitude below 2^{widest} (the bit width), "
+                f"found {_show(z)}",
+            )
     for a in node.attribute:
+        if a.name in ("signed", "narrow") and a.i not in (0, 1):
+            _fail(where_, f"{what}: attribute {a.name} must be 0 or 1, found {a.i}")
         if a.name == "rounding_mode":
             mode = a.s.decode(errors="replace")
             if mode.upper() not in ROUNDING_MODES:

@@ -97,6 +97,13 @@ def _attr(node: str, attr: str, value: bytes):
     return mutate
 
 
+def _int_attr(node: str, attr: str, value: int):
+    def mutate(m: onnx.ModelProto) -> None:
+        next(a for a in _node(node)(m).attribute if a.name == attr).i = value
+
+    return mutate
+
+
 def _domain(node: str, domain: str):
     def mutate(m: onnx.ModelProto) -> None:
         _node(node)(m).domain = domain
@@ -150,6 +157,9 @@ GRAPH_CASES = {
     "bitwidth-fraction": (_set("b3", 2.5), ["Quant_a1 (Quant)", "bit width must be one integer, found 2.5"]),
     "bitwidth-vector": (_set("b3", [3.0, 3.0]), ["Quant_a1 (Quant)", "one integer"]),
     "rounding-mode": (_attr("Quant_a1", "rounding_mode", b"SIDEWAYS"), ["Quant_a1 (Quant)", "'SIDEWAYS'"]),
+    "signed-2": (_int_attr("Quant_a1", "signed", 2), ["Quant_a1 (Quant)", "signed must be 0 or 1, found 2"]),
+    "zero-point-fraction": (_set("zero", 0.5), ["Quant_in (Quant)", "zero point must be an integer", "found 0.5"]),
+    "zero-point-huge": (_set("zero", 1e30), ["Quant_in (Quant)", "below 2^4", "found 1e+30"]),
     "opset-99": (_opset(99), ["opset 99 is not supported", "expected 7.."]),
     "opset-5": (_opset(5), ["opset 5 is not supported"]),
     "ir-version-99": (_ir(99), ["IR version 99"]),
