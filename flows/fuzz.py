@@ -465,6 +465,57 @@ def _classifier(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
     return x, [1, classes]
 
 
+# -- malformed variants ------------------------------------------------------------------------
+
+MUTATIONS = ("drop-initializer", "drop-node", "dangling-input", "poke-constant", "swap-inputs", "poke-attribute")
+
+
+def mutate(case: FuzzCase, rng: np.random.Generator) -> tuple[FuzzCase, str]:
+    """A copy of ``case`` with one random structural change (an initializer or node removed, an
+    input renamed to a tensor that does not exist, a constant element set to NaN / 0 / -1 / 1e30 /
+    33, the first two inputs of a node swapped, an integer attribute changed). The result may be
+    malformed or still valid; either way the compiler must give a clear error or compile it."""
+    from onnx import AttributeProto, numpy_helper
+
+    proto = copy.deepcopy(case.model.model)
+    g = proto.graph
+    kind = MUTATIONS[int(rng.integers(len(MUTATIONS)))]
+    node = g.node[int(rng.integers(len(g.node)))]
+    if kind == "swap-inputs":  # on a node that has two inputs
+        node = [n for n in g.node if len(n.input) > 1][int(rng.integers(sum(len(n.input) > 1 for n in g.node)))]
+    if kind == "poke-attribute":  # on a node that has an integer attribute
+        with_ints = [n for n in g.node if any(a.type == AttributeProto.INT for a in n.attribute)]
+        node = with_ints[int(rng.integers(len(with_ints)))]
+    if kind == "drop-initializer":
+        init = g.initializer[int(rng.integers(len(g.initializer)))]
+        what = f"{kind} {init.name}"
+        g.initializer.remove(init)
+    elif kind == "drop-node":
+        what = f"{kind} {node.name}"
+        g.node.remove(node)
+    elif kind == "dangling-input":
+        node.input[int(rng.integers(len(node.input)))] = "no_such_tensor"
+        what = f"{kind} {node.name}"
+    elif kind == "poke-constant":
+        floats = [i for i in g.initializer if i.data_type == TensorProto.FLOAT]
+        init = floats[int(rng.integers(len(floats)))]
+        arr = numpy_helper.to_array(init).copy()
+        value = float(rng.choice([np.nan, 0.0, -1.0, 1e30, 33.0]))
+        arr.flat[int(rng.integers(arr.size))] = value
+        init.CopyFrom(numpy_helper.from_array(arr, init.name))
+        what = f"{kind} {init.name}={value:g}"
+    elif kind == "swap-inputs":
+        node.input[0], node.input[1] = node.input[1], node.input[0]
+        what = f"{kind} {node.name}"
+    else:
+        ints = [a for a in node.attribute if a.type == AttributeProto.INT]
+        attr = ints[int(rng.integers(len(ints)))]
+        attr.i = int(rng.choice([v for v in (-1, 0, 1, 2, 7) if v != attr.i]))
+        what = f"{kind} {node.name}.{attr.name}={attr.i}"
+    model = ModelWrapper(proto, fix_missing_initializer_valueinfo=False)  # as it is: no repairs
+    return FuzzCase(case.seed, model, case.inputs, [*case.features, f"[{what}]"], case.logits), what
+
+
 # -- running a case ---------------------------------------------------------------------------
 
 
@@ -496,9 +547,11 @@ def names_a_node(message: str, model: ModelWrapper) -> bool:
     return any(n.name in words or n.op_type in words for n in model.graph.node)
 
 
-def run_case(case: FuzzCase, out_dir: Path | str, target_cycles: int | None = None) -> Outcome:
-    """Compile ``case`` into ``out_dir``; the outcome, never an exception. (The stitched simulation
-    of a compiled case is :func:`qnnflow.bench_fuzz.simulate_case`: ``flows`` does not use ``sim``.)"""
+def run_case(case: FuzzCase, out_dir: Path | str, target_cycles: int | None = None, malformed: bool = False) -> Outcome:
+    """Compile ``case`` into ``out_dir``; the outcome, never an exception. ``malformed`` (a case from
+    :func:`mutate`): a ValueError / FlowError is a clear error even when it names a tensor, not a
+    node. (The stitched simulation of a compiled case is :func:`qnnflow.bench_fuzz.simulate_case`:
+    ``flows`` does not use ``sim``.)"""
     import time
 
     from qnnflow.flows.compile import compile_model
@@ -513,10 +566,10 @@ def run_case(case: FuzzCase, out_dir: Path | str, target_cycles: int | None = No
     def done(kind: str, detail: str) -> Outcome:
         return Outcome(case.seed, kind, detail, case.features, False, time.perf_counter() - start)
 
-    original = ModelWrapper(copy.deepcopy(case.model.model))
+    original = ModelWrapper(copy.deepcopy(case.model.model), fix_missing_initializer_valueinfo=False)
     try:
         compile_model(
-            ModelWrapper(copy.deepcopy(case.model.model)),
+            ModelWrapper(copy.deepcopy(case.model.model), fix_missing_initializer_valueinfo=False),
             out,
             inputs=case.inputs,
             opts=CompileOptions(
@@ -530,7 +583,7 @@ def run_case(case: FuzzCase, out_dir: Path | str, target_cycles: int | None = No
         msg = one_line(err)
         if any(p.search(msg) for p in FALSE_REFUSALS):
             return done("bug", f"false refusal: {msg}")
-        if names_a_node(msg, original):
+        if malformed or names_a_node(msg, original):
             return done("error", msg)
         return done("bug", f"error naming no node: {type(err).__name__}: {msg}")
     except Exception as err:  # noqa: BLE001 - any other exception is what the fuzzer looks for
