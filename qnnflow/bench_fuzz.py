@@ -6,8 +6,9 @@ execution of the original; the first :data:`FUZZ_SIMULATED` that compile are als
 stitched Verilator batch simulation (:func:`simulate_case`). The result counts the outcomes --
 compiled and exact / a clear error naming a node / a bug -- lists every bug with its seed, and
 groups the clear errors by message (node names and numbers left out), so that a limit of the
-compiler shows up as one line with its count. Work folders go under ``--work``/fuzz and are removed
-after each case.
+compiler shows up as one line with its count. Then :data:`FUZZ_MUTATIONS` malformed variants
+(:func:`qnnflow.flows.fuzz.mutate`), each of which must compile or get a clear error. Work folders
+go under ``--work``/fuzz and are removed after each case.
 
 Registered in :mod:`qnnflow.bench`: ``python -m qnnflow.bench --only fuzz``.
 """
@@ -24,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qnnflow.flows.fuzz import FuzzCase, Outcome, one_line, raised_at, random_case, run_case, tally
+from qnnflow.flows.fuzz import FuzzCase, Outcome, mutate, one_line, raised_at, random_case, run_case, tally
 
 FUZZ_CASES = 300
 FUZZ_SIMULATED = 20
+FUZZ_MUTATIONS = 200
 
 
 def simulate_case(case: FuzzCase, outcome: Outcome, out_dir: Path | str) -> Outcome:
@@ -85,6 +87,7 @@ def fuzz_bench(args: argparse.Namespace) -> dict:
         shutil.rmtree(out, ignore_errors=True)
         outcomes.append(outcome)
         print(f"[fuzz] seed {seed}: {outcome.kind}{' (simulated)' if outcome.simulated else ''}", flush=True)
+    mutated = _mutations(work, args.seed)
     counts = tally(outcomes)
     sims = [o for o in outcomes if o.simulated]
     exact_features = Counter(f for o in outcomes if o.kind == "exact" for f in o.features)
@@ -102,5 +105,26 @@ def fuzz_bench(args: argparse.Namespace) -> dict:
         "bug_kinds": dict(Counter(message_kind(o.detail) for o in outcomes if o.kind == "bug").most_common()),
         "error_kinds": dict(Counter(message_kind(o.detail) for o in outcomes if o.kind == "error").most_common()),
         "features_in_exact_cases": dict(exact_features.most_common()),
+        "mutated": {
+            "cases": len(mutated),
+            "counts": tally([o for o, _ in mutated]),
+            "bugs": [{**o.as_dict(), "mutation": what} for o, what in mutated if o.kind == "bug"],
+        },
         "seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def _mutations(work: Path, seed: int) -> list[tuple[Outcome, str]]:
+    """:data:`FUZZ_MUTATIONS` fuzz graphs with one random change each (:func:`mutate`): each must
+    compile or get a ValueError / FlowError ("error"); anything else is a bug."""
+    results = []
+    for k in range(FUZZ_MUTATIONS):
+        rng = np.random.default_rng(seed * 100_003 + 1000 + k)
+        case, what = mutate(random_case(int(rng.integers(0, 1000)), n_inputs=5), rng)
+        out = work / f"mutated{k}"
+        shutil.rmtree(out, ignore_errors=True)
+        outcome = run_case(case, out, malformed=True)
+        shutil.rmtree(out, ignore_errors=True)
+        results.append((outcome, what))
+        print(f"[fuzz] mutation {k} ({what}): {outcome.kind}", flush=True)
+    return results
