@@ -172,6 +172,30 @@ def bench_fuzz(args: argparse.Namespace) -> dict:
     return fuzz_bench(args)
 
 
+@benchmark("methods-ternary")
+def bench_methods_ternary(args: argparse.Namespace) -> dict:
+    """Ternary ANA vs ternary STE on digits and MNIST (5k and the official test set), 3 seeds."""
+    from qnnflow.bench_methods import ternary_bench
+
+    return ternary_bench(args)
+
+
+@benchmark("methods-binary")
+def bench_methods_binary(args: argparse.Namespace) -> dict:
+    """Stochastic-rounding binary weights vs deterministic binary weights vs float, 3 seeds."""
+    from qnnflow.bench_methods import binary_bench
+
+    return binary_bench(args)
+
+
+@benchmark("methods-quasi")
+def bench_methods_quasi(args: argparse.Namespace) -> dict:
+    """The quasi network of binary-weight nets: Monte-Carlo error, NTK decay fits, generalization gaps."""
+    from qnnflow.bench_methods import quasi_bench
+
+    return quasi_bench(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qnnflow.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run just these")
