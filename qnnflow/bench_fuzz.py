@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qnnflow.flows.fuzz import FuzzCase, Outcome, mutate, one_line, raised_at, random_case, run_case, tally
+from qnnflow.flows.fuzz import FuzzCase, mutate, random_case
+from qnnflow.flows.fuzz_check import Outcome, one_line, raised_at, run_case, tally
 
 FUZZ_CASES = 300
 FUZZ_SIMULATED = 20

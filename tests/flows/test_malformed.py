@@ -272,7 +272,8 @@ def test_mutated_random_graph_compiles_or_gets_a_clear_error(k, tmp_path):
     constant set to NaN / 0 / -1 / 1e30 / 33, two inputs swapped, an integer attribute changed) to a
     random fuzz graph: the compiler either compiles the result, verified, or refuses it with a
     ValueError / FlowError -- never another exception."""
-    from qnnflow.flows.fuzz import mutate, random_case, run_case
+    from qnnflow.flows.fuzz import mutate, random_case
+    from qnnflow.flows.fuzz_check import run_case
 
     rng = np.random.default_rng(1000 + k)
     case, what = mutate(random_case(int(rng.integers(0, 1000)), n_inputs=5), rng)
