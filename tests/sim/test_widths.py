@@ -285,6 +285,38 @@ def test_handmade_qonnx_mlp_w5a6_signed_8bit_input(tmp_path):
     _assert_widest_acc(tmp_path / "b", 18)
 
 
+def _affine_requant(path: Path, channels: int = 64, classes: int = 10, seed: int = 1) -> Path:
+    """x (signed 8 bits, scale 1/32) -> Mul(per-channel) -> Add -> Quant(6-bit
+    unsigned) -> MatMul(7-bit weights, one scale): integer logits. The re-quantizer of the input
+    is a standalone Thresholding layer: 8-bit signed in, 63 thresholds per channel, 6 bits out."""
+    rng = np.random.default_rng(seed)
+    g = _Graph()
+    x = g.quant("q_in", "x", 1 / 32, 8, signed=True)
+    gain = rng.uniform(0.1, 1.5, size=(1, channels))  # positive: a falling one needs a MatMul before it
+    x = g.node("Mul", "gain", [x, g.const("gain_c", gain)])
+    x = g.node("Add", "bias", [x, g.const("bias_c", rng.normal(size=(1, channels)) * 3)])
+    x = g.quant("q_act", x, 1 / 8, 6, signed=False)
+    w = rng.integers(-63, 64, size=(channels, classes)) / 64
+    x = g.node("MatMul", "fc", [x, g.quant("q_w", g.const("w", w), 1 / 64, 7, signed=True, narrow=True)])
+    return g.save(path, "x", x, channels, classes)
+
+
+def test_handmade_qonnx_thresholding_of_a_signed_8bit_input(tmp_path):
+    """The standalone thresholding module on a signed 8-bit stream (all of -128..127 among the
+    inputs), 6-bit output; FC 64 on 0..63 times -64..63: 64 * 63 * 64 = 258,048 < 2^18 -> ACC_W 19."""
+    path = _affine_requant(tmp_path / "requant.onnx")
+    ints = np.random.default_rng(6).integers(-128, 128, size=(FRAMES, 64))
+    ints[0], ints[1] = 127, -128
+    ints[2] = np.arange(-128, 128, 4)
+    x = (ints / 32).astype(np.float32)
+    r = _compile_and_simulate(path, tmp_path / "b", x, LOGITS, 20_000)
+    _check_against_qonnx(path, tmp_path / "b", r, x, LOGITS)
+    layers = json.loads((tmp_path / "b" / "rtl" / "design.json").read_text())["layers"]
+    thr = [lay["params"] for lay in layers if lay["op_type"] == "Thresholding"]
+    assert len(thr) == 1 and (thr[0]["IN_W"], thr[0]["IN_SIGNED"], thr[0]["NUM_T"], thr[0]["OUT_W"]) == (8, 1, 63, 6)
+    _assert_widest_acc(tmp_path / "b", 19)
+
+
 DOT_MW = 65_536
 
 
