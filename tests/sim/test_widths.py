@@ -250,8 +250,8 @@ class _Graph:
 
 def _mlp_w5a6(path: Path, sizes=(48, 32, 16, 10), seed: int = 0) -> Path:
     """x (signed 8 bits, scale 1/64) -> [MatMul(5-bit narrow weights, per-channel scales) ->
-    Mul(per-channel, some negative) -> Add -> Relu -> Quant(6-bit unsigned)] x 2 -> MatMul (5-bit,
-    one scale) -> Mul: logits."""
+    Mul(per-channel, some negative) -> Add -> Relu -> Quant(6-bit unsigned)] -> [the same, with a
+    signed 6-bit Quant and no Relu] -> MatMul (5-bit, one scale) -> Mul: logits."""
     rng = np.random.default_rng(seed)
     g = _Graph()
     x = g.quant("q_in", "x", 1 / 64, 8, signed=True)
@@ -266,13 +266,16 @@ def _mlp_w5a6(path: Path, sizes=(48, 32, 16, 10), seed: int = 0) -> Path:
         gain = rng.uniform(0.2, 2.0, size=(1, fout)) * rng.choice([-1, 1], size=(1, fout))
         x = g.node("Mul", f"bn_mul{i}", [x, g.const(f"gain{i}", gain)])
         x = g.node("Add", f"bn_add{i}", [x, g.const(f"bias{i}", rng.normal(size=(1, fout)) * 4)])
-        x = g.quant(f"q_a{i}", g.node("Relu", f"relu{i}", [x]), 0.25, 6, signed=False)
+        if i == 0:
+            x = g.quant(f"q_a{i}", g.node("Relu", f"relu{i}", [x]), 0.25, 6, signed=False)
+        else:  # a signed activation: thresholds with a negative output offset (-32)
+            x = g.quant(f"q_a{i}", x, 0.25, 6, signed=True)
     return g.save(path, "x", x, sizes[0], sizes[-1])
 
 
 def test_handmade_qonnx_mlp_w5a6_signed_8bit_input(tmp_path):
     """Labels out; the first MVAU takes signed 8-bit inputs: 48 * (-128) * (-16) = 98,304 < 2^17
-    -> ACC_W 18."""
+    -> ACC_W 18; the second puts out signed 6-bit activations, the last takes them."""
     path = _mlp_w5a6(tmp_path / "mlp.onnx")
     ints = np.random.default_rng(3).integers(-128, 128, size=(30, 48))
     ints[0], ints[1], ints[2] = 127, -128, 0
@@ -280,8 +283,9 @@ def test_handmade_qonnx_mlp_w5a6_signed_8bit_input(tmp_path):
     r = _compile_and_simulate(path, tmp_path / "b", x, LABELS, 100_000)
     _check_against_qonnx(path, tmp_path / "b", r, x, LABELS)
     layers = json.loads((tmp_path / "b" / "rtl" / "design.json").read_text())["layers"]
-    first = next(lay["params"] for lay in layers if lay["op_type"] == "MVAU")
-    assert (first["IN_W"], first["IN_SIGNED"], first["W_W"]) == (8, 1, 5)
+    mvaus = [lay["params"] for lay in layers if lay["op_type"] == "MVAU"]
+    assert [(p["IN_W"], p["IN_SIGNED"], p["W_W"]) for p in mvaus] == [(8, 1, 5), (6, 0, 5), (6, 1, 5)]
+    assert [(p["NUM_T"], p["OUT_OFFSET"]) for p in mvaus[:2]] == [(63, 0), (63, -32)]
     _assert_widest_acc(tmp_path / "b", 18)
 
 
