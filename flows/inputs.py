@@ -43,6 +43,12 @@ class InputGrid:
     scale: float
     zero_point: float
     what: str  # how the model says so, for messages
+    exact: bool = False  # a datatype annotation: inputs must lie on the grid (a quantizer would round them)
+
+    def snap(self, x: np.ndarray) -> np.ndarray:
+        """``x`` rounded to the nearest grid point and clipped to the range."""
+        k = np.clip(np.round(np.asarray(x, dtype=np.float64) / self.scale + self.zero_point), self.lo, self.hi)
+        return (self.scale * (k - self.zero_point)).astype(np.float32)
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -71,7 +77,7 @@ def input_grid(model: ModelWrapper) -> InputGrid | None:
             return InputGrid(lo, hi, scale, zero_point, f"{node.name} (Quant: {kind})")
     dt = model.get_tensor_datatype(name)
     if dt is not None and dt.is_integer():
-        return InputGrid(int(dt.min()), int(dt.max()), 1.0, 0.0, f"its {dt.name} annotation")
+        return InputGrid(int(dt.min()), int(dt.max()), 1.0, 0.0, f"its {dt.name} annotation", exact=True)
     return None
 
 
@@ -90,3 +96,18 @@ def range_warning(x: np.ndarray, model: ModelWrapper, source: str) -> str | None
         f"{source}: values span [{found_lo:g}, {found_hi:g}], but the model quantizes its input to "
         f"[{lo:g}, {hi:g}] ({grid.what}); values outside are clipped: are the inputs scaled as the model expects?"
     )
+
+
+def check_on_grid(x: np.ndarray, model: ModelWrapper, source: str) -> None:
+    """ValueError naming the first value off the grid, for a model whose input takes only grid values."""
+    grid = input_grid(model)
+    if grid is None or not grid.exact or x.size == 0:
+        return
+    off = np.flatnonzero(grid.snap(x).ravel() != np.asarray(x, dtype=np.float32).ravel())
+    if len(off):
+        index = np.unravel_index(off[0], x.shape)
+        lo, hi = grid.value_range
+        raise ValueError(
+            f"{source}: value {x[index]:g} at index {tuple(int(i) for i in index)} is not on the model's input grid "
+            f"(integers {lo:g}..{hi:g}, {grid.what}); {len(off)} of {x.size} values are off it"
+        )

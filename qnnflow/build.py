@@ -79,7 +79,10 @@ def stage_sim(cfg: BuildConfig, out: Path) -> str:
                 f"{b['hw_vs_source_decision_mismatches']} of {b['probes']} boundary probes decided differently "
                 f"by the hardware; see {out / 'sim' / 'boundary' / 'boundary.json'}"
             )
-        probes = f"; {b['probes']} boundary probes, 0 mismatches"
+        probes = (
+            f"; boundary probes skipped ({b['skipped']})" if "skipped" in b
+            else f"; {b['probes']} boundary probes, 0 mismatches"
+        )
     return f"{r['frames']} frames, 0 mismatches{acc}{ii}{probes}"
 
 

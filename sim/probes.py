@@ -56,18 +56,32 @@ def _margins(outputs: np.ndarray) -> np.ndarray:
     return top2[:, 1] - top2[:, 0]
 
 
+class NoBoundaryError(ValueError):
+    """The inputs give the bisection nothing to work on: fewer than two classes among them."""
+
+
 def boundary_probes(model, x: np.ndarray, pairs: int, *, steps: int = DEFAULT_STEPS, seed: int = 0) -> Probes:
     """``2 * pairs`` inputs on either side of ``model``'s decision boundary, between images of ``x``.
 
-    ``model`` is a QONNX ModelWrapper (the export), executed with :func:`run_qonnx`. Raises
-    ValueError when ``x`` holds fewer than two classes (no boundary to find between its images)."""
+    ``model`` is a QONNX ModelWrapper (the export), executed with :func:`run_qonnx`. A model whose
+    input takes only grid values (an integer datatype annotation, e.g. UINT8 pixels) is bisected on
+    grid points: every probe is a valid input. Raises NoBoundaryError when ``x`` holds fewer than
+    two classes (no boundary to find between its images)."""
+    from qnnflow.flows.inputs import input_grid
+
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, not {pairs}")
     x = np.asarray(x, dtype=np.float32)
+    grid = input_grid(model)
+    snap = grid.snap if grid is not None and grid.exact else (lambda v: v)
+    if len(x) < 2:
+        raise NoBoundaryError(f"{len(x)} input: two inputs of different classes are needed to find a boundary")
     out = run_qonnx(model, x)
     dec = decisions(out)
     if len(np.unique(dec)) < 2:
-        raise ValueError(f"the model gives every one of the {len(x)} inputs class {dec[0]}: no boundary between them")
+        raise NoBoundaryError(
+            f"the model gives every one of the {len(x)} inputs class {dec[0]}: no boundary between them"
+        )
     rng = np.random.default_rng(seed)
     i = rng.integers(0, len(x), size=4 * pairs + 16)
     j = rng.integers(0, len(x), size=4 * pairs + 16)
@@ -83,9 +97,9 @@ def boundary_probes(model, x: np.ndarray, pairs: int, *, steps: int = DEFAULT_ST
     hi = np.ones(len(i), dtype=np.float64)
     for _ in range(steps):
         mid = (lo + hi) / 2
-        same = decisions(run_qonnx(model, _point(xa, xb, mid, shape))) == cls
+        same = decisions(run_qonnx(model, snap(_point(xa, xb, mid, shape)))) == cls
         lo, hi = np.where(same, mid, lo), np.where(same, hi, mid)
-    probes = np.concatenate([_point(xa, xb, lo, shape), _point(xa, xb, hi, shape)])
+    probes = snap(np.concatenate([_point(xa, xb, lo, shape), _point(xa, xb, hi, shape)]))
     pout = run_qonnx(model, probes)
     return Probes(
         inputs=probes,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from qnnflow.flows import codegen
 from qnnflow.flows.codegen import Design, load_design
-from qnnflow.flows.inputs import load_npy, range_warning
+from qnnflow.flows.inputs import check_on_grid, load_npy, range_warning
 from qnnflow.models.export import decisions
 from qnnflow.sim import fifo_sizing
 from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch, run_cocotb, stall_traffic
@@ -221,6 +221,7 @@ def _check_user_inputs(build: Path, x: np.ndarray, inputs, log) -> None:
     if x.ndim == 0 or tuple(x.shape[1:]) != shape:
         raise ValueError(f"inputs have shape {x.shape}; the model expects (N, {', '.join(map(str, shape))})")
     source = str(inputs) if isinstance(inputs, str | Path) else "inputs"
+    check_on_grid(np.asarray(x, dtype=np.float32), src, source)
     warning = range_warning(np.asarray(x, dtype=np.float32), src, source)
     if warning:
         log(f"warning: {warning}")
@@ -275,7 +276,7 @@ def check_boundary(
     ``sim/boundary/``; other inputs go to ``sim/runs/boundary-inputs-<digest>/``). ``reuse``: return
     the record at once when nothing it depends on changed."""
     from qnnflow.flows.importer import load_model as load_source
-    from qnnflow.sim.probes import boundary_probes
+    from qnnflow.sim.probes import NoBoundaryError, boundary_probes
 
     build = Path(build)
     load_model(build)  # a clear error before any work when the build is not compiled
@@ -293,8 +294,16 @@ def check_boundary(
     if record:
         stamps.invalidate(build, "boundary")
     log(f"[sim] boundary probes: {pairs} pairs of test images, bisected on {src.name}'s decision boundary")
-    probes = boundary_probes(load_source(src), x, pairs, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        probes = boundary_probes(load_source(src), x, pairs, seed=seed)
+    except NoBoundaryError as why:  # nothing to bisect between: a note, not a failure of the simulation
+        result = {"skipped": str(why), "probes": 0, "mismatches": 0, "source_model": str(src), "results_dir": str(out)}
+        _write_atomic(out / "boundary.json", lambda f: f.write((json.dumps(result, indent=1) + "\n").encode()))
+        if record:
+            stamps.write_stamp(build, "boundary", provenance)
+        log(f"[sim] boundary probes skipped: {why}")
+        return result
     np.save(out / "probes.npy", probes.inputs)
     r = simulate(build, inputs=probes.inputs, labels=None, log=lambda _m: None, results_dir=out)
     hw = decisions(np.load(out / "outputs.npy"))

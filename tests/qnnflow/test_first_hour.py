@@ -281,3 +281,11 @@ def test_a_python_error_inside_qnnflow_is_internal_not_bad_input(tmp_path, capsy
     assert main(args) == 4
     err = capsys.readouterr().err
     assert "internal error" in err and "TypeError" in err and "flows/compile.py" in err
+
+
+@pytest.mark.rtl
+def test_sim_with_one_input_skips_the_boundary_probes_with_a_note(build, tmp_path, capsys):
+    np.save(tmp_path / "one.npy", np.load(build / "test_inputs.npy")[:1])
+    assert main(["sim", str(build), "--inputs", str(tmp_path / "one.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "boundary probes skipped: 1 input: two inputs of different classes are needed" in out
