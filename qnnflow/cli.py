@@ -214,9 +214,12 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.boundary_probes < 0:
         raise ValueError(f"--boundary-probes must not be negative, not {args.boundary_probes}")
     mode = SimMode(args.mode)
+    if args.stalls and mode is not SimMode.BATCH:
+        raise ValueError("--stalls is for batch mode (cocotb mode always applies random stalls)")
     results = simulate(
-        args.build_dir, inputs=args.inputs, labels=args.labels, mode=mode, frames=args.frames, seed=args.seed
-    )
+        args.build_dir, inputs=args.inputs, labels=args.labels, mode=mode, frames=args.frames, seed=args.seed,
+        stalls=args.stalls,
+    )  # fmt: skip
     print(f"results: {Path(results['results_dir']) / 'results.json'}")
     bad = results["mismatches"]
     if args.boundary_probes and mode is SimMode.BATCH:
@@ -352,7 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="batch: Verilator C++ harness, whole test sets; cocotb: random stalls, a few frames",
     )
     p.add_argument("--frames", type=int, help="simulate only the first N inputs (default: all; cocotb: 8)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the cocotb mode's random stalls")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random stalls (cocotb mode, --stalls)")
+    p.add_argument(
+        "--stalls",
+        action="store_true",
+        help="batch mode with random input idles and output backpressure (results in sim/runs/)",
+    )
     p.add_argument(
         "--boundary-probes",
         type=int,

@@ -73,10 +73,13 @@ def test_other_simulations_never_replace_the_builds_record(build, tmp_path):
     np.save(tmp_path / "four.npy", x)
     assert main(["sim", str(build), "--inputs", str(tmp_path / "four.npy"), "--boundary-probes", "0"]) == 0
     assert main(["sim", str(build), "--mode", "cocotb", "--frames", "2"]) == 0
+    assert main(["sim", str(build), "--stalls", "--frames", "3", "--boundary-probes", "0"]) == 0
     assert json.loads((build / "sim" / "results.json").read_text()) == record  # untouched
     runs = {p.name: json.loads((p / "results.json").read_text()) for p in (build / "sim" / "runs").iterdir()}
-    assert {r["frames"] for r in runs.values()} == {4, 2}
+    assert sorted(r["frames"] for r in runs.values()) == [2, 3, 4]
     assert {r["mode"] for r in runs.values()} == {"batch", "cocotb"}
+    stalled = next(r for r in runs.values() if r["frames"] == 3)
+    assert stalled["stalls"], "the --stalls run recorded no stalls"
     assert all(r["mismatches"] == 0 for r in runs.values())
 
 
