@@ -5,6 +5,7 @@ original, and the Brevitas one through the RTL."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,8 +71,12 @@ def test_trunc_avgpool_compiles_and_simulates_bit_exact(brevitas_avgpool, tmp_pa
     assert "Thresholding" not in ops
     sim = simulate(tmp_path, inputs=x, log=lambda _m: None)
     assert sim["mismatches"] == 0
-    hw = decisions(np.load(tmp_path / "sim" / "outputs.npy"))
-    assert np.array_equal(hw, decisions(run_qonnx(load_qonnx(path), x)))
+    sw = decisions(run_qonnx(load_qonnx(path), x))
+    hw = decisions(np.load(Path(sim["results_dir"]) / "outputs.npy"))
+    assert np.array_equal(hw, sw)
+    stalled = simulate(tmp_path, inputs=x, stalls=True, seed=3, log=lambda _m: None)  # under backpressure too
+    assert stalled["mismatches"] == 0 and stalled["stalls"]
+    assert np.array_equal(decisions(np.load(Path(stalled["results_dir"]) / "outputs.npy")), sw)
 
 
 def _gap_trunc_v1() -> ModelWrapper:
