@@ -56,6 +56,20 @@ def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarr
     return x
 
 
+def _what(check) -> str:
+    """What a step was verified on, for the progress line."""
+    if check.unchanged is not None:
+        return f"values unchanged ({check.unchanged.split(';')[0]})"
+    parts = [f"decisions identical on {check.samples} inputs"]
+    if check.integers:
+        parts.append(f"{len({c['tensor'] for c in check.integers})} integer tensors exact")
+    if check.logits is not None:
+        parts.append("logits exact as integers")
+    if check.float_ties:
+        parts.append(f"{check.float_ties} float ties in the reference")
+    return ", ".join(parts)
+
+
 def compile_model(
     model_path: Path | str | ModelWrapper,
     out_dir: Path | str,
@@ -135,11 +149,10 @@ def _compile(
     """Run every build step on ``model_path`` (a file, or a loaded model), verifying each against QONNX execution of the
     original on ``inputs`` (N, ...) as the model's input expects them."""
     from qnnflow.flows.estimates import estimates, table
-    from qnnflow.flows.execute import reference_outputs
     from qnnflow.flows.folding import folding_dict
     from qnnflow.flows.importer import load_model
-    from qnnflow.flows.verify import check_step
-    from qnnflow.models.export import decisions
+    from qnnflow.flows.reference import decisions
+    from qnnflow.flows.verify import Verifier, reference
 
     opts = opts or CompileOptions()
     out = Path(out_dir)
@@ -154,23 +167,20 @@ def _compile(
     x = _test_inputs(model, inputs, log)
     name = Path(model_path).name if isinstance(model_path, str | Path) else "the model"
     log(f"reference: QONNX execution of {name} on {len(x)} inputs")
-    ref = reference_outputs(model, x)
+    ref = reference(model, x)
+    verifier = Verifier(ref, x)
     checks = []
-    prev, prev_out = None, None
+    prev_out = ref.outputs
     for i, (name, step) in enumerate(STEPS, start=1):
         ts = time.time()
         model = step(model, opts)
         path = out / "steps" / f"{i:02d}_{name}.onnx"
         model.save(str(path))
-        check, prev_out = check_step(name, model, x, ref, prev, prev_out)
-        prev = model
+        check, prev_out = verifier.check(name, model)
         checks.append(check.as_dict())
-        exact = ", integer outputs exact" if check.exact else ""
-        if check.float_ties:
-            exact += f", {check.float_ties} float ties in the reference"
         log(
-            f"[{i}/{len(STEPS)}] {name:<16} {len(model.graph.node):>4} nodes  verified on {len(x)} inputs"
-            f"{exact}  ({time.time() - ts:.1f} s)"
+            f"[{i}/{len(STEPS)}] {name:<16} {len(model.graph.node):>4} nodes  {_what(check)}"
+            f"  ({time.time() - ts:.1f} s)"
         )
     dataflow = out / "dataflow.onnx"
     model.save(str(dataflow))
@@ -181,10 +191,13 @@ def _compile(
     acc = None
     source = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
     result = {"model": source, "samples": len(x), "steps": checks}
+    from qnnflow.flows.verify import summary
+
+    result["summary"] = summary(result)
     if labels is not None:
         acc = float((decisions(prev_out) == np.asarray(labels)[: len(x)]).mean())
         result["accuracy"] = acc
-        result["reference_accuracy"] = float((decisions(ref) == np.asarray(labels)[: len(x)]).mean())
+        result["reference_accuracy"] = float((ref.decisions == np.asarray(labels)[: len(x)]).mean())
     (out / "verification.json").write_text(json.dumps(result, indent=2) + "\n")
     log(table(est))
     secs = time.time() - t0

@@ -23,6 +23,9 @@ __all__ = [
     "accumulator_range",
     "signed_width",
     "accumulator_width",
+    "threshold_width",
+    "type_range",
+    "exact_matmul",
     "clip_thresholds",
     "mvau",
     "thresholding",
@@ -76,14 +79,52 @@ def signed_width(lo: int, hi: int) -> int:
     return bits
 
 
-def accumulator_width(mw: int, x_range: tuple[int, int], w_range: tuple[int, int], *, xnor: bool = False) -> int:
-    """ACC_W for ``hw/mvau.sv``: a signed width holding [lo, hi + 1] of :func:`accumulator_range`.
+# hw/mvau.sv and hw/thresholding.sv hold accumulators and thresholds of at most this many bits
+MAX_ACC_BITS = 32
 
-    The ``+ 1`` leaves room for a threshold that never fires once clipped by
-    :func:`clip_thresholds`, so the thresholds can be stored with the accumulator's width.
+
+def accumulator_width(
+    mw: int, x_range: tuple[int, int], w_range: tuple[int, int], *, xnor: bool = False, where: str = ""
+) -> int:
+    """ACC_W for ``hw/mvau.sv`` and the width of its thresholds: the one derivation of it, used by
+    the passes, the RTL backends and the resource estimates alike.
+
+    A signed width holding [lo, hi + 1] of :func:`accumulator_range` (at least 2 bits): the
+    ``+ 1`` leaves room for a threshold that never fires once clipped by :func:`clip_thresholds`.
+    ``x_range`` / ``w_range`` are the value ranges of the types (:func:`type_range`: ternary is
+    -1..1, not the -2..1 of its 2-bit code). ValueError, naming ``where``, above :data:`MAX_ACC_BITS`.
     """
     lo, hi = accumulator_range(mw, x_range, w_range, xnor=xnor)
-    return signed_width(lo, hi + 1)
+    return _checked_width(lo, hi, where, f"an accumulator over MW={mw} products")
+
+
+def threshold_width(lo: int, hi: int, *, where: str = "") -> int:
+    """THR_W for thresholds on values in [lo, hi] (``hw/thresholding.sv``): signed, [lo, hi + 1]."""
+    return _checked_width(lo, hi, where, "thresholds")
+
+
+def _checked_width(lo: int, hi: int, where: str, what: str) -> int:
+    bits = max(signed_width(lo, hi + 1), 2)
+    if bits > MAX_ACC_BITS:
+        at = f"{where}: " if where else ""
+        raise ValueError(
+            f"{at}{what} needs {bits} bits (values {lo}..{hi}); the hardware holds at most {MAX_ACC_BITS}: "
+            "use fewer inputs per output or narrower weights / activations"
+        )
+    return bits
+
+
+def type_range(name: str) -> tuple[int, int]:
+    """(lowest, highest) value of a qonnx integer DataType name: BIPOLAR and TERNARY are -1..1,
+    INTn / UINTn / BINARY their two's complement / unsigned ranges."""
+    if name in ("BIPOLAR", "TERNARY"):
+        return -1, 1
+    if name == "BINARY":
+        return 0, 1
+    for prefix, signed in (("UINT", False), ("INT", True)):
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            return value_range(int(name[len(prefix) :]), signed)
+    raise ValueError(f"not an integer data type: {name!r} (expected BIPOLAR, TERNARY, BINARY, INTn or UINTn)")
 
 
 def clip_thresholds(thresholds: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -121,6 +162,29 @@ def _multithreshold(values: np.ndarray, thresholds: np.ndarray, out_offset: int)
     return counts.astype(np.int64) + int(out_offset)
 
 
+# float64 (float32) holds every integer below 2**53 (2**24) exactly, so a BLAS product of integer
+# matrices in it is exact when no partial sum can reach that; int64 matmul has no BLAS, ~30x slower
+_F64_EXACT = 1 << 53
+_F32_EXACT = 1 << 24
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of integer arrays, ``a`` (..., K) by ``b`` (K, M), exact, as int64: through
+    float32 / float64 BLAS when every partial sum stays below 2**24 / 2**53 in magnitude (bounded
+    from the operands' largest magnitudes), else in int64. ``a`` is multiplied as one 2-D matrix
+    (a stacked matmul would run one small product per leading index)."""
+    k = a.shape[-1]
+    bound = k * int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0))
+    flat = a.reshape(-1, k)
+    if bound < _F32_EXACT:
+        out = flat.astype(np.float32) @ b.astype(np.float32)
+    elif bound < _F64_EXACT:
+        out = flat.astype(np.float64) @ b.astype(np.float64)
+    else:
+        out = flat.astype(np.int64) @ b.astype(np.int64)
+    return out.astype(np.int64).reshape(*a.shape[:-1], b.shape[-1])
+
+
 def mvau(
     x: np.ndarray,
     w: np.ndarray,
@@ -145,7 +209,7 @@ def mvau(
     for flag, arr, name in ((x_bipolar, xa, "x"), (w_bipolar, wa, "w")):
         if flag and not np.all(np.abs(arr) == 1):
             raise ValueError(f"{name} is declared bipolar but holds values other than -1/+1")
-    acc = xa @ wa.T
+    acc = exact_matmul(xa, wa.T)
     if x_bipolar and w_bipolar:
         acc = (acc + wa.shape[1]) // 2
     if thresholds is None:
@@ -195,11 +259,9 @@ def sliding_window(
     oh, ow = conv_out_dim(h, kh, sh, ph), conv_out_dim(w, kw, sw, pw)
     padded = np.full((n, h + 2 * ph, w + 2 * pw, c), int(pad_value), dtype=np.int64)
     padded[:, ph : ph + h, pw : pw + w, :] = xa
-    out = np.empty((n, oh, ow, kh, kw, c), dtype=np.int64)
-    for ky in range(kh):
-        for kx in range(kw):
-            out[:, :, :, ky, kx, :] = padded[:, ky : ky + sh * oh : sh, kx : kx + sw * ow : sw, :]
-    return out.reshape(n, oh, ow, kh * kw * c)
+    # (N, H', W', C, KH, KW) windows as a view, strided to the output positions, then (ky, kx, c) order
+    win = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(1, 2))[:, : sh * oh : sh, : sw * ow : sw]
+    return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(n, oh, ow, kh * kw * c)
 
 
 def maxpool(x: np.ndarray, k: int) -> np.ndarray:

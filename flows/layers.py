@@ -4,7 +4,7 @@ Each layer class reads its attributes from the ONNX node and provides
 - ``check()``: folding constraints, ValueError naming the node, e.g. "PE must divide MH (64), not 6";
 - ``in_width`` / ``out_width``: stream widths in bits (elements per beat x element width);
 - ``execute(inputs)``: the bit-exact numpy model, through flows/kernels.py (one definition of the
-  numerics, shared with the RTL testbenches);
+  numerics, shared with the RTL testbenches); integer results in float64, exact at any width;
 - ``exp_cycles()``: cycles per frame at one beat per cycle;
 - ``resources(family)``: estimates, see flows/resources.py.
 
@@ -114,7 +114,8 @@ def _bits(dt: DataType) -> int:
 
 
 def _to_float(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.float32)
+    """Integer results as the graph holds integer tensors: float64, exact below 2**53 (flows/execute.py)."""
+    return np.asarray(a, dtype=np.float64)
 
 
 class MVAU(Layer):

@@ -27,7 +27,7 @@ ELEMENTWISE_FLOAT = ("Mul", "Add", "Sub", "Div", "Identity")
 
 
 def _range(dt: DataType) -> tuple[int, int]:
-    return int(dt.min()), int(dt.max())
+    return kernels.type_range(dt.name)
 
 
 def _replace(model: ModelWrapper, old_nodes: list, new_node) -> None:
@@ -38,6 +38,22 @@ def _replace(model: ModelWrapper, old_nodes: list, new_node) -> None:
     nodes.insert(i, new_node)
     model.graph.ClearField("node")
     model.graph.node.extend(nodes)
+
+
+def _slope(model: ModelWrapper, chain: list) -> float:
+    """The exact slope of a chain of Mul / Add / Sub / Div by scalar constants (data input first)."""
+    a = 1.0
+    for n in chain:
+        if n.op_type == "Identity":
+            continue
+        c = float(np.asarray(model.get_initializer(n.input[1])).ravel()[0])
+        if n.op_type == "Mul":
+            a *= c
+        elif n.op_type == "Div":
+            a /= c
+        elif n.op_type not in ("Add", "Sub"):
+            return 0.0
+    return a
 
 
 class FinalScaleToLabelSelect:
@@ -72,9 +88,15 @@ class FinalScaleToLabelSelect:
                     )
         lo, hi = _range(dt)
         if hi - lo > (1 << 22):
-            raise ValueError(
-                f"the accumulator before the output ({dt.name}) is too wide to check the final scale"
-            )
+            # too many values to run the chain on each: its exact slope must be positive (where the
+            # float32 logits of two accumulators round to one value, the verification of the step
+            # compares the decisions, ties to the lowest class, with the reference's)
+            if _slope(model, chain) <= 0:
+                raise ValueError(
+                    "the final scale is not increasing, so the argmax of the integers differs from that "
+                    "of the logits; ask for integer logits"
+                )
+            return self._to_topk(model, chain, cur, out)
         from qnnflow.flows.execute import Executor
 
         sub_nodes = [helper.make_node(n.op_type, list(n.input), list(n.output), name=n.name) for n in chain]
@@ -90,6 +112,10 @@ class FinalScaleToLabelSelect:
                 "the final scale is not strictly increasing on the accumulator range, so the "
                 "argmax of the integers may differ from that of the logits; ask for integer logits"
             )
+        return self._to_topk(model, chain, cur, out)
+
+    @staticmethod
+    def _to_topk(model: ModelWrapper, chain: list, cur: str, out: str) -> tuple[ModelWrapper, bool]:
         namer = Namer(model)
         k = add_const(model, namer, "topk_k", np.array([1], dtype=np.int64))
         values = namer("topk_values")
@@ -120,7 +146,9 @@ class InferMVAU:
             mw, mh = w.shape
             xnor = idt == DataType["BIPOLAR"] and wdt == DataType["BIPOLAR"]
             acc_lo, acc_hi = kernels.accumulator_range(mw, _range(idt), _range(wdt), xnor=xnor)
-            acc_dt = DataType[f"INT{kernels.signed_width(acc_lo, acc_hi + 1)}"]
+            acc_dt = DataType[
+                f"INT{kernels.accumulator_width(mw, _range(idt), _range(wdt), xnor=xnor, where=where(mm))}"
+            ]
             in_shape = model.get_tensor_shape(mm.input[0])
             namer = Namer(model)
             wname = add_const(model, namer, mm.name + "_W", w.T.astype(np.float32), wdt)
@@ -165,9 +193,13 @@ class InferMVAU:
                     else datatype_for_range(0, mw)
                 )
                 out = mm.output[0]
-                to_dot = xnor and any(c.op_type != "TopK" for c in cons)
-                if to_dot:  # the float ops after it expect the dot product: 2 * popcount - MW, on the host
+                is_output = any(o.name == out for o in model.graph.output)
+                to_dot = xnor and (is_output or any(c.op_type != "TopK" for c in cons))
+                if xnor:  # a new name: the popcount is another value than the dot product it replaces
                     out = namer(mm.output[0] + "_popcount")
+                if xnor and not to_dot:  # only TopK reads it: the popcount ranks the classes as the dot does
+                    for c in cons:
+                        c.input[0] = out
                 node = MVAU.make(
                     mm.name,
                     [mm.input[0], wname],
@@ -176,6 +208,8 @@ class InferMVAU:
                     noActivation=1,
                     **attrs,
                 )
+                if out != mm.output[0]:
+                    model.set_tensor_shape(out, model.get_tensor_shape(mm.output[0]))
                 _replace(model, [mm], node)
                 model.set_tensor_datatype(out, odt)
                 if to_dot:
@@ -227,7 +261,7 @@ class InferThresholding:
             lo, hi = _range(idt)
             thr = kernels.clip_thresholds(thr, lo, hi)
             namer = Namer(model)
-            tdt = DataType[f"INT{kernels.signed_width(lo, hi + 1)}"]
+            tdt = DataType[f"INT{kernels.threshold_width(lo, hi, where=where(mt))}"]
             tname = add_const(model, namer, mt.name + "_T", thr.astype(np.float32), tdt)
             node = Thresholding.make(
                 mt.name,

@@ -103,8 +103,9 @@ class MoveUniformThresholdsPastReshape:
             out_shape = model.get_tensor_shape(rs.output[0])
             if len(out_shape) != 2:
                 continue
-            src, mid, dst = mt.input[0], mt.output[0], rs.output[0]
+            src, dst = mt.input[0], rs.output[0]
             namer = Namer(model)
+            mid = namer(src + "_reshaped")  # a new name: the reshaped input, not the thresholded values
             new_thr = add_const(
                 model, namer, mt.name + "_thresholds", np.repeat(thr[:1], out_shape[1], axis=0)
             )
@@ -166,9 +167,16 @@ class FuseThresholds:
                     v = 0.0
                 _set_attr(mt1, k, v)
             odt = DataType[_attr(mt2, "out_dtype")]
-            model.set_tensor_datatype(mt1.output[0], odt)
-            for n in chain:
-                model.set_tensor_datatype(n.output[0], odt)
+            # the first one now counts the second one's levels: new names for it and the shape
+            # nodes after it, so that no tensor name stands for two different values
+            for n in [mt1, *reversed(chain)]:
+                old, new = n.output[0], namer(n.output[0] + "_fused")
+                shape = model.get_tensor_shape(old)
+                for c in consumers(model, old):
+                    c.input[list(c.input).index(old)] = new
+                n.output[0] = new
+                model.set_tensor_shape(new, shape)
+                model.set_tensor_datatype(new, odt)
             _bypass(model, mt2, mt2.input[0])
             return model, True
         return model, False

@@ -23,12 +23,24 @@ class Pass(Protocol):
 
 
 def fixed_point(model: ModelWrapper, passes: Sequence[Pass], limit: int = 100) -> ModelWrapper:
-    """Apply ``passes`` in order, again and again, until a whole round changes nothing."""
+    """Apply ``passes`` in order, again and again, until a whole round changes nothing.
+
+    Within a round each pass rewrites every match (it is applied until it no longer changes the
+    graph, at most a few times the number of nodes), so the number of rounds does not grow with
+    the size of the graph: a residual network of many blocks takes as few rounds as one block."""
     for _ in range(limit):
         changed_any = False
         for p in passes:
-            model, changed = p.apply(model)
-            changed_any |= changed
+            for _ in range(4 * len(model.graph.node) + 16):
+                model, changed = p.apply(model)
+                if not changed:
+                    break
+                changed_any = True
+            else:
+                raise FlowError(
+                    f"pass {type(p).__name__} still rewrites the graph after {4 * len(model.graph.node) + 16} "
+                    "matches in one round (a pass that undoes itself?)"
+                )
         if not changed_any:
             return model
     names = ", ".join(type(p).__name__ for p in passes)
@@ -52,7 +64,39 @@ class InferShapesAndTypes:
 
         with _quiet():
             model = model.transform(InferShapes()).transform(InferDataTypes())
+        _float_clips(model)
         return model, False
+
+
+# ops whose output qonnx types from their inputs' types (an integer output only from integer inputs)
+_TYPED_FROM_INPUTS = frozenset(
+    {"Add", "Sub", "Mul", "MatMul", "Gemm", "Conv", "Clip", "Reshape", "Flatten", "Transpose", "MaxPool",
+     "Squeeze", "Unsqueeze", "Pad", "Concat", "Identity"}
+)  # fmt: skip
+
+
+def _float_clips(model: ModelWrapper) -> None:
+    """qonnx passes an integer type through Clip whatever its bounds; a Clip of an integer tensor
+    to a non-integer bound yields floats, so its output is FLOAT32, and so is every tensor typed
+    from it."""
+    from qonnx.core.datatype import DataType
+
+    def floats(name: str) -> bool:
+        init = model.get_initializer(name)
+        if init is not None:
+            return not np.array_equal(init, np.round(init))
+        return not model.get_tensor_datatype(name).is_integer()
+
+    changed = True
+    while changed:
+        changed = False
+        for node in model.graph.node:
+            if node.op_type not in _TYPED_FROM_INPUTS or not model.get_tensor_datatype(node.output[0]).is_integer():
+                continue
+            data = [i for i in node.input if i and not (node.op_type in ("Reshape", "Pad") and i != node.input[0])]
+            if any(floats(i) for i in data):
+                model.set_tensor_datatype(node.output[0], DataType["FLOAT32"])
+                changed = True
 
 
 class FoldConstantOps:

@@ -433,14 +433,14 @@ def layer_params(layer) -> tuple[str, dict[str, int]]:
     if op == "MVAU":
         xt = ElemType.of(g("inputDataType"))
         wname = g("weightDataType")
-        wt = ElemType(2, True, False) if wname == "TERNARY" else ElemType.of(wname)
+        wt = ElemType.of(wname)
         ot = ElemType.of(g("outputDataType"))
         xnor = bool(g("binaryXnorMode"))
         mw = int(g("MW"))
         act = not g("noActivation") and len(layer.node.input) > 2 and bool(layer.node.input[2])
         if act:
-            lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
-            acc, nt, ow = max(kernels.signed_width(lo, hi + 1), 2), steps(g("outputDataType")), ot.bits
+            acc = kernels.accumulator_width(mw, xt.value_range(), wt.value_range(), xnor=xnor, where=layer.where)
+            nt, ow = steps(g("outputDataType")), ot.bits
         else:
             acc, nt, ow = ot.bits, 0, ot.bits
         return "mvau", {
@@ -454,7 +454,7 @@ def layer_params(layer) -> tuple[str, dict[str, int]]:
         lo, hi = xt.value_range()
         return "thresholding", {
             "CH": int(g("NumChannels")), "PE": int(g("PE")), "IN_W": xt.bits, "IN_SIGNED": int(xt.signed),
-            "NUM_T": steps(g("outputDataType")), "THR_W": kernels.signed_width(lo, hi + 1),
+            "NUM_T": steps(g("outputDataType")), "THR_W": kernels.threshold_width(lo, hi, where=layer.where),
             "OUT_W": _bits(g("outputDataType")),
         }  # fmt: skip
     if op == "SlidingWindow":

@@ -38,15 +38,18 @@ class ElemType:
     bits: int
     signed: bool
     bipolar: bool
+    ternary: bool = False  # a 2-bit signed code holding only -1, 0, +1
 
     @classmethod
     def of(cls, name: str) -> ElemType:
         dt = DataType[name]
         if name == "BIPOLAR":
             return cls(1, False, True)
-        return cls(int(dt.bitwidth()), bool(dt.signed()), False)
+        return cls(int(dt.bitwidth()), bool(dt.signed()), False, name == "TERNARY")
 
     def value_range(self) -> tuple[int, int]:
+        if self.ternary:
+            return -1, 1
         return kernels.value_range(self.bits, self.signed, bipolar=self.bipolar)
 
 
@@ -87,7 +90,7 @@ def _mvau(layer: MVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
     mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
     xt = ElemType.of(layer.get("inputDataType"))
     wname = layer.get("weightDataType")
-    wt = ElemType(2, True, False) if wname == "TERNARY" else ElemType.of(wname)
+    wt = ElemType.of(wname)
     ot = ElemType.of(layer.get("outputDataType"))
     xnor = bool(layer.get("binaryXnorMode"))
     if xnor and not (xt.bipolar and wt.bipolar):
@@ -112,12 +115,12 @@ def _mvau(layer: MVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
         memfiles.mvau_weight_words(w, pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar),
         pe * simd * wt.bits,
     )
-    lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
     if has_thr:
         thr = _initializer(model, layer, 2, "thresholds")
         if thr.ndim != 2 or thr.shape[0] != mh:
             raise ValueError(f"{layer.where}: thresholds must have shape (MH={mh}, T), not {thr.shape}")
-        acc_w = max(kernels.signed_width(lo, hi + 1), 2)
+        acc_w = kernels.accumulator_width(mw, xt.value_range(), wt.value_range(), xnor=xnor, where=layer.where)
+        lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
         thr = kernels.clip_thresholds(thr, lo, hi)
         num_t = int(thr.shape[1])
         out_w = ot.bits
@@ -155,7 +158,7 @@ def _thresholding(layer: Thresholding, model: ModelWrapper, mem_prefix: str) -> 
         raise ValueError(f"{layer.where}: thresholds must have shape (NumChannels={ch}, T), not {thr.shape}")
     lo, hi = xt.value_range()
     thr = kernels.clip_thresholds(thr, lo, hi)
-    thr_w = kernels.signed_width(lo, hi + 1)
+    thr_w = kernels.threshold_width(lo, hi, where=layer.where)
     num_t = int(thr.shape[1])
     mem = Memory(f"{mem_prefix}_thresholds.mem", memfiles.threshold_words(thr, pe, thr_w), pe * num_t * thr_w)
     params = {

@@ -54,7 +54,10 @@ def stage_compile(cfg: BuildConfig, out: Path) -> str:
     )
     est = json.loads((out / "estimates.json").read_text())
     ii = est.get("ii_cycles", est.get("network", {}).get("ii_cycles", "?"))
-    return f"dataflow graph bit-exact after every step, accuracy {res.accuracy:.4f}, II {ii} cycles"
+    from qnnflow.flows.verify import summary
+
+    ver = summary(json.loads((out / "verification.json").read_text()))
+    return f"{ver}; accuracy {res.accuracy:.4f}, II {ii} cycles"
 
 
 def stage_sim(cfg: BuildConfig, out: Path) -> str:

@@ -151,3 +151,38 @@ def test_residual_scales_without_integer_ratio_are_rejected(tmp_path):
                        r"integer ratio for an integer-exact add, found \[0\.25\] and \[0\.1") as err:  # fmt: skip
         compile_model(path, tmp_path / "b", inputs=_inputs((1, 4, 4), 8), verbose=False)
     assert "shared quantizer" in str(err.value)
+
+
+class DeepResidualMLP(nn.Module):
+    """``blocks`` residual blocks on one shared quantizer: q -> fc -> BN -> q, summed with q."""
+
+    def __init__(self, blocks: int, width: int = 8):
+        super().__init__()
+        from brevitas.nn import QuantIdentity, QuantLinear
+
+        self.inp = _input_quant()
+        self.fc0 = QuantLinear(16, width, **_wq())
+        self.q = QuantIdentity(bit_width=4)
+        self.fcs = nn.ModuleList(QuantLinear(width, width, **_wq()) for _ in range(blocks))
+        self.bns = nn.ModuleList(nn.BatchNorm1d(width) for _ in range(blocks))
+        self.out = QuantLinear(width, 10, **_wq())
+
+    def forward(self, x):
+        y = self.q(self.fc0(self.inp(x).flatten(1)))
+        for fc, bn in zip(self.fcs, self.bns, strict=True):
+            y = self.q(y + self.q(bn(fc(y))))
+        return self.out(y)
+
+
+@pytest.mark.slow  # about 20 s on 2 idle cores
+def test_sixteen_residual_blocks_compile(tmp_path):
+    """More than 100 streams: the passes rewrite every match in one round, so the fixed points are
+    reached however many blocks there are."""
+    torch.manual_seed(0)
+    path = _export(DeepResidualMLP(16), tmp_path / "deep.onnx", (1, 4, 4))
+    x = _inputs((1, 4, 4), n=40)
+    r = compile_model(path, tmp_path / "b", inputs=x, verbose=False)
+    ops = [lay["op_type"] for lay in r.estimates["layers"]]
+    assert ops.count("AddStreams") == 16 and ops.count("DuplicateStreams") == 16
+    assert len(ops) > 100  # streams between layers: FIFOs included
+    assert all(c["decision_mismatches"] == 0 for c in r.checks) and r.checks[-1]["integer_exact"]

@@ -1,0 +1,140 @@
+"""The reference the compiler is verified against: qonnx's own execution of a QONNX model, and the
+project's one definition of a class decision.
+
+Plain numpy and qonnx (no torch), so the compiler and its verification run without PyTorch;
+:mod:`qnnflow.models.export` re-exports these names for the training side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+# Logits that are the same integer accumulator times one scale tie often at low bit widths (a
+# bipolar last layer ties on most inputs). Values this close, relative to the largest magnitude,
+# are taken as equal, and the decision goes to the lowest class index, as LabelSelect does in
+# hardware. Distinct 16-bit accumulators differ by at least 2**-16 (1.5e-5) of the largest.
+TIE_RTOL = 4e-6
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence exporters' and executors' progress prints and warnings (they are not the user's concern)."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._dynamo", "torch.export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def load_qonnx(path: Path | str):
+    """Load a QONNX / FINN-ONNX file as a cleaned ModelWrapper; ValueError if it is not one."""
+    import onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as err:  # onnx raises DecodeError / various protobuf errors
+        raise ValueError(f"{path}: not a readable ONNX model ({type(err).__name__}: {err})") from None
+    if len(proto.graph.node) == 0:
+        raise ValueError(f"{path}: ONNX graph has no nodes")
+    with quiet():
+        return cleanup_model(ModelWrapper(proto))
+
+
+def run_qonnx(
+    model, x: np.ndarray, batch_size: int = 100, progress: bool = False, keep: set[str] | None = None
+) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Execute a QONNX model on ``x`` (N, ...) with qonnx's reference executor, in batches.
+
+    The model's batch dimension is changed to ``batch_size`` (qonnx ``ChangeBatchSize``) so each
+    ``execute_onnx`` call runs a whole batch; the last batch is padded with its first sample.
+    With ``keep`` (tensor names) also returns those intermediate tensors, (N, ...) each.
+    """
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    n = len(x)
+    batch_size = max(1, min(batch_size, n))
+    batched = model.transform(ChangeBatchSize(batch_size)).transform(InferShapes())
+    in_name = batched.graph.input[0].name
+    out_name = batched.graph.output[0].name
+    outs = []
+    kept: dict[str, list[np.ndarray]] = {k: [] for k in keep or ()}
+    for start in range(0, n, batch_size):
+        chunk = np.asarray(x[start : start + batch_size], dtype=np.float32)
+        real = len(chunk)
+        if real < batch_size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch_size - real, axis=0)])
+        with quiet():
+            ctx = execute_onnx(batched, {in_name: chunk}, return_full_exec_context=bool(keep))
+        outs.append(np.asarray(ctx[out_name])[:real])
+        for k, parts in kept.items():
+            if k in ctx:
+                parts.append(np.asarray(ctx[k])[:real])
+        if progress:
+            print(f"  qonnx execution: {min(start + batch_size, n)}/{n}", end="\r", flush=True)
+    if progress:
+        print()
+    out = np.concatenate(outs)
+    if keep is None:
+        return out
+    return out, {k: np.concatenate(v) for k, v in kept.items() if len(v) == len(outs)}
+
+
+def run_qonnx_double(model, x: np.ndarray, batch_size: int = 100) -> np.ndarray:
+    """:func:`run_qonnx` on a copy of ``model`` whose float tensors are all float64: integers of
+    any accumulator width up to 2**53 come out exact. Raises whatever onnxruntime raises for an op
+    it has no float64 kernel for (Conv)."""
+    import copy
+
+    from onnx import TensorProto, numpy_helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    proto = copy.deepcopy(model.model)
+    g = proto.graph
+    for init in g.initializer:
+        if init.data_type == TensorProto.FLOAT:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float64), init.name))
+    for vi in [*g.input, *g.output, *g.value_info]:
+        if vi.type.tensor_type.elem_type == TensorProto.FLOAT:
+            vi.type.tensor_type.elem_type = TensorProto.DOUBLE
+    double = ModelWrapper(proto)
+    in_name, out_name = g.input[0].name, g.output[0].name
+    outs = []
+    for start in range(0, len(x), batch_size):
+        chunk = np.asarray(x[start : start + batch_size], dtype=np.float64)
+        with quiet():
+            outs.append(np.asarray(execute_onnx(double, {in_name: chunk})[out_name]))
+    return np.concatenate(outs)
+
+
+def decisions(outputs: np.ndarray, tie_rtol: float = TIE_RTOL) -> np.ndarray:
+    """Class decisions from a model's outputs, ties (within ``tie_rtol``) to the lowest index.
+
+    When the graph already ends in a top-1 selection (one value per sample, as FINN-ONNX graphs
+    with TopK do) that value is the decision.
+    """
+    flat = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    if flat.shape[1] == 1:
+        return flat[:, 0].astype(np.int64)
+    top = flat.max(axis=1, keepdims=True)
+    tol = tie_rtol * np.maximum(np.abs(flat).max(axis=1, keepdims=True), 1e-30)
+    return np.argmax(flat >= top - tol, axis=1)
