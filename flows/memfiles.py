@@ -1,6 +1,6 @@
 """The one definition of how weights and thresholds are laid out in ``$readmemh`` files.
 
-Codegen writes the memory files of ``hw/mvau.sv`` and ``hw/thresholding.sv`` with these
+Codegen writes the memory files of ``hw/mvau.sv``, ``hw/vvau.sv`` and ``hw/thresholding.sv`` with these
 functions, and the testbenches use them (and their inverses) too. The same element packing is
 used for stream beats.
 
@@ -11,6 +11,11 @@ two's complement; bipolar values are one bit, 0 meaning -1 and 1 meaning +1.
 MVAU weights (MH x MW, folded by PE rows and SIMD columns; NF = MH/PE, SF = MW/SIMD):
 one word per (nf, sf) at address ``nf*SF + sf``, NF*SF words of PE*SIMD elements; element
 ``pe*SIMD + s`` is ``w[nf*PE + pe, sf*SIMD + s]``.
+
+VVAU weights (``hw/vvau.sv``; C channels x K*K window positions, folded by PE channels and SIMD
+window positions; NF = C/PE, SF = K*K/SIMD): one word per (sf, nf) at address ``sf*NF + nf`` --
+the order in which the (ky, kx, c) window stream needs them -- NF*SF words of PE*SIMD elements;
+element ``pe*SIMD + s`` is ``w[nf*PE + pe, sf*SIMD + s]`` (the MVAU's element order).
 
 Thresholds (C x T, one ascending row per channel / MVAU row, folded by PE): one word per channel
 fold ``nf`` at address ``nf``, C/PE words of PE*T signed elements; element ``pe*T + t`` is
@@ -34,6 +39,8 @@ __all__ = [
     "unpack",
     "mvau_weight_words",
     "mvau_weights_from_words",
+    "vvau_weight_words",
+    "vvau_weights_from_words",
     "threshold_words",
     "thresholds_from_words",
     "write_memh",
@@ -132,6 +139,41 @@ def mvau_weights_from_words(
         raise ValueError(f"expected {nf * sf} weight words (NF={nf} x SF={sf}), got {len(words)}")
     tiles = unpack(words, pe * simd, width, signed=signed, bipolar=bipolar)
     return tiles.reshape(nf, sf, pe, simd).transpose(0, 2, 1, 3).reshape(mh, mw)
+
+
+def vvau_weight_words(
+    w: np.ndarray, pe: int, simd: int, width: int, *, signed: bool = False, bipolar: bool = False
+) -> list[int]:
+    """Depthwise weights (C, K*K) -> the SF*NF words of ``hw/vvau.sv``'s weight memory (module doc)."""
+    wa = np.asarray(w)
+    if wa.ndim != 2:
+        raise ValueError(f"depthwise weights must be a (channels, K*K) matrix, not shape {wa.shape}")
+    ch, kk = wa.shape
+    _check_fold(ch, pe, "the channel count", "PE")
+    _check_fold(kk, simd, "K*K", "SIMD")
+    nf, sf = ch // pe, kk // simd
+    # (nf, pe, sf, s) -> (sf, nf, pe, s): address sf*NF + nf, element pe*SIMD + s
+    tiles = wa.reshape(nf, pe, sf, simd).transpose(2, 0, 1, 3).reshape(sf * nf, pe * simd)
+    return pack(tiles, width, signed=signed, bipolar=bipolar)
+
+
+def vvau_weights_from_words(
+    words: Sequence[int],
+    channels: int,
+    kk: int,
+    pe: int,
+    simd: int,
+    width: int,
+    *,
+    signed: bool = False,
+    bipolar: bool = False,
+) -> np.ndarray:
+    """The inverse of :func:`vvau_weight_words`: words -> depthwise weights (C, K*K)."""
+    nf, sf = channels // pe, kk // simd
+    if len(words) != nf * sf:
+        raise ValueError(f"expected {nf * sf} weight words (SF={sf} x NF={nf}), got {len(words)}")
+    tiles = unpack(words, pe * simd, width, signed=signed, bipolar=bipolar)
+    return tiles.reshape(sf, nf, pe, simd).transpose(1, 2, 0, 3).reshape(channels, kk)
 
 
 def threshold_words(thresholds: np.ndarray, pe: int, width: int) -> list[int]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows import kernels, memfiles
+from qnnflow.flows import kernels, kernels_dw, memfiles
 from qnnflow.sim.runner import BenchRun, run_bench
 
 
@@ -184,6 +184,79 @@ def mvau_case(
     return Case("mvau", name, params, prepare=prepare, slow=slow)
 
 
+def vvau_case(
+    name: str,
+    *,
+    ch: int,
+    kk: int,
+    pe: int,
+    simd: int,
+    in_w: int,
+    in_signed: bool = False,
+    in_bipolar: bool = False,
+    w_w: int,
+    w_signed: bool = True,
+    w_bipolar: bool = False,
+    ternary: bool = False,
+    num_t: int = 0,
+    out_offset: int = 0,
+    windows: int = 12,
+    acc_w: int | None = None,
+    slow: bool = False,
+) -> Case:
+    """A depthwise (VVAU) case: CH channels of KK window positions each, random weights (C, KK)
+    with channel 0 all-max and channel 1 all-min, random thresholds with those channels' extremes
+    among them; the bench puts the all-max and all-min windows first (:func:`corner_inputs`), so
+    both accumulator extremes occur. ``acc_w`` overrides the derived accumulator width."""
+    x_rng = _dtype_range(in_w, in_signed, in_bipolar)
+    w_rng = _dtype_range(w_w, w_signed, w_bipolar, ternary)
+    xnor = in_bipolar and w_bipolar
+    derived = kernels.accumulator_width(kk, x_rng, w_rng, xnor=xnor)
+    acc_w = derived if acc_w is None else acc_w
+    lo, hi = kernels_dw.vvau_accumulator_range(kk, x_rng, w_rng, xnor=xnor)
+    if num_t:
+        out_lo, out_hi = out_offset, out_offset + num_t
+        out_w = kernels.signed_width(out_lo, out_hi) if out_lo < 0 else max(1, out_hi.bit_length())
+    else:
+        out_w = acc_w
+    params = dict(
+        CH=ch,
+        KK=kk,
+        PE=pe,
+        SIMD=simd,
+        IN_W=in_w,
+        IN_SIGNED=int(in_signed),
+        IN_BIPOLAR=int(in_bipolar),
+        W_W=w_w,
+        W_SIGNED=int(w_signed),
+        W_BIPOLAR=int(w_bipolar),
+        ACC_W=acc_w,
+        NUM_T=num_t,
+        OUT_W=out_w,
+        OUT_OFFSET=out_offset,
+        WEIGHT_FILE="weights.mem",
+        THRESH_FILE="thresholds.mem" if num_t else "",
+    )
+
+    def prepare(seed: int) -> tuple[dict, dict[str, str]]:
+        rng = np.random.default_rng(seed + 1)
+        w = _corner_weights(_random_values(rng, *w_rng, (ch, kk), bipolar=w_bipolar), w_rng)
+        words = memfiles.vvau_weight_words(w, pe, simd, w_w, signed=w_signed, bipolar=w_bipolar)
+        files = {"weights.mem": _memh_text(words, pe * simd * w_w)}
+        extra = {"weights": w.tolist(), "x_range": list(x_rng), "w_range": list(w_rng), "windows": windows}
+        if num_t:
+            corners = corner_inputs(kk * ch, x_rng)
+            acc = kernels_dw.vvau(corners, w, x_bipolar=in_bipolar, w_bipolar=w_bipolar)
+            thr = _corner_thresholds(_random_thresholds(rng, ch, num_t, lo, hi), np.stack([acc.min(0), acc.max(0)], 1))
+            if acc_w != derived:
+                thr = np.clip(thr, *kernels.value_range(acc_w, True))
+            files["thresholds.mem"] = _memh_text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
+            extra["thresholds"] = thr.tolist()
+        return extra, files
+
+    return Case("vvau", name, params, prepare=prepare, slow=slow)
+
+
 def _memh_text(words: list[int], width: int) -> str:
     digits = max(1, -(-width // 4))
     return "".join(f"{w:0{digits}x}\n" for w in words)
@@ -288,6 +361,30 @@ def all_cases() -> list[Case]:
             vectors=8,
             slow=True,
         ),
+        # -- vvau (depthwise): bipolar / ternary / 2-, 4-, 8-bit; PE at 1, middle, CH; SIMD (needs PE = CH)
+        # at 1, middle, KK, and above the adder-tree group of 8 (two registered halves)
+        vvau_case("pe1-simd1-ch4-k3-w2a2-thr", ch=4, kk=9, pe=1, simd=1, in_w=2, w_w=2, num_t=3),
+        vvau_case(
+            "pe2-simd1-ch8-k3-w4a4s-thr15-off",
+            ch=8, kk=9, pe=2, simd=1, in_w=4, in_signed=True, w_w=4, num_t=15, out_offset=-8, windows=16,
+        ),  # fmt: skip
+        vvau_case(
+            "pe4-simd3-ch4-k3-w1a1-xnor",
+            ch=4, kk=9, pe=4, simd=3, in_w=1, in_bipolar=True, w_w=1, w_bipolar=True, num_t=1, windows=40,
+        ),  # fmt: skip
+        vvau_case("pe3-simd9-ch3-k3-wternary-a4u", ch=3, kk=9, pe=3, simd=9, in_w=4, w_w=2, ternary=True, windows=24),
+        vvau_case(
+            "pe2-simd2-ch2-k2-w8a8s", ch=2, kk=4, pe=2, simd=2, in_w=8, in_signed=True, w_w=8, windows=16
+        ),  # fmt: skip
+        vvau_case(
+            "pe8-simd1-ch16-k5-w1a2-thr-off",
+            ch=16, kk=25, pe=8, simd=1, in_w=2, w_w=1, w_bipolar=True, num_t=3, out_offset=-1, windows=10,
+        ),  # fmt: skip
+        vvau_case("pe4-simd1-ch8-k2-w2a1b", ch=8, kk=4, pe=4, simd=1, in_w=1, in_bipolar=True, w_w=2, windows=16),
+        vvau_case(
+            "pe2-simd25-ch2-k5-w4ua8u-thr7",
+            ch=2, kk=25, pe=2, simd=25, in_w=8, w_w=4, w_signed=False, num_t=7, windows=16,
+        ),  # fmt: skip
         # -- thresholding
         thresholding_case("pe1-ch4-a4u-t3", ch=4, pe=1, in_w=4, in_signed=False, num_t=3),
         thresholding_case("pe2-ch8-a8s-t15-off", ch=8, pe=2, in_w=8, in_signed=True, num_t=15, out_offset=-8),
@@ -369,6 +466,14 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
             in_signed=bool(p["IN_SIGNED"]), in_bipolar=bool(p["IN_BIPOLAR"]), w_w=p["W_W"],
             w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]), num_t=p["NUM_T"],
             out_offset=p["OUT_OFFSET"], vectors=8, slow=slow,
+        )  # fmt: skip
+    if module == "vvau":
+        p = params
+        return vvau_case(
+            name, ch=p["CH"], kk=p["KK"], pe=p["PE"], simd=p["SIMD"], in_w=p["IN_W"],
+            in_signed=bool(p["IN_SIGNED"]), in_bipolar=bool(p["IN_BIPOLAR"]), w_w=p["W_W"],
+            w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]), num_t=p["NUM_T"],
+            out_offset=p["OUT_OFFSET"], windows=8, slow=slow,
         )  # fmt: skip
     if module == "thresholding":
         p = params
