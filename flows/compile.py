@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows.inputs import load_npy, range_warning
+from qnnflow.flows.inputs import check_on_grid, load_npy, range_warning
 from qnnflow.flows.steps import STEPS, CompileOptions
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -50,7 +50,9 @@ def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarr
             f"test inputs have shape {x.shape}; the model expects (N, {', '.join(map(str, shape[1:]))})"
         )
     x = np.asarray(x, dtype=np.float32)
-    warning = range_warning(x, model, "test inputs" if isinstance(inputs, np.ndarray) else str(inputs))
+    source = "test inputs" if isinstance(inputs, np.ndarray) else str(inputs)
+    check_on_grid(x, model, source)
+    warning = range_warning(x, model, source)
     if warning:
         log(f"warning: {warning}")
     return x
@@ -83,6 +85,8 @@ def compile_model(
     verified against QONNX execution of the original on ``inputs`` (N, ...) as the model's input
     expects them.
 
+    Given ``inputs`` outside a folder made by the train stage, they (and ``labels``) are kept as the
+    build's test set, ``test_inputs.npy`` / ``test_labels.npy``, which ``qnnflow sim`` runs by default.
     The outputs are written into a staging folder and moved into ``out_dir`` only when every step
     verified; the previous outputs of this and every later stage (rtl/, sim/, impl/, the report) are
     removed first, so a failed compile leaves none that look like its result. ``reuse``: return
@@ -98,8 +102,18 @@ def compile_model(
         return _reused(out)
     out.mkdir(parents=True, exist_ok=True)
     stamps.invalidate(out, "compile")
+    own_test_set = not (out / "metrics.json").is_file()  # not a folder the train stage made
+    if own_test_set:  # the test set an earlier compile kept here is not this compile's
+        for name in ("test_inputs.npy", "test_labels.npy"):
+            (out / name).unlink(missing_ok=True)
     with stamps.staged(out, "compile") as staging:
         result = _compile(model_path, staging, inputs, opts, labels, verbose)
+        if own_test_set and inputs is not None:
+            # the inputs verified on become the build's test set, which `qnnflow sim` runs by default
+            x = load_npy(inputs, "test inputs") if isinstance(inputs, str | Path) else np.asarray(inputs)
+            np.save(staging / "test_inputs.npy", x.astype(np.float32))
+            if labels is not None:
+                np.save(staging / "test_labels.npy", np.asarray(labels)[: len(x)].astype(np.int64))
         stamps.commit(staging, out)
     stamps.write_stamp(out, "compile", provenance)
     if verbose:
