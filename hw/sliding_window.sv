@@ -2,19 +2,21 @@
 //
 // Function  : input: images of IFM_H x IFM_W pixels of CH channels, channels-last, SIMD channels
 //             per beat (beat = pixel (y, x), channels (j mod CF)*SIMD .. +SIMD-1, CF = CH/SIMD).
-//             Output: for each output pixel (oy, ox) in row-major order, the K x K window at
-//             input rows oy*STRIDE-PAD .. +K-1 and columns ox*STRIDE-PAD .. +K-1, in (ky, kx, c)
-//             order, SIMD channels per beat: K*K*CF beats per output pixel. Positions outside the
-//             image read PAD_VALUE. OH = (IFM_H + 2*PAD - K)/STRIDE + 1 (floor), OW likewise.
+//             Output: for each output pixel (oy, ox) in row-major order, the K_H x K_W window at
+//             input rows oy*STRIDE_H-PAD_H .. +K_H-1 and columns ox*STRIDE_W-PAD_W .. +K_W-1, in
+//             (ky, kx, c) order, SIMD channels per beat: K_H*K_W*CF beats per output pixel.
+//             Positions outside the image read PAD_VALUE. OH = (IFM_H + 2*PAD_H - K_H)/STRIDE_H + 1
+//             (floor), OW likewise. A 1-D convolution (Conv1d over L samples) is IFM_H = 1, K_H = 1,
+//             PAD_H = 0, IFM_W = L.
 //             This is qnnflow.flows.kernels.sliding_window.
-// Buffer    : a ring of NR = 2*K image rows (IFM_W*CF words each) in one memory with one write
+// Buffer    : a ring of NR = 2*K_H image rows (IFM_W*CF words each) in one memory with one write
 //             and one synchronous read port (block RAM friendly). A row is written once and read
 //             by every window that covers it; its slot is reused once no later window needs it.
 //             The next image's first rows are written while the current image's last windows are
 //             read, so images follow each other back to back.
 // Timing    : one output beat per cycle while the rows it needs are in the buffer; one input beat
 //             per cycle while a row slot is free. Without stalls a frame takes about
-//             max(OH*OW*K*K*CF, IFM_H*IFM_W*CF) cycles in steady state.
+//             max(OH*OW*K_H*K_W*CF, IFM_H*IFM_W*CF) cycles in steady state.
 //             Latency from a request to its output beat: 2 cycles (read, output slice).
 // Ready     : s_axis_tready depends only on registers (free row slots); the reader stops as a
 //             whole only when its result cannot enter the output slice (skid_buffer), whose ready
@@ -25,6 +27,8 @@
 //   CH            channels; SIMD channels per beat, SIMD must divide CH
 //   ELEM_W        element width in bits
 //   K             kernel size (square), STRIDE (<= K), PAD (< K) pixels of PAD_VALUE on each side
+//   K_H, K_W, STRIDE_H, STRIDE_W, PAD_H, PAD_W
+//                 the same per axis (rows, columns) for a non-square kernel; default K, STRIDE, PAD
 //   PAD_VALUE     value of padding elements (truncated to ELEM_W bits, so -1 works when signed)
 
 `resetall
@@ -40,6 +44,12 @@ module sliding_window #(
     parameter int K         = 3,
     parameter int STRIDE    = 1,
     parameter int PAD       = 0,
+    parameter int K_H       = K,
+    parameter int K_W       = K,
+    parameter int STRIDE_H  = STRIDE,
+    parameter int STRIDE_W  = STRIDE,
+    parameter int PAD_H     = PAD,
+    parameter int PAD_W     = PAD,
     parameter int PAD_VALUE = 0
 ) (
     input  wire logic                   clk,
@@ -57,31 +67,48 @@ module sliding_window #(
     if (SIMD < 1 || CH % SIMD != 0) begin : g_bad_fold
         $fatal(1, "%m: SIMD (%0d) must divide CH (%0d)", SIMD, CH);
     end
-    if (K < 1 || STRIDE < 1 || STRIDE > K) begin : g_bad_stride
+    // a square kernel's checks name K, STRIDE and PAD; a non-square one's the per-axis values
+    localparam bit SQUARE = K_H == K && K_W == K && STRIDE_H == STRIDE && STRIDE_W == STRIDE
+                            && PAD_H == PAD && PAD_W == PAD;
+    if (SQUARE && (K < 1 || STRIDE < 1 || STRIDE > K)) begin : g_bad_stride
         $fatal(1, "%m: need K >= 1 and 1 <= STRIDE <= K; got K = %0d, STRIDE = %0d", K, STRIDE);
     end
-    if (PAD < 0 || PAD >= K) begin : g_bad_pad
+    if (SQUARE && (PAD < 0 || PAD >= K)) begin : g_bad_pad
         $fatal(1, "%m: PAD (%0d) must be in 0..K-1 (K = %0d)", PAD, K);
     end
-    if (IFM_H + 2*PAD < K || IFM_W + 2*PAD < K) begin : g_bad_size
-        $fatal(1, "%m: K (%0d) is larger than the padded image %0d x %0d (PAD %0d)", K, IFM_H, IFM_W, PAD);
+    if (!SQUARE && (K_H < 1 || STRIDE_H < 1 || STRIDE_H > K_H)) begin : g_bad_stride_h
+        $fatal(1, "%m: need K_H >= 1 and 1 <= STRIDE_H <= K_H; got K_H = %0d, STRIDE_H = %0d", K_H, STRIDE_H);
+    end
+    if (!SQUARE && (K_W < 1 || STRIDE_W < 1 || STRIDE_W > K_W)) begin : g_bad_stride_w
+        $fatal(1, "%m: need K_W >= 1 and 1 <= STRIDE_W <= K_W; got K_W = %0d, STRIDE_W = %0d", K_W, STRIDE_W);
+    end
+    if (!SQUARE && (PAD_H < 0 || PAD_H >= K_H)) begin : g_bad_pad_h
+        $fatal(1, "%m: PAD_H (%0d) must be in 0..K_H-1 (K_H = %0d)", PAD_H, K_H);
+    end
+    if (!SQUARE && (PAD_W < 0 || PAD_W >= K_W)) begin : g_bad_pad_w
+        $fatal(1, "%m: PAD_W (%0d) must be in 0..K_W-1 (K_W = %0d)", PAD_W, K_W);
+    end
+    if (IFM_H + 2*PAD_H < K_H || IFM_W + 2*PAD_W < K_W) begin : g_bad_size
+        $fatal(1, "%m: the %0d x %0d kernel is larger than the padded image %0d x %0d (PAD %0d x %0d)",
+               K_H, K_W, IFM_H, IFM_W, PAD_H, PAD_W);
     end
 
     localparam int CF        = CH / SIMD;
-    localparam int OH        = (IFM_H + 2*PAD - K) / STRIDE + 1;
-    localparam int OW        = (IFM_W + 2*PAD - K) / STRIDE + 1;
+    localparam int OH        = (IFM_H + 2*PAD_H - K_H) / STRIDE_H + 1;
+    localparam int OW        = (IFM_W + 2*PAD_W - K_W) / STRIDE_W + 1;
     localparam int ROW_BEATS = IFM_W * CF;
-    localparam int NR        = 2 * K;
+    localparam int NR        = 2 * K_H;
     localparam int DEPTH     = NR * ROW_BEATS;
-    localparam int KC        = K * CF;
+    localparam int KC        = K_W * CF;
     localparam int BEAT_W    = SIMD * ELEM_W;
     localparam int MAW       = $clog2(DEPTH);      // memory address width
     localparam int AW        = MAW + 1;            // addresses, with room for a sum below 2*DEPTH
-    localparam int PW        = $clog2(ROW_BEATS + IFM_H + NR + (K + STRIDE + PAD) * CF + 2) + 2;  // signed
+    localparam int PW        = $clog2(ROW_BEATS + IFM_H + NR + K_H + STRIDE_H + PAD_H
+                                      + (K_W + STRIDE_W + PAD_W) * CF + 2) + 2;  // signed
     // address steps, modulo DEPTH
-    localparam int OROW_STEP  = (STRIDE * ROW_BEATS) % DEPTH;
+    localparam int OROW_STEP  = (STRIDE_H * ROW_BEATS) % DEPTH;
     localparam int FRAME_STEP = ((IFM_H % NR) * ROW_BEATS) % DEPTH;
-    localparam int PAD_BACK   = (DEPTH - ((PAD % NR) * ROW_BEATS) % DEPTH) % DEPTH;
+    localparam int PAD_BACK   = (DEPTH - ((PAD_H % NR) * ROW_BEATS) % DEPTH) % DEPTH;
 
     function automatic logic [AW-1:0] add_mod(input logic [AW-1:0] a, input logic [AW-1:0] step);
         logic [AW-1:0] s;
@@ -120,7 +147,7 @@ module sliding_window #(
 
     wire en       = !v1_reg || slice_ready;
     wire last_kc  = kc_reg == PW'(KC - 1);
-    wire last_ky  = ky_reg == PW'(K - 1);
+    wire last_ky  = ky_reg == PW'(K_H - 1);
     wire last_ox  = ox_reg == PW'(OW - 1);
     wire last_oy  = oy_reg == PW'(OH - 1);
     wire end_row  = last_kc && last_ky && last_ox;   // last beat of an output row
@@ -149,7 +176,7 @@ module sliding_window #(
     // rows released at the end of an output row: those above the next window top
     logic signed [PW-1:0] next_top, freed_new, freed_delta;
     always_comb begin
-        next_top = iy_top_reg + PW'(STRIDE);
+        next_top = iy_top_reg + PW'(STRIDE_H);
         if (last_oy) freed_new = PW'(IFM_H);
         else if (next_top < 0) freed_new = '0;
         else if (next_top > PW'(IFM_H)) freed_new = PW'(IFM_H);
@@ -179,15 +206,15 @@ module sliding_window #(
                 if (last_ky) begin
                     ky_reg       <= '0;
                     ox_reg       <= ox_reg + 1'b1;
-                    col_base_reg <= col_base_reg + PW'(STRIDE * CF);
-                    col_reg      <= col_base_reg + PW'(STRIDE * CF);
+                    col_base_reg <= col_base_reg + PW'(STRIDE_W * CF);
+                    col_reg      <= col_base_reg + PW'(STRIDE_W * CF);
                     iy_reg       <= iy_top_reg;
                     row_addr_reg <= top_addr_reg;
                     if (last_ox) begin
                         ox_reg       <= '0;
                         oy_reg       <= oy_reg + 1'b1;
-                        col_base_reg <= PW'(-PAD * CF);
-                        col_reg      <= PW'(-PAD * CF);
+                        col_base_reg <= PW'(-PAD_W * CF);
+                        col_reg      <= PW'(-PAD_W * CF);
                         iy_top_reg   <= next_top;
                         iy_reg       <= next_top;
                         top_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
@@ -195,8 +222,8 @@ module sliding_window #(
                         freed_reg    <= freed_new;
                         if (last_oy) begin
                             oy_reg        <= '0;
-                            iy_top_reg    <= PW'(-PAD);
-                            iy_reg        <= PW'(-PAD);
+                            iy_top_reg    <= PW'(-PAD_H);
+                            iy_reg        <= PW'(-PAD_H);
                             frame_top_reg <= add_mod(frame_top_reg, AW'(FRAME_STEP));
                             top_addr_reg  <= add_mod(add_mod(frame_top_reg, AW'(FRAME_STEP)), AW'(PAD_BACK));
                             row_addr_reg  <= add_mod(add_mod(frame_top_reg, AW'(FRAME_STEP)), AW'(PAD_BACK));
@@ -216,10 +243,10 @@ module sliding_window #(
             ox_reg         <= '0;
             ky_reg         <= '0;
             kc_reg         <= '0;
-            iy_top_reg     <= PW'(-PAD);
-            iy_reg         <= PW'(-PAD);
-            col_base_reg   <= PW'(-PAD * CF);
-            col_reg        <= PW'(-PAD * CF);
+            iy_top_reg     <= PW'(-PAD_H);
+            iy_reg         <= PW'(-PAD_H);
+            col_base_reg   <= PW'(-PAD_W * CF);
+            col_reg        <= PW'(-PAD_W * CF);
             frame_top_reg  <= '0;
             top_addr_reg   <= AW'(PAD_BACK);
             row_addr_reg   <= AW'(PAD_BACK);

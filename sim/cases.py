@@ -414,6 +414,32 @@ def all_cases() -> list[Case]:
             dict(IFM_H=7, IFM_W=6, CH=1, SIMD=1, ELEM_W=3, K=3, STRIDE=2, PAD=1, PAD_VALUE=-1),
             {"frames": 5, "signed": True},
         ),
+        # -- sliding_window, non-square: Conv1d (a 1-row image, kernel 1 x K, stride and padding along W
+        # only) and a 2 x 3 kernel with strides and padding per axis
+        Case(
+            "sliding_window",
+            "conv1d-k3-s1-p1-ch4-simd2",
+            dict(IFM_H=1, IFM_W=16, CH=4, SIMD=2, ELEM_W=4, K_H=1, K_W=3, STRIDE_H=1, STRIDE_W=1, PAD_H=0, PAD_W=1),
+            {"frames": 6, "signed": False},
+        ),
+        Case(
+            "sliding_window",
+            "conv1d-k5-s2-p2-ch1-padm1",
+            dict(IFM_H=1, IFM_W=21, CH=1, SIMD=1, ELEM_W=3, K_H=1, K_W=5, STRIDE_W=2, PAD_H=0, PAD_W=2, PAD_VALUE=-1),
+            {"frames": 6, "signed": True},
+        ),
+        Case(
+            "sliding_window",
+            "conv1d-k4-s4-p0-ch3-simd3",
+            dict(IFM_H=1, IFM_W=12, CH=3, SIMD=3, ELEM_W=8, K_H=1, K_W=4, STRIDE_W=4, PAD_H=0, PAD_W=0),
+            {"frames": 8, "signed": True},
+        ),
+        Case(
+            "sliding_window",
+            "k2x3-s1x2-p1x1-ch2",
+            dict(IFM_H=5, IFM_W=7, CH=2, SIMD=1, ELEM_W=2, K_H=2, K_W=3, STRIDE_H=1, STRIDE_W=2, PAD_H=1, PAD_W=1),
+            {"frames": 4, "signed": False},
+        ),
         # -- maxpool
         Case("maxpool", "k2-ch4-pe2-u4", dict(IFM_H=4, IFM_W=6, CH=4, PE=2, ELEM_W=4, SIGNED=0, K=2), {"frames": 8}),
         Case(
