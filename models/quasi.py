@@ -93,6 +93,15 @@ def binary_forward(bs: list[torch.Tensor], x: torch.Tensor, act: str) -> torch.T
     return h @ bs[-1].T / math.sqrt(bs[-1].shape[1])
 
 
+def binary_forward_batch(bs: list[torch.Tensor], x: torch.Tensor, act: str) -> torch.Tensor:
+    """:func:`binary_forward` of C networks at once: weights (C, out, in), result (C, N, outputs)."""
+    h = x.expand(bs[0].shape[0], -1, -1)
+    for b in bs[:-1]:
+        pre = h @ b.transpose(1, 2) / math.sqrt(b.shape[2])
+        h = torch.sign(pre) if act == "sign" else torch.relu(pre)
+    return h @ bs[-1].transpose(1, 2) / math.sqrt(bs[-1].shape[2])
+
+
 def latent_weights(dims: list[int], gen: torch.Generator) -> list[torch.Tensor]:
     """Latent weights uniform on [-1, 1] for layers dims[0] -> dims[1] -> ... -> dims[-1]."""
     return [torch.rand(o, i, generator=gen, dtype=torch.float64) * 2 - 1 for i, o in zip(dims, dims[1:], strict=False)]
@@ -105,10 +114,14 @@ def monte_carlo_error(x: torch.Tensor, width: int, act: str, samples: int, seed:
     quasi = quasi_forward(ws, x, act).squeeze(1)
     total = torch.zeros_like(quasi)
     total2 = torch.zeros_like(quasi)
-    for _ in range(samples):
-        out = binary_forward([sample_binary(w, gen) for w in ws], x, act).squeeze(1)
-        total += out
-        total2 += out**2
+    chunk = max(1, min(samples, 2**24 // max(w.numel() for w in ws)))  # networks drawn at once (<= 128 MB a layer)
+    done = 0
+    while done < samples:
+        c = min(chunk, samples - done)
+        out = binary_forward_batch([sample_binary(w.expand(c, -1, -1), gen) for w in ws], x, act)[:, :, 0]
+        total += out.sum(0)
+        total2 += (out**2).sum(0)
+        done += c
     mean = total / samples
     std = torch.sqrt(torch.clamp(total2 / samples - mean**2, min=0.0))
     stderr = std / math.sqrt(samples)
@@ -116,12 +129,16 @@ def monte_carlo_error(x: torch.Tensor, width: int, act: str, samples: int, seed:
     # in units of the binary networks' output spread: the bias of the quasi approximation; the Monte-Carlo
     # mean alone is off by about sqrt(2/pi)/sqrt(samples) in these units (the noise floor)
     normalized = err / (std + _EPS)
+    # E[(MC mean - quasi)^2] = bias^2 + std^2 / samples: the bias with the Monte-Carlo noise taken out
+    bias2 = ((mean - quasi) ** 2 - std**2 / samples) / (std**2 + _EPS)
     return {
         "width": width,
         "activation": act,
         "samples": samples,
         "mean_abs_error": float(err.mean()),
         "normalized_error": float(normalized.mean()),
+        "normalized_bias": math.sqrt(max(float(bias2.mean()), 0.0)),
+        "resolution": 1 / math.sqrt(samples),  # the bias this many samples can resolve (one standard error)
         "noise_floor": math.sqrt(2 / math.pi) / math.sqrt(samples),
         "mean_mc_stderr": float(stderr.mean()),
         "error_over_stderr": float((err / (stderr + _EPS)).mean()),
@@ -139,16 +156,16 @@ def empirical_ntk(fn, params: list[torch.Tensor], x: torch.Tensor) -> np.ndarray
     for i in range(len(x)):
         out = fn(params, x[i : i + 1]).sum()
         grads = torch.autograd.grad(out, params)
-        rows.append(torch.cat([g.flatten() for g in grads]))
+        rows.append(torch.cat([g.flatten() for g in grads]).float())  # float32 rows: N x P fits in memory
     jac = torch.stack(rows)
-    return (jac @ jac.T).detach().numpy()
+    return (jac.double() @ jac.double().T).detach().numpy() if jac.numel() < 2**25 else (jac @ jac.T).double().numpy()
 
 
 def decay_fits(eigs: np.ndarray, top: int) -> dict:
-    """Least-squares fits of log(lambda_i / lambda_1) over i = 1..top: exponential (against i) and power
-    law (against log i); R^2 of each on the log scale and which fits better."""
+    """Least-squares fits of log(lambda_i / lambda_1) over i = 1..top (down to 1e-6 lambda_1): exponential
+    (against i) and power law (against log i); R^2 of each on the log scale and which fits better."""
     lam = np.sort(np.asarray(eigs, dtype=np.float64))[::-1][:top]
-    lam = lam[lam > lam[0] * 1e-12]
+    lam = lam[lam > lam[0] * 1e-6]  # above the float32 Jacobian's rounding floor
     i = np.arange(1, len(lam) + 1, dtype=np.float64)
     y = np.log(lam / lam[0])
 
@@ -280,7 +297,7 @@ def _digits_features(data_dir=None):
 
 def run_analysis(
     out: Path | str,
-    widths: list[int] = (16, 64, 256, 1024),
+    widths: list[int] = (4, 16, 64, 256, 1024),
     seeds: int = 3,
     samples: int = 2000,
     epochs: int = 40,
@@ -305,14 +322,17 @@ def run_analysis(
     mc = []
     for act in ("sign", "relu"):
         for w in widths:
-            row = monte_carlo_error(x64, w, act, samples, seed=0)
+            # ``samples`` networks at the largest width, more at smaller ones (about the same cost each, up
+            # to 64x): the resolution then follows the bias as it shrinks
+            n = samples * min(64, max(1, max(widths) // w))
+            row = monte_carlo_error(x64, w, act, n, seed=0)
             mc.append(row)
             log(
-                f"(a) {act:<4} width {w:>5}: |quasi - MC mean| / MC spread {row['normalized_error']:.4f} "
-                f"(Monte-Carlo noise floor {row['noise_floor']:.4f}; absolute {row['mean_abs_error']:.4g})"
+                f"(a) {act:<4} width {w:>5}: quasi bias {row['normalized_bias']:.4f} output spreads "
+                f"(|quasi - MC mean| {row['normalized_error']:.4f}, resolution {row['resolution']:.4f})"
             )
 
-    ntk_w = ntk_width or max(widths)
+    ntk_w = ntk_width or min(max(widths), 512)  # the Jacobian is inputs x parameters
     xn = torch.as_tensor(xtr[:ntk_inputs], dtype=torch.float64)
     fits, spectra = ntk_spectra(xn, ntk_w, seed=0, top=max(10, ntk_inputs // 2))
     for name, f in fits.items():
@@ -362,12 +382,13 @@ def run_analysis(
 def _summary(mc, fits, gaps, kernels, widths) -> list[str]:
     lines = []
     for act in ("sign", "relu"):
-        errs = [r["normalized_error"] for r in mc if r["activation"] == act]
+        errs = [r["normalized_bias"] for r in mc if r["activation"] == act]
         falls = all(b <= a for a, b in zip(errs, errs[1:], strict=False))
         lines.append(
-            f"(a) {act}: quasi vs Monte-Carlo error (in output spreads) {errs[0]:.4f} at width {widths[0]} -> "
-            f"{errs[-1]:.4f} at {widths[-1]} ({'falls with width' if falls else 'does not fall monotonically'}; "
-            f"noise floor {mc[0]['noise_floor']:.4f})"
+            f"(a) {act}: bias of the quasi network vs Monte-Carlo (in output spreads) {errs[0]:.4f} at width "
+            f"{widths[0]} -> {errs[-1]:.4f} at {widths[-1]} "
+            f"({'falls with width' if falls else 'does not fall monotonically'}; resolution {mc[0]['resolution']:.4f} "
+            f"to {mc[len(widths) - 1]['resolution']:.4f})"
         )
     for name, f in fits.items():
         lines.append(f"(b) NTK of the {name} network decays more like a {f['better_fit'].replace('_', ' ')}")
@@ -391,9 +412,19 @@ def _plot(out: Path, mc, spectra, fits, gaps, kernels, widths, ntk_w) -> None:
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for act, color in (("sign", "tab:blue"), ("relu", "tab:orange")):
         rows = [r for r in mc if r["activation"] == act]
-        ax.plot(widths, [r["normalized_error"] for r in rows], "o-", color=color, label=f"{act}: |quasi - MC mean|")
-    ax.axhline(mc[0]["noise_floor"], color="gray", ls="--", label=f"Monte-Carlo noise floor ({mc[0]['samples']} nets)")
-    ax.set(xscale="log", yscale="log", xlabel="hidden width", ylabel="error / output spread of the binary nets")
+        bias = [max(r["normalized_bias"], 1e-4) for r in rows]
+        ax.plot(widths, bias, "o-", color=color, label=f"{act}: bias of the quasi network")
+        ax.plot(
+            widths,
+            [r["normalized_error"] for r in rows],
+            "x:",
+            color=color,
+            alpha=0.6,
+            label=f"{act}: |quasi - MC mean|",
+        )
+        ax.plot(widths, [r["resolution"] for r in rows], "--", color="gray", lw=1)
+    ax.plot([], [], "--", color="gray", lw=1, label="Monte-Carlo resolution (1/sqrt(networks))")
+    ax.set(xscale="log", yscale="log", xlabel="hidden width", ylabel="in output spreads of the binary nets")
     ax.set_title("(a) quasi network vs Monte-Carlo binary networks")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
@@ -428,8 +459,9 @@ def _plot(out: Path, mc, spectra, fits, gaps, kernels, widths, ntk_w) -> None:
         yscale="log", xlabel="eigenvalue index i", ylabel="lambda_i / lambda_1", title="semi-log (exponential: line)"
     )
     axes[1].set(xscale="log", yscale="log", xlabel="eigenvalue index i", title="log-log (power law: line)")
+    floor = min(float(np.min(v[v > 0] / v[0])) for v in spectra.values())
     for ax in axes:
-        ax.set_ylim(1e-8, 2)
+        ax.set_ylim(max(1e-10, floor / 3), 2)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8, title="solid: exp. fit, dotted: power fit", title_fontsize=7)
     fig.suptitle(f"(b) empirical NTK spectra, width {ntk_w}")

@@ -155,6 +155,6 @@ def quasi_bench(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     out = Path(args.work) / "quasi"
-    result = run_analysis(out, widths=[16, 64, 256, 1024], seeds=3, samples=1000, epochs=20, ntk_inputs=200)
+    result = run_analysis(out, widths=[4, 16, 64, 256, 1024], seeds=3, samples=4000, epochs=20, ntk_inputs=200)
     ntk = {k: v for k, v in result["ntk"].items() if k != "spectra"}  # the spectra stay in quasi.json
     return {"plots": str(out), **result, "ntk": ntk}

@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     asub = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
     q = asub.add_parser("quasi", help="quasi network vs Monte-Carlo binary nets, NTK spectra, generalization gaps")
     q.add_argument("--out", default="build/quasi", help="output folder (quasi.json and PNG plots)")
-    q.add_argument("--widths", type=int, nargs="+", default=[16, 64, 256, 1024], help="hidden widths")
+    q.add_argument("--widths", type=int, nargs="+", default=[4, 16, 64, 256, 1024], help="hidden widths")
     q.add_argument("--seeds", type=int, default=3, help="seeds per width for the generalization gaps")
     q.add_argument("--samples", type=int, default=2000, help="Monte-Carlo binary networks per width")
     q.add_argument("--epochs", type=int, default=40, help="training epochs of the generalization-gap MLPs")
