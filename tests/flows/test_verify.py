@@ -159,3 +159,23 @@ def test_exact_matmul_paths_agree():
         if hi == 1 << 31:  # beyond int64 products would wrap: only check the exact paths below it
             continue
         np.testing.assert_array_equal(kernels.exact_matmul(a, b), want)
+
+
+@pytest.mark.parametrize(
+    "preset", ["digits-cnn-w8a8", "digits-cnn-w4a4", "digits-cnn-wta2", "digits-cnn-w4a2", "tfc-w8a3", "tfc-w3a3"]
+)
+def test_wide_and_mixed_presets_compile_exact_at_every_step(tmp_path, preset):
+    """Random weights at 3 to 8 bits, ternary and mixed widths: every executed step after the tidy-up
+    compares integers (or the logits as integers), and no step differs."""
+    from qnnflow.models.export import export_qonnx
+    from qnnflow.models.zoo import parse_preset, random_model
+
+    shape = parse_preset(preset).input_shape
+    path = export_qonnx(random_model(preset, seed=1), tmp_path / "m.onnx", shape)
+    x = (np.random.default_rng(2).integers(0, 256, size=(50, *shape)) / 255).astype(np.float32)
+    r = compile_model(path, tmp_path / "b", inputs=x, verbose=False)
+    for s in r.checks[1:]:
+        assert set(s["compared"]) & {"integers", "logits", "unchanged"}, s["step"]
+        assert s["decision_mismatches"] == 0
+    assert "logits" in r.checks[1]["compared"]  # streamline: the logits as exact integers
+    assert r.checks[-1]["integer_exact"]
