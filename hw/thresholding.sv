@@ -2,6 +2,7 @@
 //
 // Function  : for each element x of channel c, out = (number of thresholds t of channel c with
 //             t <= x) + OUT_OFFSET, in OUT_W bits (two's complement when OUT_OFFSET < 0).
+//             x is an unsigned, a two's complement or (IN_BIPOLAR) a bipolar value, -1 or +1.
 //             The stream is channels-last: beat j carries channels (j mod CF)*PE .. +PE-1,
 //             CF = CH/PE, element e at bits [e*IN_W +: IN_W].
 //             Thresholds come from THRESH_FILE ($readmemh), laid out by
@@ -17,6 +18,8 @@
 //   PE          channels per beat; must divide CH
 //   IN_W        input element width
 //   IN_SIGNED   1: inputs are two's complement; 0: unsigned
+//   IN_BIPOLAR  1: inputs are bipolar {-1, +1}, one bit (IN_W = 1), 0 meaning -1, as a BIPOLAR
+//               stream carries them (the thresholds compare with -1 / +1, not with the code)
 //   NUM_T       thresholds per channel (>= 1)
 //   THR_W       threshold width (two's complement)
 //   OUT_W       output element width
@@ -32,6 +35,7 @@ module thresholding #(
     parameter int PE          = 2,
     parameter int IN_W        = 8,
     parameter bit IN_SIGNED   = 1'b0,
+    parameter bit IN_BIPOLAR  = 1'b0,
     parameter int NUM_T       = 3,
     parameter int THR_W       = 9,
     parameter int OUT_W       = 2,
@@ -56,13 +60,16 @@ module thresholding #(
     if (NUM_T < 1) begin : g_bad_num_t
         $fatal(1, "%m: NUM_T (%0d) must be at least 1", NUM_T);
     end
+    if (IN_BIPOLAR && IN_W != 1) begin : g_bad_bipolar
+        $fatal(1, "%m: a bipolar input is 1 bit wide, not IN_W = %0d", IN_W);
+    end
     if (IN_W < 1 || THR_W < 1 || OUT_W < 1) begin : g_bad_width
         $fatal(1, "%m: IN_W (%0d), THR_W (%0d) and OUT_W (%0d) must be at least 1", IN_W, THR_W, OUT_W);
     end
 
     localparam int CF     = CH / PE;
     localparam int FOLD_W = CF > 1 ? $clog2(CF) : 1;
-    localparam int CMP_W  = (THR_W > IN_W + 1 ? THR_W : IN_W + 1);
+    localparam int CMP_W  = (THR_W > IN_W + 1 ? THR_W : IN_W + 1);  // bipolar: 2 bits hold -1, +1
     localparam int WORD_W = PE * NUM_T * THR_W;
     localparam logic [FOLD_W-1:0] LAST_FOLD = FOLD_W'(CF - 1);
 
@@ -95,8 +102,9 @@ module thresholding #(
         for (int e = 0; e < PE; e++) begin
             logic signed [CMP_W-1:0] x;
             logic [OUT_W-1:0] count;
-            x = IN_SIGNED ? CMP_W'($signed(s_axis_tdata[e*IN_W +: IN_W]))
-                          : CMP_W'(s_axis_tdata[e*IN_W +: IN_W]);
+            if (IN_BIPOLAR) x = s_axis_tdata[e*IN_W] ? CMP_W'(1) : -CMP_W'(1);
+            else if (IN_SIGNED) x = CMP_W'($signed(s_axis_tdata[e*IN_W +: IN_W]));
+            else x = CMP_W'(s_axis_tdata[e*IN_W +: IN_W]);
             count = OUT_W'(OUT_OFFSET);
             for (int t = 0; t < NUM_T; t++) begin
                 if ($signed(CMP_W'($signed(thr_q[(e*NUM_T + t)*THR_W +: THR_W]))) <= x) begin

@@ -266,11 +266,22 @@ def _memh_text(words: list[int], width: int) -> str:
 # thresholding
 # ------------------------------------------------------------------------------------------------
 def thresholding_case(
-    name: str, *, ch: int, pe: int, in_w: int, in_signed: bool, num_t: int, out_offset: int = 0, frames: int = 24
+    name: str,
+    *,
+    ch: int,
+    pe: int,
+    in_w: int,
+    in_signed: bool,
+    num_t: int,
+    out_offset: int = 0,
+    frames: int = 24,
+    in_bipolar: bool = False,
 ) -> Case:
     """A thresholding case: random ascending thresholds, channels 0 and 1 with the input's extremes
-    among them; the bench puts all-max and all-min pixels first (:func:`corner_inputs`)."""
-    lo, hi = kernels.value_range(in_w, in_signed)
+    among them; the bench puts all-max and all-min pixels first (:func:`corner_inputs`). A bipolar
+    input (``in_bipolar``, one bit, 0 meaning -1) has thresholds in -1..2 against the values
+    -1 / +1: a threshold of 0 fires on +1 only, where a comparison with the code would fire on both."""
+    lo, hi = kernels.value_range(in_w, in_signed, bipolar=in_bipolar)
     thr_w = kernels.signed_width(lo, hi + 1)  # clipped thresholds lie in [lo, hi + 1]
     out_lo, out_hi = out_offset, out_offset + num_t
     out_w = kernels.signed_width(out_lo, out_hi) if out_lo < 0 else max(1, out_hi.bit_length())
@@ -279,6 +290,7 @@ def thresholding_case(
         PE=pe,
         IN_W=in_w,
         IN_SIGNED=int(in_signed),
+        IN_BIPOLAR=int(in_bipolar),
         NUM_T=num_t,
         THR_W=thr_w,
         OUT_W=out_w,
@@ -389,6 +401,12 @@ def all_cases() -> list[Case]:
         thresholding_case("pe1-ch4-a4u-t3", ch=4, pe=1, in_w=4, in_signed=False, num_t=3),
         thresholding_case("pe2-ch8-a8s-t15-off", ch=8, pe=2, in_w=8, in_signed=True, num_t=15, out_offset=-8),
         thresholding_case("pe4-ch4-a6s-t1", ch=4, pe=4, in_w=6, in_signed=True, num_t=1),
+        # bipolar input (a BIPOLAR stream: one bit, 0 meaning -1)
+        thresholding_case("pe2-ch6-a1b-t1", ch=6, pe=2, in_w=1, in_signed=False, in_bipolar=True, num_t=1, frames=40),
+        thresholding_case(
+            "pe1-ch4-a1b-t3-off", ch=4, pe=1, in_w=1, in_signed=False, in_bipolar=True, num_t=3, out_offset=-1
+        ),
+        thresholding_case("pe8-ch8-a1b-t2", ch=8, pe=8, in_w=1, in_signed=False, in_bipolar=True, num_t=2, frames=40),
         # -- sliding_window (square kernels; STRIDE <= K)
         Case(
             "sliding_window",
@@ -505,7 +523,7 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
         p = params
         case = thresholding_case(
             name, ch=p["CH"], pe=p["PE"], in_w=p["IN_W"], in_signed=bool(p["IN_SIGNED"]), num_t=p["NUM_T"],
-            out_offset=p["OUT_OFFSET"],
+            out_offset=p["OUT_OFFSET"], in_bipolar=bool(p.get("IN_BIPOLAR", 0)),
         )  # fmt: skip
         return Case(case.module, case.id, case.params, case.config, case.prepare, slow=slow)
     return Case(module, name, dict(params), dict(_BENCH_DEFAULTS.get(module, {})), slow=slow)

@@ -2,6 +2,7 @@
 
 The pixels are an all-max and an all-min one first (channels 0 and 1 of the case have
 thresholds at those extremes), then random ones; expected outputs are range-checked, not wrapped.
+A bipolar input (IN_BIPOLAR) is -1 / +1 in the reference and one bit, 0 meaning -1, on the port.
 A frame is one pixel: CH channels in CF = CH/PE beats, one beat per cycle.
 """
 
@@ -23,11 +24,16 @@ def ports(dut):
 
 
 def stimulus(rng) -> Stimulus:
-    lo, hi = kernels.value_range(P["IN_W"], bool(P["IN_SIGNED"]))
-    x = np.concatenate([corner_inputs(P["CH"], (lo, hi)), rng.integers(lo, hi + 1, size=(CFG["frames"], P["CH"]))])
+    bipolar = bool(P.get("IN_BIPOLAR", 0))
+    lo, hi = kernels.value_range(P["IN_W"], bool(P["IN_SIGNED"]), bipolar=bipolar)
+    if bipolar:
+        x = rng.choice(np.array([-1, 1]), size=(CFG["frames"], P["CH"]))
+    else:
+        x = rng.integers(lo, hi + 1, size=(CFG["frames"], P["CH"]))
+    x = np.concatenate([corner_inputs(P["CH"], (lo, hi)), x])
     y = kernels.thresholding(x, np.array(CFG["thresholds"]), P["OUT_OFFSET"])
     return Stimulus(
-        inputs=[[beats(x, P["IN_W"], P["PE"], signed=bool(P["IN_SIGNED"]), port="input")]],
+        inputs=[[beats(x, P["IN_W"], P["PE"], signed=bool(P["IN_SIGNED"]), bipolar=bipolar, port="input")]],
         expect=[[beats(y, P["OUT_W"], P["PE"], signed=P["OUT_OFFSET"] < 0, port=f"expected (OUT_W {P['OUT_W']})")]],
         beats_per_frame=CF,
         formula=CF,

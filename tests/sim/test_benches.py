@@ -158,3 +158,92 @@ def test_bench_catches_a_changed_threshold(case_id):
     )  # fmt: skip
     assert run.tests == 3 and run.failures == 3
     assert "mismatching beats" in run.log.read_text()
+
+
+# ------------------------------------------------------------------------------------------------
+# vvau (depthwise) and the bipolar thresholding input
+# ------------------------------------------------------------------------------------------------
+def _vvau_cases() -> list[cases.Case]:
+    return [c for c in cases.all_cases() + cases.representative_cases() if c.module == "vvau"]
+
+
+@pytest.mark.parametrize("case", _vvau_cases(), ids=lambda c: c.full_id)
+def test_vvau_corner_windows_reach_both_accumulator_extremes(case):
+    """The corner windows against the corner weight channels give exactly the accumulator range over
+    KK products that ACC_W is derived from, and those channels have thresholds at their extremes."""
+    from qnnflow.flows import kernels, kernels_dw
+
+    p = case.params
+    extra, _files = case.prepare(case.seed)
+    w = np.array(extra["weights"])
+    bipolar = bool(p["IN_BIPOLAR"]), bool(p["W_BIPOLAR"])
+    lo, hi = kernels.accumulator_range(p["KK"], tuple(extra["x_range"]), tuple(extra["w_range"]), xnor=all(bipolar))
+    corners = cases.corner_inputs(p["KK"] * p["CH"], extra["x_range"])
+    acc = kernels_dw.vvau(corners, w, x_bipolar=bipolar[0], w_bipolar=bipolar[1])
+    assert acc[:, :2].min() == lo and acc[:, :2].max() == hi
+    assert kernels.value_range(p["ACC_W"], True)[0] <= lo and hi + 1 <= kernels.value_range(p["ACC_W"], True)[1]
+    if p["NUM_T"]:
+        thr = np.array(extra["thresholds"])
+        assert thr[0, -1] == acc[:, 0].max() and thr[1, -1] == acc[:, 1].max()
+
+
+def _run_modified(case: cases.Case, *, params: dict | None = None, edit_words=None):
+    extra, files = case.prepare(case.seed)
+    if edit_words:
+        words = files["weights.mem"].split()
+        edit_words(words)
+        files["weights.mem"] = "\n".join(words) + "\n"
+    return run_bench(
+        case.module, {**case.params, **(params or {})}, seed=case.seed, config={**case.config, **extra}, files=files,
+        cache_dir=CACHE, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("case_id", ["vvau/pe3-simd9-ch3-k3-wternary-a4u", "vvau/pe4-simd1-ch8-k2-w2a1b"])
+def test_vvau_bench_catches_a_wrong_weight(case_id):
+    """One flipped weight bit in the memory file only (the reference keeps the case's weights)
+    fails the bench in every traffic mode: with SIMD = KK in one beat, and with NF > 1 folds."""
+
+    def flip(words):
+        words[-1] = f"{int(words[-1], 16) ^ 0x1:0{len(words[-1])}x}"
+
+    run = _run_modified(cases.by_id(case_id), edit_words=flip)
+    assert run.tests == 3 and run.failures == 3
+    assert "mismatching beats" in run.log.read_text()
+
+
+@pytest.mark.rtl
+def test_vvau_accumulator_one_bit_too_narrow_fails():
+    """ACC_W one less than derived (thresholds clipped to it, the reference exact): the corner
+    windows' wrapped accumulators change the outputs."""
+    case = cases.by_id("vvau/pe2-simd1-ch8-k3-w4a4s-thr15-off")
+    p = case.params
+    narrow = cases.vvau_case(
+        "narrowed", ch=p["CH"], kk=p["KK"], pe=p["PE"], simd=p["SIMD"], in_w=p["IN_W"], in_signed=True, w_w=p["W_W"],
+        num_t=p["NUM_T"], out_offset=p["OUT_OFFSET"], windows=16, acc_w=p["ACC_W"] - 1,
+    )  # fmt: skip
+    run = narrow.run(cache_dir=CACHE, check=False)
+    log = run.log.read_text()
+    assert run.tests == 3 and run.failures == 3, log[-3000:]
+    assert "mismatching beats" in log
+
+
+def _bipolar_threshold_cases() -> list[cases.Case]:
+    return [c for c in cases.all_cases() if c.module == "thresholding" and c.params["IN_BIPOLAR"]]
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in _bipolar_threshold_cases() if c.params["NUM_T"] > 1], ids=lambda c: c.full_id
+)
+def test_bipolar_threshold_cases_tell_values_from_codes(case):
+    """On a bipolar thresholding case's own corner pixels, comparing its thresholds with the codes
+    0 / 1 instead of the values -1 / +1 gives other outputs (a threshold of 0 fires on +1 only), so
+    the bench, which passes against the value reference, would catch a module comparing codes."""
+    from qnnflow.flows import kernels
+
+    thr = np.array(case.prepare(case.seed)[0]["thresholds"])
+    x = cases.corner_inputs(case.params["CH"], (-1, 1))
+    by_value = kernels.thresholding(x, thr, case.params["OUT_OFFSET"])
+    by_code = kernels.thresholding((x + 1) // 2, thr, case.params["OUT_OFFSET"])
+    assert 0 in thr and not np.array_equal(by_value, by_code)
