@@ -292,3 +292,31 @@ def test_sim_with_one_input_skips_the_boundary_probes_with_a_note(build, tmp_pat
     assert main(["sim", str(build), "--inputs", str(tmp_path / "one.npy")]) == 0
     out = capsys.readouterr().out
     assert "boundary probes skipped: 1 input: two inputs of different classes are needed" in out
+
+
+@pytest.mark.rtl
+def test_a_changed_word_layout_regenerates_the_rtl(build, tmp_path, monkeypatch):
+    """rtl/ is reused only while the code that made it is unchanged: here the package source is a
+    copy whose memory-file word layout (flows/memfiles.py) is edited, and the next simulation must
+    generate rtl/ again (and drop the results made from the old one)."""
+    import shutil
+
+    from qnnflow.sim.stitch import prepare_rtl
+
+    from qnnflow import stamps
+
+    build = _copy(build, tmp_path)
+    src = tmp_path / "src"
+    for layer in ("qnnflow", "flows", "sim", "hw"):
+        shutil.copytree(stamps._PACKAGE / layer, src / layer, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(stamps, "_PACKAGE", src)
+    before = stamps.rtl_digest(build)
+    logs: list[str] = []
+    prepare_rtl(build, log=logs.append)
+    assert stamps.rtl_digest(build) == before and not any("code generation" in m for m in logs)  # same source
+    memfiles = src / "flows" / "memfiles.py"
+    memfiles.write_text(memfiles.read_text() + "\n# word layout changed: most significant element first\n")
+    prepare_rtl(build, log=logs.append)
+    assert any("code generation" in m for m in logs), "a changed memfiles.py reused the old rtl/"
+    assert stamps.rtl_digest(build) != before
+    assert not (build / "sim" / "results.json").exists()  # made from the old RTL: removed

@@ -93,6 +93,9 @@ def _compile_and_simulate(path: Path, build: Path, x: np.ndarray, output: Output
     est = json.loads((build / "estimates.json").read_text())["ii_cycles"]
     assert r["cycles_per_frame_estimated"] == est
     assert r["cycles_per_frame_measured"] == est, "measured II differs from the estimate"
+    # the same design under random input idles and output backpressure: still every value exact
+    stalled = simulate(build, inputs=x[:8], stalls=True, seed=7, log=_quiet)
+    assert stalled["mismatches"] == 0 and stalled["stalls"], f"under stalls: {stalled['first_mismatches']}"
     return r
 
 
