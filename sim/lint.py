@@ -51,6 +51,20 @@ def _mvau_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
     return files
 
 
+def _vvau_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    ch, kk, pe, simd, w_w = p["CH"], p["KK"], p["PE"], p["SIMD"], p["W_W"]
+    lo, hi = (-(1 << (w_w - 1)), (1 << (w_w - 1)) - 1) if p.get("W_SIGNED") else (0, (1 << w_w) - 1)
+    w = rng.integers(lo, hi + 1, size=(ch, kk))
+    words = memfiles.vvau_weight_words(w, pe, simd, w_w, signed=bool(p.get("W_SIGNED")))
+    files = {p["WEIGHT_FILE"]: _text(words, pe * simd * w_w)}
+    if p.get("NUM_T"):
+        acc_w, num_t = p["ACC_W"], p["NUM_T"]
+        thr = np.sort(rng.integers(-(1 << (acc_w - 2)), 1 << (acc_w - 2), size=(ch, num_t)), axis=1)
+        files[p["THRESH_FILE"]] = _text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
+    return files
+
+
 def _thresholding_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
     rng = np.random.default_rng(seed)
     thr_w, num_t = p["THR_W"], p["NUM_T"]
@@ -102,6 +116,16 @@ REPRESENTATIVE: dict[str, Config] = {
             ),
             _mvau_files,
             "64x32 W2A2, PE4 SIMD8, 3 thresholds",
+        ),
+        Config(
+            "vvau",
+            dict(
+                CH=32, KK=9, PE=4, SIMD=1, IN_W=2, IN_SIGNED=0, IN_BIPOLAR=0, W_W=2, W_SIGNED=1, W_BIPOLAR=0,
+                ACC_W=kernels.accumulator_width(9, (0, 3), (-2, 1)), NUM_T=3, OUT_W=2, OUT_OFFSET=0,
+                WEIGHT_FILE="weights.mem", THRESH_FILE="thresholds.mem",
+            ),  # fmt: skip
+            _vvau_files,
+            "depthwise 3x3 x 32 channels W2A2, PE4, 3 thresholds",
         ),
         Config(
             "thresholding",
