@@ -8,12 +8,11 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from qonnx.core.datatype import DataType
-from qonnx.core.modelwrapper import ModelWrapper
-
 from qnnflow.flows.inputs import check_on_grid, input_grid
 from qnnflow.models.export import decisions, run_qonnx
 from qnnflow.sim.probes import NoBoundaryError, boundary_probes
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
 
 
 def _uint8_linear(seed: int = 0) -> ModelWrapper:
