@@ -152,14 +152,7 @@ def _reused(out: Path) -> CompileResult:
     return CompileResult(out, out / "dataflow.onnx", est, ver["steps"], 0.0, ver.get("accuracy"))
 
 
-def _compile(
-    model_path: Path | str | ModelWrapper,
-    out_dir: Path | str,
-    inputs: Path | str | np.ndarray | None = None,
-    opts: CompileOptions | None = None,
-    labels: np.ndarray | None = None,
-    verbose: bool = True,
-) -> CompileResult:
+def _compile(model_path, out_dir: Path, inputs, opts: CompileOptions, labels, verbose: bool) -> CompileResult:
     """Run every build step on ``model_path`` (a file, or a loaded model), verifying each against QONNX execution of the
     original on ``inputs`` (N, ...) as the model's input expects them."""
     from qnnflow.flows.estimates import estimates, table
@@ -168,8 +161,7 @@ def _compile(
     from qnnflow.flows.reference import decisions
     from qnnflow.flows.verify import Verifier, reference
 
-    opts = opts or CompileOptions()
-    out = Path(out_dir)
+    out = out_dir
     (out / "steps").mkdir(parents=True, exist_ok=True)
     t0 = time.time()
 
