@@ -212,10 +212,10 @@ def run_batched(model: ModelWrapper, x: np.ndarray, batch: int = 500, progress=N
                 kept.setdefault(k, []).append(np.asarray(v))
         if progress is not None:
             progress(min(start + batch, len(x)), len(x))
-    out = np.concatenate(outs)
+    out = outs[0] if len(outs) == 1 else np.concatenate(outs)
     if collect is None:
         return out
-    return out, {k: np.concatenate(v) for k, v in kept.items() if len(v) == len(outs)}
+    return out, {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in kept.items() if len(v) == len(outs)}
 
 
 def reference_outputs(model: ModelWrapper, x: np.ndarray, batch: int = 500) -> np.ndarray:
