@@ -85,8 +85,6 @@ class Staircase:
 # -- noise families ------------------------------------------------------------------------------
 
 
-
-
 def noise_cdf(noise: Noise, u: torch.Tensor, s: float) -> torch.Tensor:
     """P(nu <= u) for noise of width ``s`` (s = 0: the step H(u), with H(0) = 0)."""
     if s <= 0:
