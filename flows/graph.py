@@ -58,23 +58,30 @@ class Namer:
         raise AssertionError("unreachable")
 
 
-def add_const(
-    model: ModelWrapper, namer: Namer, base: str, value: np.ndarray, dtype: DataType | None = None
-) -> str:
-    """Add an initializer (float32 unless it is an int64 shape) and return its name."""
+def declare_domains(model: ModelWrapper) -> ModelWrapper:
+    """Add an opset import (version 1) for every custom node domain the graph uses and does not
+    declare, so that the graph the flow writes passes ``onnx.checker``."""
+    have = {o.domain for o in model.model.opset_import}
+    for domain in sorted({n.domain for n in model.graph.node} - have - {"", "ai.onnx"}):
+        model.model.opset_import.append(helper.make_opsetid(domain, 1))
+    return model
+
+
+def add_const(model: ModelWrapper, namer: Namer, base: str, value: np.ndarray, dtype: DataType | None = None) -> str:
+    """Add an initializer and return its name: float32, unless it is an int64 shape, or integers
+    float32 cannot hold exactly (magnitude 2**24 or more: float64)."""
     name = namer(base)
     arr = np.asarray(value)
     if arr.dtype != np.int64:
-        arr = arr.astype(np.float32)
+        wide = arr.size and np.abs(arr).max() >= 1 << 24 and np.all(arr == np.round(arr))
+        arr = arr.astype(np.float64 if wide else np.float32)
     model.set_initializer(name, arr)
     if dtype is not None:
         model.set_tensor_datatype(name, dtype)
     return name
 
 
-def make_node(
-    op_type: str, inputs: list[str], outputs: list[str], name: str, domain: str = "", **attrs
-) -> NodeProto:
+def make_node(op_type: str, inputs: list[str], outputs: list[str], name: str, domain: str = "", **attrs) -> NodeProto:
     return helper.make_node(op_type, inputs, outputs, name=name, domain=domain, **attrs)
 
 
@@ -91,9 +98,7 @@ def datatype_for_range(lo: int, hi: int) -> DataType:
     return DataType[f"INT{max(bits, 2)}"]
 
 
-def set_value_info(
-    model: ModelWrapper, name: str, shape: list[int] | tuple[int, ...], dtype: DataType | None
-) -> None:
+def set_value_info(model: ModelWrapper, name: str, shape: list[int] | tuple[int, ...], dtype: DataType | None) -> None:
     model.set_tensor_shape(name, list(shape), TensorProto.FLOAT)
     if dtype is not None:
         model.set_tensor_datatype(name, dtype)

@@ -5,8 +5,9 @@ integer tensor of the new graph (an accumulator, or a quantized activation), ``A
 per channel, and ``tail`` the original elementwise nodes (BatchNormalization, Mul, Add, Relu,
 Quant, ...) applied since. This module runs ``tail`` on chosen integer values of ``q`` with the same
 implementations qonnx's reference execution uses (onnxruntime for standard ops, qonnx for its
-custom ops), so thresholds found from it reproduce the reference bit for bit, including rounding
-ties, negative BatchNorm scales (decreasing functions) and signed outputs.
+custom ops), in float64 (see :meth:`TailEvaluator.__call__`), so thresholds found from it reproduce
+the reference's arithmetic, including rounding ties, negative BatchNorm scales (decreasing functions)
+and signed outputs.
 
 Analyses only: nothing here rewrites a graph.
 """
@@ -87,9 +88,7 @@ def per_channel(value: np.ndarray, shape: list[int], axis: int, what: str) -> np
     full = np.broadcast_to(v.reshape((1,) * (rank - v.ndim) + v.shape), shape)
     moved = np.moveaxis(full, axis, -1).reshape(-1, shape[axis])
     if not np.all(moved == moved[:1]):
-        raise ValueError(
-            f"{what}: constant of shape {v.shape} is not one value per channel (axis {axis} of {shape})"
-        )
+        raise ValueError(f"{what}: constant of shape {v.shape} is not one value per channel (axis {axis} of {shape})")
     return moved[0].copy()
 
 
@@ -98,10 +97,17 @@ class TailEvaluator:
 
     def __init__(self, t: IntTensor):
         self.t = t
-        self.model = self._build()
-        from qnnflow.flows.execute import Executor
+        self._ex = None
 
-        self.ex = Executor(self.model)
+    @property
+    def ex(self):
+        """The tail as a graph for the float32 executor, built when first needed."""
+        if self._ex is None:
+            from qnnflow.flows.execute import Executor
+
+            self.model = self._build()
+            self._ex = Executor(self.model)
+        return self._ex
 
     def _build(self) -> ModelWrapper:
         c = self.t.channels
@@ -124,12 +130,12 @@ class TailEvaluator:
                     arr = np.broadcast_to(arr, (c,))
                 elif n.op_type == "Quant" and j == 3:
                     arr = arr.reshape(())
-                inits.append(
-                    helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.astype(np.float32).ravel())
-                )
+                inits.append(helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.astype(np.float32).ravel()))
                 ins.append(name)
             out = f"t{i}"
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            if n.op_type == "BatchNormalization":  # inference, in an opset-13 graph
+                attrs.pop("training_mode", None)
             if n.op_type == "MultiThreshold":
                 attrs["data_layout"] = "NC"
             nodes.append(helper.make_node(n.op_type, ins, [out], domain=n.domain, name=f"tail{i}", **attrs))
@@ -144,9 +150,77 @@ class TailEvaluator:
         return ModelWrapper(proto)
 
     def __call__(self, q: np.ndarray) -> np.ndarray:
-        """Values of the tail for integer probes ``q`` (P, C) -> (P, C) float32."""
-        x = (self.t.A * np.asarray(q, dtype=np.float64) + self.t.B).astype(np.float32)
-        return np.asarray(self.ex.run(x), dtype=np.float32).reshape(q.shape)
+        """Values of the tail for integer probes ``q`` (P, C) -> (P, C).
+
+        In float64 where every node of the tail has a float64 form here (the elementwise ops and
+        qonnx's Quant / BipolarQuant / MultiThreshold functions), float32 (the executor) otherwise.
+        float64 stands for exact arithmetic: the float32 reference rounds an accumulator sum in an
+        order of its own, so it cannot be reproduced bit for bit anyway; where it lands on the other
+        side of a rounding boundary than float64, verification compares with the float64 reference."""
+        x = self.t.A * np.asarray(q, dtype=np.float64) + self.t.B
+        if self.exact:
+            for step in self.t.tail:
+                if step.node.op_type not in SHAPE_ONLY:
+                    x = _step64(step, x)
+            return np.asarray(x, dtype=np.float64).reshape(q.shape)
+        return np.asarray(self.ex.run(x.astype(np.float32)), dtype=np.float32).reshape(q.shape)
+
+    @property
+    def exact(self) -> bool:
+        return all(s.node.op_type in SHAPE_ONLY or s.node.op_type in _F64_OPS for s in self.t.tail)
+
+
+def _attrs(node: NodeProto) -> dict:
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def _step64(step: TailStep, x: np.ndarray) -> np.ndarray:
+    """One tail node on (P, C) float64 values; constant operands are (C,) or scalars."""
+    n = step.node
+    ops = [x if v is None else np.asarray(v, dtype=np.float64) for v in step.operands]
+    a = _attrs(n)
+    t = n.op_type
+    if t in ("Mul", "Add", "Sub", "Div"):
+        return {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide}[t](ops[0], ops[1])
+    if t == "Relu":
+        return np.maximum(ops[0], 0.0)
+    if t == "Clip":
+        lo = ops[1] if len(ops) > 1 and ops[1] is not None and ops[1].size else a.get("min", -np.inf)
+        hi = ops[2] if len(ops) > 2 and ops[2] is not None and ops[2].size else a.get("max", np.inf)
+        return np.clip(ops[0], lo, hi)
+    if t == "BatchNormalization":
+        v, scale, bias, mean, var = ops[:5]
+        return (v - mean) / np.sqrt(var + a.get("epsilon", 1e-5)) * scale + bias
+    if t == "Quant":
+        from qonnx.custom_op.general.intquant import int_quant
+
+        return int_quant(
+            ops[0],
+            ops[1],
+            ops[2],
+            ops[3].reshape(()),
+            a.get("signed", 1),
+            a.get("narrow", 0),
+            a.get("rounding_mode", "ROUND"),
+        )
+    if t == "BipolarQuant":
+        from qonnx.custom_op.general.bipolar_quant import binary_quant
+
+        return binary_quant(ops[0], ops[1])
+    if t == "MultiThreshold":
+        from qonnx.custom_op.general.multithreshold import multithreshold
+
+        thr = ops[1].reshape(-1, ops[1].shape[-1]) if ops[1].ndim else ops[1].reshape(1, 1)
+        out = multithreshold(ops[0], thr, a.get("out_scale", 1.0), a.get("out_bias", 0.0))
+        return np.asarray(out, dtype=np.float64)
+    raise AssertionError(f"no float64 form for {t}")  # guarded by TailEvaluator.exact
+
+
+_F64_OPS = ("Mul", "Add", "Sub", "Div", "Relu", "Clip", "BatchNormalization", "Quant", "BipolarQuant", "MultiThreshold")
 
 
 def levels_of(values: np.ndarray, A: np.ndarray, B: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -215,9 +215,7 @@ def _fingerprint(cfg: BuildConfig, preset: Preset) -> dict:
     }
 
 
-def train_and_export(
-    cfg: BuildConfig, out: Path | str, force: bool = False, float_baseline: bool = True
-) -> dict:
+def train_and_export(cfg: BuildConfig, out: Path | str, force: bool = False, float_baseline: bool = True) -> dict:
     """The train stage: train, export, check the export, write the build folder; return metrics."""
     out = Path(out)
     preset = parse_preset(cfg.preset)
@@ -279,9 +277,15 @@ def train_and_export(
         raise FlowError(
             f"QONNX export of {preset.name} disagrees with PyTorch: {check.argmax_mismatches} of "
             f"{check.samples} test decisions differ, max |logit diff| {check.max_abs_logit_diff:.3g} "
-            f"(tolerance {check.logit_tolerance:.3g})"
+            f"(tolerance {check.logit_tolerance:.3g}, compared in {check.precision})"
         )
-    print(f"  export check: {check.samples} test inputs, same argmax, max |logit diff| {check.max_abs_logit_diff:.2e}")
+    line = f"  export check: {check.samples} test inputs, same argmax, max |logit diff| {check.max_abs_logit_diff:.2e}"
+    if check.precision == "float64":
+        line += (
+            f" in float64 ({check.float32_noise_inputs} inputs differ in float32 only, by up to "
+            f"{check.float32_max_abs_logit_diff:.2e}: an activation within float32 noise of a rounding boundary)"
+        )
+    print(line)
     metrics["fingerprint"] = fingerprint
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
