@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from qnnflow.flows.graph import declare_domains
 from qnnflow.flows.inputs import check_on_grid, load_npy, range_warning
 from qnnflow.flows.steps import STEPS, CompileOptions
 from qonnx.core.modelwrapper import ModelWrapper
@@ -46,9 +47,7 @@ def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarr
     else:
         x = load_npy(inputs, "test inputs")
     if x.ndim == 0 or tuple(x.shape[1:]) != tuple(shape[1:]):
-        raise ValueError(
-            f"test inputs have shape {x.shape}; the model expects (N, {', '.join(map(str, shape[1:]))})"
-        )
+        raise ValueError(f"test inputs have shape {x.shape}; the model expects (N, {', '.join(map(str, shape[1:]))})")
     x = np.asarray(x, dtype=np.float32)
     source = "test inputs" if isinstance(inputs, np.ndarray) else str(inputs)
     check_on_grid(x, model, source)
@@ -179,7 +178,7 @@ def _compile(model_path, out_dir: Path, inputs, opts: CompileOptions, labels, ve
     prev_out = ref.outputs
     for i, (name, step) in enumerate(STEPS, start=1):
         ts = time.time()
-        model = step(model, opts)
+        model = declare_domains(step(model, opts))
         path = out / "steps" / f"{i:02d}_{name}.onnx"
         model.save(str(path))
         check, prev_out = verifier.check(name, model)

@@ -82,9 +82,12 @@ class FinalScaleToLabelSelect:
             if n.op_type != "Identity":
                 c = model.get_initializer(n.input[1])
                 if c is None or c.size != 1 or model.get_initializer(n.input[0]) is not None:
+                    what = n.doc_string or f"the final {n.op_type} {where(n)}"
                     raise ValueError(
-                        f"{where(n)}: the final scale differs between classes or is not constant; "
-                        f"label selection needs one scalar scale and offset"
+                        f"{what}: the final scale or offset differs between classes (or is not constant), so "
+                        f"the class with the largest integer is not the class with the largest logit; label "
+                        f"selection in hardware needs one positive scale and one offset for all classes. "
+                        f"Compile with --logits (integer logits; take the argmax of the mapped logits on the host)"
                     )
         lo, hi = _range(dt)
         if hi - lo > (1 << 22):
@@ -138,11 +141,7 @@ class InferMVAU:
                 continue
             wdt = model.get_tensor_datatype(mm.input[1])
             if not wdt.is_integer():
-                wdt = (
-                    DataType["BIPOLAR"]
-                    if np.all(np.abs(w) == 1)
-                    else datatype_for_range(int(w.min()), int(w.max()))
-                )
+                wdt = DataType["BIPOLAR"] if np.all(np.abs(w) == 1) else datatype_for_range(int(w.min()), int(w.max()))
             mw, mh = w.shape
             xnor = idt == DataType["BIPOLAR"] and wdt == DataType["BIPOLAR"]
             acc_lo, acc_hi = kernels.accumulator_range(mw, _range(idt), _range(wdt), xnor=xnor)
@@ -166,9 +165,7 @@ class InferMVAU:
                 odt = DataType[_attr(mt, "out_dtype")]
                 bip = odt == DataType["BIPOLAR"]
                 if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
-                    raise ValueError(
-                        f"{where(mt)}: output scale {scale} / bias {bias} cannot be an MVAU output offset"
-                    )
+                    raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be an MVAU output offset")
                 thr = model.get_initializer(mt.input[1]).astype(np.float64)
                 if thr.shape[0] == 1 and mh > 1:
                     thr = np.repeat(thr, mh, axis=0)
@@ -187,11 +184,7 @@ class InferMVAU:
                 _replace(model, [mm, mt], node)
                 model.set_tensor_datatype(mt.output[0], odt)
             else:
-                odt = (
-                    DataType[f"INT{kernels.signed_width(acc_lo, acc_hi)}"]
-                    if not xnor
-                    else datatype_for_range(0, mw)
-                )
+                odt = DataType[f"INT{kernels.signed_width(acc_lo, acc_hi)}"] if not xnor else datatype_for_range(0, mw)
                 out = mm.output[0]
                 is_output = any(o.name == out for o in model.graph.output)
                 to_dot = xnor and (is_output or any(c.op_type != "TopK" for c in cons))
@@ -251,9 +244,7 @@ class InferThresholding:
             odt = DataType[_attr(mt, "out_dtype")]
             bip = odt == DataType["BIPOLAR"]
             if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
-                raise ValueError(
-                    f"{where(mt)}: output scale {scale} / bias {bias} cannot be a threshold output offset"
-                )
+                raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be a threshold output offset")
             c = shape[-1]
             thr = model.get_initializer(mt.input[1]).astype(np.float64)
             if thr.shape[0] == 1 and c > 1:
@@ -390,9 +381,7 @@ def hw_region(model: ModelWrapper) -> tuple[list, list, list]:
     first, last = idx[0], idx[-1]
     middle = nodes[first : last + 1]
     bad = [
-        n
-        for n in middle
-        if n.domain != HW_DOMAIN and n.op_type not in ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+        n for n in middle if n.domain != HW_DOMAIN and n.op_type not in ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
     ]
     if bad:
         listing = "; ".join(f"{n.name} ({n.op_type})" for n in bad)

@@ -118,6 +118,12 @@ class _Streamliner(LinearMixin, ResidualMixin):
         op = node.op_type
         data = [i for i in node.input if i and self.old.get_initializer(i) is None]
         if op in ("MatMul", "Gemm", "Conv") and data:
+            if self._is_constant(node.input[0]) and not self._is_constant(node.input[1]):
+                raise ValueError(
+                    f"{where(node)}: the constant weights are its first operand and the activations its second "
+                    f"(W x); qnnflow lowers activations times weights (x W, the activations as the first "
+                    f"operand): re-export the layer as x @ W.T, or as Gemm with transB"
+                )
             data = [node.input[0]]  # weights and bias are read where they are used
         if not data or all(self._is_constant(i) for i in data):
             return  # weight quantizers and other constant subgraphs are read where they are used
@@ -242,9 +248,13 @@ class _Streamliner(LinearMixin, ResidualMixin):
         signed, narrow = int(attrs.get("signed", 1)), int(attrs.get("narrow", 0))
         if not np.all(np.asarray(bw) == bits) or bits != np.asarray(bw).ravel()[0]:
             raise ValueError(f"{where(node)}: bit width must be one integer, not {bw}")
-        qmin, qmax = _int_range(bits, signed, narrow)
         s = per_channel(s, shape, axis, where(node))
         zp = per_channel(zp, shape, axis, where(node))
+        if bits == 1 and signed:
+            # qonnx: a signed 1-bit Quant is bipolar, sign(x / s + zp) in {-1, +1}, whatever ``narrow``
+            # says (older Brevitas exports write it so), and its value (q - zp) * s
+            return IntTensor("", s, -zp * s, np.array([-1]), np.array([1]), shape, axis, bipolar=True)
+        qmin, qmax = _int_range(bits, signed, narrow)
         if np.all(zp == np.round(zp)):
             zpi = np.round(zp).astype(np.int64)
             if zpi.size > 1 and not np.all(zpi == zpi.flat[0]):
@@ -336,6 +346,8 @@ class _Streamliner(LinearMixin, ResidualMixin):
             self._negate(t, falling)
             src.A = np.where(falling, -src.A, src.A)
             src.lo, src.hi = np.where(falling, -src.hi, src.lo), np.where(falling, -src.lo, src.hi)
+            # the negated rows' range is mirrored: -2..1 becomes -1..2, which INT2 does not hold
+            self.dtypes[t.name] = self._dtype(src.lo, src.hi, False)
         what = where(node)
         thr = find_thresholds(f, src.lo, src.hi, qlo, qhi, what)
         check_thresholds(f, thr, src.lo, src.hi, qlo, what)
@@ -565,10 +577,16 @@ class _Streamliner(LinearMixin, ResidualMixin):
         cur = t.name
         a = np.ravel(t.A)[:1].reshape(()) if np.all(t.A == np.ravel(t.A)[0]) else t.A
         b = np.ravel(t.B)[:1].reshape(()) if np.all(t.B == np.ravel(t.B)[0]) else t.B
+        # the scale and offset the compiler makes are the original output's: name its producer on them,
+        # so that a later step's refusal of them can point at a node of the user's graph
+        origin = self.old.find_producer(out)
+        doc = f"the scale / offset of the logits computed by {where(origin)}" if origin is not None else ""
         if not np.all(a == 1):
-            cur = self._emit("Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(a, t))], "out_mul")
+            cur = self._emit("Mul", [cur, add_const(self.new, self.namer, "out_scale", self._bc(a, t))], "out_mul", doc)
         if not np.all(b == 0):
-            cur = self._emit("Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(b, t))], "out_add")
+            cur = self._emit(
+                "Add", [cur, add_const(self.new, self.namer, "out_offset", self._bc(b, t))], "out_add", doc
+            )
         for step in t.tail:
             n = copy.deepcopy(step.node)
             for i, name in enumerate(n.input):
@@ -595,9 +613,9 @@ class _Streamliner(LinearMixin, ResidualMixin):
     def _rename(self, name: str) -> str:
         return self.namer(name + "_int")
 
-    def _emit(self, op: str, ins: list[str], base: str) -> str:
+    def _emit(self, op: str, ins: list[str], base: str, doc: str = "") -> str:
         out = self.namer(base)
-        self.nodes.append(helper.make_node(op, ins, [out], name=self.namer(base.capitalize())))
+        self.nodes.append(helper.make_node(op, ins, [out], name=self.namer(base.capitalize()), doc_string=doc or None))
         return out
 
     def _emit_like(self, node: NodeProto, q: str) -> str:

@@ -114,6 +114,35 @@ class FoldConstantOps:
         return model, len(model.graph.node) != before
 
 
+class FoldQuantizedConstants:
+    """Replace a Quant / BipolarQuant of constants whose users are all elementwise ops (a quantized
+    bias Add, as QKeras exports write it; a quantized constant scale) by its value, computed by qonnx
+    as the reference computes it. A quantized weight (used by MatMul / Gemm / Conv) stays: its integer
+    form is what the streamlining lowers."""
+
+    ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from qonnx.custom_op.registry import getCustomOp
+
+        outputs = {o.name for o in model.graph.output}
+        for node in model.graph.node:
+            if node.op_type not in ("Quant", "BipolarQuant") or node.output[0] in outputs:
+                continue
+            if any(model.get_initializer(i) is None for i in node.input if i):
+                continue
+            users = model.find_consumers(node.output[0]) or []
+            if not users or any(u.op_type not in self.ELEMENTWISE for u in users):
+                continue
+            ctx = {i: model.get_initializer(i) for i in node.input if i}
+            with _quiet():
+                getCustomOp(node).execute_node(ctx, model.graph)
+            model.set_initializer(node.output[0], np.asarray(ctx[node.output[0]], dtype=np.float32))
+            model.graph.node.remove(node)
+            return model, True
+        return model, False
+
+
 class RemoveNoOps:
     """Remove Identity nodes, Mul / Div by a constant 1, Add / Sub of a constant 0 and Reshape /
     Flatten / Squeeze / Unsqueeze to the shape the tensor already has. Does not apply to a node
@@ -178,7 +207,9 @@ class RemoveUnused:
 
 def tidy(model: ModelWrapper) -> ModelWrapper:
     """The tidy-up: fold and remove to a fixed point, then names, shapes and datatypes."""
-    model = fixed_point(model, [InferShapesAndTypes(), FoldConstantOps(), RemoveNoOps(), RemoveUnused()])
+    model = fixed_point(
+        model, [InferShapesAndTypes(), FoldConstantOps(), FoldQuantizedConstants(), RemoveNoOps(), RemoveUnused()]
+    )
     model, _ = GiveReadableNames().apply(model)
     model, _ = InferShapesAndTypes().apply(model)
     return model

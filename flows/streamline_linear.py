@@ -24,14 +24,10 @@ class LinearMixin:
     def _linear(self, node: NodeProto, t: IntTensor | FloatPath) -> None:
         what = where(node)
         if isinstance(t, FloatPath):
-            raise ValueError(
-                f"{what}: its input is not quantized (no quantizer between the graph input and it)"
-            )
+            raise ValueError(f"{what}: its input is not quantized (no quantizer between the graph input and it)")
         t = self._collapse(t, node)
         if not t.uniform:
-            raise ValueError(
-                f"{what}: the input has per-channel scales; only per-tensor input scales are supported"
-            )
+            raise ValueError(f"{what}: the input has per-channel scales; only per-tensor input scales are supported")
         a, b = float(np.ravel(t.A)[0]), float(np.ravel(t.B)[0])
         op = node.op_type
         attrs = {x.name: helper.get_attribute_value(x) for x in node.attribute}
@@ -49,21 +45,16 @@ class LinearMixin:
                 bias = beta * self._bias(node, 2)
         if op == "Conv":
             if int(attrs.get("group", 1)) != 1:
-                raise ValueError(
-                    f"{what}: grouped / depthwise convolutions (group {attrs['group']}) are not supported"
-                )
+                raise ValueError(f"{what}: grouped / depthwise convolutions (group {attrs['group']}) are not supported")
             if any(d != 1 for d in attrs.get("dilations", [1, 1])):
                 raise ValueError(f"{what}: dilated convolutions are not supported")
             if len(node.input) > 2 and node.input[2]:
                 bias = self._bias(node, 2)
-            wscale = per_channel(
-                np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what
-            )
+            wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what)
             pads = attrs.get("pads", [0, 0, 0, 0])
             if any(pads) and (b != 0 or t.bipolar):
                 raise ValueError(
-                    f"{what}: zero padding needs an input whose zero is an integer level "
-                    f"(no offset, not bipolar)"
+                    f"{what}: zero padding needs an input whose zero is an integer level (no offset, not bipolar)"
                 )
             wsum = wv.reshape(wv.shape[0], -1).sum(1)
             pos, neg = (
@@ -71,9 +62,7 @@ class LinearMixin:
                 np.clip(wv, None, 0).reshape(wv.shape[0], -1),
             )
         else:
-            wscale = per_channel(
-                np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 1, what
-            )
+            wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 1, what)
             wsum = wv.sum(0)
             pos, neg = np.clip(wv, 0, None).T, np.clip(wv, None, 0).T
         xlo, xhi = int(np.min(t.lo)), int(np.max(t.hi))
@@ -83,16 +72,10 @@ class LinearMixin:
         B = b * np.asarray(wscale, dtype=np.float64) * wsum
         if bias is not None:
             B = B + per_channel(bias, [len(lo)], 0, what)
-        wname = add_const(
-            self.new, self.namer, node.name + "_weights", wv.astype(np.float32), weight_datatype(w)
-        )
+        wname = add_const(self.new, self.namer, node.name + "_weights", wv.astype(np.float32), weight_datatype(w))
         out = self.namer(node.output[0] + "_acc")
         if op == "Conv":
-            keep = {
-                k: v
-                for k, v in attrs.items()
-                if k in ("kernel_shape", "pads", "strides", "dilations", "group")
-            }
+            keep = {k: v for k, v in attrs.items() if k in ("kernel_shape", "pads", "strides", "dilations", "group")}
             new = helper.make_node("Conv", [t.name, wname], [out], name=node.name, **keep)
         else:
             new = helper.make_node("MatMul", [t.name, wname], [out], name=node.name)
@@ -114,17 +97,27 @@ class LinearMixin:
             attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
             mode = attrs.get("rounding_mode", b"ROUND")
             mode = mode.decode() if isinstance(mode, bytes) else mode
-            return np.asarray(
-                quant(*args, attrs.get("signed", 1), attrs.get("narrow", 0), mode), dtype=np.float64
-            )
+            return np.asarray(quant(*args, attrs.get("signed", 1), attrs.get("narrow", 0), mode), dtype=np.float64)
         raise ValueError(f"{where(node)}: bias must be a constant")
 
     def _collapse(self, t: IntTensor, user: NodeProto) -> IntTensor:
         """Make ``t`` a plain ``A * q + B`` (no tail) before a MatMul / Conv: tabulate the tail over
         the range of ``q``; an affine table is absorbed, a table of equally spaced levels becomes a
-        MultiThreshold (q -> level index); integer offsets become the threshold's output offset."""
+        MultiThreshold (q -> level index); integer offsets become the threshold's output offset. The
+        shape-only nodes of the tail (a Flatten after a pooling) are applied to the result."""
         if not t.tail:
             return t
+        out = self._collapse_values(t, user)
+        if t.shape_nodes:
+            name = out.name
+            dt = self.dtypes.get(name) or self._dtype(out.lo, out.hi, out.bipolar)
+            for sn in t.shape_nodes:
+                name = self._emit_like(sn, name)
+                self.dtypes[name] = dt
+            out = IntTensor(name, out.A, out.B, out.lo, out.hi, t.shape, t.axis, out.bipolar)
+        return out
+
+    def _collapse_values(self, t: IntTensor, user: NodeProto) -> IntTensor:
         what = where(user)
         lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
         if hi - lo + 1 > COLLAPSE_LIMIT:
@@ -186,9 +179,7 @@ class LinearMixin:
         if shift is None:
             return self._relevel(t, qs, idx, 0, step, offset=levels[0])
         if not t.bipolar and np.array_equal(idx + shift, qs):
-            return IntTensor(
-                t.name, np.array(step), np.zeros(()), np.array([lo]), np.array([hi]), t.shape, t.axis
-            )
+            return IntTensor(t.name, np.array(step), np.zeros(()), np.array([lo]), np.array([hi]), t.shape, t.axis)
         return self._relevel(t, qs, idx, shift, step)
 
     def _relevel(self, t, qs, idx, shift, step, offset=0.0, bipolar=False) -> IntTensor:

@@ -256,16 +256,9 @@ def test_cli_exits_2_with_one_line_for_every_malformed_file(malformed, tmp_path)
         assert "traceback" not in err.lower(), f"{path}: {err}"
 
 
-GEMM_OPERANDS = (
-    "streamline: a Gemm whose first operand is the quantized weight and second the activations (valid ONNX, "
-    "output (N, 1) transposed) is taken as activations x weights; a later step loses the graph output (KeyError)"
-)
-MUTATION_BUGS = {31: GEMM_OPERANDS}
-
-
 @pytest.mark.parametrize(
     "k",
-    [pytest.param(k, marks=pytest.mark.xfail(reason=MUTATION_BUGS[k])) if k in MUTATION_BUGS else k for k in range(40)],
+    range(40),
 )
 def test_mutated_random_graph_compiles_or_gets_a_clear_error(k, tmp_path):
     """One random change (qnnflow.flows.fuzz.mutate: an initializer or node dropped, a dangling input, a

@@ -26,10 +26,11 @@ def _quant(x, out, scale, bits, signed, narrow=0, name=None):
     )  # fmt: skip
 
 
-def qkeras_cnn(quant_first: bool, seed: int = 0) -> ModelWrapper:
+def qkeras_cnn(quant_first: bool, seed: int = 0, quant_bias: bool = False) -> ModelWrapper:
     """x NHWC (1, 6, 6, 2) -> [Quant] -> Transpose to NCHW -> [Quant] -> Conv(Quant(W), bias, pad 1)
     -> Transpose back to NHWC -> Relu -> Quant (2-bit) -> Reshape (1, 144) -> MatMul(Quant(W2)).
-    ``quant_first``: the input quantizer acts on the NHWC input, before the Transpose."""
+    ``quant_first``: the input quantizer acts on the NHWC input, before the Transpose.
+    ``quant_bias``: the bias is a separate Add of a Quant (8 bits) of the float bias, as QKeras writes it."""
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(4, 2, 3, 3))
     w_scale = (np.abs(w).reshape(4, -1).max(1) / 3).reshape(4, 1, 1, 1)  # per output channel
@@ -46,9 +47,17 @@ def qkeras_cnn(quant_first: bool, seed: int = 0) -> ModelWrapper:
     nodes += [
         _quant("W", "Wq", "W_scale", "b3", 1, narrow=1, name="QuantW"),
         helper.make_node(
-            "Conv", ["xt" if quant_first else "xtq", "Wq", "bias"], ["c"], name="Conv_0",
-            kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+            "Conv", ["xt" if quant_first else "xtq", "Wq"] + ([] if quant_bias else ["bias"]),
+            ["c0" if quant_bias else "c"], name="Conv_0", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
         ),
+    ]  # fmt: skip
+    if quant_bias:
+        inits += [_t("bias4", rng.normal(size=(1, 4, 1, 1)) * 0.3), _t("b8", 8), _t("bias_scale", 1 / 64)]
+        nodes += [
+            _quant("bias4", "bq", "bias_scale", "b8", 1, name="QuantBias"),
+            helper.make_node("Add", ["c0", "bq"], ["c"], name="BiasAdd"),
+        ]
+    nodes += [
         helper.make_node("Transpose", ["c"], ["ct"], name="ToNHWC", perm=[0, 2, 3, 1]),
         helper.make_node("Relu", ["ct"], ["r"], name="Relu_0"),
         _quant("r", "a", "act_scale", "b2", 0, name="QuantAct"),
@@ -63,11 +72,15 @@ def qkeras_cnn(quant_first: bool, seed: int = 0) -> ModelWrapper:
     return ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
 
 
-@pytest.mark.parametrize("quant_first", [True, False], ids=["quant-then-transpose", "transpose-then-quant"])
-def test_qkeras_style_channels_last_cnn_bit_exact(tmp_path, quant_first):
+@pytest.mark.parametrize(
+    "quant_first, quant_bias",
+    [(True, False), (False, False), (True, True)],
+    ids=["quant-then-transpose", "transpose-then-quant", "quantized-bias-add"],
+)
+def test_qkeras_style_channels_last_cnn_bit_exact(tmp_path, quant_first, quant_bias):
     from qnnflow.models.export import decisions, run_qonnx
 
-    model = qkeras_cnn(quant_first)
+    model = qkeras_cnn(quant_first, quant_bias=quant_bias)
     path = tmp_path / "qkeras.onnx"
     model.save(str(path))
     x = (np.random.default_rng(1).integers(0, 16, size=(300, 6, 6, 2)) / 16).astype(np.float32)
