@@ -168,7 +168,16 @@ def _run(
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         main = tool_log if tool_log is not None and tool_log.is_file() else log
-        raise FlowError(f"{what} failed (exit {proc.returncode}): {_error_lines(log)}", main)
+        detail = _error_lines(log)
+        if log.is_file() and "call stack exhausted" in log.read_text(errors="replace"):
+            # the WebAssembly build (yowasp) has a fixed call stack; deep recursion in a pass
+            # (Yosys's ABC9 XAIGER analysis on a wide 8-bit design) exhausts it where a native build does not
+            detail = (
+                f"the WebAssembly build of the tool ran out of call stack on this design (a limit of the "
+                f"yowasp wheels, not of the design); a native {what.split()[0]} on PATH with --system-tools "
+                f"may get through. Last lines: {detail}"
+            )
+        raise FlowError(f"{what} failed (exit {proc.returncode}): {detail}", main)
     return seconds
 
 
