@@ -128,6 +128,26 @@ class FinalScaleToLabelSelect:
         return model, True
 
 
+def _retype_readers(model: ModelWrapper, tensor: str, dt: DataType) -> None:
+    """A layer's output stream has type ``dt`` (its hardware width), which may be wider than the exact
+    range the streamlining annotated: shape-only nodes after it pass ``dt`` on, and layers already
+    made from the tensor read ``dt`` (their ``inputDataType``), so that producer and reader widths agree."""
+    for user in model.find_consumers(tensor) or []:
+        if user.op_type in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"):
+            model.set_tensor_datatype(user.output[0], dt)
+            _retype_readers(model, user.output[0], dt)
+            continue
+        names = {a.name for a in user.attribute}
+        for a in user.attribute:
+            if a.name == "inputDataType" and a.s.decode() != dt.name:
+                a.s = dt.name.encode()
+        if "inputDataType" in names and "outputDataType" not in names:  # passes its elements on
+            for o in user.output:
+                if o and model.get_tensor_datatype(o) != dt:
+                    model.set_tensor_datatype(o, dt)
+                    _retype_readers(model, o, dt)
+
+
 class InferMVAU:
     """Matches MatMul(integer x, integer constant W) with an optional MultiThreshold as its only
     consumer, and makes one MVAU (weights stored (MH, MW), thresholds clipped to the accumulator
@@ -205,6 +225,7 @@ class InferMVAU:
                     model.set_tensor_shape(out, model.get_tensor_shape(mm.output[0]))
                 _replace(model, [mm], node)
                 model.set_tensor_datatype(out, odt)
+                _retype_readers(model, out, odt)
                 if to_dot:
                     two, mwc, dbl = (
                         add_const(model, namer, "two", np.array(2.0)),
@@ -331,6 +352,7 @@ class InferAddStreams:
             )  # fmt: skip
             _replace(model, [add], node)
             model.set_tensor_datatype(add.output[0], odt)
+            _retype_readers(model, add.output[0], odt)
             return model, True
         return model, False
 
