@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from qnnflow.flows.graph import declare_domains
 from qnnflow.flows.inputs import check_on_grid, load_npy, range_warning
 from qnnflow.flows.steps import STEPS, CompileOptions
 from qonnx.core.modelwrapper import ModelWrapper
+
+from qnnflow.errors import FlowError
 
 
 @dataclass
@@ -172,7 +176,20 @@ def _compile(model_path, out_dir: Path, inputs, opts: CompileOptions, labels, ve
     x = _test_inputs(model, inputs, log)
     name = Path(model_path).name if isinstance(model_path, str | Path) else "the model"
     log(f"reference: QONNX execution of {name} on {len(x)} inputs")
-    ref = reference(model, x)
+    try:
+        ref = reference(model, x)
+    except Exception as err:
+        # raised inside qonnx / onnx / onnxruntime while executing the user's graph: the graph as given
+        # does not execute (an error of ours would be raised from qnnflow's own files and shows as one)
+        last = traceback.extract_tb(err.__traceback__)[-1].filename if err.__traceback__ else ""
+        if not any(f"{os.sep}{pkg}{os.sep}" in last for pkg in ("qonnx", "onnx", "onnxruntime")):
+            raise
+        msg = " ".join(str(err).split())[:300]
+        raise FlowError(
+            f"QONNX cannot execute {name} on its inputs ({type(err).__name__}: {msg}); the reference every "
+            f"step is checked against needs a graph that qonnx's execute_onnx runs (check its shapes and "
+            f"attributes with onnx.checker and qonnx's InferShapes)"
+        ) from err
     verifier = Verifier(ref, x)
     checks = []
     prev_out = ref.outputs

@@ -272,3 +272,17 @@ def test_mutated_random_graph_compiles_or_gets_a_clear_error(k, tmp_path):
     case, what = mutate(random_case(int(rng.integers(0, 1000)), n_inputs=5), rng)
     outcome = run_case(case, tmp_path, malformed=True)
     assert outcome.kind in ("exact", "error"), f"{case.summary}\n{outcome.detail}"
+
+
+def test_a_graph_qonnx_cannot_execute_gets_a_clear_error(tmp_path):
+    """The benchmark's mutation 143 (Flatten axis set to 0 before a Gemm): qonnx's execution of the
+    original raises inside qonnx ("Found unspecified tensor shapes"); the compile says that QONNX
+    cannot execute the graph, as a FlowError, instead of letting qonnx's exception through."""
+    from qnnflow.flows.fuzz import mutate, random_case
+    from qnnflow.flows.fuzz_check import run_case
+
+    rng = np.random.default_rng(1000 + 143)
+    case, what = mutate(random_case(int(rng.integers(0, 1000)), n_inputs=5), rng)
+    assert what == "poke-attribute Flatten_0.axis=0"
+    outcome = run_case(case, tmp_path, malformed=True)
+    assert outcome.kind == "error" and outcome.detail.startswith("QONNX cannot execute"), outcome.detail
