@@ -98,30 +98,40 @@ def run_qonnx(
     return out, {k: np.concatenate(v) for k, v in kept.items() if len(v) == len(outs)}
 
 
-def _int_quant(node, ctx):
-    from qonnx.custom_op.general.intquant import int_quant
-
-    a = {x.name: helper_attr(x) for x in node.attribute}
-    bits = ctx[node.input[3]]
-    return int_quant(
-        *(ctx[i] for i in node.input[:3]), bits, a.get("signed", 1), a.get("narrow", 0), a.get("rounding_mode", "ROUND")
-    )
-
-
-def _bipolar_quant(node, ctx):
-    from qonnx.custom_op.general.bipolar_quant import binary_quant
-
-    return binary_quant(ctx[node.input[0]], ctx[node.input[1]])
-
-
-def helper_attr(attr):
+def node_attrs(node) -> dict:
+    """A node's attributes as Python values (strings decoded)."""
     from onnx import helper
 
-    v = helper.get_attribute_value(attr)
-    return v.decode() if isinstance(v, bytes) else v
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
 
 
-_QUANT_F64 = {"Quant": _int_quant, "IntQuant": _int_quant, "BipolarQuant": _bipolar_quant}
+def quantize64(node, operands: list[np.ndarray]) -> np.ndarray:
+    """A Quant / IntQuant / BipolarQuant node on its operand values, with qonnx's own functions,
+    keeping their dtype (qonnx's ``execute_node`` casts the result to float32)."""
+    if node.op_type == "BipolarQuant":
+        from qonnx.custom_op.general.bipolar_quant import binary_quant
+
+        return np.asarray(binary_quant(operands[0], operands[1]))
+    from qonnx.custom_op.general.intquant import int_quant
+
+    a = node_attrs(node)
+    x, scale, zeropt, bits = operands[:4]
+    mode = a.get("rounding_mode", "ROUND")
+    return np.asarray(int_quant(x, scale, zeropt, np.reshape(bits, ()), a.get("signed", 1), a.get("narrow", 0), mode))
+
+
+def batchnorm64(x, scale, bias, mean, var, epsilon: float = 1e-5) -> np.ndarray:
+    """BatchNormalization in inference mode, channels on axis 1, in the operands' precision."""
+    shape = (-1,) + (1,) * (np.ndim(x) - 2)
+    s, b, m, v = (np.reshape(p, shape) if np.size(p) > 1 else p for p in (scale, bias, mean, var))
+    return s * (x - m) / np.sqrt(v + epsilon) + b
+
+
+_QUANT_F64 = ("Quant", "IntQuant", "BipolarQuant")
 
 
 def run_qonnx_double(model, x: np.ndarray, batch_size: int = 100, keep: set[str] | None = None):
@@ -151,16 +161,13 @@ def run_qonnx_double(model, x: np.ndarray, batch_size: int = 100, keep: set[str]
             if node.domain.startswith("qonnx.custom_op") and node.op_type in _QUANT_F64:
                 # qonnx's execute_node casts these outputs to float32 (a relative error of 6e-8 on every
                 # weight and activation); its pure functions keep the inputs' float64
-                ctx[node.output[0]] = np.asarray(_QUANT_F64[node.op_type](node, ctx))
+                ctx[node.output[0]] = quantize64(node, [ctx[i] for i in node.input])
                 continue
             if node.domain in ("", "ai.onnx") and node.op_type == "BatchNormalization":
                 # onnx.reference's BatchNormalization-9 (opsets 9-13) blends in the batch's statistics
                 # whenever a momentum is given, as exporters write it; inference is the test mode
-                x_, s_, b_, m_, v_ = (ctx[i] for i in node.input[:5])
-                eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
-                shape = (-1,) + (1,) * (x_.ndim - 2)
-                y = s_.reshape(shape) * (x_ - m_.reshape(shape)) / np.sqrt(v_.reshape(shape) + eps) + b_.reshape(shape)
-                ctx[node.output[0]] = y
+                eps = node_attrs(node).get("epsilon", 1e-5)
+                ctx[node.output[0]] = batchnorm64(*(ctx[i] for i in node.input[:5]), epsilon=eps)
                 continue
             if node.domain.startswith("qonnx.custom_op"):
                 with quiet():

@@ -91,13 +91,10 @@ class LinearMixin:
             return np.asarray(v, dtype=np.float64)
         p = self.old.find_producer(node.input[i])
         if p is not None and p.op_type == "Quant" and self.old.get_initializer(p.input[0]) is not None:
-            from qonnx.custom_op.general.quant import quant
+            from qnnflow.flows.reference import quantize64
 
-            args = [self.old.get_initializer(x) for x in p.input]
-            attrs = {a.name: helper.get_attribute_value(a) for a in p.attribute}
-            mode = attrs.get("rounding_mode", b"ROUND")
-            mode = mode.decode() if isinstance(mode, bytes) else mode
-            return np.asarray(quant(*args, attrs.get("signed", 1), attrs.get("narrow", 0), mode), dtype=np.float64)
+            args = [np.asarray(self.old.get_initializer(x), dtype=np.float64) for x in p.input]
+            return quantize64(p, args).astype(np.float64)
         raise ValueError(f"{where(node)}: bias must be a constant")
 
     def _collapse(self, t: IntTensor, user: NodeProto) -> IntTensor:

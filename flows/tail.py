@@ -170,53 +170,31 @@ class TailEvaluator:
         return all(s.node.op_type in SHAPE_ONLY or s.node.op_type in _F64_OPS for s in self.t.tail)
 
 
-def _attrs(node: NodeProto) -> dict:
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        out[a.name] = v.decode() if isinstance(v, bytes) else v
-    return out
-
-
 def _step64(step: TailStep, x: np.ndarray) -> np.ndarray:
     """One tail node on (P, C) float64 values; constant operands are (C,) or scalars."""
+    from qnnflow.flows.reference import batchnorm64, node_attrs, quantize64
+
     n = step.node
     ops = [x if v is None else np.asarray(v, dtype=np.float64) for v in step.operands]
-    a = _attrs(n)
+    a = node_attrs(n)
     t = n.op_type
     if t in ("Mul", "Add", "Sub", "Div"):
         return {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide}[t](ops[0], ops[1])
     if t == "Relu":
         return np.maximum(ops[0], 0.0)
     if t == "Clip":
-        lo = ops[1] if len(ops) > 1 and ops[1] is not None and ops[1].size else a.get("min", -np.inf)
-        hi = ops[2] if len(ops) > 2 and ops[2] is not None and ops[2].size else a.get("max", np.inf)
+        lo = ops[1] if len(ops) > 1 and ops[1].size else a.get("min", -np.inf)
+        hi = ops[2] if len(ops) > 2 and ops[2].size else a.get("max", np.inf)
         return np.clip(ops[0], lo, hi)
     if t == "BatchNormalization":
-        v, scale, bias, mean, var = ops[:5]
-        return (v - mean) / np.sqrt(var + a.get("epsilon", 1e-5)) * scale + bias
-    if t == "Quant":
-        from qonnx.custom_op.general.intquant import int_quant
-
-        return int_quant(
-            ops[0],
-            ops[1],
-            ops[2],
-            ops[3].reshape(()),
-            a.get("signed", 1),
-            a.get("narrow", 0),
-            a.get("rounding_mode", "ROUND"),
-        )
-    if t == "BipolarQuant":
-        from qonnx.custom_op.general.bipolar_quant import binary_quant
-
-        return binary_quant(ops[0], ops[1])
+        return batchnorm64(*ops[:5], epsilon=a.get("epsilon", 1e-5))
+    if t in ("Quant", "BipolarQuant"):
+        return quantize64(n, ops)
     if t == "MultiThreshold":
         from qonnx.custom_op.general.multithreshold import multithreshold
 
         thr = ops[1].reshape(-1, ops[1].shape[-1]) if ops[1].ndim else ops[1].reshape(1, 1)
-        out = multithreshold(ops[0], thr, a.get("out_scale", 1.0), a.get("out_bias", 0.0))
-        return np.asarray(out, dtype=np.float64)
+        return np.asarray(multithreshold(ops[0], thr, a.get("out_scale", 1.0), a.get("out_bias", 0.0)), np.float64)
     raise AssertionError(f"no float64 form for {t}")  # guarded by TailEvaluator.exact
 
 

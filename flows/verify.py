@@ -122,6 +122,10 @@ class Reference:
         self._run_double()
         return self._double_ints
 
+    @property
+    def has_double(self) -> bool:
+        return self._double is not None
+
     def double_decisions(self) -> np.ndarray:
         self._run_double()
         return decisions(self._double)
@@ -240,12 +244,13 @@ class Verifier:
         q32, grid = mapped(self.ref.outputs)
         record = {"tensor": q_name, "elements": int(q.size), "reference": "float32", "reference_grid_error": grid}
         f32_off = np.flatnonzero((q32 != q).reshape(len(q), -1).any(1))
-        if len(f32_off) or int(np.abs(q).max(initial=0)) >= _F32_EXACT // 2:
+        too_wide = int(np.abs(q).max(initial=0)) >= _F32_EXACT // 2
+        if len(f32_off) or too_wide:
             # float32 execution of the original cannot resolve accumulators this large: the reference is
             # the original in float64. Otherwise float32 rounds an activation within its noise of a level
             # boundary the other way on some inputs: there float64 decides
             q64, grid64 = mapped(self.ref.double())
-            if int(np.abs(q).max(initial=0)) >= _F32_EXACT // 2:
+            if too_wide:
                 record.update(reference="float64", reference_grid_error=grid64)
                 q32 = q64
             else:
@@ -262,7 +267,7 @@ class Verifier:
             f"step {step}: {n_bad} of {len(self.x)} inputs are decided differently from the reference; first "
             f"at input {i}: decision {decisions(out[i : i + 1])[0]}, reference {self.ref.decisions[i]}"
         )
-        if self.ref._double is not None:
+        if self.ref.has_double:
             msg += f" (float64 reference {self.ref.double_decisions()[i]})"
         if self.prev is None:
             return msg
