@@ -43,7 +43,12 @@ def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarr
             x = rng.integers(int(dt.min()), int(dt.max()) + 1, size=(n, *shape[1:])).astype(np.float32)
             log(f"no --inputs: verifying on {n} random {dt.name} inputs")
         else:
+            from qnnflow.flows.inputs import input_grid
+
             x = rng.random((n, *shape[1:]), dtype=np.float32)
+            grid = input_grid(model)
+            if grid is not None and grid.exact:  # a declared grid: inputs must lie on it
+                x = grid.snap(x)
             log(f"no --inputs: verifying on {n} random inputs in [0, 1)")
         return x
     if isinstance(inputs, np.ndarray):
@@ -110,7 +115,7 @@ def compile_model(
         for name in ("test_inputs.npy", "test_labels.npy"):
             (out / name).unlink(missing_ok=True)
     with stamps.staged(out, "compile") as staging:
-        result = _compile(model_path, staging, inputs, opts, labels, verbose)
+        result = _compile(model_path, staging, inputs, opts, labels, verbose, final=out)
         if own_test_set and inputs is not None:
             # the inputs verified on become the build's test set, which `qnnflow sim` runs by default
             x = load_npy(inputs, "test inputs") if isinstance(inputs, str | Path) else np.asarray(inputs)
@@ -155,9 +160,12 @@ def _reused(out: Path) -> CompileResult:
     return CompileResult(out, out / "dataflow.onnx", est, ver["steps"], 0.0, ver.get("accuracy"))
 
 
-def _compile(model_path, out_dir: Path, inputs, opts: CompileOptions, labels, verbose: bool) -> CompileResult:
+def _compile(
+    model_path, out_dir: Path, inputs, opts: CompileOptions, labels, verbose: bool, final: Path | None = None
+) -> CompileResult:
     """Run every build step on ``model_path`` (a file, or a loaded model), verifying each against QONNX execution of the
-    original on ``inputs`` (N, ...) as the model's input expects them."""
+    original on ``inputs`` (N, ...) as the model's input expects them. ``final``: the folder ``out_dir``
+    becomes (paths recorded in verification.json)."""
     from qnnflow.flows.estimates import estimates, table
     from qnnflow.flows.folding import folding_dict
     from qnnflow.flows.importer import load_model
@@ -172,9 +180,24 @@ def _compile(model_path, out_dir: Path, inputs, opts: CompileOptions, labels, ve
         if verbose:
             print(msg, flush=True)
 
+    from qnnflow.flows.importer import head_note
+    from qnnflow.flows.steps import OutputMode
+
     model = load_model(model_path)
-    x = _test_inputs(model, inputs, log)
+    note = head_note(model, opts.output is OutputMode.LOGITS)
+    if note:
+        log(note)
     name = Path(model_path).name if isinstance(model_path, str | Path) else "the model"
+    source = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
+    if opts.input_grid:
+        from qnnflow.flows.inputs import declare_input_grid, input_grid
+
+        model = declare_input_grid(model, opts.input_grid)
+        # the model as compiled, the original with its input grid: what `qnnflow sim` checks against
+        model.save(str(out / "source_with_input_grid.onnx"))
+        source = str(((final or out) / "source_with_input_grid.onnx").resolve())
+        log(f"input grid: {input_grid(model).what}; inputs must lie on it")
+    x = _test_inputs(model, inputs, log)
     log(f"reference: QONNX execution of {name} on {len(x)} inputs")
     try:
         ref = reference(model, x)
@@ -211,8 +234,12 @@ def _compile(model_path, out_dir: Path, inputs, opts: CompileOptions, labels, ve
     (out / "estimates.json").write_text(json.dumps(est, indent=2) + "\n")
     (out / "estimates.txt").write_text(table(est) + "\n")
     acc = None
-    source = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
     result = {"model": source, "samples": len(x), "steps": checks}
+    if note:
+        result["head"] = note
+    if opts.input_grid:
+        result["input_grid"] = opts.input_grid
+        result["original_model"] = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
     from qnnflow.flows.verify import summary
 
     result["summary"] = summary(result)

@@ -7,6 +7,7 @@ no pass logic and no file I/O.
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 from onnx import NodeProto, TensorProto, helper
@@ -18,9 +19,27 @@ HW_DOMAIN = "qnnflow.flows.layers"
 QONNX_DOMAIN = "qonnx.custom_op.general"
 
 
+# a node's name in the model file, kept in its doc_string when the import renames it (qonnx's
+# cleanup gives every node a name <OpType>_<i>): messages name the node the user knows
+_FILE_NAME = "[qnnflow: named {!r} in the model file]"
+_FILE_NAME_RE = re.compile(r"\[qnnflow: named '(.*)' in the model file\]$")
+
+
+def remember_names(graph) -> None:
+    """Record each node's name (where it is non-empty and unique) for :func:`where`."""
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        counts[node.name] = counts.get(node.name, 0) + 1
+    for node in graph.node:
+        if node.name and counts[node.name] == 1 and not _FILE_NAME_RE.search(node.doc_string):
+            sep = "\n" if node.doc_string else ""
+            node.doc_string = f"{node.doc_string}{sep}{_FILE_NAME.format(node.name)}"
+
+
 def where(node: NodeProto) -> str:
-    """How an error names a node: its name and op type."""
-    return f"{node.name} ({node.op_type})"
+    """How an error names a node: its name in the model file (else in the graph) and op type."""
+    m = _FILE_NAME_RE.search(node.doc_string) if node.doc_string else None
+    return f"{m.group(1) if m else node.name} ({node.op_type})"
 
 
 def const(model: ModelWrapper, name: str) -> np.ndarray | None:

@@ -8,6 +8,7 @@ old ``finn`` domains are renamed by qonnx's ``ModelWrapper`` on load).
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper
-from qnnflow.flows.graph import HW_DOMAIN, where
+from qnnflow.flows.graph import HW_DOMAIN, remember_names, where
 from qonnx.core.modelwrapper import ModelWrapper
 
 # op type -> what the compiler does with it (shown in the unsupported-op error)
@@ -29,6 +30,11 @@ SUPPORTED_OPS: dict[str, str] = {
     "BatchNormalization": "folded into thresholds",
     "Relu": "folded into thresholds",
     "Clip": "hard tanh, folded into thresholds",
+    "LeakyRelu": "before a quantizer: folded into thresholds (slope >= 0)",
+    "PRelu": "before a quantizer: folded into thresholds (slopes >= 0)",
+    "Sigmoid": "before a quantizer: folded into thresholds; at the output: removed (monotonic head)",
+    "Tanh": "before a quantizer: folded into thresholds",
+    "HardSigmoid": "before a quantizer: folded into thresholds",
     "Identity": "removed",
     "MaxPool": "2D max pooling after a quantizer",
     "AveragePool": "window sum (a 0/1 convolution) and a scale folded into the next quantizer",
@@ -46,6 +52,16 @@ SUPPORTED_OPS: dict[str, str] = {
     "TopK": "top-k label selection",
     "ArgMax": "top-1 label selection",
 }
+
+# classifier heads: at the graph output (or before its TopK / ArgMax) they are removed, since they
+# do not change which class is largest; the hardware returns the logits before them
+HEAD_OPS = ("Softmax", "LogSoftmax", "Sigmoid")
+# ops that compute shapes or constants; qonnx's cleanup folds them away before the full check
+_FOLDED_OPS = frozenset(
+    {"Constant", "Shape", "Gather", "Concat", "Cast", "ConstantOfShape", "Slice", "Range", "Expand", "Equal",
+     "Where", "Size", "ReduceProd", "Floor", "Ceil", "Neg", "Sqrt", "Pow", "Max", "Min"}
+)  # fmt: skip
+HEAD_NOTE = "qnnflow.head"  # metadata key: what remove_head took off the model
 
 
 # node domains the importer takes: standard ONNX, qonnx's custom ops and their older names (renamed
@@ -66,14 +82,100 @@ def supported_list() -> str:
     return ", ".join(sorted(SUPPORTED_OPS))
 
 
-def check_supported(model: ModelWrapper) -> None:
-    """Raise one ValueError naming every node whose op type the compiler cannot lower."""
-    bad = [n for n in model.graph.node if n.op_type not in SUPPORTED_OPS and n.domain != HW_DOMAIN]
+def _limitation(node: onnx.NodeProto) -> str | None:
+    """Why a node of a supported op type cannot be lowered anyway, or None."""
+    if node.op_type == "Conv":
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if int(attrs.get("group", 1)) != 1:
+            return f"grouped / depthwise convolution, group {attrs['group']}"
+        if "kernel_shape" in attrs and len(attrs["kernel_shape"]) != 2:
+            return f"{len(attrs['kernel_shape'])}-D convolution (only 2-D is lowered)"
+    if node.op_type in HEAD_OPS and node.op_type not in SUPPORTED_OPS:
+        return f"{node.op_type} is taken only as the classifier head, at the graph output"
+    return None
+
+
+def check_supported(model: ModelWrapper | onnx.ModelProto, before_cleanup: bool = False) -> None:
+    """Raise one ValueError naming every node the compiler cannot lower: op types it does not take,
+    and supported op types with parameters it does not lower (grouped or 1-D convolutions).
+
+    ``before_cleanup``: the check on the file as read, before qonnx's shape inference and constant
+    folding (which take minutes on large feature maps): ops that compute shapes and constants, and
+    classifier heads, are let through to the full check after cleanup."""
+    graph = model.graph
+    bad = []
+    for n in graph.node:
+        if n.domain == HW_DOMAIN:
+            continue
+        if n.op_type not in SUPPORTED_OPS:
+            if before_cleanup and (n.op_type in _FOLDED_OPS or n.op_type in HEAD_OPS):
+                continue
+            bad.append(f"{where(n)}" + (f": {_limitation(n)}" if _limitation(n) else ""))
+        elif _limitation(n):
+            bad.append(f"{where(n)}: {_limitation(n)}")
     if bad:
-        listing = "; ".join(f"{n.name} ({n.op_type})" for n in bad)
         raise ValueError(
-            f"{len(bad)} node(s) with unsupported op types: {listing}. Supported op types: {supported_list()}"
+            f"{len(bad)} node(s) the compiler cannot lower: {'; '.join(bad)}. Supported op types: {supported_list()}"
         )
+
+
+def remove_head(model: ModelWrapper) -> ModelWrapper:
+    """Take a classifier head (Softmax / LogSoftmax over the classes, or Sigmoid) off the graph
+    output, or off the input of a final TopK / ArgMax: it is strictly increasing in each logit, so
+    the largest class is the same before and after it. What was removed is recorded in the model's
+    metadata (``HEAD_NOTE``) for the compile log. A head anywhere else is left for check_supported."""
+    removed = []
+    while True:
+        out = model.graph.output[0].name
+        last = model.find_producer(out)
+        select = None
+        if last is not None and last.op_type in ("TopK", "ArgMax"):
+            select, last = last, model.find_producer(last.input[0])
+        if last is None or last.op_type not in HEAD_OPS:
+            break
+        shape = model.get_tensor_shape(last.input[0]) or []
+        if last.op_type != "Sigmoid":
+            axis = {a.name: a.i for a in last.attribute}.get("axis", -1 if _opset(model) >= 13 else 1)
+            if len(shape) != 2 or axis not in (1, -1):
+                break  # not over the classes of a (N, C) tensor: check_supported names it
+        src = last.input[0]
+        if select is not None:
+            select.input[0] = src
+        else:
+            producer = model.find_producer(src)
+            if producer is None:
+                break
+            producer.output[list(producer.output).index(src)] = out
+            for n in model.graph.node:
+                for i, name in enumerate(n.input):
+                    if name == src and n is not last:
+                        n.input[i] = out
+        model.graph.node.remove(last)
+        removed.append(where(last))
+    if removed:
+        entry = model.model.metadata_props.add()
+        entry.key, entry.value = HEAD_NOTE, ", ".join(reversed(removed))
+    return model
+
+
+def _opset(model: ModelWrapper) -> int:
+    return next((o.version for o in model.model.opset_import if o.domain in STANDARD_DOMAINS), 13)
+
+
+def head_note(model: ModelWrapper, logits: bool) -> str | None:
+    """The compile log's line on a removed classifier head, or None."""
+    removed = next((p.value for p in model.model.metadata_props if p.key == HEAD_NOTE), None)
+    if removed is None:
+        return None
+    if logits:
+        return (
+            f"classifier head {removed} removed: the hardware returns the logits before it (--logits), "
+            f"and they are what is verified; apply the head on the host if you need its values"
+        )
+    return (
+        f"classifier head {removed} removed: it does not change the largest class, so labels are selected "
+        f"from the logits before it"
+    )
 
 
 def load_model(source: str | Path | ModelWrapper | onnx.ModelProto) -> ModelWrapper:
@@ -98,6 +200,9 @@ def load_model(source: str | Path | ModelWrapper | onnx.ModelProto) -> ModelWrap
     else:
         proto, where = source, "model"
     validate(proto, where)
+    proto = copy.deepcopy(proto)
+    remember_names(proto.graph)
+    check_supported(proto, before_cleanup=True)  # fail fast: cleanup of a large model takes minutes
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
@@ -107,6 +212,7 @@ def load_model(source: str | Path | ModelWrapper | onnx.ModelProto) -> ModelWrap
                 f"{where}: qonnx could not clean the graph (shape inference, constant folding): "
                 f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
             ) from err
+    model = remove_head(model)
     check_supported(model)
     _check_shapes(model, where)
     _check_executes(model, where)

@@ -55,6 +55,90 @@ class InputGrid:
         return self.scale * (self.lo - self.zero_point), self.scale * (self.hi - self.zero_point)
 
 
+GRID_NOTE = "qnnflow: the input grid declared with --input-grid"  # doc_string of the inserted Quant
+GRID_HELP = (
+    "'pixels' (k/255, k = 0..255), 'uint8' (raw integers 0..255; likewise int8, uint4, ...), or "
+    "'bits=B,signed=0|1,scale=S' (S a number or a fraction such as 1/128)"
+)
+
+
+def parse_grid_spec(spec: str) -> tuple[int, bool, float]:
+    """``--input-grid`` -> (bits, signed, scale); ValueError saying what is accepted otherwise."""
+    import re
+
+    text = spec.strip().lower()
+    if text == "pixels":
+        return 8, False, 1 / 255
+    m = re.fullmatch(r"(u?)int(\d+)", text)
+    if m:
+        bits, signed = int(m.group(2)), not m.group(1)
+    else:
+        fields = {}
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or key.strip() not in ("bits", "signed", "scale"):
+                raise ValueError(f"--input-grid {spec!r}: expected {GRID_HELP}")
+            fields[key.strip()] = value.strip()
+        if "bits" not in fields:
+            raise ValueError(f"--input-grid {spec!r}: bits=B is required; expected {GRID_HELP}")
+        try:
+            bits = int(fields["bits"])
+            signed = {"0": False, "1": True}[fields.get("signed", "0")]
+            num, _, den = fields.get("scale", "1").partition("/")
+            scale = float(num) / (float(den) if den else 1.0)
+        except (KeyError, ValueError, ZeroDivisionError):
+            raise ValueError(f"--input-grid {spec!r}: expected {GRID_HELP}") from None
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"--input-grid {spec!r}: the scale must be positive, found {scale:g}")
+        if not 1 <= bits <= 16:
+            raise ValueError(f"--input-grid {spec!r}: bits must be in 1..16, found {bits}")
+        return bits, signed, scale
+    if not 1 <= bits <= 16:
+        raise ValueError(f"--input-grid {spec!r}: bits must be in 1..16, found {bits}")
+    return bits, signed, 1.0
+
+
+def declare_input_grid(model: ModelWrapper, spec: str) -> ModelWrapper:
+    """A model whose float graph input has no quantizer, with the fixed-point grid ``spec``
+    (:func:`parse_grid_spec`) declared: an integer datatype annotation for integers (scale 1),
+    else a Quant on the input (round to nearest, clipped to the range). Either way inputs must lie
+    on the grid (:func:`check_on_grid`), so the model computes on them what the original does."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+
+    bits, signed, scale = parse_grid_spec(spec)
+    existing = input_grid(model)
+    if existing is not None:
+        raise ValueError(
+            f"--input-grid {spec!r}: the model already quantizes its input ({existing.what}); the option is "
+            "for models whose float input has no quantizer"
+        )
+    name = model.graph.input[0].name
+    if scale == 1.0:
+        model.set_tensor_datatype(name, DataType[f"{'INT' if signed else 'UINT'}{bits}"])
+        return model
+    from qnnflow.flows.graph import QONNX_DOMAIN
+
+    new = f"{name}_on_grid"
+    for node in model.graph.node:
+        for i, inp in enumerate(node.input):
+            if inp == name:
+                node.input[i] = new
+    consts = {"scale": scale, "zero": 0.0, "bits": float(bits)}
+    for key, value in consts.items():
+        model.graph.initializer.append(helper.make_tensor(f"input_grid_{key}", TensorProto.FLOAT, [], [value]))
+    quant = helper.make_node(
+        "Quant", [name, *(f"input_grid_{k}" for k in consts)], [new], domain=QONNX_DOMAIN, name="InputGrid",
+        signed=int(signed), narrow=0, rounding_mode="ROUND", doc_string=GRID_NOTE,
+    )  # fmt: skip
+    model.graph.node.insert(0, quant)
+    if not any(o.domain == QONNX_DOMAIN for o in model.model.opset_import):
+        model.model.opset_import.append(helper.make_opsetid(QONNX_DOMAIN, 1))
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    return model.transform(InferShapes())
+
+
 def input_grid(model: ModelWrapper) -> InputGrid | None:
     """The grid of the graph input, when the model states one with a per-tensor quantizer or datatype."""
     from qonnx.custom_op.general.quant import max_int, min_int
@@ -74,7 +158,9 @@ def input_grid(model: ModelWrapper) -> InputGrid | None:
             signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
             lo, hi = int(min_int(signed, narrow, bits)), int(max_int(signed, narrow, bits))
             kind = f"{int(bits)}-bit {'signed' if signed else 'unsigned'}, scale {scale:g}"
-            return InputGrid(lo, hi, scale, zero_point, f"{node.name} (Quant: {kind})")
+            declared = node.doc_string == GRID_NOTE
+            what = f"the grid declared with --input-grid ({kind})" if declared else f"{node.name} (Quant: {kind})"
+            return InputGrid(lo, hi, scale, zero_point, what, exact=declared)
     dt = model.get_tensor_datatype(name)
     if dt is not None and dt.is_integer():
         return InputGrid(int(dt.min()), int(dt.max()), 1.0, 0.0, f"its {dt.name} annotation", exact=True)
@@ -103,7 +189,11 @@ def check_on_grid(x: np.ndarray, model: ModelWrapper, source: str) -> None:
     grid = input_grid(model)
     if grid is None or not grid.exact or x.size == 0:
         return
-    off = np.flatnonzero(grid.snap(x).ravel() != np.asarray(x, dtype=np.float32).ravel())
+    if grid.scale == 1.0 and grid.zero_point == 0.0:  # integers: exactly
+        off = np.flatnonzero(grid.snap(x).ravel() != np.asarray(x, dtype=np.float32).ravel())
+    else:  # a declared scaled grid: k / 255 given in float32 is k to about 1e-7 of a step
+        k = np.asarray(x, dtype=np.float64).ravel() / grid.scale + grid.zero_point
+        off = np.flatnonzero((np.abs(k - np.round(k)) > 1e-4) | (k < grid.lo - 1e-4) | (k > grid.hi + 1e-4))
     if len(off):
         index = np.unravel_index(off[0], x.shape)
         lo, hi = grid.value_range

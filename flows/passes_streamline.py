@@ -31,6 +31,7 @@ import copy
 import numpy as np
 from onnx import NodeProto, helper
 from qnnflow.flows.graph import QONNX_DOMAIN, Namer, add_const, datatype_for_range, where
+from qnnflow.flows.inputs import GRID_HELP
 from qnnflow.flows.passes_tidy import InferShapesAndTypes, RemoveUnused
 from qnnflow.flows.streamline_linear import LinearMixin
 from qnnflow.flows.streamline_residual import ResidualMixin
@@ -181,7 +182,8 @@ class _Streamliner(LinearMixin, ResidualMixin):
         if op not in QUANTIZERS:
             raise ValueError(
                 f"{where(node)}: its input is not quantized; the float input must pass through a "
-                f"quantizer (Quant, BipolarQuant, MultiThreshold) before {op}"
+                f"quantizer (Quant, BipolarQuant, MultiThreshold) before {op}, or declare the grid the inputs "
+                f"lie on with --input-grid: {GRID_HELP}"
             )
         qform = self._quantizer_form(node)
         self.nodes.extend(form.nodes + [node])
@@ -240,6 +242,12 @@ class _Streamliner(LinearMixin, ResidualMixin):
             layout = layout.decode() if isinstance(layout, bytes) else layout
             if layout and "C" in layout:
                 axis = layout.index("C")
+            if thr.shape[-1] == 1 and scale > 0 and bias == -scale / 2:
+                # two levels symmetric about zero, {-s/2, +s/2} (FINN-ONNX's bipolar activations: out_scale 2,
+                # out_bias -1): carried as bipolar, so the next layer is an XNOR-popcount with no per-output
+                # offset, as for BipolarQuant
+                return IntTensor("", np.array(scale / 2), np.zeros(()), np.array([-1]), np.array([1]), shape, axis,
+                                 bipolar=True)  # fmt: skip
             return IntTensor("", np.array(scale), np.array(bias), np.array([0]), np.array([thr.shape[-1]]), shape, axis)
         if node.op_type == "Trunc":
             return self._trunc_form(node, shape, axis, attrs)
@@ -430,6 +438,17 @@ class _Streamliner(LinearMixin, ResidualMixin):
     # -- elementwise, data movement, pooling -----------------------------------------------------
     def _elementwise(self, node: NodeProto, t: IntTensor) -> None:
         step = self._tail_step(node, t)
+        slope = None
+        if node.op_type == "LeakyRelu":
+            slope = np.asarray(next((a.f for a in node.attribute if a.name == "alpha"), 0.01))
+        elif node.op_type == "PRelu":
+            slope = step.operands[1]
+        if slope is not None and np.any(np.asarray(slope) < 0):
+            raise ValueError(
+                f"{where(node)}: a negative slope ({float(np.min(slope)):g}) makes {node.op_type} non-monotonic "
+                f"(it falls, then rises), so the quantizer after it cannot become thresholds on the accumulator; "
+                f"only activations that never decrease (or never increase) with their input are lowered"
+            )
         self.forms[node.output[0]] = IntTensor(
             t.name,
             t.A,
@@ -516,8 +535,14 @@ class _Streamliner(LinearMixin, ResidualMixin):
     def _select(self, node: NodeProto, t: IntTensor) -> None:
         """TopK / ArgMax on the accumulator, valid when the tail is one strictly increasing function."""
         what = where(node)
-        if not t.uniform or np.any(np.asarray(t.A) <= 0):
-            raise ValueError(f"{what}: label selection needs one positive scale and offset for all classes")
+        if not t.uniform or np.any(np.asarray(t.A) == 0):
+            a, b = np.ravel(t.A), np.ravel(t.B)
+            found = f"scales {_show(a)} and offsets {_show(b)} per class" if not t.uniform else "a zero scale"
+            raise ValueError(
+                f"{what}: label selection compares the integer accumulators, which needs one positive scale and "
+                f"offset for all classes; found {found}. Compile with --logits to get the logits and select "
+                f"the label on the host"
+            )
         lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
         if hi - lo + 1 > (1 << 22):
             raise ValueError(f"{what}: accumulator range [{lo}, {hi}] too wide to check the final scale")
@@ -550,7 +575,13 @@ class _Streamliner(LinearMixin, ResidualMixin):
             ],
         )
         vals = TailEvaluator(one)(np.arange(lo, hi + 1).reshape(-1, 1)).ravel()
-        if np.any(np.diff(vals.astype(np.float64)) <= 0):
+        steps = np.diff(vals.astype(np.float64))
+        if np.all(steps < 0) and t.negatable is not None:
+            # strictly decreasing (a negative scale): the largest logit is the smallest accumulator, so the
+            # last layer's rows are negated (exact in integers) and label selection takes the largest
+            self._negate(t, np.ones(t.channels, dtype=bool))
+            self.dtypes[t.name] = self._dtype(-hi, -lo, False)
+        elif np.any(steps <= 0):
             raise ValueError(
                 f"{what}: the final scale is not strictly increasing, so the argmax of the "
                 f"integer accumulator may differ from the argmax of the logits"
@@ -630,6 +661,11 @@ class _Streamliner(LinearMixin, ResidualMixin):
     @staticmethod
     def _dtype(lo, hi, bipolar: bool) -> DataType:
         return DataType["BIPOLAR"] if bipolar else datatype_for_range(int(np.min(lo)), int(np.max(hi)))
+
+
+def _show(v: np.ndarray) -> str:
+    flat = np.ravel(v)
+    return "[" + ", ".join(f"{x:g}" for x in flat[:4]) + (", ...]" if flat.size > 4 else "]")
 
 
 def _int_range(bits: int, signed: int, narrow: int) -> tuple[int, int]:

@@ -31,6 +31,7 @@ class CompileOptions:
     folding: Path | None = None  # a folding.json to apply instead of computing one
     output: OutputMode = OutputMode.LABELS
     fifo_depth: int = 2
+    input_grid: str | None = None  # --input-grid: the fixed-point grid of a float input with no quantizer
     # target_cycles is the board family's default (folding.DEFAULT_TARGET_CYCLES), not the user's:
     # a model that cannot reach it is folded for the fastest it can reach instead of refused
     default_target: bool = False
@@ -46,6 +47,10 @@ class CompileOptions:
             raise ValueError(f"clock must be positive, not {self.clock_mhz} MHz")
         if self.family not in ("ecp5", "xc7"):
             raise ValueError(f"family must be ecp5 or xc7, not {self.family!r}")
+        if self.input_grid is not None:
+            from qnnflow.flows.inputs import parse_grid_spec
+
+            parse_grid_spec(self.input_grid)
 
 
 def step_tidy(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:

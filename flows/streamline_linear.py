@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import NodeProto, helper
 from qnnflow.flows.graph import QONNX_DOMAIN, add_const, datatype_for_range, where
+from qnnflow.flows.inputs import GRID_HELP
 from qnnflow.flows.tail import FloatPath, IntTensor, TailEvaluator, per_channel
 from qnnflow.flows.weights import int_weight, weight_datatype
 from qonnx.core.datatype import DataType
@@ -24,7 +25,10 @@ class LinearMixin:
     def _linear(self, node: NodeProto, t: IntTensor | FloatPath) -> None:
         what = where(node)
         if isinstance(t, FloatPath):
-            raise ValueError(f"{what}: its input is not quantized (no quantizer between the graph input and it)")
+            raise ValueError(
+                f"{what}: its input is not quantized (no quantizer between the graph input and it); declare "
+                f"the grid the inputs lie on with --input-grid: {GRID_HELP}"
+            )
         t = self._collapse(t, node)
         if not t.uniform:
             raise ValueError(f"{what}: the input has per-channel scales; only per-tensor input scales are supported")

@@ -24,7 +24,9 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qnnflow.errors import FlowError
 
 SHAPE_ONLY = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
-ELEMENTWISE = ("Mul", "Add", "Sub", "Div", "BatchNormalization", "Relu", "Clip")
+# monotonic activations: before a quantizer they become thresholds like Relu
+ACTIVATIONS = ("LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid")
+ELEMENTWISE = ("Mul", "Add", "Sub", "Div", "BatchNormalization", "Relu", "Clip", *ACTIVATIONS)
 QUANTIZERS = ("Quant", "BipolarQuant", "MultiThreshold", "Trunc")
 
 
@@ -188,6 +190,16 @@ def _step64(step: TailStep, x: np.ndarray) -> np.ndarray:
         return np.clip(ops[0], lo, hi)
     if t == "BatchNormalization":
         return batchnorm64(*ops[:5], epsilon=a.get("epsilon", 1e-5))
+    if t == "LeakyRelu":
+        return np.where(ops[0] < 0, a.get("alpha", 0.01) * ops[0], ops[0])
+    if t == "PRelu":
+        return np.where(ops[0] < 0, ops[1] * ops[0], ops[0])
+    if t == "Sigmoid":
+        return 1.0 / (1.0 + np.exp(-ops[0]))
+    if t == "Tanh":
+        return np.tanh(ops[0])
+    if t == "HardSigmoid":
+        return np.clip(a.get("alpha", 0.2) * ops[0] + a.get("beta", 0.5), 0.0, 1.0)
     if t in ("Quant", "BipolarQuant"):
         return quantize64(n, ops)
     if t == "MultiThreshold":
@@ -198,7 +210,8 @@ def _step64(step: TailStep, x: np.ndarray) -> np.ndarray:
     raise AssertionError(f"no float64 form for {t}")  # guarded by TailEvaluator.exact
 
 
-_F64_OPS = ("Mul", "Add", "Sub", "Div", "Relu", "Clip", "BatchNormalization", "Quant", "BipolarQuant", "MultiThreshold")
+_F64_OPS = ("Mul", "Add", "Sub", "Div", "Relu", "Clip", "BatchNormalization", "Quant", "BipolarQuant", "MultiThreshold",
+            *ACTIVATIONS)  # fmt: skip
 
 
 def levels_of(values: np.ndarray, A: np.ndarray, B: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

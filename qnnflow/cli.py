@@ -193,6 +193,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         family=args.family,
         folding=Path(args.folding) if args.folding else None,
         output=OutputMode.LOGITS if args.logits else OutputMode.LABELS,
+        input_grid=args.input_grid,
     )
     out = Path(args.out) if args.out else Path("build") / Path(args.model).stem
     labels = None
@@ -342,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", choices=["ecp5", "xc7"], default="ecp5", help="family the budget is for")
     p.add_argument("--folding", help="apply this folding.json instead of computing one")
     p.add_argument("--logits", action="store_true", help="output integer logits instead of the class index")
+    p.add_argument(
+        "--input-grid",
+        help="for a model whose float input has no quantizer: the grid its inputs lie on, e.g. pixels (k/255), "
+        "uint8 (raw 0..255), bits=8,signed=1,scale=1/128",
+    )
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("sim", help="codegen (rtl/) and stitched-accelerator simulation -> sim/results.json")

@@ -46,9 +46,7 @@ def test_fuse_thresholds_equals_the_pair_on_every_input():
             out_bias=-3.0,
             name="MT1",
         ),
-        helper.make_node(
-            "MultiThreshold", ["a", "t2"], ["b"], domain=Q, out_dtype="INT2", out_bias=-2.0, name="MT2"
-        ),
+        helper.make_node("MultiThreshold", ["a", "t2"], ["b"], domain=Q, out_dtype="INT2", out_bias=-2.0, name="MT2"),
     ]
     m = _model(nodes, {"t1": t1, "t2": t2}, [1, 4])
     x = np.repeat(np.arange(-32, 32, dtype=np.float32)[:, None], 4, axis=1)
@@ -93,9 +91,7 @@ def test_unsupported_ops_listed_in_one_error(tmp_path):
     with pytest.raises(ValueError) as err:
         load_model(path)
     msg = str(err.value)
-    assert msg.startswith(
-        "2 node(s) with unsupported op types: Sin_0 (Sin); Cos_0 (Cos). Supported op types: "
-    )
+    assert msg.startswith("2 node(s) the compiler cannot lower: Sin_0 (Sin); Cos_0 (Cos). Supported op types: ")
     assert "MatMul" in msg and "MultiThreshold" in msg
 
 
