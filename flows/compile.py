@@ -227,6 +227,7 @@ def _compile(
             f"[{i}/{len(STEPS)}] {name:<16} {len(model.graph.node):>4} nodes  {_what(check)}"
             f"  ({time.time() - ts:.1f} s)"
         )
+    _check_backends(model)
     dataflow = out / "dataflow.onnx"
     model.save(str(dataflow))
     (out / "folding.json").write_text(json.dumps(folding_dict(model), indent=2) + "\n")
@@ -251,3 +252,16 @@ def _compile(
     log(table(est))
     secs = time.time() - t0
     return CompileResult(out, dataflow, est, checks, secs, acc)
+
+
+def _check_backends(model: ModelWrapper) -> None:
+    """Every hardware layer's parameters are ones its module in the RTL library takes (the checks
+    code generation makes), so that a compiled graph never fails later in ``qnnflow sim``."""
+    from qnnflow.flows.layers import get_layer, hw_nodes
+    from qnnflow.flows.rtl_backend import backend
+
+    for node in hw_nodes(model):
+        try:
+            backend(get_layer(node), model, "check")
+        except ValueError as err:
+            raise ValueError(f"the compiled graph cannot be built from the RTL library: {err}") from None

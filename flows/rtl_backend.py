@@ -162,11 +162,10 @@ def _thresholding(layer: Thresholding, model: ModelWrapper, mem_prefix: str) -> 
     num_t = int(thr.shape[1])
     mem = Memory(f"{mem_prefix}_thresholds.mem", memfiles.threshold_words(thr, pe, thr_w), pe * num_t * thr_w)
     params = {
-        "CH": ch, "PE": pe, "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "NUM_T": num_t, "THR_W": thr_w,
-        "OUT_W": ot.bits, "OUT_OFFSET": 0 if ot.bipolar else int(layer.get("ActVal")), "THRESH_FILE": mem.name,
+        "CH": ch, "PE": pe, "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
+        "NUM_T": num_t, "THR_W": thr_w, "OUT_W": ot.bits, "OUT_OFFSET": 0 if ot.bipolar else int(layer.get("ActVal")),
+        "THRESH_FILE": mem.name,
     }  # fmt: skip
-    if xt.bipolar:
-        raise ValueError(f"{layer.where}: hw/thresholding.sv takes integer inputs, not BIPOLAR")
     return Backend(layer, "thresholding", params, [mem])
 
 

@@ -400,3 +400,64 @@ def test_third_party_patterns_simulate_bit_exact(tmp_path):
         hw = decisions(np.load(Path(sim["results_dir"]) / "outputs.npy"))
         np.testing.assert_array_equal(hw, decisions(run_qonnx(ModelWrapper(str(path)), x)))
         assert len(np.unique(hw)) >= 3
+
+
+def bipolar_input_mlp(seed: int = 0) -> ModelWrapper:
+    """x (24) -> BipolarQuant -> per-feature Mul, Add -> Quant 2-bit unsigned -> Gemm(Quant 3-bit W)
+    -> y (6): the requantization of the bipolar input is a Thresholding layer on a BIPOLAR stream."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        _t("zero", 0.0), _t("one", 1.0), _t("b2", 2), _t("b3", 3), _t("ws", 0.25), _t("as", 0.5),
+        _t("mul", rng.uniform(0.2, 1.5, 24)), _t("add", rng.uniform(-0.5, 1.5, 24)), _t("W", rng.normal(size=(6, 24))),
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("BipolarQuant", ["x", "one"], ["xb"], domain=Q, name="Sign_in"),
+        helper.make_node("Mul", ["xb", "mul"], ["m"], name="Scale_0"),
+        helper.make_node("Add", ["m", "add"], ["s"], name="Shift_0"),
+        _quant("s", "a", "as", "b2", 0),
+        _quant("W", "Wq", "ws", "b3", 1, narrow=1),
+        helper.make_node("Gemm", ["a", "Wq"], ["y"], name="Gemm_0", transB=1),
+    ]
+    g = helper.make_graph(
+        nodes, "bip", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 24])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])], initializer=inits,
+    )  # fmt: skip
+    return ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(Q, 1)]))
+
+
+@pytest.mark.rtl
+def test_thresholding_on_a_bipolar_stream_simulates_bit_exact(tmp_path):
+    """Before: compiled, then `qnnflow sim` refused it ("hw/thresholding.sv takes integer inputs, not
+    BIPOLAR"). Now the Thresholding takes the bipolar stream (one bit per element), and compile checks
+    every layer against its RTL backend before it writes dataflow.onnx."""
+    from qnnflow.flows.layers import get_layer
+    from qnnflow.sim.stitch import simulate
+
+    path = tmp_path / "bip.onnx"
+    bipolar_input_mlp().save(str(path))
+    x = np.random.default_rng(3).normal(size=(80, 24)).astype(np.float32)
+    r = compile_model(path, tmp_path / "b", inputs=x, opts=CompileOptions(target_cycles=60), verbose=False)
+    thr = [n for n in ModelWrapper(str(r.dataflow)).graph.node if n.op_type == "Thresholding"]
+    assert thr and get_layer(thr[0]).attrs["inputDataType"] == "BIPOLAR"
+    sim = simulate(tmp_path / "b", inputs=x, log=lambda _m: None)
+    assert sim["mismatches"] == 0
+    hw = decisions(np.load(Path(sim["results_dir"]) / "outputs.npy"))
+    np.testing.assert_array_equal(hw, decisions(run_qonnx(ModelWrapper(str(path)), x)))
+    assert len(np.unique(hw)) >= 3
+
+
+def test_compile_refuses_a_layer_its_rtl_backend_cannot_build(tmp_path, monkeypatch):
+    """The backend check runs inside compile: a layer the RTL library refuses stops the compile with
+    the backend's message, and no dataflow.onnx is left behind."""
+    import qnnflow.flows.rtl_backend as rb
+
+    def refuse(layer, model, prefix):
+        raise ValueError(f"{layer.where}: hw/thresholding.sv cannot take this (test)")
+
+    monkeypatch.setitem(rb._BACKENDS, "Thresholding", refuse)
+    path = tmp_path / "bip.onnx"
+    bipolar_input_mlp().save(str(path))
+    x = np.random.default_rng(3).normal(size=(10, 24)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"cannot be built from the RTL library: .*Thresholding.*cannot take this"):
+        compile_model(path, tmp_path / "b", inputs=x, verbose=False)
+    assert not (tmp_path / "b" / "dataflow.onnx").exists()
