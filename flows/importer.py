@@ -26,7 +26,7 @@ SUPPORTED_OPS: dict[str, str] = {
     "MultiThreshold": "FINN-ONNX activation",
     "MatMul": "fully connected layer",
     "Gemm": "fully connected layer",
-    "Conv": "2D convolution (groups 1)",
+    "Conv": "1-D and 2-D convolution (groups 1)",
     "BatchNormalization": "folded into thresholds",
     "Relu": "folded into thresholds",
     "Clip": "hard tanh, folded into thresholds",
@@ -88,8 +88,8 @@ def _limitation(node: onnx.NodeProto) -> str | None:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if int(attrs.get("group", 1)) != 1:
             return f"grouped / depthwise convolution, group {attrs['group']}"
-        if "kernel_shape" in attrs and len(attrs["kernel_shape"]) != 2:
-            return f"{len(attrs['kernel_shape'])}-D convolution (only 2-D is lowered)"
+        if "kernel_shape" in attrs and len(attrs["kernel_shape"]) not in (1, 2):
+            return f"{len(attrs['kernel_shape'])}-D convolution (1-D and 2-D are lowered)"
     if node.op_type in HEAD_OPS and node.op_type not in SUPPORTED_OPS:
         return f"{node.op_type} is taken only as the classifier head, at the graph output"
     return None

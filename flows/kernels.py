@@ -264,19 +264,21 @@ def sliding_window(
     return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(n, oh, ow, kh * kw * c)
 
 
-def maxpool(x: np.ndarray, k: int) -> np.ndarray:
-    """Max over k x k windows with stride k: NHWC (N, H, W, C) -> (N, H//k, W//k, C).
+def maxpool(x: np.ndarray, k: int | tuple[int, int]) -> np.ndarray:
+    """Max over KH x KW windows with stride (KH, KW): NHWC (N, H, W, C) -> (N, H//KH, W//KW, C).
+    ``k`` is an int (square) or a (rows, cols) pair.
 
     Rows and columns past the last whole window are ignored (floor), like the RTL.
     """
     xa = _as_int(x, "x")
     if xa.ndim != 4:
         raise ValueError(f"x must be NHWC (4 dimensions), not shape {xa.shape}")
+    kh, kw = _pair(k)
     n, h, w, c = xa.shape
-    oh, ow = h // k, w // k
+    oh, ow = h // kh, w // kw
     if oh < 1 or ow < 1:
-        raise ValueError(f"pool size {k} is larger than the input {h}x{w}")
-    win = xa[:, : oh * k, : ow * k, :].reshape(n, oh, k, ow, k, c)
+        raise ValueError(f"pool size {kh}x{kw} is larger than the input {h}x{w}")
+    win = xa[:, : oh * kh, : ow * kw, :].reshape(n, oh, kh, ow, kw, c)
     return win.max(axis=(2, 4))
 
 

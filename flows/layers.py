@@ -30,9 +30,7 @@ def _dt(name: str) -> DataType:
 
 def _divides(node: NodeProto, fold: str, value: int, total_name: str, total: int) -> None:
     if value < 1 or total % value != 0:
-        raise ValueError(
-            f"{node.name} ({node.op_type}): {fold} must divide {total_name} ({total}), not {value}"
-        )
+        raise ValueError(f"{node.name} ({node.op_type}): {fold} must divide {total_name} ({total}), not {value}")
 
 
 class Layer:
@@ -107,6 +105,14 @@ class Layer:
         from qnnflow.flows.resources import estimate
 
         return estimate(self, family)
+
+
+def pair(v) -> tuple[int, int]:
+    """A square (int) or per-axis ([rows, cols]) window attribute as (rows, cols)."""
+    if isinstance(v, int | np.integer):
+        return int(v), int(v)
+    rows, cols = v
+    return int(rows), int(cols)
 
 
 def _bits(dt: DataType) -> int:
@@ -197,7 +203,8 @@ class Thresholding(Layer):
 
 
 class SlidingWindow(Layer):
-    """im2col as a stream: NHWC in, (N, OH, OW, K*K*C) out in (ky, kx, c) order; SIMD channels per beat."""
+    """im2col as a stream: NHWC in, (N, OH, OW, KH*KW*C) out in (ky, kx, c) order; SIMD channels per beat.
+    ``ConvKernelDim``, ``Stride``, ``Pad``: an int (square) or [rows, cols] (e.g. [1, K] for a Conv1d)."""
 
     op_type = "SlidingWindow"
     ATTRS = {
@@ -211,7 +218,7 @@ class SlidingWindow(Layer):
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         out = kernels.sliding_window(
-            inputs[0], int(self.get("ConvKernelDim")), int(self.get("Stride")), int(self.get("Pad")),
+            inputs[0], pair(self.get("ConvKernelDim")), pair(self.get("Stride")), pair(self.get("Pad")),
             int(self.get("PadValue")),
         )  # fmt: skip
         return [_to_float(out)]
@@ -220,9 +227,9 @@ class SlidingWindow(Layer):
         c, simd = int(self.get("IFMChannels")), int(self.get("SIMD"))
         h, w = self.get("IFMDim")
         oh, ow = self.get("OFMDim")
-        k = int(self.get("ConvKernelDim"))
+        kh, kw = pair(self.get("ConvKernelDim"))
         # the window buffer reads every input once and writes every window element once
-        return max(h * w, oh * ow * k * k) * (c // simd)
+        return max(h * w, oh * ow * kh * kw) * (c // simd)
 
     @property
     def in_width(self) -> int:
@@ -234,7 +241,8 @@ class SlidingWindow(Layer):
 
 
 class MaxPool(Layer):
-    """Max over k x k windows, stride k, NHWC; PE channels per beat."""
+    """Max over KH x KW windows, stride (KH, KW), NHWC; PE channels per beat. ``PoolDim``: an int
+    (square) or [rows, cols]."""
 
     op_type = "MaxPool"
     ATTRS = {"NumChannels": None, "ImgDim": None, "PoolDim": None, "PE": 1, "inputDataType": None}
@@ -244,7 +252,7 @@ class MaxPool(Layer):
         _divides(self.node, "PE", int(self.get("PE")), "NumChannels", int(self.get("NumChannels")))
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [_to_float(kernels.maxpool(inputs[0], int(self.get("PoolDim"))))]
+        return [_to_float(kernels.maxpool(inputs[0], pair(self.get("PoolDim"))))]
 
     def exp_cycles(self) -> int:
         h, w = self.get("ImgDim")
@@ -369,9 +377,7 @@ class WidthConverter(Layer):
         e = int(self.get("elemWidth"))
         for k in ("inWidth", "outWidth"):
             if int(self.get(k)) % e:
-                raise ValueError(
-                    f"{self.where}: {k} ({self.get(k)}) must be a multiple of the element width ({e})"
-                )
+                raise ValueError(f"{self.where}: {k} ({self.get(k)}) must be a multiple of the element width ({e})")
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return [inputs[0]]

@@ -4,10 +4,10 @@
 channels-first MultiThreshold from outside that region (the quantized input), puts a Transpose to
 NHWC there (host side: the accelerator takes NHWC), and rewrites the region channels-last:
 
-- Conv (square kernel, square stride, symmetric padding) -> SlidingWindow (im2col in (ky, kx, c)
+- Conv (any kernel and stride, the same padding before and after on each axis) -> SlidingWindow (im2col in (ky, kx, c)
   order) + MatMul with weights (KH*KW*Cin, Cout) in the same order;
 - MultiThreshold -> the same thresholds with ``data_layout`` NHWC;
-- MaxPool (kernel = stride, no padding) -> the MaxPool layer;
+- MaxPool (kernel = stride, no padding; non-square for 1-D pooling) -> the MaxPool layer;
 - Flatten / Reshape to 2D -> Reshape of the NHWC tensor, and the rows of the next MatMul (or the
   rows of per-feature thresholds before it) permuted from C*H*W to H*W*C order;
 - Transpose NCHW -> NHWC -> nothing (the tensor already is NHWC);
@@ -80,9 +80,7 @@ class _Lowering:
         for t in self.entries:
             n, c, h, w = m.get_tensor_shape(t)
             dst = self._new(t + "_nhwc", [n, h, w, c], m.get_tensor_datatype(t))
-            self.nodes.append(
-                helper.make_node("Transpose", [t], [dst], name=self.namer("ToNHWC"), perm=[0, 2, 3, 1])
-            )
+            self.nodes.append(helper.make_node("Transpose", [t], [dst], name=self.namer("ToNHWC"), perm=[0, 2, 3, 1]))
             self.nhwc[t] = dst
         order = topo_nodes(m)
         for node in order:
@@ -122,16 +120,20 @@ class _Lowering:
             k = _attr(node, "kernel_shape")
             s = _attr(node, "strides", [1, 1])
             p = _attr(node, "pads", [0, 0, 0, 0])
-            if k[0] != k[1] or s[0] != s[1] or len(set(p)) > 1:
+            if p[0] != p[2] or p[1] != p[3] or any(_attr(node, "dilations", [1, 1])[i] != 1 for i in (0, 1)):
                 raise ValueError(
-                    f"{where(node)}: only square kernels and strides with equal padding on every side "
-                    f"are supported (kernel {k}, strides {s}, pads {p})"
+                    f"{where(node)}: only convolutions with the same padding before and after on each axis and no "
+                    f"dilation are supported (kernel {k}, strides {s}, pads {p})"
                 )
             _, cout, oh, ow = oshape
+
+            def axes(v):  # one int for a square window (as before), else [rows, cols]
+                return int(v[0]) if v[0] == v[1] else [int(v[0]), int(v[1])]
+
             win = self._new(out + "_win", [n, oh, ow, k[0] * k[1] * c], dt)
             self.nodes.append(SlidingWindow.make(
                 self.namer(node.name + "_swg"), [xin], [win], IFMChannels=int(c), IFMDim=[int(h), int(w)],
-                OFMDim=[int(oh), int(ow)], ConvKernelDim=int(k[0]), Stride=int(s[0]), Pad=int(p[0]),
+                OFMDim=[int(oh), int(ow)], ConvKernelDim=axes(k), Stride=axes(s), Pad=axes(p[:2]),
                 PadValue=0,
                 inputDataType=dt.name,
             ))  # fmt: skip
@@ -152,9 +154,10 @@ class _Lowering:
         elif op == "MaxPool":
             k = _attr(node, "kernel_shape")
             s = _attr(node, "strides", k)
-            if k[0] != k[1] or list(s) != list(k) or any(_attr(node, "pads", [0, 0, 0, 0])):
+            if list(s) != list(k) or any(_attr(node, "pads", [0, 0, 0, 0])):
                 raise ValueError(
-                    f"{where(node)}: only k x k pooling with stride k and no padding is supported"
+                    f"{where(node)}: only pooling with the stride equal to the window and no padding is supported "
+                    f"(kernel {list(k)}, strides {list(s)})"
                 )
             y = self._new(out + "_nhwc", [n, oshape[2], oshape[3], c], odt)
             self.nodes.append(
@@ -164,7 +167,7 @@ class _Lowering:
                     [y],
                     NumChannels=int(c),
                     ImgDim=[int(h), int(w)],
-                    PoolDim=int(k[0]),
+                    PoolDim=int(k[0]) if k[0] == k[1] else [int(k[0]), int(k[1])],
                     inputDataType=dt.name,
                 )
             )
@@ -178,9 +181,7 @@ class _Lowering:
             self._perm_out(out, y, perm)
         elif op == "Add" and all(i in self.nhwc for i in node.input):  # residual join of two streams
             y = self._new(out + "_nhwc", [n, h, w, c], odt)
-            self.nodes.append(
-                helper.make_node("Add", [self.nhwc[i] for i in node.input], [y], name=node.name)
-            )
+            self.nodes.append(helper.make_node("Add", [self.nhwc[i] for i in node.input], [y], name=node.name))
             self.nhwc[out] = y
         elif op == "Transpose" and list(_attr(node, "perm")) == [0, 2, 3, 1]:
             self._rename_consumers(out, xin)
@@ -212,9 +213,7 @@ class _Lowering:
         new.input[0] = self._perm_names[x]
         if node.op_type == "MatMul":
             w = m.get_initializer(node.input[1])
-            new.input[1] = add_const(
-                m, self.namer, node.name + "_W", w[perm], m.get_tensor_datatype(node.input[1])
-            )
+            new.input[1] = add_const(m, self.namer, node.name + "_W", w[perm], m.get_tensor_datatype(node.input[1]))
             self.nodes.append(new)
         elif node.op_type == "MultiThreshold":
             thr = m.get_initializer(node.input[1])
@@ -228,6 +227,4 @@ class _Lowering:
             self.perm[node.output[0]] = perm
             self._perm_names[node.output[0]] = y
         else:
-            raise ValueError(
-                f"{where(node)}: {node.op_type} after flattening a channels-first tensor is not supported"
-            )
+            raise ValueError(f"{where(node)}: {node.op_type} after flattening a channels-first tensor is not supported")

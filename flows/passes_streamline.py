@@ -50,6 +50,9 @@ from qnnflow.flows.tail import (
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
+# the most thresholds one activation may take: 8-bit activations (beyond, a threshold table per
+# channel costs more block RAM and comparators than an arithmetic requantizer would)
+MAX_THRESHOLDS = 255
 DATA_MOVEMENT = ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity")
 
 
@@ -339,6 +342,13 @@ class _Streamliner(LinearMixin, ResidualMixin):
             qlo, qhi = int(ends.min()), int(ends.max())
             if len(node.input) == 6:
                 qlo, qhi = max(qlo, int(qf.lo.min())), min(qhi, int(qf.hi.max()))
+        if qhi - qlo > MAX_THRESHOLDS:
+            raise ValueError(
+                f"{where(node)}: this activation has {qhi - qlo + 1:,} levels ({qlo}..{qhi}), which would take "
+                f"{qhi - qlo:,} thresholds per channel; the thresholding layers serve activations of up to "
+                f"{MAX_THRESHOLDS.bit_length()} bits ({MAX_THRESHOLDS} thresholds). Quantize this activation to at "
+                f"most {MAX_THRESHOLDS.bit_length()} bits (requantization by multiply-shift-round is not implemented)"
+            )
         if t.sum_spread is not None:
             self._check_spread(t, g, where(node))
 

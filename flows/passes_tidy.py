@@ -189,9 +189,28 @@ class GiveReadableNames:
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
 
+        _provisional_names(model)
         with _quiet():
             model = model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
         return model, False
+
+
+def _provisional_names(model: ModelWrapper) -> None:
+    """Give every inner tensor a name qonnx's readable names (``<node>_param<i>``, ``<node>_out<i>``)
+    cannot take: renaming in node order after the order changed (a pass inserted nodes) would
+    otherwise give a tensor the name another still has."""
+    keep = {t.name for t in model.graph.input} | {t.name for t in model.graph.output}
+    names = {i.name for i in model.graph.initializer} | {o for n in model.graph.node for o in n.output if o}
+    new = {name: f"t{i}~" for i, name in enumerate(sorted(names - keep))}
+    for init in model.graph.initializer:
+        init.name = new.get(init.name, init.name)
+    for node in model.graph.node:
+        node.input[:] = [new.get(i, i) for i in node.input]
+        node.output[:] = [new.get(o, o) for o in node.output]
+    for vi in model.graph.value_info:
+        vi.name = new.get(vi.name, vi.name)
+    for ann in model.graph.quantization_annotation:
+        ann.tensor_name = new.get(ann.tensor_name, ann.tensor_name)
 
 
 class RemoveUnused:

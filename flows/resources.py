@@ -43,6 +43,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from qnnflow.flows.layers import pair
 from qonnx.core.datatype import DataType
 
 FAMILIES = ("ecp5", "xc7")
@@ -319,11 +320,12 @@ def _sliding_window(p: Mapping[str, int], family: str) -> _Tally:
     c = _COST[family]
     simd, ew, k = int(p["SIMD"]), int(p["ELEM_W"]), int(p["K"])
     h, w, stride, pad = int(p["IFM_H"]), int(p["IFM_W"]), int(p.get("STRIDE", 1)), int(p.get("PAD", 0))
+    kh = int(p.get("K_H", k))  # rows of the window: the row slots kept
     cf = int(p["CH"]) // simd
-    depth = 2 * k * w * cf  # 2K row slots of IFM_W * CF beats (hw/sliding_window.sv NR)
+    depth = 2 * kh * w * cf  # 2 K_H row slots of IFM_W * CF beats (hw/sliding_window.sv NR)
     beat = simd * ew
     aw = _clog2(depth) + 1
-    pw = _clog2(w * cf + h + 2 * k + (k + stride + pad) * cf + 2) + 2
+    pw = _clog2(w * cf + h + 2 * kh + (k + stride + pad) * cf + 2) + 2
     t = _Tally(luts=c["swg_base"] + c["swg_addr"] * aw + c["swg_beat"] * beat)
     # slot addresses (3 + write), 11 position counters, read data, padding flag, output slice
     t.ffs = 4 * aw + 11 * pw + 2 + beat + _skid_ffs(beat)
@@ -334,9 +336,10 @@ def _sliding_window(p: Mapping[str, int], family: str) -> _Tally:
 def _maxpool(p: Mapping[str, int], family: str) -> _Tally:
     c = _COST[family]
     pe, ew, k = int(p["PE"]), int(p["ELEM_W"]), int(p["K"])
+    kh, kw = int(p.get("K_H", k)), int(p.get("K_W", k))
     h, w = int(p["IFM_H"]), int(p["IFM_W"])
-    cf, ow = int(p["CH"]) // pe, w // k
-    cnt = _clog2(h + w + cf + k + ow * cf + 2) + 1  # hw/maxpool.sv CNT_W
+    cf, ow = int(p["CH"]) // pe, w // kw
+    cnt = _clog2(h + w + cf + kh + kw + ow * cf + 2) + 1  # hw/maxpool.sv CNT_W
     t = _Tally(luts=c["pool_cmp"] * pe * ew + c["pool_counter"] * cnt, ffs=8 * cnt + _skid_ffs(pe * ew))
     # running maxima of a row of windows: read and written at one address, read asynchronously
     t.add(memory(ow * cf, pe * ew, family, rom=False, sync_read=False, single_port=True))
@@ -459,16 +462,19 @@ def layer_params(layer) -> tuple[str, dict[str, int]]:
         }  # fmt: skip
     if op == "SlidingWindow":
         h, w = (int(v) for v in g("IFMDim"))
+        (kh, kw), (sh, sw), (ph, pw) = (pair(g(a)) for a in ("ConvKernelDim", "Stride", "Pad"))
         return "sliding_window", {
             "IFM_H": h, "IFM_W": w, "CH": int(g("IFMChannels")), "SIMD": int(g("SIMD")),
-            "ELEM_W": _bits(g("inputDataType")), "K": int(g("ConvKernelDim")), "STRIDE": int(g("Stride")),
-            "PAD": int(g("Pad")),
+            "ELEM_W": _bits(g("inputDataType")), "K": kw, "STRIDE": sw, "PAD": pw,
+            **({} if (kh, sh, ph) == (kw, sw, pw) else
+               {"K_H": kh, "K_W": kw, "STRIDE_H": sh, "STRIDE_W": sw, "PAD_H": ph, "PAD_W": pw}),
         }  # fmt: skip
     if op == "MaxPool":
         h, w = (int(v) for v in g("ImgDim"))
+        kh, kw = pair(g("PoolDim"))
         return "maxpool", {
             "IFM_H": h, "IFM_W": w, "CH": int(g("NumChannels")), "PE": int(g("PE")),
-            "ELEM_W": _bits(g("inputDataType")), "K": int(g("PoolDim")),
+            "ELEM_W": _bits(g("inputDataType")), "K": kw, **({} if kh == kw else {"K_H": kh, "K_W": kw}),
         }  # fmt: skip
     if op == "LabelSelect":
         return "label_select", {

@@ -26,6 +26,7 @@ from qnnflow.flows.layers import (
     SlidingWindow,
     Thresholding,
     WidthConverter,
+    pair,
 )
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -172,12 +173,14 @@ def _thresholding(layer: Thresholding, model: ModelWrapper, mem_prefix: str) -> 
 def _sliding_window(layer: SlidingWindow, model: ModelWrapper, mem_prefix: str) -> Backend:
     h, w = (int(v) for v in layer.get("IFMDim"))
     xt = ElemType.of(layer.get("inputDataType"))
+    (kh, kw), (sh, sw), (ph, pw) = (pair(layer.get(a)) for a in ("ConvKernelDim", "Stride", "Pad"))
     params = {
         "IFM_H": h, "IFM_W": w, "CH": int(layer.get("IFMChannels")), "SIMD": int(layer.get("SIMD")),
-        "ELEM_W": xt.bits, "K": int(layer.get("ConvKernelDim")), "STRIDE": int(layer.get("Stride")),
-        "PAD": int(layer.get("Pad")), "PAD_VALUE": int(layer.get("PadValue")),
+        "ELEM_W": xt.bits, "K": kw, "STRIDE": sw, "PAD": pw, "PAD_VALUE": int(layer.get("PadValue")),
     }  # fmt: skip
-    if xt.bipolar and params["PAD"]:
+    if (kh, sh, ph) != (kw, sw, pw):  # per axis (a Conv1d: 1 x K on one row)
+        params.update(K_H=kh, K_W=kw, STRIDE_H=sh, STRIDE_W=sw, PAD_H=ph, PAD_W=pw)
+    if xt.bipolar and (ph or pw):
         # padding with -1 is code 0; +1 is code 1
         params["PAD_VALUE"] = 1 if int(layer.get("PadValue")) > 0 else 0
     return Backend(layer, "sliding_window", params)
@@ -191,8 +194,11 @@ def _maxpool(layer: MaxPool, model: ModelWrapper, mem_prefix: str) -> Backend:
         xt = ElemType(1, False, False)
     params = {
         "IFM_H": h, "IFM_W": w, "CH": int(layer.get("NumChannels")), "PE": int(layer.get("PE")),
-        "ELEM_W": xt.bits, "SIGNED": _b(xt.signed), "K": int(layer.get("PoolDim")),
+        "ELEM_W": xt.bits, "SIGNED": _b(xt.signed), "K": pair(layer.get("PoolDim"))[1],
     }  # fmt: skip
+    kh, kw = pair(layer.get("PoolDim"))
+    if kh != kw:
+        params.update(K_H=kh, K_W=kw)
     return Backend(layer, "maxpool", params)
 
 

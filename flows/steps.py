@@ -55,9 +55,11 @@ class CompileOptions:
 
 def step_tidy(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
     from qnnflow.flows.importer import check_supported
+    from qnnflow.flows.passes_conv1d import Conv1dTo2d
     from qnnflow.flows.passes_pool import LowerAveragePool
 
     check_supported(model)
+    model, _ = Conv1dTo2d().apply(model)  # 1-D networks as 2-D ones of height 1
     model = tidy(model)
     model, pooled = LowerAveragePool().apply(model)
     return tidy(model) if pooled else model

@@ -1,8 +1,8 @@
-// maxpool: K x K max pooling with stride K over a channels-last image stream.
+// maxpool: K_H x K_W max pooling with stride (K_H, K_W) over a channels-last image stream.
 //
 // Function  : input IFM_H x IFM_W pixels of CH channels (NHWC, one image per frame), PE channels
 //             per beat (beat = pixel (y, x), channels (j mod CF)*PE .. +PE-1, CF = CH/PE);
-//             output OH x OW pixels, OH = IFM_H / K, OW = IFM_W / K (floor: rows and columns past
+//             output OH x OW pixels, OH = IFM_H / K_H, OW = IFM_W / K_W (floor: rows and columns past
 //             the last whole window are read and dropped), each channel the maximum over its
 //             window. Elements are two's complement if SIGNED, else unsigned.
 // Latency   : 1 cycle from the last input beat of a window to its output beat.
@@ -12,12 +12,13 @@
 //             are kept in an OW*CF-word buffer.
 //
 // Parameters:
-//   IFM_H, IFM_W  input height and width in pixels (>= K)
+//   IFM_H, IFM_W  input height and width in pixels (>= K_H, K_W)
 //   CH            channels
 //   PE            channels per beat; must divide CH
 //   ELEM_W        element width in bits
 //   SIGNED        1: two's complement elements; 0: unsigned
-//   K             window size and stride
+//   K             window size and stride (square)
+//   K_H, K_W      the same per axis (rows, columns), e.g. 1 x K for a 1-D pooling; default K
 
 `resetall
 `timescale 1ns / 1ps
@@ -30,7 +31,9 @@ module maxpool #(
     parameter int PE     = 1,
     parameter int ELEM_W = 8,
     parameter bit SIGNED = 1'b0,
-    parameter int K      = 2
+    parameter int K      = 2,
+    parameter int K_H    = K,
+    parameter int K_W    = K
 ) (
     input  wire logic                 clk,
     input  wire logic                 rst,
@@ -47,15 +50,21 @@ module maxpool #(
     if (PE < 1 || CH % PE != 0) begin : g_bad_fold
         $fatal(1, "%m: PE (%0d) must divide CH (%0d)", PE, CH);
     end
-    if (K < 1 || IFM_H < K || IFM_W < K) begin : g_bad_window
+    // a square window's check names K; a non-square one's K_H and K_W
+    localparam bit SQUARE = K_H == K && K_W == K;
+    if (SQUARE && (K < 1 || IFM_H < K || IFM_W < K)) begin : g_bad_window
         $fatal(1, "%m: K (%0d) must be in 1..min(IFM_H (%0d), IFM_W (%0d))", K, IFM_H, IFM_W);
+    end
+    if (!SQUARE && (K_H < 1 || K_W < 1 || IFM_H < K_H || IFM_W < K_W)) begin : g_bad_window_axes
+        $fatal(1, "%m: the window K_H x K_W (%0d x %0d) must fit the image IFM_H x IFM_W (%0d x %0d)",
+               K_H, K_W, IFM_H, IFM_W);
     end
 
     localparam int CF    = CH / PE;
-    localparam int OH    = IFM_H / K;
-    localparam int OW    = IFM_W / K;
+    localparam int OH    = IFM_H / K_H;
+    localparam int OW    = IFM_W / K_W;
     localparam int DEPTH = OW * CF;
-    localparam int CNT_W = $clog2(IFM_H + IFM_W + CF + K + DEPTH + 2) + 1;  // one width for every counter
+    localparam int CNT_W = $clog2(IFM_H + IFM_W + CF + K_H + K_W + DEPTH + 2) + 1;  // one width for every counter
     localparam int BEAT_W = PE * ELEM_W;
 
     logic [CNT_W-1:0] cf_reg, kx_reg, ky_reg, ix_reg, iy_reg, ox_reg, oy_reg, base_reg;
@@ -66,7 +75,7 @@ module maxpool #(
     wire in_fire   = s_axis_tvalid && slice_ready;
     wire in_window = ox_reg < CNT_W'(OW) && oy_reg < CNT_W'(OH);
     wire first     = kx_reg == '0 && ky_reg == '0;
-    wire last      = kx_reg == CNT_W'(K - 1) && ky_reg == CNT_W'(K - 1);
+    wire last      = kx_reg == CNT_W'(K_W - 1) && ky_reg == CNT_W'(K_H - 1);
     localparam int ADDR_W = DEPTH > 1 ? $clog2(DEPTH) : 1;
     wire [ADDR_W-1:0] addr = ADDR_W'(base_reg + cf_reg);
 
@@ -96,7 +105,7 @@ module maxpool #(
                 cf_reg <= '0;
                 ix_reg <= ix_reg + 1'b1;
                 kx_reg <= kx_reg + 1'b1;
-                if (kx_reg == CNT_W'(K - 1)) begin
+                if (kx_reg == CNT_W'(K_W - 1)) begin
                     kx_reg   <= '0;
                     ox_reg   <= ox_reg + 1'b1;
                     base_reg <= base_reg + CNT_W'(CF);
@@ -109,7 +118,7 @@ module maxpool #(
                     base_reg <= '0;
                     iy_reg   <= iy_reg + 1'b1;
                     ky_reg   <= ky_reg + 1'b1;
-                    if (ky_reg == CNT_W'(K - 1)) begin
+                    if (ky_reg == CNT_W'(K_H - 1)) begin
                         ky_reg <= '0;
                         oy_reg <= oy_reg + 1'b1;
                     end

@@ -464,6 +464,15 @@ def all_cases() -> list[Case]:
             "maxpool", "k3-ch2-pe1-s8-rem", dict(IFM_H=7, IFM_W=8, CH=2, PE=1, ELEM_W=8, SIGNED=1, K=3), {"frames": 5}
         ),
         Case("maxpool", "k2-ch3-pe3-s2", dict(IFM_H=4, IFM_W=4, CH=3, PE=3, ELEM_W=2, SIGNED=1, K=2), {"frames": 10}),
+        # 1-D pooling (a Conv1d network's MaxPool1d, H = 1) and a non-square window with a remainder
+        Case(
+            "maxpool", "k1x3-h1-ch4-pe2-u3", dict(IFM_H=1, IFM_W=13, CH=4, PE=2, ELEM_W=3, SIGNED=0, K=3, K_H=1, K_W=3),
+            {"frames": 6},
+        ),  # fmt: skip
+        Case(
+            "maxpool", "k2x3-ch2-pe1-s4", dict(IFM_H=5, IFM_W=7, CH=2, PE=1, ELEM_W=4, SIGNED=1, K=2, K_H=2, K_W=3),
+            {"frames": 4},
+        ),  # fmt: skip
         # -- label_select
         Case("label_select", "n10-pe1-s8", dict(NUM=10, PE=1, ELEM_W=8, SIGNED=1, OUT_W=4), {"frames": 40}),
         Case("label_select", "n12-pe4-u3", dict(NUM=12, PE=4, ELEM_W=3, SIGNED=0, OUT_W=4), {"frames": 60}),

@@ -1,6 +1,7 @@
 """cocotb bench of ``hw/maxpool.sv`` against :func:`qnnflow.flows.kernels.maxpool`.
 
-A frame is one image: IFM_H*IFM_W*CF input beats at one per cycle, (IFM_H/K)*(IFM_W/K)*CF outputs.
+A frame is one image: IFM_H*IFM_W*CF input beats at one per cycle, (IFM_H/K_H)*(IFM_W/K_W)*CF outputs
+(K_H, K_W default K).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def ports(dut):
 def stimulus(rng) -> Stimulus:
     lo, hi = kernels.value_range(P["ELEM_W"], bool(P["SIGNED"]))
     x = rng.integers(lo, hi + 1, size=(CFG["frames"], P["IFM_H"], P["IFM_W"], P["CH"]))
-    y = kernels.maxpool(x, P["K"])
+    y = kernels.maxpool(x, (P.get("K_H", P["K"]), P.get("K_W", P["K"])))
     cf = P["CH"] // P["PE"]
     return Stimulus(
         inputs=[[beats(x, P["ELEM_W"], P["PE"], signed=bool(P["SIGNED"]), port="input")]],

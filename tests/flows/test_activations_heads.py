@@ -461,3 +461,27 @@ def test_compile_refuses_a_layer_its_rtl_backend_cannot_build(tmp_path, monkeypa
     with pytest.raises(ValueError, match=r"cannot be built from the RTL library: .*Thresholding.*cannot take this"):
         compile_model(path, tmp_path / "b", inputs=x, verbose=False)
     assert not (tmp_path / "b" / "dataflow.onnx").exists()
+
+
+@pytest.mark.parametrize("bits", [9, 16])
+def test_activation_wider_than_thresholds_serve_is_refused_in_bounded_memory(tmp_path, bits):
+    """A 16-bit activation once made the threshold check try to allocate 96 GiB (probes x channels x
+    65,535 thresholds: a MemoryError); now it is refused at once, naming the node, the levels and the
+    limit. 8 bits compile (next test)."""
+    model = mlp(["LeakyRelu"])
+    model.set_initializer("b3", np.array(float(bits), dtype=np.float32))
+    path = tmp_path / "m.onnx"
+    model.save(str(path))
+    with pytest.raises(ValueError, match=rf"Quant_q0 \(Quant\): this activation has {2**bits:,} levels.*up to 8 bits"):
+        compile_model(path, tmp_path / "b", inputs=_inputs(20), verbose=False)
+
+
+def test_eight_bit_activation_thresholds_are_checked_exactly(tmp_path):
+    model = mlp(["LeakyRelu"])
+    model.set_initializer("b3", np.array(8.0, dtype=np.float32))
+    x = _inputs(200)
+    r, got, want = _compile_and_compare(model, tmp_path, x, output=OutputMode.LOGITS)
+    lsb = 0.25 / 8
+    np.testing.assert_array_equal(
+        np.round(np.asarray(got, np.float64).reshape(len(x), -1) / lsb), np.round(run_qonnx(model, x) / lsb)
+    )
