@@ -3,8 +3,10 @@
 :func:`random_case` builds one valid QONNX model with ``onnx.helper`` and qonnx's ``Quant`` /
 ``BipolarQuant`` (Brevitas' export form): an input quantizer (or an integer-annotated input, the
 FINN-ONNX form), convolution blocks on small images (Conv on quantized weights, BatchNormalization,
-Relu or hard tanh, an activation quantizer, MaxPool or AveragePool, residual branches joined by an
-Add), a Flatten, fully connected blocks (MatMul or Gemm), and a tail of logits, TopK or ArgMax.
+Relu or hard tanh, sometimes a LeakyRelu, PRelu, Sigmoid, Tanh or HardSigmoid, an activation
+quantizer, MaxPool or AveragePool, residual branches joined by an Add), a Flatten, fully connected
+blocks (MatMul or Gemm), sometimes a classifier head (Softmax, LogSoftmax, Sigmoid), and a tail of
+logits, TopK or ArgMax.
 Weights and activations are 1 to 8 bits, signed or unsigned, with per-tensor or per-channel scales.
 The same seed always gives the same graph and the same inputs. :func:`mutate` makes a malformed
 (or oddly valid) variant of one.
@@ -58,8 +60,11 @@ class _Graph:
     only to calibrate): BatchNorm statistics and activation scales are fitted to the values that
     reach them, as training would; random ones collapse most deep graphs to a constant output."""
 
-    def __init__(self, rng: np.random.Generator):
+    def __init__(self, rng: np.random.Generator, extra: np.random.Generator | None = None):
         self.rng = rng
+        # draws for the patterns added later (monotonic activations, heads), from a stream of their own,
+        # so that the graphs of earlier seeds keep their structure
+        self.extra = extra if extra is not None else np.random.default_rng(0)
         self.nodes: list = []
         self.inits: list = []
         self.count: dict[str, int] = {}
@@ -173,12 +178,28 @@ class _Graph:
             lim = float(np.percentile(np.abs(self.vals[x]), 90)) * self.rng.uniform(0.5, 1.5) or 1.0
             x = self.node("Clip", [x, self.const("min", -lim), self.const("max", lim)])
             self.features.append("hardtanh")
+        if spec.kind == "int" and self.extra.random() < 0.25:
+            x = self.monotonic(x, shape)
         if scale is None:
             per_channel = spec.kind == "int" and bool(self.rng.random() < 0.05)
             scale = self.fit_scale(x, spec, channels, shape, per_channel)
         per_channel = np.size(scale) > 1
         self.features.append(_spec_name(spec) + ("pc" if per_channel else ""))
         return self.quant(x, spec, scale), spec, scale
+
+    def monotonic(self, x: str, shape: tuple[int, ...]) -> str:
+        """One of the monotonic activations the compiler folds into thresholds (third-party exports)."""
+        kind = MONOTONIC[int(self.extra.integers(len(MONOTONIC)))]
+        self.features.append(kind.lower())
+        if kind == "LeakyRelu":
+            return self.node(kind, [x], alpha=float(self.extra.uniform(0.01, 0.3)))
+        if kind == "PRelu":
+            channels = int(np.prod(shape)) if len(shape) else 1
+            slope = self.extra.uniform(0.0, 0.5, channels).reshape(shape)
+            return self.node(kind, [x, self.const("slope", slope)])
+        if kind == "HardSigmoid":
+            return self.node(kind, [x], alpha=float(self.extra.uniform(0.1, 0.5)), beta=0.5)
+        return self.node(kind, [x])
 
     def batchnorm(self, x: str, channels: int, negative: float) -> str:
         """BatchNormalization with the statistics of ``x`` (perturbed); each channel's scale
@@ -197,6 +218,10 @@ class _Graph:
             self.const("bn_var", var * r.uniform(0.5, 2.0, channels)),
         ]
         return self.node("BatchNormalization", ins, epsilon=1e-5)
+
+
+MONOTONIC = ("LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid")
+HEADS = ("Softmax", "LogSoftmax", "Sigmoid")
 
 
 def _forward(op: str, ins: list[np.ndarray], attrs: dict) -> np.ndarray:
@@ -231,6 +256,20 @@ def _forward(op: str, ins: list[np.ndarray], attrs: dict) -> np.ndarray:
         return (x - mean) / np.sqrt(var + attrs["epsilon"]) * gamma + beta
     if op == "Relu":
         return np.maximum(x, 0)
+    if op == "LeakyRelu":
+        return np.where(x < 0, attrs["alpha"] * x, x)
+    if op == "PRelu":
+        return np.where(x < 0, ins[1] * x, x)
+    if op == "Sigmoid":
+        return np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + e^-x), no overflow
+    if op == "Tanh":
+        return np.tanh(x)
+    if op == "HardSigmoid":
+        return np.clip(attrs["alpha"] * x + attrs["beta"], 0, 1)
+    if op in ("Softmax", "LogSoftmax"):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        sm = e / e.sum(axis=-1, keepdims=True)
+        return sm if op == "Softmax" else np.log(sm)
     if op == "Clip":
         return np.clip(x, ins[1], ins[2])
     if op in ("MaxPool", "AveragePool"):
@@ -257,7 +296,7 @@ def _spec_name(spec: _Spec) -> str:
 def random_case(seed: int, n_inputs: int = 20) -> FuzzCase:
     """The random graph of ``seed`` with ``n_inputs`` random inputs."""
     rng = np.random.default_rng(seed)
-    g = _Graph(rng)
+    g = _Graph(rng, np.random.default_rng([seed, 1]))
     image = bool(rng.random() < 0.65)
     if image:
         c, h = int(rng.integers(1, 4)), int(rng.integers(4, 9))
@@ -433,6 +472,10 @@ def _classifier(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
         spread = float(np.std(g.vals[x])) or 1.0
         x = g.node("Add", [x, g.const("out_bias", rng.normal(0, 0.3, classes) * spread)])
         g.features.append("add")
+    if g.extra.random() < 0.2:  # a classifier head, as QKeras / hls4ml exports end
+        head = HEADS[int(g.extra.integers(len(HEADS)))]
+        x = g.node(head, [x], **({} if head == "Sigmoid" else {"axis": -1}))
+        g.features.append(f"head-{head.lower()}")
     r = rng.random()
     if r < 0.35:
         g.features.append("topk")

@@ -36,6 +36,11 @@ def remember_names(graph) -> None:
             node.doc_string = f"{node.doc_string}{sep}{_FILE_NAME.format(node.name)}"
 
 
+def own_doc(node: NodeProto) -> str:
+    """A node's doc_string without the name :func:`remember_names` keeps there."""
+    return _FILE_NAME_RE.sub("", node.doc_string or "").strip()
+
+
 def where(node: NodeProto) -> str:
     """How an error names a node: its name in the model file (else in the graph) and op type."""
     m = _FILE_NAME_RE.search(node.doc_string) if node.doc_string else None

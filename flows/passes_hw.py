@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 from qnnflow.flows import kernels
-from qnnflow.flows.graph import HW_DOMAIN, Namer, add_const, consumers, datatype_for_range, where
+from qnnflow.flows.graph import HW_DOMAIN, Namer, add_const, consumers, datatype_for_range, own_doc, where
 from qnnflow.flows.layers import MVAU, AddStreams, DuplicateStreams, LabelSelect, Thresholding
 from qnnflow.flows.passes_integer import _attr
 from qonnx.core.datatype import DataType
@@ -82,7 +82,7 @@ class FinalScaleToLabelSelect:
             if n.op_type != "Identity":
                 c = model.get_initializer(n.input[1])
                 if c is None or c.size != 1 or model.get_initializer(n.input[0]) is not None:
-                    what = n.doc_string or f"the final {n.op_type} {where(n)}"
+                    what = own_doc(n) or f"the final {n.op_type} {where(n)}"
                     raise ValueError(
                         f"{what}: the final scale or offset differs between classes (or is not constant), so "
                         f"the class with the largest integer is not the class with the largest logit; label "

@@ -195,7 +195,7 @@ def _step64(step: TailStep, x: np.ndarray) -> np.ndarray:
     if t == "PRelu":
         return np.where(ops[0] < 0, ops[1] * ops[0], ops[0])
     if t == "Sigmoid":
-        return 1.0 / (1.0 + np.exp(-ops[0]))
+        return np.exp(-np.logaddexp(0.0, -ops[0]))  # 1 / (1 + e^-x), no overflow
     if t == "Tanh":
         return np.tanh(ops[0])
     if t == "HardSigmoid":
