@@ -104,15 +104,19 @@ def check_supported(model: ModelWrapper | onnx.ModelProto, before_cleanup: bool 
     classifier heads, are let through to the full check after cleanup."""
     graph = model.graph
     bad = []
+    seen: dict[str, int] = {}
     for n in graph.node:
+        seen[n.op_type] = seen.get(n.op_type, 0) + 1
         if n.domain == HW_DOMAIN:
             continue
+        # a node without a name (before cleanup names them): its place among the nodes of its type
+        name = where(n) if n.name else f"unnamed {n.op_type} node no. {seen[n.op_type]} in file order"
         if n.op_type not in SUPPORTED_OPS:
             if before_cleanup and (n.op_type in _FOLDED_OPS or n.op_type in HEAD_OPS):
                 continue
-            bad.append(f"{where(n)}" + (f": {_limitation(n)}" if _limitation(n) else ""))
+            bad.append(name + (f": {_limitation(n)}" if _limitation(n) else ""))
         elif _limitation(n):
-            bad.append(f"{where(n)}: {_limitation(n)}")
+            bad.append(f"{name}: {_limitation(n)}")
     if bad:
         raise ValueError(
             f"{len(bad)} node(s) the compiler cannot lower: {'; '.join(bad)}. Supported op types: {supported_list()}"

@@ -485,3 +485,15 @@ def test_eight_bit_activation_thresholds_are_checked_exactly(tmp_path):
     np.testing.assert_array_equal(
         np.round(np.asarray(got, np.float64).reshape(len(x), -1) / lsb), np.round(run_qonnx(model, x) / lsb)
     )
+
+
+def test_an_unnamed_unsupported_node_is_named_by_its_place(tmp_path):
+    """Exporters often leave nodes unnamed; the check before cleanup still says which one."""
+    model = mlp(["LeakyRelu"])
+    act = next(n for n in model.graph.node if n.op_type == "LeakyRelu")
+    act.op_type, act.name = "Erf", ""
+    del act.attribute[:]
+    path = tmp_path / "m.onnx"
+    model.save(str(path))
+    with pytest.raises(ValueError, match=r"cannot lower: unnamed Erf node no\. 1 in file order\. Supported"):
+        compile_model(path, tmp_path / "b", inputs=_inputs(10), verbose=False)
