@@ -14,8 +14,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from qnnflow.hw import library as rtl
 from qnnflow.hw import rtl_dir
-from qnnflow.sim import rtl
 
 from qnnflow.config import Board
 

@@ -34,8 +34,8 @@ from qnnflow.flows.layers import get_layer
 from qnnflow.flows.memfiles import write_memh
 from qnnflow.flows.passes_streams import SHAPE_OPS
 from qnnflow.flows.rtl_backend import Backend, ElemType, backend
+from qnnflow.hw import library as rtl_lib
 from qnnflow.hw import rtl_dir
-from qnnflow.sim import rtl as rtl_lib
 from qonnx.core.modelwrapper import ModelWrapper
 
 TOP = "accelerator"

@@ -231,7 +231,7 @@ def synth_layer(
     """Yosys ``synth_ecp5`` and ``synth_xilinx -family xc7`` of ``module`` at ``params`` (memory
     files from ``rtl_dir``): {"ecp5": cells, "xc7": cells, "seconds": ...}, or {"skipped": why}
     when Yosys takes longer than ``timeout``. Cached in ``cache``."""
-    from qnnflow.sim import rtl
+    from qnnflow.hw import library as rtl
 
     tool = toolchain.find("yosys")
     sources = rtl.sources(module)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from qnnflow.flows import kernels, memfiles
-from qnnflow.sim import rtl
+from qnnflow.hw import library as rtl
 
 from qnnflow import toolchain
 from qnnflow.errors import FlowError

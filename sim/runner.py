@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qnnflow.sim import rtl
+from qnnflow.hw import library as rtl
 
 from qnnflow import toolchain
 from qnnflow.errors import FlowError

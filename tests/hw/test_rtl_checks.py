@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from qnnflow.sim import cases, lint, rtl
+from qnnflow.hw import library as rtl
+from qnnflow.sim import cases, lint
 from qnnflow.sim.runner import build
 
 from qnnflow import toolchain
