@@ -47,6 +47,29 @@ def where(node: NodeProto) -> str:
     return f"{m.group(1) if m else node.name} ({node.op_type})"
 
 
+def redirect(model: ModelWrapper, tensor: str, new: str) -> None:
+    """The node producing ``tensor`` writes ``new`` instead, and every node reading it reads ``new``."""
+    p = model.find_producer(tensor)
+    p.output[list(p.output).index(tensor)] = new
+    for other in model.graph.node:
+        for i, name in enumerate(other.input):
+            if name == tensor:
+                other.input[i] = new
+
+
+def bypass(model: ModelWrapper, node: NodeProto, src: str) -> None:
+    """Remove ``node``; its readers read ``src`` instead. If ``node`` wrote a graph output, the
+    producer of ``src`` writes that output instead (so the output keeps its name)."""
+    dst = node.output[0]
+    for other in model.graph.node:
+        for i, name in enumerate(other.input):
+            if name == dst:
+                other.input[i] = src
+    model.graph.node.remove(node)
+    if any(o.name == dst for o in model.graph.output):
+        redirect(model, src, dst)
+
+
 def const(model: ModelWrapper, name: str) -> np.ndarray | None:
     """The value of an initializer, or None if the tensor is computed at run time."""
     return model.get_initializer(name)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper
-from qnnflow.flows.graph import HW_DOMAIN, remember_names, where
+from qnnflow.flows.graph import HW_DOMAIN, bypass, remember_names, where
 from qonnx.core.modelwrapper import ModelWrapper
 
 # op type -> what the compiler does with it (shown in the unsupported-op error)
@@ -97,7 +97,7 @@ def _limitation(node: onnx.NodeProto) -> str | None:
 
 def check_supported(model: ModelWrapper | onnx.ModelProto, before_cleanup: bool = False) -> None:
     """Raise one ValueError naming every node the compiler cannot lower: op types it does not take,
-    and supported op types with parameters it does not lower (grouped or 1-D convolutions).
+    and supported op types with parameters it does not lower (grouped or 3-D convolutions).
 
     ``before_cleanup``: the check on the file as read, before qonnx's shape inference and constant
     folding (which take minutes on large feature maps): ops that compute shapes and constants, and
@@ -145,16 +145,11 @@ def remove_head(model: ModelWrapper) -> ModelWrapper:
         src = last.input[0]
         if select is not None:
             select.input[0] = src
+            model.graph.node.remove(last)
+        elif model.find_producer(src) is None:
+            break  # the head reads the graph input: nothing to select from
         else:
-            producer = model.find_producer(src)
-            if producer is None:
-                break
-            producer.output[list(producer.output).index(src)] = out
-            for n in model.graph.node:
-                for i, name in enumerate(n.input):
-                    if name == src and n is not last:
-                        n.input[i] = out
-        model.graph.node.remove(last)
+            bypass(model, last, src)
         removed.append(where(last))
     if removed:
         entry = model.model.metadata_props.add()

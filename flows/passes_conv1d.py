@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import helper
-from qnnflow.flows.graph import Namer, add_const, where
+from qnnflow.flows.graph import Namer, add_const, redirect, where
 from qonnx.core.modelwrapper import ModelWrapper
 
 WINDOWED = ("Conv", "MaxPool", "AveragePool")
@@ -85,12 +85,7 @@ class _Rewrite:
         out = m.graph.output[0].name
         if out in rank3:
             inner = self.namer(out + "_2d")
-            producer = m.find_producer(out)
-            producer.output[list(producer.output).index(out)] = inner
-            for n in m.graph.node:
-                for i, name in enumerate(n.input):
-                    if name == out:
-                        n.input[i] = inner
+            redirect(m, out, inner)
             sq = add_const(m, self.namer, "drop_height", np.array([2], dtype=np.int64))
             m.graph.node.append(helper.make_node("Squeeze", [inner, sq], [out], name=self.namer("DropHeight")))
         m.graph.ClearField("value_info")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import helper
-from qnnflow.flows.graph import Namer, add_const, consumers
+from qnnflow.flows.graph import Namer, add_const, bypass, consumers
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -27,24 +27,6 @@ def _set_attr(node, name, value) -> None:
         if a.name == name:
             node.attribute.remove(a)
     node.attribute.append(helper.make_attribute(name, value))
-
-
-def _bypass(model: ModelWrapper, node, src: str) -> None:
-    """Remove ``node``; its consumers read ``src`` instead (graph output renamed if needed)."""
-    dst = node.output[0]
-    for other in model.graph.node:
-        for i, name in enumerate(other.input):
-            if name == dst:
-                other.input[i] = src
-    model.graph.node.remove(node)
-    for o in model.graph.output:
-        if o.name == dst:
-            p = model.find_producer(src)
-            p.output[list(p.output).index(src)] = dst
-            for other in model.graph.node:
-                for i, name in enumerate(other.input):
-                    if name == src:
-                        other.input[i] = dst
 
 
 def _input_range(model: ModelWrapper, tensor: str) -> tuple[int, int]:
@@ -74,7 +56,7 @@ class RemoveShapeRoundTrips:
                     if chain[-1].output[0] in outputs:
                         break
                     for n in reversed(chain):
-                        _bypass(model, n, n.input[0])
+                        bypass(model, n, n.input[0])
                     return model, True
         return model, False
 
@@ -177,7 +159,7 @@ class FuseThresholds:
                 n.output[0] = new
                 model.set_tensor_shape(new, shape)
                 model.set_tensor_datatype(new, odt)
-            _bypass(model, mt2, mt2.input[0])
+            bypass(model, mt2, mt2.input[0])
             return model, True
         return model, False
 

@@ -15,6 +15,17 @@ def _t(name, arr):
     return helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.ravel())
 
 
+tensor = _t  # a float32 initializer from any array-like
+
+
+def quant(x: str, out: str, scale: str, bits: str, signed: int, narrow: int = 0, zero: str = "zero"):
+    """A qonnx Quant node (round to nearest) named ``Quant_<out>``; operands are tensor names."""
+    return helper.make_node(
+        "Quant", [x, scale, zero, bits], [out], domain=Q, name=f"Quant_{out}", signed=signed, narrow=narrow,
+        rounding_mode="ROUND",
+    )  # fmt: skip
+
+
 def mlp_with_tail(
     w: np.ndarray,
     tail: list[tuple[str, np.ndarray]],

@@ -15,19 +15,9 @@ from qnnflow.flows.reference import decisions, run_qonnx
 from qnnflow.flows.steps import CompileOptions
 from qonnx.core.modelwrapper import ModelWrapper
 
-Q = "qonnx.custom_op.general"
-
-
-def _t(name, arr):
-    arr = np.asarray(arr, dtype=np.float32)
-    return helper.make_tensor(name, TensorProto.FLOAT, arr.shape, arr.ravel())
-
-
-def _quant(x, out, scale, bits, signed, narrow=0):
-    return helper.make_node(
-        "Quant", [x, scale, "zero", bits], [out], domain=Q, name=f"Quant_{out}", signed=signed, narrow=narrow,
-        rounding_mode="ROUND",
-    )  # fmt: skip
+from tests.flows.helpers import Q
+from tests.flows.helpers import quant as _quant
+from tests.flows.helpers import tensor as _t
 
 
 def vgg1d(length: int = 48, seed: int = 0) -> ModelWrapper:
