@@ -1,7 +1,7 @@
 """Running a fuzz case (:mod:`qnnflow.flows.fuzz`) through the compiler, and sorting the outcome.
 
 :func:`run_case` compiles a case and sorts the outcome into one of three kinds
-(:func:`qnnflow.bench_fuzz.simulate_case` adds the stitched Verilator simulation of a compiled one):
+(:func:`qnnflow.sim.fuzz.simulate_case` adds the stitched Verilator simulation of a compiled one):
 
 - ``exact``: every compile step verified (and, when simulated, 0 mismatches between the RTL and the
   dataflow graph, and the hardware's decisions equal to QONNX execution of the original);
@@ -63,7 +63,7 @@ def names_a_node(message: str, model: ModelWrapper) -> bool:
 def run_case(case: FuzzCase, out_dir: Path | str, target_cycles: int | None = None, malformed: bool = False) -> Outcome:
     """Compile ``case`` into ``out_dir``; the outcome, never an exception. ``malformed`` (a case from
     :func:`mutate`): a ValueError / FlowError is a clear error even when it names a tensor, not a
-    node. (The stitched simulation of a compiled case is :func:`qnnflow.bench_fuzz.simulate_case`:
+    node. (The stitched simulation of a compiled case is :func:`qnnflow.sim.fuzz.simulate_case`:
     ``flows`` does not use ``sim``.)"""
     import time
 

@@ -36,7 +36,7 @@ from qnnflow.flows.boards import BoardSpec, board_spec, clock_settings, wrapper_
 from qnnflow import toolchain
 from qnnflow.config import Board
 from qnnflow.errors import FlowError
-from qnnflow.host import DEFAULT_BAUD, LinkFormat
+from qnnflow.link import DEFAULT_BAUD, LinkFormat
 
 # the accelerator's module name inside board_top.sv
 ACCELERATOR_MODULE = "accelerator"

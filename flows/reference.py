@@ -1,8 +1,8 @@
 """The reference the compiler is verified against: qonnx's own execution of a QONNX model, and the
 project's one definition of a class decision.
 
-Plain numpy and qonnx (no torch), so the compiler and its verification run without PyTorch;
-:mod:`qnnflow.models.export` re-exports these names for the training side.
+Plain numpy and qonnx (no torch), so the compiler and its verification run without PyTorch.
+The training side (:mod:`qnnflow.models.export`) uses these names from here.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from qnnflow import stamps
 from qnnflow.config import Board
-from qnnflow.host import LinkFormat
+from qnnflow.link import LinkFormat
 
 # nextpnr cell types -> report names, in report order
 _ECP5 = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "BRAM (DP16KD)", "MULT18X18D": "DSP (MULT18X18D)"}

@@ -24,7 +24,7 @@ How each figure is built:
   digits CNN at 10,000 cycles per frame, also with simulation-sized FIFOs, and at PE = SIMD = 1;
   the third-party TFC w2a2 at 1,000 and 10,000; cnv-w1a1 at 50,000) and 47 further module
   configurations (the op types, FIFO depths and foldings those designs lack), then rounded.
-  ``python -m qnnflow.bench --only estimates`` reproduces the comparison (qnnflow/bench_estimates.py)
+  ``python -m qnnflow.bench --only estimates`` reproduces the comparison (qnnflow/bench/estimates.py)
   and tests/flows/data/resource_baseline.json keeps a sample of it.
 - Registers are counted from the RTL (every ``_reg`` and pipeline register), less the read
   registers a block RAM or DSP absorbs.

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# the reference and the decision rule live in flows (no torch there); re-exported for the training side
-from qnnflow.flows.reference import TIE_RTOL, decisions, load_qonnx, run_qonnx
+# the reference and the decision rule live in flows (no torch there)
+from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
 from qnnflow.flows.reference import quiet as _quiet
 from torch import nn
 
-__all__ = ["TIE_RTOL", "decisions", "load_qonnx", "run_qonnx", "export_qonnx", "check_export", "ExportCheck"]
+__all__ = ["export_qonnx", "check_export", "ExportCheck"]
 
 # Float32 logits of the same integer accumulators can differ in the last bits between PyTorch and
 # onnxruntime (summation order); this bounds that, relative to the largest logit magnitude.

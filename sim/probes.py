@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from qnnflow.models.export import decisions, run_qonnx
+from qnnflow.flows.reference import decisions, run_qonnx
 
 DEFAULT_STEPS = 14  # segment resolution 2**-14: far finer than any input quantizer of the zoo
 

@@ -19,7 +19,7 @@ import numpy as np
 from qnnflow.flows import codegen
 from qnnflow.flows.codegen import Design, load_design
 from qnnflow.flows.inputs import check_on_grid, load_npy, range_warning
-from qnnflow.models.export import decisions
+from qnnflow.flows.reference import decisions
 from qnnflow.sim import fifo_sizing
 from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch, run_cocotb, stall_traffic
 

@@ -1,6 +1,6 @@
 """cocotb bench of ``hw/board_top.sv``: the UART host link, driven through its serial pins.
 
-The host side is :mod:`qnnflow.host` itself (frame encoder, parser and :class:`~qnnflow.host.Session`),
+The host side is :mod:`qnnflow.link` itself (frame encoder, parser and :class:`~qnnflow.link.Session`),
 the same code that drives a real board over pyserial; only the byte transport differs: here two
 coroutines bit-bang ``uart_rxd`` and sample ``uart_txd`` at the bench's baud rate.
 
@@ -10,7 +10,7 @@ beats the dataflow graph computes for it), frames are drawn from those and every
 its vector's output; without, the reference is that of the test stand-in
 (``tests/hw/data/standin_accelerator.sv``): output beat k of a frame is (sum of its input beats +
 k) mod 2**OUT_W. The session's reply timeout comes from the link's own arithmetic
-(:func:`qnnflow.host.reply_timeout`) at the bench's baud rate, with the accelerator's latency and
+(:func:`qnnflow.link.reply_timeout`) at the bench's baud rate, with the accelerator's latency and
 frame interval from the settings (``latency_cycles``, ``interval_cycles``), in simulated seconds.
 
 Tests: ``results_in_order`` (a clean link, four frames in flight: no timeouts, and the timeout
@@ -30,7 +30,7 @@ from cocotb.triggers import FallingEdge, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 from qnnflow.sim.streams import CLOCK_NS, load_config, write_report
 
-from qnnflow.host import HEADER_BYTES, FrameParser, FrameType, LinkFormat, Session, beats_to_bytes, encode_frame
+from qnnflow.link import HEADER_BYTES, FrameParser, FrameType, LinkFormat, Session, beats_to_bytes, encode_frame
 
 CFG = load_config()
 P = CFG["params"]

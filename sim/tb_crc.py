@@ -3,7 +3,7 @@
 - Chained over ``b"123456789"`` from the standard initial value, the register ends at the
   catalogue's check value (CRC-8/SMBUS, CRC-16/CCITT-FALSE, CRC-32/MPEG-2; settings ``check``).
 - At WIDTH 16 / POLY 0x1021, random (register, byte) pairs give what the host link's own
-  :func:`qnnflow.host.crc16` gives, so both sides of the link compute the same frame check.
+  :func:`qnnflow.link.crc16` gives, so both sides of the link compute the same frame check.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import cocotb
 from cocotb.triggers import Timer
 from qnnflow.sim.streams import load_config, write_report
 
-from qnnflow.host import crc16
+from qnnflow.link import crc16
 
 CFG = load_config()
 P = CFG["params"]

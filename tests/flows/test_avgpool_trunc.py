@@ -13,8 +13,8 @@ from onnx import TensorProto, helper
 from qnnflow.flows.compile import compile_model
 from qnnflow.flows.execute import Executor
 from qnnflow.flows.passes_pool import LowerAveragePool
+from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
 from qnnflow.flows.steps import CompileOptions, OutputMode
-from qnnflow.models.export import decisions, load_qonnx, run_qonnx
 from qonnx.core.modelwrapper import ModelWrapper
 
 Q = "qonnx.custom_op.general"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from qnnflow.flows.compile import compile_model
+from qnnflow.flows.reference import decisions
 from qnnflow.flows.steps import STEPS, CompileOptions
-from qnnflow.models.export import decisions
 
 
 def _mnist(mnist_dir, n, scaled):

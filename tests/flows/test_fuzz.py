@@ -41,7 +41,7 @@ def test_the_same_seed_gives_the_same_graph_and_inputs():
 def test_generated_graphs_are_valid_and_run_in_qonnx():
     """Every graph passes the ONNX checker and executes in QONNX on its inputs, with outputs that
     vary between inputs (not a degenerate constant graph)."""
-    from qnnflow.models.export import run_qonnx
+    from qnnflow.flows.reference import run_qonnx
 
     varying = 0
     for seed in COMPILE_SEEDS:
@@ -95,7 +95,7 @@ def test_a_refusal_names_a_node_of_the_graph(tmp_path):
 @pytest.mark.rtl
 @pytest.mark.parametrize("seed", SIM_SEEDS)
 def test_random_graph_simulates_bit_exact(seed, tmp_path):
-    from qnnflow.bench_fuzz import simulate_case
+    from qnnflow.sim.fuzz import simulate_case
 
     case = random_case(seed)
     outcome = simulate_case(case, run_case(case, tmp_path), tmp_path)

@@ -17,7 +17,7 @@ from qnnflow.flows.report import write_report
 
 from qnnflow import toolchain
 from qnnflow.errors import FlowError
-from qnnflow.host import LinkFormat
+from qnnflow.link import LinkFormat
 from tests.hw.standin import standin_sources
 
 BASELINE_PATH = Path(__file__).parent / "data" / "board_top_baseline.json"

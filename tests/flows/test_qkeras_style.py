@@ -78,7 +78,7 @@ def qkeras_cnn(quant_first: bool, seed: int = 0, quant_bias: bool = False) -> Mo
     ids=["quant-then-transpose", "transpose-then-quant", "quantized-bias-add"],
 )
 def test_qkeras_style_channels_last_cnn_bit_exact(tmp_path, quant_first, quant_bias):
-    from qnnflow.models.export import decisions, run_qonnx
+    from qnnflow.flows.reference import decisions, run_qonnx
 
     model = qkeras_cnn(quant_first, quant_bias=quant_bias)
     path = tmp_path / "qkeras.onnx"

@@ -4,7 +4,8 @@ module-parameter mapping they start from against codegen's.
 ``data/resource_baseline.json`` is a measurement of the Yosys version it records: each module
 synthesized alone (synth_ecp5, synth_xilinx -family xc7) at the parameters codegen gave the layers
 of the digits CNN at 10,000 cycles per frame, plus three module configurations of op types that
-design lacks. ``python -m qnnflow.bench --only estimates`` regenerates it."""
+design lacks. ``python -m qnnflow.bench --only estimates`` writes a new one to ``bench/results/``, which a
+person copies here after reading the diff."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def _within(estimate: int, measured: int, tolerance: float, slack: int = 0) -> b
 
 def _require_baseline_tools() -> None:
     """The estimates are calibrated against one Yosys; another one needs a new measurement."""
-    why = toolchain.baseline_mismatch(BASELINE.get("tools"), "`python -m qnnflow.bench --only estimates`")
+    why = toolchain.baseline_mismatch(BASELINE.get("tools"), (
+        "`python -m qnnflow.bench --only estimates` and copying bench/results/resource_baseline.json here"
+    ))
     if why is not None:
         pytest.fail(f"{BASELINE_PATH.name}: {why}")
 

@@ -7,7 +7,8 @@ import json
 import pytest
 from qnnflow.flows.implement import uart_clks_per_bit
 
-from qnnflow.host import DEFAULT_BAUD, build_baud
+from qnnflow.host import build_baud
+from qnnflow.link import DEFAULT_BAUD
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qnnflow.host import LinkFormat
+from qnnflow.link import LinkFormat
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -1,4 +1,4 @@
-"""The UART board top in simulation: the host protocol of qnnflow.host against the RTL.
+"""The UART board top in simulation: the host protocol of qnnflow.link against the RTL.
 
 The bench (qnnflow.sim.tb_board_top) bit-bangs the UART pins with the same Session the serial
 driver uses: clean frames with several in flight, every kind of corrupted frame (bad CRC in the
@@ -24,7 +24,7 @@ import pytest
 from qnnflow.flows.boards import board_top_sources
 from qnnflow.sim.runner import run_bench
 
-from qnnflow.host import LinkFormat, beats_to_words, words_to_beats
+from qnnflow.link import LinkFormat, beats_to_words, words_to_beats
 from tests.hw.standin import standin_sources
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from qnnflow.flows.reference import decisions
 from qnnflow.models.boundary_metrics import BoundaryParams, ReferenceView, predict_logits
 from qnnflow.models.boundary_report import train_mlp_reference
 from qnnflow.models.boundary_stopping import pearson_r
 from qnnflow.models.datasets import load_dataset
-from qnnflow.models.export import decisions
 from qnnflow.models.ptq import quantize_weights
 
 

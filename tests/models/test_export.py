@@ -4,8 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
 from qnnflow.models.datasets import load_dataset
-from qnnflow.models.export import check_export, decisions, export_qonnx, load_qonnx, run_qonnx
+from qnnflow.models.export import check_export, export_qonnx
 from qnnflow.models.train import load_checkpoint, train_and_export, train_model
 from qnnflow.models.zoo import logits, parse_preset
 

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from qnnflow import bench
+from qnnflow.bench import registry
 
 
 def test_registry_lists_every_benchmark(capsys) -> None:
@@ -39,7 +40,7 @@ def test_result_holds_the_machine_and_the_benchmark_figures(tmp_path, monkeypatc
 
 def test_timed_runs_the_function_each_time_and_gives_the_median() -> None:
     calls = []
-    samples, median = bench.timed(lambda: calls.append(1), 3)
+    samples, median = registry.timed(lambda: calls.append(1), 3)
     assert len(calls) == 3 and len(samples) == 3
     assert median == sorted(samples)[1]
 
@@ -47,14 +48,14 @@ def test_timed_runs_the_function_each_time_and_gives_the_median() -> None:
 def test_benchmarks_read_the_repository_test_data(tmp_path, monkeypatch, capsys) -> None:
     from qnnflow.models.datasets import load_idx_test
 
-    images, labels = load_idx_test(bench.repo_data("mnist"))
+    images, labels = load_idx_test(registry.repo_data("mnist"))
     assert images.shape == (10000, 28, 28) and labels[:3].tolist() == [7, 2, 1]
-    assert bench.repo_data("third_party", "tfc_2w2a_qonnx.onnx").is_file()
+    assert registry.repo_data("third_party", "tfc_2w2a_qonnx.onnx").is_file()
     # installed as a wheel: no tests/ beside the package, and the benchmark says so instead of a traceback
-    monkeypatch.setattr(bench, "_REPO", tmp_path)
+    monkeypatch.setattr(registry, "_REPO", tmp_path)
 
     def reads_data(args):
-        return {"path": str(bench.repo_data("mnist"))}
+        return {"path": str(registry.repo_data("mnist"))}
 
     monkeypatch.setitem(bench.BENCHMARKS, "reads-data", reads_data)
     assert bench.main(["--only", "reads-data", "--out", str(tmp_path / "out")]) == 2

@@ -1,7 +1,11 @@
-"""The import rule of the layers (the layering issue): ``hw/`` and ``flows/`` (the compiler and code
-generation) import neither ``sim/`` nor ``models/``, and compiling a QONNX model does not load PyTorch.
-Read from the sources' import statements (every one, also those inside functions), so a new upward
-import fails here, naming the file and line."""
+"""The import rule of the layers (docs/ARCHITECTURE.md): each folder is one layer and imports point
+only down,
+
+    base modules of qnnflow/  <-  hw/  <-  flows/  <-  sim/, models/  <-  build, CLI, host, bench
+
+and compiling a QONNX model does not load PyTorch. Read from the sources' import statements (every
+one, also those inside functions), so a new upward or sideways import fails here, naming the file
+and line."""
 
 from __future__ import annotations
 
@@ -13,32 +17,106 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# layer folder -> the qnnflow sub-packages it must not import (they sit above it)
-FORBIDDEN = {
-    "hw": ("qnnflow.flows", "qnnflow.sim", "qnnflow.models"),
-    "flows": ("qnnflow.sim", "qnnflow.models"),
+
+# modules of qnnflow/ below every folder: configuration, errors, tools, provenance, the link protocol
+BASE = ("__init__", "config", "errors", "toolchain", "sysdeps", "stamps", "link")
+# modules of qnnflow/ above every folder: they join the stages
+TOP = ("__main__", "build", "cli", "host", "bench")
+# layer -> the layers it may import (itself included)
+ALLOWED = {
+    "base": {"base"},
+    "hw": {"base", "hw"},
+    "flows": {"base", "hw", "flows"},
+    "sim": {"base", "hw", "flows", "sim"},
+    "models": {"base", "hw", "flows", "models"},
+    "top": {"base", "hw", "flows", "sim", "models", "top"},
 }
+FOLDERS = {"hw": "hw", "flows": "flows", "sim": "sim", "models": "models"}
+
+
+def _layer_of_module(name: str) -> str | None:
+    """The layer of an imported ``qnnflow...`` module name (None for names outside the package)."""
+    parts = name.split(".")
+    if parts[0] != "qnnflow":
+        return None
+    if len(parts) == 1 or parts[1] in BASE:
+        return "base"
+    if parts[1] in TOP:
+        return "top"
+    if parts[1] in FOLDERS:
+        return parts[1]
+    raise AssertionError(f"{name}: a module of no layer; add it to BASE or TOP in this test, or to a folder")
+
+
+def _layer_of_file(path: Path) -> str:
+    rel = path.relative_to(ROOT)
+    if rel.parts[0] == "qnnflow":
+        name = rel.parts[1].removesuffix(".py")
+        return "base" if name in BASE else "top" if name in TOP else _layer_of_module(f"qnnflow.{name}")
+    return FOLDERS[rel.parts[0]]
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
+    """Every ``qnnflow`` module a file imports, with the line; ``from qnnflow import x`` names x."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
-    return found
+            if node.module == "qnnflow":
+                found += [(node.lineno, f"qnnflow.{a.name}") for a in node.names]
+            else:
+                found.append((node.lineno, node.module))
+    return [(line, name) for line, name in found if name.split(".")[0] == "qnnflow"]
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
-def test_no_upward_imports(layer):
-    bad = [
-        f"{path.relative_to(ROOT)}:{line} imports {name}"
-        for path in sorted((ROOT / layer).rglob("*.py"))
-        for line, name in _imports(path)
-        if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[layer])
-    ]
-    assert not bad, "upward imports:\n" + "\n".join(bad)
+def _sources() -> list[Path]:
+    files = sorted((ROOT / "qnnflow").rglob("*.py"))
+    for folder in FOLDERS.values():
+        files += sorted((ROOT / folder).rglob("*.py"))
+    return files
+
+
+def _module_layer(line_name: str) -> str:
+    """``qnnflow.X`` where X is a name exported by the package's __init__ (FlowError...) is base."""
+    name = line_name
+    parts = name.split(".")
+    if len(parts) == 2 and not any((ROOT / "qnnflow" / f"{parts[1]}{ext}").exists() for ext in (".py", "")):
+        if parts[1] not in FOLDERS:
+            return "base"
+    return _layer_of_module(name)
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_imports_point_only_down(layer):
+    bad = []
+    for path in _sources():
+        if _layer_of_file(path) != layer:
+            continue
+        for line, name in _imports(path):
+            target = _module_layer(name)
+            if target not in ALLOWED[layer]:
+                bad.append(f"{path.relative_to(ROOT)}:{line} ({layer}) imports {name} ({target})")
+    assert not bad, "imports against the layering:\n" + "\n".join(bad)
+
+
+def test_every_source_file_has_a_layer():
+    layers = {path.relative_to(ROOT).as_posix(): _layer_of_file(path) for path in _sources()}
+    assert layers["qnnflow/link.py"] == "base" and layers["qnnflow/bench/fuzz.py"] == "top"
+    assert layers["flows/compile.py"] == "flows" and layers["sim/stitch.py"] == "sim"
+
+
+def test_the_rule_catches_an_upward_import(tmp_path):
+    """The checker itself: an import of sim/ from flows/ is caught (guards against a checker that
+    passes everything, e.g. by reading no file)."""
+    assert len(_sources()) > 80
+    assert _module_layer("qnnflow.sim.stitch") not in ALLOWED["flows"]
+    assert _module_layer("qnnflow.models.export") not in ALLOWED["sim"]
+    assert _module_layer("qnnflow.host") not in ALLOWED["flows"]
+    assert _module_layer("qnnflow.FlowError") == "base"
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from qnnflow.sim import stitch\n    import qnnflow.models.zoo\n")
+    assert [name for _, name in _imports(probe)] == ["qnnflow.sim", "qnnflow.models.zoo"]
 
 
 def test_compiling_does_not_load_torch():

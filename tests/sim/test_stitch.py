@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 from qnnflow.flows.codegen import load_design
 from qnnflow.flows.compile import compile_model
+from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
 from qnnflow.flows.steps import CompileOptions, OutputMode
-from qnnflow.models.export import decisions, load_qonnx, run_qonnx
 
 from qnnflow.config import SimMode
 from qnnflow.errors import FlowError

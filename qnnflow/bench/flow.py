@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qnnflow.bench import repo_data
+from qnnflow.bench.registry import benchmark, repo_data, timed
 
 COMPILE_REPEATS = 3
 COMPILE_SAMPLES = 100
@@ -51,7 +51,7 @@ THIRD_PARTY = {
 DIGITS_SOURCE_FILES = ("model.onnx", "model.onnx.data", "test_inputs.npy", "test_labels.npy")
 BOARDS = (("ulx3s-85f", 50.0), ("icebreaker", 24.0))
 
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 
 
 def _digits_existing() -> Path:
@@ -136,7 +136,6 @@ def _source_nodes(path: Path) -> int:
 
 def compile_figures(case: CompileCase, out: Path, target_cycles: int | None, repeats: int) -> dict:
     """``compile_model`` on ``case`` ``repeats`` times into ``out``: its figures and wall time."""
-    from qnnflow.bench import timed
     from qnnflow.flows.compile import compile_model
     from qnnflow.flows.steps import CompileOptions
 
@@ -189,6 +188,7 @@ def third_party_accuracy(name: str, out: Path) -> dict:
     }
 
 
+@benchmark("compile")
 def compile_bench(args: argparse.Namespace) -> dict:
     """Compile time and result of seven models, default folding and a cycle target."""
     work = Path(getattr(args, "work", None) or "build/bench") / "compile"
@@ -343,6 +343,7 @@ def board_figures(build: Path, board: str, mhz: float, seeds: tuple[int, ...], n
     }
 
 
+@benchmark("implement")
 def implement_bench(args: argparse.Namespace) -> dict:
     """Yosys / nextpnr / pack on ULX3S-85F and iCEBreaker for the digits CNN, three nextpnr seeds each."""
     work = Path(getattr(args, "work", None) or "build/bench") / "implement"

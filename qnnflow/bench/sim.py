@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qnnflow.bench import repo_data
+from qnnflow.bench.registry import benchmark, repo_data
 
 TFC_MODEL = "tfc_2w2a_qonnx.onnx"
 TFC_TARGET_CYCLES = 1000  # the folding tests/sim/test_stitch.py simulates
@@ -118,7 +118,7 @@ def _batch_runs(build: Path, x: np.ndarray, repeats: int) -> dict:
 
 def _qonnx_agreement(original: Path, x: np.ndarray, y: np.ndarray, hw_out: np.ndarray) -> dict:
     """QONNX execution of the original model (an independent reference) against the hardware."""
-    from qnnflow.models.export import decisions, load_qonnx, run_qonnx
+    from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
 
     print(f"[accel-sim] QONNX execution of {original.name} on {len(x)} inputs", flush=True)
     ref = decisions(run_qonnx(load_qonnx(original), x, batch_size=500))
@@ -179,6 +179,7 @@ def _model_figures(name: str, build: Path, source: str, original: Path | None) -
     }
 
 
+@benchmark("accel-sim")
 def accel_sim(args: argparse.Namespace) -> dict:
     """Stitched-accelerator simulation speed and correctness: digits CNN and TFC w2a2 (10,000 images)."""
     work = Path(getattr(args, "work", None) or "build/bench") / "accel-sim"

@@ -17,6 +17,8 @@ import os
 import statistics
 from pathlib import Path
 
+from qnnflow.bench.registry import benchmark, repo_data
+
 SEEDS = (0, 1, 2)
 EPOCHS = {"digits-cnn": 20, "tfc": 10}
 
@@ -78,8 +80,9 @@ def _summarise(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
     return out
 
 
+@benchmark("methods-ternary")
 def ternary_bench(args: argparse.Namespace) -> dict:
-    from qnnflow.bench import repo_data
+    """Ternary ANA vs ternary STE on digits and MNIST (5k and the official test set), 3 seeds."""
     from qnnflow.config import TrainMethod
     from qnnflow.models.datasets import load_dataset
 
@@ -114,7 +117,9 @@ def ternary_bench(args: argparse.Namespace) -> dict:
     }
 
 
+@benchmark("methods-binary")
 def binary_bench(args: argparse.Namespace) -> dict:
+    """Stochastic-rounding binary weights vs deterministic binary weights vs float, 3 seeds."""
     from qnnflow.config import TrainMethod
     from qnnflow.models.datasets import load_dataset
 
@@ -148,7 +153,9 @@ def binary_bench(args: argparse.Namespace) -> dict:
     }
 
 
+@benchmark("methods-quasi")
 def quasi_bench(args: argparse.Namespace) -> dict:
+    """The quasi network of binary-weight nets: Monte-Carlo error, NTK decay fits, generalization gaps."""
     import torch
 
     from qnnflow.models.quasi import run_analysis
@@ -158,3 +165,39 @@ def quasi_bench(args: argparse.Namespace) -> dict:
     result = run_analysis(out, widths=[4, 16, 64, 256, 1024], seeds=3, samples=4000, epochs=20, ntk_inputs=200)
     ntk = {k: v for k, v in result["ntk"].items() if k != "spectra"}  # the spectra stay in quasi.json
     return {"plots": str(out), **result, "ntk": ntk}
+
+
+@benchmark("zoo-digits")
+def bench_zoo_digits(args: argparse.Namespace) -> dict:
+    """Test accuracy and CPU training time of the digits CNN at several weight/activation widths."""
+    import torch
+
+    from qnnflow.models.datasets import load_dataset
+    from qnnflow.models.train import train_model
+    from qnnflow.models.zoo import parse_preset
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1)))
+    split = load_dataset("digits")
+    rows = []
+    for name in args.presets or (
+        "digits-cnn-float",
+        "digits-cnn-w8a8",
+        "digits-cnn-w4a4",
+        "digits-cnn-w2a2",
+        "digits-cnn-wta2",
+        "digits-cnn-w1a1",
+    ):
+        print(f"[zoo-digits] {name}", flush=True)
+        res = train_model(parse_preset(name), split, seed=args.seed, log=None)
+        rows.append(
+            {
+                "preset": name,
+                "epochs": res.epochs,
+                "train_accuracy": res.train_accuracy,
+                "cal_accuracy": res.cal_accuracy,
+                "test_accuracy": res.test_accuracy,
+                "train_seconds": round(res.seconds, 2),
+            }
+        )
+        print(f"  test accuracy {res.test_accuracy:.4f}, {res.seconds:.1f} s", flush=True)
+    return {"dataset": split.summary(), "seed": args.seed, "note": "one training run per preset", "rows": rows}

@@ -1,11 +1,13 @@
-"""The host-link protocol of qnnflow.host against independent references and a Python model of
-the board's rules (the RTL itself is tested against the same code in tests/hw/test_board_top.py)."""
+"""The host-link protocol of qnnflow.link (and the build timing qnnflow.host reads) against
+independent references and a Python model of the board's rules (the RTL itself is tested against
+the same code in tests/hw/test_board_top.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from qnnflow.host import (
+from qnnflow.host import build_accelerator_timing
+from qnnflow.link import (
     SEQ_SPACE,
     SYNC,
     FrameParser,
@@ -14,7 +16,6 @@ from qnnflow.host import (
     Session,
     beats_to_bytes,
     beats_to_words,
-    build_accelerator_timing,
     bytes_to_beats,
     crc16,
     encode_frame,

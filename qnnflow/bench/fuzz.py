@@ -1,9 +1,9 @@
-"""The ``fuzz`` benchmark, and the stitched simulation of one fuzz case.
+"""The ``fuzz`` benchmark.
 
 ``fuzz``: :data:`FUZZ_CASES` random QONNX graphs of :mod:`qnnflow.flows.fuzz` (seeds from
 ``--seed``) through :func:`qnnflow.flows.compile.compile_model`, every step verified against QONNX
 execution of the original; the first :data:`FUZZ_SIMULATED` that compile are also simulated in the
-stitched Verilator batch simulation (:func:`simulate_case`). The result counts the outcomes --
+stitched Verilator batch simulation (:func:`qnnflow.sim.fuzz.simulate_case`). The result counts the outcomes --
 compiled and exact / a clear error naming a node / a bug -- lists every bug with its seed, and
 groups the clear errors by message (node names and numbers left out), so that a limit of the
 compiler shows up as one line with its count. Then :data:`FUZZ_MUTATIONS` malformed variants
@@ -16,7 +16,6 @@ Registered in :mod:`qnnflow.bench`: ``python -m qnnflow.bench --only fuzz``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import shutil
 import time
@@ -25,48 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qnnflow.flows.fuzz import FuzzCase, mutate, random_case
-from qnnflow.flows.fuzz_check import Outcome, one_line, raised_at, run_case, tally
+from qnnflow.bench.registry import benchmark
+from qnnflow.flows.fuzz import mutate, random_case
+from qnnflow.flows.fuzz_check import Outcome, run_case, tally
+from qnnflow.sim.fuzz import simulate_case
 
 FUZZ_CASES = 300
 FUZZ_SIMULATED = 20
 FUZZ_MUTATIONS = 200
-
-
-def simulate_case(case: FuzzCase, outcome: Outcome, out_dir: Path | str) -> Outcome:
-    """The outcome of a compiled case (in ``out_dir``) after the stitched batch simulation: exact when
-    the RTL equals the dataflow graph on every frame and its decisions equal QONNX execution of the
-    original; otherwise a bug. A case that did not compile is returned unchanged."""
-    if outcome.kind != "exact":
-        return outcome
-    start = time.perf_counter()
-
-    def done(kind: str, detail: str) -> Outcome:
-        took = outcome.seconds + time.perf_counter() - start
-        return dataclasses.replace(outcome, kind=kind, detail=detail, simulated=True, seconds=took)
-
-    try:
-        from qnnflow.flows.execute import reference_outputs
-        from qnnflow.models.export import decisions
-        from qnnflow.sim.stitch import simulate
-
-        res = simulate(out_dir, inputs=case.inputs, log=lambda _m: None)
-        if res["mismatches"]:
-            return done("bug", f"simulation: {res['mismatches']} frames differ from the dataflow graph")
-        hw = decisions(np.load(Path(res["results_dir"]) / "outputs.npy"))
-        sw = decisions(reference_outputs(case.model, case.inputs))
-    except Exception as err:  # noqa: BLE001 - a compiled graph that does not simulate is a bug
-        return done("bug", f"simulation: {type(err).__name__}: {one_line(err)} at {raised_at(err)}")
-    off = hw != sw
-    if off.any():  # as the compile's verification: float64 decides where float32 and float64 disagree
-        from qnnflow.flows.reference import run_qonnx_double
-
-        sw64 = decisions(run_qonnx_double(case.model, case.inputs))
-        off &= hw != sw64
-    bad = int(off.sum())
-    if bad:
-        return done("bug", f"simulation: {bad} of {len(hw)} decisions differ from QONNX execution")
-    return done("exact", f"compiled and simulated: {len(hw)} frames bit-exact")
 
 
 def message_kind(detail: str) -> str:
@@ -77,7 +42,9 @@ def message_kind(detail: str) -> str:
     return text[:160]
 
 
+@benchmark("fuzz")
 def fuzz_bench(args: argparse.Namespace) -> dict:
+    """300 random QONNX graphs compiled (20 simulated) and 200 mutated ones: compiled+exact / clear error / bug."""
     work = Path(args.work) / "fuzz"
     seeds = range(args.seed, args.seed + FUZZ_CASES)
     outcomes: list[Outcome] = []
