@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from qnnflow.flows.codegen import Design, FifoInfo, StreamInfo
 from qnnflow.flows.memfiles import decode, encode
+from qnnflow.sim import build_cache
 
 from qnnflow import toolchain
 from qnnflow.errors import FlowError
@@ -178,14 +179,14 @@ def build_batch(design: Design, cache: Path, log=print) -> Executable:
     )  # fmt: skip
     log(f"[sim] verilating {design.probe_top} ({len(design.layers)} layers) into {obj}")
     start = time.perf_counter()
-    runtime = Path(cache) / "_runtime" / hashlib.sha256(f"{tool.path}{tool.version}{cflags}".encode()).hexdigest()[:16]
-    _reuse_runtime(runtime, obj)
+    runtime = build_cache.runtime_dir(cache, verilator=str(tool.path), version=tool.version, cxx=cflags, batch=True)
+    build_cache.reuse_runtime(runtime, obj, _RUNTIME_OBJECTS)
     log_path = obj / "build.log"
     with open(log_path, "w") as fh:
         proc = subprocess.run(cmd, cwd=obj, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
     seconds = time.perf_counter() - start
     if proc.returncode == 0:
-        _keep_runtime(runtime, obj)
+        build_cache.keep_runtime(runtime, obj, _RUNTIME_OBJECTS)
     if proc.returncode != 0 or not exe.is_file():
         errors = [ln for ln in log_path.read_text(errors="replace").splitlines() if "%Error" in ln or "error:" in ln]
         raise FlowError("Verilator build of the accelerator failed: " + "; ".join(errors[:6]), log_path)
@@ -193,27 +194,8 @@ def build_batch(design: Design, cache: Path, log=print) -> Executable:
     return Executable(exe, True, seconds)
 
 
-# Verilator's runtime (verilated*.o) is the same for every design: compiled once per toolchain
-# and flags, then copied into new build folders with an mtime ahead of the Makefiles that the
-# verilator run writes again, so make takes the objects as up to date.
+# the runtime objects of a batch-harness build (kept per toolchain and compiler flags)
 _RUNTIME_OBJECTS = ("verilated.o", "verilated_threads.o")
-
-
-def _reuse_runtime(runtime: Path, obj: Path) -> None:
-    for name in _RUNTIME_OBJECTS:
-        if (runtime / name).is_file():
-            shutil.copy(runtime / name, obj / name)
-            ahead = time.time() + 3600
-            os.utime(obj / name, (ahead, ahead))
-
-
-def _keep_runtime(runtime: Path, obj: Path) -> None:
-    runtime.mkdir(parents=True, exist_ok=True)
-    for name in _RUNTIME_OBJECTS:
-        if (obj / name).is_file() and not (runtime / name).is_file():
-            tmp = runtime / f"{name}.{os.getpid()}"
-            shutil.copy(obj / name, tmp)
-            os.replace(tmp, runtime / name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import functools
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from qnnflow.hw import library as rtl
+from qnnflow.sim import build_cache
 
 from qnnflow import toolchain
 from qnnflow.errors import FlowError
@@ -60,24 +57,9 @@ def sv_literal(value: object) -> str:
     raise TypeError(f"HDL parameter values must be int, bool or str, not {type(value).__name__}")
 
 
-def _digest(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def build_dir_for(module: str, params: Mapping[str, object], *, waves: bool, cache_dir: Path) -> Path:
-    key = _digest({"module": module, "params": dict(params), "waves": waves})[:16]
+    key = build_cache.digest({"module": module, "params": dict(params), "waves": waves})[:16]
     return cache_dir / module / key
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -103,7 +85,7 @@ def _sources_digest(module: str, extra_sources: Sequence[Path] = ()) -> tuple[li
     # not a library module (the board top with its accelerator) comes with all its files there
     library = rtl.sources(module) if module in rtl.modules() else []
     files = [Path(f) for f in extra_sources] + library
-    return files, _digest([(f.name, f.read_text()) for f in files])
+    return files, build_cache.digest([(f.name, f.read_text()) for f in files])
 
 
 def build(
@@ -125,9 +107,9 @@ def build(
     bdir = build_dir_for(module, params, waves=waves, cache_dir=cache_dir)
     files, src_digest = _sources_digest(module, extra_sources)
     flags = list(BUILD_FLAGS) + (_trace_flags() if waves else [])
-    stamp = _digest({"sources": src_digest, "params": dict(params), "flags": flags})
+    stamp = build_cache.digest({"sources": src_digest, "params": dict(params), "flags": flags})
     stamp_file = bdir / "build.stamp"
-    with _locked(bdir):
+    with build_cache.locked(bdir):
         if stamp_file.is_file() and stamp_file.read_text() == stamp and (bdir / module).is_file():
             return bdir
         stamp_file.unlink(missing_ok=True)
@@ -135,7 +117,7 @@ def build(
         log = bdir / "build.log"
         runner = get_runner("verilator")
         runtime = _runtime_dir(cache_dir, waves)
-        _reuse_runtime(runtime, bdir)
+        build_cache.reuse_runtime(runtime, bdir, _RUNTIME_OBJECTS)
         try:
             with _tool_environ():
                 runner.build(
@@ -151,50 +133,19 @@ def build(
         except (RuntimeError, SystemExit) as err:
             raise FlowError(f"Verilator build of {module} with {dict(params)} failed: {_tail(log)}", log) from err
         stamp_file.write_text(stamp)
-        _keep_runtime(runtime, bdir)
+        build_cache.keep_runtime(runtime, bdir, _RUNTIME_OBJECTS)
     return bdir
 
 
-# Verilator's runtime library (verilated*.o) takes most of a build's compile time and is the same
-# for every module; it is compiled once per cache folder, toolchain and trace setting, and copied
-# into new build folders, where make then finds it up to date.
+# the runtime objects of a cocotb build (kept per cache folder, toolchain and trace setting)
 _RUNTIME_OBJECTS = ("verilated.o", "verilated_vpi.o", "verilated_threads.o", "verilated_dpi.o", "verilated_fst_c.o")
 
 
 def _runtime_dir(cache_dir: Path, waves: bool) -> Path:
     tool = toolchain.find("verilator")
     with _tool_environ():
-        key = _digest(
-            {
-                "verilator": str(tool.path),
-                "version": tool.version,
-                "cxx": os.environ.get("CXXFLAGS", ""),
-                "waves": waves,
-            }
-        )
-    return cache_dir / "_runtime" / key[:16]
-
-
-def _reuse_runtime(runtime: Path, bdir: Path) -> None:
-    if not (runtime / "verilated.o").is_file():
-        return
-    with _locked(runtime):
-        for name in _RUNTIME_OBJECTS:
-            if (runtime / name).is_file() and not (bdir / name).is_file():
-                shutil.copy(runtime / name, bdir / name)
-                # Vtop.mk, a prerequisite of these objects, is written again by the verilator run
-                # that follows; an mtime ahead of it lets make take the objects as up to date
-                ahead = time.time() + 3600
-                os.utime(bdir / name, (ahead, ahead))
-
-
-def _keep_runtime(runtime: Path, bdir: Path) -> None:
-    if (runtime / "verilated.o").is_file():
-        return
-    with _locked(runtime):
-        for name in _RUNTIME_OBJECTS:
-            if (bdir / name).is_file():
-                shutil.copy(bdir / name, runtime / name)
+        cxx = os.environ.get("CXXFLAGS", "")
+    return build_cache.runtime_dir(cache_dir, verilator=str(tool.path), version=tool.version, cxx=cxx, waves=waves)
 
 
 @functools.cache
@@ -261,7 +212,7 @@ def run_bench(
 
     bdir = build(module, params, cache_dir=cache_dir, waves=waves, extra_sources=extra_sources)
     run_dir = bdir / "run"
-    with _locked(bdir):
+    with build_cache.locked(bdir):
         run_dir.mkdir(exist_ok=True)
         for name in ("report.json", "results.xml", "dump.fst", "dump.vcd"):
             (run_dir / name).unlink(missing_ok=True)

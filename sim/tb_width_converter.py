@@ -6,8 +6,7 @@ so R cycles per frame without stalls.
 
 from __future__ import annotations
 
-import cocotb
-from qnnflow.sim.streams import Sink, Source, Stimulus, Traffic, beats, load_config, run_case
+from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
 
 CFG = load_config()
 P = CFG["params"]
@@ -32,16 +31,5 @@ def stimulus(rng) -> Stimulus:
     )
 
 
-@cocotb.test()
-async def no_stalls(dut):
-    await run_case(dut, Traffic.NO_STALLS, ports, stimulus)
-
-
-@cocotb.test()
-async def input_idles(dut):
-    await run_case(dut, Traffic.INPUT_IDLES, ports, stimulus)
-
-
-@cocotb.test()
-async def backpressure(dut):
-    await run_case(dut, Traffic.BACKPRESSURE, ports, stimulus)
+# the three traffic modes (no stalls, random input idles, random output backpressure), one test each
+traffic = traffic_tests(ports, stimulus)
