@@ -35,9 +35,9 @@ def stage_train(cfg: BuildConfig, out: Path) -> str:
 def stage_compile(cfg: BuildConfig, out: Path) -> str:
     import numpy as np
 
-    from qnnflow.flows.boards import board_spec
     from qnnflow.flows.compile import compile_model
     from qnnflow.flows.folding import DEFAULT_TARGET_CYCLES
+    from qnnflow.flows.implement.boards import board_spec
     from qnnflow.flows.steps import CompileOptions
 
     # Default folding when the config sets no target: DEFAULT_TARGET_CYCLES of the board's family.
@@ -91,7 +91,7 @@ def stage_sim(cfg: BuildConfig, out: Path) -> str:
 
 def stage_bitstream(cfg: BuildConfig, out: Path) -> str:
     from qnnflow.flows.implement import bitstream_stage
-    from qnnflow.flows.report import summary
+    from qnnflow.flows.implement.report import summary
 
     report = bitstream_stage(out, cfg.board, cfg.clock_mhz, baud=cfg.uart_baud, reuse=True)
     lines = summary(report).splitlines()

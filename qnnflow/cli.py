@@ -113,7 +113,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_bitstream(args: argparse.Namespace) -> int:
     from qnnflow.flows.implement import bitstream_stage
-    from qnnflow.flows.report import summary
+    from qnnflow.flows.implement.report import summary
 
     report = bitstream_stage(
         args.build_dir, Board(args.board), args.clock_mhz, xilinx=not args.no_xilinx, baud=args.baud

@@ -280,7 +280,7 @@ def _seed_run(build: Path, board: str, mhz: float, seed: int, xilinx: bool) -> d
     """One bitstream stage with nextpnr seed ``seed``; a missed clock is recorded, not raised."""
     from qnnflow.errors import FlowError
     from qnnflow.flows.implement import bitstream_stage
-    from qnnflow.flows.report import build_report
+    from qnnflow.flows.implement.report import build_report
 
     print(f"[implement] {board} at {mhz:g} MHz, nextpnr seed {seed}", flush=True)
     error = None

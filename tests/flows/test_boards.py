@@ -9,7 +9,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from qnnflow.flows.boards import (
+from qnnflow.flows.implement.boards import (
     board_spec,
     board_table,
     board_top_sources,

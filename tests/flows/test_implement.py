@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from qnnflow.flows.implement import AcceleratorDesign, implement, xilinx_estimate
-from qnnflow.flows.report import write_report
+from qnnflow.flows.implement.report import write_report
 
 from qnnflow import toolchain
 from qnnflow.errors import FlowError
@@ -133,15 +133,15 @@ if __name__ == "__main__":
 def test_a_wasm_stack_exhaustion_is_explained(tmp_path) -> None:
     """A yowasp tool that dies with 'call stack exhausted' (Yosys's ABC9 on the 8-bit digits CNN did)
     gets a message naming the WebAssembly limit and the way around it, not only its last lines."""
-    from qnnflow.flows.implement import _run
+    from qnnflow.flows.implement.tools import run_tool
 
     fake = tmp_path / "fake-yosys"
     fake.write_text("#!/bin/sh\necho 'Caused by:'\necho '    wasm trap: call stack exhausted'\nexit 1\n")
     fake.chmod(0o755)
     tool = toolchain.Tool("yosys", fake, "0.0", "test")
     with pytest.raises(FlowError, match=r"ran out of call stack .* --system-tools .*call stack exhausted"):
-        _run(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")
+        run_tool(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")
     # any other failure keeps the plain message
     fake.write_text("#!/bin/sh\necho 'ERROR: syntax error'\nexit 1\n")
     with pytest.raises(FlowError, match=r"^Yosys synthesis failed \(exit 1\): ERROR: syntax error \(log: "):
-        _run(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")
+        run_tool(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")

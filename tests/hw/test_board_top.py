@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qnnflow.flows.boards import board_top_sources
+from qnnflow.flows.implement.boards import board_top_sources
 from qnnflow.sim.runner import run_bench
 
 from qnnflow.link import LinkFormat, beats_to_words, words_to_beats

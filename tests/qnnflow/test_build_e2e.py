@@ -71,7 +71,7 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
 
     # a test set replaced by hand: the report no longer vouches for the simulation made on the old one
     np.save(out / "test_inputs.npy", x[:10])
-    from qnnflow.flows.report import write_report
+    from qnnflow.flows.implement.report import write_report
 
     stale = write_report(out, "ulx3s-85f")
     assert stale["simulation"] == "stale" and stale["accuracy"] is None

@@ -345,7 +345,7 @@ def _fresh_build(residual, name: str) -> Path:
 def test_fifo_sizing_falls_back_at_a_fork_join_deadlock_and_records_it(residual, monkeypatch):
     """Sized depths forced to 2 deadlock the residual block at its skip FIFO: the sizing keeps the
     deep FIFOs, names the FIFO, and the record reaches results.json and report.md."""
-    from qnnflow.flows.report import _md
+    from qnnflow.flows.implement.report import _md
     from qnnflow.sim import fifo_sizing
     from qnnflow.sim.fifo_sizing import deep_depths
     from qnnflow.sim.stitch import simulate

@@ -41,36 +41,9 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
     est = _load(build_dir / "estimates.json") or {}
     xc7 = _load(build_dir / "impl" / "xc7z020" / "estimate.json")
 
-    names = _ECP5 if impl["family"] == "ecp5" else _ICE40
-    utilization = {}
-    for cell, label in names.items():
-        u = impl["utilization"].get(cell)
-        if u is None:
-            continue
-        utilization[label] = {"used": u["used"], "available": u["available"],
-                              "percent": round(100 * u["used"] / u["available"], 2) if u["available"] else 0.0}
-    if impl["family"] == "ice40":
-        cells = impl["yosys_cells"]
-        utilization["LUT4 (Yosys)"] = {"used": cells.get("SB_LUT4", 0)}
-        utilization["FF (Yosys)"] = {"used": sum(v for k, v in cells.items() if k.startswith("SB_DFF"))}
-
+    utilization = _utilization(impl)
+    perf = _performance(impl, sim, est)
     clock = impl["clock_mhz"]
-    fmax = min((v["achieved"] for v in impl["fmax"].values()), default=None)
-    cycles = sim.get("cycles_per_frame_measured") or est.get("ii_cycles")
-    cycles_source = "simulation" if sim.get("cycles_per_frame_measured") else ("estimate" if cycles else None)
-    latency_cycles = sim.get("latency_cycles") or est.get("latency_cycles")
-    fmt = LinkFormat(**impl["link_format"])
-    link_fps = fmt.link_fps(impl["baud"])
-    perf: dict = {"clock_mhz": clock, "fmax_mhz": fmax, "cycles_per_frame": cycles,
-                  "cycles_per_frame_from": cycles_source, "latency_cycles": latency_cycles,
-                  "uart_baud": impl["baud"], "uart_fps": round(link_fps, 1)}
-    if cycles:
-        perf["fps_at_clock"] = round(clock * 1e6 / cycles, 1)
-        perf["fps_at_fmax"] = round(fmax * 1e6 / cycles, 1) if fmax else None
-        perf["fps_over_uart"] = round(min(perf["fps_at_clock"], link_fps), 1)
-    if latency_cycles:
-        perf["latency_us_at_clock"] = round(latency_cycles / clock, 2)
-
     return {
         "build": str(build_dir),
         "board": impl["board"],
@@ -89,6 +62,46 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         "logs": impl["logs"],
         "tools": impl.get("tools", {}),  # the versions impl.json was made with
     }
+
+
+def _utilization(impl: dict) -> dict:
+    """Used / available / percent of the family's resources (nextpnr), and Yosys' LUT4 / FF on iCE40
+    (where nextpnr counts logic cells that pack both)."""
+    names = _ECP5 if impl["family"] == "ecp5" else _ICE40
+    utilization = {}
+    for cell, label in names.items():
+        u = impl["utilization"].get(cell)
+        if u is None:
+            continue
+        utilization[label] = {"used": u["used"], "available": u["available"],
+                              "percent": round(100 * u["used"] / u["available"], 2) if u["available"] else 0.0}
+    if impl["family"] == "ice40":
+        cells = impl["yosys_cells"]
+        utilization["LUT4 (Yosys)"] = {"used": cells.get("SB_LUT4", 0)}
+        utilization["FF (Yosys)"] = {"used": sum(v for k, v in cells.items() if k.startswith("SB_DFF"))}
+    return utilization
+
+
+def _performance(impl: dict, sim: dict, est: dict) -> dict:
+    """Clock, Fmax, cycles per frame (measured in simulation, else estimated), latency, and frames/s
+    at the clock, at Fmax and over the UART."""
+    clock = impl["clock_mhz"]
+    fmax = min((v["achieved"] for v in impl["fmax"].values()), default=None)
+    cycles = sim.get("cycles_per_frame_measured") or est.get("ii_cycles")
+    cycles_source = "simulation" if sim.get("cycles_per_frame_measured") else ("estimate" if cycles else None)
+    latency_cycles = sim.get("latency_cycles") or est.get("latency_cycles")
+    fmt = LinkFormat(**impl["link_format"])
+    link_fps = fmt.link_fps(impl["baud"])
+    perf: dict = {"clock_mhz": clock, "fmax_mhz": fmax, "cycles_per_frame": cycles,
+                  "cycles_per_frame_from": cycles_source, "latency_cycles": latency_cycles,
+                  "uart_baud": impl["baud"], "uart_fps": round(link_fps, 1)}
+    if cycles:
+        perf["fps_at_clock"] = round(clock * 1e6 / cycles, 1)
+        perf["fps_at_fmax"] = round(fmax * 1e6 / cycles, 1) if fmax else None
+        perf["fps_over_uart"] = round(min(perf["fps_at_clock"], link_fps), 1)
+    if latency_cycles:
+        perf["latency_us_at_clock"] = round(latency_cycles / clock, 2)
+    return perf
 
 
 def _md(report: dict) -> str:
