@@ -1,0 +1,55 @@
+"""Code generation: the folded dataflow graph -> ``rtl/`` of a build folder.
+
+Writes
+- ``top.sv``: module ``accelerator`` (the ports ``hw/boards/board_top.sv`` expects: clk, rst,
+  ``s_axis_*`` and ``m_axis_*`` with ``tlast``), assembled from instances of the ``hw/`` modules
+  by a small structural netlist writer (:class:`~.netlist.Netlist`): one wire bundle per stream, one
+  instance per hardware layer, FIFOs as they are in the graph (depths from FIFO sizing, see
+  :mod:`qnnflow.sim.accel`);
+- ``probe.sv``: module ``accelerator_probe``, for simulation only: the accelerator plus the
+  valid / ready bits of every internal stream as two output vectors (hierarchical references),
+  which the testbenches use to measure FIFO occupancy and to say where a stalled stream stopped;
+- the weight / threshold memory files (layouts from :mod:`qnnflow.flows.memfiles`);
+- the library sources it uses (copied, so the folder is self-contained) and ``files.f`` listing
+  them in compile order, paths relative to ``rtl/``;
+- ``design.json``: the streams (name, width, element type, beats per frame, which layers they
+  join), the FIFOs and their depths, the boundary tensors; read back with :func:`load_design`.
+
+Memory files are named without a folder, so tools read them with ``rtl/`` as working directory.
+The graph parts outside the hardware (the input quantizer before it, a logits rescale after it)
+stay on the host; :func:`split` says where the hardware starts and ends.
+
+Modules: :mod:`.design` (what ``design.json`` holds, and where the hardware part of the graph
+starts and ends), :mod:`.netlist` (the writer and the two modules it writes), :mod:`.generate`
+(the stage itself).
+"""
+
+from qnnflow.flows.codegen.design import (
+    DESIGN_FILE,
+    PROBE_TOP,
+    TOP,
+    Design,
+    FifoInfo,
+    Split,
+    StreamInfo,
+    frame_shapes,
+    load_design,
+    split,
+)
+from qnnflow.flows.codegen.generate import generate
+from qnnflow.flows.codegen.netlist import Netlist
+
+__all__ = [
+    "DESIGN_FILE",
+    "PROBE_TOP",
+    "TOP",
+    "Design",
+    "FifoInfo",
+    "Netlist",
+    "Split",
+    "StreamInfo",
+    "frame_shapes",
+    "generate",
+    "load_design",
+    "split",
+]
