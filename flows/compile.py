@@ -166,11 +166,10 @@ def _compile(
     """Run every build step on ``model_path`` (a file, or a loaded model), verifying each against QONNX execution of the
     original on ``inputs`` (N, ...) as the model's input expects them. ``final``: the folder ``out_dir``
     becomes (paths recorded in verification.json)."""
-    from qnnflow.flows.estimates import estimates, table
-    from qnnflow.flows.folding import folding_dict
-    from qnnflow.flows.importer import load_model
-    from qnnflow.flows.reference import decisions
-    from qnnflow.flows.verify import Verifier, reference
+    from qnnflow.flows.estimates import table
+    from qnnflow.flows.importer import head_note, load_model
+    from qnnflow.flows.steps import OutputMode
+    from qnnflow.flows.verify import Verifier
 
     out = out_dir
     (out / "steps").mkdir(parents=True, exist_ok=True)
@@ -180,9 +179,6 @@ def _compile(
         if verbose:
             print(msg, flush=True)
 
-    from qnnflow.flows.importer import head_note
-    from qnnflow.flows.steps import OutputMode
-
     model = load_model(model_path)
     note = head_note(model, opts.output is OutputMode.LOGITS)
     if note:
@@ -190,17 +186,43 @@ def _compile(
     name = Path(model_path).name if isinstance(model_path, str | Path) else "the model"
     source = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
     if opts.input_grid:
-        from qnnflow.flows.inputs import declare_input_grid, input_grid
-
-        model = declare_input_grid(model, opts.input_grid)
-        # the model as compiled, the original with its input grid: what `qnnflow sim` checks against
-        model.save(str(out / "source_with_input_grid.onnx"))
-        source = str(((final or out) / "source_with_input_grid.onnx").resolve())
-        log(f"input grid: {input_grid(model).what}; inputs must lie on it")
+        model, source = _with_input_grid(model, opts.input_grid, out, final, log)
     x = _test_inputs(model, inputs, log)
     log(f"reference: QONNX execution of {name} on {len(x)} inputs")
+    ref = _reference(model, x, name)
+    model, checks, last_out = _run_steps(model, opts, Verifier(ref, x), out, log)
+    _check_backends(model)
+    dataflow = out / "dataflow.onnx"
+    model.save(str(dataflow))
+    est = _write_folding_and_estimates(model, opts, out)
+    result = {"model": source, "samples": len(x), "steps": checks}
+    if note:
+        result["head"] = note
+    if opts.input_grid:
+        result["input_grid"] = opts.input_grid
+        result["original_model"] = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
+    acc = _write_verification(result, out, ref, last_out, labels, len(x))
+    log(table(est))
+    return CompileResult(out, dataflow, est, checks, time.time() - t0, acc)
+
+
+def _with_input_grid(model: ModelWrapper, grid: str, out: Path, final: Path | None, log) -> tuple[ModelWrapper, str]:
+    """The model with its declared input grid (a quantizer on its float input), kept as
+    ``source_with_input_grid.onnx``: the original as compiled, which `qnnflow sim` checks against."""
+    from qnnflow.flows.inputs import declare_input_grid, input_grid
+
+    model = declare_input_grid(model, grid)
+    model.save(str(out / "source_with_input_grid.onnx"))
+    log(f"input grid: {input_grid(model).what}; inputs must lie on it")
+    return model, str(((final or out) / "source_with_input_grid.onnx").resolve())
+
+
+def _reference(model: ModelWrapper, x: np.ndarray, name: str):
+    """QONNX execution of the original on the test inputs, which every step is checked against."""
+    from qnnflow.flows.verify import reference
+
     try:
-        ref = reference(model, x)
+        return reference(model, x)
     except Exception as err:
         # raised inside qonnx / onnx / onnxruntime while executing the user's graph: the graph as given
         # does not execute (an error of ours would be raised from qnnflow's own files and shows as one)
@@ -213,45 +235,51 @@ def _compile(
             f"step is checked against needs a graph that qonnx's execute_onnx runs (check its shapes and "
             f"attributes with onnx.checker and qonnx's InferShapes)"
         ) from err
-    verifier = Verifier(ref, x)
+
+
+def _run_steps(model: ModelWrapper, opts: CompileOptions, verifier, out: Path, log) -> tuple:
+    """Every build step in order, each graph saved under ``steps/`` and verified; the final graph,
+    the checks, and the last step's outputs on the test inputs."""
     checks = []
-    prev_out = ref.outputs
+    last_out = verifier.ref.outputs
     for i, (name, step) in enumerate(STEPS, start=1):
         ts = time.time()
         model = declare_domains(step(model, opts))
-        path = out / "steps" / f"{i:02d}_{name}.onnx"
-        model.save(str(path))
-        check, prev_out = verifier.check(name, model)
+        model.save(str(out / "steps" / f"{i:02d}_{name}.onnx"))
+        check, last_out = verifier.check(name, model)
         checks.append(check.as_dict())
         log(
             f"[{i}/{len(STEPS)}] {name:<16} {len(model.graph.node):>4} nodes  {_what(check)}"
             f"  ({time.time() - ts:.1f} s)"
         )
-    _check_backends(model)
-    dataflow = out / "dataflow.onnx"
-    model.save(str(dataflow))
+    return model, checks, last_out
+
+
+def _write_folding_and_estimates(model: ModelWrapper, opts: CompileOptions, out: Path) -> dict:
+    from qnnflow.flows.estimates import estimates, table
+    from qnnflow.flows.folding import folding_dict
+
     (out / "folding.json").write_text(json.dumps(folding_dict(model), indent=2) + "\n")
     est = estimates(model, opts.clock_mhz)
     (out / "estimates.json").write_text(json.dumps(est, indent=2) + "\n")
     (out / "estimates.txt").write_text(table(est) + "\n")
-    acc = None
-    result = {"model": source, "samples": len(x), "steps": checks}
-    if note:
-        result["head"] = note
-    if opts.input_grid:
-        result["input_grid"] = opts.input_grid
-        result["original_model"] = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
+    return est
+
+
+def _write_verification(result: dict, out: Path, ref, last_out, labels, n: int) -> float | None:
+    """``verification.json``: what was compared after every step, its summary line, and the
+    accuracy of the compiled graph and of the original on the labelled inputs."""
+    from qnnflow.flows.reference import decisions
     from qnnflow.flows.verify import summary
 
     result["summary"] = summary(result)
+    acc = None
     if labels is not None:
-        acc = float((decisions(prev_out) == np.asarray(labels)[: len(x)]).mean())
+        acc = float((decisions(last_out) == np.asarray(labels)[:n]).mean())
         result["accuracy"] = acc
-        result["reference_accuracy"] = float((ref.decisions == np.asarray(labels)[: len(x)]).mean())
+        result["reference_accuracy"] = float((ref.decisions == np.asarray(labels)[:n]).mean())
     (out / "verification.json").write_text(json.dumps(result, indent=2) + "\n")
-    log(table(est))
-    secs = time.time() - t0
-    return CompileResult(out, dataflow, est, checks, secs, acc)
+    return acc
 
 
 def _check_backends(model: ModelWrapper) -> None:
