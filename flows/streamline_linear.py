@@ -1,6 +1,7 @@
 """Part of the streamlining (flows/passes_streamline.py): linear layers and collapsing tails.
 
-A mixin of the streamliner: MatMul / Gemm / Conv on integer weights, and turning a tail of float
+A mixin of the streamliner: MatMul / Gemm / Conv (also depthwise: group = channels, each output
+channel's accumulator over its own input channel's window) on integer weights, and turning a tail of float
 ops between a quantizer and the next linear layer into a plain scale (or a re-levelling
 MultiThreshold).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import NodeProto, helper
 from qnnflow.flows.graph import QONNX_DOMAIN, add_const, datatype_for_range, where
+from qnnflow.flows.importer import group_limitation
 from qnnflow.flows.inputs import GRID_HELP
 from qnnflow.flows.tail import FloatPath, IntTensor, TailEvaluator, per_channel
 from qnnflow.flows.weights import int_weight, weight_datatype
@@ -48,8 +50,12 @@ class LinearMixin:
             if len(node.input) > 2 and node.input[2]:
                 bias = beta * self._bias(node, 2)
         if op == "Conv":
-            if int(attrs.get("group", 1)) != 1:
-                raise ValueError(f"{what}: grouped / depthwise convolutions (group {attrs['group']}) are not supported")
+            group = int(attrs.get("group", 1))
+            why = group_limitation(group, wv.shape[0], wv.shape[1])
+            if why is None and group != 1 and group != t.shape[t.axis]:
+                why = f"group {group} for {t.shape[t.axis]} input channels; depthwise needs group = input channels"
+            if why:
+                raise ValueError(f"{what}: {why}")
             if any(d != 1 for d in attrs.get("dilations", [1, 1])):
                 raise ValueError(f"{what}: dilated convolutions are not supported")
             if len(node.input) > 2 and node.input[2]:
