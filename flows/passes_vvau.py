@@ -2,7 +2,8 @@
 
 - :func:`depthwise_vvau`: the channels-last lowering (flows/passes_layout.py) of an integer Conv
   with group = C_in = C_out: after its SlidingWindow, a VVAU without activation whose output is the
-  accumulator in the type the streamlining annotated (its exact range);
+  accumulator in the type the streamlining annotated (its exact range; a 0 / 1 accumulator as the
+  one-threshold activation that equals it);
 - :class:`InferVVAUActivation`: a VVAU without activation whose only reader is a channels-last
   MultiThreshold takes the thresholds in (clipped to the accumulator range), as
   flows/passes_hw.py's InferMVAU does for an MVAU; with bipolar input and weights the VVAU then
@@ -32,7 +33,8 @@ def depthwise_vvau(
     model: ModelWrapper, namer: Namer, conv: NodeProto, win: str, out: str, idt: DataType, odt: DataType
 ) -> NodeProto:
     """The VVAU of the depthwise integer Conv ``conv`` reading the window stream ``win`` and writing
-    ``out`` (N, OH, OW, C), whose values lie in ``odt`` (the streamlined accumulator's type).
+    ``out`` (N, OH, OW, C), whose values lie in ``odt`` (the streamlined accumulator's type, never
+    BIPOLAR).
 
     Without thresholds the VVAU computes the dot product itself, so bipolar weights on a bipolar
     input are stored as 2-bit signed -1 / +1 (hw/vvau.sv would count agreeing signs instead)."""
@@ -41,17 +43,20 @@ def depthwise_vvau(
     wdt = _weight_type(model, conv.input[1], w)
     if idt == DataType["BIPOLAR"] and wdt == DataType["BIPOLAR"]:
         wdt = DataType["INT2"]
-    if odt == DataType["BIPOLAR"] or odt.bitwidth() < 2:
-        raise ValueError(
-            f"{where(conv)}: its accumulator is {odt.name} with no activation after it; hw/vvau.sv outputs an "
-            f"accumulator of at least 2 bits, so a quantizer must follow a depthwise convolution here"
-        )
     wname = add_const(model, namer, conv.name + "_W", w.reshape(ch, kh * kw), wdt)
+    ins, acc_dt, no_act = [win, wname], odt, 1
+    if odt.bitwidth() < 2:
+        # a 0 / 1 accumulator (BINARY): hw/vvau.sv outputs at least 2 bits without thresholds, so
+        # the output is the activation count(1 <= acc), which is acc itself in one bit
+        x_rng, w_rng = kernels.type_range(idt.name), kernels.type_range(wdt.name)
+        acc_dt = DataType[f"INT{kernels.accumulator_width(kh * kw, x_rng, w_rng, where=where(conv))}"]
+        ins.append(add_const(model, namer, conv.name + "_T", np.ones((ch, 1), dtype=np.float32), acc_dt))
+        no_act = 0
     shape = model.get_tensor_shape(out)
     return VVAU.make(
-        conv.name, [win, wname], [out], Channels=int(ch), Kernel=[int(kh), int(kw)],
+        conv.name, ins, [out], Channels=int(ch), Kernel=[int(kh), int(kw)],
         vectors=[int(d) for d in shape[1:-1]], inputDataType=idt.name, weightDataType=wdt.name,
-        outputDataType=odt.name, accDataType=odt.name, noActivation=1,
+        outputDataType=odt.name, accDataType=acc_dt.name, noActivation=no_act,
     )  # fmt: skip
 
 

@@ -28,9 +28,9 @@ def _bn(rng, c: int, name: str, src: str, dst: str) -> tuple[list, list]:
     return [node], [_t(n, v) for n, v in zip(names, vals, strict=True)]
 
 
-def separable_cnn(seed: int = 0, act: str = "relu", hw: int = 8, c: int = 4, classes: int = 5) -> ModelWrapper:
+def separable_cnn(seed: int = 5, act: str = "relu", hw: int = 8, c: int = 4, classes: int = 5) -> ModelWrapper:
     """x [N, 3, H, W] -> Quant 8-bit signed -> Conv 3x3 (3 -> C, pad 1) -> BN -> Relu -> Quant 3-bit
-    -> depthwise 3x3 (pad 1, per-channel weight scales, 4-bit) -> BN -> Relu -> Quant 2-bit
+    (per-channel scales) -> depthwise 3x3 (pad 1, per-channel weight scales, 4-bit) -> BN -> Relu -> Quant 2-bit
     -> pointwise 1x1 (C -> 2C) -> Relu -> Quant 3-bit -> depthwise 3x3 stride 2 (pad 1, 3-bit)
     -> BN -> Relu -> Quant 4-bit -> Flatten -> Gemm -> y (classes).
 
@@ -48,7 +48,7 @@ def separable_cnn(seed: int = 0, act: str = "relu", hw: int = 8, c: int = 4, cla
         _t("W0", rng.normal(size=(c, 3, 3, 3)) * 0.5), _t("D1", rng.normal(size=(c, 1, 3, 3))),
         _t("ds1", rng.uniform(0.1, 0.3, (c, 1, 1, 1))), _t("P1", rng.normal(size=(c2, c, 1, 1)) * 0.5),
         _t("D2", rng.normal(size=(c2, 1, 3, 3))), _t("ds2", rng.uniform(0.1, 0.3, (c2, 1, 1, 1))),
-        _t("WF", wf - wf.mean(axis=1, keepdims=True)),
+        _t("WF", wf - wf.mean(axis=1, keepdims=True)), _t("a1pc", np.linspace(0.2, 0.35, c).reshape(c, 1, 1)),
     ]  # fmt: skip
     nodes = [
         _quant("x", "xq", "xs", "b8", 1),
@@ -66,7 +66,7 @@ def separable_cnn(seed: int = 0, act: str = "relu", hw: int = 8, c: int = 4, cla
     else:
         nodes += [
             helper.make_node("Relu", ["n0"], ["r0"], name="Relu_0"),
-            _quant("r0", "q0", "a1", "b3", 0),
+            _quant("r0", "q0", "a1pc", "b3", 0),  # per-channel scales: a depthwise layer keeps them apart
             _quant("D1", "D1q", "ds1", "b4", 1, narrow=1),
         ]
     pads = [0, 0, 0, 0] if bipolar else [1, 1, 1, 1]
@@ -434,3 +434,30 @@ def test_depthwise_without_activation(tmp_path, rtl):
     assert sim["mismatches"] == 0
     assert sim["cycles_per_frame_measured"] == sim["cycles_per_frame_estimated"] == r.estimates["ii_cycles"]
     np.testing.assert_array_equal(decisions(np.load(Path(sim["results_dir"]) / "outputs.npy")), want[:60])
+
+
+@pytest.mark.parametrize("model", ["relu", "bipolar", "logits"])
+def test_vvau_params_match_codegen(tmp_path, model):
+    """The parameters the resource estimate assumes for each layer (flows/resources.py
+    layer_params) are the ones codegen gives hw/vvau.sv, with and without activation, XNOR too."""
+    from qnnflow.flows.codegen import generate
+    from qnnflow.flows.layers import get_layer
+    from qnnflow.flows.resources import layer_params
+
+    if model == "logits":
+        path = tmp_path / "m.onnx"
+        depthwise_logits().save(str(path))
+        x = (np.random.default_rng(2).integers(0, 8, size=(20, 4, 6, 6)) / 4).astype(np.float32)
+        r = compile_model(path, tmp_path / "b", inputs=x, opts=CompileOptions(target_cycles=300), verbose=False)
+    else:
+        _, r = _compile(tmp_path, model, _inputs(20))
+    m = ModelWrapper(str(r.dataflow))
+    nodes = {n.name: n for n in m.graph.node}
+    design = generate(m, tmp_path / "rtl")
+    vvau = [lay for lay in design.layers if lay["op_type"] == "VVAU"]
+    assert vvau and all(lay["module"] == "vvau" for lay in vvau)
+    for lay in design.layers:
+        module, params = layer_params(get_layer(nodes[lay["name"]]))
+        assert module == lay["module"], lay["name"]
+        differing = {k: (v, lay["params"].get(k)) for k, v in params.items() if lay["params"].get(k) != v}
+        assert not differing, f"{lay['name']}: estimate assumes / codegen gives {differing}"
