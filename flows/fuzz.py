@@ -167,9 +167,11 @@ class _Graph:
         spec: _Spec | None = None,
         scale: np.ndarray | None = None,
         after_linear: bool = True,
+        per_tensor: bool = False,
     ) -> tuple[str, _Spec, np.ndarray]:
         """Optional BatchNormalization, Relu / hard tanh, then an activation quantizer (of ``spec`` and
-        ``scale`` when given; per-channel scales rarely, since a linear layer takes only per-tensor ones)."""
+        ``scale`` when given; per-channel scales rarely, since a linear layer takes only per-tensor ones;
+        never with ``per_tensor``)."""
         spec = spec or self.act_spec()
         if self.rng.random() < 0.6:
             # a decreasing activation is taken only right after a MatMul / Conv (rows negated)
@@ -184,7 +186,7 @@ class _Graph:
         if spec.kind == "int" and self.extra.random() < 0.25:
             x = self.monotonic(x, shape)
         if scale is None:
-            per_channel = spec.kind == "int" and bool(self.rng.random() < 0.05)
+            per_channel = spec.kind == "int" and not per_tensor and bool(self.rng.random() < 0.05)
             scale = self.fit_scale(x, spec, channels, shape, per_channel)
         per_channel = np.size(scale) > 1
         self.features.append(_spec_name(spec) + ("pc" if per_channel else ""))
@@ -422,7 +424,8 @@ def _depthwise_block(g: _Graph, x: str, c: int, spec: _Spec) -> tuple[str, np.nd
         wt = g.weight((c, 1, k, k), 0)
         x = g.node("Conv", [x, wt], kernel_shape=[k, k], strides=[1, 1], pads=[k // 2] * 4, group=c)
         g.features.append(f"dw{k}")
-        x, _, scale = g.activation(x, c, (1, c, 1, 1), spec=spec)
+        # per-tensor scales, as the block's own activation mostly has: the next layer may mix channels
+        x, _, scale = g.activation(x, c, (1, c, 1, 1), spec=spec, per_tensor=True)
         return x, scale
     finally:
         g.rng, g.extra = main, extra
