@@ -121,7 +121,8 @@ def _limitation(node: onnx.NodeProto, graph=None) -> str | None:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         group = int(attrs.get("group", 1))
         shape = _weight_shape(graph, node.input[1]) if group != 1 and graph is not None else None
-        if shape is not None:  # computed weights: the streamlining, which sees them, decides
+        # weights computed by other ops (shape unknown here): the streamlining, which sees them, decides
+        if shape is not None:
             why = group_limitation(group, shape[0], shape[1])
             if why:
                 return why

@@ -392,7 +392,7 @@ def _fifo(p: Mapping[str, int], family: str) -> _Tally:
 
 
 def _vvau(p: Mapping[str, int], family: str) -> _Tally:
-    from qnnflow.flows.resources_dw import vvau_tally  # it builds on this module's terms
+    from qnnflow.flows.resources_dw import vvau_tally  # here, not at the top: it imports this module
 
     return vvau_tally(p, family)
 

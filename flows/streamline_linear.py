@@ -1,9 +1,9 @@
 """Part of the streamlining (flows/passes_streamline.py): linear layers and collapsing tails.
 
-A mixin of the streamliner: MatMul / Gemm / Conv (also depthwise: group = channels, each output
-channel's accumulator over its own input channel's window) on integer weights, and turning a tail of float
-ops between a quantizer and the next linear layer into a plain scale (or a re-levelling
-MultiThreshold).
+A mixin of the streamliner: MatMul / Gemm / Conv on integer weights (also a depthwise Conv, group =
+channels: each output channel's accumulator over its own input channel's window, so per-channel
+input scales are taken there), and turning a tail of float ops between a quantizer and the next
+linear layer into a plain scale (or a re-levelling MultiThreshold).
 """
 
 from __future__ import annotations
