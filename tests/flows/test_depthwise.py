@@ -36,7 +36,8 @@ def separable_cnn(seed: int = 5, act: str = "relu", hw: int = 8, c: int = 4, cla
 
     ``act="bipolar"``: the first depthwise layer is binarized: sign-quantized (BipolarQuant) input
     and weights and a BipolarQuant after its BatchNorm (an XNOR-popcount VVAU); without padding,
-    since a bipolar stream has no zero level to pad with."""
+    since a bipolar stream has no zero level to pad with. ``act="ternary"``: the stride-2 depthwise
+    layer's weights are ternary (2-bit narrow: -1, 0, +1)."""
     rng = np.random.default_rng(seed)
     c2 = 2 * c
     bipolar = act == "bipolar"
@@ -49,6 +50,7 @@ def separable_cnn(seed: int = 5, act: str = "relu", hw: int = 8, c: int = 4, cla
         _t("ds1", rng.uniform(0.1, 0.3, (c, 1, 1, 1))), _t("P1", rng.normal(size=(c2, c, 1, 1)) * 0.5),
         _t("D2", rng.normal(size=(c2, 1, 3, 3))), _t("ds2", rng.uniform(0.1, 0.3, (c2, 1, 1, 1))),
         _t("WF", wf - wf.mean(axis=1, keepdims=True)), _t("a1pc", np.linspace(0.2, 0.35, c).reshape(c, 1, 1)),
+        _t("ds2t", np.linspace(0.6, 1.0, c2).reshape(c2, 1, 1, 1)),  # ternary: about a third zeros
     ]  # fmt: skip
     nodes = [
         _quant("x", "xq", "xs", "b8", 1),
@@ -85,7 +87,9 @@ def separable_cnn(seed: int = 5, act: str = "relu", hw: int = 8, c: int = 4, cla
         helper.make_node("Conv", ["q1", "P1q"], ["p1"], name="Pointwise_0", kernel_shape=[1, 1]),
         helper.make_node("Relu", ["p1"], ["r2"], name="Relu_2"),
         _quant("r2", "q2", "a3", "b3", 0),
-        _quant("D2", "D2q", "ds2", "b3", 1, narrow=1),
+        _quant("D2", "D2q", "ds2t", "b2", 1, narrow=1)
+        if act == "ternary"
+        else _quant("D2", "D2q", "ds2", "b3", 1, narrow=1),
         helper.make_node(
             "Conv", ["q2", "D2q"], ["d2"], name="Depthwise_1", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
             strides=[2, 2], group=c2,
@@ -124,7 +128,7 @@ def _vvaus(dataflow: Path) -> list:
     return [get_layer(n) for n in ModelWrapper(str(dataflow)).graph.node if n.op_type == "VVAU"]
 
 
-@pytest.mark.parametrize("act", ["relu", "bipolar"])
+@pytest.mark.parametrize("act", ["relu", "bipolar", "ternary"])
 def test_separable_cnn_compiles_exactly(tmp_path, act):
     """Every step verified, and the dataflow graph's decisions equal qonnx's on the original file."""
     x = _inputs(300)
@@ -141,12 +145,13 @@ def test_separable_cnn_compiles_exactly(tmp_path, act):
     assert not dw0.get("noActivation") and not dw1.get("noActivation") and len(dw0.node.input) == 3
     xnor_out = (1, "BIPOLAR") if act == "bipolar" else (0, "UINT2")
     assert (dw0.get("binaryXnorMode"), dw0.get("outputDataType")) == xnor_out
-    out_hw = [4, 4] if act == "relu" else [3, 3]  # stride 2 on 8 x 8 (padded), or 6 x 6 (bipolar, unpadded)
+    out_hw = [3, 3] if act == "bipolar" else [4, 4]  # stride 2 on 8 x 8 (padded), or 6 x 6 (bipolar, unpadded)
     assert (dw1.get("Channels"), list(dw1.get("Kernel")), list(dw1.get("vectors"))) == (8, [3, 3], out_hw)
+    assert dw1.get("weightDataType") == ("TERNARY" if act == "ternary" else "INT3")
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("act", ["relu", "bipolar"])
+@pytest.mark.parametrize("act", ["relu", "bipolar", "ternary"])
 def test_separable_cnn_simulates_bit_exact(tmp_path, act):
     """Stitched in Verilator with the first depthwise layer at PE = 1 (the bottleneck: C * 9 cycles
     per output pixel) and the second at PE = C, SIMD = 3: no mismatch, and the measured cycles per
@@ -164,7 +169,7 @@ def test_separable_cnn_simulates_bit_exact(tmp_path, act):
     (tmp_path / "folding.json").write_text(json.dumps(fold))
     path, r = _compile(tmp_path, act, x, folding=tmp_path / "folding.json")
     assert all(c["decision_mismatches"] == 0 for c in r.checks)
-    pixels = 8 * 8 if act == "relu" else 6 * 6
+    pixels = 6 * 6 if act == "bipolar" else 8 * 8
     bottleneck = 4 * 9 * pixels  # C / PE channel folds x 9 window positions per output pixel
     assert r.estimates["ii_cycles"] == bottleneck
     sim = simulate(tmp_path / f"b_{act}", inputs=x[:100], log=lambda _m: None)
