@@ -29,6 +29,9 @@ def _options(layer: Layer) -> list[dict[str, int]]:
     if op == "MVAU":
         opts = [{"PE": p, "SIMD": s} for p in _divisors(int(g("MH"))) for s in _divisors(int(g("MW")))]
         return sorted(opts, key=lambda o: (o["PE"] * o["SIMD"], o["PE"]))
+    if op == "VVAU":  # SIMD window positions per beat only once PE = Channels (hw/vvau.sv)
+        ch, kk = int(g("Channels")), layer.kk()
+        return [{"PE": p, "SIMD": 1} for p in _divisors(ch)] + [{"PE": ch, "SIMD": s} for s in _divisors(kk)[1:]]
     if op == "SlidingWindow":
         return [{"SIMD": s} for s in _divisors(int(g("IFMChannels")))]
     if op in ("Thresholding", "MaxPool", "AddStreams", "DuplicateStreams"):

@@ -4,7 +4,8 @@
 ``BipolarQuant`` (Brevitas' export form): an input quantizer (or an integer-annotated input, the
 FINN-ONNX form), convolution blocks on small images (Conv on quantized weights, BatchNormalization,
 Relu or hard tanh, sometimes a LeakyRelu, PRelu, Sigmoid, Tanh or HardSigmoid, an activation
-quantizer, MaxPool or AveragePool, residual branches joined by an Add), a Flatten, fully connected
+quantizer, sometimes a depthwise Conv block after it, MaxPool or AveragePool, residual branches
+joined by an Add), a Flatten, fully connected
 blocks (MatMul or Gemm), sometimes a classifier head (Softmax, LogSoftmax, Sigmoid), and a tail of
 logits, TopK or ArgMax.
 Weights and activations are 1 to 8 bits, signed or unsigned, with per-tensor or per-channel scales.
@@ -65,6 +66,8 @@ class _Graph:
         # draws for the patterns added later (monotonic activations, heads), from a stream of their own,
         # so that the graphs of earlier seeds keep their structure
         self.extra = extra if extra is not None else np.random.default_rng(0)
+        # whether and how a depthwise block follows a conv block: a third stream (see _depthwise_block)
+        self.depthwise = np.random.default_rng(2)
         self.nodes: list = []
         self.inits: list = []
         self.count: dict[str, int] = {}
@@ -164,9 +167,11 @@ class _Graph:
         spec: _Spec | None = None,
         scale: np.ndarray | None = None,
         after_linear: bool = True,
+        per_tensor: bool = False,
     ) -> tuple[str, _Spec, np.ndarray]:
         """Optional BatchNormalization, Relu / hard tanh, then an activation quantizer (of ``spec`` and
-        ``scale`` when given; per-channel scales rarely, since a linear layer takes only per-tensor ones)."""
+        ``scale`` when given; per-channel scales rarely, since a linear layer takes only per-tensor ones;
+        never with ``per_tensor``)."""
         spec = spec or self.act_spec()
         if self.rng.random() < 0.6:
             # a decreasing activation is taken only right after a MatMul / Conv (rows negated)
@@ -181,7 +186,7 @@ class _Graph:
         if spec.kind == "int" and self.extra.random() < 0.25:
             x = self.monotonic(x, shape)
         if scale is None:
-            per_channel = spec.kind == "int" and bool(self.rng.random() < 0.05)
+            per_channel = spec.kind == "int" and not per_tensor and bool(self.rng.random() < 0.05)
             scale = self.fit_scale(x, spec, channels, shape, per_channel)
         per_channel = np.size(scale) > 1
         self.features.append(_spec_name(spec) + ("pc" if per_channel else ""))
@@ -244,7 +249,10 @@ def _forward(op: str, ins: list[np.ndarray], attrs: dict) -> np.ndarray:
         k, (st, _), p = w.shape[-1], attrs["strides"], attrs["pads"][0]
         xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
         win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::st, ::st]
-        y = np.einsum("nchwij,ocij->nohw", win, w)
+        if attrs.get("group", 1) > 1:  # depthwise: channel c by its own kernel
+            y = np.einsum("nchwij,cij->nchw", win, w[:, 0])
+        else:
+            y = np.einsum("nchwij,ocij->nohw", win, w)
         return y + ins[2].reshape(1, -1, 1, 1) if len(ins) > 2 else y
     if op == "MatMul":
         return x @ ins[1]
@@ -297,6 +305,7 @@ def random_case(seed: int, n_inputs: int = 20) -> FuzzCase:
     """The random graph of ``seed`` with ``n_inputs`` random inputs."""
     rng = np.random.default_rng(seed)
     g = _Graph(rng, np.random.default_rng([seed, 1]))
+    g.depthwise = np.random.default_rng([seed, 2])
     image = bool(rng.random() < 0.65)
     if image:
         c, h = int(rng.integers(1, 4)), int(rng.integers(4, 9))
@@ -384,6 +393,8 @@ def _conv_block(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
     g.features.append(f"conv{k}" + (f"s{stride}" if stride > 1 else "") + ("p" if pad else ""))
     h, w = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
     x, spec, scale = g.activation(x, oc, (1, oc, 1, 1))
+    if g.depthwise.random() < 0.3:
+        x, scale = _depthwise_block(g, x, oc, spec)
     if rng.random() < 0.3 and spec.kind == "int":
         x, spec = _residual_conv(g, x, oc, spec, scale)
     r = rng.random()
@@ -396,6 +407,28 @@ def _conv_block(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
         g.features.append("avgpool")
         h, w = h // 2, w // 2
     return x, [1, oc, h, w]
+
+
+def _depthwise_block(g: _Graph, x: str, c: int, spec: _Spec) -> tuple[str, np.ndarray]:
+    """A depthwise Conv (group = C) and an activation quantizer of the same kind as ``spec`` (the
+    conv block's, so what follows is drawn as before), as a MobileNet block has after a conv.
+    Every draw comes from the stream ``g.depthwise`` (``g.rng`` and ``g.extra`` point at it
+    meanwhile) and the image keeps its size, so the rest of a seed's graph is the one it had before
+    depthwise blocks were drawn (strides and other kernels: tests/flows/test_depthwise.py)."""
+    main, extra = g.rng, g.extra
+    g.rng = g.extra = g.depthwise
+    try:
+        # 1 x 1, or 3 x 3 padded to the same size: the image keeps its size, as later draws expect
+        # (a bipolar stream has no zero to pad with: 3 x 3 on it only now and then, for the error)
+        k = 3 if g.rng.random() < (0.6 if g.last.kind == "int" else 0.03) else 1
+        wt = g.weight((c, 1, k, k), 0)
+        x = g.node("Conv", [x, wt], kernel_shape=[k, k], strides=[1, 1], pads=[k // 2] * 4, group=c)
+        g.features.append(f"dw{k}")
+        # per-tensor scales, as the block's own activation mostly has: the next layer may mix channels
+        x, _, scale = g.activation(x, c, (1, c, 1, 1), spec=spec, per_tensor=True)
+        return x, scale
+    finally:
+        g.rng, g.extra = main, extra
 
 
 def _residual_conv(g: _Graph, skip: str, c: int, spec: _Spec, scale: np.ndarray) -> tuple[str, _Spec]:

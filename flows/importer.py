@@ -26,7 +26,7 @@ SUPPORTED_OPS: dict[str, str] = {
     "MultiThreshold": "FINN-ONNX activation",
     "MatMul": "fully connected layer",
     "Gemm": "fully connected layer",
-    "Conv": "1-D and 2-D convolution (groups 1)",
+    "Conv": "1-D and 2-D convolution: group 1, or depthwise (group = input channels = output channels)",
     "BatchNormalization": "folded into thresholds",
     "Relu": "folded into thresholds",
     "Clip": "hard tanh, folded into thresholds",
@@ -82,12 +82,50 @@ def supported_list() -> str:
     return ", ".join(sorted(SUPPORTED_OPS))
 
 
-def _limitation(node: onnx.NodeProto) -> str | None:
+def group_limitation(group: int, out_channels: int, in_per_group: int) -> str | None:
+    """Why a Conv of ``group`` groups with weights (``out_channels``, ``in_per_group``, ...) cannot
+    be lowered, or None: lowered are group 1 and depthwise (one input channel per group and one
+    output channel per input channel; hw/vvau.sv)."""
+    if group == 1 or (in_per_group == 1 and out_channels == group):
+        return None
+    if in_per_group == 1 and out_channels % group == 0:
+        return (
+            f"depthwise convolution with depth multiplier {out_channels // group} (group {group}, "
+            f"{out_channels} output channels); lowered is depth multiplier 1 (group = input channels = "
+            f"output channels)"
+        )
+    return (
+        f"grouped convolution, group {group} of {in_per_group} input channels each; lowered are group 1 "
+        f"and depthwise (group = input channels = output channels)"
+    )
+
+
+def _weight_shape(graph, name: str) -> list[int] | None:
+    """Dims of a Conv weight given as an initializer, or quantized from one by a Quant /
+    BipolarQuant (possibly through Identity); None when it is computed otherwise."""
+    inits = {i.name: i for i in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    for _ in range(4):
+        if name in inits:
+            return list(inits[name].dims)
+        p = producers.get(name)
+        if p is None or p.op_type not in ("Quant", "BipolarQuant", "Identity"):
+            return None
+        name = p.input[0]
+    return None
+
+
+def _limitation(node: onnx.NodeProto, graph=None) -> str | None:
     """Why a node of a supported op type cannot be lowered anyway, or None."""
     if node.op_type == "Conv":
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if int(attrs.get("group", 1)) != 1:
-            return f"grouped / depthwise convolution, group {attrs['group']}"
+        group = int(attrs.get("group", 1))
+        shape = _weight_shape(graph, node.input[1]) if group != 1 and graph is not None else None
+        # weights computed by other ops (shape unknown here): the streamlining, which sees them, decides
+        if shape is not None:
+            why = group_limitation(group, shape[0], shape[1])
+            if why:
+                return why
         if "kernel_shape" in attrs and len(attrs["kernel_shape"]) not in (1, 2):
             return f"{len(attrs['kernel_shape'])}-D convolution (1-D and 2-D are lowered)"
     if node.op_type in HEAD_OPS and node.op_type not in SUPPORTED_OPS:
@@ -97,7 +135,8 @@ def _limitation(node: onnx.NodeProto) -> str | None:
 
 def check_supported(model: ModelWrapper | onnx.ModelProto, before_cleanup: bool = False) -> None:
     """Raise one ValueError naming every node the compiler cannot lower: op types it does not take,
-    and supported op types with parameters it does not lower (grouped or 3-D convolutions).
+    and supported op types with parameters it does not lower (grouped convolutions other than
+    depthwise, depth multipliers > 1, 3-D convolutions).
 
     ``before_cleanup``: the check on the file as read, before qonnx's shape inference and constant
     folding (which take minutes on large feature maps): ops that compute shapes and constants, and
@@ -115,8 +154,8 @@ def check_supported(model: ModelWrapper | onnx.ModelProto, before_cleanup: bool 
             if before_cleanup and (n.op_type in _FOLDED_OPS or n.op_type in HEAD_OPS):
                 continue
             bad.append(name + (f": {_limitation(n)}" if _limitation(n) else ""))
-        elif _limitation(n):
-            bad.append(f"{name}: {_limitation(n)}")
+        elif _limitation(n, graph):
+            bad.append(f"{name}: {_limitation(n, graph)}")
     if bad:
         raise ValueError(
             f"{len(bad)} node(s) the compiler cannot lower: {'; '.join(bad)}. Supported op types: {supported_list()}"

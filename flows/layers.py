@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from onnx import NodeProto, helper
-from qnnflow.flows import kernels
+from qnnflow.flows import kernels, kernels_dw
 from qnnflow.flows.graph import HW_DOMAIN
 from qonnx.core.datatype import DataType
 
@@ -395,6 +395,59 @@ class WidthConverter(Layer):
         return int(self.get("outWidth"))
 
 
+class VVAU(Layer):
+    """Depthwise vector-vector-activation unit (``hw/vvau.sv``) on the window stream of a
+    SlidingWindow: weights (Channels, KH*KW), optional thresholds (Channels, T); each channel is
+    convolved with its own kernel. ``Kernel`` is [KH, KW]; PE channels and SIMD window positions
+    per beat, SIMD > 1 only with PE = Channels. Output and XNOR mode as :class:`MVAU`."""
+
+    op_type = "VVAU"
+    ATTRS = {
+        "Channels": None, "Kernel": None, "PE": 1, "SIMD": 1, "vectors": [1],
+        "inputDataType": None, "weightDataType": None, "outputDataType": None, "accDataType": None,
+        "ActVal": 0, "noActivation": 0, "binaryXnorMode": 0,
+    }  # fmt: skip
+    FOLDS = ("PE", "SIMD")
+
+    def kk(self) -> int:
+        kh, kw = pair(self.get("Kernel"))
+        return kh * kw
+
+    def check(self) -> None:
+        ch, pe, simd = int(self.get("Channels")), int(self.get("PE")), int(self.get("SIMD"))
+        _divides(self.node, "PE", pe, "Channels", ch)
+        _divides(self.node, "SIMD", simd, "KH*KW", self.kk())
+        if simd > 1 and pe != ch:
+            raise ValueError(
+                f"{self.where}: SIMD > 1 needs PE = Channels ({ch}), not PE = {pe} with SIMD = {simd} (window "
+                f"positions of the same channels are adjacent in the (ky, kx, c) stream only then)"
+            )
+
+    def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        x, w = inputs[0], inputs[1]
+        thr = inputs[2] if len(inputs) > 2 and not self.get("noActivation") else None
+        xnor = bool(self.get("binaryXnorMode"))
+        bip_out = self.get("outputDataType") == "BIPOLAR"
+        out = kernels_dw.vvau(
+            x, w, thresholds=thr, out_offset=0 if bip_out else int(self.get("ActVal")),
+            x_bipolar=xnor, w_bipolar=xnor,
+        )  # fmt: skip
+        return [_to_float(2 * out - 1 if bip_out else out)]
+
+    def exp_cycles(self) -> int:
+        # hw/vvau.sv takes one beat per cycle: NF * SF beats per window, windows back to back
+        ch, pe, simd = int(self.get("Channels")), int(self.get("PE")), int(self.get("SIMD"))
+        return (ch // pe) * (self.kk() // simd) * self.vectors()
+
+    @property
+    def in_width(self) -> int:
+        return int(self.get("SIMD")) * int(self.get("PE")) * _bits(_dt(self.get("inputDataType")))
+
+    @property
+    def out_width(self) -> int:
+        return int(self.get("PE")) * _bits(_dt(self.get("outputDataType")))
+
+
 LAYERS: dict[str, type[Layer]] = {
     cls.op_type: cls
     for cls in (
@@ -407,6 +460,7 @@ LAYERS: dict[str, type[Layer]] = {
         DuplicateStreams,
         FIFO,
         WidthConverter,
+        VVAU,
     )
 }
 

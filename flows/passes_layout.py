@@ -5,7 +5,8 @@ channels-first MultiThreshold from outside that region (the quantized input), pu
 NHWC there (host side: the accelerator takes NHWC), and rewrites the region channels-last:
 
 - Conv (any kernel and stride, the same padding before and after on each axis) -> SlidingWindow (im2col in (ky, kx, c)
-  order) + MatMul with weights (KH*KW*Cin, Cout) in the same order;
+  order) + MatMul with weights (KH*KW*Cin, Cout) in the same order; a depthwise Conv (group = C)
+  -> SlidingWindow + VVAU with weights (C, KH*KW) (flows/passes_vvau.py);
 - MultiThreshold -> the same thresholds with ``data_layout`` NHWC;
 - MaxPool (kernel = stride, no padding; non-square for 1-D pooling) -> the MaxPool layer;
 - Flatten / Reshape to 2D -> Reshape of the NHWC tensor, and the rows of the next MatMul (or the
@@ -25,6 +26,7 @@ from onnx import helper
 from qnnflow.flows.graph import Namer, add_const, topo_nodes, where
 from qnnflow.flows.layers import MaxPool, SlidingWindow
 from qnnflow.flows.passes_integer import _attr, _set_attr
+from qnnflow.flows.passes_vvau import depthwise_vvau
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -137,10 +139,14 @@ class _Lowering:
                 PadValue=0,
                 inputDataType=dt.name,
             ))  # fmt: skip
+            y = self._new(out + "_nhwc", [n, oh, ow, cout], odt)
+            if int(_attr(node, "group", 1)) != 1:  # depthwise (the streamlining refuses other groups)
+                self.nodes.append(depthwise_vvau(m, self.namer, node, win, y, dt, odt))
+                self.nhwc[out] = y
+                return
             wt = m.get_initializer(node.input[1])  # (Cout, Cin, KH, KW)
             w2 = wt.transpose(2, 3, 1, 0).reshape(-1, wt.shape[0])
             wname = add_const(m, self.namer, node.name + "_W", w2, m.get_tensor_datatype(node.input[1]))
-            y = self._new(out + "_nhwc", [n, oh, ow, cout], odt)
             self.nodes.append(helper.make_node("MatMul", [win, wname], [y], name=node.name))
             self.nhwc[out] = y
         elif op == "MultiThreshold":

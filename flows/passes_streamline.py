@@ -21,7 +21,8 @@ original as ``tail(A * q + B)`` of an integer tensor ``q`` of the new graph (see
   flows/streamline_residual.py.
 
 It does not apply (ValueError naming the node) to unquantized weights, other ops on two computed
-tensors, MaxPool before the activation quantizer, or convolutions with groups > 1.
+tensors, MaxPool before the activation quantizer, or grouped convolutions other than depthwise (group =
+input channels = output channels).
 """
 
 from __future__ import annotations

@@ -391,6 +391,12 @@ def _fifo(p: Mapping[str, int], family: str) -> _Tally:
     return t
 
 
+def _vvau(p: Mapping[str, int], family: str) -> _Tally:
+    from qnnflow.flows.resources_dw import vvau_tally  # here, not at the top: it imports this module
+
+    return vvau_tally(p, family)
+
+
 _MODULES = {
     "mvau": _mvau,
     "thresholding": _thresholding,
@@ -401,6 +407,7 @@ _MODULES = {
     "duplicate_streams": _duplicate_streams,
     "width_converter": _width_converter,
     "fifo": _fifo,
+    "vvau": _vvau,
 }
 
 
@@ -493,6 +500,10 @@ def layer_params(layer) -> tuple[str, dict[str, int]]:
         return "fifo", {"DATA_W": layer.in_width, "DEPTH": max(2, int(g("depth")))}
     if op == "WidthConverter":
         return "width_converter", {"IN_W": layer.in_width, "OUT_W": layer.out_width}
+    if op == "VVAU":
+        from qnnflow.flows.resources_dw import vvau_params
+
+        return "vvau", vvau_params(layer, steps)
     raise ValueError(f"no resource model for {op}")
 
 

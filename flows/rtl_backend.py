@@ -18,6 +18,7 @@ from qnnflow.flows import kernels, memfiles
 from qnnflow.flows.layers import (
     FIFO,
     MVAU,
+    VVAU,
     AddStreams,
     DuplicateStreams,
     LabelSelect,
@@ -243,6 +244,47 @@ def _width_converter(layer: WidthConverter, model: ModelWrapper, mem_prefix: str
     return Backend(layer, "width_converter", {"IN_W": i, "OUT_W": o})
 
 
+def _vvau(layer: VVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
+    ch, kk, pe, simd = int(layer.get("Channels")), layer.kk(), int(layer.get("PE")), int(layer.get("SIMD"))
+    xt, wt, ot = (ElemType.of(layer.get(k)) for k in ("inputDataType", "weightDataType", "outputDataType"))
+    xnor = bool(layer.get("binaryXnorMode"))
+    if xnor != (xt.bipolar and wt.bipolar):
+        raise ValueError(
+            f"{layer.where}: hw/vvau.sv computes the XNOR-popcount exactly when input and weights are bipolar, "
+            f"so binaryXnorMode must be {int(not xnor)}, not {int(xnor)}"
+        )
+    w = np.asarray(_initializer(model, layer, 1, "weights"), dtype=np.float64)
+    if w.shape != (ch, kk) or not np.array_equal(w, np.round(w)):
+        raise ValueError(f"{layer.where}: weights must be integers of shape (Channels={ch}, KH*KW={kk}), not {w.shape}")
+    words = memfiles.vvau_weight_words(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
+    mems = [Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)]
+    if not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]:
+        thr = _initializer(model, layer, 2, "thresholds")
+        if thr.ndim != 2 or thr.shape[0] != ch:
+            raise ValueError(f"{layer.where}: thresholds must have shape (Channels={ch}, T), not {thr.shape}")
+        rngs = (xt.value_range(), wt.value_range())
+        acc_w = kernels.accumulator_width(kk, *rngs, xnor=xnor, where=layer.where)
+        thr = kernels.clip_thresholds(thr, *kernels.accumulator_range(kk, *rngs, xnor=xnor))
+        num_t, out_w, offset = int(thr.shape[1]), ot.bits, 0 if ot.bipolar else int(layer.get("ActVal"))
+        words = memfiles.threshold_words(thr, pe, acc_w)
+        mems.append(Memory(f"{mem_prefix}_thresholds.mem", words, pe * num_t * acc_w))
+    else:
+        # the accumulator in the output type's width: exact modulo 2**ACC_W, as for the MVAU
+        if ot.bipolar or ot.bits < 2:
+            raise ValueError(f"{layer.where}: without activation the output must be an integer of 2 bits or more")
+        acc_w, num_t, out_w, offset = ot.bits, 0, ot.bits, 0
+    if not 2 <= acc_w <= 32:
+        raise ValueError(f"{layer.where}: hw/vvau.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
+    params = {
+        "CH": ch, "KK": kk, "PE": pe, "SIMD": simd,
+        "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
+        "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
+        "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
+        "WEIGHT_FILE": mems[0].name, "THRESH_FILE": mems[1].name if num_t else "",
+    }  # fmt: skip
+    return Backend(layer, "vvau", params, mems)
+
+
 _BACKENDS = {
     "MVAU": _mvau,
     "Thresholding": _thresholding,
@@ -253,6 +295,7 @@ _BACKENDS = {
     "DuplicateStreams": _duplicate_streams,
     "FIFO": _fifo,
     "WidthConverter": _width_converter,
+    "VVAU": _vvau,
 }
 
 

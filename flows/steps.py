@@ -103,7 +103,10 @@ def step_hw_layers(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
         InferThresholding,
         hw_region,
     )
+    from qnnflow.flows.passes_vvau import InferVVAUActivation
 
+    # a VVAU takes its activation before a standalone Thresholding could
+    model = fixed_point(model, [InferVVAUActivation()])
     model = fixed_point(model, [InferMVAU(), InferThresholding(), InferLabelSelect(), InferAddStreams()])
     model = fixed_point(model, [InferDuplicateStreams()])
     hw_region(model)  # raises if anything between the layers has no hardware layer

@@ -1,8 +1,9 @@
 """Part of the streamlining (flows/passes_streamline.py): linear layers and collapsing tails.
 
-A mixin of the streamliner: MatMul / Gemm / Conv on integer weights, and turning a tail of float
-ops between a quantizer and the next linear layer into a plain scale (or a re-levelling
-MultiThreshold).
+A mixin of the streamliner: MatMul / Gemm / Conv on integer weights (also a depthwise Conv, group =
+channels: each output channel's accumulator over its own input channel's window, so per-channel
+input scales are taken there), and turning a tail of float ops between a quantizer and the next
+linear layer into a plain scale (or a re-levelling MultiThreshold).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import NodeProto, helper
 from qnnflow.flows.graph import QONNX_DOMAIN, add_const, datatype_for_range, where
+from qnnflow.flows.importer import group_limitation
 from qnnflow.flows.inputs import GRID_HELP
 from qnnflow.flows.tail import FloatPath, IntTensor, TailEvaluator, per_channel
 from qnnflow.flows.weights import int_weight, weight_datatype
@@ -30,11 +32,9 @@ class LinearMixin:
                 f"the grid the inputs lie on with --input-grid: {GRID_HELP}"
             )
         t = self._collapse(t, node)
-        if not t.uniform:
-            raise ValueError(f"{what}: the input has per-channel scales; only per-tensor input scales are supported")
-        a, b = float(np.ravel(t.A)[0]), float(np.ravel(t.B)[0])
         op = node.op_type
         attrs = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+        a, b = self._input_affine(t, op == "Conv" and int(attrs.get("group", 1)) != 1, what)
         w = int_weight(self.old, node.input[1], what)
         wv, ws = w.values, np.broadcast_to(w.scale, w.values.shape) if w.scale.ndim else w.scale
         bias = None
@@ -48,15 +48,19 @@ class LinearMixin:
             if len(node.input) > 2 and node.input[2]:
                 bias = beta * self._bias(node, 2)
         if op == "Conv":
-            if int(attrs.get("group", 1)) != 1:
-                raise ValueError(f"{what}: grouped / depthwise convolutions (group {attrs['group']}) are not supported")
+            group = int(attrs.get("group", 1))
+            why = group_limitation(group, wv.shape[0], wv.shape[1])
+            if why is None and group != 1 and group != t.shape[t.axis]:
+                why = f"group {group} for {t.shape[t.axis]} input channels; depthwise needs group = input channels"
+            if why:
+                raise ValueError(f"{what}: {why}")
             if any(d != 1 for d in attrs.get("dilations", [1, 1])):
                 raise ValueError(f"{what}: dilated convolutions are not supported")
             if len(node.input) > 2 and node.input[2]:
                 bias = self._bias(node, 2)
             wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what)
             pads = attrs.get("pads", [0, 0, 0, 0])
-            if any(pads) and (b != 0 or t.bipolar):
+            if any(pads) and (np.any(b != 0) or t.bipolar):
                 raise ValueError(
                     f"{what}: zero padding needs an input whose zero is an integer level (no offset, not bipolar)"
                 )
@@ -88,6 +92,18 @@ class LinearMixin:
         shape = self.old.get_tensor_shape(node.output[0])
         self.dtypes[out] = datatype_for_range(int(lo.min()), int(hi.max()))
         self.forms[node.output[0]] = IntTensor(out, A, B, lo, hi, shape, 1, False, [], out)
+
+    @staticmethod
+    def _input_affine(t: IntTensor, depthwise: bool, what: str) -> tuple:
+        """(a, b) of the input ``a * q + b``: floats, or for a depthwise Conv (whose channels do not
+        mix, so each output channel takes its input channel's) one per channel when they differ."""
+        if t.uniform:
+            return float(np.ravel(t.A)[0]), float(np.ravel(t.B)[0])
+        if not depthwise:
+            raise ValueError(f"{what}: the input has per-channel scales; only per-tensor input scales are supported")
+        c = t.channels
+        a, b = (np.broadcast_to(np.asarray(v, dtype=np.float64).reshape(-1), (c,)).copy() for v in (t.A, t.B))
+        return a, b
 
     def _bias(self, node: NodeProto, i: int) -> np.ndarray:
         v = self.old.get_initializer(node.input[i])

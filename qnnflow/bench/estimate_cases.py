@@ -48,12 +48,27 @@ def _thr(ch, pe, in_w, num_t, out_w, *, signed=1, offset=0) -> dict:
     }  # fmt: skip
 
 
+def _vvau(ch, pe, simd, in_w, w_w, num_t, *, xnor=False, kk=9) -> dict:
+    """A 3 x 3 depthwise layer, unsigned input, signed weights (both bipolar with ``xnor``)."""
+    from qnnflow.flows import kernels
+
+    x_range = (-1, 1) if xnor else kernels.value_range(in_w, False)
+    w_range = (-1, 1) if xnor else kernels.value_range(w_w, True)
+    acc_w = kernels.accumulator_width(kk, x_range, w_range, xnor=xnor)
+    return {
+        "CH": ch, "KK": kk, "PE": pe, "SIMD": simd, "IN_W": in_w, "IN_SIGNED": 0, "IN_BIPOLAR": int(xnor),
+        "W_W": w_w, "W_SIGNED": int(not xnor), "W_BIPOLAR": int(xnor), "ACC_W": acc_w, "NUM_T": num_t,
+        "OUT_W": max(1, num_t.bit_length()) if num_t else acc_w, "OUT_OFFSET": 0,
+        "WEIGHT_FILE": "weights.mem", "THRESH_FILE": "thresholds.mem" if num_t else "",
+    }  # fmt: skip
+
+
 def _swg(h, w, ch, simd, elem_w, k, stride=1, pad=0) -> dict:
     return {"IFM_H": h, "IFM_W": w, "CH": ch, "SIMD": simd, "ELEM_W": elem_w, "K": k, "STRIDE": stride, "PAD": pad}
 
 
 # Layer configurations beside the designs' own: the op types they lack (Thresholding, AddStreams,
-# DuplicateStreams), deeper FIFOs than codegen's default, and foldings / widths they do not reach
+# DuplicateStreams, VVAU), deeper FIFOs than codegen's default, and foldings / widths they do not reach
 # (DSP multipliers, wide XNOR, PE > 1 pooling and label selection, narrowing converters).
 SWEEP: tuple[tuple[str, dict], ...] = (
     ("mvau", _mvau(64, 32, 4, 8, 2, 2, num_t=3, out_w=2)),
@@ -103,4 +118,13 @@ SWEEP: tuple[tuple[str, dict], ...] = (
     ("width_converter", {"IN_W": 16, "OUT_W": 256}),
     ("width_converter", {"IN_W": 256, "OUT_W": 16}),
     ("width_converter", {"IN_W": 30, "OUT_W": 10}),
+    # depthwise (hw/vvau.sv): the configurations flows/resources_dw.py's ECP5 costs were fitted on
+    ("vvau", _vvau(32, 4, 1, 2, 2, 3)),
+    ("vvau", _vvau(32, 32, 1, 2, 2, 3)),
+    ("vvau", _vvau(16, 16, 3, 4, 4, 15)),
+    ("vvau", _vvau(16, 2, 1, 4, 4, 15)),
+    ("vvau", _vvau(8, 8, 9, 1, 1, 1, xnor=True)),
+    ("vvau", _vvau(32, 4, 1, 2, 2, 0)),
+    ("vvau", _vvau(64, 8, 1, 3, 3, 7)),
+    ("vvau", _vvau(8, 1, 1, 8, 8, 0)),
 )

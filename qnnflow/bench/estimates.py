@@ -16,7 +16,7 @@ with :func:`qnnflow.flows.codegen.generate` (FIFOs at the depth the graph gives 
 - cnv-w1a1 with random weights (:func:`qnnflow.models.zoo.random_model`) at 50,000 cycles.
 
 Module configurations (:data:`SWEEP`): the op types the designs lack (Thresholding, AddStreams,
-DuplicateStreams), deeper FIFOs, DSP multipliers, wide XNOR, PE > 1 pooling and label selection,
+DuplicateStreams, VVAU), deeper FIFOs, DSP multipliers, wide XNOR, PE > 1 pooling and label selection,
 narrowing width converters; memory contents random (seed 0), as ``qnnflow lint-rtl`` draws them.
 
 The figures compared:
@@ -83,7 +83,7 @@ def sweep_files(module: str, params: Mapping[str, object], folder: Path) -> Path
     from qnnflow.sim.lint import REPRESENTATIVE
 
     folder.mkdir(parents=True, exist_ok=True)
-    if module in ("mvau", "thresholding"):
+    if module in ("mvau", "thresholding", "vvau"):
         cfg = dataclasses.replace(REPRESENTATIVE[module], params=dict(params))
         for name, text in cfg.file_texts().items():
             (folder / name).write_text(text)
@@ -329,7 +329,7 @@ def sweep(work: Path, cache: Path, log: Callable[[str], None] = print) -> list[d
     op_types = {
         "mvau": "MVAU", "thresholding": "Thresholding", "sliding_window": "SlidingWindow", "maxpool": "MaxPool",
         "label_select": "LabelSelect", "add_streams": "AddStreams", "duplicate_streams": "DuplicateStreams",
-        "fifo": "FIFO", "width_converter": "WidthConverter",
+        "fifo": "FIFO", "width_converter": "WidthConverter", "vvau": "VVAU",
     }  # fmt: skip
     rows = []
     for i, (module, params) in enumerate(SWEEP):

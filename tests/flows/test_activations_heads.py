@@ -261,14 +261,14 @@ def test_input_grid_on_a_quantized_input_is_refused(tmp_path):
 
 
 def test_unsupported_ops_are_all_named_before_cleanup(tmp_path, monkeypatch):
-    """A separable-conv model with a LeakyReLU, a grouped (depthwise) Conv, an Erf and a Pad: one
-    message names them all, and qonnx's cleanup (shape inference on the feature maps) never runs."""
+    """A separable-conv model with a LeakyReLU, a depthwise Conv of depth multiplier 2, an Erf and a
+    Pad: one message names them all, and qonnx's cleanup (shape inference on the feature maps) never runs."""
     import qonnx.util.cleanup
 
     rng = np.random.default_rng(0)
     inits = [
-        _t("zero", 0.0), _t("b4", 4), _t("s", 1 / 8), _t("dw", rng.normal(size=(8, 1, 3, 3))),
-        _t("pw", rng.normal(size=(4, 8, 1, 1))), _t("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1])),
+        _t("zero", 0.0), _t("b4", 4), _t("s", 1 / 8), _t("dw", rng.normal(size=(16, 1, 3, 3))),
+        _t("pw", rng.normal(size=(4, 16, 1, 1))), _t("pads", np.array([0, 0, 1, 1, 0, 0, 1, 1])),
     ]  # fmt: skip
     inits[-1] = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 1, 0, 0, 1, 1])
     nodes = [
@@ -297,7 +297,8 @@ def test_unsupported_ops_are_all_named_before_cleanup(tmp_path, monkeypatch):
     with pytest.raises(ValueError) as err:
         compile_model(path, tmp_path / "b", verbose=False)
     text = str(err.value)
-    for name in ("Pad_0 (Pad)", "Depthwise_0 (Conv): grouped / depthwise convolution, group 8", "Erf_0 (Erf)"):
+    depthwise = "Depthwise_0 (Conv): depthwise convolution with depth multiplier 2 (group 8, 16 output channels)"
+    for name in ("Pad_0 (Pad)", depthwise, "Erf_0 (Erf)"):
         assert name in text
     assert "LeakyRelu_0" not in text  # supported (a monotonic activation); the others are what stop it
 

@@ -23,7 +23,8 @@ COMPILE_SEEDS = [*range(40), 118, 225, 277, 278, 297]
 # conv residual blocks, maxpool, a fully connected residual, logits mode; and seeds whose layers read a
 # stream wider than the streamlining's exact range (a residual sum: 19; a sliding window: 7), which
 # the simulation refused with a WidthConverter element-width error, and an exact zero before a
-# BipolarQuant that float32 QONNX rounds by noise (28)
+# BipolarQuant that float32 QONNX rounds by noise (28); 0, 3, 7 and 19 also have depthwise blocks
+# (1 x 1 and 3 x 3, hw/vvau.sv)
 SIM_SEEDS = (0, 3, 24, 7, 19, 28)
 
 
@@ -67,7 +68,7 @@ def test_the_seeds_cover_the_supported_ops_and_widths():
     assert {"w1", "wt", *(f"w{b}" for b in range(3, 9))} <= weights, weights
     acts = {f.rstrip("pc") for f in feats if f.startswith(("au", "ai"))}
     assert {"au1", "au8", "ai2", "ai8"} <= acts, acts
-    assert {"residual", "logits", "(logits mode)", "a1", "in-q1"} <= feats
+    assert {"residual", "logits", "(logits mode)", "a1", "in-q1", "dw1", "dw3"} <= feats
     assert any(f.endswith("pc") for f in feats), "no per-channel scales"
 
 
