@@ -78,18 +78,21 @@ class FinalScaleToLabelSelect:
         if not dt.is_integer() or model.find_producer(cur) is None:
             return model, False
         chain.reverse()
+        per_class = False
         for n in chain:
             if n.op_type != "Identity":
-                c = model.get_initializer(n.input[1])
-                if c is None or c.size != 1 or model.get_initializer(n.input[0]) is not None:
+                c = [model.get_initializer(i) for i in n.input]
+                if sum(v is None for v in c) != 1:
                     what = own_doc(n) or f"the final {n.op_type} {where(n)}"
                     raise ValueError(
-                        f"{what}: the final scale or offset differs between classes (or is not constant), so "
-                        f"the class with the largest integer is not the class with the largest logit; label "
-                        f"selection in hardware needs one positive scale and one offset for all classes. "
-                        f"Compile with --logits (integer logits; take the argmax of the mapped logits on the host)"
+                        f"{what}: the final scale or offset is not a constant, so the class with the largest "
+                        f"integer need not be the class with the largest logit. Compile with --logits (integer "
+                        f"logits; take the argmax of the mapped logits on the host)"
                     )
+                per_class |= c[0] is not None or c[1].size != 1
         lo, hi = _range(dt)
+        if per_class:
+            return self._mapped(model, chain, cur, out, (lo, hi))
         if hi - lo > (1 << 22):
             # too many values to run the chain on each: its exact slope must be positive (where the
             # float32 logits of two accumulators round to one value, the verification of the step
@@ -118,14 +121,49 @@ class FinalScaleToLabelSelect:
         return self._to_topk(model, chain, cur, out)
 
     @staticmethod
-    def _to_topk(model: ModelWrapper, chain: list, cur: str, out: str) -> tuple[ModelWrapper, bool]:
+    def _to_topk(model: ModelWrapper, chain: list, cur: str, out: str, before: list | None = None):
         namer = Namer(model)
         k = add_const(model, namer, "topk_k", np.array([1], dtype=np.int64))
         values = namer("topk_values")
         topk = helper.make_node("TopK", [cur, k], [values, out], name=namer("LabelSelect"), axis=-1)
         _replace(model, chain, topk)
+        if before:  # the per-class map's nodes, in front of the TopK
+            nodes = list(model.graph.node)
+            i = nodes.index(topk)
+            model.graph.ClearField("node")
+            model.graph.node.extend(nodes[:i] + before + nodes[i:])
         model.set_tensor_datatype(out, DataType["UINT32"])
         return model, True
+
+    def _mapped(self, model: ModelWrapper, chain: list, cur: str, out: str, rng: tuple[int, int]):
+        """Scales or offsets that differ between classes: the chain composed exactly per class, then
+        integer Mul / Add nodes (flows/label_map.py) that order the classes as the logits, and TopK."""
+        from qnnflow.flows.label_map import class_order_map, compose, map_nodes
+
+        shape = model.get_tensor_shape(cur)
+        classes = int(shape[-1])
+        steps = []
+        for n in chain:
+            if n.op_type == "Identity":
+                continue
+            ops = [model.get_initializer(i) for i in n.input]  # None marks the data input
+            const = next(v for v in ops if v is not None)
+            if const.size not in (1, classes) or (const.size > 1 and const.shape[-1] != classes):
+                raise ValueError(f"{where(n)}: a constant of shape {list(const.shape)} is not one value per class")
+            steps.append((n.op_type, [None if v is None else np.asarray(v).reshape(-1) for v in ops], {}))
+        first = next(n for n in chain if n.op_type != "Identity")
+        what = own_doc(first) or f"the final {first.op_type} {where(first)}"
+        ab = compose(steps, classes)
+        if ab is None:
+            raise ValueError(
+                f"{what}: dividing a constant by the logits is not an affine map of them; compile with --logits"
+            )
+        cmap = class_order_map(*ab, *rng, what)
+        nodes, value, types = map_nodes(model, Namer(model), cur, cmap, *rng, [1] * (len(shape) - 1) + [classes])
+        for name, dt in types.items():
+            model.set_tensor_shape(name, list(shape))
+            model.set_tensor_datatype(name, dt)
+        return self._to_topk(model, chain, value, out, nodes)
 
 
 def _retype_readers(model: ModelWrapper, tensor: str, dt: DataType) -> None:
@@ -299,25 +337,51 @@ class InferLabelSelect:
             k = model.get_initializer(tk.input[1])
             if not idt.is_integer() or k is None or consumers(model, tk.output[0]):
                 continue
-            p = model.find_producer(tk.input[0])
+            src, mapped, cmap = _class_map(model, tk.input[0])
+            p = model.find_producer(src)
             if p is not None and p.op_type == "MatMul":
                 continue  # its MVAU comes first (and sets the datatype)
             if tk.output[0] in {o.name for o in model.graph.output}:
                 continue
-            labels = model.get_tensor_shape(tk.input[0])[-1]
+            labels = model.get_tensor_shape(src)[-1]
             node = LabelSelect.make(
                 tk.name,
-                [tk.input[0]],
+                [src],
                 [tk.output[1]],
                 Labels=int(labels),
                 K=int(k.ravel()[0]),
-                inputDataType=idt.name,
+                inputDataType=model.get_tensor_datatype(src).name,
                 outputDataType=datatype_for_range(0, max(1, labels - 1)).name,
+                **cmap,
             )
-            _replace(model, [tk], node)
+            _replace(model, mapped + [tk], node)
             model.set_tensor_datatype(tk.output[1], datatype_for_range(0, max(1, labels - 1)))
             return model, True
         return model, False
+
+
+def _class_map(model: ModelWrapper, tensor: str) -> tuple[str, list, dict]:
+    """The integer Mul / Add by constants before a TopK that flows/label_map.py made (one reader
+    each): (the tensor they read, those nodes, the LabelSelect attributes they become)."""
+    from qnnflow.flows.label_map import fold_map
+
+    nodes, consts = [], {"Mul": [1], "Add": [0]}
+    cur = tensor
+    for op in ("Add", "Mul"):
+        p = model.find_producer(cur)
+        if p is None or p.op_type != op or len(consumers(model, cur)) != 1:
+            continue
+        c = model.get_initializer(p.input[1])
+        src = p.input[0]
+        if c is None or not model.get_tensor_datatype(src).is_integer() or np.any(c != np.round(c)):
+            break
+        consts[op] = [int(v) for v in np.asarray(c, dtype=np.float64).ravel()]
+        nodes.insert(0, p)
+        cur = src
+    if not nodes:
+        return tensor, [], {}
+    mul, off, shift = fold_map(consts["Mul"], consts["Add"])
+    return cur, nodes, {"ClassMul": mul, "ClassOffset": off, "ValueShift": shift}
 
 
 class InferAddStreams:

@@ -543,25 +543,15 @@ class _Streamliner(LinearMixin, ResidualMixin):
         )
 
     def _select(self, node: NodeProto, t: IntTensor) -> None:
-        """TopK / ArgMax on the accumulator, valid when the tail is one strictly increasing function."""
+        """TopK / ArgMax on the accumulator: directly when the tail is one strictly increasing
+        function in every class, else through the exact per-class map of :meth:`_select_mapped`."""
         what = where(node)
-        if not t.uniform or np.any(np.asarray(t.A) == 0):
-            a, b = np.ravel(t.A), np.ravel(t.B)
-            found = f"scales {_show(a)} and offsets {_show(b)} per class" if not t.uniform else "a zero scale"
-            raise ValueError(
-                f"{what}: label selection compares the integer accumulators, which needs one positive scale and "
-                f"offset for all classes; found {found}. Compile with --logits to get the logits and select "
-                f"the label on the host"
-            )
+        if _per_class(t):
+            self._select_mapped(node, t)
+            return
         lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
         if hi - lo + 1 > (1 << 22):
             raise ValueError(f"{what}: accumulator range [{lo}, {hi}] too wide to check the final scale")
-        for step in t.tail:
-            if any(o is not None and np.asarray(o).size > 1 for o in step.operands):
-                if step.node.op_type != "BatchNormalization" or not all(
-                    np.all(o == np.asarray(o).ravel()[0]) for o in step.operands if o is not None
-                ):
-                    raise ValueError(f"{what}: the scale before label selection differs between classes")
         one = IntTensor(
             t.name,
             np.asarray(t.A).reshape(-1)[:1],
@@ -596,7 +586,40 @@ class _Streamliner(LinearMixin, ResidualMixin):
                 f"{what}: the final scale is not strictly increasing, so the argmax of the "
                 f"integer accumulator may differ from the argmax of the logits"
             )
-        ins = [t.name] + [i for i in node.input[1:]]
+        self._emit_select(node, t, t.name)
+
+    def _select_mapped(self, node: NodeProto, t: IntTensor) -> None:
+        """Per-class scales and offsets (and zero or negative ones) before TopK / ArgMax: the tail
+        composed exactly as one affine map per class, then compared as the integers of
+        flows/label_map.py (integer Mul / Add before the TopK, folded into LabelSelect later)."""
+        from qnnflow.flows.label_map import class_order_map, compose, map_nodes
+        from qnnflow.flows.reference import node_attrs
+
+        what = where(node)
+        c = t.channels
+        steps = [("Mul", [None, t.A], {}), ("Add", [None, t.B], {})]
+        steps += [(s.node.op_type, s.operands, node_attrs(s.node)) for s in t.tail]
+        ab = None if t.bipolar else compose(steps, c)
+        if ab is None:
+            ops = sorted({s.node.op_type for s in t.tail} - {"Mul", "Add", "Sub", "Div", "BatchNormalization"})
+            found = f"{', '.join(ops)} in it" if ops else "a bipolar input"
+            raise ValueError(
+                f"{what}: label selection with scales or offsets that differ between classes needs the ops "
+                f"between the last MatMul / Conv and {node.op_type} to be affine per class (Mul, Add, Sub, Div "
+                f"by constants, BatchNormalization); found {found}. Compile with --logits to get the logits "
+                f"and select the label on the host"
+            )
+        lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
+        cmap = class_order_map(*ab, lo, hi, what)
+        shape = [1] * len(t.shape)
+        shape[t.axis] = c
+        nodes, cur, types = map_nodes(self.new, self.namer, t.name, cmap, lo, hi, shape)
+        self.nodes.extend(nodes)
+        self.dtypes.update(types)
+        self._emit_select(node, t, cur)
+
+    def _emit_select(self, node: NodeProto, t: IntTensor, src: str) -> None:
+        ins = [src] + [i for i in node.input[1:]]
         outs = [self._rename(o) if o else "" for o in node.output]
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         self.nodes.append(helper.make_node(node.op_type, ins, outs, name=node.name, **attrs))
@@ -673,9 +696,16 @@ class _Streamliner(LinearMixin, ResidualMixin):
         return DataType["BIPOLAR"] if bipolar else datatype_for_range(int(np.min(lo)), int(np.max(hi)))
 
 
-def _show(v: np.ndarray) -> str:
-    flat = np.ravel(v)
-    return "[" + ", ".join(f"{x:g}" for x in flat[:4]) + (", ...]" if flat.size > 4 else "]")
+def _per_class(t: IntTensor) -> bool:
+    """True if the function from accumulator to logit differs between classes, or is constant in some
+    (a zero scale): label selection then needs the per-class map of flows/label_map.py."""
+    if not t.uniform or np.any(np.asarray(t.A) == 0):
+        return True
+    for step in t.tail:
+        ops = [np.asarray(o) for o in step.operands if o is not None]
+        if any(o.size > 1 and not np.all(o == o.ravel()[0]) for o in ops):
+            return True
+    return False
 
 
 def _int_range(bits: int, signed: int, narrow: int) -> tuple[int, int]:
