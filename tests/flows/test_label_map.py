@@ -88,9 +88,10 @@ def finn_head(seed: int = 0, n_out: int = 10) -> ModelWrapper:
     rng = np.random.default_rng(seed)
     w1 = rng.integers(-3, 4, size=(20, 16)).astype(np.float64)
     w2 = rng.integers(-3, 4, size=(16, n_out)).astype(np.float64)
-    thr = np.sort(rng.integers(-30, 31, size=(16, 3)), axis=1).astype(np.float64)
+    centre = np.round(7.5 * w1.sum(axis=0))[:, None]  # thresholds around each channel's mean input
+    thr = centre + np.sort(rng.integers(-80, 81, size=(16, 3)), axis=1).astype(np.float64)
     inits = [
-        _t("W1", w1), _t("thr", thr), _t("W2", w2), _t("c_mul", 0.0625), _t("c_add", rng.normal(size=n_out)),
+        _t("W1", w1), _t("thr", thr), _t("W2", w2), _t("c_mul", 0.0625), _t("c_add", rng.normal(size=n_out) * 0.5),
         helper.make_tensor("k", TensorProto.INT64, [1], [1]),
     ]  # fmt: skip
     mt = {"domain": Q, "out_dtype": "UINT2"}
