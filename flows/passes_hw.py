@@ -3,10 +3,11 @@
 Passes (``apply(model) -> (model, changed)``, to a fixed point):
 - :class:`FinalScaleToLabelSelect`: the float ops after the last accumulator (the logits' scale
   and offset) + argmax -> TopK on the integer accumulator, when that scale is one strictly
-  increasing function (checked on every accumulator value);
+  increasing function (checked on every accumulator value), else on the exact per-class integer
+  map of flows/label_map.py;
 - :class:`InferMVAU`: integer MatMul (+ its MultiThreshold) -> MVAU, bipolar x bipolar as XNOR-popcount;
 - :class:`InferThresholding`: a standalone channels-last MultiThreshold -> Thresholding;
-- :class:`InferLabelSelect`: TopK on integers -> LabelSelect;
+- :class:`InferLabelSelect`: TopK on integers (after a per-class map's Mul / Add) -> LabelSelect;
 - :class:`InferAddStreams`: Add of two integer streams (a residual join) -> AddStreams;
 - :class:`InferDuplicateStreams`: an integer stream read by several hardware layers (a residual
   fork) -> DuplicateStreams, one output per reader.
@@ -57,10 +58,13 @@ def _slope(model: ModelWrapper, chain: list) -> float:
 
 
 class FinalScaleToLabelSelect:
-    """Matches integer tensor -> chain of Mul / Add / Sub / Div by scalar constants -> graph output
-    (the logits). Replaces the chain by TopK(k=1) on the integer tensor, whose index is the class,
-    if the chain is strictly increasing on every value of the integer's datatype (checked by
-    running it); otherwise ValueError. Does not apply when the output is already an index."""
+    """Matches integer tensor -> chain of Mul / Add / Sub / Div by constants -> graph output (the
+    logits). Replaces the chain by TopK(k=1) on the integer tensor, whose index is the class, if the
+    constants are scalars and the chain is strictly increasing on every value of the integer's
+    datatype (checked by running it); otherwise (per-class constants, a decreasing or flat chain) by
+    the exact per-class map of flows/label_map.py, integer Mul / Add, before the TopK. ValueError if
+    an operand is not constant, or the map needs more bits than the label select takes. Does not
+    apply when the output is already an index."""
 
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         out = model.graph.output[0].name
@@ -98,10 +102,7 @@ class FinalScaleToLabelSelect:
             # float32 logits of two accumulators round to one value, the verification of the step
             # compares the decisions, ties to the lowest class, with the reference's)
             if _slope(model, chain) <= 0:
-                raise ValueError(
-                    "the final scale is not increasing, so the argmax of the integers differs from that "
-                    "of the logits; ask for integer logits"
-                )
+                return self._mapped(model, chain, cur, out, (lo, hi))  # decreasing: a multiplier of -1
             return self._to_topk(model, chain, cur, out)
         from qnnflow.flows.execute import Executor
 
@@ -114,10 +115,8 @@ class FinalScaleToLabelSelect:
         sub = ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
         vals = np.asarray(Executor(sub).run(np.arange(lo, hi + 1, dtype=np.float32).reshape(-1, 1))).ravel()
         if np.any(np.diff(vals.astype(np.float64)) <= 0):
-            raise ValueError(
-                "the final scale is not strictly increasing on the accumulator range, so the "
-                "argmax of the integers may differ from that of the logits; ask for integer logits"
-            )
+            # decreasing, or float32 logits that round two accumulators alike: the exact map decides
+            return self._mapped(model, chain, cur, out, (lo, hi))
         return self._to_topk(model, chain, cur, out)
 
     @staticmethod

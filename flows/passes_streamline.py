@@ -12,7 +12,8 @@ original as ``tail(A * q + B)`` of an integer tensor ``q`` of the new graph (see
 - elementwise ops with constants, BatchNormalization, Relu, Clip join the tail;
 - data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) and MaxPool act on ``q``;
 - TopK / ArgMax act on the accumulator when the tail is the same strictly increasing function in
-  every channel;
+  every channel; an affine tail with per-class (or negative, or zero) scales and offsets becomes
+  the exact integer map of flows/label_map.py (integer Mul / Add) before them;
 - the float input path up to the first quantizer stays as host-side float ops that end in
   ``Round(value / scale)``; an integer graph input (FINN-ONNX UINT8) goes straight in;
 - the float ops after the last integer tensor stay as host-side ops (the logits).
@@ -546,10 +547,10 @@ class _Streamliner(LinearMixin, ResidualMixin):
         """TopK / ArgMax on the accumulator: directly when the tail is one strictly increasing
         function in every class, else through the exact per-class map of :meth:`_select_mapped`."""
         what = where(node)
-        if _per_class(t):
+        lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
+        if _per_class(t) or (hi - lo + 1 > (1 << 22) and _affine(t)):
             self._select_mapped(node, t)
             return
-        lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
         if hi - lo + 1 > (1 << 22):
             raise ValueError(f"{what}: accumulator range [{lo}, {hi}] too wide to check the final scale")
         one = IntTensor(
@@ -581,6 +582,11 @@ class _Streamliner(LinearMixin, ResidualMixin):
             # last layer's rows are negated (exact in integers) and label selection takes the largest
             self._negate(t, np.ones(t.channels, dtype=bool))
             self.dtypes[t.name] = self._dtype(-hi, -lo, False)
+        elif np.any(steps <= 0) and _affine(t):
+            # decreasing with no rows to negate, or float32 logits that round two accumulators alike:
+            # the exact map decides (a multiplier of -1, or the accumulator itself)
+            self._select_mapped(node, t)
+            return
         elif np.any(steps <= 0):
             raise ValueError(
                 f"{what}: the final scale is not strictly increasing, so the argmax of the "
@@ -694,6 +700,13 @@ class _Streamliner(LinearMixin, ResidualMixin):
     @staticmethod
     def _dtype(lo, hi, bipolar: bool) -> DataType:
         return DataType["BIPOLAR"] if bipolar else datatype_for_range(int(np.min(lo)), int(np.max(hi)))
+
+
+def _affine(t: IntTensor) -> bool:
+    """True if the tail is affine per class (flows/label_map.py composes it exactly)."""
+    from qnnflow.flows.label_map import AFFINE_OPS, SHAPE_OPS
+
+    return not t.bipolar and all(s.node.op_type in AFFINE_OPS + SHAPE_OPS for s in t.tail)
 
 
 def _per_class(t: IntTensor) -> bool:

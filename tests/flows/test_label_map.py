@@ -40,7 +40,7 @@ def qkeras_mlp(head: str, seed: int = 0, n_in: int = 16, width: int = 12, n_out:
 
     ``head``: "bias" (a float per-class bias off the accumulator's grid), "channel_scales" (per-output
     weight scales of the last Dense, as Brevitas / QKeras per-channel quantizers write them, and a
-    bias), "mixed_signs" (a per-class Mul of mixed signs and a zero, then TopK in the graph)."""
+    bias), "negative" (one negative scale, no offset), "mixed_signs" (a per-class Mul of mixed signs and a zero, then TopK in the graph)."""
     rng = np.random.default_rng(seed)
     w0 = rng.normal(size=(n_in, width)) * 0.4
     w1 = rng.normal(size=(width, n_out))
@@ -67,6 +67,9 @@ def qkeras_mlp(head: str, seed: int = 0, n_in: int = 16, width: int = 12, n_out:
     out_type = TensorProto.FLOAT
     if head in ("bias", "channel_scales"):
         nodes.append(helper.make_node("Add", ["z", "bias1"], ["y"], name="Bias_1"))
+    elif head == "negative":  # one negative scale for all classes, no TopK: the label select negates
+        inits.append(_t("neg", -0.75))
+        nodes.append(helper.make_node("Mul", ["z", "neg"], ["y"], name="Negate_1"))
     elif head == "mixed_signs":
         scales = rng.uniform(0.2, 2.0, n_out) * rng.choice([-1.0, 1.0], n_out)
         scales[3] = 0.0  # a class whose logit is its bias alone
@@ -130,6 +133,7 @@ CASES = {
     "qkeras-bias": lambda: qkeras_mlp("bias"),
     "channel-scales": lambda: qkeras_mlp("channel_scales", seed=1),
     "mixed-signs": lambda: qkeras_mlp("mixed_signs", seed=2),
+    "negative-scale": lambda: qkeras_mlp("negative", seed=4),
     "finn-per-class-add": lambda: finn_head(),
 }
 
