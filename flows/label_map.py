@@ -154,6 +154,63 @@ def compose(steps, classes: int) -> tuple[list[Fraction], list[Fraction]] | None
     return a, b
 
 
+def per_class(t) -> bool:
+    """True if the function from accumulator to logit of the IntTensor ``t`` (flows/tail.py) differs
+    between classes, or is constant in some (a zero scale): label selection then needs a map."""
+    if not t.uniform or np.any(np.asarray(t.A) == 0):
+        return True
+    for step in t.tail:
+        ops = [np.asarray(o) for o in step.operands if o is not None]
+        if any(o.size > 1 and not np.all(o == o.ravel()[0]) for o in ops):
+            return True
+    return False
+
+
+def affine_tail(t) -> bool:
+    """True if the tail of the IntTensor ``t`` is affine per class (composed exactly by :func:`compose`)."""
+    return not t.bipolar and all(s.node.op_type in AFFINE_OPS + SHAPE_OPS for s in t.tail)
+
+
+def tail_class_map(t, what: str, op_type: str) -> ClassMap:
+    """The map of the logits ``tail(A * q + B)`` of the IntTensor ``t``; ValueError naming ``what``
+    if the tail is not affine per class, or the map too wide."""
+    from qnnflow.flows.reference import node_attrs
+
+    steps = [("Mul", [None, t.A], {}), ("Add", [None, t.B], {})]
+    steps += [(s.node.op_type, s.operands, node_attrs(s.node)) for s in t.tail]
+    ab = compose(steps, t.channels) if affine_tail(t) else None
+    if ab is None:
+        ops = sorted({s.node.op_type for s in t.tail} - set(AFFINE_OPS + SHAPE_OPS))
+        found = f"{', '.join(ops)} in it" if ops else "a bipolar input"
+        raise ValueError(
+            f"{what}: label selection with scales or offsets that differ between classes needs the ops "
+            f"between the last MatMul / Conv and {op_type} to be affine per class (Mul, Add, Sub, Div "
+            f"by constants, BatchNormalization); found {found}. Compile with --logits to get the logits "
+            f"and select the label on the host"
+        )
+    return class_order_map(*ab, int(np.min(t.lo)), int(np.max(t.hi)), what)
+
+
+def chain_class_map(model, chain: list, classes: int, rng: tuple[int, int], what: str) -> ClassMap:
+    """The map of a chain of Mul / Add / Sub / Div nodes with one constant operand each (and
+    Identity) from the integer tensor to the logits, in graph ``model``."""
+    from qnnflow.flows.graph import where
+
+    steps = []
+    for n in chain:
+        if n.op_type == "Identity":
+            continue
+        ops = [model.get_initializer(i) for i in n.input]  # None marks the data input
+        const = next(v for v in ops if v is not None)
+        if const.size not in (1, classes) or (const.size > 1 and const.shape[-1] != classes):
+            raise ValueError(f"{where(n)}: a constant of shape {list(const.shape)} is not one value per class")
+        steps.append((n.op_type, [None if v is None else np.asarray(v).reshape(-1) for v in ops], {}))
+    ab = compose(steps, classes)
+    if ab is None:
+        raise ValueError(f"{what}: a constant divided by the logits is not affine in them; compile with --logits")
+    return class_order_map(*ab, *rng, what)
+
+
 def map_nodes(model, namer, acc: str, cmap: ClassMap, lo: int, hi: int, shape: list[int]):
     """Integer Mul / Add nodes computing ``v`` from the accumulator tensor ``acc`` (values in
     [lo, hi]); per-class constants are shaped ``shape`` (1 except the class axis) to broadcast.

@@ -137,27 +137,13 @@ class FinalScaleToLabelSelect:
     def _mapped(self, model: ModelWrapper, chain: list, cur: str, out: str, rng: tuple[int, int]):
         """Scales or offsets that differ between classes: the chain composed exactly per class, then
         integer Mul / Add nodes (flows/label_map.py) that order the classes as the logits, and TopK."""
-        from qnnflow.flows.label_map import class_order_map, compose, map_nodes
+        from qnnflow.flows.label_map import chain_class_map, map_nodes
 
         shape = model.get_tensor_shape(cur)
         classes = int(shape[-1])
-        steps = []
-        for n in chain:
-            if n.op_type == "Identity":
-                continue
-            ops = [model.get_initializer(i) for i in n.input]  # None marks the data input
-            const = next(v for v in ops if v is not None)
-            if const.size not in (1, classes) or (const.size > 1 and const.shape[-1] != classes):
-                raise ValueError(f"{where(n)}: a constant of shape {list(const.shape)} is not one value per class")
-            steps.append((n.op_type, [None if v is None else np.asarray(v).reshape(-1) for v in ops], {}))
         first = next(n for n in chain if n.op_type != "Identity")
         what = own_doc(first) or f"the final {first.op_type} {where(first)}"
-        ab = compose(steps, classes)
-        if ab is None:
-            raise ValueError(
-                f"{what}: dividing a constant by the logits is not an affine map of them; compile with --logits"
-            )
-        cmap = class_order_map(*ab, *rng, what)
+        cmap = chain_class_map(model, chain, classes, rng, what)
         nodes, value, types = map_nodes(model, Namer(model), cur, cmap, *rng, [1] * (len(shape) - 1) + [classes])
         for name, dt in types.items():
             model.set_tensor_shape(name, list(shape))

@@ -33,6 +33,7 @@ import numpy as np
 from onnx import NodeProto, helper
 from qnnflow.flows.graph import QONNX_DOMAIN, Namer, add_const, datatype_for_range, where
 from qnnflow.flows.inputs import GRID_HELP
+from qnnflow.flows.label_map import affine_tail, per_class
 from qnnflow.flows.passes_tidy import InferShapesAndTypes, RemoveUnused
 from qnnflow.flows.streamline_linear import LinearMixin
 from qnnflow.flows.streamline_residual import ResidualMixin
@@ -548,7 +549,7 @@ class _Streamliner(LinearMixin, ResidualMixin):
         function in every class, else through the exact per-class map of :meth:`_select_mapped`."""
         what = where(node)
         lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
-        if _per_class(t) or (hi - lo + 1 > (1 << 22) and _affine(t)):
+        if per_class(t) or (hi - lo + 1 > (1 << 22) and affine_tail(t)):
             self._select_mapped(node, t)
             return
         if hi - lo + 1 > (1 << 22):
@@ -582,7 +583,7 @@ class _Streamliner(LinearMixin, ResidualMixin):
             # last layer's rows are negated (exact in integers) and label selection takes the largest
             self._negate(t, np.ones(t.channels, dtype=bool))
             self.dtypes[t.name] = self._dtype(-hi, -lo, False)
-        elif np.any(steps <= 0) and _affine(t):
+        elif np.any(steps <= 0) and affine_tail(t):
             # decreasing with no rows to negate, or float32 logits that round two accumulators alike:
             # the exact map decides (a multiplier of -1, or the accumulator itself)
             self._select_mapped(node, t)
@@ -595,30 +596,14 @@ class _Streamliner(LinearMixin, ResidualMixin):
         self._emit_select(node, t, t.name)
 
     def _select_mapped(self, node: NodeProto, t: IntTensor) -> None:
-        """Per-class scales and offsets (and zero or negative ones) before TopK / ArgMax: the tail
-        composed exactly as one affine map per class, then compared as the integers of
-        flows/label_map.py (integer Mul / Add before the TopK, folded into LabelSelect later)."""
-        from qnnflow.flows.label_map import class_order_map, compose, map_nodes
-        from qnnflow.flows.reference import node_attrs
+        """Per-class scales and offsets (and zero or negative ones) before TopK / ArgMax: the exact
+        integer map of flows/label_map.py as integer Mul / Add before it (folded into LabelSelect)."""
+        from qnnflow.flows.label_map import map_nodes, tail_class_map
 
-        what = where(node)
-        c = t.channels
-        steps = [("Mul", [None, t.A], {}), ("Add", [None, t.B], {})]
-        steps += [(s.node.op_type, s.operands, node_attrs(s.node)) for s in t.tail]
-        ab = None if t.bipolar else compose(steps, c)
-        if ab is None:
-            ops = sorted({s.node.op_type for s in t.tail} - {"Mul", "Add", "Sub", "Div", "BatchNormalization"})
-            found = f"{', '.join(ops)} in it" if ops else "a bipolar input"
-            raise ValueError(
-                f"{what}: label selection with scales or offsets that differ between classes needs the ops "
-                f"between the last MatMul / Conv and {node.op_type} to be affine per class (Mul, Add, Sub, Div "
-                f"by constants, BatchNormalization); found {found}. Compile with --logits to get the logits "
-                f"and select the label on the host"
-            )
+        cmap = tail_class_map(t, where(node), node.op_type)
         lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
-        cmap = class_order_map(*ab, lo, hi, what)
         shape = [1] * len(t.shape)
-        shape[t.axis] = c
+        shape[t.axis] = t.channels
         nodes, cur, types = map_nodes(self.new, self.namer, t.name, cmap, lo, hi, shape)
         self.nodes.extend(nodes)
         self.dtypes.update(types)
@@ -700,25 +685,6 @@ class _Streamliner(LinearMixin, ResidualMixin):
     @staticmethod
     def _dtype(lo, hi, bipolar: bool) -> DataType:
         return DataType["BIPOLAR"] if bipolar else datatype_for_range(int(np.min(lo)), int(np.max(hi)))
-
-
-def _affine(t: IntTensor) -> bool:
-    """True if the tail is affine per class (flows/label_map.py composes it exactly)."""
-    from qnnflow.flows.label_map import AFFINE_OPS, SHAPE_OPS
-
-    return not t.bipolar and all(s.node.op_type in AFFINE_OPS + SHAPE_OPS for s in t.tail)
-
-
-def _per_class(t: IntTensor) -> bool:
-    """True if the function from accumulator to logit differs between classes, or is constant in some
-    (a zero scale): label selection then needs the per-class map of flows/label_map.py."""
-    if not t.uniform or np.any(np.asarray(t.A) == 0):
-        return True
-    for step in t.tail:
-        ops = [np.asarray(o) for o in step.operands if o is not None]
-        if any(o.size > 1 and not np.all(o == o.ravel()[0]) for o in ops):
-            return True
-    return False
 
 
 def _int_range(bits: int, signed: int, narrow: int) -> tuple[int, int]:

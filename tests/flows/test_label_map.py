@@ -40,7 +40,8 @@ def qkeras_mlp(head: str, seed: int = 0, n_in: int = 16, width: int = 12, n_out:
 
     ``head``: "bias" (a float per-class bias off the accumulator's grid), "channel_scales" (per-output
     weight scales of the last Dense, as Brevitas / QKeras per-channel quantizers write them, and a
-    bias), "negative" (one negative scale, no offset), "mixed_signs" (a per-class Mul of mixed signs and a zero, then TopK in the graph)."""
+    bias), "negative" (one negative scale, no offset), "mixed_signs" (a per-class Mul of mixed signs
+    and a zero, then TopK in the graph)."""
     rng = np.random.default_rng(seed)
     w0 = rng.normal(size=(n_in, width)) * 0.4
     w1 = rng.normal(size=(width, n_out))
