@@ -307,11 +307,12 @@ def label_select(
 
 def label_value_width(x_range: tuple[int, int], mul, offset, shift: int, elem_bits: int) -> int:
     """VAL_W of ``hw/label_select.sv``'s per-class map: a signed width holding ``mul * x * 2**shift +
-    offset`` for every class and every x in ``x_range``, and at least the shifted input (the
-    module's configuration check)."""
+    offset`` for every class and every x in ``x_range``, and at least the shifted input and the
+    constants (the module's configuration checks)."""
     lo, hi = x_range
     ends = [(int(m) * x << shift) + int(n) for m, n in zip(mul, offset, strict=True) for x in (lo, hi)]
-    return max(signed_width(min(ends), max(ends)), elem_bits + shift + (0 if lo < 0 else 1))
+    consts = [signed_width(min(v), max(v)) for v in (mul, offset)]
+    return max(signed_width(min(ends), max(ends)), elem_bits + shift + (0 if lo < 0 else 1), *consts)
 
 
 def add_streams(a: np.ndarray, b: np.ndarray) -> np.ndarray:
