@@ -602,9 +602,14 @@ class _Streamliner(LinearMixin, ResidualMixin):
 
         cmap = tail_class_map(t, where(node), node.op_type)
         lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
+        src = t.name
+        for sn in t.shape_nodes:  # the map's constants broadcast against the original's shape
+            src = self._emit_like(sn, src)
+            if t.name in self.dtypes:
+                self.dtypes[src] = self.dtypes[t.name]
         shape = [1] * len(t.shape)
         shape[t.axis] = t.channels
-        nodes, cur, types = map_nodes(self.new, self.namer, t.name, cmap, lo, hi, shape)
+        nodes, cur, types = map_nodes(self.new, self.namer, src, cmap, lo, hi, shape)
         self.nodes.extend(nodes)
         self.dtypes.update(types)
         self._emit_select(node, t, cur)

@@ -17,7 +17,7 @@ from qnnflow.flows.compile import compile_model
 from qnnflow.flows.execute import run_batched
 from qnnflow.flows.label_map import MAX_VALUE_BITS, class_order_map, compose
 from qnnflow.flows.layers import get_layer
-from qnnflow.flows.reference import decisions, run_qonnx
+from qnnflow.flows.reference import decisions, run_qonnx, run_qonnx_double
 from qnnflow.flows.steps import CompileOptions
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -86,6 +86,36 @@ def qkeras_mlp(head: str, seed: int = 0, n_in: int = 16, width: int = 12, n_out:
     return _model(nodes, inits, n_in, n_out, out_type)
 
 
+def conv_head(seed: int = 0, n_out: int = 10) -> ModelWrapper:
+    """A CNN whose classifier is a convolution over the whole 4x4 map (QKeras' Conv2D head): x (1, 2,
+    4, 4) -> Quant 4-bit -> Conv 3x3 pad 1 (4 channels) -> Relu -> Quant 3-bit -> Conv 4x4 (n_out,
+    per-channel weight scales) -> Flatten -> per-class float bias -> TopK."""
+    rng = np.random.default_rng(seed)
+    w0, w1 = rng.normal(size=(4, 2, 3, 3)) * 0.4, rng.normal(size=(n_out, 4, 4, 4))
+    inits = [
+        _t("zero", 0.0), _t("b4", 4), _t("b3", 3), _t("xs", 1 / 15), _t("ws", 1 / 8), _t("as", 0.25),
+        _t("W0", w0), _t("W1", w1 - w1.mean(axis=0)), _t("ws1", rng.uniform(0.05, 0.3, size=(n_out, 1, 1, 1))),
+        _t("bias1", rng.normal(size=n_out) * 0.3), helper.make_tensor("k", TensorProto.INT64, [1], [1]),
+    ]  # fmt: skip
+    nodes = [
+        _quant("x", "xq", "xs", "b4", 0),
+        _quant("W0", "W0q", "ws", "b4", 1, narrow=1),
+        helper.make_node("Conv", ["xq", "W0q"], ["h0"], name="Conv_0", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["h0"], ["h1"], name="Relu_0"),
+        _quant("h1", "a0", "as", "b3", 0),
+        _quant("W1", "W1q", "ws1", "b4", 1, narrow=1),
+        helper.make_node("Conv", ["a0", "W1q"], ["z"], name="Conv_head", kernel_shape=[4, 4]),
+        helper.make_node("Flatten", ["z"], ["zf"], name="Flatten_0"),
+        helper.make_node("Add", ["zf", "bias1"], ["logits"], name="Bias_1"),
+        helper.make_node("TopK", ["logits", "k"], ["values", "y"], name="TopK_0", axis=-1),
+    ]
+    g = helper.make_graph(
+        nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [1, 1])], initializer=inits,
+    )  # fmt: skip
+    return ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(Q, 1)]))
+
+
 def finn_head(seed: int = 0, n_out: int = 10) -> ModelWrapper:
     """FINN-ONNX style: UINT4-annotated integer input -> MatMul (INT3-annotated weights) ->
     MultiThreshold (2-bit) -> MatMul -> one-element Mul -> per-class Add -> TopK."""
@@ -116,10 +146,10 @@ def finn_head(seed: int = 0, n_out: int = 10) -> ModelWrapper:
 
 def _inputs(model: ModelWrapper, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    n_in = model.get_tensor_shape("x")[1]
+    shape = model.get_tensor_shape("x")[1:]
     if model.get_tensor_datatype("x") == DataType["UINT4"]:
-        return rng.integers(0, 16, size=(n, n_in)).astype(np.float32)
-    return (rng.integers(0, 16, size=(n, n_in)) / 15).astype(np.float32)
+        return rng.integers(0, 16, size=(n, *shape)).astype(np.float32)
+    return (rng.integers(0, 16, size=(n, *shape)) / 15).astype(np.float32)
 
 
 def _compile(tmp_path: Path, model: ModelWrapper, x: np.ndarray, name: str):
@@ -130,11 +160,27 @@ def _compile(tmp_path: Path, model: ModelWrapper, x: np.ndarray, name: str):
     return path, build, r
 
 
+def _assert_reference_decisions(got: np.ndarray, path: Path, x: np.ndarray) -> None:
+    """``got`` equals the decisions of qonnx's execution of the original file, in float32; where that
+    differs, the input must lie within float noise of a rounding boundary (float32 and float64
+    executions decide differently: flows/verify.py's rule) and ``got`` equal the float64 decision."""
+    model = ModelWrapper(str(path))
+    want = decisions(run_qonnx(model, x))
+    assert len(np.unique(want)) >= 3
+    bad = np.flatnonzero(got != want)
+    if len(bad):
+        d64 = decisions(np.asarray(run_qonnx_double(model, x[bad])))
+        np.testing.assert_array_equal(got[bad], d64)
+        assert np.all(d64 != want[bad])
+        assert len(bad) <= len(x) // 50
+
+
 CASES = {
     "qkeras-bias": lambda: qkeras_mlp("bias"),
     "channel-scales": lambda: qkeras_mlp("channel_scales", seed=1),
     "mixed-signs": lambda: qkeras_mlp("mixed_signs", seed=2),
     "negative-scale": lambda: qkeras_mlp("negative", seed=4),
+    "cnn-conv-head": lambda: conv_head(),
     "finn-per-class-add": lambda: finn_head(),
 }
 
@@ -153,9 +199,7 @@ def test_per_class_head_compiles_to_label_select_exactly(tmp_path, name):
     mul, off, shift = ls[0].class_map()
     assert any(m != 1 for m in mul) or any(off) or shift  # the per-class map is in the layer
     got = np.asarray(run_batched(df, x)).reshape(len(x)).astype(np.int64)
-    want = decisions(run_qonnx(ModelWrapper(str(path)), x))
-    np.testing.assert_array_equal(got, want)
-    assert len(np.unique(want)) >= 3
+    _assert_reference_decisions(got, path, x)
 
 
 @pytest.mark.rtl
@@ -171,8 +215,7 @@ def test_per_class_heads_simulate_bit_exact(tmp_path):
         sim = simulate(build, inputs=x, log=lambda _m: None)
         assert sim["mismatches"] == 0
         hw = decisions(np.load(Path(sim["results_dir"]) / "outputs.npy"))
-        np.testing.assert_array_equal(hw, decisions(run_qonnx(ModelWrapper(str(path)), x)))
-        assert len(np.unique(hw)) >= 3
+        _assert_reference_decisions(hw, path, x)
 
 
 def test_too_wide_map_is_refused_naming_node_width_and_logits(tmp_path):
