@@ -61,8 +61,12 @@ def signed_bits(lo: int, hi: int) -> int:
 
 
 def exact(v) -> Fraction:
-    """The exact rational value of a float (or integer) constant."""
-    return Fraction(float(v)) if not isinstance(v, int | np.integer) else Fraction(int(v))
+    """The exact rational value of a float (or integer) constant; ValueError if it is not finite."""
+    if isinstance(v, int | np.integer):
+        return Fraction(int(v))
+    if not np.isfinite(v):
+        raise ValueError(f"a scale or offset of the logits is {float(v)}, not a finite number")
+    return Fraction(float(v))
 
 
 def class_order_map(a: list[Fraction], b: list[Fraction], lo: int, hi: int, what: str) -> ClassMap:

@@ -303,3 +303,29 @@ def test_compose_matches_the_steps_exactly():
             assert a[k] * x + b[k] == v
     assert compose([("Relu", [None], {})], c) is None
     assert compose([("Div", [np.array(2.0), None], {})], c) is None
+
+
+@pytest.mark.parametrize("name", ["qkeras-bias", "mixed-signs"])
+def test_label_select_estimate_assumes_the_parameters_codegen_gives(tmp_path, name):
+    """resources.layer_params of a LabelSelect with a map (offsets and a shift; multipliers) are the HDL
+    parameters codegen instantiates, and its memory files hold the layer's constants."""
+    from qnnflow.flows import memfiles
+    from qnnflow.flows.codegen import generate
+    from qnnflow.flows.resources import layer_params
+
+    model = CASES[name]()
+    _path, _build, r = _compile(tmp_path, model, _inputs(model, 40, 1), name)
+    df = ModelWrapper(str(r.dataflow))
+    design = generate(df, tmp_path / "rtl")
+    (lay,) = [lay for lay in design.layers if lay["op_type"] == "LabelSelect"]
+    layer = get_layer(next(n for n in df.graph.node if n.name == lay["name"]))
+    module, params = layer_params(layer)
+    assert module == "label_select" and all(lay["params"][k] == v for k, v in params.items())
+    mul, off, _ = layer.class_map()
+    p = lay["params"]
+    for flag, key, width, values in (("HAS_MUL", "MUL_FILE", "MUL_W", mul), ("HAS_OFFSET", "OFFSET_FILE", "OFF_W", off)):
+        if p[flag]:
+            words = memfiles.read_memh(tmp_path / "rtl" / p[key])
+            got = memfiles.thresholds_from_words(words, len(values), 1, p["PE"], p[width]).ravel()
+            np.testing.assert_array_equal(got, values)
+    assert p["HAS_MUL"] == (name == "mixed-signs") and p["HAS_OFFSET"] == 1
