@@ -323,7 +323,8 @@ def test_label_select_estimate_assumes_the_parameters_codegen_gives(tmp_path, na
     assert module == "label_select" and all(lay["params"][k] == v for k, v in params.items())
     mul, off, _ = layer.class_map()
     p = lay["params"]
-    for flag, key, width, values in (("HAS_MUL", "MUL_FILE", "MUL_W", mul), ("HAS_OFFSET", "OFFSET_FILE", "OFF_W", off)):
+    files = (("HAS_MUL", "MUL_FILE", "MUL_W", mul), ("HAS_OFFSET", "OFFSET_FILE", "OFF_W", off))
+    for flag, key, width, values in files:
         if p[flag]:
             words = memfiles.read_memh(tmp_path / "rtl" / p[key])
             got = memfiles.thresholds_from_words(words, len(values), 1, p["PE"], p[width]).ravel()
