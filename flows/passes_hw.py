@@ -346,27 +346,42 @@ class InferLabelSelect:
 
 
 def _class_map(model: ModelWrapper, tensor: str) -> tuple[str, list, dict]:
-    """The integer Mul / Add by constants before a TopK that flows/label_map.py made (one reader
-    each): (the tensor they read, those nodes, the LabelSelect attributes they become)."""
+    """The integer Mul / Add / Sub by integer constants before a TopK (one reader each): the map of
+    flows/label_map.py, and an XNOR layer's popcount-to-dot conversion (2 p - MW) before it. Returns
+    the tensor they read, those nodes, and the LabelSelect attributes of their composition."""
     from qnnflow.flows.label_map import fold_map
 
-    nodes, consts = [], {"Mul": [1], "Add": [0]}
-    cur = tensor
-    for op in ("Add", "Mul"):
+    def bc(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
+        n = max(len(a), len(b))
+        return (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+
+    nodes, mul, off, cur = [], [1], [0], tensor  # the TopK's input is mul * cur + off
+    found = (tensor, 0, mul, off)  # the farthest integer-typed tensor reached (2 p of 2 p - MW is not typed)
+    while True:
         p = model.find_producer(cur)
-        if p is None or p.op_type != op or len(consumers(model, cur)) != 1:
-            continue
-        c = model.get_initializer(p.input[1])
-        src = p.input[0]
-        if c is None or not model.get_tensor_datatype(src).is_integer() or np.any(c != np.round(c)):
+        if p is None or p.op_type not in ("Mul", "Add", "Sub") or len(consumers(model, cur)) != 1:
             break
-        consts[op] = [int(v) for v in np.asarray(c, dtype=np.float64).ravel()]
+        c, src = model.get_initializer(p.input[1]), p.input[0]
+        if c is None or model.get_initializer(src) is not None or np.any(c != np.round(c)):
+            break
+        k = [int(v) for v in np.asarray(c, dtype=np.float64).ravel()]
+        if p.op_type == "Mul":
+            mul, k = bc(mul, k)
+            mul = [m * v for m, v in zip(mul, k, strict=True)]
+        else:  # Add / Sub: the constant moves into the offset, times the multiplier so far
+            sign = 1 if p.op_type == "Add" else -1
+            mul_k, k = bc(mul, k)
+            off, mk = bc(off, [m * v for m, v in zip(mul_k, k, strict=True)])
+            off = [o + sign * v for o, v in zip(off, mk, strict=True)]
         nodes.insert(0, p)
         cur = src
-    if not nodes:
+        if model.get_tensor_datatype(src).is_integer():
+            found = (cur, len(nodes), mul, off)
+    cur, n, mul, off = found
+    if not n:
         return tensor, [], {}
-    mul, off, shift = fold_map(consts["Mul"], consts["Add"])
-    return cur, nodes, {"ClassMul": mul, "ClassOffset": off, "ValueShift": shift}
+    mul, off, shift = fold_map(mul, off)
+    return cur, nodes[len(nodes) - n :], {"ClassMul": mul, "ClassOffset": off, "ValueShift": shift}
 
 
 class InferAddStreams:
