@@ -134,7 +134,10 @@ module label_select #(
         always_comb begin
             for (int e = 0; e < PE; e++) begin
                 logic signed [ELEM_W:0]    x;  // sign- or zero-extended input
-                logic signed [ELEM_W+MW:0] p;  // exact product
+                // exact product; bits above VAL_W are unused where the map's values are narrower
+                /* verilator lint_off UNUSEDSIGNAL */
+                logic signed [ELEM_W+MW:0] p;
+                /* verilator lint_on UNUSEDSIGNAL */
                 logic signed [CMP_W-1:0]   v;
                 x = SIGNED ? $signed({s_axis_tdata[e*ELEM_W+ELEM_W-1], s_axis_tdata[e*ELEM_W +: ELEM_W]})
                            : $signed({1'b0, s_axis_tdata[e*ELEM_W +: ELEM_W]});
