@@ -28,6 +28,7 @@ from fractions import Fraction
 from math import gcd
 
 import numpy as np
+from qnnflow.flows.kernels import signed_width
 
 # the widest value v the label select compares: beyond it the per-class constants (denominators of
 # float scales that differ by many octaves) cost more than the host-side argmax of --logits saves
@@ -44,20 +45,10 @@ class ClassMap:
     offset: tuple[int, ...]
     shift: int
 
-    @property
-    def identity(self) -> bool:
-        return self.shift == 0 and all(m == 1 for m in self.mul) and all(n == 0 for n in self.offset)
-
     def value_range(self, lo: int, hi: int) -> tuple[int, int]:
         """The least and the largest ``v`` over every class and every ``x`` in [lo, hi]."""
         ends = [(m * x << self.shift) + n for m, n in zip(self.mul, self.offset, strict=True) for x in (lo, hi)]
         return min(ends), max(ends)
-
-
-def signed_bits(lo: int, hi: int) -> int:
-    """Fewest bits of a two's complement number holding every integer in [lo, hi]."""
-    lo, hi = int(lo), int(hi)
-    return max(hi.bit_length() if hi >= 0 else 0, (~lo).bit_length() if lo < 0 else 0) + 1
 
 
 def exact(v) -> Fraction:
@@ -78,7 +69,7 @@ def class_order_map(a: list[Fraction], b: list[Fraction], lo: int, hi: int, what
     else:
         cmap = _general(a, b)
     vlo, vhi = cmap.value_range(lo, hi)
-    bits = signed_bits(vlo, vhi)
+    bits = signed_width(vlo, vhi)
     if bits > MAX_VALUE_BITS:
         raise ValueError(
             f"{what}: the per-class scales and offsets before label selection compare exactly only as "
