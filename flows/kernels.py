@@ -33,6 +33,7 @@ __all__ = [
     "sliding_window",
     "maxpool",
     "label_select",
+    "label_value_width",
     "add_streams",
     "duplicate_streams",
 ]
@@ -282,14 +283,36 @@ def maxpool(x: np.ndarray, k: int | tuple[int, int]) -> np.ndarray:
     return win.max(axis=(2, 4))
 
 
-def label_select(x: np.ndarray, k: int = 1) -> np.ndarray:
+def label_select(
+    x: np.ndarray, k: int = 1, mul: np.ndarray | None = None, offset: np.ndarray | None = None, shift: int = 0
+) -> np.ndarray:
     """Indices of the ``k`` largest values along the last axis, largest first; ties go to the
-    lowest index (for k = 1 exactly ``numpy.argmax``). Shape (..., k)."""
+    lowest index (for k = 1 exactly ``numpy.argmax``). Shape (..., k).
+
+    With per-class integers ``mul`` / ``offset`` (one per class, or one for all) the values compared
+    are ``v = mul * x * 2**shift + offset`` (exact: ValueError if ``v`` could leave int64)."""
     xa = _as_int(x, "x")
     if not 1 <= k <= xa.shape[-1]:
         raise ValueError(f"k must be in 1..{xa.shape[-1]}, not {k}")
+    if mul is not None or offset is not None or shift:
+        m = _as_int(np.asarray(1 if mul is None else mul), "mul")
+        n = _as_int(np.asarray(0 if offset is None else offset), "offset")
+        bound = (int(np.abs(xa).max(initial=0)) * int(np.abs(m).max()) << shift) + int(np.abs(n).max())
+        if bound >= 1 << 62:
+            raise ValueError(f"label values up to {bound} do not fit 64 bits")
+        xa = (xa * m << shift) + n
     order = np.argsort(-xa, axis=-1, kind="stable")
     return order[..., :k].astype(np.int64)
+
+
+def label_value_width(x_range: tuple[int, int], mul, offset, shift: int, elem_bits: int) -> int:
+    """VAL_W of ``hw/label_select.sv``'s per-class map: a signed width holding ``mul * x * 2**shift +
+    offset`` for every class and every x in ``x_range``, and at least the shifted input and the
+    constants (the module's configuration checks)."""
+    lo, hi = x_range
+    ends = [(int(m) * x << shift) + int(n) for m, n in zip(mul, offset, strict=True) for x in (lo, hi)]
+    consts = [signed_width(min(v), max(v)) for v in (mul, offset)]
+    return max(signed_width(min(ends), max(ends)), elem_bits + shift + (0 if lo < 0 else 1), *consts)
 
 
 def add_streams(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -268,17 +268,53 @@ class MaxPool(Layer):
 
 
 class LabelSelect(Layer):
-    """Indices of the K largest of ``Labels`` values, ties to the lowest index; PE values per beat."""
+    """Indices of the K largest of ``Labels`` values, ties to the lowest index; PE values per beat.
+
+    With a per-class map (``ClassMul``, ``ClassOffset``: one integer per class, or one for all;
+    ``ValueShift``) the values compared are ``ClassMul[c] * x * 2**ValueShift + ClassOffset[c]``,
+    the per-class scales and offsets of the logits made exact integers (flows/label_map.py)."""
 
     op_type = "LabelSelect"
-    ATTRS = {"Labels": None, "K": 1, "PE": 1, "inputDataType": None, "outputDataType": "UINT8"}
+    ATTRS = {
+        "Labels": None, "K": 1, "PE": 1, "inputDataType": None, "outputDataType": "UINT8",
+        "ClassMul": [1], "ClassOffset": [0], "ValueShift": 0,
+    }  # fmt: skip
     FOLDS = ("PE",)
 
     def check(self) -> None:
         _divides(self.node, "PE", int(self.get("PE")), "Labels", int(self.get("Labels")))
+        n = int(self.get("Labels"))
+        for k in ("ClassMul", "ClassOffset"):
+            if len(self.get(k)) not in (1, n):
+                raise ValueError(f"{self.where}: {k} needs 1 or Labels ({n}) values, not {len(self.get(k))}")
+
+    def class_map(self) -> tuple[list[int], list[int], int]:
+        """(multipliers, offsets) one per class, and the shift."""
+        n = int(self.get("Labels"))
+        mul, off = ([int(v) for v in self.get(k)] for k in ("ClassMul", "ClassOffset"))
+        return (mul * n if len(mul) == 1 else mul), (off * n if len(off) == 1 else off), int(self.get("ValueShift"))
+
+    def map_params(self) -> dict[str, int]:
+        """The HDL parameters of ``hw/label_select.sv``'s per-class map ({} without one): widths
+        from the input type's range, so that no value the stream can carry wraps."""
+        mul, off, shift = self.class_map()
+        has_mul, has_off = any(m != 1 for m in mul), any(n != 0 for n in off)
+        if not (has_mul or has_off or shift):
+            return {}
+        if self.get("inputDataType") == "BIPOLAR":
+            raise ValueError(f"{self.where}: a per-class map needs integer inputs, not BIPOLAR")
+        x_range = kernels.type_range(self.get("inputDataType"))
+        val_w = kernels.label_value_width(x_range, mul, off, shift, _bits(_dt(self.get("inputDataType"))))
+        return {
+            "HAS_MUL": int(has_mul), "HAS_OFFSET": int(has_off),
+            "MUL_W": kernels.signed_width(min(mul), max(mul)) if has_mul else 2,
+            "OFF_W": kernels.signed_width(min(off), max(off)) if has_off else 2,
+            "SHIFT": shift, "VAL_W": val_w,
+        }  # fmt: skip
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [kernels.label_select(inputs[0], int(self.get("K")))]
+        mul, off, shift = self.class_map()
+        return [kernels.label_select(inputs[0], int(self.get("K")), np.array(mul), np.array(off), shift)]
 
     def exp_cycles(self) -> int:
         return int(self.get("Labels")) // int(self.get("PE"))

@@ -43,6 +43,7 @@ __all__ = [
     "vvau_weights_from_words",
     "threshold_words",
     "thresholds_from_words",
+    "label_map_words",
     "write_memh",
     "read_memh",
 ]
@@ -214,3 +215,10 @@ def read_memh(path: str | Path) -> list[int]:
         if text:
             words.append(int(text.replace("_", ""), 16))
     return words
+
+
+def label_map_words(values: Sequence[int], pe: int, width: int) -> list[int]:
+    """Per-class constants of ``hw/label_select.sv`` (multipliers or offsets, one per class) -> the
+    NUM/PE words of its memory: word f holds class f*PE+e at element e, signed ``width``-bit."""
+    v = np.asarray(values, dtype=np.int64).reshape(-1, 1)
+    return threshold_words(v, pe, width)

@@ -12,7 +12,8 @@ original as ``tail(A * q + B)`` of an integer tensor ``q`` of the new graph (see
 - elementwise ops with constants, BatchNormalization, Relu, Clip join the tail;
 - data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) and MaxPool act on ``q``;
 - TopK / ArgMax act on the accumulator when the tail is the same strictly increasing function in
-  every channel;
+  every channel; an affine tail with per-class (or negative, or zero) scales and offsets becomes
+  the exact integer map of flows/label_map.py (integer Mul / Add) before them;
 - the float input path up to the first quantizer stays as host-side float ops that end in
   ``Round(value / scale)``; an integer graph input (FINN-ONNX UINT8) goes straight in;
 - the float ops after the last integer tensor stay as host-side ops (the logits).
@@ -33,6 +34,7 @@ import numpy as np
 from onnx import NodeProto, helper
 from qnnflow.flows.graph import QONNX_DOMAIN, Namer, add_const, datatype_for_range, where
 from qnnflow.flows.inputs import GRID_HELP
+from qnnflow.flows.label_map import affine_tail, per_class
 from qnnflow.flows.passes_tidy import InferShapesAndTypes, RemoveUnused
 from qnnflow.flows.streamline_linear import LinearMixin
 from qnnflow.flows.streamline_residual import ResidualMixin
@@ -544,25 +546,15 @@ class _Streamliner(LinearMixin, ResidualMixin):
         )
 
     def _select(self, node: NodeProto, t: IntTensor) -> None:
-        """TopK / ArgMax on the accumulator, valid when the tail is one strictly increasing function."""
+        """TopK / ArgMax on the accumulator: directly when the tail is one strictly increasing
+        function in every class, else through the exact per-class map of :meth:`_select_mapped`."""
         what = where(node)
-        if not t.uniform or np.any(np.asarray(t.A) == 0):
-            a, b = np.ravel(t.A), np.ravel(t.B)
-            found = f"scales {_show(a)} and offsets {_show(b)} per class" if not t.uniform else "a zero scale"
-            raise ValueError(
-                f"{what}: label selection compares the integer accumulators, which needs one positive scale and "
-                f"offset for all classes; found {found}. Compile with --logits to get the logits and select "
-                f"the label on the host"
-            )
         lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
+        if per_class(t) or (hi - lo + 1 > (1 << 22) and affine_tail(t)):
+            self._select_mapped(node, t)
+            return
         if hi - lo + 1 > (1 << 22):
             raise ValueError(f"{what}: accumulator range [{lo}, {hi}] too wide to check the final scale")
-        for step in t.tail:
-            if any(o is not None and np.asarray(o).size > 1 for o in step.operands):
-                if step.node.op_type != "BatchNormalization" or not all(
-                    np.all(o == np.asarray(o).ravel()[0]) for o in step.operands if o is not None
-                ):
-                    raise ValueError(f"{what}: the scale before label selection differs between classes")
         one = IntTensor(
             t.name,
             np.asarray(t.A).reshape(-1)[:1],
@@ -592,12 +584,39 @@ class _Streamliner(LinearMixin, ResidualMixin):
             # last layer's rows are negated (exact in integers) and label selection takes the largest
             self._negate(t, np.ones(t.channels, dtype=bool))
             self.dtypes[t.name] = self._dtype(-hi, -lo, False)
+        elif np.any(steps <= 0) and affine_tail(t):
+            # decreasing with no rows to negate, or float32 logits that round two accumulators alike:
+            # the exact map decides (a multiplier of -1, or the accumulator itself)
+            self._select_mapped(node, t)
+            return
         elif np.any(steps <= 0):
             raise ValueError(
                 f"{what}: the final scale is not strictly increasing, so the argmax of the "
                 f"integer accumulator may differ from the argmax of the logits"
             )
-        ins = [t.name] + [i for i in node.input[1:]]
+        self._emit_select(node, t, t.name)
+
+    def _select_mapped(self, node: NodeProto, t: IntTensor) -> None:
+        """Per-class scales and offsets (and zero or negative ones) before TopK / ArgMax: the exact
+        integer map of flows/label_map.py as integer Mul / Add before it (folded into LabelSelect)."""
+        from qnnflow.flows.label_map import map_nodes, tail_class_map
+
+        cmap = tail_class_map(t, where(node), node.op_type)
+        lo, hi = int(np.min(t.lo)), int(np.max(t.hi))
+        src = t.name
+        for sn in t.shape_nodes:  # the map's constants broadcast against the original's shape
+            src = self._emit_like(sn, src)
+            if t.name in self.dtypes:
+                self.dtypes[src] = self.dtypes[t.name]
+        shape = [1] * len(t.shape)
+        shape[t.axis] = t.channels
+        nodes, cur, types = map_nodes(self.new, self.namer, src, cmap, lo, hi, shape)
+        self.nodes.extend(nodes)
+        self.dtypes.update(types)
+        self._emit_select(node, t, cur)
+
+    def _emit_select(self, node: NodeProto, t: IntTensor, src: str) -> None:
+        ins = [src] + [i for i in node.input[1:]]
         outs = [self._rename(o) if o else "" for o in node.output]
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         self.nodes.append(helper.make_node(node.op_type, ins, outs, name=node.name, **attrs))
@@ -672,11 +691,6 @@ class _Streamliner(LinearMixin, ResidualMixin):
     @staticmethod
     def _dtype(lo, hi, bipolar: bool) -> DataType:
         return DataType["BIPOLAR"] if bipolar else datatype_for_range(int(np.min(lo)), int(np.max(hi)))
-
-
-def _show(v: np.ndarray) -> str:
-    flat = np.ravel(v)
-    return "[" + ", ".join(f"{x:g}" for x in flat[:4]) + (", ...]" if flat.size > 4 else "]")
 
 
 def _int_range(bits: int, signed: int, narrow: int) -> tuple[int, int]:

@@ -349,10 +349,40 @@ def _maxpool(p: Mapping[str, int], family: str) -> _Tally:
 def _label_select(p: Mapping[str, int], family: str) -> _Tally:
     c = _COST[family]
     pe, ew, ow = int(p["PE"]), int(p["ELEM_W"]), int(p["OUT_W"])
+    mapped = bool(p.get("HAS_MUL") or p.get("HAS_OFFSET") or p.get("SHIFT"))
+    cw = int(p["VAL_W"]) if mapped else ew  # the width compared
     luts = c["label_elem"] * pe * (ew + ow) + c["label_index"] * ow
     if family == "xc7":  # LUT6 compare more bits per LUT than they multiplex
         luts = c["label_elem"] * pe * ew + c["label_out_elem"] * pe * ow + c["label_index"] * ow
-    return _Tally(luts=luts, ffs=ew + 2 * ow + _skid_ffs(ow))
+    t = _Tally(luts=luts, ffs=cw + 2 * ow + _skid_ffs(ow))
+    if mapped:
+        _label_map(p, family, t)
+    return t
+
+
+def _label_map(p: Mapping[str, int], family: str, t: _Tally) -> None:
+    """The per-class map of hw/label_select.sv: constant ROMs read one beat ahead, a multiplier
+    (DSP blocks when both operands are wider than 4 bits, else shift-and-add) and the offset adder."""
+    pe, ew, vw = int(p["PE"]), int(p["ELEM_W"]), int(p["VAL_W"])
+    cf = int(p["NUM"]) // pe
+    per_bit = 1.0 if family == "ecp5" else 0.5
+    # compared bits beyond the input's (fitted on the two lint-rtl variants: ~1 LUT4 per bit)
+    t.luts += per_bit * pe * (vw - ew)
+    t.ffs += _clog2(cf)
+    for flag, width in (("HAS_MUL", "MUL_W"), ("HAS_OFFSET", "OFF_W")):
+        if p.get(flag):
+            w = pe * int(p[width])
+            t.ffs += w
+            if cf > 1:
+                t.add(memory(cf, w, family, rom=True))
+    t.luts += 0.5 * per_bit * pe * vw * bool(p.get("HAS_OFFSET"))
+    if p.get("HAS_MUL"):
+        mw = int(p["MUL_W"])
+        if ew + 1 > 4 and mw > 4:
+            t.dsps += pe * math.ceil((ew + 1) / 18) * math.ceil(mw / 18)
+            t.luts += per_bit * pe * vw * (t.dsps // pe - 1)  # the partial products' adders
+        else:
+            t.luts += per_bit * pe * vw * min(ew + 1, mw)
 
 
 def _add_streams(p: Mapping[str, int], family: str) -> _Tally:
@@ -486,7 +516,7 @@ def layer_params(layer) -> tuple[str, dict[str, int]]:
     if op == "LabelSelect":
         return "label_select", {
             "NUM": int(g("Labels")), "PE": int(g("PE")), "ELEM_W": _bits(g("inputDataType")),
-            "OUT_W": _bits(g("outputDataType")),
+            "OUT_W": _bits(g("outputDataType")), **layer.map_params(),
         }  # fmt: skip
     if op == "AddStreams":
         return "add_streams", {

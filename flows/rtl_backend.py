@@ -213,7 +213,25 @@ def _label_select(layer: LabelSelect, model: ModelWrapper, mem_prefix: str) -> B
         "NUM": int(layer.get("Labels")), "PE": int(layer.get("PE")), "ELEM_W": xt.bits, "SIGNED": _b(xt.signed),
         "OUT_W": ElemType.of(layer.get("outputDataType")).bits,
     }  # fmt: skip
-    return Backend(layer, "label_select", params)
+    mapped = layer.map_params()
+    if not mapped:
+        return Backend(layer, "label_select", params)
+    if mapped["VAL_W"] > 64:
+        raise ValueError(
+            f"{layer.where}: hw/label_select.sv compares at most 64-bit values, this map needs {mapped['VAL_W']}"
+        )
+    mul, off, _ = layer.class_map()
+    pe = int(layer.get("PE"))
+    mems = []
+    for flag, key, values, width_key, what in (
+        ("HAS_MUL", "MUL_FILE", mul, "MUL_W", "class_mul"), ("HAS_OFFSET", "OFFSET_FILE", off, "OFF_W", "class_offset"),
+    ):  # fmt: skip
+        name = ""
+        if mapped[flag]:
+            name = f"{mem_prefix}_{what}.mem"
+            mems.append(Memory(name, memfiles.label_map_words(values, pe, mapped[width_key]), pe * mapped[width_key]))
+        mapped[key] = name
+    return Backend(layer, "label_select", {**params, **mapped}, mems)
 
 
 def _add_streams(layer: AddStreams, model: ModelWrapper, mem_prefix: str) -> Backend:

@@ -477,6 +477,19 @@ def all_cases() -> list[Case]:
         Case("label_select", "n10-pe1-s8", dict(NUM=10, PE=1, ELEM_W=8, SIGNED=1, OUT_W=4), {"frames": 40}),
         Case("label_select", "n12-pe4-u3", dict(NUM=12, PE=4, ELEM_W=3, SIGNED=0, OUT_W=4), {"frames": 60}),
         Case("label_select", "n8-pe8-s2", dict(NUM=8, PE=8, ELEM_W=2, SIGNED=1, OUT_W=3), {"frames": 80}),
+        # per-class maps: multipliers and offsets; offsets with a shift (one scale for all classes);
+        # negative multipliers only (PE = NUM); -1 for all with a shift; 16-bit values to 40+ bits
+        label_select_map_case("n10-pe1-s6-mul5-off8", num=10, pe=1, elem_w=6, signed=True, mul_w=5, off_w=8),
+        label_select_map_case("n12-pe4-u4-off9-sh3", num=12, pe=4, elem_w=4, signed=False, off_w=9, shift=3),
+        label_select_map_case(
+            "n8-pe8-s3-mulneg", num=8, pe=8, elem_w=3, signed=True, mul=[-3, -1, -2, -4, -1, -3, -2, -1]
+        ),
+        label_select_map_case(
+            "n10-pe5-s5-neg1-off7-sh2", num=10, pe=5, elem_w=5, signed=True, mul=[-1] * 10, off_w=7, shift=2
+        ),
+        label_select_map_case(
+            "n6-pe2-s16-mul24-off32", num=6, pe=2, elem_w=16, signed=True, mul_w=24, off_w=32, frames=40
+        ),
         # -- add_streams
         Case("add_streams", "pe1-s4", dict(PE=1, IN_W=4, IN_SIGNED=1, OUT_W=5), {"beats": 300}),
         Case("add_streams", "pe4-u2", dict(PE=4, IN_W=2, IN_SIGNED=0, OUT_W=3), {"beats": 300}),
@@ -551,3 +564,55 @@ def by_id(full_id: str) -> Case:
         if case.full_id == full_id:
             return case
     raise ValueError(f"no bench case {full_id!r}; `python -m qnnflow.sim.runner --list x` lists them")
+
+
+# ------------------------------------------------------------------------------------------------
+# label_select with a per-class map (flows/label_map.py)
+# ------------------------------------------------------------------------------------------------
+def label_select_map_case(
+    name: str,
+    *,
+    num: int,
+    pe: int,
+    elem_w: int,
+    signed: bool,
+    mul_w: int = 0,
+    off_w: int = 0,
+    shift: int = 0,
+    mul: list[int] | None = None,
+    frames: int = 60,
+) -> Case:
+    """label_select with per-class multipliers (``mul_w`` bits, 0: none; or the given ``mul``) and
+    offsets (``off_w`` bits, 0: none), value shifted by ``shift``. The constants are drawn from the
+    case's name, with both extremes of the multiplier range among them; VAL_W is the width the map
+    needs (kernels.label_value_width), so an extreme value that wrapped would fail."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    if mul is None and mul_w:
+        mlo, mhi = kernels.value_range(mul_w, True)
+        mul = rng.integers(mlo, mhi + 1, size=num).tolist()
+        mul[0], mul[1 % num], mul[-1] = mlo, mlo, mhi
+    if off_w:
+        olo, ohi = kernels.value_range(off_w, True)
+        offset = rng.integers(olo, ohi + 1, size=num).tolist()
+        offset[1 % num] = offset[0]  # with equal multipliers, classes 0 and 1 tie on equal inputs
+    else:
+        offset = [0] * num
+    has_mul = mul is not None
+    mul = mul if has_mul else [1] * num
+    x_range = kernels.value_range(elem_w, signed)
+    params = dict(
+        NUM=num, PE=pe, ELEM_W=elem_w, SIGNED=int(signed), OUT_W=max(1, (num - 1).bit_length()),
+        HAS_MUL=int(has_mul), HAS_OFFSET=int(bool(off_w)),
+        MUL_W=kernels.signed_width(min(mul), max(mul)) if has_mul else 2, OFF_W=off_w or 2, SHIFT=shift,
+        VAL_W=kernels.label_value_width(x_range, mul, offset, shift, elem_w),
+        MUL_FILE="class_mul.mem" if has_mul else "", OFFSET_FILE="class_offset.mem" if off_w else "",
+    )  # fmt: skip
+
+    def prepare(seed: int) -> tuple[dict, dict[str, str]]:
+        files = {}
+        for key, values, width in (("MUL_FILE", mul, params["MUL_W"]), ("OFFSET_FILE", offset, params["OFF_W"])):
+            if params[key]:
+                files[params[key]] = _memh_text(memfiles.label_map_words(values, pe, width), pe * width)
+        return {"mul": mul, "offset": offset, "frames": frames}, files
+
+    return Case("label_select", name, params, prepare=prepare)

@@ -4,8 +4,8 @@
 * :func:`yosys_check` — Yosys reads the module, elaborates it at the parameters (``hierarchy
   -check``) and, unless ``synth=False``, runs ``synth_ecp5``; returns the cell counts.
 * :func:`ecp5_cells` — the ECP5 cells of a module (LUT4, TRELLIS_FF, DP16KD, MULT18X18D, ...).
-* :func:`lint_rtl` — all of that for every module at its default and representative parameters;
-  what ``qnnflow lint-rtl`` (and ``make lint``) runs.
+* :func:`lint_rtl` — all of that for every module at its default and representative parameters
+  (and the further :data:`VARIANTS`); what ``qnnflow lint-rtl`` (and ``make lint``) runs.
 
 Yosys (the WebAssembly build) sees only its working folder, so the sources and memory files are
 copied into a fresh folder for each run.
@@ -70,6 +70,17 @@ def _thresholding_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
     thr_w, num_t = p["THR_W"], p["NUM_T"]
     thr = np.sort(rng.integers(-(1 << (thr_w - 2)), 1 << (thr_w - 2), size=(p["CH"], num_t)), axis=1)
     return {p["THRESH_FILE"]: _text(memfiles.threshold_words(thr, p["PE"], thr_w), p["PE"] * num_t * thr_w)}
+
+
+def _label_map_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    files = {}
+    for flag, key, width in (("HAS_MUL", "MUL_FILE", "MUL_W"), ("HAS_OFFSET", "OFFSET_FILE", "OFF_W")):
+        if p.get(flag):
+            lo, hi = kernels.value_range(p[width], True)
+            words = memfiles.label_map_words(rng.integers(lo, hi + 1, size=p["NUM"]), p["PE"], p[width])
+            files[p[key]] = _text(words, p["PE"] * p[width])
+    return files
 
 
 def _text(words: list[int], width: int) -> str:
@@ -150,6 +161,32 @@ REPRESENTATIVE: dict[str, Config] = {
         Config("width_converter", dict(IN_W=8, OUT_W=32), note="8 -> 32 bits"),
         Config("skid_buffer", dict(DATA_W=32), note="32-bit"),
     )
+}
+
+
+# further configurations of a module that `qnnflow lint-rtl` checks like the representative one
+# (Verilator, synth_ecp5), reported as "<module>:<tag>": options the representative one leaves off
+VARIANTS: dict[str, dict[str, Config]] = {
+    "label_select": {
+        "map": Config(
+            "label_select",
+            dict(
+                NUM=10, PE=1, ELEM_W=16, SIGNED=1, OUT_W=4, HAS_MUL=1, HAS_OFFSET=1, MUL_W=18, OFF_W=24, SHIFT=0,
+                VAL_W=35, MUL_FILE="class_mul.mem", OFFSET_FILE="class_offset.mem",
+            ),  # fmt: skip
+            _label_map_files,
+            "10 x 16-bit, PE1, per-class 18-bit multipliers and 24-bit offsets",
+        ),
+        "offsets": Config(
+            "label_select",
+            dict(
+                NUM=10, PE=1, ELEM_W=16, SIGNED=1, OUT_W=4, HAS_MUL=0, HAS_OFFSET=1, MUL_W=2, OFF_W=12, SHIFT=4,
+                VAL_W=21, MUL_FILE="", OFFSET_FILE="class_offset.mem",
+            ),  # fmt: skip
+            _label_map_files,
+            "10 x 16-bit, PE1, per-class 12-bit offsets after a 4-bit shift (one scale for all classes)",
+        ),
+    },
 }
 
 
@@ -261,7 +298,8 @@ def lint_rtl(
     progress: Callable[[str], None] | None = print,
 ) -> list[LintReport]:
     """Verilator lint (default and representative parameters) and Yosys elaboration + synth_ecp5
-    (representative parameters) of every module. Returns one report per module; never raises for
+    (representative parameters) of every module, and of its :data:`VARIANTS`. Returns one report per
+    module and variant; never raises for
     a module that fails (its report says why), so every problem is listed at once."""
     reports = []
     for module in modules or rtl.modules():
@@ -275,23 +313,32 @@ def lint_rtl(
             reports.append(rep)
             continue
         cfg = REPRESENTATIVE.get(module, Config(module))
-        try:
-            verilator_lint(module)
-            verilator_lint(module, cfg.params)
-            rep.verilator = "clean"
-        except FlowError as err:
-            rep.verilator = str(err)
-        try:
-            rep.cells = yosys_check(module, cfg.params, files=cfg.file_texts(), synth=synth, workdir=workdir)
-            rep.yosys = "ok"
-        except FlowError as err:
-            rep.yosys = str(err)
-        if progress:
-            key = ", ".join(f"{k} {rep.cells.get(k, 0)}" for k in ECP5_KEY_CELLS) if synth else ""
-            status = "ok" if rep.ok else "FAILED"
-            progress(
-                f"{module:<18} {status:<6} verilator: {rep.verilator.splitlines()[0]}; yosys: "
-                f"{rep.yosys.splitlines()[0]}{'; ' + key if key and rep.ok else ''}"
-            )
-        reports.append(rep)
+        reports.append(_lint_config(module, cfg, synth, workdir, progress, default=True))
+        for tag, variant in VARIANTS.get(module, {}).items():
+            reports.append(_lint_config(f"{module}:{tag}", variant, synth, workdir, progress, default=False))
     return reports
+
+
+def _lint_config(name: str, cfg: Config, synth: bool, workdir, progress, *, default: bool) -> LintReport:
+    """Verilator lint (also at the default parameters if ``default``) and Yosys of one configuration."""
+    rep = LintReport(name)
+    try:
+        if default:
+            verilator_lint(cfg.module)
+        verilator_lint(cfg.module, cfg.params)
+        rep.verilator = "clean"
+    except FlowError as err:
+        rep.verilator = str(err)
+    try:
+        rep.cells = yosys_check(cfg.module, cfg.params, files=cfg.file_texts(), synth=synth, workdir=workdir)
+        rep.yosys = "ok"
+    except FlowError as err:
+        rep.yosys = str(err)
+    if progress:
+        key = ", ".join(f"{k} {rep.cells.get(k, 0)}" for k in ECP5_KEY_CELLS) if synth else ""
+        status = "ok" if rep.ok else "FAILED"
+        progress(
+            f"{name:<18} {status:<6} verilator: {rep.verilator.splitlines()[0]}; yosys: "
+            f"{rep.yosys.splitlines()[0]}{'; ' + key if key and rep.ok else ''}"
+        )
+    return rep

@@ -46,6 +46,11 @@ BAD_CONFIGS = [
     ("sliding_window", dict(K=3, PAD=3), r"PAD \(3\) must be in 0..K-1"),
     ("maxpool", dict(IFM_H=2, K=3), r"K \(3\) must be in 1..min\(IFM_H \(2\)"),
     ("label_select", dict(NUM=20, OUT_W=4), r"OUT_W \(4\) bits cannot index NUM \(20\)"),
+    (
+        "label_select", dict(ELEM_W=8, HAS_OFFSET=1, OFF_W=8, SHIFT=2, VAL_W=9),
+        r"VAL_W \(9\) must hold an ELEM_W \(8\)-bit value shifted by SHIFT \(2\)",
+    ),  # fmt: skip
+    ("label_select", dict(ELEM_W=8, HAS_MUL=1, MUL_W=20, VAL_W=16), r"MUL_W \(20\) must be in 1..VAL_W \(16\)"),
     ("width_converter", dict(IN_W=8, OUT_W=12), r"one of IN_W \(8\) and OUT_W \(12\) must be a multiple"),
     ("fifo", dict(DEPTH=1), r"DEPTH \(1\) must be at least 2"),
     ("duplicate_streams", dict(NUM_OUT=1), r"NUM_OUT \(1\) must be at least 2"),
