@@ -43,7 +43,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from qnnflow.flows.layers import pair
 from qonnx.core.datatype import DataType
 
 FAMILIES = ("ecp5", "xc7")
@@ -456,85 +455,15 @@ def module_estimate(module: str, params: Mapping[str, object], family: str) -> d
 # -- layers -> module parameters -------------------------------------------------------------------
 
 
-def layer_params(layer) -> tuple[str, dict[str, int]]:
-    """The ``hw/`` module and HDL parameters flows/rtl_backend.py gives ``layer``, as far as they
-    follow from its attributes. The number of thresholds, which the backend takes from the
-    initializer, is the most the output can count: the output type's maximum less ``ActVal``
-    (one for a bipolar output)."""
-    from qnnflow.flows import kernels
-    from qnnflow.flows.rtl_backend import ElemType
+def layer_params(layer) -> tuple[str, dict[str, int | str]]:
+    """The ``hw/`` module and HDL parameters of ``layer``: its RTL backend's
+    (:func:`qnnflow.flows.rtl_backend.backend`, the one table of them) as far as they follow from the
+    attributes; a threshold count is the most the output type can count."""
+    from qnnflow.flows.codegen.design import sanitize
+    from qnnflow.flows.rtl_backend import backend
 
-    op = layer.op_type
-    g = layer.get
-
-    def steps(out_type: str) -> int:
-        return 1 if out_type == "BIPOLAR" else max(1, int(DataType[out_type].max()) - int(g("ActVal")))
-
-    if op == "MVAU":
-        xt = ElemType.of(g("inputDataType"))
-        wname = g("weightDataType")
-        wt = ElemType.of(wname)
-        ot = ElemType.of(g("outputDataType"))
-        xnor = bool(g("binaryXnorMode"))
-        mw = int(g("MW"))
-        act = not g("noActivation") and len(layer.node.input) > 2 and bool(layer.node.input[2])
-        if act:
-            acc = kernels.accumulator_width(mw, xt.value_range(), wt.value_range(), xnor=xnor, where=layer.where)
-            nt, ow = steps(g("outputDataType")), ot.bits
-        else:
-            acc, nt, ow = ot.bits, 0, ot.bits
-        return "mvau", {
-            "MW": mw, "MH": int(g("MH")), "PE": int(g("PE")), "SIMD": int(g("SIMD")),
-            "IN_W": xt.bits, "IN_SIGNED": int(xt.signed), "IN_BIPOLAR": int(xt.bipolar),
-            "W_W": wt.bits, "W_SIGNED": int(wt.signed), "W_BIPOLAR": int(wt.bipolar),
-            "ACC_W": acc, "NUM_T": nt, "OUT_W": ow,
-        }  # fmt: skip
-    if op == "Thresholding":
-        xt = ElemType.of(g("inputDataType"))
-        lo, hi = xt.value_range()
-        return "thresholding", {
-            "CH": int(g("NumChannels")), "PE": int(g("PE")), "IN_W": xt.bits, "IN_SIGNED": int(xt.signed),
-            "NUM_T": steps(g("outputDataType")), "THR_W": kernels.threshold_width(lo, hi, where=layer.where),
-            "OUT_W": _bits(g("outputDataType")),
-        }  # fmt: skip
-    if op == "SlidingWindow":
-        h, w = (int(v) for v in g("IFMDim"))
-        (kh, kw), (sh, sw), (ph, pw) = (pair(g(a)) for a in ("ConvKernelDim", "Stride", "Pad"))
-        return "sliding_window", {
-            "IFM_H": h, "IFM_W": w, "CH": int(g("IFMChannels")), "SIMD": int(g("SIMD")),
-            "ELEM_W": _bits(g("inputDataType")), "K": kw, "STRIDE": sw, "PAD": pw,
-            **({} if (kh, sh, ph) == (kw, sw, pw) else
-               {"K_H": kh, "K_W": kw, "STRIDE_H": sh, "STRIDE_W": sw, "PAD_H": ph, "PAD_W": pw}),
-        }  # fmt: skip
-    if op == "MaxPool":
-        h, w = (int(v) for v in g("ImgDim"))
-        kh, kw = pair(g("PoolDim"))
-        return "maxpool", {
-            "IFM_H": h, "IFM_W": w, "CH": int(g("NumChannels")), "PE": int(g("PE")),
-            "ELEM_W": _bits(g("inputDataType")), "K": kw, **({} if kh == kw else {"K_H": kh, "K_W": kw}),
-        }  # fmt: skip
-    if op == "LabelSelect":
-        return "label_select", {
-            "NUM": int(g("Labels")), "PE": int(g("PE")), "ELEM_W": _bits(g("inputDataType")),
-            "OUT_W": _bits(g("outputDataType")), **layer.map_params(),
-        }  # fmt: skip
-    if op == "AddStreams":
-        return "add_streams", {
-            "PE": int(g("PE")),
-            "IN_W": _bits(g("inputDataType")),
-            "OUT_W": _bits(g("outputDataType")),
-        }
-    if op == "DuplicateStreams":
-        return "duplicate_streams", {"DATA_W": layer.in_width, "NUM_OUT": max(2, len(layer.node.output))}
-    if op == "FIFO":
-        return "fifo", {"DATA_W": layer.in_width, "DEPTH": max(2, int(g("depth")))}
-    if op == "WidthConverter":
-        return "width_converter", {"IN_W": layer.in_width, "OUT_W": layer.out_width}
-    if op == "VVAU":
-        from qnnflow.flows.resources_dw import vvau_params
-
-        return "vvau", vvau_params(layer, steps)
-    raise ValueError(f"no resource model for {op}")
+    be = backend(layer, None, sanitize(layer.node.name))  # the memory file names codegen gives
+    return be.module, be.params
 
 
 def estimate(layer, family: str) -> dict[str, int]:

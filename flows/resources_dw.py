@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from qnnflow.flows import kernels
 from qnnflow.flows.resources import _COST, _clog2, _skid_ffs, _Tally, memory
 
 # ECP5 costs of hw/vvau.sv that differ from hw/mvau.sv's (module docstring): per threshold bit, and
@@ -72,25 +71,3 @@ def vvau_tally(p: Mapping[str, int], family: str) -> _Tally:
     if nf > 1:  # the partial sums of the NF channel folds of a window
         t.add(memory(nf, pe * acc, family, rom=False, sync_read=False))
     return t
-
-
-def vvau_params(layer, steps) -> dict[str, int]:
-    """hw/vvau.sv's parameters for a VVAU layer, as flows/rtl_backend.py gives them; ``steps``
-    (output type name -> thresholds) as for the MVAU."""
-    from qnnflow.flows.rtl_backend import ElemType
-
-    g = layer.get
-    xt, wt, ot = (ElemType.of(g(k)) for k in ("inputDataType", "weightDataType", "outputDataType"))
-    kk = layer.kk()
-    if not g("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]:
-        xnor = bool(g("binaryXnorMode"))
-        acc = kernels.accumulator_width(kk, xt.value_range(), wt.value_range(), xnor=xnor, where=layer.where)
-        nt = steps(g("outputDataType"))
-    else:
-        acc, nt = ot.bits, 0
-    return {
-        "CH": int(g("Channels")), "KK": kk, "PE": int(g("PE")), "SIMD": int(g("SIMD")),
-        "IN_W": xt.bits, "IN_SIGNED": int(xt.signed), "IN_BIPOLAR": int(xt.bipolar),
-        "W_W": wt.bits, "W_SIGNED": int(wt.signed), "W_BIPOLAR": int(wt.bipolar),
-        "ACC_W": acc, "NUM_T": nt, "OUT_W": ot.bits,
-    }  # fmt: skip

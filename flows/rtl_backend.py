@@ -1,6 +1,12 @@
 """RTL backends: one small object per hardware layer that maps its attributes onto the parameters
 of one ``hw/`` module and writes that module's memory files.
 
+This is the one table of layer -> module parameters: code generation calls :func:`backend` with the
+dataflow graph (constants checked, memory files made), the resource estimates with ``model=None``
+(:func:`qnnflow.flows.resources.layer_params`: the same parameters as far as they follow from the
+layer's attributes; a threshold count, which the backend reads from the constant, is then the most
+the output type can count).
+
 A backend knows nothing about tools or about the rest of the design: codegen (flows/codegen.py)
 asks it for the module name, the HDL parameters, the lanes of its input and output ports, and the
 memory files (name -> words, word width) to write with :mod:`qnnflow.flows.memfiles`.
@@ -80,6 +86,13 @@ def _b(flag: bool) -> int:
     return 1 if flag else 0
 
 
+def _threshold_bound(layer: Layer) -> int:
+    """The most thresholds the layer's output type can count: its maximum less ``ActVal`` (one for a
+    bipolar output); the count an estimate assumes before the constants are known."""
+    out_type = layer.get("outputDataType")
+    return 1 if out_type == "BIPOLAR" else max(1, int(DataType[out_type].max()) - int(layer.get("ActVal")))
+
+
 def _initializer(model: ModelWrapper, layer: Layer, index: int, what: str) -> np.ndarray:
     name = layer.node.input[index] if len(layer.node.input) > index else ""
     value = model.get_initializer(name) if name else None
@@ -88,7 +101,7 @@ def _initializer(model: ModelWrapper, layer: Layer, index: int, what: str) -> np
     return np.asarray(value)
 
 
-def _mvau(layer: MVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _mvau(layer: MVAU, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
     xt = ElemType.of(layer.get("inputDataType"))
     wname = layer.get("weightDataType")
@@ -102,6 +115,40 @@ def _mvau(layer: MVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
             f"{layer.where}: with bipolar input and weights hw/mvau.sv computes the XNOR-popcount, "
             "so binaryXnorMode must be 1, not 0"
         )
+    has_thr = not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]
+    mems = [_mvau_weights(layer, model, mem_prefix, wt)] if model is not None else []
+    if has_thr:
+        acc_w = kernels.accumulator_width(mw, xt.value_range(), wt.value_range(), xnor=xnor, where=layer.where)
+        lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
+        num_t, out_w = _threshold_bound(layer), ot.bits
+        offset = 0 if ot.bipolar else int(layer.get("ActVal"))
+        if model is not None:
+            mem = _threshold_memory(layer, model, mem_prefix, 2, mh, (lo, hi), acc_w, "MH")
+            num_t = mem.width // (pe * acc_w)
+            mems.append(mem)
+    else:
+        # without activation the output is the accumulator in the output type's width: sums are
+        # exact modulo 2**ACC_W, so the bits are right whenever the result fits the output type
+        # (signed, or unsigned as an XNOR-popcount is)
+        if ot.bipolar:
+            raise ValueError(f"{layer.where}: without activation the output cannot be BIPOLAR")
+        acc_w = ot.bits
+        num_t, out_w, offset = 0, acc_w, 0
+    if not 2 <= acc_w <= 32:
+        raise ValueError(f"{layer.where}: hw/mvau.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
+    params = {
+        "MW": mw, "MH": mh, "PE": pe, "SIMD": simd,
+        "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
+        "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
+        "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
+        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"),
+        "THRESH_FILE": _file(mems, 1, f"{mem_prefix}_thresholds.mem") if num_t else "",
+    }  # fmt: skip
+    return Backend(layer, "mvau", params, mems)
+
+
+def _mvau_weights(layer: MVAU, model: ModelWrapper, mem_prefix: str, wt: ElemType) -> Memory:
+    mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
     w = _initializer(model, layer, 1, "weights")
     # the layer holds W[row][col] as (MH, MW), as kernels.mvau and hw/mvau.sv take it; never
     # guess a transpose from the shape (a square matrix would be read transposed)
@@ -110,68 +157,46 @@ def _mvau(layer: MVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
     w = np.asarray(w, dtype=np.float64)
     if not np.array_equal(w, np.round(w)):
         raise ValueError(f"{layer.where}: weights must be integers for hw/mvau.sv")
-    w = w.astype(np.int64)
-    has_thr = not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]
-    weights = Memory(
-        f"{mem_prefix}_weights.mem",
-        memfiles.mvau_weight_words(w, pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar),
-        pe * simd * wt.bits,
-    )
-    if has_thr:
-        thr = _initializer(model, layer, 2, "thresholds")
-        if thr.ndim != 2 or thr.shape[0] != mh:
-            raise ValueError(f"{layer.where}: thresholds must have shape (MH={mh}, T), not {thr.shape}")
-        acc_w = kernels.accumulator_width(mw, xt.value_range(), wt.value_range(), xnor=xnor, where=layer.where)
-        lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
-        thr = kernels.clip_thresholds(thr, lo, hi)
-        num_t = int(thr.shape[1])
-        out_w = ot.bits
-        offset = 0 if ot.bipolar else int(layer.get("ActVal"))
-        mems = [
-            weights,
-            Memory(f"{mem_prefix}_thresholds.mem", memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w),
-        ]
-    else:
-        # without activation the output is the accumulator in the output type's width: sums are
-        # exact modulo 2**ACC_W, so the bits are right whenever the result fits the output type
-        # (signed, or unsigned as an XNOR-popcount is)
-        if ot.bipolar:
-            raise ValueError(f"{layer.where}: without activation the output cannot be BIPOLAR")
-        acc_w = ot.bits
-        num_t, out_w, offset, mems = 0, acc_w, 0, [weights]
-    if not 2 <= acc_w <= 32:
-        raise ValueError(f"{layer.where}: hw/mvau.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
-    params = {
-        "MW": mw, "MH": mh, "PE": pe, "SIMD": simd,
-        "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
-        "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
-        "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
-        "WEIGHT_FILE": weights.name, "THRESH_FILE": mems[1].name if num_t else "",
-    }  # fmt: skip
-    return Backend(layer, "mvau", params, mems)
+    words = memfiles.mvau_weight_words(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
+    return Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)
 
 
-def _thresholding(layer: Thresholding, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _threshold_memory(layer: Layer, model: ModelWrapper, mem_prefix: str, index: int, rows: int,
+                      value_range: tuple[int, int], thr_w: int, rows_name: str) -> Memory:  # fmt: skip
+    """The thresholds constant (rows x T), clipped to the compared value's range, as a memory."""
+    thr = _initializer(model, layer, index, "thresholds")
+    if thr.ndim != 2 or thr.shape[0] != rows:
+        raise ValueError(f"{layer.where}: thresholds must have shape ({rows_name}={rows}, T), not {thr.shape}")
+    thr = kernels.clip_thresholds(thr, *value_range)
+    pe = int(layer.get("PE"))
+    words = memfiles.threshold_words(thr, pe, thr_w)
+    return Memory(f"{mem_prefix}_thresholds.mem", words, pe * int(thr.shape[1]) * thr_w)
+
+
+def _file(mems: list[Memory], i: int, name: str) -> str:
+    """The name of memory ``i`` (the name it will have when there are no memories: an estimate)."""
+    return mems[i].name if len(mems) > i else name
+
+
+def _thresholding(layer: Thresholding, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     ch, pe = int(layer.get("NumChannels")), int(layer.get("PE"))
     xt = ElemType.of(layer.get("inputDataType"))
     ot = ElemType.of(layer.get("outputDataType"))
-    thr = _initializer(model, layer, 1, "thresholds")
-    if thr.ndim != 2 or thr.shape[0] != ch:
-        raise ValueError(f"{layer.where}: thresholds must have shape (NumChannels={ch}, T), not {thr.shape}")
     lo, hi = xt.value_range()
-    thr = kernels.clip_thresholds(thr, lo, hi)
     thr_w = kernels.threshold_width(lo, hi, where=layer.where)
-    num_t = int(thr.shape[1])
-    mem = Memory(f"{mem_prefix}_thresholds.mem", memfiles.threshold_words(thr, pe, thr_w), pe * num_t * thr_w)
+    num_t, mems = _threshold_bound(layer), []
+    if model is not None:
+        mems = [_threshold_memory(layer, model, mem_prefix, 1, ch, (lo, hi), thr_w, "NumChannels")]
+        num_t = mems[0].width // (pe * thr_w)
     params = {
         "CH": ch, "PE": pe, "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
         "NUM_T": num_t, "THR_W": thr_w, "OUT_W": ot.bits, "OUT_OFFSET": 0 if ot.bipolar else int(layer.get("ActVal")),
-        "THRESH_FILE": mem.name,
+        "THRESH_FILE": _file(mems, 0, f"{mem_prefix}_thresholds.mem"),
     }  # fmt: skip
-    return Backend(layer, "thresholding", params, [mem])
+    return Backend(layer, "thresholding", params, mems)
 
 
-def _sliding_window(layer: SlidingWindow, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _sliding_window(layer: SlidingWindow, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     h, w = (int(v) for v in layer.get("IFMDim"))
     xt = ElemType.of(layer.get("inputDataType"))
     (kh, kw), (sh, sw), (ph, pw) = (pair(layer.get(a)) for a in ("ConvKernelDim", "Stride", "Pad"))
@@ -187,7 +212,7 @@ def _sliding_window(layer: SlidingWindow, model: ModelWrapper, mem_prefix: str) 
     return Backend(layer, "sliding_window", params)
 
 
-def _maxpool(layer: MaxPool, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _maxpool(layer: MaxPool, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     h, w = (int(v) for v in layer.get("ImgDim"))
     xt = ElemType.of(layer.get("inputDataType"))
     if xt.bipolar:
@@ -203,7 +228,7 @@ def _maxpool(layer: MaxPool, model: ModelWrapper, mem_prefix: str) -> Backend:
     return Backend(layer, "maxpool", params)
 
 
-def _label_select(layer: LabelSelect, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _label_select(layer: LabelSelect, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     if int(layer.get("K")) != 1:
         raise ValueError(f"{layer.where}: hw/label_select.sv selects the top 1, so K must be 1, not {layer.get('K')}")
     xt = ElemType.of(layer.get("inputDataType"))
@@ -234,7 +259,7 @@ def _label_select(layer: LabelSelect, model: ModelWrapper, mem_prefix: str) -> B
     return Backend(layer, "label_select", {**params, **mapped}, mems)
 
 
-def _add_streams(layer: AddStreams, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _add_streams(layer: AddStreams, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     xt = ElemType.of(layer.get("inputDataType"))
     ot = ElemType.of(layer.get("outputDataType"))
     if xt.bipolar or ot.bipolar:
@@ -243,17 +268,17 @@ def _add_streams(layer: AddStreams, model: ModelWrapper, mem_prefix: str) -> Bac
     return Backend(layer, "add_streams", params, in_lanes=2)
 
 
-def _duplicate_streams(layer: DuplicateStreams, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _duplicate_streams(layer: DuplicateStreams, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     n = len(layer.node.output)
     return Backend(layer, "duplicate_streams", {"DATA_W": layer.in_width, "NUM_OUT": n}, out_lanes=n)
 
 
-def _fifo(layer: FIFO, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _fifo(layer: FIFO, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     depth = max(2, int(layer.get("depth")))
     return Backend(layer, "fifo", {"DATA_W": layer.in_width, "DEPTH": depth, "USE_RAM": 1})
 
 
-def _width_converter(layer: WidthConverter, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _width_converter(layer: WidthConverter, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     i, o = layer.in_width, layer.out_width
     if max(i, o) % min(i, o):
         raise ValueError(
@@ -262,7 +287,7 @@ def _width_converter(layer: WidthConverter, model: ModelWrapper, mem_prefix: str
     return Backend(layer, "width_converter", {"IN_W": i, "OUT_W": o})
 
 
-def _vvau(layer: VVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
+def _vvau(layer: VVAU, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     ch, kk, pe, simd = int(layer.get("Channels")), layer.kk(), int(layer.get("PE")), int(layer.get("SIMD"))
     xt, wt, ot = (ElemType.of(layer.get(k)) for k in ("inputDataType", "weightDataType", "outputDataType"))
     xnor = bool(layer.get("binaryXnorMode"))
@@ -271,21 +296,17 @@ def _vvau(layer: VVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
             f"{layer.where}: hw/vvau.sv computes the XNOR-popcount exactly when input and weights are bipolar, "
             f"so binaryXnorMode must be {int(not xnor)}, not {int(xnor)}"
         )
-    w = np.asarray(_initializer(model, layer, 1, "weights"), dtype=np.float64)
-    if w.shape != (ch, kk) or not np.array_equal(w, np.round(w)):
-        raise ValueError(f"{layer.where}: weights must be integers of shape (Channels={ch}, KH*KW={kk}), not {w.shape}")
-    words = memfiles.vvau_weight_words(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
-    mems = [Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)]
+    mems = [_vvau_weights(layer, model, mem_prefix, wt)] if model is not None else []
     if not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]:
-        thr = _initializer(model, layer, 2, "thresholds")
-        if thr.ndim != 2 or thr.shape[0] != ch:
-            raise ValueError(f"{layer.where}: thresholds must have shape (Channels={ch}, T), not {thr.shape}")
         rngs = (xt.value_range(), wt.value_range())
         acc_w = kernels.accumulator_width(kk, *rngs, xnor=xnor, where=layer.where)
-        thr = kernels.clip_thresholds(thr, *kernels.accumulator_range(kk, *rngs, xnor=xnor))
-        num_t, out_w, offset = int(thr.shape[1]), ot.bits, 0 if ot.bipolar else int(layer.get("ActVal"))
-        words = memfiles.threshold_words(thr, pe, acc_w)
-        mems.append(Memory(f"{mem_prefix}_thresholds.mem", words, pe * num_t * acc_w))
+        num_t, out_w, offset = _threshold_bound(layer), ot.bits, 0 if ot.bipolar else int(layer.get("ActVal"))
+        if model is not None:
+            mem = _threshold_memory(
+                layer, model, mem_prefix, 2, ch, kernels.accumulator_range(kk, *rngs, xnor=xnor), acc_w, "Channels"
+            )
+            num_t = mem.width // (pe * acc_w)
+            mems.append(mem)
     else:
         # the accumulator in the output type's width: exact modulo 2**ACC_W, as for the MVAU
         if ot.bipolar or ot.bits < 2:
@@ -298,9 +319,19 @@ def _vvau(layer: VVAU, model: ModelWrapper, mem_prefix: str) -> Backend:
         "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
         "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
         "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
-        "WEIGHT_FILE": mems[0].name, "THRESH_FILE": mems[1].name if num_t else "",
+        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"),
+        "THRESH_FILE": _file(mems, 1, f"{mem_prefix}_thresholds.mem") if num_t else "",
     }  # fmt: skip
     return Backend(layer, "vvau", params, mems)
+
+
+def _vvau_weights(layer: VVAU, model: ModelWrapper, mem_prefix: str, wt: ElemType) -> Memory:
+    ch, kk, pe, simd = int(layer.get("Channels")), layer.kk(), int(layer.get("PE")), int(layer.get("SIMD"))
+    w = np.asarray(_initializer(model, layer, 1, "weights"), dtype=np.float64)
+    if w.shape != (ch, kk) or not np.array_equal(w, np.round(w)):
+        raise ValueError(f"{layer.where}: weights must be integers of shape (Channels={ch}, KH*KW={kk}), not {w.shape}")
+    words = memfiles.vvau_weight_words(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
+    return Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)
 
 
 _BACKENDS = {
@@ -317,10 +348,12 @@ _BACKENDS = {
 }
 
 
-def backend(layer: Layer, model: ModelWrapper, mem_prefix: str) -> Backend:
-    """The RTL backend of ``layer``; memory files are named ``<mem_prefix>_<what>.mem``."""
+def backend(layer: Layer, model: ModelWrapper | None, mem_prefix: str = "layer") -> Backend:
+    """The RTL backend of ``layer``; memory files are named ``<mem_prefix>_<what>.mem``. Without a
+    ``model`` (an estimate): the parameters as far as the attributes give them, no memories."""
     make = _BACKENDS.get(layer.op_type)
     if make is None:
         raise ValueError(f"{layer.where}: no RTL backend for {layer.op_type}; known: {', '.join(_BACKENDS)}")
-    layer.check()
+    if model is not None:
+        layer.check()
     return make(layer, model, mem_prefix)
