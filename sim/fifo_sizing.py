@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 from qnnflow.flows.codegen import Design, generate
-from qnnflow.sim.accel import build_batch, estimated_ii, fork_join_fifos, pack_stream, run_batch, stall_message
+from qnnflow.sim.accel import build_batch, estimated_ii, pack_stream, run_batch
+from qnnflow.sim.stalls import fork_join_fifos, stall_message
 
 from qnnflow.errors import FlowError
 
