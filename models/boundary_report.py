@@ -135,7 +135,6 @@ def run_boundary(
 ) -> dict:
     """Run the whole study on ``build_dir``; write ``boundary.json`` and plots; return the JSON dict."""
     from qnnflow.models.datasets import load_dataset
-    from qnnflow.models.train import load_checkpoint
 
     cfg = cfg or BoundaryConfig()
     log = progress or (lambda _s: None)
@@ -144,90 +143,17 @@ def run_boundary(
     preset, dataset = _read_build(build_dir)
     split = load_dataset(dataset, cfg.data_dir, split_seed=0)
     start = time.perf_counter()
-
-    if cfg.reference == "float":
-        ref = load_checkpoint(build_dir / "float_model.pt")
-        ref_desc = f"float twin of {preset} (float_model.pt of the build: same topology, float weights)"
-    else:
-        ref = train_mlp_reference(split.x_train, split.y_train, cfg.mlp_epochs, cfg.seed)
-        ref_desc = (
-            f"float MLP {np.prod(split.input_shape)}-64-10 trained here ({cfg.mlp_epochs} full-batch epochs)"
-        )
+    ref, ref_desc = _reference(cfg, build_dir, preset, split)
     log(f"boundary: {split.summary()}; reference: {ref_desc}")
-    p = cfg.metrics
-    cal = ReferenceView(ref, split.x_cal, p)
-    test = ReferenceView(ref, split.x_test, p)
+    cal, test = ReferenceView(ref, split.x_cal, cfg.metrics), ReferenceView(ref, split.x_test, cfg.metrics)
+    views = _Views(cal, test, split.y_cal, split.y_test)
     out.mkdir(parents=True, exist_ok=True)
 
-    def measure(model: nn.Module) -> dict:
-        return {"cal": cal.compare(model, split.y_cal), "test": test.compare(model, split.y_test)}
-
-    # 1. PTQ-W sweep
-    sweep: list[dict] = []
-    total = len(cfg.bits) * len(cfg.granularities)
-    for gran in cfg.granularities:
-        for bits in sorted(cfg.bits):
-            row = {"bits": bits, "granularity": gran, **measure(quantize_weights(ref, bits, gran))}
-            sweep.append(row)
-            log(
-                f"  PTQ-W [{len(sweep)}/{total}] {bits}-bit {gran}: held-out {_short(row['test'])} "
-                f"({time.perf_counter() - start:.0f} s)"
-            )
-
-    # 2. stopping rules and the calibration / held-out correlation
-    stopping, choices, correlation = {}, {}, {}
-    for gran in cfg.granularities:
-        pts = [SweepPoint(r["bits"], gran, r["cal"], r["test"]) for r in sweep if r["granularity"] == gran]
-        by_b = select_by_boundary(pts, cfg.jaccard_tol, cfg.flip_tol)
-        by_a = select_by_accuracy(pts, cfg.accuracy_tol)
-        choices[gran] = {"boundary": by_b.bits, "accuracy": by_a.bits}
-        stopping[gran] = {
-            key: {
-                "rule": c.rule,
-                "bits": c.bits,
-                "passed": c.passed,
-                "test": c.point.test,
-                "cal": c.point.cal,
-            }
-            for key, c in (("by_boundary", by_b), ("by_accuracy", by_a))
-        }
-        correlation[gran] = pearson_r(
-            [q.cal["slice_jaccard_distance"] for q in pts], [q.test["slice_jaccard_distance"] for q in pts]
-        )
-        log(
-            f"  stopping {gran}: boundary rule -> {by_b.bits} bits, accuracy rule -> {by_a.bits} bits; "
-            f"cal/held-out Jaccard r = {correlation[gran]:.3f}"
-        )
-
-    # 3. learned rounding at a fixed width
-    rcfg = RoundingConfig(
-        bits=cfg.rounding_bits,
-        granularity=cfg.rounding_granularity,
-        steps=cfg.rounding_steps,
-        band_quantile=cfg.rounding_band_quantile,
-        seed=cfg.seed,
-    )
-    rounding: dict = {"rtn": measure(quantize_weights(ref, cfg.rounding_bits, cfg.rounding_granularity))}
-    models = {}
-    for key, mu in (("adaround", 0.0), ("adaround_gap", cfg.margin_weight)):
-        rc = RoundingConfig(**{**rcfg.to_dict(), "margin_weight": mu})
-        models[key], info = learned_rounding(ref, split.x_cal, rc, progress=log)
-        rounding[key] = {**measure(models[key]), "optimization": info}
-        log(f"  rounding {key}: held-out {_short(rounding[key]['test'])}")
-
-    # 4. QAT models against the reference
-    qat = {}
-    for folder in (build_dir, *cfg.compare_builds):
-        folder = Path(folder)
-        other_preset, other_ds = _read_build(folder)
-        if other_ds != dataset:
-            raise ValueError(
-                f"{folder} holds a {other_ds} model ({other_preset}); the reference is on {dataset}"
-            )
-        qmodel = load_checkpoint(folder / "model.pt")
-        qat[str(folder)] = {"preset": other_preset, **measure(qmodel)}
-        log(f"  QAT {other_preset} ({folder}): held-out {_short(qat[str(folder)]['test'])}")
-        models[f"qat:{folder}"] = qmodel
+    sweep = _ptq_sweep(ref, views, cfg, log, start)
+    stopping, choices, correlation = _stopping_rules(sweep, cfg, log)
+    rounding, models = _rounding_comparison(ref, views, split.x_cal, cfg, log)
+    qat, qat_models = _qat_comparison((build_dir, *cfg.compare_builds), dataset, views, log)
+    models.update(qat_models)
 
     result = {
         "build_dir": str(build_dir),
@@ -255,6 +181,118 @@ def run_boundary(
     (out / "boundary.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
     log(f"boundary: wrote {out / 'boundary.json'} and {len(result['plots'])} plots ({result['seconds']} s)")
     return result
+
+
+def _reference(cfg: BoundaryConfig, build_dir: Path, preset: str, split) -> tuple[nn.Module, str]:
+    """The float reference classifier of ``cfg.reference`` and a line that describes it."""
+    from qnnflow.models.train import load_checkpoint
+
+    if cfg.reference == "float":
+        ref = load_checkpoint(build_dir / "float_model.pt")
+        return ref, f"float twin of {preset} (float_model.pt of the build: same topology, float weights)"
+    ref = train_mlp_reference(split.x_train, split.y_train, cfg.mlp_epochs, cfg.seed)
+    return ref, f"float MLP {np.prod(split.input_shape)}-64-10 trained here ({cfg.mlp_epochs} full-batch epochs)"
+
+
+@dataclass(frozen=True)
+class _Views:
+    """The reference on the calibration and the held-out split; measures any model against it on both."""
+
+    cal: ReferenceView
+    test: ReferenceView
+    y_cal: np.ndarray
+    y_test: np.ndarray
+
+    def measure(self, model: nn.Module) -> dict:
+        return {"cal": self.cal.compare(model, self.y_cal), "test": self.test.compare(model, self.y_test)}
+
+
+def _ptq_sweep(
+    ref: nn.Module, views: _Views, cfg: BoundaryConfig, log: Callable[[str], None], start: float
+) -> list[dict]:
+    """1. PTQ-W round-to-nearest at every width and granularity: one row (bits, granularity, cal, test) each."""
+    sweep: list[dict] = []
+    total = len(cfg.bits) * len(cfg.granularities)
+    for gran in cfg.granularities:
+        for bits in sorted(cfg.bits):
+            row = {"bits": bits, "granularity": gran, **views.measure(quantize_weights(ref, bits, gran))}
+            sweep.append(row)
+            log(
+                f"  PTQ-W [{len(sweep)}/{total}] {bits}-bit {gran}: held-out {_short(row['test'])} "
+                f"({time.perf_counter() - start:.0f} s)"
+            )
+    return sweep
+
+
+def _stopping_rules(sweep: list[dict], cfg: BoundaryConfig, log: Callable[[str], None]) -> tuple[dict, dict, dict]:
+    """2. Per granularity: the width each stopping rule chooses (with its metrics), the chosen widths
+    alone (for the plot), and the calibration / held-out slice-Jaccard correlation over the sweep."""
+    stopping, choices, correlation = {}, {}, {}
+    for gran in cfg.granularities:
+        pts = [SweepPoint(r["bits"], gran, r["cal"], r["test"]) for r in sweep if r["granularity"] == gran]
+        by_b = select_by_boundary(pts, cfg.jaccard_tol, cfg.flip_tol)
+        by_a = select_by_accuracy(pts, cfg.accuracy_tol)
+        choices[gran] = {"boundary": by_b.bits, "accuracy": by_a.bits}
+        stopping[gran] = {
+            key: {
+                "rule": c.rule,
+                "bits": c.bits,
+                "passed": c.passed,
+                "test": c.point.test,
+                "cal": c.point.cal,
+            }
+            for key, c in (("by_boundary", by_b), ("by_accuracy", by_a))
+        }
+        correlation[gran] = pearson_r(
+            [q.cal["slice_jaccard_distance"] for q in pts], [q.test["slice_jaccard_distance"] for q in pts]
+        )
+        log(
+            f"  stopping {gran}: boundary rule -> {by_b.bits} bits, accuracy rule -> {by_a.bits} bits; "
+            f"cal/held-out Jaccard r = {correlation[gran]:.3f}"
+        )
+    return stopping, choices, correlation
+
+
+def _rounding_comparison(
+    ref: nn.Module, views: _Views, x_cal: np.ndarray, cfg: BoundaryConfig, log: Callable[[str], None]
+) -> tuple[dict, dict]:
+    """3. At ``cfg.rounding_bits``: round-to-nearest, then learned rounding without (mu = 0) and with
+    the boundary-gap term; their metrics, and the two learned models by key."""
+    rcfg = RoundingConfig(
+        bits=cfg.rounding_bits,
+        granularity=cfg.rounding_granularity,
+        steps=cfg.rounding_steps,
+        band_quantile=cfg.rounding_band_quantile,
+        seed=cfg.seed,
+    )
+    rounding: dict = {"rtn": views.measure(quantize_weights(ref, cfg.rounding_bits, cfg.rounding_granularity))}
+    models = {}
+    for key, mu in (("adaround", 0.0), ("adaround_gap", cfg.margin_weight)):
+        rc = RoundingConfig(**{**rcfg.to_dict(), "margin_weight": mu})
+        models[key], info = learned_rounding(ref, x_cal, rc, progress=log)
+        rounding[key] = {**views.measure(models[key]), "optimization": info}
+        log(f"  rounding {key}: held-out {_short(rounding[key]['test'])}")
+    return rounding, models
+
+
+def _qat_comparison(
+    folders: Sequence[Path], dataset: str, views: _Views, log: Callable[[str], None]
+) -> tuple[dict, dict]:
+    """4. The QAT model (``model.pt``) of each build folder against the reference: metrics by folder,
+    and the models keyed ``qat:<folder>``. Every folder must hold a model of ``dataset``."""
+    from qnnflow.models.train import load_checkpoint
+
+    qat, models = {}, {}
+    for folder in folders:
+        folder = Path(folder)
+        other_preset, other_ds = _read_build(folder)
+        if other_ds != dataset:
+            raise ValueError(f"{folder} holds a {other_ds} model ({other_preset}); the reference is on {dataset}")
+        qmodel = load_checkpoint(folder / "model.pt")
+        qat[str(folder)] = {"preset": other_preset, **views.measure(qmodel)}
+        log(f"  QAT {other_preset} ({folder}): held-out {_short(qat[str(folder)]['test'])}")
+        models[f"qat:{folder}"] = qmodel
+    return qat, models
 
 
 def _json_default(o: object) -> object:
@@ -308,77 +346,95 @@ def _write_plots(
 
 def paper_comparison(r: dict) -> list[dict]:
     """Rows of (figure, paper value, measured value) for the abstract's digits figures."""
+    return [
+        *_ptq_rows(r["ptq_sweep"]),
+        *_stopping_rows(r["stopping"].get("per-tensor")),
+        *_rounding_rows(r["rounding"]),
+        *_correlation_rows(r["cal_test_jaccard_pearson_r"]),
+    ]
+
+
+def _row(name: str, paper: object, measured: object, note: str = "") -> dict:
+    return {"figure": name, "paper": paper, "measured": measured, "note": note}
+
+
+def _ptq_rows(sweep: list[dict]) -> list[dict]:
+    """The 8-bit and 4-bit per-tensor PTQ-W figures (none for a width the sweep left out)."""
 
     def row_of(bits: int) -> dict | None:
-        return next(
-            (s for s in r["ptq_sweep"] if s["bits"] == bits and s["granularity"] == "per-tensor"), None
-        )
+        return next((s for s in sweep if s["bits"] == bits and s["granularity"] == "per-tensor"), None)
 
-    rows: list[dict] = []
-
-    def add(name: str, paper: object, measured: object, note: str = "") -> None:
-        rows.append({"figure": name, "paper": paper, "measured": measured, "note": note})
-
+    rows = []
     if (s8 := row_of(8)) is not None:
-        add(
-            "8-bit PTQ-W: all held-out labels preserved",
-            True,
-            s8["test"]["flips"] == 0,
-            f"{s8['test']['flips']} of {s8['test']['n_points']} flipped (per-tensor)",
-        )
-        add(
-            "8-bit PTQ-W: slice Jaccard distance", PAPER["ptq8_jaccard"], s8["test"]["slice_jaccard_distance"]
-        )
+        t = s8["test"]
+        rows += [
+            _row(
+                "8-bit PTQ-W: all held-out labels preserved",
+                True,
+                t["flips"] == 0,
+                f"{t['flips']} of {t['n_points']} flipped (per-tensor)",
+            ),
+            _row("8-bit PTQ-W: slice Jaccard distance", PAPER["ptq8_jaccard"], t["slice_jaccard_distance"]),
+        ]
     if (s4 := row_of(4)) is not None:
-        add("4-bit PTQ-W: accuracy", PAPER["ptq4_accuracy"], s4["test"]["accuracy"])
-        add(
-            "4-bit PTQ-W: slice Jaccard distance", PAPER["ptq4_jaccard"], s4["test"]["slice_jaccard_distance"]
-        )
-        add(
-            "4-bit PTQ-W: median boundary shift",
-            PAPER["ptq4_median_shift"],
-            s4["test"]["median_boundary_shift"],
-        )
-    st = r["stopping"].get("per-tensor")
-    if st:
-        a, b = st["by_accuracy"], st["by_boundary"]
-        add(
+        t = s4["test"]
+        rows += [
+            _row("4-bit PTQ-W: accuracy", PAPER["ptq4_accuracy"], t["accuracy"]),
+            _row("4-bit PTQ-W: slice Jaccard distance", PAPER["ptq4_jaccard"], t["slice_jaccard_distance"]),
+            _row("4-bit PTQ-W: median boundary shift", PAPER["ptq4_median_shift"], t["median_boundary_shift"]),
+        ]
+    return rows
+
+
+def _stopping_rows(st: dict | None) -> list[dict]:
+    """The per-tensor stopping rules' held-out figures (none without a per-tensor sweep)."""
+    if not st:
+        return []
+    a, b = st["by_accuracy"], st["by_boundary"]
+    return [
+        _row(
             "stopping: held-out flip rate (accuracy rule -> boundary rule)",
             PAPER["stopping_flip"],
             [a["test"]["flip_rate"], b["test"]["flip_rate"]],
             f"bits {a['bits']} -> {b['bits']}",
-        )
-        add(
+        ),
+        _row(
             "stopping: held-out Jaccard (accuracy rule -> boundary rule)",
             PAPER["stopping_jaccard"],
             [a["test"]["slice_jaccard_distance"], b["test"]["slice_jaccard_distance"]],
+        ),
+    ]
+
+
+def _rounding_rows(ro: dict) -> list[dict]:
+    """Learned rounding without and with the gap term, round-to-nearest in the note."""
+    plain, gap, rtn = ro["adaround"]["test"], ro["adaround_gap"]["test"], ro["rtn"]["test"]
+    return [
+        _row(
+            "rounding: Jaccard (AdaRound -> + gap term)",
+            PAPER["rounding4_jaccard"],
+            [plain["slice_jaccard_distance"], gap["slice_jaccard_distance"]],
+            f"round-to-nearest: {rtn['slice_jaccard_distance']:.3f}",
+        ),
+        _row(
+            "rounding: band pair-order flip (AdaRound -> + gap term)",
+            PAPER["rounding4_band_pair_order_flip"],
+            [plain["band_pair_order_flip_rate"], gap["band_pair_order_flip_rate"]],
+            f"round-to-nearest: {rtn['band_pair_order_flip_rate']:.4f}",
+        ),
+    ]
+
+
+def _correlation_rows(pearson: dict[str, float]) -> list[dict]:
+    """The range of the calibration / held-out Jaccard correlation over granularities (NaNs left out)."""
+    rs = [v for v in pearson.values() if v == v]
+    return [
+        _row(
+            "calibration vs held-out Jaccard Pearson r (min, max over granularities)",
+            PAPER["cal_test_jaccard_pearson_r"],
+            [min(rs), max(rs)] if rs else None,
         )
-    ro = r["rounding"]
-    add(
-        "rounding: Jaccard (AdaRound -> + gap term)",
-        PAPER["rounding4_jaccard"],
-        [
-            ro["adaround"]["test"]["slice_jaccard_distance"],
-            ro["adaround_gap"]["test"]["slice_jaccard_distance"],
-        ],
-        f"round-to-nearest: {ro['rtn']['test']['slice_jaccard_distance']:.3f}",
-    )
-    add(
-        "rounding: band pair-order flip (AdaRound -> + gap term)",
-        PAPER["rounding4_band_pair_order_flip"],
-        [
-            ro["adaround"]["test"]["band_pair_order_flip_rate"],
-            ro["adaround_gap"]["test"]["band_pair_order_flip_rate"],
-        ],
-        f"round-to-nearest: {ro['rtn']['test']['band_pair_order_flip_rate']:.4f}",
-    )
-    rs = [v for v in r["cal_test_jaccard_pearson_r"].values() if v == v]
-    add(
-        "calibration vs held-out Jaccard Pearson r (min, max over granularities)",
-        PAPER["cal_test_jaccard_pearson_r"],
-        [min(rs), max(rs)] if rs else None,
-    )
-    return rows
+    ]
 
 
 DEFINITIONS = {

@@ -126,47 +126,77 @@ def learned_rounding(
     for p in ref.parameters():
         p.requires_grad_(False)
     x = torch.as_tensor(x_cal, dtype=torch.float32)
-    field = margin_field(ref, x_cal)
-    z_ref = torch.as_tensor(field.logits, dtype=torch.float32)
-    pair = torch.as_tensor(field.pair, dtype=torch.long)
-    radius = field.signed_distance
-    band = torch.as_tensor(radius <= np.quantile(radius, cfg.band_quantile))
-    m_ref = (z_ref.gather(1, pair[:, :1]) - z_ref.gather(1, pair[:, 1:])).squeeze(1)
-
+    target = _target(ref, x_cal, cfg.band_quantile)
     state = _LearnedRounding(ref, cfg.bits, Granularity(cfg.granularity))
     opt = torch.optim.Adam(state.v, lr=cfg.lr)
-    warm = int(cfg.warmup * cfg.steps)
     log: list[dict] = []
     for step in range(cfg.steps):
-        z = functional_call(ref, state.weights(), (x,))
-        recon = ((z - z_ref) ** 2).sum(dim=1).mean() / z.shape[1]
-        m_q = (z.gather(1, pair[:, :1]) - z.gather(1, pair[:, 1:])).squeeze(1)
-        gap = (torch.relu(m_ref - m_q)[band] ** 2).mean() if band.any() else z.new_zeros(())
-        if step < warm:
-            beta, reg = cfg.beta_start, z.new_zeros(())
-        else:
-            t = (step - warm) / max(1, cfg.steps - warm - 1)
-            beta = cfg.beta_start + t * (cfg.beta_end - cfg.beta_start)
-            reg = state.regularizer(beta)
-        loss = recon + cfg.reg_weight * reg + cfg.margin_weight * gap
+        loss, terms = _loss(ref, state, x, target, cfg, step)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if step % max(1, cfg.steps // 10) == 0 or step == cfg.steps - 1:
-            rec = {
-                "step": step,
-                "loss": loss.item(),
-                "recon": recon.item(),
-                "gap": gap.item(),
-                "reg": reg.item(),
-                "beta": float(beta),
-            }
+            rec = {"step": step, "loss": loss.item(), **terms}
             log.append(rec)
             if progress is not None:
                 progress(
                     f"rounding {cfg.bits}-bit mu={cfg.margin_weight:g}: step {step + 1}/{cfg.steps} "
                     f"recon {rec['recon']:.4g} gap {rec['gap']:.4g} reg {rec['reg']:.4g}"
                 )
+    return _hard_rounded(model, state), {
+        "config": cfg.to_dict(),
+        "log": log,
+        "band_size": int(target.band.sum()),
+        "undecided_fraction_per_layer": _undecided_fraction(state),
+    }
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What the rounding is fitted to on the calibration set: the reference's logits, its top pair
+    at each point, its margin on that pair, and the band (points near a boundary)."""
+
+    logits: torch.Tensor
+    pair: torch.Tensor
+    margin: torch.Tensor
+    band: torch.Tensor
+
+
+def _pair_margin(z: torch.Tensor, pair: torch.Tensor) -> torch.Tensor:
+    """``z_i - z_j`` for each row's pair ``(i, j)``."""
+    return (z.gather(1, pair[:, :1]) - z.gather(1, pair[:, 1:])).squeeze(1)
+
+
+def _target(ref: nn.Module, x_cal: np.ndarray, band_quantile: float) -> _Target:
+    field = margin_field(ref, x_cal)
+    z_ref = torch.as_tensor(field.logits, dtype=torch.float32)
+    pair = torch.as_tensor(field.pair, dtype=torch.long)
+    radius = field.signed_distance
+    band = torch.as_tensor(radius <= np.quantile(radius, band_quantile))
+    return _Target(z_ref, pair, _pair_margin(z_ref, pair), band)
+
+
+def _loss(
+    ref: nn.Module, state: _LearnedRounding, x: torch.Tensor, target: _Target, cfg: RoundingConfig, step: int
+) -> tuple[torch.Tensor, dict]:
+    """The loss of one optimization step (module docstring), and its terms as numbers for the log."""
+    z = functional_call(ref, state.weights(), (x,))
+    recon = ((z - target.logits) ** 2).sum(dim=1).mean() / z.shape[1]
+    m_q = _pair_margin(z, target.pair)
+    gap = (torch.relu(target.margin - m_q)[target.band] ** 2).mean() if target.band.any() else z.new_zeros(())
+    warm = int(cfg.warmup * cfg.steps)
+    if step < warm:
+        beta, reg = cfg.beta_start, z.new_zeros(())
+    else:
+        t = (step - warm) / max(1, cfg.steps - warm - 1)
+        beta = cfg.beta_start + t * (cfg.beta_end - cfg.beta_start)
+        reg = state.regularizer(beta)
+    loss = recon + cfg.reg_weight * reg + cfg.margin_weight * gap
+    return loss, {"recon": recon.item(), "gap": gap.item(), "reg": reg.item(), "beta": float(beta)}
+
+
+def _hard_rounded(model: nn.Module, state: _LearnedRounding) -> nn.Module:
+    """A copy of ``model`` with each weight rounded hard (up where ``h(V) >= 0.5``)."""
     out = copy.deepcopy(model).eval()
     with torch.no_grad():
         hard = state.weights(hard=True)
@@ -174,12 +204,9 @@ def learned_rounding(
         for name, w in hard.items():
             owner = name.rsplit(".", 1)[0] if "." in name else ""
             modules[owner].weight.copy_(w)
-    soft_frac = [
-        float(((rectified_sigmoid(v) > 0.01) & (rectified_sigmoid(v) < 0.99)).float().mean()) for v in state.v
-    ]
-    return out, {
-        "config": cfg.to_dict(),
-        "log": log,
-        "band_size": int(band.sum()),
-        "undecided_fraction_per_layer": soft_frac,
-    }
+    return out
+
+
+def _undecided_fraction(state: _LearnedRounding) -> list[float]:
+    """Per layer, the fraction of weights whose ``h(V)`` is still between 0.01 and 0.99."""
+    return [float(((rectified_sigmoid(v) > 0.01) & (rectified_sigmoid(v) < 0.99)).float().mean()) for v in state.v]

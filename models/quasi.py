@@ -317,45 +317,12 @@ def run_analysis(
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     xtr, ytr, xte, yte = _digits_features(data_dir)
-    x64 = torch.as_tensor(xte[:mc_inputs], dtype=torch.float64)
 
-    mc = []
-    for act in ("sign", "relu"):
-        for w in widths:
-            # ``samples`` networks at the largest width, more at smaller ones (about the same cost each, up
-            # to 64x): the resolution then follows the bias as it shrinks
-            n = samples * min(64, max(1, max(widths) // w))
-            row = monte_carlo_error(x64, w, act, n, seed=0)
-            mc.append(row)
-            log(
-                f"(a) {act:<4} width {w:>5}: quasi bias {row['normalized_bias']:.4f} output spreads "
-                f"(|quasi - MC mean| {row['normalized_error']:.4f}, resolution {row['resolution']:.4f})"
-            )
-
+    mc = _monte_carlo_study(torch.as_tensor(xte[:mc_inputs], dtype=torch.float64), widths, samples, log)
     ntk_w = ntk_width or min(max(widths), 512)  # the Jacobian is inputs x parameters
-    xn = torch.as_tensor(xtr[:ntk_inputs], dtype=torch.float64)
-    fits, spectra = ntk_spectra(xn, ntk_w, seed=0, top=max(10, ntk_inputs // 2))
-    for name, f in fits.items():
-        log(
-            f"(b) NTK {name:<5} width {ntk_w}: exponential R^2 {f['exponential']['r2']:.3f}, "
-            f"power law R^2 {f['power_law']['r2']:.3f} -> {f['better_fit']}"
-        )
-
-    xtr_t, ytr_t = torch.as_tensor(xtr, dtype=torch.float32), torch.as_tensor(ytr)
-    xte_t, yte_t = torch.as_tensor(xte, dtype=torch.float32), torch.as_tensor(yte)
-    gaps = []
-    for w in widths:
-        for binary in (True, False):
-            for s in range(seeds):
-                gaps.append(train_gap(xtr_t, ytr_t, xte_t, yte_t, w, binary, s, epochs))
-            rows = [g for g in gaps if g["width"] == w and g["binary"] == binary]
-            log(
-                f"(c) {'binary' if binary else 'real':<6} width {w:>5}: gap {np.mean([r['gap'] for r in rows]):.4f} "
-                f"+- {np.std([r['gap'] for r in rows]):.4f} (test {np.mean([r['test'] for r in rows]):.4f})"
-            )
-    kernels = [kernel_ridge_gap(xtr, ytr, xte, yte, k) for k in ("gaussian", "laplace")]
-    for k in kernels:
-        log(f"(c) kernel ridge {k['kernel']:<8}: train {k['train']:.4f} test {k['test']:.4f} gap {k['gap']:.4f}")
+    fits, spectra = _ntk_study(torch.as_tensor(xtr[:ntk_inputs], dtype=torch.float64), ntk_w, log)
+    gaps = _mlp_gaps(xtr, ytr, xte, yte, widths, seeds, epochs, log)
+    kernels = _kernel_gaps(xtr, ytr, xte, yte, log)
 
     summary = _summary(mc, fits, gaps, kernels, widths)
     result = {
@@ -377,6 +344,59 @@ def run_analysis(
     (out / "quasi.json").write_text(json.dumps(result, indent=2) + "\n")
     _plot(out, mc, spectra, fits, gaps, kernels, widths, ntk_w)
     return result
+
+
+def _monte_carlo_study(x: torch.Tensor, widths: list[int], samples: int, log) -> list[dict]:
+    """(a) :func:`monte_carlo_error` for both activations at every width."""
+    mc = []
+    for act in ("sign", "relu"):
+        for w in widths:
+            # ``samples`` networks at the largest width, more at smaller ones (about the same cost each, up
+            # to 64x): the resolution then follows the bias as it shrinks
+            n = samples * min(64, max(1, max(widths) // w))
+            row = monte_carlo_error(x, w, act, n, seed=0)
+            mc.append(row)
+            log(
+                f"(a) {act:<4} width {w:>5}: quasi bias {row['normalized_bias']:.4f} output spreads "
+                f"(|quasi - MC mean| {row['normalized_error']:.4f}, resolution {row['resolution']:.4f})"
+            )
+    return mc
+
+
+def _ntk_study(x: torch.Tensor, width: int, log) -> tuple[dict, dict[str, np.ndarray]]:
+    """(b) :func:`ntk_spectra` on the inputs ``x``, fitted over their first half (at least 10)."""
+    fits, spectra = ntk_spectra(x, width, seed=0, top=max(10, len(x) // 2))
+    for name, f in fits.items():
+        log(
+            f"(b) NTK {name:<5} width {width}: exponential R^2 {f['exponential']['r2']:.3f}, "
+            f"power law R^2 {f['power_law']['r2']:.3f} -> {f['better_fit']}"
+        )
+    return fits, spectra
+
+
+def _mlp_gaps(xtr, ytr, xte, yte, widths: list[int], seeds: int, epochs: int, log) -> list[dict]:
+    """(c) :func:`train_gap` of binary- and real-weight MLPs at every width and seed."""
+    xtr_t, ytr_t = torch.as_tensor(xtr, dtype=torch.float32), torch.as_tensor(ytr)
+    xte_t, yte_t = torch.as_tensor(xte, dtype=torch.float32), torch.as_tensor(yte)
+    gaps = []
+    for w in widths:
+        for binary in (True, False):
+            for s in range(seeds):
+                gaps.append(train_gap(xtr_t, ytr_t, xte_t, yte_t, w, binary, s, epochs))
+            rows = [g for g in gaps if g["width"] == w and g["binary"] == binary]
+            log(
+                f"(c) {'binary' if binary else 'real':<6} width {w:>5}: gap {np.mean([r['gap'] for r in rows]):.4f} "
+                f"+- {np.std([r['gap'] for r in rows]):.4f} (test {np.mean([r['test'] for r in rows]):.4f})"
+            )
+    return gaps
+
+
+def _kernel_gaps(xtr, ytr, xte, yte, log) -> list[dict]:
+    """(c) The reference pair: :func:`kernel_ridge_gap` with the Gaussian and the Laplace kernel."""
+    kernels = [kernel_ridge_gap(xtr, ytr, xte, yte, k) for k in ("gaussian", "laplace")]
+    for k in kernels:
+        log(f"(c) kernel ridge {k['kernel']:<8}: train {k['train']:.4f} test {k['test']:.4f} gap {k['gap']:.4f}")
+    return kernels
 
 
 def _summary(mc, fits, gaps, kernels, widths) -> list[str]:
@@ -404,82 +424,9 @@ def _summary(mc, fits, gaps, kernels, widths) -> list[str]:
 
 
 def _plot(out: Path, mc, spectra, fits, gaps, kernels, widths, ntk_w) -> None:
-    import matplotlib
+    """One PNG per analysis (:mod:`qnnflow.models.quasi_plots`)."""
+    from qnnflow.models import quasi_plots as plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for act, color in (("sign", "tab:blue"), ("relu", "tab:orange")):
-        rows = [r for r in mc if r["activation"] == act]
-        bias = [max(r["normalized_bias"], 1e-4) for r in rows]
-        ax.plot(widths, bias, "o-", color=color, label=f"{act}: bias of the quasi network")
-        ax.plot(
-            widths,
-            [r["normalized_error"] for r in rows],
-            "x:",
-            color=color,
-            alpha=0.6,
-            label=f"{act}: |quasi - MC mean|",
-        )
-        ax.plot(widths, [r["resolution"] for r in rows], "--", color="gray", lw=1)
-    ax.plot([], [], "--", color="gray", lw=1, label="Monte-Carlo resolution (1/sqrt(networks))")
-    ax.set(xscale="log", yscale="log", xlabel="hidden width", ylabel="in output spreads of the binary nets")
-    ax.set_title("(a) quasi network vs Monte-Carlo binary networks")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "quasi_mc_error.png", dpi=110)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, color in (("quasi", "tab:blue"), ("real", "tab:red")):
-        lam = spectra[name] / spectra[name][0]
-        idx = np.arange(1, len(lam) + 1)
-        f = fits[name]
-        n = f["eigenvalues_used"]
-        for ax in axes:
-            ax.plot(idx, np.maximum(lam, 1e-16), ".", color=color, ms=3, label=f"{name} (better: {f['better_fit']})")
-            ax.plot(
-                idx[:n],
-                np.exp(f["exponential"]["intercept"] - f["exponential"]["rate"] * idx[:n]),
-                "-",
-                color=color,
-                lw=1,
-                alpha=0.8,
-            )
-            ax.plot(
-                idx[:n],
-                np.exp(f["power_law"]["intercept"]) * idx[:n] ** (-f["power_law"]["exponent"]),
-                ":",
-                color=color,
-                lw=1.5,
-            )
-    axes[0].set(
-        yscale="log", xlabel="eigenvalue index i", ylabel="lambda_i / lambda_1", title="semi-log (exponential: line)"
-    )
-    axes[1].set(xscale="log", yscale="log", xlabel="eigenvalue index i", title="log-log (power law: line)")
-    floor = min(float(np.min(v[v > 0] / v[0])) for v in spectra.values())
-    for ax in axes:
-        ax.set_ylim(max(1e-10, floor / 3), 2)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, title="solid: exp. fit, dotted: power fit", title_fontsize=7)
-    fig.suptitle(f"(b) empirical NTK spectra, width {ntk_w}")
-    fig.tight_layout()
-    fig.savefig(out / "quasi_ntk_spectra.png", dpi=110)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for binary, color, label in ((True, "tab:blue", "binary weights"), (False, "tab:red", "real weights")):
-        m = [np.mean([g["gap"] for g in gaps if g["width"] == w and g["binary"] == binary]) for w in widths]
-        s = [np.std([g["gap"] for g in gaps if g["width"] == w and g["binary"] == binary]) for w in widths]
-        ax.errorbar(widths, m, yerr=s, fmt="o-", color=color, capsize=3, label=label)
-    for k, style in zip(kernels, ("--", ":"), strict=True):
-        ax.axhline(k["gap"], color="gray", ls=style, label=f"{k['kernel']} kernel ridge")
-    ax.set(xscale="log", xlabel="hidden width", ylabel="train - test accuracy")
-    ax.set_title("(c) generalization gap (mean +- std over seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "quasi_gaps.png", dpi=110)
-    plt.close(fig)
+    plots.plot_mc_error(out / "quasi_mc_error.png", mc, widths)
+    plots.plot_ntk_spectra(out / "quasi_ntk_spectra.png", spectra, fits, ntk_w)
+    plots.plot_gaps(out / "quasi_gaps.png", gaps, kernels, widths)

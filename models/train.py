@@ -111,39 +111,19 @@ def train_model(
     y = torch.as_tensor(split.y_train)
     opt = torch.optim.Adam(model.parameters(), lr=preset.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     history: list[dict] = []
-    loss_scale = 1.0 if hooks is None else hooks.loss_scale
     for epoch in range(1, epochs + 1):
         state = {} if hooks is None else hooks.start_epoch(epoch - 1)
-        model.train()
-        order = torch.randperm(len(x), generator=gen)
-        total = 0.0
-        for i in range(0, len(x), BATCH_SIZE):
-            idx = order[i : i + BATCH_SIZE]
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            if hooks is not None:
-                hooks.before_step()
-            opt.zero_grad()
-            out = model(x[idx])
-            loss = loss_fn(out if hooks is None else out * loss_scale, y[idx])
-            loss.backward()
-            if hooks is not None:
-                hooks.before_update()
-            opt.step()
-            if hooks is not None:
-                hooks.after_update()
-            total += float(loss.detach()) * len(idx)
+        loss = _train_epoch(model, x, y, opt, gen, hooks)
         sched.step()
         cal = accuracy(model, split.x_cal, split.y_cal)
-        history.append({"epoch": epoch, "loss": total / len(x), "cal_accuracy": cal, **state})
+        history.append({"epoch": epoch, "loss": loss, "cal_accuracy": cal, **state})
         if log is not None:
             extra = "".join(f"  {k} {_fmt_state(v)}" for k, v in state.items())
             log(
-                f"  {preset.name} [{method.value}] epoch {epoch:>3}/{epochs}  loss {total / len(x):.4f}  "
+                f"  {preset.name} [{method.value}] epoch {epoch:>3}/{epochs}  loss {loss:.4f}  "
                 f"calibration accuracy {cal:.4f}{extra}  ({time.perf_counter() - start:.1f} s)"
             )
     seconds = time.perf_counter() - start
@@ -161,6 +141,33 @@ def train_model(
         history=history,
         method_info=info,
     )
+
+
+def _train_epoch(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer, gen: torch.Generator, hooks
+) -> float:
+    """One pass over the training set in shuffled batches (drawn from ``gen``), with the method's
+    hooks (None for STE) around each step; returns the mean training loss."""
+    model.train()
+    order = torch.randperm(len(x), generator=gen)
+    total = 0.0
+    for i in range(0, len(x), BATCH_SIZE):
+        idx = order[i : i + BATCH_SIZE]
+        if len(idx) < 2:  # batch norm needs two samples
+            continue
+        if hooks is not None:
+            hooks.before_step()
+        opt.zero_grad()
+        out = model(x[idx])
+        loss = nn.functional.cross_entropy(out if hooks is None else out * hooks.loss_scale, y[idx])
+        loss.backward()
+        if hooks is not None:
+            hooks.before_update()
+        opt.step()
+        if hooks is not None:
+            hooks.after_update()
+        total += float(loss.detach()) * len(idx)
+    return total / len(x)
 
 
 def _fmt_state(v) -> str:
@@ -222,21 +229,12 @@ def train_and_export(cfg: BuildConfig, out: Path | str, force: bool = False, flo
     preset = parse_preset(cfg.preset)
     metrics_path = out / "metrics.json"
     fingerprint = _fingerprint(cfg, preset)
-    if not force and metrics_path.is_file() and (out / "model.onnx").is_file():
-        old = json.loads(metrics_path.read_text())
-        if old.get("fingerprint") == fingerprint:
-            print(f"  {out}: trained model is up to date ({preset.name}); reusing it")
-            return old
+    if not force and (old := _recorded_metrics(out, fingerprint)) is not None:
+        print(f"  {out}: trained model is up to date ({preset.name}); reusing it")
+        return old
     if preset.is_float:
         raise ValueError(f"preset {preset.name} is a float baseline; a build needs a quantized preset")
-
-    dataset = cfg.dataset or preset.dataset
-    split = load_dataset(dataset, cfg.data_dir, split_seed=0)
-    if tuple(split.input_shape) != tuple(preset.input_shape):
-        raise ValueError(
-            f"preset {preset.name} takes inputs of shape {tuple(preset.input_shape)}, but data set {dataset} "
-            f"has {tuple(split.input_shape)}; choose a preset of that input size (`qnnflow train --list`)"
-        )
+    split = _load_split(cfg, preset)
     print(f"  data: {split.summary()}")
     out.mkdir(parents=True, exist_ok=True)
     stamps.invalidate(out, "train")  # no stale model, metrics or later results while the folder is rewritten
@@ -257,23 +255,57 @@ def train_and_export(cfg: BuildConfig, out: Path | str, force: bool = False, flo
         "train_seconds": round(result.seconds, 2),
     }
     if float_baseline:
-        twin = preset.float_twin()
-        base = train_model(twin, split, cfg.epochs, cfg.seed)
-        _save_checkpoint(base.model, twin, split, out / "float_model.pt")
-        metrics.update(
-            float_test_accuracy=base.test_accuracy,
-            float_cal_accuracy=base.cal_accuracy,
-            float_train_seconds=round(base.seconds, 2),
-        )
+        metrics.update(_train_float_twin(preset, split, cfg, out))
     metrics["history"] = result.history
     plot_curves(result.history, out / "train_curves.png", f"{preset.name}, --method {cfg.method.value}")
+    metrics["export_check"] = _export_and_check(result.model, preset, split, out)
+    metrics["fingerprint"] = fingerprint
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
 
+
+def _recorded_metrics(out: Path, fingerprint: dict) -> dict | None:
+    """The metrics of a build folder trained with the same ``fingerprint`` (and exported), else None."""
+    metrics_path = out / "metrics.json"
+    if metrics_path.is_file() and (out / "model.onnx").is_file():
+        old = json.loads(metrics_path.read_text())
+        if old.get("fingerprint") == fingerprint:
+            return old
+    return None
+
+
+def _load_split(cfg: BuildConfig, preset: Preset) -> Split:
+    """The build's data set (the preset's unless ``cfg.dataset``), whose inputs must fit the preset."""
+    dataset = cfg.dataset or preset.dataset
+    split = load_dataset(dataset, cfg.data_dir, split_seed=0)
+    if tuple(split.input_shape) != tuple(preset.input_shape):
+        raise ValueError(
+            f"preset {preset.name} takes inputs of shape {tuple(preset.input_shape)}, but data set {dataset} "
+            f"has {tuple(split.input_shape)}; choose a preset of that input size (`qnnflow train --list`)"
+        )
+    return split
+
+
+def _train_float_twin(preset: Preset, split: Split, cfg: BuildConfig, out: Path) -> dict:
+    """Train the float twin of ``preset`` (``float_model.pt``); its metrics, named ``float_*``."""
+    twin = preset.float_twin()
+    base = train_model(twin, split, cfg.epochs, cfg.seed)
+    _save_checkpoint(base.model, twin, split, out / "float_model.pt")
+    return {
+        "float_test_accuracy": base.test_accuracy,
+        "float_cal_accuracy": base.cal_accuracy,
+        "float_train_seconds": round(base.seconds, 2),
+    }
+
+
+def _export_and_check(model: nn.Module, preset: Preset, split: Split, out: Path) -> dict:
+    """Export ``model.onnx`` and the test set as the ONNX input expects it; check the export
+    against PyTorch on the test set (FlowError when a decision differs); the check's record."""
     print(f"  exporting QONNX -> {out / 'model.onnx'}")
-    export_qonnx(result.model, out / "model.onnx", split.input_shape)
+    export_qonnx(model, out / "model.onnx", split.input_shape)
     np.save(out / "test_inputs.npy", split.x_test.astype(np.float32))
     np.save(out / "test_labels.npy", split.y_test.astype(np.int64))
-    check = check_export(result.model, out / "model.onnx", split.x_test)
-    metrics["export_check"] = check.as_dict()
+    check = check_export(model, out / "model.onnx", split.x_test)
     if not check.ok:
         raise FlowError(
             f"QONNX export of {preset.name} disagrees with PyTorch: {check.argmax_mismatches} of "
@@ -287,9 +319,7 @@ def train_and_export(cfg: BuildConfig, out: Path | str, force: bool = False, flo
             f"{check.float32_max_abs_logit_diff:.2e}: an activation within float32 noise of a rounding boundary)"
         )
     print(line)
-    metrics["fingerprint"] = fingerprint
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return check.as_dict()
 
 
 def plot_curves(history: list[dict], path: Path, title: str) -> Path | None:

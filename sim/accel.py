@@ -9,7 +9,8 @@ dataflow graph's execution, over whole test sets.
   (:func:`stall_traffic`; the harness counts the stalls that took effect). cocotb mode:
   ``sim/tb_accel.py`` with random input idles and output backpressure, every output beat compared
   as it arrives (slow; a few frames).
-- Both report where a stopped stream stopped (which layer's valid / ready) instead of hanging.
+- Both report where a stopped stream stopped (which layer's valid / ready; :mod:`qnnflow.sim.stalls`)
+  instead of hanging.
 - Verilator builds are cached per design (a hash of the RTL, the harness and the flags) under
   ``<build>/sim/verilator/``; make runs with at most two jobs.
 """
@@ -26,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows.codegen import Design, FifoInfo, StreamInfo
+from qnnflow.flows.codegen import Design, StreamInfo
 from qnnflow.flows.memfiles import decode, encode
 from qnnflow.sim import build_cache
+from qnnflow.sim.stalls import stall_message
 
 from qnnflow import toolchain
 from qnnflow.errors import FlowError
@@ -238,110 +240,6 @@ class BatchRun:
         return int(self.timing[0, 3] - self.timing[0, 0] + 1)
 
 
-def stall_message(
-    design: Design,
-    valid: list[int],
-    ready: list[int],
-    beats: list[int],
-    status: str,
-    cycle: int,
-    last_move: int | None = None,
-) -> str:
-    """Where the streams stopped: every stream's valid / ready and beats so far, then the layers
-    where data stopped (see :func:`stall_causes`).
-
-    ``status`` is "deadlock" (no handshake anywhere for a while) or "timeout" (the cycle limit was
-    reached, perhaps with data still moving; ``last_move`` is the cycle of the last handshake)."""
-    since = "?" if last_move is None else last_move
-    if status == "timeout":
-        moving = last_move is not None and cycle - last_move <= 1
-        head = f"accelerator timeout: the cycle limit ({cycle}) was reached before every frame came out"
-        head += "; streams were still moving" if moving else f"; no stream moved since cycle {since}"
-    else:
-        head = f"accelerator deadlock at cycle {cycle}: no stream moved since cycle {since}"
-    lines = [head + "; streams (valid/ready, beats so far):"]
-    for i in range(len(design.streams)):
-        lines.append(f"  {design.stream_where(i)}: valid={valid[i]} ready={ready[i]}, {beats[i]} beats")
-    causes = stall_causes(design, valid, ready)
-    lines.append("  stopped at: " + ("; ".join(causes) if causes else "no layer holds data it cannot pass on"))
-    return "\n".join(lines)
-
-
-def stall_causes(design: Design, valid: list[int], ready: list[int]) -> list[str]:
-    """The layers where a stopped accelerator stopped, from the valid / ready bits of its streams
-    (see :func:`diagnose_stall`)."""
-    return diagnose_stall(design, valid, ready)[0]
-
-
-def fork_join_fifos(design: Design, valid: list[int], ready: list[int]) -> list[FifoInfo]:
-    """The full FIFOs (input valid=1, ready=0) on a branch between a stopped fork and its stopped
-    join: the only stall that deeper FIFOs cure. Empty for any other stall."""
-    return diagnose_stall(design, valid, ready)[1]
-
-
-def diagnose_stall(design: Design, valid: list[int], ready: list[int]) -> tuple[list[str], list[FifoInfo]]:
-    """The layers where a stopped accelerator stopped, from the valid / ready bits of its streams,
-    and the full FIFOs between a stopped fork and its join.
-
-    A stream with valid=1, ready=0 waits for its consumer. A layer is where data stops when it
-    - joins inputs (AddStreams) and waits for one (valid=0) while holding another (valid=1, ready=0),
-    - forks its input (DuplicateStreams) and one output is not taken while another is idle,
-    - has all its inputs offered and none taken, and offers no output (it stopped by itself);
-    and the accelerator's output may simply not be taken (m_axis_tready=0). Around a fork-join
-    stall the full FIFOs (input valid=1, ready=0) are named: one of them is too shallow."""
-    streams = design.streams
-    kind = {lay["instance"]: f"{lay['instance']} ({lay['op_type']})" for lay in design.layers}
-    ins: dict[str, list[int]] = {}
-    outs: dict[str, list[int]] = {}
-    for i, s in enumerate(streams):
-        outs.setdefault(s.src, []).append(i)
-        ins.setdefault(s.dst, []).append(i)
-
-    def names(idx: list[int]) -> str:
-        return ", ".join(streams[k].name for k in idx)
-
-    def reach(start: str, step: dict[str, list[int]], end: str) -> set[str]:
-        """Instances reached from ``start`` along streams (src -> dst, or back with end="src")."""
-        seen, todo = set(), [start]
-        while todo:
-            for k in step.get(todo.pop(), []):
-                nxt = getattr(streams[k], end)
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return seen
-
-    causes, forks, joins = [], [], []
-    for inst in [lay["instance"] for lay in design.layers]:
-        i_s, o_s = ins.get(inst, []), outs.get(inst, [])
-        waiting = [k for k in i_s if not valid[k]]
-        held = [k for k in i_s if valid[k] and not ready[k]]
-        blocked = [k for k in o_s if valid[k] and not ready[k]]
-        idle = [k for k in o_s if not valid[k]]
-        if len(i_s) > 1 and waiting and held:
-            joins.append(inst)
-            causes.append(
-                f"{kind[inst]} waits for {names(waiting)} (valid=0) while it holds {names(held)} (valid=1, ready=0)"
-            )
-        elif len(o_s) > 1 and blocked and idle:
-            forks.append(inst)
-            causes.append(f"{kind[inst]} cannot pass on its input: {names(blocked)} is not taken (valid=1, ready=0)")
-        elif i_s and held == i_s and o_s and not any(valid[k] for k in o_s):
-            causes.append(f"{kind[inst]} takes no input ({names(held)} valid=1, ready=0) and gives no output")
-    out = design.out_index
-    if valid[out] and not ready[out]:
-        causes.append(f"the accelerator output is not taken ({streams[out].name} valid=1, m_axis_tready=0)")
-    # the FIFOs on a branch between a stopped fork and a stopped join
-    between = {i for f in forks for i in reach(f, outs, "dst")} & {i for j in joins for i in reach(j, ins, "src")}
-    full = [
-        f for f in design.fifos if streams[f.in_stream].dst in between and valid[f.in_stream] and not ready[f.in_stream]
-    ]
-    if full:
-        names_depths = ", ".join(f"{f.name} (depth {f.depth})" for f in full)
-        causes.append(f"full FIFOs: {names_depths}; a branch between a fork and its join needs deeper FIFOs")
-    return causes, full
-
-
 def run_batch(
     exe: Path,
     design: Design,
@@ -364,11 +262,7 @@ def run_batch(
     work, exe = Path(work).resolve(), Path(exe).resolve()  # the harness runs in rtl/
     work.mkdir(parents=True, exist_ok=True)
     inp, out = design.input, design.output
-    est = max((lay["exp_cycles"] for lay in design.layers), default=1)
-    if max_idle is None:
-        max_idle = max(20000, 4 * est)
-    if max_cycles is None:
-        max_cycles = (frames + 2) * 20 * max(est, inp.beats, out.beats) + 100000
+    max_idle, max_cycles = _batch_limits(design, frames, max_idle, max_cycles)
     (work / "in.bin").write_bytes(np.ascontiguousarray(words_in, dtype="<u4").tobytes())
     pairs = ",".join(f"{f.in_stream}:{f.out_stream}" for f in design.fifos)
     args = {
@@ -386,6 +280,31 @@ def run_batch(
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise FlowError(f"the accelerator simulation failed (exit {proc.returncode}): {proc.stderr or ''}".strip())
+    run = _read_batch_run(work, out, frames, seconds)
+    if check and run.status != "ok":
+        msg = stall_message(
+            design, run.probe_valid, run.probe_ready, run.stream_beats, run.status, run.cycles,
+            int(run.report.get("last_move", 0)),
+        )  # fmt: skip
+        raise FlowError(f"{msg}\n  ({run.frames_done} of {frames} frames completed; work folder {work})")
+    return run
+
+
+def _batch_limits(design: Design, frames: int, max_idle: int | None, max_cycles: int | None) -> tuple[int, int]:
+    """The harness's stop rules where not given, from the slowest layer's estimated cycles per frame:
+    a deadlock after max(20000, 4 x that) cycles without a handshake; a cycle limit of 20 x that
+    (or x the stream beats, if more) for each frame and two more, plus 100000."""
+    inp, out = design.input, design.output
+    est = max((lay["exp_cycles"] for lay in design.layers), default=1)
+    if max_idle is None:
+        max_idle = max(20000, 4 * est)
+    if max_cycles is None:
+        max_cycles = (frames + 2) * 20 * max(est, inp.beats, out.beats) + 100000
+    return max_idle, max_cycles
+
+
+def _read_batch_run(work: Path, out: StreamInfo, frames: int, seconds: float) -> BatchRun:
+    """The harness's results in ``work`` (report.txt, out.bin, timing.bin) as a :class:`BatchRun`."""
     rep = {}
     for line in (work / "report.txt").read_text().splitlines():
         k, _, v = line.partition("=")
@@ -394,18 +313,11 @@ def run_batch(
     outs = np.frombuffer((work / "out.bin").read_bytes(), dtype="<u4")
     timing = np.frombuffer((work / "timing.bin").read_bytes(), dtype="<i8").reshape(frames, 4)
     done = int(rep["out_beats"]) // out.beats
-    run = BatchRun(
+    return BatchRun(
         status=rep["status"], cycles=int(rep["cycles"]), outputs=unpack_stream(outs, frames, out), timing=timing,
         fifo_fill=ints("fifo_fill_max"), stream_beats=ints("stream_beats"), probe_valid=ints("probe_valid"),
         probe_ready=ints("probe_ready"), seconds=seconds, frames_done=done, report=rep,
     )  # fmt: skip
-    if check and run.status != "ok":
-        msg = stall_message(
-            design, run.probe_valid, run.probe_ready, run.stream_beats, run.status, run.cycles,
-            int(rep.get("last_move", 0)),
-        )  # fmt: skip
-        raise FlowError(f"{msg}\n  ({done} of {frames} frames completed; work folder {work})")
-    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,29 +356,11 @@ def run_cocotb(
     from qnnflow.sim import runner
 
     frames = len(hw_in)
-    inp, out = design.input, design.output
-    words = pack_stream(hw_in, inp).reshape(frames * inp.beats, inp.words32)
-    beats_in = [sum(int(w) << (32 * k) for k, w in enumerate(row)) for row in words]
-    wwords = pack_stream(want.reshape(frames, -1), out).reshape(frames * out.beats, out.words32)
-    beats_out = [sum(int(w) << (32 * k) for k, w in enumerate(row)) for row in wwords]
-    est = max(estimated_ii(design), inp.beats, out.beats)
-    if max_idle is None:
-        max_idle = max(20000, 8 * est)
-    # with tready high only ready_prob of the cycles, a frame takes about est / ready_prob cycles
-    max_cycles = int((frames + 2) * 20 * est / max(ready_prob, 0.05)) + 100000
-    config = {
-        "rtl_dir": str(design.path), "in_beats": beats_in, "expect": beats_out, "idle_prob": idle_prob,
-        "ready_prob": ready_prob, "max_idle": max_idle, "max_cycles": max_cycles,
-    }  # fmt: skip
+    config = _cocotb_config(design, hw_in, want, idle_prob, ready_prob, max_idle)
     mems = {p.name: p.read_text() for p in design.path.glob("*.mem")}
     sources = [design.path / f for f in design.files] + [design.path / "probe.sv"]
     cache = (Path(work) / "build").resolve()
-    stamp = runner.build_dir_for(design.probe_top, {}, waves=False, cache_dir=cache) / "build.stamp"
-    before = stamp.stat().st_mtime_ns if stamp.is_file() else None
-    start = time.perf_counter()
-    runner.build(design.probe_top, {}, cache_dir=cache, extra_sources=sources)
-    build_seconds = time.perf_counter() - start
-    built = not stamp.is_file() or stamp.stat().st_mtime_ns != before  # else the cached build was up to date
+    build_seconds = _build_cocotb(design, cache, sources)
     log(f"[sim] cocotb: {frames} frames, random input idles ({idle_prob}) and backpressure (ready {ready_prob})")
     start = time.perf_counter()
     run = runner.run_bench(
@@ -479,18 +373,62 @@ def run_cocotb(
         raise FlowError(rep["stall"], run.log)
     if run.tests == 0 or run.failures or "outputs" not in rep:
         raise FlowError(f"the cocotb bench of the accelerator failed (seed {seed}): {_bench_failure(run.log)}", run.log)
-    got = np.array(rep["outputs"], dtype=object)
-    got_words = np.array([[(int(b) >> (32 * k)) & 0xFFFFFFFF for k in range(out.words32)] for b in got], dtype="<u4")
+    got_words = np.array([_words(int(b), design.output.words32) for b in rep["outputs"]], dtype="<u4")
     return {
-        "outputs": unpack_stream(got_words.reshape(-1), frames, out),
+        "outputs": unpack_stream(got_words.reshape(-1), frames, design.output),
         "cycles": int(rep["cycles"]),
         "seconds": seconds,
         "loop_seconds": float(rep["loop_seconds"]),  # the clocked loop alone, without simulator start-up
         "loop_cycles": int(rep["loop_cycles"]),
-        "build_seconds": build_seconds if built else 0.0,
+        "build_seconds": build_seconds,
         "mismatching_beats": int(rep["mismatching_beats"]),
         "traffic": f"input idles {idle_prob}, output ready {ready_prob}",
     }
+
+
+def _beats(values: np.ndarray, s: StreamInfo) -> list[int]:
+    """Frames of values as the beats of stream ``s``, each one integer (word k at bits ``[32k +: 32]``)."""
+    words = pack_stream(values, s).reshape(-1, s.words32)
+    return [sum(int(w) << (32 * k) for k, w in enumerate(row)) for row in words]
+
+
+def _words(beat: int, words32: int) -> list[int]:
+    """The inverse of :func:`_beats` for one beat: its ``words32`` 32-bit words, least significant first."""
+    return [(beat >> (32 * k)) & 0xFFFFFFFF for k in range(words32)]
+
+
+def _cocotb_config(
+    design: Design, hw_in: np.ndarray, want: np.ndarray, idle_prob: float, ready_prob: float, max_idle: int | None
+) -> dict:
+    """The settings of ``sim/tb_accel.py``: the input and expected output beats, the traffic, and
+    the stop rules where not given, from the estimated cycles per frame (at least the stream beats):
+    a deadlock after max(20000, 8 x that) cycles without a handshake; a cycle limit that allows for
+    the sink's backpressure."""
+    frames = len(hw_in)
+    inp, out = design.input, design.output
+    est = max(estimated_ii(design), inp.beats, out.beats)
+    if max_idle is None:
+        max_idle = max(20000, 8 * est)
+    # with tready high only ready_prob of the cycles, a frame takes about est / ready_prob cycles
+    max_cycles = int((frames + 2) * 20 * est / max(ready_prob, 0.05)) + 100000
+    return {
+        "rtl_dir": str(design.path), "in_beats": _beats(hw_in, inp), "expect": _beats(want.reshape(frames, -1), out),
+        "idle_prob": idle_prob, "ready_prob": ready_prob, "max_idle": max_idle, "max_cycles": max_cycles,
+    }  # fmt: skip
+
+
+def _build_cocotb(design: Design, cache: Path, sources: list[Path]) -> float:
+    """Build the cocotb bench of the probe top under ``cache``; the seconds it took, 0.0 when the
+    cached build was up to date."""
+    from qnnflow.sim import runner
+
+    stamp = runner.build_dir_for(design.probe_top, {}, waves=False, cache_dir=cache) / "build.stamp"
+    before = stamp.stat().st_mtime_ns if stamp.is_file() else None
+    start = time.perf_counter()
+    runner.build(design.probe_top, {}, cache_dir=cache, extra_sources=sources)
+    build_seconds = time.perf_counter() - start
+    built = not stamp.is_file() or stamp.stat().st_mtime_ns != before  # else the cached build was up to date
+    return build_seconds if built else 0.0
 
 
 def _bench_failure(log: Path) -> str:

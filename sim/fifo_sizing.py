@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 from qnnflow.flows.codegen import Design, generate
-from qnnflow.sim.accel import build_batch, estimated_ii, fork_join_fifos, pack_stream, run_batch, stall_message
+from qnnflow.sim.accel import BatchRun, Executable, build_batch, estimated_ii, pack_stream, run_batch
+from qnnflow.sim.stalls import fork_join_fifos, stall_message
 
 from qnnflow.errors import FlowError
 
@@ -64,20 +65,10 @@ def size_fifos(model, rtl_out: Path, work: Path, hw_in: np.ndarray, cache: Path,
     idx = np.arange(frames) % len(hw_in)
     x = hw_in[idx]
 
-    probe = generate(model, work / "rtl_deep", None)
-    deep = deep_depths(probe)
-    deep_design = generate(model, work / "rtl_deep", deep)
+    deep, deep_design, exe = _deep_design(model, work / "rtl_deep", cache, log)
     est = estimated_ii(deep_design)
-    exe = build_batch(deep_design, cache, log=log)
     words = pack_stream(x, deep_design.input)
-    log(f"[sim] FIFO sizing: {frames} frames paced at {est} cycles per frame (the estimated II)")
-    try:
-        throttled = run_batch(exe.path, deep_design, words, frames, work / "throttled", period=est)
-        free = run_batch(exe.path, deep_design, words, frames, work / "free")
-    except FlowError as err:
-        raise FlowError(
-            f"FIFO sizing: the design with deep FIFOs (one frame each) stopped, which no FIFO depth explains:\n{err}"
-        ) from err
+    throttled, free = _sizing_runs(exe, deep_design, words, frames, est, work, log)
     fills = dict(zip((f.name for f in deep_design.fifos), throttled.fifo_fill, strict=True))
     sized = sized_depths(fills)
 
@@ -94,36 +85,11 @@ def size_fifos(model, rtl_out: Path, work: Path, hw_in: np.ndarray, cache: Path,
         "build_seconds": exe.seconds + exe2.seconds,
     }
     check = run_batch(exe2.path, design, words, frames, work / "check", check=False)
-    fallback = None
     if check.status != "ok":
-        full = fork_join_fifos(design, check.probe_valid, check.probe_ready)
-        msg = stall_message(
-            design, check.probe_valid, check.probe_ready, check.stream_beats, check.status, check.cycles,
-            int(check.report.get("last_move", 0)),
-        )  # fmt: skip
-        if not full:
-            raise FlowError(
-                "FIFO sizing: the design with sized FIFOs stopped, and not at a full FIFO between a fork and its "
-                f"join, so deeper FIFOs would not help:\n{msg}\n  ({check.frames_done} of {frames} frames "
-                f"completed; work folder {work / 'check'})"
-            )
-        names = [f.name for f in full]
-        fallback = {
-            "kind": "fork-join deadlock",
-            "fifos": names,
-            "reason": f"sized FIFOs deadlock between a fork and its join at the full FIFO(s) {', '.join(names)} "
-            f"({check.status} at cycle {check.cycles}, {check.frames_done} of {frames} frames)",
-        }
+        fallback = _deadlock_fallback(design, check, frames, work / "check")
     else:
-        period = check.frame_period()
-        record["sized_period"] = period
-        deep_period = free.frame_period()
-        if period is not None and deep_period is not None and period > deep_period * (1 + PERIOD_SLACK) + 1:
-            fallback = {
-                "kind": "slower frame period",
-                "fifos": [],
-                "reason": f"sized FIFOs give {period:.0f} cycles per frame, deep ones {deep_period:.0f}",
-            }
+        record["sized_period"] = check.frame_period()
+        fallback = _period_fallback(record["sized_period"], free.frame_period())
     record["fallback"] = fallback
     if fallback is not None:
         log(f"[sim] FIFO sizing fallback to one frame per FIFO: {fallback['reason']}")
@@ -135,3 +101,62 @@ def size_fifos(model, rtl_out: Path, work: Path, hw_in: np.ndarray, cache: Path,
         log(f"[sim] FIFO depths sized: {total} beats in {len(sized)} FIFOs (deep: {sum(deep.values())})")
     (Path(rtl_out) / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     return design, record
+
+
+def _deep_design(model, rtl: Path, cache: Path, log) -> tuple[dict[str, int], Design, Executable]:
+    """The design with every FIFO one frame deep, generated into ``rtl`` and built: its depths,
+    the design and the executable."""
+    probe = generate(model, rtl, None)
+    deep = deep_depths(probe)
+    deep_design = generate(model, rtl, deep)
+    return deep, deep_design, build_batch(deep_design, cache, log=log)
+
+
+def _sizing_runs(
+    exe: Executable, design: Design, words: np.ndarray, frames: int, est: int, work: Path, log
+) -> tuple[BatchRun, BatchRun]:
+    """The deep design paced at the estimated II ``est`` (for the FIFO fills) and free-running (for
+    the frame period). Either one stopping is a FlowError: no FIFO depth explains it."""
+    log(f"[sim] FIFO sizing: {frames} frames paced at {est} cycles per frame (the estimated II)")
+    try:
+        throttled = run_batch(exe.path, design, words, frames, work / "throttled", period=est)
+        free = run_batch(exe.path, design, words, frames, work / "free")
+    except FlowError as err:
+        raise FlowError(
+            f"FIFO sizing: the design with deep FIFOs (one frame each) stopped, which no FIFO depth explains:\n{err}"
+        ) from err
+    return throttled, free
+
+
+def _deadlock_fallback(design: Design, check: BatchRun, frames: int, work: Path) -> dict:
+    """The fallback for a sized design that stopped (the check run in ``work``): a fork-join
+    deadlock at full FIFOs; any other stall raises FlowError with the stall diagnosis."""
+    full = fork_join_fifos(design, check.probe_valid, check.probe_ready)
+    if not full:
+        msg = stall_message(
+            design, check.probe_valid, check.probe_ready, check.stream_beats, check.status, check.cycles,
+            int(check.report.get("last_move", 0)),
+        )  # fmt: skip
+        raise FlowError(
+            "FIFO sizing: the design with sized FIFOs stopped, and not at a full FIFO between a fork and its "
+            f"join, so deeper FIFOs would not help:\n{msg}\n  ({check.frames_done} of {frames} frames "
+            f"completed; work folder {work})"
+        )
+    names = [f.name for f in full]
+    return {
+        "kind": "fork-join deadlock",
+        "fifos": names,
+        "reason": f"sized FIFOs deadlock between a fork and its join at the full FIFO(s) {', '.join(names)} "
+        f"({check.status} at cycle {check.cycles}, {check.frames_done} of {frames} frames)",
+    }
+
+
+def _period_fallback(period: float | None, deep_period: float | None) -> dict | None:
+    """The fallback for a sized design slower than the deep one (beyond the slack), else None."""
+    if period is not None and deep_period is not None and period > deep_period * (1 + PERIOD_SLACK) + 1:
+        return {
+            "kind": "slower frame period",
+            "fifos": [],
+            "reason": f"sized FIFOs give {period:.0f} cycles per frame, deep ones {deep_period:.0f}",
+        }
+    return None

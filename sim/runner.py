@@ -208,39 +208,17 @@ def run_bench(
     ``check``, a failing bench raises AssertionError naming the seed, the log and how to get
     waves.
     """
-    from cocotb_tools.runner import get_runner
-
     bdir = build(module, params, cache_dir=cache_dir, waves=waves, extra_sources=extra_sources)
     run_dir = bdir / "run"
+    log = run_dir / "sim.log"
+    results = run_dir / "results.xml"
     with build_cache.locked(bdir):
-        run_dir.mkdir(exist_ok=True)
-        for name in ("report.json", "results.xml", "dump.fst", "dump.vcd"):
-            (run_dir / name).unlink(missing_ok=True)
-        for name, text in (files or {}).items():
-            (run_dir / name).write_text(text)
         cfg = {"module": module, "params": dict(params), "seed": seed, **dict(config or {})}
-        cfg_path = run_dir / "tb_config.json"
-        cfg_path.write_text(json.dumps(cfg, sort_keys=True))
-        log = run_dir / "sim.log"
-        results = run_dir / "results.xml"
-        runner = get_runner("verilator")
-        with _tool_environ(), _no_pytest_marker():
-            try:
-                runner.test(
-                    test_module=bench or f"qnnflow.sim.tb_{module}",
-                    hdl_toplevel=module,
-                    hdl_toplevel_lang="verilog",
-                    build_dir=bdir,
-                    test_dir=run_dir,
-                    seed=seed,
-                    extra_env={CONFIG_ENV: str(cfg_path)},
-                    waves=waves,
-                    results_xml=str(results),
-                    plusargs=["+verilator+rand+reset+2", f"+verilator+seed+{seed % (1 << 31) + 1}"],
-                    log_file=log,
-                )
-            except SystemExit:
-                pass  # a crashed simulator: reported below from the (missing) results
+        cfg_path = _prepare_run_dir(run_dir, files or {}, cfg)
+        _run_test(
+            module, bench or f"qnnflow.sim.tb_{module}", bdir, run_dir,
+            seed=seed, cfg_path=cfg_path, waves=waves, log=log, results=results,
+        )  # fmt: skip
         tests, failures = _count_results(results)
         report_path = run_dir / "report.json"
         report = json.loads(report_path.read_text()) if report_path.is_file() else {}
@@ -252,6 +230,55 @@ def run_bench(
             f"log {log}\n{_failure_lines(log)}\n{hint}"
         )
     return run
+
+
+def _prepare_run_dir(run_dir: Path, files: Mapping[str, str], cfg: dict) -> Path:
+    """The run folder without a previous run's outputs, with ``files`` and the bench's settings
+    (``tb_config.json``, whose path is returned) written into it."""
+    run_dir.mkdir(exist_ok=True)
+    for name in ("report.json", "results.xml", "dump.fst", "dump.vcd"):
+        (run_dir / name).unlink(missing_ok=True)
+    for name, text in files.items():
+        (run_dir / name).write_text(text)
+    cfg_path = run_dir / "tb_config.json"
+    cfg_path.write_text(json.dumps(cfg, sort_keys=True))
+    return cfg_path
+
+
+def _run_test(
+    module: str,
+    test_module: str,
+    bdir: Path,
+    run_dir: Path,
+    *,
+    seed: int,
+    cfg_path: Path,
+    waves: bool,
+    log: Path,
+    results: Path,
+) -> None:
+    """cocotb's runner: the bench ``test_module`` on the build in ``bdir``, run in ``run_dir``. A
+    crashed simulator is not raised here: the caller reads it from the (missing) results."""
+    from cocotb_tools.runner import get_runner
+
+    runner = get_runner("verilator")
+    with _tool_environ(), _no_pytest_marker():
+        try:
+            runner.test(
+                test_module=test_module,
+                hdl_toplevel=module,
+                hdl_toplevel_lang="verilog",
+                build_dir=bdir,
+                test_dir=run_dir,
+                seed=seed,
+                extra_env={CONFIG_ENV: str(cfg_path)},
+                waves=waves,
+                results_xml=str(results),
+                plusargs=["+verilator+rand+reset+2", f"+verilator+seed+{seed % (1 << 31) + 1}"],
+                log_file=log,
+            )
+        except SystemExit:
+            pass  # a crashed simulator: reported by the caller from the (missing) results
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ execution at the hardware boundary (integers, compared exactly); they must be 0.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,45 @@ def simulate(
     (:func:`qnnflow.sim.accel.stall_traffic`; results["stalls"]), never the build's record."""
     build = Path(build)
     model = load_model(build)
+    x, y, frames = _simulation_inputs(build, inputs, labels, mode, frames, log)
+    n_inputs = len(x)
+    record = inputs is None and results_dir is None and mode is SimMode.BATCH and frames == n_inputs and not stalls
+    if record and reuse and (recorded := _recorded_results(build, log)) is not None:
+        return recorded
+    x, y = x[:frames], _first_labels(y, frames)
+    design = prepare_rtl(build, x, log=log)
+    io = HostIO(model, design)
+    hw_in, want, sw_out = _reference(io, x, log)
+    out_dir = _results_folder(build, results_dir, record, mode, inputs, x, n_inputs, seed if stalls else None)
+    if record:
+        stamps.invalidate(build, "sim")
+        provenance = stamps.sim_inputs(build)  # rtl/ may have just been generated
+    out_dir.mkdir(parents=True, exist_ok=True)
+    est_ii, est_latency = _estimates(build, design)
+    run = _simulate_hardware(mode, design, hw_in, want, build / "sim" / "verilator", out_dir, seed, stalls, log)
+    hw_graph_out = io.finish(run.outputs.reshape(frames, *design.out_shape).astype(np.float32))
+    results = {
+        "mode": mode.value,
+        "frames": frames,
+        **_agreement(run.outputs, want, decisions(hw_graph_out), decisions(sw_out), y),
+        **_speed(run, frames, est_ii, est_latency),
+        "fifo_depths": {f.name: f.depth for f in design.fifos},
+        "fifo_sizing": fifo_sizing.load_record(design.path),  # with the fallback, if one was taken
+        **run.extra,
+        "results_dir": str(out_dir),
+    }
+    _write_results(out_dir, hw_graph_out, results)
+    if record:
+        stamps.write_stamp(build, "sim", provenance)
+    log(summary(results))
+    return results
+
+
+def _simulation_inputs(
+    build: Path, inputs, labels, mode: SimMode, frames: int | None, log
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """The inputs and labels given (else the build's), checked, and the number of frames to simulate:
+    ``frames`` if given (1..inputs), else all in batch mode and :data:`COCOTB_FRAMES` in cocotb mode."""
     x = _load(inputs, build / "test_inputs.npy", "inputs")
     y = _load(labels, build / "test_labels.npy" if inputs is None else None, "labels", required=False)
     if frames is None:
@@ -123,90 +163,115 @@ def simulate(
         raise ValueError(f"frames must be in 1..{len(x)} (the inputs), not {frames}")
     if inputs is not None:
         _check_user_inputs(build, x, inputs, log)
-    n_inputs = len(x)
-    record = inputs is None and results_dir is None and mode is SimMode.BATCH and frames == n_inputs and not stalls
-    if record:
-        provenance = stamps.sim_inputs(build)
-        if reuse and stamps.is_current(build, "sim", provenance) and (build / "sim" / "results.json").is_file():
-            log(f"[sim] {build}: simulation results are up to date; reusing them")
-            return json.loads((build / "sim" / "results.json").read_text())
-    x = x[:frames]
-    if y is not None:
-        if len(y) < frames:
-            raise ValueError(f"labels: {len(y)} labels for {frames} inputs")
-        y = np.asarray(y)[:frames]
-    design = prepare_rtl(build, x, log=log)
-    io = HostIO(model, design)
-    log(f"[sim] reference: executing the dataflow graph on {frames} frames")
+    return x, y, frames
+
+
+def _first_labels(y: np.ndarray | None, frames: int) -> np.ndarray | None:
+    """The labels of the first ``frames`` inputs (None without labels)."""
+    if y is None:
+        return None
+    if len(y) < frames:
+        raise ValueError(f"labels: {len(y)} labels for {frames} inputs")
+    return np.asarray(y)[:frames]
+
+
+def _recorded_results(build: Path, log) -> dict | None:
+    """The build's recorded results when nothing they were made from has changed, else None."""
+    path = build / "sim" / "results.json"
+    if stamps.is_current(build, "sim", stamps.sim_inputs(build)) and path.is_file():
+        log(f"[sim] {build}: simulation results are up to date; reusing them")
+        return json.loads(path.read_text())
+    return None
+
+
+def _reference(io: HostIO, x: np.ndarray, log) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dataflow graph on the frames ``x``: the hardware's input, its expected output (integers,
+    one row a frame) and the graph's output."""
+    log(f"[sim] reference: executing the dataflow graph on {len(x)} frames")
     hw_in, want, sw_out = io.run(x)
-    want = np.round(want).astype(np.int64).reshape(frames, -1)
-    sim_dir = build / "sim"
-    if results_dir is not None:
-        out_dir = Path(results_dir)
-    elif record:
-        out_dir = sim_dir
-        stamps.invalidate(build, "sim")
-        provenance = stamps.sim_inputs(build)  # rtl/ may have just been generated
-    else:
-        out_dir = sim_dir / "runs" / (_run_label(mode, inputs, x, n_inputs) + (f"-stalls-seed{seed}" if stalls else ""))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    est_ii, est_latency = _estimates(build, design)
+    return hw_in, np.round(want).astype(np.int64).reshape(len(x), -1), sw_out
 
+
+@dataclass(frozen=True)
+class _HardwareRun:
+    """What one simulation of the accelerator gave, in either mode."""
+
+    outputs: np.ndarray  # (frames, values): the hardware's output stream, decoded
+    cycles: int
+    seconds: float
+    period: float | None  # measured cycles per frame (batch mode only)
+    latency: int | None  # cycles of frame 0 (batch mode only)
+    extra: dict  # the mode's own fields of results.json
+
+
+def _simulate_hardware(
+    mode: SimMode, design: Design, hw_in, want, cache: Path, out_dir: Path, seed: int, stalls: bool, log
+) -> _HardwareRun:
+    """The accelerator on the hardware inputs ``hw_in``, in ``mode``."""
     if mode is SimMode.BATCH:
-        exe = build_batch(design, sim_dir / "verilator", log=log)
-        traffic = stall_traffic(seed) if stalls else {}
-        log(f"[sim] batch: {frames} frames in Verilator" + (f", random stalls {traffic}" if stalls else ""))
-        run = run_batch(
-            exe.path, design, pack_stream(hw_in, design.input), frames, out_dir / "batch",
-            progress=max(1, frames // 10) if frames >= 50 else 0, **traffic,
-        )  # fmt: skip
-        got, cycles, seconds = run.outputs, run.cycles, run.seconds
-        period, latency = run.frame_period(), run.latency()
-        extra = {"verilator_build_seconds": round(exe.seconds, 2), "verilator_build_cached": not exe.built,
-                 "stalls": {**traffic, **run.stall_counts()} if stalls else None}  # fmt: skip
-    else:
-        res = run_cocotb(design, hw_in, want, out_dir / "cocotb", seed=seed, log=log)
-        got, cycles, seconds = res["outputs"], res["cycles"], res["seconds"]
-        period, latency = None, None
-        extra = {
-            "traffic": res["traffic"], "seed": seed, "cocotb_mismatching_beats": res["mismatching_beats"],
-            "loop_cycles_per_second": round(res["loop_cycles"] / res["loop_seconds"]) if res["loop_seconds"] else None,
-            "verilator_build_seconds": round(res["build_seconds"], 2),
-            "verilator_build_cached": not res["build_seconds"],
-        }  # fmt: skip
+        return _simulate_batch(design, hw_in, cache, out_dir, seed, stalls, log)
+    return _simulate_cocotb(design, hw_in, want, out_dir, seed, log)
 
+
+def _simulate_batch(
+    design: Design, hw_in: np.ndarray, cache: Path, out_dir: Path, seed: int, stalls: bool, log
+) -> _HardwareRun:
+    """Batch mode: the Verilator harness (built under ``cache``) on every frame, free-running or
+    with the random stalls of ``seed``."""
+    frames = len(hw_in)
+    exe = build_batch(design, cache, log=log)
+    traffic = stall_traffic(seed) if stalls else {}
+    log(f"[sim] batch: {frames} frames in Verilator" + (f", random stalls {traffic}" if stalls else ""))
+    run = run_batch(
+        exe.path, design, pack_stream(hw_in, design.input), frames, out_dir / "batch",
+        progress=max(1, frames // 10) if frames >= 50 else 0, **traffic,
+    )  # fmt: skip
+    extra = {"verilator_build_seconds": round(exe.seconds, 2), "verilator_build_cached": not exe.built,
+             "stalls": {**traffic, **run.stall_counts()} if stalls else None}  # fmt: skip
+    return _HardwareRun(run.outputs, run.cycles, run.seconds, run.frame_period(), run.latency(), extra)
+
+
+def _simulate_cocotb(
+    design: Design, hw_in: np.ndarray, want: np.ndarray, out_dir: Path, seed: int, log
+) -> _HardwareRun:
+    """cocotb mode: the bench with random idles and backpressure, every output beat checked."""
+    res = run_cocotb(design, hw_in, want, out_dir / "cocotb", seed=seed, log=log)
+    extra = {
+        "traffic": res["traffic"], "seed": seed, "cocotb_mismatching_beats": res["mismatching_beats"],
+        "loop_cycles_per_second": round(res["loop_cycles"] / res["loop_seconds"]) if res["loop_seconds"] else None,
+        "verilator_build_seconds": round(res["build_seconds"], 2),
+        "verilator_build_cached": not res["build_seconds"],
+    }  # fmt: skip
+    return _HardwareRun(res["outputs"], res["cycles"], res["seconds"], None, None, extra)
+
+
+def _agreement(got: np.ndarray, want: np.ndarray, hw_dec: np.ndarray, sw_dec: np.ndarray, y) -> dict:
+    """The hardware's outputs against the dataflow graph's (exact, per frame), its decisions
+    against the graph's, and both accuracies on the labels ``y`` (None without labels)."""
     bad = np.flatnonzero((got != want).any(axis=1))
-    hw_graph_out = io.finish(got.reshape(frames, *design.out_shape).astype(np.float32))
-    hw_dec, sw_dec = decisions(hw_graph_out), decisions(sw_out)
-    results = {
-        "mode": mode.value,
-        "frames": frames,
+    return {
         "mismatches": int(len(bad)),
         "first_mismatches": [int(i) for i in bad[:10]],
         "decision_mismatches": int((hw_dec != sw_dec).sum()),
         "hw_accuracy": float((hw_dec == y).mean()) if y is not None else None,
         "sw_accuracy": float((sw_dec == y).mean()) if y is not None else None,
+    }
+
+
+def _speed(run: _HardwareRun, frames: int, est_ii: int, est_latency: int | None) -> dict:
+    """Cycles per frame and latency, measured beside estimated, and the simulation's rate."""
+    period, cycles, seconds = run.period, run.cycles, run.seconds
+    return {
         "cycles_per_frame_measured": period,
         "cycles_per_frame_estimated": est_ii,
         "ii_ratio": round(period / est_ii, 4) if period and est_ii else None,
-        "latency_cycles": latency,
+        "latency_cycles": run.latency,
         "latency_cycles_estimated": est_latency,
         "cycles_simulated": int(cycles),
         "sim_seconds": round(seconds, 3),
         "cycles_per_second": round(cycles / seconds) if seconds else None,
         "frames_per_second": round(frames / seconds, 2) if seconds else None,
-        "fifo_depths": {f.name: f.depth for f in design.fifos},
-        "fifo_sizing": fifo_sizing.load_record(design.path),  # with the fallback, if one was taken
-        **extra,
-        "results_dir": str(out_dir),
     }
-    # results.json last, each file complete or absent: an interrupted run leaves no record
-    _write_atomic(out_dir / "outputs.npy", lambda f: np.save(f, hw_graph_out))
-    _write_atomic(out_dir / "results.json", lambda f: f.write((json.dumps(results, indent=1) + "\n").encode()))
-    if record:
-        stamps.write_stamp(build, "sim", provenance)
-    log(summary(results))
-    return results
 
 
 def _check_user_inputs(build: Path, x: np.ndarray, inputs, log) -> None:
@@ -227,14 +292,31 @@ def _check_user_inputs(build: Path, x: np.ndarray, inputs, log) -> None:
         log(f"warning: {warning}")
 
 
-def _run_label(mode: SimMode, inputs, x: np.ndarray, n_inputs: int) -> str:
-    """``x``: the frames simulated, the first of ``n_inputs`` given."""
+def _results_folder(
+    build: Path,
+    results_dir: Path | str | None,
+    record: bool,
+    mode: SimMode,
+    inputs,
+    x: np.ndarray,
+    n_inputs: int,
+    stalls_seed: int | None,
+) -> Path:
+    """Where a run's results go: ``results_dir`` if given, ``sim/`` for the build's record, else
+    ``sim/runs/<label>/``. ``x``: the frames simulated, the first of ``n_inputs`` given;
+    ``stalls_seed``: the seed of random stalls (None without)."""
+    if results_dir is not None:
+        return Path(results_dir)
+    if record:
+        return build / "sim"
     label = mode.value
     if inputs is not None:
         label += f"-inputs-{stamps.digest_array(np.asarray(x))[:8]}"
     if len(x) != n_inputs:
         label += f"-{len(x)}frames"
-    return label
+    if stalls_seed is not None:
+        label += f"-stalls-seed{stalls_seed}"
+    return build / "sim" / "runs" / label
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -242,6 +324,17 @@ def _write_atomic(path: Path, write) -> None:
     with open(tmp, "wb") as f:
         write(f)
     tmp.replace(path)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _write_atomic(path, lambda f: f.write((json.dumps(data, indent=1) + "\n").encode()))
+
+
+def _write_results(out_dir: Path, outputs: np.ndarray, results: dict) -> None:
+    """``outputs.npy`` and ``results.json`` into ``out_dir``, results.json last, each file complete
+    or absent: an interrupted run leaves no record."""
+    _write_atomic(out_dir / "outputs.npy", lambda f: np.save(f, outputs))
+    _write_json(out_dir / "results.json", results)
 
 
 BOUNDARY_PAIRS = 100  # default probe pairs of the boundary check: 200 inputs on the boundary
@@ -299,11 +392,22 @@ def check_boundary(
         probes = boundary_probes(load_source(src), x, pairs, seed=seed)
     except NoBoundaryError as why:  # nothing to bisect between: a note, not a failure of the simulation
         result = {"skipped": str(why), "probes": 0, "mismatches": 0, "source_model": str(src), "results_dir": str(out)}
-        _write_atomic(out / "boundary.json", lambda f: f.write((json.dumps(result, indent=1) + "\n").encode()))
-        if record:
-            stamps.write_stamp(build, "boundary", provenance)
+        _write_boundary(build, out, result, provenance if record else None)
         log(f"[sim] boundary probes skipped: {why}")
         return result
+    result = _probes_through_hardware(build, out, probes, src, seed)
+    _write_boundary(build, out, result, provenance if record else None)
+    log(
+        f"[sim] boundary: {result['probes']} probes ({result['ties']} exact ties, median margin "
+        f"{result['median_margin']:.3g} vs {result['median_test_margin']:.3g} on test images): "
+        f"{result['hw_vs_source_decision_mismatches']} hardware decisions differ from {src.name}"
+    )
+    return result
+
+
+def _probes_through_hardware(build: Path, out: Path, probes, src: Path, seed: int) -> dict:
+    """Simulate the boundary ``probes`` (saved as ``out/probes.npy``, results in ``out``) and compare
+    the hardware's decisions with the source model's and its outputs with the dataflow graph's."""
     np.save(out / "probes.npy", probes.inputs)
     r = simulate(build, inputs=probes.inputs, labels=None, log=lambda _m: None, results_dir=out)
     hw = decisions(np.load(out / "outputs.npy"))
@@ -318,15 +422,14 @@ def check_boundary(
         "mismatches": int(len(bad)) + r["mismatches"],  # both kinds; must be 0
     }
     result["results_dir"] = str(out)
-    _write_atomic(out / "boundary.json", lambda f: f.write((json.dumps(result, indent=1) + "\n").encode()))
-    if record:
-        stamps.write_stamp(build, "boundary", provenance)
-    log(
-        f"[sim] boundary: {result['probes']} probes ({result['ties']} exact ties, median margin "
-        f"{result['median_margin']:.3g} vs {result['median_test_margin']:.3g} on test images): "
-        f"{result['hw_vs_source_decision_mismatches']} hardware decisions differ from {src.name}"
-    )
     return result
+
+
+def _write_boundary(build: Path, out: Path, result: dict, provenance: dict | None) -> None:
+    """``out/boundary.json``, and for the build's record (``provenance`` given) its stamp."""
+    _write_json(out / "boundary.json", result)
+    if provenance is not None:
+        stamps.write_stamp(build, "boundary", provenance)
 
 
 def summary(r: dict) -> str:

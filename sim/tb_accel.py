@@ -4,7 +4,7 @@ The source sends every frame's input beats with random idles, the sink takes the
 random backpressure, and every output beat is compared with the dataflow graph's execution as it
 arrives. A stream that stops (no handshake on any stream for ``max_idle`` cycles), or a run past
 ``max_cycles``, ends the bench with a message naming each stream's valid / ready and the layer
-where data stopped (:func:`qnnflow.sim.accel.stall_message`).
+where data stopped (:func:`qnnflow.sim.stalls.stall_message`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 from qnnflow.flows.codegen import load_design
-from qnnflow.sim.accel import stall_message
+from qnnflow.sim.stalls import stall_message
 from qnnflow.sim.streams import Bench, Sink, Source, Traffic, load_config, write_report
 
 CFG = load_config()

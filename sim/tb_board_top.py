@@ -208,78 +208,94 @@ def accelerator_ns() -> int:
     return (CFG.get("latency_cycles", 0) + CFG.get("interval_cycles", 0)) * CLOCK_NS
 
 
-@cocotb.test()
-async def corrupted_frames(dut):
-    """Each kind of bad frame gets its error frame; the link and the accelerator resynchronize."""
-    uart = await start(dut)
-    rng = random.Random(CFG["seed"] + 1)
-    parser = FrameParser()
-    got = []
-    expect = []
+class Exchanges:
+    """Frames sent to the board one at a time, the answers that came back (``got``) and the ones
+    that should have (``expect``), as (type, seq, payload)."""
 
-    async def collect(limit_ns: int, *, early: bool = True) -> None:
+    def __init__(self, uart: Uart):
+        self.uart = uart
+        self.parser = FrameParser()
+        self.got: list[tuple] = []
+        self.expect: list[tuple] = []
+
+    async def collect(self, limit_ns: int, *, early: bool = True) -> None:
         """Read answers until the expected ones are in and the bytes are out (with ``early``), at
         most for ``limit_ns``."""
         step = frame_ns(1)
         for _ in range(max(1, limit_ns // step)):
             await Timer(step, unit="ns")
-            got.extend((f.type, f.seq, f.payload) for f in parser.feed(uart.read()))
-            if early and len(got) >= len(expect) and uart.idle:
+            self.got.extend((f.type, f.seq, f.payload) for f in self.parser.feed(self.uart.read()))
+            if early and len(self.got) >= len(self.expect) and self.uart.idle:
                 return
 
-    async def exchange(data: bytes, want: list[tuple], *, bad_stop_at: int | None = None) -> None:
-        uart.write(data, bad_stop_at=bad_stop_at)
-        expect.extend(want)
-        await collect(frame_ns(len(data) + FMT.response_bytes + 4) + TIMEOUT_NS + 2 * accelerator_ns())
+    async def send(self, data: bytes, want: list[tuple], *, bad_stop_at: int | None = None) -> None:
+        """Send ``data`` (with a low stop bit at byte ``bad_stop_at``) and collect the answers ``want``."""
+        self.uart.write(data, bad_stop_at=bad_stop_at)
+        self.expect.extend(want)
+        await self.collect(frame_ns(len(data) + FMT.response_bytes + 4) + TIMEOUT_NS + 2 * accelerator_ns())
 
-    def result(seq: int, beats: list[int]) -> tuple:
-        return (FrameType.RESULT, seq, beats_to_bytes(reference(beats), P["OUT_W"]))
+
+def _result(seq: int, beats: list[int]) -> tuple:
+    """The board's answer to the image frame ``seq`` of input ``beats``."""
+    return (FrameType.RESULT, seq, beats_to_bytes(reference(beats), P["OUT_W"]))
+
+
+def _flipped(frame: bytes, index: int, mask: int) -> bytes:
+    """``frame`` with the bits ``mask`` of byte ``index`` flipped."""
+    bad = bytearray(frame)
+    bad[index] ^= mask
+    return bytes(bad)
+
+
+@cocotb.test()
+async def corrupted_frames(dut):
+    """Each kind of bad frame gets its error frame; the link and the accelerator resynchronize."""
+    board = Exchanges(await start(dut))
+    rng = random.Random(CFG["seed"] + 1)
 
     beats, frame = _good_frame(rng, 1)
-    await exchange(frame, [result(1, beats)])
+    await board.send(frame, [_result(1, beats)])
 
     _, frame = _clean_payload(rng, FrameType.IMAGE, 2)
-    bad = bytearray(frame)
-    bad[6] ^= 0x10  # a payload bit flipped: the CRC no longer matches
-    await exchange(bytes(bad), [(FrameType.ERR_CHECKSUM, 2, b"")])
+    # a payload bit flipped: the CRC no longer matches
+    await board.send(_flipped(frame, 6, 0x10), [(FrameType.ERR_CHECKSUM, 2, b"")])
     assert int(dut.led.value) & 2, "the error LED should light after an error frame"
 
     _, frame = _clean_payload(rng, FrameType.IMAGE, 9)
-    bad = bytearray(frame)
-    bad[-2] ^= 0x01  # the CRC's high byte wrong, the payload intact
-    await exchange(bytes(bad), [(FrameType.ERR_CHECKSUM, 9, b"")])
+    # the CRC's high byte wrong, the payload intact
+    await board.send(_flipped(frame, -2, 0x01), [(FrameType.ERR_CHECKSUM, 9, b"")])
 
-    await exchange(bytes([0x00, 0x13, 0x5A, 0xFF]), [])  # noise between frames is skipped
+    await board.send(bytes([0x00, 0x13, 0x5A, 0xFF]), [])  # noise between frames is skipped
 
     _, frame = _clean_payload(rng, FrameType.IMAGE, 3, extra=1)  # one beat too many
-    await exchange(frame, [(FrameType.ERR_LENGTH, 3, b"")])
+    await board.send(frame, [(FrameType.ERR_LENGTH, 3, b"")])
 
     _, frame = _clean_payload(rng, 0x02, 4)
-    await exchange(frame, [(FrameType.ERR_TYPE, 4, b"")])
+    await board.send(frame, [(FrameType.ERR_TYPE, 4, b"")])
 
     beats, frame = _good_frame(rng, 5)
-    await exchange(frame, [result(5, beats)])
+    await board.send(frame, [_result(5, beats)])
 
     # a byte of the payload lost to a framing error: the CRC byte is taken as the last payload
     # byte, then the board waits for a CRC byte that never comes
     _, frame = _clean_payload(rng, FrameType.IMAGE, 6)
-    await exchange(frame, [(FrameType.ERR_TIMEOUT, 6, b"")], bad_stop_at=HEADER_BYTES + 1)
+    await board.send(frame, [(FrameType.ERR_TIMEOUT, 6, b"")], bad_stop_at=HEADER_BYTES + 1)
 
     _, frame = _clean_payload(rng, FrameType.IMAGE, 7)
-    await exchange(frame[: HEADER_BYTES + max(1, len(frame) // 2 - HEADER_BYTES)], [(FrameType.ERR_TIMEOUT, 7, b"")])
+    cut = frame[: HEADER_BYTES + max(1, len(frame) // 2 - HEADER_BYTES)]
+    await board.send(cut, [(FrameType.ERR_TIMEOUT, 7, b"")])
 
-    await exchange(frame[:2], [(FrameType.ERR_TIMEOUT, 0, b"")])  # a header cut short
+    await board.send(frame[:2], [(FrameType.ERR_TIMEOUT, 0, b"")])  # a header cut short
 
     beats, frame = _good_frame(rng, 8)
-    await exchange(frame, [result(8, beats)])
+    await board.send(frame, [_result(8, beats)])
 
     # anything the board still sends now is an answer too many (it answers in order, so only
     # stray bytes after the last frame could start one, and a frame times out after TIMEOUT_CLKS)
-    await collect(frame_ns(FMT.response_bytes + 4) + 2 * TIMEOUT_NS, early=False)
-    assert got == expect, f"responses {got}\nexpected  {expect} (seed {CFG['seed']})"
-    assert parser.bad_crc == 0 and parser.skipped == 0, "the board's own frames must be clean"
-    write_report("corrupted_cases", len(expect))
-
+    await board.collect(frame_ns(FMT.response_bytes + 4) + 2 * TIMEOUT_NS, early=False)
+    assert board.got == board.expect, f"responses {board.got}\nexpected  {board.expect} (seed {CFG['seed']})"
+    assert board.parser.bad_crc == 0 and board.parser.skipped == 0, "the board's own frames must be clean"
+    write_report("corrupted_cases", len(board.expect))
 
 
 @cocotb.test()
