@@ -7,9 +7,9 @@
 //             With a per-class map (HAS_MUL, HAS_OFFSET or SHIFT > 0) the values compared are
 //             v_i = ((HAS_MUL ? M_i * x_i : x_i) << SHIFT) + (HAS_OFFSET ? N_i : 0), signed in
 //             VAL_W bits (the caller sizes VAL_W so that v never wraps): per-class scales and
-//             offsets of the logits, made integers by qnnflow.flows.label_map. M_i and N_i come
+//             offsets of the logits, made integers by qnnflow.flows.passes.label_map. M_i and N_i come
 //             from MUL_FILE and OFFSET_FILE ($readmemh), laid out like thresholds
-//             (qnnflow.flows.memfiles.label_map_words): NUM/PE words, word f holds class f*PE+e
+//             (qnnflow.flows.codegen.memfiles.label_map_words): NUM/PE words, word f holds class f*PE+e
 //             at element e, MUL_W / OFF_W-bit two's complement; read one beat ahead.
 // Latency   : 1 cycle from the last input beat of a frame to the output beat.
 // Throughput: one input beat per cycle, so NUM/PE cycles per frame.

@@ -6,7 +6,7 @@
 //             With NUM_T > 0 the output is the multi-threshold activation
 //             out[r] = (number of thresholds t of row r with t <= acc[r]) + OUT_OFFSET
 //             in OUT_W bits; with NUM_T = 0 it is acc[r] itself (OUT_W = ACC_W).
-//             This is qnnflow.flows.kernels.mvau.
+//             This is qnnflow.flows.ir.kernels.mvau.
 // Streams   : an input beat is SIMD elements of x (beat j: elements j*SIMD .. +SIMD-1, element i
 //             at bits [i*IN_W +: IN_W]); a vector is SF = MW/SIMD beats. An output beat is PE
 //             elements (beat n: rows n*PE .. +PE-1); a vector gives NF = MH/PE beats.
@@ -14,7 +14,7 @@
 // Memories  : WEIGHT_FILE holds NF*SF words of PE*SIMD weights (word nf*SF+sf, element pe*SIMD+s
 //             = W[nf*PE+pe][sf*SIMD+s]); THRESH_FILE holds NF words of PE*NUM_T thresholds of
 //             ACC_W bits (word nf, element pe*NUM_T+t = threshold t of row nf*PE+pe), as written
-//             by qnnflow.flows.memfiles. Both are read synchronously (block RAM friendly).
+//             by qnnflow.flows.codegen.memfiles. Both are read synchronously (block RAM friendly).
 // Timing    : one SIMD slice of one PE fold per cycle: the first fold takes the input beats as
 //             they come and keeps them in an SF-word buffer, the other NF-1 folds read them back,
 //             so a vector takes NF*SF cycles and vectors follow back to back without a gap.
@@ -34,7 +34,7 @@
 //   IN_W         input element width; IN_SIGNED: two's complement; IN_BIPOLAR: {-1,+1} (IN_W = 1)
 //   W_W          weight width; W_SIGNED: two's complement (ternary is W_W = 2 signed holding
 //                -1/0/+1); W_BIPOLAR: {-1,+1} (W_W = 1)
-//   ACC_W        accumulator width (signed); qnnflow.flows.kernels.accumulator_width gives it
+//   ACC_W        accumulator width (signed); qnnflow.flows.ir.kernels.accumulator_width gives it
 //   NUM_T        thresholds per row; 0 for no activation
 //   OUT_W        output element width (= ACC_W when NUM_T = 0)
 //   OUT_OFFSET   signed offset added to the threshold count

@@ -8,7 +8,7 @@
 //             Positions outside the image read PAD_VALUE. OH = (IFM_H + 2*PAD_H - K_H)/STRIDE_H + 1
 //             (floor), OW likewise. A 1-D convolution (Conv1d over L samples) is IFM_H = 1, K_H = 1,
 //             PAD_H = 0, IFM_W = L.
-//             This is qnnflow.flows.kernels.sliding_window.
+//             This is qnnflow.flows.ir.kernels.sliding_window.
 // Buffer    : a ring of NR = 2*K_H image rows (IFM_W*CF words each) in one memory with one write
 //             and one synchronous read port (block RAM friendly). A row is written once and read
 //             by every window that covers it; its slot is reused once no later window needs it.

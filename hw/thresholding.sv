@@ -6,7 +6,7 @@
 //             The stream is channels-last: beat j carries channels (j mod CF)*PE .. +PE-1,
 //             CF = CH/PE, element e at bits [e*IN_W +: IN_W].
 //             Thresholds come from THRESH_FILE ($readmemh), laid out by
-//             qnnflow.flows.memfiles.threshold_words: CF words, word f holds channel f*PE+e's
+//             qnnflow.flows.codegen.memfiles.threshold_words: CF words, word f holds channel f*PE+e's
 //             threshold t at element e*NUM_T + t, THR_W-bit two's complement.
 // Latency   : 1 cycle.
 // Throughput: one beat per cycle.

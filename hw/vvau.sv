@@ -8,7 +8,7 @@
 //             have the same sign. With NUM_T > 0 the output is the multi-threshold activation
 //             out[c] = (number of thresholds t of channel c with t <= acc[c]) + OUT_OFFSET in
 //             OUT_W bits; with NUM_T = 0 it is acc[c] itself (OUT_W = ACC_W).
-//             This is qnnflow.flows.kernels_dw.vvau.
+//             This is qnnflow.flows.ir.kernels_dw.vvau.
 // Streams   : the input is hw/sliding_window.sv's window stream: a window is KK*CH elements in
 //             (ky, kx, c) order (element k*CH + c is x[k][c]), cut into beats of SIMD*PE
 //             consecutive elements (element i of a beat at bits [i*IN_W +: IN_W]); a window is
@@ -24,7 +24,7 @@
 //             = W[nf*PE+pe][sf*SIMD+s]): the weights in the order the window stream needs them.
 //             THRESH_FILE holds NF words of PE*NUM_T thresholds of ACC_W bits (word nf, element
 //             pe*NUM_T+t = threshold t of channel nf*PE+pe). Both as written by
-//             qnnflow.flows.memfiles (vvau_weight_words, threshold_words); both read
+//             qnnflow.flows.codegen.memfiles (vvau_weight_words, threshold_words); both read
 //             synchronously (block RAM friendly).
 // Timing    : one input beat per cycle, each beat used once (no input buffer): a window takes
 //             NF*SF cycles and windows follow back to back without a gap. The NF partial sums of
@@ -45,7 +45,7 @@
 //   IN_W         input element width; IN_SIGNED: two's complement; IN_BIPOLAR: {-1,+1} (IN_W = 1)
 //   W_W          weight width; W_SIGNED: two's complement (ternary is W_W = 2 signed holding
 //                -1/0/+1); W_BIPOLAR: {-1,+1} (W_W = 1)
-//   ACC_W        accumulator width (signed), qnnflow.flows.kernels.accumulator_width over KK products
+//   ACC_W        accumulator width (signed), qnnflow.flows.ir.kernels.accumulator_width over KK products
 //   NUM_T        thresholds per channel; 0 for no activation
 //   OUT_W        output element width (= ACC_W when NUM_T = 0)
 //   OUT_OFFSET   signed offset added to the threshold count

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 # the reference and the decision rule live in flows (no torch there)
-from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
-from qnnflow.flows.reference import quiet as _quiet
+from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
+from qnnflow.flows.ir.reference import quiet as _quiet
 from torch import nn
 
 __all__ = ["export_qonnx", "check_export", "ExportCheck"]
@@ -92,7 +92,7 @@ def check_export(model: nn.Module, onnx_path: Path | str, x: np.ndarray) -> Expo
     (float32, and float64 where float32 cannot tell; see :class:`ExportCheck`)."""
     import copy
 
-    from qnnflow.flows.reference import run_qonnx_double
+    from qnnflow.flows.ir.reference import run_qonnx_double
     from qnnflow.models.zoo import logits
 
     qonnx_model = load_qonnx(onnx_path)

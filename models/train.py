@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from qnnflow.flows.reference import decisions
+from qnnflow.flows.ir.reference import decisions
 from qnnflow.models.datasets import Split, load_dataset
 from qnnflow.models.export import check_export, export_qonnx
 from qnnflow.models.zoo import Preset, build_model, logits, parse_preset

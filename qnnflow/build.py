@@ -35,10 +35,10 @@ def stage_train(cfg: BuildConfig, out: Path) -> str:
 def stage_compile(cfg: BuildConfig, out: Path) -> str:
     import numpy as np
 
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.folding import DEFAULT_TARGET_CYCLES
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.folding import DEFAULT_TARGET_CYCLES
+    from qnnflow.flows.compile.steps import CompileOptions
     from qnnflow.flows.implement.boards import board_spec
-    from qnnflow.flows.steps import CompileOptions
 
     # Default folding when the config sets no target: DEFAULT_TARGET_CYCLES of the board's family.
     target_cycles = cfg.target_cycles
@@ -54,7 +54,7 @@ def stage_compile(cfg: BuildConfig, out: Path) -> str:
     )
     est = json.loads((out / "estimates.json").read_text())
     ii = est.get("ii_cycles", est.get("network", {}).get("ii_cycles", "?"))
-    from qnnflow.flows.verify import summary
+    from qnnflow.flows.compile.verify import summary
 
     ver = summary(json.loads((out / "verification.json").read_text()))
     return f"{ver}; accuracy {res.accuracy:.4f}, II {ii} cycles"

@@ -169,9 +169,9 @@ def _fmt(value: object) -> str:
 def cmd_compile(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.folding import DEFAULT_TARGET_CYCLES
-    from qnnflow.flows.steps import CompileOptions, OutputMode
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.folding import DEFAULT_TARGET_CYCLES
+    from qnnflow.flows.compile.steps import CompileOptions, OutputMode
 
     target_cycles = args.target_cycles
     given = (args.target_cycles, args.target_fps, args.lut_budget, args.bram_budget, args.folding)

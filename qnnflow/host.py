@@ -107,7 +107,7 @@ def run_board(build_dir: Path | str, port: str, *, inputs: Path | str | None = N
     from qonnx.core.modelwrapper import ModelWrapper
 
     from qnnflow.flows.codegen import load_design
-    from qnnflow.flows.reference import decisions
+    from qnnflow.flows.ir.reference import decisions
     from qnnflow.sim.accel import HostIO, pack_stream, unpack_stream
 
     build_dir = Path(build_dir)

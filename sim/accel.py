@@ -3,7 +3,7 @@ dataflow graph's execution, over whole test sets.
 
 - The host part of the graph (the input quantizer before the hardware, a logits rescale after it)
   runs in software (:class:`HostIO`); the hardware's input and output streams are packed and
-  unpacked with :func:`qnnflow.flows.memfiles.encode` / ``decode`` (the one element layout).
+  unpacked with :func:`qnnflow.flows.codegen.memfiles.encode` / ``decode`` (the one element layout).
 - Batch mode: ``sim/harness/accel_main.cpp`` as the Verilator main, fed from files (fast; whole
   test sets), free-running or with random input idles and output backpressure
   (:func:`stall_traffic`; the harness counts the stalls that took effect). cocotb mode:
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from qnnflow.flows.codegen import Design, StreamInfo
-from qnnflow.flows.memfiles import decode, encode
+from qnnflow.flows.codegen.memfiles import decode, encode
 from qnnflow.sim import build_cache
 from qnnflow.sim.stalls import stall_message
 
@@ -78,7 +78,7 @@ class HostIO:
     output (the golden model, every layer's numpy ``execute``), and the graph's output."""
 
     def __init__(self, model, design: Design):
-        from qnnflow.flows.execute import Executor
+        from qnnflow.flows.ir.execute import Executor
 
         self.model = model
         self.design = design
@@ -102,7 +102,7 @@ class HostIO:
         after = _nodes_after(self.model, self.design.out_tensor)
         if not after:
             return hw_out
-        from qnnflow.flows.execute import Executor
+        from qnnflow.flows.ir.execute import Executor
         from qonnx.core.modelwrapper import ModelWrapper
 
         sub = _subgraph(self.model, self.design.out_tensor, after, self.design.out_shape)
@@ -111,7 +111,7 @@ class HostIO:
 
 def _nodes_after(model, tensor: str) -> list:
     """Nodes that (transitively) consume ``tensor``: the host part after the hardware."""
-    from qnnflow.flows.graph import topo_nodes
+    from qnnflow.flows.ir.graph import topo_nodes
 
     live, out = {tensor}, []
     for n in topo_nodes(model):

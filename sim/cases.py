@@ -3,7 +3,7 @@
 One :class:`Case` per (module, parameter set), with a readable id such as ``mvau/pe2-simd4-w2a2``.
 Only valid combinations are listed. ``slow`` cases are larger sweeps kept out of ``make test``.
 Memory contents (weights, thresholds) are drawn from the case's seed here, written as
-``$readmemh`` files with :mod:`qnnflow.flows.memfiles`, and passed to the bench in its JSON
+``$readmemh`` files with :mod:`qnnflow.flows.codegen.memfiles`, and passed to the bench in its JSON
 settings too; the bench draws its own random inputs from the same seed.
 """
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows import kernels, kernels_dw, memfiles
+from qnnflow.flows.codegen import memfiles
+from qnnflow.flows.ir import kernels, kernels_dw
 from qnnflow.sim.runner import BenchRun, run_bench
 
 
@@ -567,7 +568,7 @@ def by_id(full_id: str) -> Case:
 
 
 # ------------------------------------------------------------------------------------------------
-# label_select with a per-class map (flows/label_map.py)
+# label_select with a per-class map (flows/passes/label_map.py)
 # ------------------------------------------------------------------------------------------------
 def label_select_map_case(
     name: str,

@@ -1,4 +1,4 @@
-"""The stitched simulation of one compiled fuzz case (:mod:`qnnflow.flows.fuzz`): the fuzz
+"""The stitched simulation of one compiled fuzz case (:mod:`qnnflow.flows.compile.fuzz`): the fuzz
 benchmark's (``qnnflow.bench.fuzz``) and the fuzz tests' last rung."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows.fuzz import FuzzCase
-from qnnflow.flows.fuzz_check import Outcome, one_line, raised_at
+from qnnflow.flows.compile.fuzz import FuzzCase
+from qnnflow.flows.compile.fuzz_check import Outcome, one_line, raised_at
 
 
 def simulate_case(case: FuzzCase, outcome: Outcome, out_dir: Path | str) -> Outcome:
@@ -25,8 +25,8 @@ def simulate_case(case: FuzzCase, outcome: Outcome, out_dir: Path | str) -> Outc
         return dataclasses.replace(outcome, kind=kind, detail=detail, simulated=True, seconds=took)
 
     try:
-        from qnnflow.flows.execute import reference_outputs
-        from qnnflow.flows.reference import decisions
+        from qnnflow.flows.ir.execute import reference_outputs
+        from qnnflow.flows.ir.reference import decisions
         from qnnflow.sim.stitch import simulate
 
         res = simulate(out_dir, inputs=case.inputs, log=lambda _m: None)
@@ -38,7 +38,7 @@ def simulate_case(case: FuzzCase, outcome: Outcome, out_dir: Path | str) -> Outc
         return done("bug", f"simulation: {type(err).__name__}: {one_line(err)} at {raised_at(err)}")
     off = hw != sw
     if off.any():  # as the compile's verification: float64 decides where float32 and float64 disagree
-        from qnnflow.flows.reference import run_qonnx_double
+        from qnnflow.flows.ir.reference import run_qonnx_double
 
         sw64 = decisions(run_qonnx_double(case.model, case.inputs))
         off &= hw != sw64

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows import kernels, memfiles
+from qnnflow.flows.codegen import memfiles
+from qnnflow.flows.ir import kernels
 from qnnflow.hw import library as rtl
 
 from qnnflow import toolchain

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from qnnflow.flows.reference import decisions, run_qonnx
+from qnnflow.flows.ir.reference import decisions, run_qonnx
 
 DEFAULT_STEPS = 14  # segment resolution 2**-14: far finer than any input quantizer of the zoo
 
@@ -67,7 +67,7 @@ def boundary_probes(model, x: np.ndarray, pairs: int, *, steps: int = DEFAULT_ST
     input takes only grid values (an integer datatype annotation, e.g. UINT8 pixels) is bisected on
     grid points: every probe is a valid input. Raises NoBoundaryError when ``x`` holds fewer than
     two classes (no boundary to find between its images)."""
-    from qnnflow.flows.inputs import input_grid
+    from qnnflow.flows.ir.inputs import input_grid
 
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, not {pairs}")

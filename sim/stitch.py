@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from qnnflow.flows import codegen
 from qnnflow.flows.codegen import Design, load_design
-from qnnflow.flows.inputs import check_on_grid, load_npy, range_warning
-from qnnflow.flows.reference import decisions
+from qnnflow.flows.ir.inputs import check_on_grid, load_npy, range_warning
+from qnnflow.flows.ir.reference import decisions
 from qnnflow.sim import fifo_sizing
 from qnnflow.sim.accel import HostIO, build_batch, estimated_ii, pack_stream, run_batch, run_cocotb, stall_traffic
 
@@ -276,7 +276,7 @@ def _speed(run: _HardwareRun, frames: int, est_ii: int, est_latency: int | None)
 
 def _check_user_inputs(build: Path, x: np.ndarray, inputs, log) -> None:
     """Inputs the user gives: the source model's input shape (a clear error), its grid (a warning)."""
-    from qnnflow.flows.importer import load_model as load_source
+    from qnnflow.flows.compile.importer import load_model as load_source
 
     try:
         src = load_source(source_model(build))
@@ -368,7 +368,7 @@ def check_boundary(
     ``inputs``: the images to pair (default: the build's test_inputs.npy, the build's record in
     ``sim/boundary/``; other inputs go to ``sim/runs/boundary-inputs-<digest>/``). ``reuse``: return
     the record at once when nothing it depends on changed."""
-    from qnnflow.flows.importer import load_model as load_source
+    from qnnflow.flows.compile.importer import load_model as load_source
     from qnnflow.sim.probes import NoBoundaryError, boundary_probes
 
     build = Path(build)

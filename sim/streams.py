@@ -1,7 +1,7 @@
 """Stream drivers and the shared bench harness for the cocotb benches of ``hw/`` modules.
 
 Beats are Python ints (the whole ``tdata`` word; pack elements with
-:func:`qnnflow.flows.memfiles.pack`). One clocked loop serves every source and sink of a bench:
+:func:`qnnflow.flows.codegen.memfiles.pack`). One clocked loop serves every source and sink of a bench:
 right after a rising edge it drives ``tvalid``/``tdata`` and ``tready`` for the coming cycle, then
 in the read-only phase it samples which handshakes will happen at the next edge. Several streams
 may share one packed bus (``s_axis_tvalid[LANES-1:0]``, lane i's data at ``tdata[i*W +: W]``),
@@ -237,9 +237,10 @@ def beats(values, width: int, per_beat: int, *, signed: bool, bipolar: bool = Fa
     else unsigned; -1 / +1 if ``bipolar``): nothing is wrapped, so an expected value that a too
     narrow port or accumulator could not carry is reported (ValueError naming ``port``, the
     element and the range) instead of being compared modulo 2^width. That is a bench or
-    configuration error, not a hardware mismatch. See :func:`qnnflow.flows.memfiles.pack`."""
+    configuration error, not a hardware mismatch. See :func:`qnnflow.flows.codegen.memfiles.pack`."""
     import numpy as np
-    from qnnflow.flows import kernels, memfiles
+    from qnnflow.flows.codegen import memfiles
+    from qnnflow.flows.ir import kernels
 
     v = np.asarray(values, dtype=np.int64).reshape(-1, per_beat)
     if bipolar:

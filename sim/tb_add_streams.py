@@ -1,4 +1,4 @@
-"""cocotb bench of ``hw/add_streams.sv`` against :func:`qnnflow.flows.kernels.add_streams`.
+"""cocotb bench of ``hw/add_streams.sv`` against :func:`qnnflow.flows.ir.kernels.add_streams`.
 
 The two inputs are lanes 0 and 1 of the packed input bus, each with its own idles; a frame is
 FRAME beats, one per cycle.
@@ -6,7 +6,7 @@ FRAME beats, one per cycle.
 
 from __future__ import annotations
 
-from qnnflow.flows import kernels
+from qnnflow.flows.ir import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
 
 CFG = load_config()

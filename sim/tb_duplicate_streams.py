@@ -5,7 +5,7 @@ Under backpressure each output lane stalls independently. A frame is FRAME beats
 
 from __future__ import annotations
 
-from qnnflow.flows import kernels
+from qnnflow.flows.ir import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
 
 CFG = load_config()

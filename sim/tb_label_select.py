@@ -1,4 +1,4 @@
-"""cocotb bench of ``hw/label_select.sv`` against :func:`qnnflow.flows.kernels.label_select`.
+"""cocotb bench of ``hw/label_select.sv`` against :func:`qnnflow.flows.ir.kernels.label_select`.
 
 A frame is NUM values in NUM/PE beats and gives one index. Values are drawn from a narrow range
 so that ties (which must go to the lowest index) are common. With a per-class map (HAS_MUL,
@@ -10,7 +10,7 @@ input that makes its value least.
 from __future__ import annotations
 
 import numpy as np
-from qnnflow.flows import kernels
+from qnnflow.flows.ir import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests, write_report
 
 CFG = load_config()

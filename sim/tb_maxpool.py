@@ -1,4 +1,4 @@
-"""cocotb bench of ``hw/maxpool.sv`` against :func:`qnnflow.flows.kernels.maxpool`.
+"""cocotb bench of ``hw/maxpool.sv`` against :func:`qnnflow.flows.ir.kernels.maxpool`.
 
 A frame is one image: IFM_H*IFM_W*CF input beats at one per cycle, (IFM_H/K_H)*(IFM_W/K_W)*CF outputs
 (K_H, K_W default K).
@@ -6,7 +6,7 @@ A frame is one image: IFM_H*IFM_W*CF input beats at one per cycle, (IFM_H/K_H)*(
 
 from __future__ import annotations
 
-from qnnflow.flows import kernels
+from qnnflow.flows.ir import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
 
 CFG = load_config()

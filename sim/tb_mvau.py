@@ -1,4 +1,4 @@
-"""cocotb bench of ``hw/mvau.sv`` against :func:`qnnflow.flows.kernels.mvau`.
+"""cocotb bench of ``hw/mvau.sv`` against :func:`qnnflow.flows.ir.kernels.mvau`.
 
 Weights and thresholds come from the case (and its memory files). The input vectors are the two
 corner vectors first (all-max, all-min: against the case's all-max and all-min weight rows they
@@ -10,7 +10,7 @@ A frame is one vector: SF = MW/SIMD input beats, NF = MH/PE output beats, NF*SF 
 from __future__ import annotations
 
 import numpy as np
-from qnnflow.flows import kernels
+from qnnflow.flows.ir import kernels
 from qnnflow.sim.cases import corner_inputs
 from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
 

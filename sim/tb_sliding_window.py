@@ -1,4 +1,4 @@
-"""cocotb bench of ``hw/sliding_window.sv`` against :func:`qnnflow.flows.kernels.sliding_window`.
+"""cocotb bench of ``hw/sliding_window.sv`` against :func:`qnnflow.flows.ir.kernels.sliding_window`.
 
 A frame is one image; images follow each other back to back. Kernels may be non-square
 (K_H x K_W, strides and padding per axis), down to the 1 x K kernel of a Conv1d over a 1-row image.
@@ -8,7 +8,7 @@ SLACK_FRACTION for the line buffer's row hand-over at image boundaries.
 
 from __future__ import annotations
 
-from qnnflow.flows import kernels
+from qnnflow.flows.ir import kernels
 from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
 
 CFG = load_config()

@@ -1,4 +1,4 @@
-"""cocotb bench of ``hw/thresholding.sv`` against :func:`qnnflow.flows.kernels.thresholding`.
+"""cocotb bench of ``hw/thresholding.sv`` against :func:`qnnflow.flows.ir.kernels.thresholding`.
 
 The pixels are an all-max and an all-min one first (channels 0 and 1 of the case have
 thresholds at those extremes), then random ones; expected outputs are range-checked, not wrapped.
@@ -9,7 +9,7 @@ A frame is one pixel: CH channels in CF = CH/PE beats, one beat per cycle.
 from __future__ import annotations
 
 import numpy as np
-from qnnflow.flows import kernels
+from qnnflow.flows.ir import kernels
 from qnnflow.sim.cases import corner_inputs
 from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
 

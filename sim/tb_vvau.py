@@ -1,4 +1,4 @@
-"""cocotb bench of ``hw/vvau.sv`` against :func:`qnnflow.flows.kernels_dw.vvau`.
+"""cocotb bench of ``hw/vvau.sv`` against :func:`qnnflow.flows.ir.kernels_dw.vvau`.
 
 Weights and thresholds come from the case (and its memory files). The input windows are the two
 corner windows first (all-max, all-min: against the case's all-max and all-min weight channels
@@ -11,7 +11,7 @@ beats, NF = CH/PE output beats, NF*SF cycles (SF = KK/SIMD).
 from __future__ import annotations
 
 import numpy as np
-from qnnflow.flows import kernels_dw
+from qnnflow.flows.ir import kernels_dw
 from qnnflow.sim.cases import corner_inputs
 from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
 

@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows.graph import HW_DOMAIN, topo_nodes
-from qnnflow.flows.passes_streams import SHAPE_OPS
-from qnnflow.flows.rtl_backend import ElemType
+from qnnflow.flows.codegen.backends import ElemType
+from qnnflow.flows.ir.graph import HW_DOMAIN, SHAPE_OPS, topo_nodes
 from qonnx.core.modelwrapper import ModelWrapper
 
 TOP = "accelerator"
@@ -129,7 +128,7 @@ def split(model: ModelWrapper) -> Split:
     alias: dict[str, str] = {}
     hw = [n for n in nodes if n.domain == HW_DOMAIN]
     if not hw:
-        raise ValueError("the dataflow graph has no hardware layers (domain qnnflow.flows.layers)")
+        raise ValueError("the dataflow graph has no hardware layers (domain qnnflow.flows.ir.layers)")
     produced = {o for n in hw for o in n.output}
     first, last = nodes.index(hw[0]), nodes.index(hw[-1])
     for n in nodes[first : last + 1]:
@@ -171,7 +170,7 @@ def frame_shapes(model: ModelWrapper) -> dict[str, list[int]]:
     """The shape of one frame (no batch dimension) of every tensor, from executing the graph once
     on a zero input: the shape annotations of a rewritten graph are not always up to date (a
     LabelSelect's output keeps the logits' shape)."""
-    from qnnflow.flows.execute import Executor
+    from qnnflow.flows.ir.execute import Executor
 
     inp = model.graph.input[0].name
     shape = [1, *[int(v) for v in model.get_tensor_shape(inp)[1:]]]

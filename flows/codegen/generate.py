@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from qnnflow.flows.codegen.backends import Backend, ElemType, backend
 from qnnflow.flows.codegen.design import (
     DESIGN_FILE,
     PROBE_TOP,
@@ -21,10 +22,9 @@ from qnnflow.flows.codegen.design import (
     sanitize,
     split,
 )
+from qnnflow.flows.codegen.memfiles import write_memh
 from qnnflow.flows.codegen.netlist import accelerator_netlist, probe_netlist
-from qnnflow.flows.layers import Layer, get_layer
-from qnnflow.flows.memfiles import write_memh
-from qnnflow.flows.rtl_backend import Backend, ElemType, backend
+from qnnflow.flows.ir.layers import Layer, get_layer
 from qnnflow.hw import library as rtl_lib
 from qonnx.core.modelwrapper import ModelWrapper
 

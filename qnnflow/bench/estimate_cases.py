@@ -27,7 +27,7 @@ CASES = (
 
 def _mvau(mw, mh, pe, simd, in_w, w_w, *, in_signed=0, w_signed=1, bipolar="", num_t=0, out_w=0, offset=0) -> dict:
     """hw/mvau.sv parameters; ``bipolar``: "xnor" (input and weights), "w" (weights) or ""."""
-    from qnnflow.flows import kernels
+    from qnnflow.flows.ir import kernels
 
     xnor, wb = bipolar == "xnor", bipolar in ("xnor", "w")
     x_range = (0, 1) if xnor else kernels.value_range(in_w, bool(in_signed))
@@ -50,7 +50,7 @@ def _thr(ch, pe, in_w, num_t, out_w, *, signed=1, offset=0) -> dict:
 
 def _vvau(ch, pe, simd, in_w, w_w, num_t, *, xnor=False, kk=9) -> dict:
     """A 3 x 3 depthwise layer, unsigned input, signed weights (both bipolar with ``xnor``)."""
-    from qnnflow.flows import kernels
+    from qnnflow.flows.ir import kernels
 
     x_range = (-1, 1) if xnor else kernels.value_range(in_w, False)
     w_range = (-1, 1) if xnor else kernels.value_range(w_w, True)
@@ -118,7 +118,7 @@ SWEEP: tuple[tuple[str, dict], ...] = (
     ("width_converter", {"IN_W": 16, "OUT_W": 256}),
     ("width_converter", {"IN_W": 256, "OUT_W": 16}),
     ("width_converter", {"IN_W": 30, "OUT_W": 10}),
-    # depthwise (hw/vvau.sv): the configurations flows/resources_dw.py's ECP5 costs were fitted on
+    # depthwise (hw/vvau.sv): the configurations flows/compile/resources_dw.py's ECP5 costs were fitted on
     ("vvau", _vvau(32, 4, 1, 2, 2, 3)),
     ("vvau", _vvau(32, 32, 1, 2, 2, 3)),
     ("vvau", _vvau(16, 16, 3, 4, 4, 15)),

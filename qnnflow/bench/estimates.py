@@ -1,11 +1,11 @@
-"""The ``estimates`` benchmark: the analytical resource estimates (flows/resources.py) against Yosys.
+"""The ``estimates`` benchmark: the analytical resource estimates (flows/compile/resources.py) against Yosys.
 
 Every layer instance of six designs, and 47 further module configurations, is synthesized alone
 by Yosys ``synth_ecp5`` and ``synth_xilinx -family xc7`` with the module, parameters and memory
 files codegen gave it (``rtl/design.json``), and compared with the compiler's estimate for the
 layer (:meth:`Layer.resources`, the figures folding and ``estimates.json`` use).
 
-Designs (:data:`CASES`), compiled with :func:`qnnflow.flows.compile.compile_model` and generated
+Designs (:data:`CASES`), compiled with :func:`qnnflow.flows.compile.driver.compile_model` and generated
 with :func:`qnnflow.flows.codegen.generate` (FIFOs at the depth the graph gives them, 2):
 
 - the trained digits CNN w2a2 (``build/digits``'s model, copied) at 10,000 cycles per frame (the
@@ -94,7 +94,7 @@ def sweep_files(module: str, params: Mapping[str, object], folder: Path) -> Path
 
 
 def ecp5_used(cells: Mapping[str, int]) -> dict[str, int]:
-    """ECP5 figures of a Yosys ``synth_ecp5`` cell count, in flows/resources.py's keys."""
+    """ECP5 figures of a Yosys ``synth_ecp5`` cell count, in flows/compile/resources.py's keys."""
     return {
         "LUT4": sum(w * int(cells.get(k, 0)) for k, w in ECP5_LUT_WEIGHTS.items()),
         "FF": int(cells.get("TRELLIS_FF", 0)),
@@ -224,8 +224,8 @@ def _model_source(model: str, folder: Path) -> tuple[Path, np.ndarray, str]:
 def build_case(case: Case, work: Path, log: Callable[[str], None] = print) -> tuple[Path, str]:
     """``case`` compiled into ``work/<name>`` with its RTL in ``rtl/``: (folder, where it came from)."""
     from qnnflow.flows import codegen
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.steps import CompileOptions
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.steps import CompileOptions
 
     out = work / case.name
     if (out / "rtl" / "design.json").is_file() and (out / "source.txt").is_file():
@@ -276,7 +276,7 @@ def _show(row: dict) -> str:
 
 def totals(rows: list[dict]) -> dict:
     """Per family: the summed estimate and Yosys figures of the measured rows, and their residual."""
-    from qnnflow.flows.resources import KEYS
+    from qnnflow.flows.compile.resources import KEYS
 
     measured = [r for r in rows if "yosys" in r]
     out = {}
@@ -290,13 +290,13 @@ def totals(rows: list[dict]) -> dict:
 def compare_design(build: Path, cache: Path, log: Callable[[str], None] = print) -> dict:
     """Estimate against Yosys for every layer of ``build``'s RTL, and the totals. The estimate is
     the layer's own (:meth:`Layer.resources`, FIFO depth as codegen instantiated it); where
-    :func:`~qnnflow.flows.resources.layer_params` differs from the instance's parameters, the row
+    :func:`~qnnflow.flows.compile.resources.layer_params` differs from the instance's parameters, the row
     also gives the estimate from the instance's parameters (``estimate_from_params``)."""
     from qonnx.core.modelwrapper import ModelWrapper
 
     from qnnflow.flows.codegen import load_design
-    from qnnflow.flows.layers import get_layer
-    from qnnflow.flows.resources import layer_params, module_estimate
+    from qnnflow.flows.compile.resources import estimate, layer_params, module_estimate
+    from qnnflow.flows.ir.layers import get_layer
 
     model = ModelWrapper(str(build / "dataflow.onnx"))
     nodes = {n.name: n for n in model.graph.node}
@@ -308,7 +308,7 @@ def compare_design(build: Path, cache: Path, log: Callable[[str], None] = print)
             layer.set("depth", int(lay["params"]["DEPTH"]))
         synth = synth_layer(lay["module"], lay["params"], build / "rtl", cache)
         row = _row(
-            lay["name"], lay["op_type"], lay["module"], lay["params"], {f: layer.resources(f) for f in FAMILIES}, synth
+            lay["name"], lay["op_type"], lay["module"], lay["params"], {f: estimate(layer, f) for f in FAMILIES}, synth
         )
         from_params = {f: module_estimate(lay["module"], lay["params"], f) for f in FAMILIES}
         if from_params != row["estimate"]:
@@ -324,7 +324,7 @@ def compare_design(build: Path, cache: Path, log: Callable[[str], None] = print)
 
 def sweep(work: Path, cache: Path, log: Callable[[str], None] = print) -> list[dict]:
     """Estimate (from the module parameters) against Yosys for every :data:`SWEEP` configuration."""
-    from qnnflow.flows.resources import module_estimate
+    from qnnflow.flows.compile.resources import module_estimate
 
     op_types = {
         "mvau": "MVAU", "thresholding": "Thresholding", "sliding_window": "SlidingWindow", "maxpool": "MaxPool",
@@ -425,7 +425,7 @@ def _plot(groups: list[list[dict]], path: Path) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(f"Yosys {k}, the layer synthesized alone")
-        ax.set_ylabel(f"estimate {k} (flows/resources.py)")
+        ax.set_ylabel(f"estimate {k} (flows/compile/resources.py)")
         ax.set_title(f"{f}: {len(rows)} layers (lines: equal, -20 % / +25 %)")
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -1,6 +1,6 @@
 """The ``compile`` and ``implement`` benchmarks: the compiler's wall time, and Yosys / nextpnr on two boards.
 
-``compile``: :func:`qnnflow.flows.compile.compile_model` (every step verified against QONNX
+``compile``: :func:`qnnflow.flows.compile.driver.compile_model` (every step verified against QONNX
 execution of the original) on seven models, with the default folding (every layer at
 PE = SIMD = 1) and with a target in cycles per frame, the median of ``COMPILE_REPEATS`` runs on
 ``COMPILE_SAMPLES`` verification inputs each:
@@ -136,8 +136,8 @@ def _source_nodes(path: Path) -> int:
 
 def compile_figures(case: CompileCase, out: Path, target_cycles: int | None, repeats: int) -> dict:
     """``compile_model`` on ``case`` ``repeats`` times into ``out``: its figures and wall time."""
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.steps import CompileOptions
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.steps import CompileOptions
 
     opts = CompileOptions(target_cycles=target_cycles)
     results = []
@@ -168,8 +168,8 @@ def compile_figures(case: CompileCase, out: Path, target_cycles: int | None, rep
 def third_party_accuracy(name: str, out: Path) -> dict:
     """A third-party TFC compiled once on all 10,000 MNIST test images (every step verified on them):
     the dataflow graph's accuracy against QONNX execution of the original."""
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.steps import CompileOptions
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.steps import CompileOptions
 
     scale, _ = THIRD_PARTY[name]
     x, y = _mnist(scale)
@@ -255,9 +255,9 @@ def _ulx3s_build(folder: Path, source: Path) -> str:
 def _compile_digits(folder: Path, source: Path, family: str, clock_mhz: float) -> int:
     """The trained digits CNN in ``source`` compiled into ``folder`` with the build's default folding for
     ``family``; returns the target in cycles per frame."""
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.folding import DEFAULT_TARGET_CYCLES
-    from qnnflow.flows.steps import CompileOptions
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.folding import DEFAULT_TARGET_CYCLES
+    from qnnflow.flows.compile.steps import CompileOptions
 
     folder.mkdir(parents=True, exist_ok=True)
     for f in ("test_inputs.npy", "test_labels.npy"):

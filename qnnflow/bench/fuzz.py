@@ -1,13 +1,13 @@
 """The ``fuzz`` benchmark.
 
-``fuzz``: :data:`FUZZ_CASES` random QONNX graphs of :mod:`qnnflow.flows.fuzz` (seeds from
-``--seed``) through :func:`qnnflow.flows.compile.compile_model`, every step verified against QONNX
+``fuzz``: :data:`FUZZ_CASES` random QONNX graphs of :mod:`qnnflow.flows.compile.fuzz` (seeds from
+``--seed``) through :func:`qnnflow.flows.compile.driver.compile_model`, every step verified against QONNX
 execution of the original; the first :data:`FUZZ_SIMULATED` that compile are also simulated in the
 stitched Verilator batch simulation (:func:`qnnflow.sim.fuzz.simulate_case`). The result counts the outcomes --
 compiled and exact / a clear error naming a node / a bug -- lists every bug with its seed, and
 groups the clear errors by message (node names and numbers left out), so that a limit of the
 compiler shows up as one line with its count. Then :data:`FUZZ_MUTATIONS` malformed variants
-(:func:`qnnflow.flows.fuzz.mutate`), each of which must compile or get a clear error. Work folders
+(:func:`qnnflow.flows.compile.fuzz.mutate`), each of which must compile or get a clear error. Work folders
 go under ``--work``/fuzz and are removed after each case.
 
 Registered in :mod:`qnnflow.bench`: ``python -m qnnflow.bench --only fuzz``.
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from qnnflow.bench.registry import benchmark
-from qnnflow.flows.fuzz import mutate, random_case
-from qnnflow.flows.fuzz_check import Outcome, run_case, tally
+from qnnflow.flows.compile.fuzz import mutate, random_case
+from qnnflow.flows.compile.fuzz_check import Outcome, run_case, tally
 from qnnflow.sim.fuzz import simulate_case
 
 FUZZ_CASES = 300

@@ -54,8 +54,8 @@ def _digits_build(work: Path) -> tuple[Path, str, Path | None]:
 
 def _tfc_build(work: Path) -> tuple[Path, str, Path]:
     """The third-party TFC w2a2 compiled in ``work`` with all 10,000 MNIST test images beside it."""
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.steps import CompileOptions
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.steps import CompileOptions
     from qnnflow.models.datasets import load_idx_test
 
     images, labels = load_idx_test(repo_data("mnist"))
@@ -118,7 +118,7 @@ def _batch_runs(build: Path, x: np.ndarray, repeats: int) -> dict:
 
 def _qonnx_agreement(original: Path, x: np.ndarray, y: np.ndarray, hw_out: np.ndarray) -> dict:
     """QONNX execution of the original model (an independent reference) against the hardware."""
-    from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
+    from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
 
     print(f"[accel-sim] QONNX execution of {original.name} on {len(x)} inputs", flush=True)
     ref = decisions(run_qonnx(load_qonnx(original), x, batch_size=500))

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.execute import run_batched
-from qnnflow.flows.reference import decisions, run_qonnx
-from qnnflow.flows.steps import CompileOptions, OutputMode
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions, OutputMode
+from qnnflow.flows.ir.execute import run_batched
+from qnnflow.flows.ir.reference import decisions, run_qonnx
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tests.flows.helpers import Q
@@ -360,7 +360,7 @@ def test_finn_onnx_bipolar_activations_compile_to_xnor_layers(tmp_path, out_scal
     df = ModelWrapper(str(r.dataflow))
     mvaus = [n for n in df.graph.node if n.op_type == "MVAU"]
     assert len(mvaus) == 2
-    from qnnflow.flows.layers import get_layer
+    from qnnflow.flows.ir.layers import get_layer
 
     # both layers read bipolar activations with bipolar weights: the XNOR-popcount form
     assert all(get_layer(n).attrs["inputDataType"] == "BIPOLAR" for n in mvaus)
@@ -421,7 +421,7 @@ def test_thresholding_on_a_bipolar_stream_simulates_bit_exact(tmp_path):
     """Before: compiled, then `qnnflow sim` refused it ("hw/thresholding.sv takes integer inputs, not
     BIPOLAR"). Now the Thresholding takes the bipolar stream (one bit per element), and compile checks
     every layer against its RTL backend before it writes dataflow.onnx."""
-    from qnnflow.flows.layers import get_layer
+    from qnnflow.flows.ir.layers import get_layer
     from qnnflow.sim.stitch import simulate
 
     path = tmp_path / "bip.onnx"
@@ -440,7 +440,7 @@ def test_thresholding_on_a_bipolar_stream_simulates_bit_exact(tmp_path):
 def test_compile_refuses_a_layer_its_rtl_backend_cannot_build(tmp_path, monkeypatch):
     """The backend check runs inside compile: a layer the RTL library refuses stops the compile with
     the backend's message, and no dataflow.onnx is left behind."""
-    import qnnflow.flows.rtl_backend as rb
+    import qnnflow.flows.codegen.backends as rb
 
     def refuse(layer, model, prefix):
         raise ValueError(f"{layer.where}: hw/thresholding.sv cannot take this (test)")

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.execute import Executor
-from qnnflow.flows.passes_pool import LowerAveragePool
-from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
-from qnnflow.flows.steps import CompileOptions, OutputMode
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions, OutputMode
+from qnnflow.flows.ir.execute import Executor
+from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
+from qnnflow.flows.passes.pool import LowerAveragePool
 from qonnx.core.modelwrapper import ModelWrapper
 
 Q = "qonnx.custom_op.general"

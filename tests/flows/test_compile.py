@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.reference import decisions
-from qnnflow.flows.steps import STEPS, CompileOptions
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import STEPS, CompileOptions
+from qnnflow.flows.ir.reference import decisions
 
 
 def _mnist(mnist_dir, n, scaled):

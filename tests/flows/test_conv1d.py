@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.execute import run_batched
-from qnnflow.flows.reference import decisions, run_qonnx
-from qnnflow.flows.steps import CompileOptions
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions
+from qnnflow.flows.ir.execute import run_batched
+from qnnflow.flows.ir.reference import decisions, run_qonnx
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tests.flows.helpers import Q
@@ -76,7 +76,7 @@ def test_conv1d_network_compiles_exactly(tmp_path):
     assert len(np.unique(want)) >= 3
     ops = [layer["op_type"] for layer in r.estimates["layers"]]
     assert ops.count("SlidingWindow") == 2 and ops.count("MaxPool") == 1 and ops.count("MVAU") == 3
-    from qnnflow.flows.layers import get_layer
+    from qnnflow.flows.ir.layers import get_layer
 
     swg = [get_layer(n) for n in ModelWrapper(str(r.dataflow)).graph.node if n.op_type == "SlidingWindow"]
     assert [list(s.attrs["ConvKernelDim"]) for s in swg] == [[1, 3], [1, 3]]  # one row, three samples

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.execute import run_batched
-from qnnflow.flows.reference import decisions, run_qonnx
-from qnnflow.flows.steps import CompileOptions
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions
+from qnnflow.flows.ir.execute import run_batched
+from qnnflow.flows.ir.reference import decisions, run_qonnx
 from qonnx.core.modelwrapper import ModelWrapper
 
 from tests.flows.helpers import Q
@@ -123,7 +123,7 @@ def _compile(tmp_path: Path, act: str, x: np.ndarray, folding: Path | None = Non
 
 
 def _vvaus(dataflow: Path) -> list:
-    from qnnflow.flows.layers import get_layer
+    from qnnflow.flows.ir.layers import get_layer
 
     return [get_layer(n) for n in ModelWrapper(str(dataflow)).graph.node if n.op_type == "VVAU"]
 
@@ -201,7 +201,7 @@ def _direct_depthwise(img: np.ndarray, w: np.ndarray, stride: tuple[int, int], p
 
 
 def _window_then_vvau(img, w, thr, kernel, stride, pad, pe, simd, idt, wdt, odt, act_val=0, xnor=0):
-    from qnnflow.flows.layers import VVAU, SlidingWindow
+    from qnnflow.flows.ir.layers import VVAU, SlidingWindow
 
     n, h, wd, c = img.shape
     kh, kw = kernel
@@ -267,7 +267,7 @@ def test_vvau_execute_xnor_counts_agreeing_signs():
 
 
 def _vvau_layer(pe: int, simd: int, channels: int = 8, kernel=(3, 3)):
-    from qnnflow.flows.layers import VVAU
+    from qnnflow.flows.ir.layers import VVAU
 
     return VVAU(VVAU.make(
         "Depthwise_0", ["win", "w"], ["y"], Channels=channels, Kernel=list(kernel), PE=pe, SIMD=simd,
@@ -293,7 +293,7 @@ def test_vvau_folding_errors(pe, simd, message):
 def test_vvau_folding_options_and_balance():
     """Every folding the folder tries is legal, the fastest is PE = Channels, SIMD = KH*KW, and
     folding for a target picks the cheapest that meets it."""
-    from qnnflow.flows import folding
+    from qnnflow.flows.compile.driver import folding
 
     lay = _vvau_layer(1, 1, channels=8, kernel=(3, 3))
     opts = folding._options(lay)
@@ -443,11 +443,11 @@ def test_depthwise_without_activation(tmp_path, rtl):
 
 @pytest.mark.parametrize("model", ["relu", "bipolar", "logits"])
 def test_vvau_params_match_codegen(tmp_path, model):
-    """The parameters the resource estimate assumes for each layer (flows/resources.py
+    """The parameters the resource estimate assumes for each layer (flows/compile/resources.py
     layer_params) are the ones codegen gives hw/vvau.sv, with and without activation, XNOR too."""
     from qnnflow.flows.codegen import generate
-    from qnnflow.flows.layers import get_layer
-    from qnnflow.flows.resources import layer_params
+    from qnnflow.flows.compile.resources import layer_params
+    from qnnflow.flows.ir.layers import get_layer
 
     if model == "logits":
         path = tmp_path / "m.onnx"

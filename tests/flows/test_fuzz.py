@@ -1,4 +1,4 @@
-"""Fuzzing the compiler with seeded random QONNX graphs (qnnflow.flows.fuzz): each valid graph
+"""Fuzzing the compiler with seeded random QONNX graphs (qnnflow.flows.compile.fuzz): each valid graph
 either compiles -- every step verified against QONNX execution of the original -- or is refused
 with a clear error naming a node of the graph; a few compiled ones also go through the stitched
 Verilator simulation, bit-exact. ``make bench`` (the ``fuzz`` benchmark) runs hundreds.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from qnnflow.flows.fuzz import FuzzCase, random_case
-from qnnflow.flows.fuzz_check import run_case
+from qnnflow.flows.compile.fuzz import FuzzCase, random_case
+from qnnflow.flows.compile.fuzz_check import run_case
 from qonnx.core.modelwrapper import ModelWrapper
 
 # seed -> why it fails today (found by this fuzzer; see the module docstring)
@@ -45,7 +45,7 @@ def test_the_same_seed_gives_the_same_graph_and_inputs():
 def test_generated_graphs_are_valid_and_run_in_qonnx():
     """Every graph passes the ONNX checker and executes in QONNX on its inputs, with outputs that
     vary between inputs (not a degenerate constant graph)."""
-    from qnnflow.flows.reference import run_qonnx
+    from qnnflow.flows.ir.reference import run_qonnx
 
     varying = 0
     for seed in COMPILE_SEEDS:

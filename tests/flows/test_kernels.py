@@ -1,10 +1,10 @@
-"""qnnflow.flows.kernels against independent element-by-element loops."""
+"""qnnflow.flows.ir.kernels against independent element-by-element loops."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from qnnflow.flows import kernels
+from qnnflow.flows.ir import kernels
 
 
 def _loop_mvau(x, w, thr=None, offset=0, xnor=False):

@@ -1,11 +1,12 @@
-"""qnnflow.flows.kernels_dw (the depthwise VVAU reference) and the VVAU word layout of
-qnnflow.flows.memfiles, against explicit loops."""
+"""qnnflow.flows.ir.kernels_dw (the depthwise VVAU reference) and the VVAU word layout of
+qnnflow.flows.codegen.memfiles, against explicit loops."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from qnnflow.flows import kernels, kernels_dw, memfiles
+from qnnflow.flows.codegen import memfiles
+from qnnflow.flows.ir import kernels, kernels_dw
 
 
 def _depthwise_conv_loops(x: np.ndarray, w: np.ndarray, stride: int, pad: tuple[int, int]) -> np.ndarray:

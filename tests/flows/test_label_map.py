@@ -1,6 +1,6 @@
 """Per-class scales and offsets before label selection (issue 11, item 1): heads whose logits are
 ``a_c * acc_c + b_c`` with ``a_c`` / ``b_c`` differing between classes compile in label mode to a
-LabelSelect with an exact integer per-class map (flows/label_map.py). Every decision is compared
+LabelSelect with an exact integer per-class map (flows/passes/label_map.py). Every decision is compared
 with qonnx's execution of the original file; the map itself with exact rational arithmetic."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows import kernels
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.execute import run_batched
-from qnnflow.flows.label_map import MAX_VALUE_BITS, class_order_map, compose
-from qnnflow.flows.layers import get_layer
-from qnnflow.flows.reference import decisions, run_qonnx, run_qonnx_double
-from qnnflow.flows.steps import CompileOptions
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions
+from qnnflow.flows.ir import kernels
+from qnnflow.flows.ir.execute import run_batched
+from qnnflow.flows.ir.layers import get_layer
+from qnnflow.flows.ir.reference import decisions, run_qonnx, run_qonnx_double
+from qnnflow.flows.passes.label_map import MAX_VALUE_BITS, class_order_map, compose
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -163,7 +163,7 @@ def _compile(tmp_path: Path, model: ModelWrapper, x: np.ndarray, name: str):
 def _assert_reference_decisions(got: np.ndarray, path: Path, x: np.ndarray) -> None:
     """``got`` equals the decisions of qonnx's execution of the original file, in float32; where that
     differs, the input must lie within float noise of a rounding boundary (float32 and float64
-    executions decide differently: flows/verify.py's rule) and ``got`` equal the float64 decision."""
+    executions decide differently: flows/compile/verify.py's rule) and ``got`` equal the float64 decision."""
     model = ModelWrapper(str(path))
     want = decisions(run_qonnx(model, x))
     assert len(np.unique(want)) >= 3
@@ -309,9 +309,8 @@ def test_compose_matches_the_steps_exactly():
 def test_label_select_estimate_assumes_the_parameters_codegen_gives(tmp_path, name):
     """resources.layer_params of a LabelSelect with a map (offsets and a shift; multipliers) are the HDL
     parameters codegen instantiates, and its memory files hold the layer's constants."""
-    from qnnflow.flows import memfiles
-    from qnnflow.flows.codegen import generate
-    from qnnflow.flows.resources import layer_params
+    from qnnflow.flows.codegen import generate, memfiles
+    from qnnflow.flows.compile.resources import layer_params
 
     model = CASES[name]()
     _path, _build, r = _compile(tmp_path, model, _inputs(model, 40, 1), name)

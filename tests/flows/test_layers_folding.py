@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows import folding
-from qnnflow.flows.estimates import estimates, table
-from qnnflow.flows.layers import MVAU, Thresholding, get_layer
+from qnnflow.flows.compile.driver import folding
+from qnnflow.flows.compile.estimates import estimates, table
+from qnnflow.flows.ir.layers import MVAU, Thresholding, get_layer
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from qnnflow.flows.importer import load_model
+from qnnflow.flows.compile.importer import load_model
 
 Q = "qonnx.custom_op.general"
 
@@ -261,12 +261,12 @@ def test_cli_exits_2_with_one_line_for_every_malformed_file(malformed, tmp_path)
     range(40),
 )
 def test_mutated_random_graph_compiles_or_gets_a_clear_error(k, tmp_path):
-    """One random change (qnnflow.flows.fuzz.mutate: an initializer or node dropped, a dangling input, a
+    """One random change (qnnflow.flows.compile.fuzz.mutate: an initializer or node dropped, a dangling input, a
     constant set to NaN / 0 / -1 / 1e30 / 33, two inputs swapped, an integer attribute changed) to a
     random fuzz graph: the compiler either compiles the result, verified, or refuses it with a
     ValueError / FlowError -- never another exception."""
-    from qnnflow.flows.fuzz import mutate, random_case
-    from qnnflow.flows.fuzz_check import run_case
+    from qnnflow.flows.compile.fuzz import mutate, random_case
+    from qnnflow.flows.compile.fuzz_check import run_case
 
     rng = np.random.default_rng(1000 + k)
     case, what = mutate(random_case(int(rng.integers(0, 1000)), n_inputs=5), rng)
@@ -278,8 +278,8 @@ def test_a_graph_qonnx_cannot_execute_gets_a_clear_error(tmp_path):
     """The benchmark's mutation 143 (Flatten axis set to 0 before a Gemm): qonnx's execution of the
     original raises inside qonnx ("Found unspecified tensor shapes"); the compile says that QONNX
     cannot execute the graph, as a FlowError, instead of letting qonnx's exception through."""
-    from qnnflow.flows.fuzz import mutate, random_case
-    from qnnflow.flows.fuzz_check import run_case
+    from qnnflow.flows.compile.fuzz import mutate, random_case
+    from qnnflow.flows.compile.fuzz_check import run_case
 
     rng = np.random.default_rng(1000 + 143)
     case, what = mutate(random_case(int(rng.integers(0, 1000)), n_inputs=5), rng)

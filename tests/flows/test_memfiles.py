@@ -1,10 +1,10 @@
-"""qnnflow.flows.memfiles: the $readmemh word layout, checked bit by bit with explicit loops."""
+"""qnnflow.flows.codegen.memfiles: the $readmemh word layout, checked bit by bit with explicit loops."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from qnnflow.flows import memfiles
+from qnnflow.flows.codegen import memfiles
 
 
 def test_pack_element_zero_in_lsbs_twos_complement():

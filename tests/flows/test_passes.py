@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.execute import Executor
-from qnnflow.flows.importer import load_model
-from qnnflow.flows.passes_integer import FuseThresholds, RemoveShapeRoundTrips
-from qnnflow.flows.passes_tidy import RemoveNoOps, fixed_point
+from qnnflow.flows.compile.importer import load_model
+from qnnflow.flows.ir.execute import Executor
+from qnnflow.flows.passes.integer import FuseThresholds, RemoveShapeRoundTrips
+from qnnflow.flows.passes.tidy import RemoveNoOps, fixed_point
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.execute import run_batched
-from qnnflow.flows.steps import CompileOptions
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions
+from qnnflow.flows.ir.execute import run_batched
 from qonnx.core.modelwrapper import ModelWrapper
 
 Q = "qonnx.custom_op.general"
@@ -61,7 +61,7 @@ def signed_1bit_mlp(zero_point: float = 0.0, seed: int = 0) -> ModelWrapper:
 
 
 def test_signed_1bit_quant_is_bipolar_as_in_qonnx(tmp_path):
-    from qnnflow.flows.reference import decisions, run_qonnx
+    from qnnflow.flows.ir.reference import decisions, run_qonnx
 
     model = signed_1bit_mlp()
     path = tmp_path / "bnn.onnx"
@@ -125,8 +125,8 @@ def test_batchnorm_of_any_opset_compiles_and_every_written_graph_is_valid(tmp_pa
     float32 graph) pass ``onnx.checker`` (issue: the tail graph was opset 13 with an opset-14
     attribute, and onnxruntime refused it with a traceback)."""
     import onnx
-    from qnnflow.flows.reference import decisions, run_qonnx
-    from qnnflow.flows.tail import IntTensor, TailEvaluator, TailStep
+    from qnnflow.flows.ir.reference import decisions, run_qonnx
+    from qnnflow.flows.passes.tail import IntTensor, TailEvaluator, TailStep
 
     model = _bn_mlp(opset)
     onnx.checker.check_model(model.model)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.steps import CompileOptions
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions
 from qonnx.core.modelwrapper import ModelWrapper
 
 Q = "qonnx.custom_op.general"
@@ -78,7 +78,7 @@ def qkeras_cnn(quant_first: bool, seed: int = 0, quant_bias: bool = False) -> Mo
     ids=["quant-then-transpose", "transpose-then-quant", "quantized-bias-add"],
 )
 def test_qkeras_style_channels_last_cnn_bit_exact(tmp_path, quant_first, quant_bias):
-    from qnnflow.flows.reference import decisions, run_qonnx
+    from qnnflow.flows.ir.reference import decisions, run_qonnx
 
     model = qkeras_cnn(quant_first, quant_bias=quant_bias)
     path = tmp_path / "qkeras.onnx"
@@ -91,7 +91,7 @@ def test_qkeras_style_channels_last_cnn_bit_exact(tmp_path, quant_first, quant_b
     assert ops.count("SlidingWindow") == 1 and ops.count("MVAU") == 2 and "LabelSelect" in ops
     # an independent look at the end result: the dataflow graph's class indices on the NHWC inputs
     # equal the decisions of qonnx's execution of the hand-made graph
-    from qnnflow.flows.execute import run_batched
+    from qnnflow.flows.ir.execute import run_batched
 
     got = run_batched(ModelWrapper(str(r.dataflow)), x).reshape(len(x))
     want = decisions(run_qonnx(ModelWrapper(str(path)), x))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.steps import CompileOptions
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

@@ -1,4 +1,4 @@
-"""Resource estimates (flows/resources.py) against Yosys figures measured earlier, and the layer ->
+"""Resource estimates (flows/compile/resources.py) against Yosys figures measured earlier, and the layer ->
 module-parameter mapping they start from against codegen's.
 
 ``data/resource_baseline.json`` is a measurement of the Yosys version it records: each module
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qnnflow.flows.resources import layer_params, memory, module_estimate
+from qnnflow.flows.compile.resources import layer_params, memory, module_estimate
 
 from qnnflow import toolchain
 
@@ -94,9 +94,9 @@ def test_layer_params_match_codegen(tmp_path, preset):
     output type's count, which these presets' activations have)."""
     pytest.importorskip("torch")
     from qnnflow.flows.codegen import generate
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.layers import get_layer
-    from qnnflow.flows.steps import CompileOptions
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.steps import CompileOptions
+    from qnnflow.flows.ir.layers import get_layer
     from qnnflow.models.export import export_qonnx
     from qnnflow.models.zoo import parse_preset, random_model
     from qonnx.core.modelwrapper import ModelWrapper

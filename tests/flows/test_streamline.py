@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qnnflow.flows.execute import Executor, reference_outputs
-from qnnflow.flows.passes_streamline import Streamline
-from qnnflow.flows.passes_tidy import tidy
-from qnnflow.flows.tail import find_thresholds
+from qnnflow.flows.ir.execute import Executor, reference_outputs
+from qnnflow.flows.passes.streamline import Streamline
+from qnnflow.flows.passes.tail import find_thresholds
+from qnnflow.flows.passes.tidy import tidy
 
 from tests.flows.helpers import mlp_with_tail
 
@@ -74,7 +74,7 @@ def test_find_thresholds_matches_brute_force():
 
 
 def test_tfc_w1a2_finn_onnx_streamlines_bit_exact(third_party_dir, mnist_dir):
-    from qnnflow.flows.importer import load_model
+    from qnnflow.flows.compile.importer import load_model
     from qnnflow.models.datasets import load_idx_test
 
     images, _ = load_idx_test(mnist_dir)

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows import kernels
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.execute import Executor
-from qnnflow.flows.steps import STEPS, CompileOptions, OutputMode
-from qnnflow.flows.verify import VerificationError, summary
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import STEPS, CompileOptions, OutputMode
+from qnnflow.flows.compile.verify import VerificationError, summary
+from qnnflow.flows.ir import kernels
+from qnnflow.flows.ir.execute import Executor
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -81,7 +81,7 @@ def test_one_lsb_change_mid_graph_fails_naming_step_and_tensor(tmp_path, digits_
 
     steps = list(STEPS)
     steps[i] = (name, broken)
-    monkeypatch.setattr("qnnflow.flows.compile.STEPS", steps)
+    monkeypatch.setattr("qnnflow.flows.compile.driver.STEPS", steps)
     with pytest.raises(VerificationError) as err:
         compile_model(path, tmp_path, inputs=x, verbose=False)
     msg = str(err.value)
@@ -143,7 +143,7 @@ def test_accumulator_wider_than_32_bits_is_refused():
 
 def test_ternary_width_is_the_same_everywhere():
     """The passes, the RTL backend and the estimates take one width for ternary weights (-1..1)."""
-    from qnnflow.flows.rtl_backend import ElemType
+    from qnnflow.flows.codegen.backends import ElemType
 
     assert kernels.type_range("TERNARY") == ElemType.of("TERNARY").value_range() == (-1, 1)
     # 64 products of 2-bit unsigned inputs and ternary weights: -192..192, plus one -> 9 bits

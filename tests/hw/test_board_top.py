@@ -74,8 +74,8 @@ def digits(tmp_path_factory):
     and the dataflow graph's execution of 12 random images (the hardware's input and output)."""
     pytest.importorskip("torch")
     from qnnflow.flows import codegen
-    from qnnflow.flows.compile import compile_model
-    from qnnflow.flows.steps import CompileOptions, OutputMode
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.steps import CompileOptions, OutputMode
     from qnnflow.models.export import export_qonnx
     from qnnflow.models.zoo import parse_preset, random_model
     from qnnflow.sim.accel import HostIO, pack_stream

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from qnnflow.flows.reference import decisions
+from qnnflow.flows.ir.reference import decisions
 from qnnflow.models.boundary_metrics import BoundaryParams, ReferenceView, predict_logits
 from qnnflow.models.boundary_report import train_mlp_reference
 from qnnflow.models.boundary_stopping import pearson_r

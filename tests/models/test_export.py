@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
+from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
 from qnnflow.models.datasets import load_dataset
 from qnnflow.models.export import check_export, export_qonnx
 from qnnflow.models.train import load_checkpoint, train_and_export, train_model

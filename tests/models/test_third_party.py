@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
+from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
 from qnnflow.models.datasets import load_idx_test
 
 N_IMAGES = 1000  # the first 1000 MNIST test images; tests/data/README.md quotes both here

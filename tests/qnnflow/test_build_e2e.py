@@ -27,7 +27,7 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
     for stage in ("train", "compile", "sim", "bitstream"):
         assert f"] {stage}: " in printed  # every stage ran and summarized itself
 
-    from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
+    from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
 
     x, y = np.load(out / "test_inputs.npy"), np.load(out / "test_labels.npy")
     sw = decisions(run_qonnx(load_qonnx(out / "model.onnx"), x))

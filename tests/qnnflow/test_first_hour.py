@@ -140,7 +140,7 @@ def test_a_file_that_is_not_an_array_is_named(tmp_path, capsys):
 
 
 def test_an_internal_error_says_it_is_a_bug_and_where(tmp_path, capsys, monkeypatch):
-    from qnnflow.flows import compile as compile_mod
+    from qnnflow.flows.compile.driver import driver as compile_mod
     model = _random_digits(tmp_path)
 
     def broken(*_args, **_kwargs):
@@ -274,7 +274,7 @@ def test_a_compiled_third_party_style_folder_simulates_its_own_test_set(tmp_path
 
 def test_a_python_error_inside_qnnflow_is_internal_not_bad_input(tmp_path, capsys, monkeypatch):
     """A TypeError that Python raises in qnnflow's own code (a bug) must not pass for a message."""
-    from qnnflow.flows import compile as compile_mod
+    from qnnflow.flows.compile.driver import driver as compile_mod
 
     model = _random_digits(tmp_path)
     np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8), np.float32))
@@ -283,7 +283,7 @@ def test_a_python_error_inside_qnnflow_is_internal_not_bad_input(tmp_path, capsy
     args = ["compile", str(model), "--out", str(tmp_path / "c"), "--inputs", str(tmp_path / "x.npy")]
     assert main(args) == 4
     err = capsys.readouterr().err
-    assert "internal error" in err and "TypeError" in err and "flows/compile.py" in err
+    assert "internal error" in err and "TypeError" in err and "flows/compile/driver.py" in err
 
 
 @pytest.mark.rtl
@@ -297,7 +297,7 @@ def test_sim_with_one_input_skips_the_boundary_probes_with_a_note(build, tmp_pat
 @pytest.mark.rtl
 def test_a_changed_word_layout_regenerates_the_rtl(build, tmp_path, monkeypatch):
     """rtl/ is reused only while the code that made it is unchanged: here the package source is a
-    copy whose memory-file word layout (flows/memfiles.py) is edited, and the next simulation must
+    copy whose memory-file word layout (flows/codegen/memfiles.py) is edited, and the next simulation must
     generate rtl/ again (and drop the results made from the old one)."""
     import shutil
 

@@ -100,10 +100,36 @@ def test_imports_point_only_down(layer):
     assert not bad, "imports against the layering:\n" + "\n".join(bad)
 
 
+# inside flows/: the IR at the bottom; passes and code generation on it; the compile stage over
+# both (it checks every layer against its RTL backend); implementation over code generation
+FLOWS_ALLOWED = {
+    "ir": {"ir"},
+    "passes": {"ir", "passes"},
+    "codegen": {"ir", "codegen"},
+    "compile": {"ir", "passes", "codegen", "compile"},
+    "implement": {"ir", "codegen", "implement"},
+}
+
+
+def test_flows_subpackages_import_only_down():
+    folders = sorted(p.name for p in (ROOT / "flows").iterdir() if (p / "__init__.py").is_file())
+    assert folders == sorted(FLOWS_ALLOWED), "a flows/ sub-package without a place in FLOWS_ALLOWED"
+    loose = sorted(p.name for p in (ROOT / "flows").glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"modules of flows/ outside its sub-packages: {loose}"
+    bad = []
+    for sub, allowed in FLOWS_ALLOWED.items():
+        for path in sorted((ROOT / "flows" / sub).rglob("*.py")):
+            for line, name in _imports(path):
+                parts = name.split(".")
+                if parts[:2] == ["qnnflow", "flows"] and len(parts) > 2 and parts[2] not in allowed:
+                    bad.append(f"{path.relative_to(ROOT)}:{line} ({sub}) imports {name}")
+    assert not bad, "imports against the layering inside flows/:\n" + "\n".join(bad)
+
+
 def test_every_source_file_has_a_layer():
     layers = {path.relative_to(ROOT).as_posix(): _layer_of_file(path) for path in _sources()}
     assert layers["qnnflow/link.py"] == "base" and layers["qnnflow/bench/fuzz.py"] == "top"
-    assert layers["flows/compile.py"] == "flows" and layers["sim/stitch.py"] == "sim"
+    assert layers["flows/compile/driver.py"] == "flows" and layers["sim/stitch.py"] == "sim"
 
 
 def test_the_rule_catches_an_upward_import(tmp_path):
@@ -121,7 +147,8 @@ def test_the_rule_catches_an_upward_import(tmp_path):
 
 def test_compiling_does_not_load_torch():
     code = (
-        "import sys, qnnflow.flows.compile, qnnflow.flows.codegen, qnnflow.flows.verify, qnnflow.flows.execute; "
+        "import sys, qnnflow.flows.compile.driver, qnnflow.flows.codegen, qnnflow.flows.compile.verify, "
+        "qnnflow.flows.ir.execute, qnnflow.flows.implement; "
         "print(sorted(m for m in ('torch', 'brevitas') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

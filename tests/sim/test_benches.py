@@ -2,7 +2,7 @@
 
 Each case is one Verilator build (cached under build/sim_cache) and one simulation with three
 traffic modes: no stalls, random input idles, random output backpressure. The bench checks the
-outputs bit for bit against qnnflow.flows.kernels and, without stalls, the cycles per frame
+outputs bit for bit against qnnflow.flows.ir.kernels and, without stalls, the cycles per frame
 against the module's formula. A failure names the seed; rerun one case with waves with
 `python -m qnnflow.sim.runner <module>/<case> --waves`.
 """
@@ -84,7 +84,7 @@ def _mvau_cases() -> list[cases.Case]:
 def test_mvau_corner_vectors_reach_both_accumulator_extremes(case):
     """The corner vectors against the corner weight rows give exactly the accumulator range that
     ACC_W is derived from (numpy reference), and the corner rows have thresholds at their extremes."""
-    from qnnflow.flows import kernels
+    from qnnflow.flows.ir import kernels
 
     p = case.params
     extra, _files = case.prepare(case.seed)
@@ -138,7 +138,7 @@ def test_accumulator_one_bit_too_narrow_fails_the_bench():
 def test_bench_catches_a_changed_threshold(case_id):
     """Channel 0's top threshold sits at the highest value the corner vectors reach; raised by one
     in the memory file only (the reference keeps the case's), the all-max vector must mismatch."""
-    from qnnflow.flows import memfiles
+    from qnnflow.flows.codegen import memfiles
 
     case = cases.by_id(case_id)
     p = case.params
@@ -171,7 +171,7 @@ def _vvau_cases() -> list[cases.Case]:
 def test_vvau_corner_windows_reach_both_accumulator_extremes(case):
     """The corner windows against the corner weight channels give exactly the accumulator range over
     KK products that ACC_W is derived from, and those channels have thresholds at their extremes."""
-    from qnnflow.flows import kernels, kernels_dw
+    from qnnflow.flows.ir import kernels, kernels_dw
 
     p = case.params
     extra, _files = case.prepare(case.seed)
@@ -240,7 +240,7 @@ def test_bipolar_threshold_cases_tell_values_from_codes(case):
     """On a bipolar thresholding case's own corner pixels, comparing its thresholds with the codes
     0 / 1 instead of the values -1 / +1 gives other outputs (a threshold of 0 fires on +1 only), so
     the bench, which passes against the value reference, would catch a module comparing codes."""
-    from qnnflow.flows import kernels
+    from qnnflow.flows.ir import kernels
 
     thr = np.array(case.prepare(case.seed)[0]["thresholds"])
     x = cases.corner_inputs(case.params["CH"], (-1, 1))

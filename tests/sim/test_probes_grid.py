@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.inputs import check_on_grid, input_grid
-from qnnflow.flows.reference import decisions, run_qonnx
+from qnnflow.flows.ir.inputs import check_on_grid, input_grid
+from qnnflow.flows.ir.reference import decisions, run_qonnx
 from qnnflow.sim.probes import NoBoundaryError, boundary_probes
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper

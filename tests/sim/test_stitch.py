@@ -25,9 +25,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from qnnflow.flows.codegen import load_design
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
-from qnnflow.flows.steps import CompileOptions, OutputMode
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions, OutputMode
+from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
 
 from qnnflow.config import SimMode
 from qnnflow.errors import FlowError
@@ -172,7 +172,7 @@ def test_cnv_w1a1_random_weights_bit_exact(tmp_path_factory):
 # digits CNN with random weights, cocotb mode with random stalls
 # ---------------------------------------------------------------------------------------------
 def test_digits_cnn_cocotb_random_stalls(tmp_path_factory):
-    from qnnflow.flows.execute import run_batched
+    from qnnflow.flows.ir.execute import run_batched
     from qnnflow.sim.stitch import load_model, simulate
 
     folder = tmp_path_factory.mktemp("digits")

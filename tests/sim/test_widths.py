@@ -33,8 +33,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 from qnnflow.flows.codegen import load_design
-from qnnflow.flows.compile import compile_model
-from qnnflow.flows.steps import CompileOptions, OutputMode
+from qnnflow.flows.compile.driver import compile_model
+from qnnflow.flows.compile.steps import CompileOptions, OutputMode
 
 pytestmark = pytest.mark.rtl
 
@@ -136,7 +136,7 @@ def _output_scale(model) -> float:
 
 
 def _check_against_qonnx(source: Path, build: Path, r: dict, x: np.ndarray, output: OutputMode) -> None:
-    from qnnflow.flows.reference import decisions, load_qonnx, run_qonnx
+    from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
 
     model = load_qonnx(source)
     ref = run_qonnx(model, x).reshape(len(x), -1)
@@ -342,7 +342,7 @@ def _dot32(path: Path, w: np.ndarray, x_scale: float, w_scale: float) -> Path:
 def _check_dot32(
     tmp_path: Path, w: np.ndarray, ints: np.ndarray, x_scale: float, w_scale: float, qonnx_exact: bool
 ) -> None:
-    from qnnflow.flows.reference import load_qonnx, run_qonnx
+    from qnnflow.flows.ir.reference import load_qonnx, run_qonnx
 
     path = _dot32(tmp_path / "dot.onnx", w, x_scale, w_scale)
     x = (ints * x_scale).astype(np.float32)

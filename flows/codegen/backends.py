@@ -1,0 +1,360 @@
+"""RTL backends: one small object per hardware layer that maps its attributes onto the parameters
+of one ``hw/`` module and writes that module's memory files.
+
+This is the one table of layer -> module parameters: code generation calls :func:`backend` with the
+dataflow graph (constants checked, memory files made), the resource estimates with ``model=None``
+(:func:`qnnflow.flows.compile.resources.layer_params`: the same parameters as far as they follow from the
+layer's attributes; a threshold count, which the backend reads from the constant, is then the most
+the output type can count).
+
+A backend knows nothing about tools or about the rest of the design: codegen (flows/codegen.py)
+asks it for the module name, the HDL parameters, the lanes of its input and output ports, and the
+memory files (name -> words, word width) to write with :mod:`qnnflow.flows.codegen.memfiles`.
+
+Value conventions (DESIGN.md): bipolar is one bit (0 meaning -1), signed values two's
+complement, element i of a beat at bits ``[i*W +: W]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from qnnflow.flows.codegen import memfiles
+from qnnflow.flows.ir import kernels
+from qnnflow.flows.ir.layers import (
+    FIFO,
+    MVAU,
+    VVAU,
+    AddStreams,
+    DuplicateStreams,
+    LabelSelect,
+    Layer,
+    MaxPool,
+    SlidingWindow,
+    Thresholding,
+    WidthConverter,
+    pair,
+)
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+
+
+@dataclass(frozen=True)
+class ElemType:
+    """How one stream element is coded: ``bits`` wide, two's complement if ``signed``, or bipolar."""
+
+    bits: int
+    signed: bool
+    bipolar: bool
+    ternary: bool = False  # a 2-bit signed code holding only -1, 0, +1
+
+    @classmethod
+    def of(cls, name: str) -> ElemType:
+        dt = DataType[name]
+        if name == "BIPOLAR":
+            return cls(1, False, True)
+        return cls(int(dt.bitwidth()), bool(dt.signed()), False, name == "TERNARY")
+
+    def value_range(self) -> tuple[int, int]:
+        if self.ternary:
+            return -1, 1
+        return kernels.value_range(self.bits, self.signed, bipolar=self.bipolar)
+
+
+@dataclass
+class Memory:
+    """One ``$readmemh`` file of a layer: its words and word width."""
+
+    name: str
+    words: list[int]
+    width: int
+
+
+@dataclass
+class Backend:
+    """What codegen needs to instantiate one layer."""
+
+    layer: Layer
+    module: str
+    params: dict[str, int | str] = field(default_factory=dict)
+    memories: list[Memory] = field(default_factory=list)
+    in_lanes: int = 1  # input streams packed into the s_axis ports (AddStreams: 2)
+    out_lanes: int = 1  # output streams packed into the m_axis ports (DuplicateStreams: NUM_OUT)
+
+
+def _b(flag: bool) -> int:
+    return 1 if flag else 0
+
+
+def _threshold_bound(layer: Layer) -> int:
+    """The most thresholds the layer's output type can count: its maximum less ``ActVal`` (one for a
+    bipolar output); the count an estimate assumes before the constants are known."""
+    out_type = layer.get("outputDataType")
+    return 1 if out_type == "BIPOLAR" else max(1, int(DataType[out_type].max()) - int(layer.get("ActVal")))
+
+
+def _initializer(model: ModelWrapper, layer: Layer, index: int, what: str) -> np.ndarray:
+    name = layer.node.input[index] if len(layer.node.input) > index else ""
+    value = model.get_initializer(name) if name else None
+    if value is None:
+        raise ValueError(f"{layer.where}: input {index} ({what}) must be a constant initializer, found {name!r}")
+    return np.asarray(value)
+
+
+def _mvau(layer: MVAU, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    wname = layer.get("weightDataType")
+    wt = ElemType.of(wname)
+    ot = ElemType.of(layer.get("outputDataType"))
+    xnor = bool(layer.get("binaryXnorMode"))
+    if xnor and not (xt.bipolar and wt.bipolar):
+        raise ValueError(f"{layer.where}: binaryXnorMode needs bipolar input and weights, found {xt} and {wname}")
+    if xt.bipolar and wt.bipolar and not xnor:
+        raise ValueError(
+            f"{layer.where}: with bipolar input and weights hw/mvau.sv computes the XNOR-popcount, "
+            "so binaryXnorMode must be 1, not 0"
+        )
+    has_thr = not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]
+    mems = [_mvau_weights(layer, model, mem_prefix, wt)] if model is not None else []
+    if has_thr:
+        acc_w = kernels.accumulator_width(mw, xt.value_range(), wt.value_range(), xnor=xnor, where=layer.where)
+        lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
+        num_t, out_w = _threshold_bound(layer), ot.bits
+        offset = 0 if ot.bipolar else int(layer.get("ActVal"))
+        if model is not None:
+            mem = _threshold_memory(layer, model, mem_prefix, 2, mh, (lo, hi), acc_w, "MH")
+            num_t = mem.width // (pe * acc_w)
+            mems.append(mem)
+    else:
+        # without activation the output is the accumulator in the output type's width: sums are
+        # exact modulo 2**ACC_W, so the bits are right whenever the result fits the output type
+        # (signed, or unsigned as an XNOR-popcount is)
+        if ot.bipolar:
+            raise ValueError(f"{layer.where}: without activation the output cannot be BIPOLAR")
+        acc_w = ot.bits
+        num_t, out_w, offset = 0, acc_w, 0
+    if not 2 <= acc_w <= 32:
+        raise ValueError(f"{layer.where}: hw/mvau.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
+    params = {
+        "MW": mw, "MH": mh, "PE": pe, "SIMD": simd,
+        "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
+        "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
+        "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
+        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"),
+        "THRESH_FILE": _file(mems, 1, f"{mem_prefix}_thresholds.mem") if num_t else "",
+    }  # fmt: skip
+    return Backend(layer, "mvau", params, mems)
+
+
+def _mvau_weights(layer: MVAU, model: ModelWrapper, mem_prefix: str, wt: ElemType) -> Memory:
+    mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
+    w = _initializer(model, layer, 1, "weights")
+    # the layer holds W[row][col] as (MH, MW), as kernels.mvau and hw/mvau.sv take it; never
+    # guess a transpose from the shape (a square matrix would be read transposed)
+    if w.shape != (mh, mw):
+        raise ValueError(f"{layer.where}: weights must have shape (MH={mh}, MW={mw}), not {w.shape}")
+    w = np.asarray(w, dtype=np.float64)
+    if not np.array_equal(w, np.round(w)):
+        raise ValueError(f"{layer.where}: weights must be integers for hw/mvau.sv")
+    words = memfiles.mvau_weight_words(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
+    return Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)
+
+
+def _threshold_memory(layer: Layer, model: ModelWrapper, mem_prefix: str, index: int, rows: int,
+                      value_range: tuple[int, int], thr_w: int, rows_name: str) -> Memory:  # fmt: skip
+    """The thresholds constant (rows x T), clipped to the compared value's range, as a memory."""
+    thr = _initializer(model, layer, index, "thresholds")
+    if thr.ndim != 2 or thr.shape[0] != rows:
+        raise ValueError(f"{layer.where}: thresholds must have shape ({rows_name}={rows}, T), not {thr.shape}")
+    thr = kernels.clip_thresholds(thr, *value_range)
+    pe = int(layer.get("PE"))
+    words = memfiles.threshold_words(thr, pe, thr_w)
+    return Memory(f"{mem_prefix}_thresholds.mem", words, pe * int(thr.shape[1]) * thr_w)
+
+
+def _file(mems: list[Memory], i: int, name: str) -> str:
+    """The name of memory ``i`` (the name it will have when there are no memories: an estimate)."""
+    return mems[i].name if len(mems) > i else name
+
+
+def _thresholding(layer: Thresholding, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    ch, pe = int(layer.get("NumChannels")), int(layer.get("PE"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    ot = ElemType.of(layer.get("outputDataType"))
+    lo, hi = xt.value_range()
+    thr_w = kernels.threshold_width(lo, hi, where=layer.where)
+    num_t, mems = _threshold_bound(layer), []
+    if model is not None:
+        mems = [_threshold_memory(layer, model, mem_prefix, 1, ch, (lo, hi), thr_w, "NumChannels")]
+        num_t = mems[0].width // (pe * thr_w)
+    params = {
+        "CH": ch, "PE": pe, "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
+        "NUM_T": num_t, "THR_W": thr_w, "OUT_W": ot.bits, "OUT_OFFSET": 0 if ot.bipolar else int(layer.get("ActVal")),
+        "THRESH_FILE": _file(mems, 0, f"{mem_prefix}_thresholds.mem"),
+    }  # fmt: skip
+    return Backend(layer, "thresholding", params, mems)
+
+
+def _sliding_window(layer: SlidingWindow, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    h, w = (int(v) for v in layer.get("IFMDim"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    (kh, kw), (sh, sw), (ph, pw) = (pair(layer.get(a)) for a in ("ConvKernelDim", "Stride", "Pad"))
+    params = {
+        "IFM_H": h, "IFM_W": w, "CH": int(layer.get("IFMChannels")), "SIMD": int(layer.get("SIMD")),
+        "ELEM_W": xt.bits, "K": kw, "STRIDE": sw, "PAD": pw, "PAD_VALUE": int(layer.get("PadValue")),
+    }  # fmt: skip
+    if (kh, sh, ph) != (kw, sw, pw):  # per axis (a Conv1d: 1 x K on one row)
+        params.update(K_H=kh, K_W=kw, STRIDE_H=sh, STRIDE_W=sw, PAD_H=ph, PAD_W=pw)
+    if xt.bipolar and (ph or pw):
+        # padding with -1 is code 0; +1 is code 1
+        params["PAD_VALUE"] = 1 if int(layer.get("PadValue")) > 0 else 0
+    return Backend(layer, "sliding_window", params)
+
+
+def _maxpool(layer: MaxPool, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    h, w = (int(v) for v in layer.get("ImgDim"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    if xt.bipolar:
+        # max over {-1,+1} coded 0/1 is the unsigned max of the codes
+        xt = ElemType(1, False, False)
+    params = {
+        "IFM_H": h, "IFM_W": w, "CH": int(layer.get("NumChannels")), "PE": int(layer.get("PE")),
+        "ELEM_W": xt.bits, "SIGNED": _b(xt.signed), "K": pair(layer.get("PoolDim"))[1],
+    }  # fmt: skip
+    kh, kw = pair(layer.get("PoolDim"))
+    if kh != kw:
+        params.update(K_H=kh, K_W=kw)
+    return Backend(layer, "maxpool", params)
+
+
+def _label_select(layer: LabelSelect, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    if int(layer.get("K")) != 1:
+        raise ValueError(f"{layer.where}: hw/label_select.sv selects the top 1, so K must be 1, not {layer.get('K')}")
+    xt = ElemType.of(layer.get("inputDataType"))
+    if xt.bipolar:
+        xt = ElemType(1, False, False)
+    params = {
+        "NUM": int(layer.get("Labels")), "PE": int(layer.get("PE")), "ELEM_W": xt.bits, "SIGNED": _b(xt.signed),
+        "OUT_W": ElemType.of(layer.get("outputDataType")).bits,
+    }  # fmt: skip
+    mapped = layer.map_params()
+    if not mapped:
+        return Backend(layer, "label_select", params)
+    if mapped["VAL_W"] > 64:
+        raise ValueError(
+            f"{layer.where}: hw/label_select.sv compares at most 64-bit values, this map needs {mapped['VAL_W']}"
+        )
+    mul, off, _ = layer.class_map()
+    pe = int(layer.get("PE"))
+    mems = []
+    for flag, key, values, width_key, what in (
+        ("HAS_MUL", "MUL_FILE", mul, "MUL_W", "class_mul"), ("HAS_OFFSET", "OFFSET_FILE", off, "OFF_W", "class_offset"),
+    ):  # fmt: skip
+        name = ""
+        if mapped[flag]:
+            name = f"{mem_prefix}_{what}.mem"
+            mems.append(Memory(name, memfiles.label_map_words(values, pe, mapped[width_key]), pe * mapped[width_key]))
+        mapped[key] = name
+    return Backend(layer, "label_select", {**params, **mapped}, mems)
+
+
+def _add_streams(layer: AddStreams, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    xt = ElemType.of(layer.get("inputDataType"))
+    ot = ElemType.of(layer.get("outputDataType"))
+    if xt.bipolar or ot.bipolar:
+        raise ValueError(f"{layer.where}: hw/add_streams.sv adds integers, not BIPOLAR values")
+    params = {"PE": int(layer.get("PE")), "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "OUT_W": ot.bits}
+    return Backend(layer, "add_streams", params, in_lanes=2)
+
+
+def _duplicate_streams(layer: DuplicateStreams, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    n = len(layer.node.output)
+    return Backend(layer, "duplicate_streams", {"DATA_W": layer.in_width, "NUM_OUT": n}, out_lanes=n)
+
+
+def _fifo(layer: FIFO, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    depth = max(2, int(layer.get("depth")))
+    return Backend(layer, "fifo", {"DATA_W": layer.in_width, "DEPTH": depth, "USE_RAM": 1})
+
+
+def _width_converter(layer: WidthConverter, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    i, o = layer.in_width, layer.out_width
+    if max(i, o) % min(i, o):
+        raise ValueError(
+            f"{layer.where}: hw/width_converter.sv needs one width a multiple of the other, found {i} and {o} bits"
+        )
+    return Backend(layer, "width_converter", {"IN_W": i, "OUT_W": o})
+
+
+def _vvau(layer: VVAU, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    ch, kk, pe, simd = int(layer.get("Channels")), layer.kk(), int(layer.get("PE")), int(layer.get("SIMD"))
+    xt, wt, ot = (ElemType.of(layer.get(k)) for k in ("inputDataType", "weightDataType", "outputDataType"))
+    xnor = bool(layer.get("binaryXnorMode"))
+    if xnor != (xt.bipolar and wt.bipolar):
+        raise ValueError(
+            f"{layer.where}: hw/vvau.sv computes the XNOR-popcount exactly when input and weights are bipolar, "
+            f"so binaryXnorMode must be {int(not xnor)}, not {int(xnor)}"
+        )
+    mems = [_vvau_weights(layer, model, mem_prefix, wt)] if model is not None else []
+    if not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]:
+        rngs = (xt.value_range(), wt.value_range())
+        acc_w = kernels.accumulator_width(kk, *rngs, xnor=xnor, where=layer.where)
+        num_t, out_w, offset = _threshold_bound(layer), ot.bits, 0 if ot.bipolar else int(layer.get("ActVal"))
+        if model is not None:
+            mem = _threshold_memory(
+                layer, model, mem_prefix, 2, ch, kernels.accumulator_range(kk, *rngs, xnor=xnor), acc_w, "Channels"
+            )
+            num_t = mem.width // (pe * acc_w)
+            mems.append(mem)
+    else:
+        # the accumulator in the output type's width: exact modulo 2**ACC_W, as for the MVAU
+        if ot.bipolar or ot.bits < 2:
+            raise ValueError(f"{layer.where}: without activation the output must be an integer of 2 bits or more")
+        acc_w, num_t, out_w, offset = ot.bits, 0, ot.bits, 0
+    if not 2 <= acc_w <= 32:
+        raise ValueError(f"{layer.where}: hw/vvau.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
+    params = {
+        "CH": ch, "KK": kk, "PE": pe, "SIMD": simd,
+        "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
+        "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
+        "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
+        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"),
+        "THRESH_FILE": _file(mems, 1, f"{mem_prefix}_thresholds.mem") if num_t else "",
+    }  # fmt: skip
+    return Backend(layer, "vvau", params, mems)
+
+
+def _vvau_weights(layer: VVAU, model: ModelWrapper, mem_prefix: str, wt: ElemType) -> Memory:
+    ch, kk, pe, simd = int(layer.get("Channels")), layer.kk(), int(layer.get("PE")), int(layer.get("SIMD"))
+    w = np.asarray(_initializer(model, layer, 1, "weights"), dtype=np.float64)
+    if w.shape != (ch, kk) or not np.array_equal(w, np.round(w)):
+        raise ValueError(f"{layer.where}: weights must be integers of shape (Channels={ch}, KH*KW={kk}), not {w.shape}")
+    words = memfiles.vvau_weight_words(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
+    return Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)
+
+
+_BACKENDS = {
+    "MVAU": _mvau,
+    "Thresholding": _thresholding,
+    "SlidingWindow": _sliding_window,
+    "MaxPool": _maxpool,
+    "LabelSelect": _label_select,
+    "AddStreams": _add_streams,
+    "DuplicateStreams": _duplicate_streams,
+    "FIFO": _fifo,
+    "WidthConverter": _width_converter,
+    "VVAU": _vvau,
+}
+
+
+def backend(layer: Layer, model: ModelWrapper | None, mem_prefix: str = "layer") -> Backend:
+    """The RTL backend of ``layer``; memory files are named ``<mem_prefix>_<what>.mem``. Without a
+    ``model`` (an estimate): the parameters as far as the attributes give them, no memories."""
+    make = _BACKENDS.get(layer.op_type)
+    if make is None:
+        raise ValueError(f"{layer.where}: no RTL backend for {layer.op_type}; known: {', '.join(_BACKENDS)}")
+    if model is not None:
+        layer.check()
+    return make(layer, model, mem_prefix)

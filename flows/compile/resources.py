@@ -1,0 +1,474 @@
+"""Analytical resource estimates of the hardware layers, for Lattice ECP5 and Xilinx 7-series.
+
+Each layer is estimated as the ``hw/`` module its RTL backend instantiates, from that module's
+parameters (:func:`module_estimate`; :func:`layer_params` gives the parameters of a layer without
+reading its initializers). The figures are what Yosys 0.70 (yowasp) reports for the module
+synthesized alone:
+
+- ECP5 ``LUT4``: LUT4 cells + 2 per CCU2C (a carry cell is two LUT4 places) + 8 per
+  TRELLIS_DPR16X4 (the LUT places nextpnr gives a 16x4 LUT RAM), which tracks nextpnr's
+  TRELLIS_COMB count; ``FF``: TRELLIS_FF; DP16KD; MULT18X18D.
+- xc7 ``LUT6``: LUT sites (LUT1..6, LUT RAM and shift registers by the sites they take); FF;
+  BRAM18 (a RAMB36 counts 2); DSP48.
+
+How each figure is built:
+
+- Memories are placed the way Yosys' ``memory_libmap`` places them, by comparing its own costs
+  (:func:`memory`): ROMs (weights, thresholds) become logic when that is cheaper than a block RAM
+  (up to about 2 Kbit per block on ECP5, 8 Kbit on xc7: soft-logic ROM bits cost 1/16 and 1/64
+  of a LUT there), RAMs go to LUT RAM or block RAM. This decides most of a layer's LUTs, so it is
+  modelled rather than fitted.
+- Logic is a sum of terms, each counting a structure of the module (adder-tree inputs,
+  comparator bits, register bits muxed, counter widths) times a per-family cost per unit. The costs
+  were fitted (least squares on relative error) against Yosys on every layer of six designs (the
+  digits CNN at 10,000 cycles per frame, also with simulation-sized FIFOs, and at PE = SIMD = 1;
+  the third-party TFC w2a2 at 1,000 and 10,000; cnv-w1a1 at 50,000) and 47 further module
+  configurations (the op types, FIFO depths and foldings those designs lack), then rounded.
+  ``python -m qnnflow.bench --only estimates`` reproduces the comparison (qnnflow/bench/estimates.py)
+  and tests/flows/data/resource_baseline.json keeps a sample of it.
+- Registers are counted from the RTL (every ``_reg`` and pipeline register), less the read
+  registers a block RAM or DSP absorbs.
+
+Residuals of that comparison: every design's total LUTs and FFs within 13 % on both families;
+93 % of single layers within 20 % for LUTs, the rest up to 50 % where ABC maps a logic ROM or a
+tiny converter much better or worse than its size suggests (see bench/results/estimates.png).
+Block RAMs: Yosys packs some tall memories into fewer blocks than one shape tiles, so the count
+may be a block or two high. These estimates steer folding
+(:func:`qnnflow.flows.compile.folding.fold_for_budget`); the implementation reports measured figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from qonnx.core.datatype import DataType
+
+FAMILIES = ("ecp5", "xc7")
+KEYS = {"ecp5": ("LUT4", "FF", "DP16KD", "MULT18X18D"), "xc7": ("LUT6", "FF", "BRAM18", "DSP48")}
+
+# (depth, width) shapes of one 18 Kb block RAM (ECP5 DP16KD / PDPW16KD, xc7 RAMB18 / SDP): both
+# offer the same ones; xc7 also pairs two into a RAMB36 (twice the depth, or 72 bits wide)
+_BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+_BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
+
+
+def _bits(name: str) -> int:
+    return int(DataType[name].bitwidth())
+
+
+def _clog2(n: int) -> int:
+    """$clog2 with a floor of 1, as the RTL sizes its counters."""
+    return max(1, math.ceil(math.log2(max(2, n))))
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, n))))
+
+
+# -- memories --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Where Yosys puts one memory: ``kind`` "logic", "lutram" or "bram", with the LUTs it takes
+    (LUT RAM, read multiplexers, a logic ROM at its plain rate), block RAMs (18 Kb units) and the
+    registers it adds (+) or absorbs (-) relative to the RTL's own read register."""
+
+    kind: str
+    luts: float
+    brams: int
+    ffs: int
+
+
+def _bram_geometry(depth: int, width: int, shapes) -> tuple[int, int]:
+    """(rows, columns) of the cheapest tiling by one shape (fewest blocks, then fewest rows)."""
+    return min(((math.ceil(depth / d), math.ceil(width / w)) for d, w in shapes), key=lambda rc: (rc[0] * rc[1], rc[0]))
+
+
+def memory(
+    depth: int, width: int, family: str, *, rom: bool, sync_read: bool = True, single_port: bool = False
+) -> Memory:
+    """The placement Yosys' ``memory_libmap`` chooses for a ``depth`` x ``width`` memory: the
+    cheapest by its own cost model (soft logic: a bit of RAM costs 1, of ROM 1/16 on ECP5 and 1/64
+    on xc7; LUT RAM and block RAM: their library costs, plus half a unit per multiplexed read bit).
+
+    ``rom``: no write port (initialized from a file), so no LUT RAM (Yosys prunes it for ROMs).
+    ``sync_read``: the read data is registered (block RAM possible). ``single_port``: the read and
+    the write share the address (xc7 single-port LUT RAM)."""
+    bits = depth * width
+    if bits == 0:
+        return Memory("logic", 0, 0, 0)
+    ecp5 = family == "ecp5"
+    options: list[tuple[float, Memory]] = []
+    # soft logic: a ROM is a LUT tree over the address (ECP5: one LUT4 per 16 words of a column,
+    # rounded up to a power of two as the PFU muxes combine them; xc7: about one LUT6 per 64
+    # words, MUXF7/F8 and shared decoding making up for the rounding);
+    # a RAM is a register per bit with a write decoder and a read multiplexer
+    if rom:
+        luts = width * _pow2(max(depth, 16)) / 16 if ecp5 else width * max(1.0, depth / 64)
+        options.append((bits / (16 if ecp5 else 64), Memory("logic", luts, 0, 0)))
+    else:
+        options.append((bits, Memory("logic", (0.55 if ecp5 else 0.57) * bits, 0, bits)))
+    if not rom:
+        if ecp5:
+            # TRELLIS_DPR16X4 (16 x 4, cost 4; 8 LUT4 places); rows above 16 words are multiplexed
+            rows = math.ceil(depth / 16)
+            n = rows * math.ceil(width / 4)
+            cost = 4 * n + 0.5 * (rows - 1) * width + (3 if sync_read else 0)
+            options.append((cost, Memory("lutram", 8 * n + 1.2 * (rows - 1) * width, 0, 0)))
+        elif single_port:
+            # RAM64X1S .. RAM256X1S: one LUT site per 64 bits
+            rows = math.ceil(depth / 256)
+            sites = width * math.ceil(depth / 64)
+            options.append(
+                (sites * 2 + 0.5 * (rows - 1) * width, Memory("lutram", sites + 0.8 * (rows - 1) * width, 0, 0))
+            )
+        else:
+            # RAM32M (32 x 6) or RAM64M (64 x 3) simple dual port, 4 LUT sites each
+            for d, w in ((32, 6), (64, 3)):
+                rows = math.ceil(depth / d)
+                n = rows * math.ceil(width / w)
+                cost = n + 7 * rows * width / w + 0.5 * (rows - 1) * width + (2 if sync_read else 0)
+                options.append((cost, Memory("lutram", 4 * n + 0.8 * (rows - 1) * width, 0, 0)))
+    if sync_read:
+        units = [(_BRAM18_SHAPES, 128 if ecp5 else 129, 1)] + ([] if ecp5 else [(_BRAM36_SHAPES, 257, 2)])
+        for shapes, unit_cost, size in units:
+            rows, cols = _bram_geometry(depth, width, shapes)
+            cost = unit_cost * rows * cols + 0.5 * (rows - 1) * width
+            luts = (0.9 if ecp5 else 0.35) * (rows - 1) * width
+            ffs = -width  # the read register is the block RAM's
+            if ecp5 and not rom:
+                # DP16KD ports are not read-during-write safe across ports: Yosys emulates it with
+                # a bypass register (data, address, flag) and a multiplexer, and keeps the output
+                # register in the fabric (Yosys charges 2 per data bit for it)
+                cost += 2 * width
+                luts += 1.2 * width
+                ffs = width + _clog2(depth) + 2
+            options.append((cost, Memory("bram", luts, rows * cols * size, ffs)))
+    return min(options, key=lambda o: o[0])[1]
+
+
+# -- logic costs per family ------------------------------------------------------------------------
+
+# Per-unit costs of each term, in LUT4 places (ECP5) or LUT6 sites (xc7). Fitted against Yosys
+# (see the module docstring) and rounded; the comments say what each unit is.
+_COST = {
+    "ecp5": {
+        # mvau
+        "mvau_base": 70,  # handshake, valid pipeline, output slice control
+        "mvau_counter": 2.0,  # per bit of the SF, NF and weight-address counters
+        "mvau_xmux": 1.4,  # per input bit: first fold from the stream, the others from the buffer
+        "mvau_xnor": 3.7,  # per XNOR product: the product and its share of the popcount tree
+        "mvau_tree": 0.6,  # per partial-product bit entering the ACC_W-wide carry-save adder tree
+        "mvau_dsp_tree": 1.1,  # per accumulator bit of each DSP product summed in the fabric
+        "mvau_split": 1.0,  # per bit of the registered partial sums (SIMD > 8) and their adder
+        "mvau_cmp": 2.8,  # per threshold bit: comparator against the accumulator and the count
+        "mvau_out": 2.5,  # per output bit: the output slice and the count adder
+        "mvau_wrom": 1.4,  # weight ROM in logic, per plain-ROM LUT (address from the next-address logic)
+        "mvau_wrom_deep": 0.08,  # ... plus per bit beyond 64 words (ABC merges the address logic in)
+        # thresholding
+        "thr_base": 21,
+        "thr_rom": 2.4,  # per plain-ROM LUT of the threshold memory in logic, with its comparators
+        "thr_out": 9.3,  # per output bit: count adder and output slice
+        # sliding window
+        "swg_base": 18,
+        "swg_addr": 37,  # per bit of the slot address: the row/column counters and address adders
+        "swg_beat": 1.05,  # per beat bit: padding multiplexer and output slice
+        # maxpool
+        "pool_cmp": 6.0,  # per element bit: comparator, multiplexer, output slice
+        "pool_counter": 19.6,  # per bit of the eight position counters
+        # label select
+        "label_elem": 2.8,  # per bit of (value, index) compared and multiplexed
+        "label_index": 9.5,  # per index bit: base counter, last-beat compare, output slice
+        # add / duplicate streams, width converter, fifo
+        "add_base": 4,
+        "add_pe": 7.5,
+        "add_bit": 1.1,  # per sum bit: the adder and the output slice
+        "slice_bit": 1.0,  # per bit of a skid buffer (register slice)
+        "slice_base": 6,
+        "dwc_base": 5.3,
+        "dwc_count": 3.2,  # per bit of the beat counter
+        "dwc_shift": 4.0,  # per bit of a narrowing converter's shift register that shifts
+        "dwc_load": 1.5,  # per bit of its last slice (loaded only)
+        "fifo_base": 9,
+        "fifo_ptr": 8.7,  # per pointer bit: read/write pointers, two fill counters, full/empty
+    },
+    "xc7": {
+        "mvau_base": 63,
+        "mvau_counter": 0.6,
+        "mvau_xmux": 2.25,
+        "mvau_xnor": 1.75,
+        "mvau_tree": 0.38,
+        "mvau_dsp_tree": 0.2,
+        "mvau_split": 0.0,  # the partial sums fold into the same LUT6 adder tree
+        "mvau_cmp": 0.45,
+        "mvau_acc": 0.25,
+        "mvau_out": 0.0,
+        "mvau_wrom": 3.0,
+        "mvau_wrom_deep": 0.023,
+        "thr_base": 14,
+        "thr_rom": 1.14,
+        "thr_out": 3.0,
+        "swg_base": 13.5,
+        "swg_addr": 17.2,
+        "swg_beat": 1.9,
+        "pool_cmp": 2.9,
+        "pool_counter": 8.1,
+        "label_elem": 1.55,
+        "label_out_elem": 0.9,
+        "label_index": 1.8,
+        "add_base": 7,
+        "add_pe": 0,
+        "add_bit": 1.8,
+        "slice_bit": 1.0,
+        "slice_base": 5,
+        "dwc_base": 5.7,
+        "dwc_count": 0.16,
+        "dwc_shift": 2.14,
+        "dwc_load": 0.2,
+        "fifo_base": 7.7,
+        "fifo_ptr": 3.0,
+    },
+}
+
+
+@dataclass
+class _Tally:
+    luts: float = 0.0
+    ffs: float = 0.0
+    brams: int = 0
+    dsps: int = 0
+
+    def add(self, mem: Memory) -> Memory:
+        self.luts += mem.luts
+        self.ffs += mem.ffs
+        self.brams += mem.brams
+        return mem
+
+
+def _skid_ffs(width: int) -> int:
+    return 2 * width + 2  # output and skid registers with their valid bits
+
+
+def _mvau(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, simd, iw, ww, acc, nt, ow = (int(p[k]) for k in ("PE", "SIMD", "IN_W", "W_W", "ACC_W", "NUM_T", "OUT_W"))
+    nf, sf = int(p["MH"]) // pe, int(p["MW"]) // simd
+    xnor = bool(p["IN_BIPOLAR"]) and bool(p["W_BIPOLAR"])
+    use_mul = not p["IN_BIPOLAR"] and not p["W_BIPOLAR"] and iw > 4 and ww > 4
+    ng = math.ceil(simd / 8) if simd > 8 else 0  # registered partial sums of 8 products (hw/mvau.sv GROUP)
+    counters = _clog2(nf) + _clog2(sf) + _clog2(nf * sf)
+    t = _Tally()
+    t.luts = c["mvau_base"] + c["mvau_counter"] * counters + c["mvau_split"] * pe * ng * acc
+    t.luts += c.get("mvau_acc", 0) * pe * acc + c["mvau_out"] * pe * ow + c["mvau_cmp"] * pe * nt * acc
+    if xnor:
+        t.luts += c["mvau_xnor"] * pe * simd
+    elif use_mul:
+        t.dsps = pe * simd
+        t.luts += c["mvau_dsp_tree"] * pe * simd * acc
+        if family == "xc7":  # DSP48E1 takes the weight register (B) and the product register (P)
+            t.ffs -= pe * simd * ww + pe * acc
+    else:
+        # shift-and-add products: one partial product per bit of the narrower operand (one for a
+        # bipolar operand), each entering the adder tree at the accumulator's width
+        pps = 1 if (p["IN_BIPOLAR"] or p["W_BIPOLAR"]) else min(iw, ww)
+        t.luts += c["mvau_tree"] * pe * simd * pps * acc
+    # registers: control and valid pipeline, the input slice and its weights (stage 0), the weight
+    # read register, partial sums, dot products, accumulators, thresholds, output slice
+    t.ffs = 7 + counters + simd * iw + 2 * pe * simd * ww + pe * ng * acc + (3 if ng else 0)
+    t.ffs += 2 * pe * acc + _skid_ffs(pe * ow)
+    if nf * sf > 1:
+        w = t.add(memory(nf * sf, pe * simd * ww, family, rom=True))
+        if w.kind == "logic":
+            deep = pe * simd * ww * nf * sf if nf * sf > 64 else 0
+            t.luts += (c["mvau_wrom"] - 1) * w.luts + c["mvau_wrom_deep"] * deep
+    else:
+        t.ffs -= pe * simd * ww  # one word: constants
+    if nt:
+        t.ffs += (3 if ng else 2) * _clog2(nf) + pe * nt * acc
+        if nf > 1:
+            thr = t.add(memory(nf, pe * nt * acc, family, rom=True))
+            if thr.kind == "logic":
+                t.ffs -= 0.2 * pe * nt * acc  # Yosys drops the constant and duplicate columns
+        else:
+            t.ffs -= pe * nt * acc
+    if nf > 1:
+        # the input vector buffer: written on the first fold, read back on the others
+        t.add(memory(sf, simd * iw, family, rom=False))
+        t.luts += c["mvau_xmux"] * simd * iw
+    return t
+
+
+def _thresholding(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, nt, tw, ow = (int(p[k]) for k in ("PE", "NUM_T", "THR_W", "OUT_W"))
+    cf = int(p["CH"]) // pe
+    t = _Tally(luts=c["thr_base"] + c["thr_out"] * pe * ow, ffs=_clog2(cf) + _skid_ffs(pe * ow))
+    if cf > 1:
+        mem = memory(cf, pe * nt * tw, family, rom=True)
+        t.brams += mem.brams
+        t.luts += mem.luts + (c["thr_rom"] - 1) * mem.luts if mem.kind == "logic" else mem.luts
+        # the threshold register; Yosys drops duplicate and constant columns of a shallow table
+        t.ffs += 0 if mem.kind == "bram" else pe * nt * tw * (0.5 if cf <= 16 else 1)
+    return t
+
+
+def _sliding_window(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    simd, ew, k = int(p["SIMD"]), int(p["ELEM_W"]), int(p["K"])
+    h, w, stride, pad = int(p["IFM_H"]), int(p["IFM_W"]), int(p.get("STRIDE", 1)), int(p.get("PAD", 0))
+    kh = int(p.get("K_H", k))  # rows of the window: the row slots kept
+    cf = int(p["CH"]) // simd
+    depth = 2 * kh * w * cf  # 2 K_H row slots of IFM_W * CF beats (hw/sliding_window.sv NR)
+    beat = simd * ew
+    aw = _clog2(depth) + 1
+    pw = _clog2(w * cf + h + 2 * kh + (k + stride + pad) * cf + 2) + 2
+    t = _Tally(luts=c["swg_base"] + c["swg_addr"] * aw + c["swg_beat"] * beat)
+    # slot addresses (3 + write), 11 position counters, read data, padding flag, output slice
+    t.ffs = 4 * aw + 11 * pw + 2 + beat + _skid_ffs(beat)
+    t.add(memory(depth, beat, family, rom=False))
+    return t
+
+
+def _maxpool(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, ew, k = int(p["PE"]), int(p["ELEM_W"]), int(p["K"])
+    kh, kw = int(p.get("K_H", k)), int(p.get("K_W", k))
+    h, w = int(p["IFM_H"]), int(p["IFM_W"])
+    cf, ow = int(p["CH"]) // pe, w // kw
+    cnt = _clog2(h + w + cf + kh + kw + ow * cf + 2) + 1  # hw/maxpool.sv CNT_W
+    t = _Tally(luts=c["pool_cmp"] * pe * ew + c["pool_counter"] * cnt, ffs=8 * cnt + _skid_ffs(pe * ew))
+    # running maxima of a row of windows: read and written at one address, read asynchronously
+    t.add(memory(ow * cf, pe * ew, family, rom=False, sync_read=False, single_port=True))
+    return t
+
+
+def _label_select(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, ew, ow = int(p["PE"]), int(p["ELEM_W"]), int(p["OUT_W"])
+    mapped = bool(p.get("HAS_MUL") or p.get("HAS_OFFSET") or p.get("SHIFT"))
+    cw = int(p["VAL_W"]) if mapped else ew  # the width compared
+    luts = c["label_elem"] * pe * (ew + ow) + c["label_index"] * ow
+    if family == "xc7":  # LUT6 compare more bits per LUT than they multiplex
+        luts = c["label_elem"] * pe * ew + c["label_out_elem"] * pe * ow + c["label_index"] * ow
+    t = _Tally(luts=luts, ffs=cw + 2 * ow + _skid_ffs(ow))
+    if mapped:
+        _label_map(p, family, t)
+    return t
+
+
+def _label_map(p: Mapping[str, int], family: str, t: _Tally) -> None:
+    """The per-class map of hw/label_select.sv: constant ROMs read one beat ahead, a multiplier
+    (DSP blocks when both operands are wider than 4 bits, else shift-and-add) and the offset adder."""
+    pe, ew, vw = int(p["PE"]), int(p["ELEM_W"]), int(p["VAL_W"])
+    cf = int(p["NUM"]) // pe
+    per_bit = 1.0 if family == "ecp5" else 0.5
+    # compared bits beyond the input's (fitted on the two lint-rtl variants: ~1 LUT4 per bit)
+    t.luts += per_bit * pe * (vw - ew)
+    t.ffs += _clog2(cf)
+    for flag, width in (("HAS_MUL", "MUL_W"), ("HAS_OFFSET", "OFF_W")):
+        if p.get(flag):
+            w = pe * int(p[width])
+            t.ffs += w
+            if cf > 1:
+                t.add(memory(cf, w, family, rom=True))
+    t.luts += 0.5 * per_bit * pe * vw * bool(p.get("HAS_OFFSET"))
+    if p.get("HAS_MUL"):
+        mw = int(p["MUL_W"])
+        if ew + 1 > 4 and mw > 4:
+            t.dsps += pe * math.ceil((ew + 1) / 18) * math.ceil(mw / 18)
+            t.luts += per_bit * pe * vw * (t.dsps // pe - 1)  # the partial products' adders
+        else:
+            t.luts += per_bit * pe * vw * min(ew + 1, mw)
+
+
+def _add_streams(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    pe, ow = int(p["PE"]), int(p["OUT_W"])
+    return _Tally(luts=c["add_base"] + c["add_pe"] * pe + c["add_bit"] * pe * ow, ffs=_skid_ffs(pe * ow))
+
+
+def _duplicate_streams(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    n, w = int(p["NUM_OUT"]), int(p["DATA_W"])
+    return _Tally(luts=n * (c["slice_bit"] * w + c["slice_base"]), ffs=n * _skid_ffs(w))
+
+
+def _width_converter(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    i, o = int(p["IN_W"]), int(p["OUT_W"])
+    if i == o:
+        return _Tally(luts=c["slice_bit"] * i + c["slice_base"], ffs=_skid_ffs(i))
+    r = max(i, o) // min(i, o)
+    cnt = _clog2(r)
+    luts = c["dwc_base"] + c["dwc_count"] * cnt
+    if o > i:  # collect R-1 beats, then register the word
+        return _Tally(luts=luts, ffs=o + (o - i) + cnt + 1)
+    # narrowing: the current word shifts by OUT_W per beat (R-1 of R slices move), the next waits
+    luts += c["dwc_shift"] * i * (1 - 1 / r) + c["dwc_load"] * i / r
+    return _Tally(luts=luts, ffs=2 * i + cnt + 2)
+
+
+def _fifo(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    w, d = int(p["DATA_W"]), max(2, int(p["DEPTH"]))
+    ptr = _clog2(d)
+    t = _Tally(luts=c["fifo_base"] + c["fifo_ptr"] * ptr, ffs=2 * ptr + 2 * _clog2(d + 1) + w + 1)
+    t.add(memory(d, w, family, rom=False))
+    return t
+
+
+def _vvau(p: Mapping[str, int], family: str) -> _Tally:
+    from qnnflow.flows.compile.resources_dw import vvau_tally  # here, not at the top: it imports this module
+
+    return vvau_tally(p, family)
+
+
+_MODULES = {
+    "mvau": _mvau,
+    "thresholding": _thresholding,
+    "sliding_window": _sliding_window,
+    "maxpool": _maxpool,
+    "label_select": _label_select,
+    "add_streams": _add_streams,
+    "duplicate_streams": _duplicate_streams,
+    "width_converter": _width_converter,
+    "fifo": _fifo,
+    "vvau": _vvau,
+}
+
+
+def module_estimate(module: str, params: Mapping[str, object], family: str) -> dict[str, int]:
+    """Resources of ``hw/<module>.sv`` at ``params`` (its HDL parameters) on ``family``."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    model = _MODULES.get(module)
+    if model is None:
+        raise ValueError(f"no resource model for module {module!r}; known: {', '.join(_MODULES)}")
+    t = model({k: v for k, v in params.items() if not k.endswith("_FILE")}, family)
+    k = KEYS[family]
+    return {k[0]: math.ceil(t.luts), k[1]: math.ceil(max(0, t.ffs)), k[2]: int(t.brams), k[3]: int(t.dsps)}
+
+
+# -- layers -> module parameters -------------------------------------------------------------------
+
+
+def layer_params(layer) -> tuple[str, dict[str, int | str]]:
+    """The ``hw/`` module and HDL parameters of ``layer``: its RTL backend's
+    (:func:`qnnflow.flows.codegen.backends.backend`, the one table of them) as far as they follow from the
+    attributes; a threshold count is the most the output type can count."""
+    from qnnflow.flows.codegen.backends import backend
+    from qnnflow.flows.codegen.design import sanitize
+
+    be = backend(layer, None, sanitize(layer.node.name))  # the memory file names codegen gives
+    return be.module, be.params
+
+
+def estimate(layer, family: str) -> dict[str, int]:
+    """Resources of one layer (flows/ir/layers.py) on ``family`` ("ecp5" or "xc7")."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    module, params = layer_params(layer)
+    return module_estimate(module, params, family)

@@ -1,0 +1,67 @@
+"""Golden integer reference of the depthwise (vector-vector) MVAU, ``hw/vvau.sv``.
+
+The same conventions as :mod:`qnnflow.flows.ir.kernels` (integers, int64 results, channels-last,
+bipolar given as -1 / +1, multi-threshold activation ``count(t <= acc) + out_offset``). The
+input is what ``hw/sliding_window.sv`` streams: one window of K*K positions per output pixel,
+flattened in (ky, kx, c) order, so element ``k*C + c`` is channel c at window position k.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qnnflow.flows.ir import kernels
+
+__all__ = ["vvau", "vvau_accumulator_range"]
+
+
+def vvau_accumulator_range(
+    kk: int, x_range: tuple[int, int], w_range: tuple[int, int], *, xnor: bool = False
+) -> tuple[int, int]:
+    """Bounds of one channel's accumulator over the ``kk`` = K*K products of its window: the same
+    as an MVAU row of ``kk`` columns (:func:`qnnflow.flows.ir.kernels.accumulator_range`)."""
+    return kernels.accumulator_range(kk, x_range, w_range, xnor=xnor)
+
+
+def _as_int(a: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.dtype.kind == "f" and np.array_equal(arr, np.round(arr)):
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iub":
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def vvau(
+    x: np.ndarray,
+    w: np.ndarray,
+    *,
+    thresholds: np.ndarray | None = None,
+    out_offset: int = 0,
+    x_bipolar: bool = False,
+    w_bipolar: bool = False,
+) -> np.ndarray:
+    """Depthwise window products: ``x`` (..., K*K*C) in (k, c) order by ``w`` (C, K*K) -> (..., C).
+
+    ``acc[..., c] = sum_k w[c, k] * x[..., k*C + c]``, except when both ``x_bipolar`` and
+    ``w_bipolar``: then the XNOR-popcount, the number of window positions where the signs of
+    ``x`` and ``w`` agree (``(dot + K*K) / 2``, as :func:`qnnflow.flows.ir.kernels.mvau`). With
+    ``thresholds`` (C, T), ascending per row, the output is ``count(t <= acc) + out_offset``;
+    without, the accumulator itself. A depthwise convolution's weight (C, 1, KH, KW) is ``w``
+    reshaped to (C, KH*KW).
+    """
+    xa, wa = _as_int(x, "x"), _as_int(w, "w")
+    if wa.ndim != 2:
+        raise ValueError(f"w must be a (channels, K*K) matrix, not shape {wa.shape}")
+    ch, kk = wa.shape
+    if xa.shape[-1:] != (kk * ch,):
+        raise ValueError(f"x must end in K*K*C = {kk}*{ch} = {kk * ch} window elements, not shape {xa.shape}")
+    for flag, arr, name in ((x_bipolar, xa, "x"), (w_bipolar, wa, "w")):
+        if flag and not np.all(np.abs(arr) == 1):
+            raise ValueError(f"{name} is declared bipolar but holds values other than -1/+1")
+    # int64 all the way (exact at any width); the window is small, BLAS would not pay
+    acc = np.einsum("...kc,ck->...c", xa.reshape(*xa.shape[:-1], kk, ch), wa)
+    if x_bipolar and w_bipolar:
+        acc = (acc + kk) // 2
+    if thresholds is None:
+        return acc.astype(np.int64)
+    return kernels.thresholding(acc, thresholds, out_offset)

@@ -1,0 +1,475 @@
+"""Conversion of the channels-last integer graph to hardware layers (flows/ir/layers.py).
+
+Passes (``apply(model) -> (model, changed)``, to a fixed point):
+- :class:`FinalScaleToLabelSelect`: the float ops after the last accumulator (the logits' scale
+  and offset) + argmax -> TopK on the integer accumulator, when that scale is one strictly
+  increasing function (checked on every accumulator value), else on the exact per-class integer
+  map of flows/passes/label_map.py;
+- :class:`InferMVAU`: integer MatMul (+ its MultiThreshold) -> MVAU, bipolar x bipolar as XNOR-popcount;
+- :class:`InferThresholding`: a standalone channels-last MultiThreshold -> Thresholding;
+- :class:`InferLabelSelect`: TopK on integers (after a per-class map's Mul / Add) -> LabelSelect;
+- :class:`InferAddStreams`: Add of two integer streams (a residual join) -> AddStreams;
+- :class:`InferDuplicateStreams`: an integer stream read by several hardware layers (a residual
+  fork) -> DuplicateStreams, one output per reader.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+from qnnflow.flows.ir import kernels
+from qnnflow.flows.ir.graph import HW_DOMAIN, Namer, add_const, consumers, datatype_for_range, own_doc, where
+from qnnflow.flows.ir.layers import MVAU, AddStreams, DuplicateStreams, LabelSelect, Thresholding
+from qnnflow.flows.passes.integer import _attr
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+
+ELEMENTWISE_FLOAT = ("Mul", "Add", "Sub", "Div", "Identity")
+
+
+def _range(dt: DataType) -> tuple[int, int]:
+    return kernels.type_range(dt.name)
+
+
+def _replace(model: ModelWrapper, old_nodes: list, new_node) -> None:
+    nodes = list(model.graph.node)
+    i = nodes.index(old_nodes[0])
+    for n in old_nodes:
+        nodes.remove(n)
+    nodes.insert(i, new_node)
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes)
+
+
+def _slope(model: ModelWrapper, chain: list) -> float:
+    """The exact slope of a chain of Mul / Add / Sub / Div by scalar constants (data input first)."""
+    a = 1.0
+    for n in chain:
+        if n.op_type == "Identity":
+            continue
+        c = float(np.asarray(model.get_initializer(n.input[1])).ravel()[0])
+        if n.op_type == "Mul":
+            a *= c
+        elif n.op_type == "Div":
+            a /= c
+        elif n.op_type not in ("Add", "Sub"):
+            return 0.0
+    return a
+
+
+class FinalScaleToLabelSelect:
+    """Matches integer tensor -> chain of Mul / Add / Sub / Div by constants -> graph output (the
+    logits). Replaces the chain by TopK(k=1) on the integer tensor, whose index is the class, if the
+    constants are scalars and the chain is strictly increasing on every value of the integer's
+    datatype (checked by running it); otherwise (per-class constants, a decreasing or flat chain) by
+    the exact per-class map of flows/passes/label_map.py, integer Mul / Add, before the TopK. ValueError if
+    an operand is not constant, or the map needs more bits than the label select takes. Does not
+    apply when the output is already an index."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        out = model.graph.output[0].name
+        chain = []
+        cur = out
+        while True:
+            p = model.find_producer(cur)
+            if p is None or p.op_type not in ELEMENTWISE_FLOAT:
+                break
+            chain.append(p)
+            cur = p.input[0]
+        if all(n.op_type == "Identity" for n in chain):
+            return model, False
+        dt = model.get_tensor_datatype(cur)
+        if not dt.is_integer() or model.find_producer(cur) is None:
+            return model, False
+        chain.reverse()
+        per_class = False
+        for n in chain:
+            if n.op_type != "Identity":
+                c = [model.get_initializer(i) for i in n.input]
+                if sum(v is None for v in c) != 1:
+                    what = own_doc(n) or f"the final {n.op_type} {where(n)}"
+                    raise ValueError(
+                        f"{what}: the final scale or offset is not a constant, so the class with the largest "
+                        f"integer need not be the class with the largest logit. Compile with --logits (integer "
+                        f"logits; take the argmax of the mapped logits on the host)"
+                    )
+                per_class |= c[0] is not None or c[1].size != 1
+        lo, hi = _range(dt)
+        if per_class:
+            return self._mapped(model, chain, cur, out, (lo, hi))
+        if hi - lo > (1 << 22):
+            # too many values to run the chain on each: its exact slope must be positive (where the
+            # float32 logits of two accumulators round to one value, the verification of the step
+            # compares the decisions, ties to the lowest class, with the reference's)
+            if _slope(model, chain) <= 0:
+                return self._mapped(model, chain, cur, out, (lo, hi))  # decreasing: a multiplier of -1
+            return self._to_topk(model, chain, cur, out)
+        from qnnflow.flows.ir.execute import Executor
+
+        sub_nodes = [helper.make_node(n.op_type, list(n.input), list(n.output), name=n.name) for n in chain]
+        g = helper.make_graph(
+            sub_nodes, "final", [helper.make_tensor_value_info(cur, 1, [None, 1])],
+            [helper.make_tensor_value_info(out, 1, [None, 1])],
+            initializer=[i for i in model.graph.initializer if any(i.name in n.input for n in chain)],
+        )  # fmt: skip
+        sub = ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+        vals = np.asarray(Executor(sub).run(np.arange(lo, hi + 1, dtype=np.float32).reshape(-1, 1))).ravel()
+        if np.any(np.diff(vals.astype(np.float64)) <= 0):
+            # decreasing, or float32 logits that round two accumulators alike: the exact map decides
+            return self._mapped(model, chain, cur, out, (lo, hi))
+        return self._to_topk(model, chain, cur, out)
+
+    @staticmethod
+    def _to_topk(model: ModelWrapper, chain: list, cur: str, out: str, before: list | None = None):
+        namer = Namer(model)
+        k = add_const(model, namer, "topk_k", np.array([1], dtype=np.int64))
+        values = namer("topk_values")
+        topk = helper.make_node("TopK", [cur, k], [values, out], name=namer("LabelSelect"), axis=-1)
+        _replace(model, chain, topk)
+        if before:  # the per-class map's nodes, in front of the TopK
+            nodes = list(model.graph.node)
+            i = nodes.index(topk)
+            model.graph.ClearField("node")
+            model.graph.node.extend(nodes[:i] + before + nodes[i:])
+        model.set_tensor_datatype(out, DataType["UINT32"])
+        return model, True
+
+    def _mapped(self, model: ModelWrapper, chain: list, cur: str, out: str, rng: tuple[int, int]):
+        """Scales or offsets that differ between classes: the chain composed exactly per class, then
+        integer Mul / Add nodes (flows/passes/label_map.py) that order the classes as the logits, and TopK."""
+        from qnnflow.flows.passes.label_map import chain_class_map, map_nodes
+
+        shape = model.get_tensor_shape(cur)
+        classes = int(shape[-1])
+        first = next(n for n in chain if n.op_type != "Identity")
+        what = own_doc(first) or f"the final {first.op_type} {where(first)}"
+        cmap = chain_class_map(model, chain, classes, rng, what)
+        nodes, value, types = map_nodes(model, Namer(model), cur, cmap, *rng, [1] * (len(shape) - 1) + [classes])
+        for name, dt in types.items():
+            model.set_tensor_shape(name, list(shape))
+            model.set_tensor_datatype(name, dt)
+        return self._to_topk(model, chain, value, out, nodes)
+
+
+def _retype_readers(model: ModelWrapper, tensor: str, dt: DataType) -> None:
+    """A layer's output stream has type ``dt`` (its hardware width), which may be wider than the exact
+    range the streamlining annotated: shape-only nodes after it pass ``dt`` on, and layers already
+    made from the tensor read ``dt`` (their ``inputDataType``), so that producer and reader widths agree."""
+    for user in model.find_consumers(tensor) or []:
+        if user.op_type in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"):
+            model.set_tensor_datatype(user.output[0], dt)
+            _retype_readers(model, user.output[0], dt)
+            continue
+        names = {a.name for a in user.attribute}
+        for a in user.attribute:
+            if a.name == "inputDataType" and a.s.decode() != dt.name:
+                a.s = dt.name.encode()
+        if "inputDataType" in names and "outputDataType" not in names:  # passes its elements on
+            for o in user.output:
+                if o and model.get_tensor_datatype(o) != dt:
+                    model.set_tensor_datatype(o, dt)
+                    _retype_readers(model, o, dt)
+
+
+class InferMVAU:
+    """Matches MatMul(integer x, integer constant W) with an optional MultiThreshold as its only
+    consumer, and makes one MVAU (weights stored (MH, MW), thresholds clipped to the accumulator
+    range; with bipolar x and W the thresholds move to the XNOR-popcount domain)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for mm in model.get_nodes_by_op_type("MatMul"):
+            w = model.get_initializer(mm.input[1])
+            idt = model.get_tensor_datatype(mm.input[0])
+            if w is None or not idt.is_integer():
+                continue
+            wdt = model.get_tensor_datatype(mm.input[1])
+            if not wdt.is_integer():
+                wdt = DataType["BIPOLAR"] if np.all(np.abs(w) == 1) else datatype_for_range(int(w.min()), int(w.max()))
+            mw, mh = w.shape
+            xnor = idt == DataType["BIPOLAR"] and wdt == DataType["BIPOLAR"]
+            acc_lo, acc_hi = kernels.accumulator_range(mw, _range(idt), _range(wdt), xnor=xnor)
+            acc_dt = DataType[
+                f"INT{kernels.accumulator_width(mw, _range(idt), _range(wdt), xnor=xnor, where=where(mm))}"
+            ]
+            in_shape = model.get_tensor_shape(mm.input[0])
+            namer = Namer(model)
+            wname = add_const(model, namer, mm.name + "_W", w.T.astype(np.float32), wdt)
+            cons = consumers(model, mm.output[0])
+            mt = cons[0] if len(cons) == 1 and cons[0].op_type == "MultiThreshold" else None
+            attrs = dict(
+                MW=int(mw), MH=int(mh), vectors=[int(d) for d in in_shape[1:-1]] or [1],
+                inputDataType=idt.name, weightDataType=wdt.name, accDataType=acc_dt.name,
+                binaryXnorMode=int(xnor),
+            )  # fmt: skip
+            if mt is not None:
+                if _attr(mt, "data_layout", "") not in ("", "NC", "NHWC", "NWC"):
+                    continue
+                scale, bias = float(_attr(mt, "out_scale", 1.0)), float(_attr(mt, "out_bias", 0.0))
+                odt = DataType[_attr(mt, "out_dtype")]
+                bip = odt == DataType["BIPOLAR"]
+                if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
+                    raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be an MVAU output offset")
+                thr = model.get_initializer(mt.input[1]).astype(np.float64)
+                if thr.shape[0] == 1 and mh > 1:
+                    thr = np.repeat(thr, mh, axis=0)
+                if xnor:  # dot = 2 * popcount - MW, so dot >= t  <=>  popcount >= ceil((t + MW) / 2)
+                    thr = np.ceil((thr + mw) / 2)
+                thr = kernels.clip_thresholds(thr, acc_lo, acc_hi)
+                tname = add_const(model, namer, mm.name + "_T", thr.astype(np.float32), acc_dt)
+                node = MVAU.make(
+                    mm.name,
+                    [mm.input[0], wname, tname],
+                    [mt.output[0]],
+                    outputDataType=odt.name,
+                    ActVal=0 if bip else int(bias),
+                    **attrs,
+                )
+                _replace(model, [mm, mt], node)
+                model.set_tensor_datatype(mt.output[0], odt)
+            else:
+                odt = DataType[f"INT{kernels.signed_width(acc_lo, acc_hi)}"] if not xnor else datatype_for_range(0, mw)
+                out = mm.output[0]
+                is_output = any(o.name == out for o in model.graph.output)
+                to_dot = xnor and (is_output or any(c.op_type != "TopK" for c in cons))
+                if xnor:  # a new name: the popcount is another value than the dot product it replaces
+                    out = namer(mm.output[0] + "_popcount")
+                if xnor and not to_dot:  # only TopK reads it: the popcount ranks the classes as the dot does
+                    for c in cons:
+                        c.input[0] = out
+                node = MVAU.make(
+                    mm.name,
+                    [mm.input[0], wname],
+                    [out],
+                    outputDataType=odt.name,
+                    noActivation=1,
+                    **attrs,
+                )
+                if out != mm.output[0]:
+                    model.set_tensor_shape(out, model.get_tensor_shape(mm.output[0]))
+                _replace(model, [mm], node)
+                model.set_tensor_datatype(out, odt)
+                _retype_readers(model, out, odt)
+                if to_dot:
+                    two, mwc, dbl = (
+                        add_const(model, namer, "two", np.array(2.0)),
+                        add_const(model, namer, "mw", np.array(float(mw))),
+                        namer("popcount_x2"),
+                    )
+                    nodes = list(model.graph.node)
+                    i = nodes.index(node) + 1
+                    nodes[i:i] = [
+                        helper.make_node("Mul", [out, two], [dbl], name=namer("PopcountToDot")),
+                        helper.make_node("Sub", [dbl, mwc], [mm.output[0]], name=namer("PopcountToDot")),
+                    ]
+                    model.graph.ClearField("node")
+                    model.graph.node.extend(nodes)
+                    model.set_tensor_datatype(mm.output[0], DataType[f"INT{kernels.signed_width(-mw, mw)}"])
+            return model, True
+        return model, False
+
+
+class InferThresholding:
+    """Matches a MultiThreshold on an integer, channels-last tensor (2D NC or NHWC) that no MVAU
+    absorbed, and makes a Thresholding layer."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for mt in model.get_nodes_by_op_type("MultiThreshold"):
+            idt = model.get_tensor_datatype(mt.input[0])
+            shape = model.get_tensor_shape(mt.input[0])
+            layout = _attr(mt, "data_layout", "")
+            if not idt.is_integer():
+                continue
+            p = model.find_producer(mt.input[0])
+            if p is not None and p.op_type == "MatMul":
+                continue  # becomes the activation of an MVAU
+            if len(shape) > 2 and layout not in ("NHWC", "NWC"):
+                continue  # channels-first: the channels-last lowering comes first
+            scale, bias = float(_attr(mt, "out_scale", 1.0)), float(_attr(mt, "out_bias", 0.0))
+            odt = DataType[_attr(mt, "out_dtype")]
+            bip = odt == DataType["BIPOLAR"]
+            if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
+                raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be a threshold output offset")
+            c = shape[-1]
+            thr = model.get_initializer(mt.input[1]).astype(np.float64)
+            if thr.shape[0] == 1 and c > 1:
+                thr = np.repeat(thr, c, axis=0)
+            lo, hi = _range(idt)
+            thr = kernels.clip_thresholds(thr, lo, hi)
+            namer = Namer(model)
+            tdt = DataType[f"INT{kernels.threshold_width(lo, hi, where=where(mt))}"]
+            tname = add_const(model, namer, mt.name + "_T", thr.astype(np.float32), tdt)
+            node = Thresholding.make(
+                mt.name,
+                [mt.input[0], tname],
+                [mt.output[0]],
+                NumChannels=int(c),
+                vectors=[int(d) for d in shape[1:-1]] or [1],
+                inputDataType=idt.name,
+                outputDataType=odt.name,
+                ActVal=0 if bip else int(bias),
+            )
+            _replace(model, [mt], node)
+            return model, True
+        return model, False
+
+
+class InferLabelSelect:
+    """Matches TopK on an integer tensor whose values output is unused -> LabelSelect(K)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for tk in model.get_nodes_by_op_type("TopK"):
+            idt = model.get_tensor_datatype(tk.input[0])
+            k = model.get_initializer(tk.input[1])
+            if not idt.is_integer() or k is None or consumers(model, tk.output[0]):
+                continue
+            src, mapped, cmap = _class_map(model, tk.input[0])
+            p = model.find_producer(src)
+            if p is not None and p.op_type == "MatMul":
+                continue  # its MVAU comes first (and sets the datatype)
+            if tk.output[0] in {o.name for o in model.graph.output}:
+                continue
+            labels = model.get_tensor_shape(src)[-1]
+            node = LabelSelect.make(
+                tk.name,
+                [src],
+                [tk.output[1]],
+                Labels=int(labels),
+                K=int(k.ravel()[0]),
+                inputDataType=model.get_tensor_datatype(src).name,
+                outputDataType=datatype_for_range(0, max(1, labels - 1)).name,
+                **cmap,
+            )
+            _replace(model, mapped + [tk], node)
+            model.set_tensor_datatype(tk.output[1], datatype_for_range(0, max(1, labels - 1)))
+            return model, True
+        return model, False
+
+
+def _class_map(model: ModelWrapper, tensor: str) -> tuple[str, list, dict]:
+    """The integer Mul / Add / Sub by integer constants before a TopK (one reader each): the map of
+    flows/passes/label_map.py, and an XNOR layer's popcount-to-dot conversion (2 p - MW) before it. Returns
+    the tensor they read, those nodes, and the LabelSelect attributes of their composition."""
+    from qnnflow.flows.passes.label_map import fold_map
+
+    def bc(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
+        n = max(len(a), len(b))
+        return (a * n if len(a) == 1 else a), (b * n if len(b) == 1 else b)
+
+    nodes, mul, off, cur = [], [1], [0], tensor  # the TopK's input is mul * cur + off
+    found = (tensor, 0, mul, off)  # the farthest integer-typed tensor reached (2 p of 2 p - MW is not typed)
+    while True:
+        p = model.find_producer(cur)
+        if p is None or p.op_type not in ("Mul", "Add", "Sub") or len(consumers(model, cur)) != 1:
+            break
+        c, src = model.get_initializer(p.input[1]), p.input[0]
+        if c is None or model.get_initializer(src) is not None or np.any(c != np.round(c)):
+            break
+        k = [int(v) for v in np.asarray(c, dtype=np.float64).ravel()]
+        if p.op_type == "Mul":
+            mul, k = bc(mul, k)
+            mul = [m * v for m, v in zip(mul, k, strict=True)]
+        else:  # Add / Sub: the constant moves into the offset, times the multiplier so far
+            sign = 1 if p.op_type == "Add" else -1
+            mul_k, k = bc(mul, k)
+            off, mk = bc(off, [m * v for m, v in zip(mul_k, k, strict=True)])
+            off = [o + sign * v for o, v in zip(off, mk, strict=True)]
+        nodes.insert(0, p)
+        cur = src
+        if model.get_tensor_datatype(src).is_integer():
+            found = (cur, len(nodes), mul, off)
+    cur, n, mul, off = found
+    if not n:
+        return tensor, [], {}
+    mul, off, shift = fold_map(mul, off)
+    return cur, nodes[len(nodes) - n :], {"ClassMul": mul, "ClassOffset": off, "ValueShift": shift}
+
+
+class InferAddStreams:
+    """Matches Add of two computed integer tensors of one shape (channels last) -> AddStreams. Both
+    inputs must have one datatype (the RTL module has one input width and signedness); ValueError
+    naming the node otherwise."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for add in model.get_nodes_by_op_type("Add"):
+            ins = list(add.input)
+            if len(ins) != 2 or any(model.get_initializer(i) is not None for i in ins):
+                continue
+            dts = [model.get_tensor_datatype(i) for i in ins]
+            if not all(dt.is_integer() for dt in dts):
+                continue
+            shapes = [model.get_tensor_shape(i) for i in ins]
+            if shapes[0] != shapes[1]:
+                raise ValueError(f"{where(add)}: AddStreams needs inputs of one shape, found {shapes}")
+            if dts[0] != dts[1]:
+                raise ValueError(
+                    f"{where(add)}: AddStreams needs both inputs of one datatype, found {dts[0].name} and "
+                    f"{dts[1].name}; quantize both branches of the residual block with one quantizer"
+                )
+            if dts[0] == DataType["BIPOLAR"]:
+                raise ValueError(f"{where(add)}: AddStreams does not add bipolar streams")
+            lo, hi = _range(dts[0])
+            odt = datatype_for_range(2 * lo, 2 * hi)
+            node = AddStreams.make(
+                add.name, ins, [add.output[0]], NumChannels=int(shapes[0][-1]),
+                vectors=[int(d) for d in shapes[0][1:-1]] or [1], inputDataType=dts[0].name,
+                outputDataType=odt.name,
+            )  # fmt: skip
+            _replace(model, [add], node)
+            model.set_tensor_datatype(add.output[0], odt)
+            _retype_readers(model, add.output[0], odt)
+            return model, True
+        return model, False
+
+
+class InferDuplicateStreams:
+    """Matches an integer tensor read by two or more nodes that are all hardware layers (a residual
+    fork inside the accelerator), and puts one DuplicateStreams with one output per reader before
+    them. Does not apply to a tensor read by a host-side node or by a DuplicateStreams."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        for node in list(model.graph.node):
+            for t in node.output:
+                readers = consumers(model, t)
+                if len(readers) < 2 or any(r.domain != HW_DOMAIN for r in readers):
+                    continue
+                if node.op_type == "DuplicateStreams":
+                    continue
+                dt = model.get_tensor_datatype(t)
+                shape = model.get_tensor_shape(t)
+                namer = Namer(model)
+                outs = [namer(f"{t}_dup") for _ in readers]
+                dup = DuplicateStreams.make(
+                    namer("DuplicateStreams"), [t], outs, NumChannels=int(shape[-1]),
+                    vectors=[int(d) for d in shape[1:-1]] or [1], inputDataType=dt.name,
+                )  # fmt: skip
+                for r, o in zip(readers, outs, strict=True):
+                    for i, name in enumerate(r.input):
+                        if name == t:
+                            r.input[i] = o
+                            break
+                    model.set_tensor_shape(o, shape)
+                    model.set_tensor_datatype(o, dt)
+                nodes = list(model.graph.node)
+                nodes.insert(nodes.index(node) + 1, dup)
+                model.graph.ClearField("node")
+                model.graph.node.extend(nodes)
+                return model, True
+        return model, False
+
+
+def hw_region(model: ModelWrapper) -> tuple[list, list, list]:
+    """(host-side nodes before, hardware nodes with the shape-only nodes between them, host-side
+    nodes after); ValueError naming any other node found between hardware layers."""
+    nodes = list(model.graph.node)
+    idx = [i for i, n in enumerate(nodes) if n.domain == HW_DOMAIN]
+    if not idx:
+        raise ValueError("the graph has no hardware layers")
+    first, last = idx[0], idx[-1]
+    middle = nodes[first : last + 1]
+    bad = [
+        n for n in middle if n.domain != HW_DOMAIN and n.op_type not in ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+    ]
+    if bad:
+        listing = "; ".join(f"{n.name} ({n.op_type})" for n in bad)
+        raise ValueError(f"nodes between hardware layers that have no hardware layer: {listing}")
+    return nodes[:first], middle, nodes[last + 1 :]
