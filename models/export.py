@@ -56,7 +56,16 @@ class ExportCheck:
     noise of a rounding boundary is rounded one way by PyTorch's summation order and the other way by
     onnxruntime's, a step that propagates into the logits (an 8-bit digits CNN has a few such inputs
     in 360). The export is faithful when the float64 runs agree; ``float32_noise_inputs`` counts the
-    inputs only float32 told apart."""
+    inputs only float32 told apart.
+
+    Float64 cannot settle an activation that lies within the noise of the export's own float32
+    constants (a folded BatchNorm or scale, each rounded by up to 2**-24) of a rounding boundary:
+    the float64 PyTorch model and the float64 QONNX model then compute slightly different values
+    and round them apart (the 8-bit digits CNN trained on one machine: one image in 360, 2.4e-6 of a
+    step from 85.5). Such inputs, found by :func:`~qnnflow.flows.ir.reference.near_rounding_boundary`
+    in QONNX's own float64 run, are counted in ``constant_noise_inputs`` (with their largest logit
+    difference) and left out of the verdict: the compiler and the hardware follow the QONNX model,
+    whose constants decide them. Every other input must agree."""
 
     samples: int
     argmax_mismatches: int
@@ -65,6 +74,10 @@ class ExportCheck:
     precision: str = "float32"  # the precision the verdict was reached in
     float32_noise_inputs: int = 0
     float32_max_abs_logit_diff: float | None = None
+    # inputs where float64 still differs, each with an activation of the QONNX model within its
+    # float32 constants' noise of a rounding boundary (not counted above; see check_export)
+    constant_noise_inputs: int = 0
+    constant_noise_max_abs_logit_diff: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -83,6 +96,8 @@ class ExportCheck:
             d.update(
                 float32_noise_inputs=self.float32_noise_inputs,
                 float32_max_abs_logit_diff=self.float32_max_abs_logit_diff,
+                constant_noise_inputs=self.constant_noise_inputs,
+                constant_noise_max_abs_logit_diff=self.constant_noise_max_abs_logit_diff,
             )
         return d
 
@@ -92,7 +107,7 @@ def check_export(model: nn.Module, onnx_path: Path | str, x: np.ndarray) -> Expo
     (float32, and float64 where float32 cannot tell; see :class:`ExportCheck`)."""
     import copy
 
-    from qnnflow.flows.ir.reference import run_qonnx_double
+    from qnnflow.flows.ir.reference import near_rounding_boundary, run_qonnx_double
     from qnnflow.models.zoo import logits
 
     qonnx_model = load_qonnx(onnx_path)
@@ -110,12 +125,22 @@ def check_export(model: nn.Module, onnx_path: Path | str, x: np.ndarray) -> Expo
     got64 = run_qonnx_double(qonnx_model, x).reshape(ref64.shape)
     diff64 = np.abs(ref64 - got64).reshape(len(ref64), -1).max(1)
     off64 = (diff64 > tol) | (decisions(ref64) != decisions(got64))
+    # what float64 cannot settle either: an activation within the export's float32 constant noise
+    # of a rounding boundary (found in QONNX's own float64 run), which the QONNX model rounds by its
+    # constants; the compiler and the hardware follow the QONNX model, so such inputs are recorded
+    boundary = np.zeros(len(x), dtype=bool)
+    if off64.any():
+        idx = np.flatnonzero(off64)
+        boundary[idx] = near_rounding_boundary(qonnx_model, x[idx])
+    rest = ~boundary
     return ExportCheck(
         samples=len(x),
-        argmax_mismatches=int((decisions(ref64) != decisions(got64)).sum()),
-        max_abs_logit_diff=float(diff64.max(initial=0.0)),
+        argmax_mismatches=int((decisions(ref64) != decisions(got64))[rest].sum()),
+        max_abs_logit_diff=float(diff64[rest].max(initial=0.0)),
         logit_tolerance=tol,
         precision="float64",
         float32_noise_inputs=int((off & ~off64).sum()),
         float32_max_abs_logit_diff=float(diff.max()),
+        constant_noise_inputs=int(boundary.sum()),
+        constant_noise_max_abs_logit_diff=float(diff64[boundary].max(initial=0.0)),
     )

@@ -114,7 +114,7 @@ def step_hw_layers(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
 
 
 def step_fold(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
-    from qnnflow.flows.compile.driver import folding
+    from qnnflow.flows.compile import folding
 
     if opts.folding is not None:
         return folding.apply_folding(model, opts.folding)

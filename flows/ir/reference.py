@@ -194,6 +194,41 @@ def run_qonnx_double(model, x: np.ndarray, batch_size: int = 100, keep: set[str]
     return out, {k: np.concatenate(v) for k, v in kept.items() if len(v) == len(outs)}
 
 
+# how close, relative to its magnitude, a quantizer's input must lie to a rounding boundary for
+# float32 constants of the exported graph (a folded BatchNorm, a scale: each rounded by up to
+# 2**-24) to put it on the other side than the model they were exported from (a few such ulps)
+CONSTANT_NOISE_RTOL = 2.0**-20
+
+
+def near_rounding_boundary(model, x: np.ndarray, rtol: float = CONSTANT_NOISE_RTOL) -> np.ndarray:
+    """Per input: whether some ``Quant`` of ``model`` (executed in float64) receives a value within
+    ``rtol`` of its magnitude of a rounding boundary (k + 0.5 steps for ROUND, an integer step for
+    FLOOR / CEIL). Such a value is rounded by the float32 constants of the export, not by the
+    model's arithmetic: the model it was exported from may round it the other way."""
+    quants = [  # activation quantizers (a weight's input is a constant) with constant scales
+        n
+        for n in model.graph.node
+        if n.op_type == "Quant" and model.get_initializer(n.input[0]) is None
+        and model.get_initializer(n.input[1]) is not None
+    ]
+    if not quants:
+        return np.zeros(len(x), dtype=bool)
+    _, kept = run_qonnx_double(model, x, keep={n.input[0] for n in quants})
+    near = np.zeros(len(x), dtype=bool)
+    for n in quants:
+        if n.input[0] not in kept:
+            continue
+        scale = np.asarray(model.get_initializer(n.input[1]), dtype=np.float64)
+        zeropt = np.asarray(model.get_initializer(n.input[2]) if len(n.input) > 2 else 0.0, dtype=np.float64)
+        y = kept[n.input[0]] / scale + zeropt
+        edge = 0.0 if node_attrs(n).get("rounding_mode", "ROUND") in ("FLOOR", "CEIL") else 0.5
+        gap = np.abs(y - np.floor(y) - edge)
+        gap = np.minimum(gap, np.abs(gap - 1.0)) if edge == 0.0 else gap
+        close = gap <= rtol * np.maximum(1.0, np.abs(y))
+        near |= close.reshape(len(x), -1).any(axis=1)
+    return near
+
+
 def decisions(outputs: np.ndarray, tie_rtol: float = TIE_RTOL) -> np.ndarray:
     """Class decisions from a model's outputs, ties (within ``tie_rtol``) to the lowest index.
 

@@ -293,7 +293,7 @@ def test_vvau_folding_errors(pe, simd, message):
 def test_vvau_folding_options_and_balance():
     """Every folding the folder tries is legal, the fastest is PE = Channels, SIMD = KH*KW, and
     folding for a target picks the cheapest that meets it."""
-    from qnnflow.flows.compile.driver import folding
+    from qnnflow.flows.compile import folding
 
     lay = _vvau_layer(1, 1, channels=8, kernel=(3, 3))
     opts = folding._options(lay)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from qnnflow.flows.compile.driver import folding
+from qnnflow.flows.compile import folding
 from qnnflow.flows.compile.estimates import estimates, table
 from qnnflow.flows.ir.layers import MVAU, Thresholding, get_layer
 from qonnx.core.datatype import DataType

@@ -44,6 +44,31 @@ def test_export_check_catches_a_wrong_model(digits, exported):
     assert not check.ok and check.argmax_mismatches > 0
 
 
+def test_export_check_catches_a_small_difference_that_keeps_the_decisions(digits, exported):
+    """Logits of one class off by ten times the tolerance: few decisions change, and the float64
+    comparison fails on inputs that no activation within the export's constant noise of a rounding
+    boundary explains."""
+    import torch
+
+    model, path = exported
+    tol = 1e-4 * max(1.0, float(np.abs(logits(model, digits.x_test).numpy()).max()))
+
+    class Shifted(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module):
+            super().__init__()
+            self.inner = inner
+            self.register_buffer("shift", torch.zeros(10))
+            self.shift[3] = 10 * tol
+
+        def forward(self, x):
+            return self.inner(x) + self.shift
+
+    check = check_export(Shifted(model), path, digits.x_test)
+    assert not check.ok and check.precision == "float64"
+    assert check.max_abs_logit_diff > check.logit_tolerance
+    assert check.constant_noise_inputs < check.samples // 2
+
+
 def test_exported_graph_quantizes_its_input(exported):
     model = load_qonnx(exported[1])
     quant_of_input = [n for n in model.graph.node if n.op_type == "Quant" and n.input[0] == model.graph.input[0].name]

@@ -140,7 +140,7 @@ def test_a_file_that_is_not_an_array_is_named(tmp_path, capsys):
 
 
 def test_an_internal_error_says_it_is_a_bug_and_where(tmp_path, capsys, monkeypatch):
-    from qnnflow.flows.compile.driver import driver as compile_mod
+    from qnnflow.flows.compile import driver as compile_mod
     model = _random_digits(tmp_path)
 
     def broken(*_args, **_kwargs):
@@ -274,7 +274,7 @@ def test_a_compiled_third_party_style_folder_simulates_its_own_test_set(tmp_path
 
 def test_a_python_error_inside_qnnflow_is_internal_not_bad_input(tmp_path, capsys, monkeypatch):
     """A TypeError that Python raises in qnnflow's own code (a bug) must not pass for a message."""
-    from qnnflow.flows.compile.driver import driver as compile_mod
+    from qnnflow.flows.compile import driver as compile_mod
 
     model = _random_digits(tmp_path)
     np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8), np.float32))
@@ -314,7 +314,7 @@ def test_a_changed_word_layout_regenerates_the_rtl(build, tmp_path, monkeypatch)
     logs: list[str] = []
     prepare_rtl(build, log=logs.append)
     assert stamps.rtl_digest(build) == before and not any("code generation" in m for m in logs)  # same source
-    memfiles = src / "flows" / "memfiles.py"
+    memfiles = src / "flows" / "codegen" / "memfiles.py"
     memfiles.write_text(memfiles.read_text() + "\n# word layout changed: most significant element first\n")
     prepare_rtl(build, log=logs.append)
     assert any("code generation" in m for m in logs), "a changed memfiles.py reused the old rtl/"
