@@ -1,6 +1,7 @@
 """Static checks of the RTL library: Verilator -Wall lint, configuration checks, Yosys synthesis
 with ECP5 cell counts against a baseline (tests/hw/ecp5_baseline.json, made with the Yosys version
-it records; ``python -m tests.hw.test_rtl_checks`` from the repository root regenerates it)."""
+it records; ``python -m tests.hw.test_rtl_checks [MODULE ...]`` from the repository root regenerates it,
+or only the entries of the modules named)."""
 
 from __future__ import annotations
 
@@ -102,19 +103,27 @@ def test_ecp5_cells_match_baseline(module, tmp_path):
         assert abs(got[cell] - n) <= allowed, f"{module}: {cell} {got[cell]}, baseline {n} (+-{allowed:.0f})"
 
 
-def regenerate() -> None:
-    """Measure every module's representative configuration again and rewrite the baseline with
-    the tool versions used (the notes and tolerances are kept)."""
+def regenerate(only: list[str] | None = None) -> None:
+    """Measure every module's representative configuration again (or only the modules ``only``
+    names, keeping the others' entries) and rewrite the baseline with the tool versions used
+    (the notes and tolerances are kept)."""
     import tempfile
 
     old = json.loads(BASELINE_PATH.read_text())
+    if only and (unknown := sorted(set(only) - set(LIBRARY))):
+        raise ValueError(f"no representative configuration for {', '.join(unknown)}; known: {', '.join(LIBRARY)}")
+    if only and old["tools"] != (tools := toolchain.versions("yosys")):
+        raise ValueError(f"the baseline was made with {old['tools']}, not {tools}: regenerate every module")
     modules = {}
     with tempfile.TemporaryDirectory() as tmp:
         for module in [m for m in old["modules"] if m in LIBRARY] + [m for m in LIBRARY if m not in old["modules"]]:
+            if only and module not in only:
+                modules[module] = old["modules"][module]
+                continue
             cells = lint.ecp5_cells(module, workdir=Path(tmp))
             modules[module] = {
                 "params": dict(lint.REPRESENTATIVE[module].params),
-                "note": old["modules"].get(module, {}).get("note", ""),
+                "note": old["modules"].get(module, {}).get("note") or lint.REPRESENTATIVE[module].note,
                 "cells": {k: cells[k] for k in lint.ECP5_KEY_CELLS},
             }
             print(f"{module}: {modules[module]['cells']}", flush=True)
@@ -125,4 +134,6 @@ def regenerate() -> None:
 
 
 if __name__ == "__main__":
-    regenerate()
+    import sys
+
+    regenerate(sys.argv[1:] or None)
