@@ -18,9 +18,11 @@ module power_on_reset (
     output wire logic rst
 );
 
-    // power-on reset: the configuration loads these registers with 0
+    // power-on reset: the configuration loads these registers with 0 (there is no reset to use)
+    // verilator lint_off PROCASSINIT
     logic [1:0] locked_sync_reg = 2'b00;
     logic [3:0] rst_cnt_reg     = 4'd0;
+    // verilator lint_on PROCASSINIT
 
     assign rst = rst_cnt_reg != 4'hF;
 
