@@ -2,11 +2,13 @@
 // elements to the output stream: weights, dot products, accumulation, thresholds, output slice.
 //
 // Function  : each issued beat (a slice of SIMD input elements per row, for PE rows) is
-//             multiplied with its weights (hw/mac_product.sv) and summed per row into a dot
-//             product; the dot products of the beats of one fold (first .. last) are accumulated
-//             per row. With NUM_T > 0 the result of a fold is the multi-threshold activation
-//             (hw/threshold_count.sv) of each row's sum with that fold's thresholds, else the
-//             sum itself (OUT_W = ACC_W). Each finished fold is one output beat of PE elements.
+//             multiplied with its weights and summed per row into a dot product (in ACC_W bits,
+//             wrapping; x and w unsigned, two's complement or bipolar, one bit, 0 meaning -1;
+//             with both bipolar the XNOR-popcount); the dot products of the beats of one fold
+//             (first .. last) are accumulated per row. With NUM_T > 0 the result of a fold is the
+//             multi-threshold activation (hw/threshold_count.sv) of each row's sum with that
+//             fold's thresholds, else the sum itself (OUT_W = ACC_W). Each finished fold is one
+//             output beat of PE elements.
 // Beats     : the user issues one beat per cycle at most, and only while `en` is high. With a
 //             beat come `last_word` (it is the last beat of a vector: the weight address returns
 //             to word 0), `first` and `last` (its slice is the first / last of its fold's
@@ -41,7 +43,10 @@
 //   NF, SF       folds (output beats) per vector, beats per fold
 //   X_PER_ROW    0: x is SIMD elements shared by the rows; 1: PE*SIMD elements (see Beats)
 //   INTERLEAVED  0: a fold's beats are consecutive; 1: the folds' beats take turns (see Beats)
-//   IN_W, IN_SIGNED, IN_BIPOLAR, W_W, W_SIGNED, W_BIPOLAR  operands, as in hw/mac_product.sv
+//   IN_W         input element width; IN_SIGNED: two's complement; IN_BIPOLAR: {-1,+1} (IN_W = 1)
+//   W_W          weight width; W_SIGNED: two's complement (ternary is W_W = 2 signed);
+//                W_BIPOLAR: {-1,+1} (W_W = 1); wide products (IN_W > 4 and W_W > 4) are left to
+//                multipliers (DSPs), narrow ones are shift-and-add logic
 //   ACC_W        accumulator width (signed), 2..32
 //   NUM_T        thresholds per row; 0 for no activation
 //   OUT_W        output element width (= ACC_W when NUM_T = 0)
@@ -98,6 +103,12 @@ module mac_backend #(
     if (PE < 1 || SIMD < 1 || NF < 1 || SF < 1) begin : g_bad_fold
         $fatal(1, "%m: PE (%0d), SIMD (%0d), NF (%0d) and SF (%0d) must be at least 1", PE, SIMD, NF, SF);
     end
+    if (IN_BIPOLAR && IN_W != 1) begin : g_bad_in_bipolar
+        $fatal(1, "%m: a bipolar input is 1 bit wide, not IN_W = %0d", IN_W);
+    end
+    if (W_BIPOLAR && W_W != 1) begin : g_bad_w_bipolar
+        $fatal(1, "%m: bipolar weights are 1 bit wide, not W_W = %0d", W_W);
+    end
     if (ACC_W < 2 || ACC_W > 32) begin : g_bad_acc
         $fatal(1, "%m: ACC_W (%0d) must be in 2..32", ACC_W);
     end
@@ -110,6 +121,9 @@ module mac_backend #(
 
     localparam int WADDR_W = NF * SF > 1 ? $clog2(NF * SF) : 1;
     localparam int WWORD_W = PE * SIMD * W_W;
+    localparam bit XNOR    = IN_BIPOLAR && W_BIPOLAR;
+    // narrow products become shift-and-add logic; only wide ones are left to multipliers (DSPs)
+    localparam bit USE_MUL = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 4 && W_W > 4;
     // wide dot products: registered partial sums of GROUP products each (stage 1a), so no cycle
     // holds more than a GROUP-input adder tree or an NG-input one
     localparam int GROUP   = 8;
@@ -160,21 +174,46 @@ module mac_backend #(
     end
 
     // ---------------------------------------------------------------- stage 1: dot products
-    // the product of row pe, position s at bits [(pe*SIMD + s)*ACC_W +: ACC_W]
-    logic [PE*SIMD*ACC_W-1:0] prod;
-    for (genvar pe = 0; pe < PE; pe++) begin : g_row
-        for (genvar s = 0; s < SIMD; s++) begin : g_pos
-            localparam int XI = X_PER_ROW ? s * PE + pe : s;
-            mac_product #(
-                .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
-                .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR), .ACC_W(ACC_W)
-            ) u_product (
-                .x(x_q[XI*IN_W +: IN_W]),
-                .w(w_q0[(pe*SIMD + s)*W_W +: W_W]),
-                .p(prod[(pe*SIMD + s)*ACC_W +: ACC_W])
-            );
+    // the product of an input element and a weight in ACC_W bits (wrapping): a bipolar operand
+    // selects +/- the other, two bipolar ones give the XNOR (1 when the signs agree, the term of an
+    // XNOR-popcount); a function, not a module, so that synthesis that keeps the hierarchy
+    // (synth_xilinx) can still merge the products into the adder tree
+    function automatic logic signed [ACC_W-1:0] product(
+        input logic [IN_W-1:0] xv, input logic [W_W-1:0] wv
+    );
+        logic signed [ACC_W-1:0] xe, we, r;
+        logic match;
+        xe = IN_SIGNED ? ACC_W'($signed(xv)) : ACC_W'(xv);
+        we = W_SIGNED ? ACC_W'($signed(wv)) : ACC_W'(wv);
+        r = '0;
+        match = 1'b0;
+        if (XNOR) begin
+            match = xv[0] ~^ wv[0];  // the signs agree (in 1 bit: wider operands would XNOR 0s to 1s)
+            r = ACC_W'(match);
+        end else if (W_BIPOLAR) begin
+            r = wv[0] ? xe : -xe;
+        end else if (IN_BIPOLAR) begin
+            r = xv[0] ? we : -we;
+        end else if (USE_MUL) begin
+            r = xe * we;
+        end else if (W_W <= IN_W) begin
+            for (int i = 0; i < W_W; i++) begin
+                if (wv[i]) r = (W_SIGNED && i == W_W - 1) ? r - (xe <<< i) : r + (xe <<< i);
+            end
+        end else begin
+            for (int i = 0; i < IN_W; i++) begin
+                if (xv[i]) r = (IN_SIGNED && i == IN_W - 1) ? r - (we <<< i) : r + (we <<< i);
+            end
         end
-    end
+        product = r;
+    endfunction
+
+    // the product of row pe, position s of a registered beat (see Beats for x's layout)
+    function automatic logic signed [ACC_W-1:0] term(
+        input logic [XWORD_W-1:0] xw, input logic [WWORD_W-1:0] ww, input int pe, input int s
+    );
+        term = product(xw[(X_PER_ROW ? s * PE + pe : s)*IN_W +: IN_W], ww[(pe*SIMD + s)*W_W +: W_W]);
+    endfunction
 
     // the dot product of each row: NG partial sums of GROUP products each, then their sum; when
     // SIMD > GROUP the partial sums are registered between the two (stage 1a), else NG = 1 and
@@ -186,7 +225,7 @@ module mac_backend #(
                 logic signed [ACC_W-1:0] sum;
                 sum = '0;
                 for (int s = g * GROUP; s < (g + 1) * GROUP && s < SIMD; s++) begin
-                    sum = sum + prod[(pe*SIMD + s)*ACC_W +: ACC_W];
+                    sum = sum + term(x_q, w_q0, pe, s);
                 end
                 part[(pe*NG + g)*ACC_W +: ACC_W] = sum;
             end

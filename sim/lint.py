@@ -90,7 +90,7 @@ class Config:
     params: dict = field(default_factory=dict)
     files: Callable[[Mapping[str, int]], dict[str, str]] | None = None
     note: str = ""
-    # False for the building blocks of other modules (mac_backend, mac_product, threshold_count):
+    # False for the building blocks of other modules (mac_backend, threshold_count):
     # no bench of their own, their users' benches run them (qnnflow.sim.cases.representative_cases)
     bench: bool = True
 
@@ -152,12 +152,6 @@ REPRESENTATIVE: dict[str, Config] = {
             ),  # fmt: skip
             _mac_backend_files,
             "the representative mvau's back end: PE4 SIMD8, 8 x 8 beats, W2A2, 3 thresholds",
-            bench=False,
-        ),
-        Config(
-            "mac_product",
-            dict(IN_W=2, IN_SIGNED=0, IN_BIPOLAR=0, W_W=2, W_SIGNED=1, W_BIPOLAR=0, ACC_W=10),
-            note="one W2A2 product (of the representative mvau)",
             bench=False,
         ),
         Config(
