@@ -12,6 +12,8 @@
 // Throughput: one beat per cycle.
 // Ready     : s_axis_tready is the registered ready of the output slice (skid_buffer); no
 //             combinational path from m_axis_tready.
+// Structure : the comparison of one element with its thresholds is hw/threshold_count.sv (as in
+//             the threshold stage of hw/mvau.sv and hw/vvau.sv).
 //
 // Parameters:
 //   CH          channels (the length of the fastest-varying axis)
@@ -57,19 +59,10 @@ module thresholding #(
     if (PE < 1 || CH % PE != 0) begin : g_bad_fold
         $fatal(1, "%m: PE (%0d) must divide CH (%0d)", PE, CH);
     end
-    if (NUM_T < 1) begin : g_bad_num_t
-        $fatal(1, "%m: NUM_T (%0d) must be at least 1", NUM_T);
-    end
-    if (IN_BIPOLAR && IN_W != 1) begin : g_bad_bipolar
-        $fatal(1, "%m: a bipolar input is 1 bit wide, not IN_W = %0d", IN_W);
-    end
-    if (IN_W < 1 || THR_W < 1 || OUT_W < 1) begin : g_bad_width
-        $fatal(1, "%m: IN_W (%0d), THR_W (%0d) and OUT_W (%0d) must be at least 1", IN_W, THR_W, OUT_W);
-    end
+    // (NUM_T, IN_BIPOLAR and the widths are checked by threshold_count)
 
     localparam int CF     = CH / PE;
     localparam int FOLD_W = CF > 1 ? $clog2(CF) : 1;
-    localparam int CMP_W  = (THR_W > IN_W + 1 ? THR_W : IN_W + 1);  // bipolar: 2 bits hold -1, +1
     localparam int WORD_W = PE * NUM_T * THR_W;
     localparam logic [FOLD_W-1:0] LAST_FOLD = FOLD_W'(CF - 1);
 
@@ -98,21 +91,15 @@ module thresholding #(
 
     logic [PE*OUT_W-1:0] act;
 
-    always_comb begin
-        for (int e = 0; e < PE; e++) begin
-            logic signed [CMP_W-1:0] x;
-            logic [OUT_W-1:0] count;
-            if (IN_BIPOLAR) x = s_axis_tdata[e*IN_W] ? CMP_W'(1) : -CMP_W'(1);
-            else if (IN_SIGNED) x = CMP_W'($signed(s_axis_tdata[e*IN_W +: IN_W]));
-            else x = CMP_W'(s_axis_tdata[e*IN_W +: IN_W]);
-            count = OUT_W'(OUT_OFFSET);
-            for (int t = 0; t < NUM_T; t++) begin
-                if ($signed(CMP_W'($signed(thr_q[(e*NUM_T + t)*THR_W +: THR_W]))) <= x) begin
-                    count = count + 1'b1;
-                end
-            end
-            act[e*OUT_W +: OUT_W] = count;
-        end
+    for (genvar e = 0; e < PE; e++) begin : g_elem
+        threshold_count #(
+            .NUM_T(NUM_T), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR), .THR_W(THR_W),
+            .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET)
+        ) u_count (
+            .value(s_axis_tdata[e*IN_W +: IN_W]),
+            .thresholds(thr_q[e*NUM_T*THR_W +: NUM_T*THR_W]),
+            .count(act[e*OUT_W +: OUT_W])
+        );
     end
 
     skid_buffer #(

@@ -554,10 +554,15 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
 
 def representative_cases() -> list[Case]:
     """One slow case per module at its representative parameters (qnnflow.sim.lint.REPRESENTATIVE),
-    the configuration of the closing figures (ECP5 cells and cycles per frame)."""
+    the configuration of the closing figures (ECP5 cells and cycles per frame); not for the
+    building blocks without a bench of their own (``bench=False``)."""
     from qnnflow.sim.lint import REPRESENTATIVE
 
-    return [case_from_params(m, "representative", dict(cfg.params), slow=True) for m, cfg in REPRESENTATIVE.items()]
+    return [
+        case_from_params(m, "representative", dict(cfg.params), slow=True)
+        for m, cfg in REPRESENTATIVE.items()
+        if cfg.bench
+    ]
 
 
 def by_id(full_id: str) -> Case:

@@ -166,5 +166,10 @@ def board_top_sources() -> list[Path]:
 
 
 def wrapper_sources(spec: BoardSpec) -> list[Path]:
-    """The family wrapper (PLL, reset, pins) and the board top, for synthesis."""
-    return board_top_sources() + [boards_dir() / f"{spec.wrapper}.sv"]
+    """The family wrapper (PLL, reset, pins), the board modules it uses besides the board top
+    (``hw/boards/power_on_reset.sv``) and the board top with its library modules, for synthesis."""
+    wrapper = boards_dir() / f"{spec.wrapper}.sv"
+    text = re.sub(r"//[^\n]*", "", wrapper.read_text())
+    # instances of other files in hw/boards/ (the PLL primitive is the vendor's, not a file)
+    used = [boards_dir() / f"{m}.sv" for m in _INSTANCE.findall(text) if m != "board_top"]
+    return board_top_sources() + [p for p in used if p.is_file()] + [wrapper]

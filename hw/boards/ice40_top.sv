@@ -4,7 +4,7 @@
 //             feedback: f = f_osc * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ); qnnflow.flows.boards
 //             computes DIVR, DIVF, DIVQ and FILTER_RANGE for the requested clock. Without USE_PLL
 //             the oscillator is the design clock. Reset is held until the PLL has locked
-//             (synchronized) and then for 15 more cycles.
+//             (synchronized) and then for 15 more cycles (hw/boards/power_on_reset.sv).
 // Pins      : clk_osc, uart_rx, uart_tx, led[1:0] (named the same in every constraint file).
 //
 // Parameters:
@@ -60,16 +60,13 @@ module ice40_top #(
         assign locked = 1'b1;
     end
 
-    // power-on reset: the configuration loads these registers with 0
-    logic [1:0] locked_sync_reg = 2'b00;
-    logic [3:0] rst_cnt_reg     = 4'd0;
-    wire        rst             = rst_cnt_reg != 4'hF;
+    wire logic rst;
 
-    always_ff @(posedge clk) begin
-        locked_sync_reg <= {locked_sync_reg[0], locked};
-        if (!locked_sync_reg[1]) rst_cnt_reg <= 4'd0;
-        else if (rst) rst_cnt_reg <= rst_cnt_reg + 1'b1;
-    end
+    power_on_reset u_reset (
+        .clk(clk),
+        .locked(locked),
+        .rst(rst)
+    );
 
     wire logic [1:0] led_on;
 

@@ -4,6 +4,7 @@ Project Trellis' ecppll, which come with the nextpnr wheels)."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -16,9 +17,13 @@ from qnnflow.flows.implement.boards import (
     clock_settings,
     ecp5_pll,
     ice40_pll,
+    wrapper_sources,
 )
 
+from qnnflow import toolchain
 from qnnflow.config import Board
+from qnnflow.link import LinkFormat
+from tests.hw.standin import standin_sources
 
 
 def test_every_board_of_the_config_has_a_row_and_constraints() -> None:
@@ -42,6 +47,28 @@ def test_board_top_sources_cover_its_library_modules() -> None:
     for module in ("uart_rx", "uart_tx", "fifo", "frame_decoder", "frame_encoder", "crc"):
         assert f"{module}.sv" in names
     assert names[-1] == "board_top.sv"
+
+
+@pytest.mark.parametrize("board", ["ulx3s-85f", "icebreaker"])
+def test_wrapper_sources_include_the_modules_the_wrapper_instantiates(board: str) -> None:
+    spec = board_spec(board)
+    names = [p.name for p in wrapper_sources(spec)]
+    assert names[-1] == f"{spec.wrapper}.sv"
+    assert "power_on_reset.sv" in names and names.count("board_top.sv") == 1
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("board", ["ulx3s-85f", "icebreaker"])
+def test_wrapper_elaborates_from_its_sources(board: str, tmp_path: Path) -> None:
+    """Yosys finds every module of the wrapper (without a PLL) in wrapper_sources and an accelerator."""
+    spec = board_spec(board)
+    files = standin_sources(tmp_path / "standin", LinkFormat(8, 16, 4, 1)) + wrapper_sources(spec)
+    for f in files:
+        shutil.copyfile(f, tmp_path / f.name)
+    tool = toolchain.find("yosys")
+    script = f"read_verilog -defer -sv {' '.join(f.name for f in files)}; hierarchy -check -top {spec.wrapper}"
+    out = subprocess.run(tool.argv("-q", "-p", script), cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_no_pll_when_the_oscillator_is_the_clock() -> None:

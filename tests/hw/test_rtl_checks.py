@@ -1,6 +1,7 @@
 """Static checks of the RTL library: Verilator -Wall lint, configuration checks, Yosys synthesis
 with ECP5 cell counts against a baseline (tests/hw/ecp5_baseline.json, made with the Yosys version
-it records; ``python -m tests.hw.test_rtl_checks`` from the repository root regenerates it)."""
+it records; ``python -m tests.hw.test_rtl_checks [MODULE ...]`` from the repository root regenerates it,
+or only the entries of the modules named)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ BAD_CONFIGS = [
     ("mvau", dict(IN_BIPOLAR=1, IN_W=2), r"a bipolar input is 1 bit wide, not IN_W = 2"),
     ("mvau", dict(NUM_T=0, OUT_W=4, ACC_W=8), r"without thresholds OUT_W \(4\) must equal ACC_W \(8\)"),
     ("thresholding", dict(CH=6, PE=4), r"PE \(4\) must divide CH \(6\)"),
+    # checked in the shared modules (mac_backend, threshold_count) for their users
+    ("vvau", dict(W_BIPOLAR=1, W_W=2), r"bipolar weights are 1 bit wide, not W_W = 2"),
+    ("vvau", dict(ACC_W=40), r"ACC_W \(40\) must be in 2..32"),
+    ("thresholding", dict(NUM_T=0), r"NUM_T \(0\) must be at least 1"),
+    ("thresholding", dict(IN_BIPOLAR=1, IN_W=2), r"a bipolar input is 1 bit wide, not IN_W = 2"),
     ("sliding_window", dict(K=2, STRIDE=3), r"1 <= STRIDE <= K; got K = 2, STRIDE = 3"),
     ("sliding_window", dict(K=3, PAD=3), r"PAD \(3\) must be in 0..K-1"),
     ("maxpool", dict(IFM_H=2, K=3), r"K \(3\) must be in 1..min\(IFM_H \(2\)"),
@@ -80,7 +86,10 @@ def test_bad_configuration_stops_yosys(tmp_path):
 
 
 def test_dependencies_are_read_from_the_sources():
-    assert rtl.dependencies("mvau") == ["skid_buffer"]
+    # indirect ones too: mvau -> mac_backend -> threshold_count, skid_buffer
+    assert sorted(rtl.dependencies("mvau")) == ["mac_backend", "skid_buffer", "threshold_count"]
+    assert sorted(rtl.dependencies("vvau")) == sorted(rtl.dependencies("mvau"))
+    assert sorted(rtl.dependencies("thresholding")) == ["skid_buffer", "threshold_count"]
     assert rtl.sources("width_converter")[-1].name == "width_converter.sv"
     assert rtl.external_dependencies("mvau") == []
 
@@ -99,19 +108,27 @@ def test_ecp5_cells_match_baseline(module, tmp_path):
         assert abs(got[cell] - n) <= allowed, f"{module}: {cell} {got[cell]}, baseline {n} (+-{allowed:.0f})"
 
 
-def regenerate() -> None:
-    """Measure every module's representative configuration again and rewrite the baseline with
-    the tool versions used (the notes and tolerances are kept)."""
+def regenerate(only: list[str] | None = None) -> None:
+    """Measure every module's representative configuration again (or only the modules ``only``
+    names, keeping the others' entries) and rewrite the baseline with the tool versions used
+    (the notes and tolerances are kept)."""
     import tempfile
 
     old = json.loads(BASELINE_PATH.read_text())
+    if only and (unknown := sorted(set(only) - set(LIBRARY))):
+        raise ValueError(f"no representative configuration for {', '.join(unknown)}; known: {', '.join(LIBRARY)}")
+    if only and old["tools"] != (tools := toolchain.versions("yosys")):
+        raise ValueError(f"the baseline was made with {old['tools']}, not {tools}: regenerate every module")
     modules = {}
     with tempfile.TemporaryDirectory() as tmp:
         for module in [m for m in old["modules"] if m in LIBRARY] + [m for m in LIBRARY if m not in old["modules"]]:
+            if only and module not in only:
+                modules[module] = old["modules"][module]
+                continue
             cells = lint.ecp5_cells(module, workdir=Path(tmp))
             modules[module] = {
                 "params": dict(lint.REPRESENTATIVE[module].params),
-                "note": old["modules"].get(module, {}).get("note", ""),
+                "note": old["modules"].get(module, {}).get("note") or lint.REPRESENTATIVE[module].note,
                 "cells": {k: cells[k] for k in lint.ECP5_KEY_CELLS},
             }
             print(f"{module}: {modules[module]['cells']}", flush=True)
@@ -122,4 +139,6 @@ def regenerate() -> None:
 
 
 if __name__ == "__main__":
-    regenerate()
+    import sys
+
+    regenerate(sys.argv[1:] or None)

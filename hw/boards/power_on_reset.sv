@@ -1,0 +1,37 @@
+// power_on_reset: the design reset of a board wrapper (hw/boards/ecp5_top.sv, ice40_top.sv).
+//
+// Function  : rst is high from configuration until `locked` (the PLL's lock, or 1 without a PLL)
+//             has been high for 2 cycles (a two-flip-flop synchronizer) and then for 15 more
+//             cycles; when the synchronized lock drops, rst rises again and the count starts over.
+// Timing    : after `locked` rises, rst falls 17 cycles later (synchronous to clk).
+//             There is no reset input: the FPGA configuration loads the registers with 0.
+//
+// Parameters: none.
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module power_on_reset (
+    input  wire logic clk,
+    input  wire logic locked,
+    output wire logic rst
+);
+
+    // power-on reset: the configuration loads these registers with 0 (there is no reset to use)
+    // verilator lint_off PROCASSINIT
+    logic [1:0] locked_sync_reg = 2'b00;
+    logic [3:0] rst_cnt_reg     = 4'd0;
+    // verilator lint_on PROCASSINIT
+
+    assign rst = rst_cnt_reg != 4'hF;
+
+    always_ff @(posedge clk) begin
+        locked_sync_reg <= {locked_sync_reg[0], locked};
+        if (!locked_sync_reg[1]) rst_cnt_reg <= 4'd0;
+        else if (rst) rst_cnt_reg <= rst_cnt_reg + 1'b1;
+    end
+
+endmodule
+
+`resetall
