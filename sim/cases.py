@@ -112,6 +112,75 @@ def _corner_thresholds(thr: np.ndarray, reach: np.ndarray) -> np.ndarray:
     return thr
 
 
+@dataclass(frozen=True)
+class _MacTypes:
+    """What an MVAU and a VVAU case share: the element types, the accumulator (its width derived
+    from ``terms`` products, or ``acc_w`` to narrow it), and the threshold stage."""
+
+    terms: int
+    in_w: int
+    in_signed: bool
+    in_bipolar: bool
+    w_w: int
+    w_signed: bool
+    w_bipolar: bool
+    ternary: bool
+    num_t: int
+    out_offset: int
+    acc_w: int | None
+
+    @property
+    def x_range(self) -> tuple[int, int]:
+        return _dtype_range(self.in_w, self.in_signed, self.in_bipolar)
+
+    @property
+    def w_range(self) -> tuple[int, int]:
+        return _dtype_range(self.w_w, self.w_signed, self.w_bipolar, self.ternary)
+
+    @property
+    def xnor(self) -> bool:
+        return self.in_bipolar and self.w_bipolar
+
+    @property
+    def derived_acc_w(self) -> int:
+        return kernels.accumulator_width(self.terms, self.x_range, self.w_range, xnor=self.xnor)
+
+    @property
+    def params(self) -> dict:
+        """The HDL parameters both modules name alike."""
+        acc_w = self.derived_acc_w if self.acc_w is None else self.acc_w
+        if self.num_t:
+            out_lo, out_hi = self.out_offset, self.out_offset + self.num_t
+            out_w = kernels.signed_width(out_lo, out_hi) if out_lo < 0 else max(1, out_hi.bit_length())
+        else:
+            out_w = acc_w
+        return dict(
+            IN_W=self.in_w, IN_SIGNED=int(self.in_signed), IN_BIPOLAR=int(self.in_bipolar),
+            W_W=self.w_w, W_SIGNED=int(self.w_signed), W_BIPOLAR=int(self.w_bipolar),
+            ACC_W=acc_w, NUM_T=self.num_t, OUT_W=out_w, OUT_OFFSET=self.out_offset,
+            WEIGHT_FILE="weights.mem", THRESH_FILE="thresholds.mem" if self.num_t else "",
+        )  # fmt: skip
+
+    def weights(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+        """Random weights with the corner rows of :func:`_corner_weights`."""
+        return _corner_weights(_random_values(rng, *self.w_range, shape, bipolar=self.w_bipolar), self.w_range)
+
+    def files(self, rng, words: list[int], word_w: int, pe: int, corner_acc, acc_range) -> tuple[dict, dict]:
+        """The weight memory file, and with thresholds their file: random, with the extremes the
+        corner inputs reach (``corner_acc``, inputs x rows) built in, clipped to a narrowed ACC_W."""
+        files = {"weights.mem": _memh_text(words, word_w)}
+        extra = {"x_range": list(self.x_range), "w_range": list(self.w_range)}
+        if self.num_t:
+            acc_w = self.params["ACC_W"]
+            reach = np.stack([corner_acc.min(0), corner_acc.max(0)], 1)
+            thr = _corner_thresholds(_random_thresholds(rng, corner_acc.shape[1], self.num_t, *acc_range), reach)
+            if acc_w != self.derived_acc_w:
+                thr = np.clip(thr, *kernels.value_range(acc_w, True))
+            files["thresholds.mem"] = _memh_text(memfiles.threshold_words(thr, pe, acc_w), pe * self.num_t * acc_w)
+            extra["thresholds"] = thr.tolist()
+        return extra, files
+
+
 def mvau_case(
     name: str,
     *,
@@ -137,50 +206,17 @@ def mvau_case(
 
     ``acc_w`` overrides the derived accumulator width (a test narrows it to see the bench fail);
     the thresholds are then clipped to what ``acc_w`` bits hold, the reference stays exact."""
-    x_rng = _dtype_range(in_w, in_signed, in_bipolar)
-    w_rng = _dtype_range(w_w, w_signed, w_bipolar, ternary)
-    xnor = in_bipolar and w_bipolar
-    derived = kernels.accumulator_width(mw, x_rng, w_rng, xnor=xnor)
-    acc_w = derived if acc_w is None else acc_w
-    lo, hi = kernels.accumulator_range(mw, x_rng, w_rng, xnor=xnor)
-    if num_t:
-        out_lo, out_hi = out_offset, out_offset + num_t
-        out_w = kernels.signed_width(out_lo, out_hi) if out_lo < 0 else max(1, out_hi.bit_length())
-    else:
-        out_w = acc_w
-    params = dict(
-        MW=mw,
-        MH=mh,
-        PE=pe,
-        SIMD=simd,
-        IN_W=in_w,
-        IN_SIGNED=int(in_signed),
-        IN_BIPOLAR=int(in_bipolar),
-        W_W=w_w,
-        W_SIGNED=int(w_signed),
-        W_BIPOLAR=int(w_bipolar),
-        ACC_W=acc_w,
-        NUM_T=num_t,
-        OUT_W=out_w,
-        OUT_OFFSET=out_offset,
-        WEIGHT_FILE="weights.mem",
-        THRESH_FILE="thresholds.mem" if num_t else "",
-    )
+    t = _MacTypes(mw, in_w, in_signed, in_bipolar, w_w, w_signed, w_bipolar, ternary, num_t, out_offset, acc_w)
+    acc_range = kernels.accumulator_range(mw, t.x_range, t.w_range, xnor=t.xnor)
+    params = dict(MW=mw, MH=mh, PE=pe, SIMD=simd, **t.params)
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
-        w = _corner_weights(_random_values(rng, *w_rng, (mh, mw), bipolar=w_bipolar), w_rng)
+        w = t.weights(rng, (mh, mw))
         words = memfiles.mvau_weight_words(w, pe, simd, w_w, signed=w_signed, bipolar=w_bipolar)
-        files = {"weights.mem": _memh_text(words, pe * simd * w_w)}
-        extra = {"weights": w.tolist(), "x_range": list(x_rng), "w_range": list(w_rng), "vectors": vectors}
-        if num_t:
-            acc = kernels.mvau(corner_inputs(mw, x_rng), w, x_bipolar=in_bipolar, w_bipolar=w_bipolar)
-            thr = _corner_thresholds(_random_thresholds(rng, mh, num_t, lo, hi), np.stack([acc.min(0), acc.max(0)], 1))
-            if acc_w != derived:
-                thr = np.clip(thr, *kernels.value_range(acc_w, True))
-            files["thresholds.mem"] = _memh_text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
-            extra["thresholds"] = thr.tolist()
-        return extra, files
+        acc = kernels.mvau(corner_inputs(mw, t.x_range), w, x_bipolar=in_bipolar, w_bipolar=w_bipolar)
+        extra, files = t.files(rng, words, pe * simd * w_w, pe, acc, acc_range)
+        return {"weights": w.tolist(), "vectors": vectors, **extra}, files
 
     return Case("mvau", name, params, prepare=prepare, slow=slow)
 
@@ -209,51 +245,17 @@ def vvau_case(
     with channel 0 all-max and channel 1 all-min, random thresholds with those channels' extremes
     among them; the bench puts the all-max and all-min windows first (:func:`corner_inputs`), so
     both accumulator extremes occur. ``acc_w`` overrides the derived accumulator width."""
-    x_rng = _dtype_range(in_w, in_signed, in_bipolar)
-    w_rng = _dtype_range(w_w, w_signed, w_bipolar, ternary)
-    xnor = in_bipolar and w_bipolar
-    derived = kernels.accumulator_width(kk, x_rng, w_rng, xnor=xnor)
-    acc_w = derived if acc_w is None else acc_w
-    lo, hi = kernels_dw.vvau_accumulator_range(kk, x_rng, w_rng, xnor=xnor)
-    if num_t:
-        out_lo, out_hi = out_offset, out_offset + num_t
-        out_w = kernels.signed_width(out_lo, out_hi) if out_lo < 0 else max(1, out_hi.bit_length())
-    else:
-        out_w = acc_w
-    params = dict(
-        CH=ch,
-        KK=kk,
-        PE=pe,
-        SIMD=simd,
-        IN_W=in_w,
-        IN_SIGNED=int(in_signed),
-        IN_BIPOLAR=int(in_bipolar),
-        W_W=w_w,
-        W_SIGNED=int(w_signed),
-        W_BIPOLAR=int(w_bipolar),
-        ACC_W=acc_w,
-        NUM_T=num_t,
-        OUT_W=out_w,
-        OUT_OFFSET=out_offset,
-        WEIGHT_FILE="weights.mem",
-        THRESH_FILE="thresholds.mem" if num_t else "",
-    )
+    t = _MacTypes(kk, in_w, in_signed, in_bipolar, w_w, w_signed, w_bipolar, ternary, num_t, out_offset, acc_w)
+    acc_range = kernels_dw.vvau_accumulator_range(kk, t.x_range, t.w_range, xnor=t.xnor)
+    params = dict(CH=ch, KK=kk, PE=pe, SIMD=simd, **t.params)
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
-        w = _corner_weights(_random_values(rng, *w_rng, (ch, kk), bipolar=w_bipolar), w_rng)
+        w = t.weights(rng, (ch, kk))
         words = memfiles.vvau_weight_words(w, pe, simd, w_w, signed=w_signed, bipolar=w_bipolar)
-        files = {"weights.mem": _memh_text(words, pe * simd * w_w)}
-        extra = {"weights": w.tolist(), "x_range": list(x_rng), "w_range": list(w_rng), "windows": windows}
-        if num_t:
-            corners = corner_inputs(kk * ch, x_rng)
-            acc = kernels_dw.vvau(corners, w, x_bipolar=in_bipolar, w_bipolar=w_bipolar)
-            thr = _corner_thresholds(_random_thresholds(rng, ch, num_t, lo, hi), np.stack([acc.min(0), acc.max(0)], 1))
-            if acc_w != derived:
-                thr = np.clip(thr, *kernels.value_range(acc_w, True))
-            files["thresholds.mem"] = _memh_text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
-            extra["thresholds"] = thr.tolist()
-        return extra, files
+        acc = kernels_dw.vvau(corner_inputs(kk * ch, t.x_range), w, x_bipolar=in_bipolar, w_bipolar=w_bipolar)
+        extra, files = t.files(rng, words, pe * simd * w_w, pe, acc, acc_range)
+        return {"weights": w.tolist(), "windows": windows, **extra}, files
 
     return Case("vvau", name, params, prepare=prepare, slow=slow)
 
@@ -312,206 +314,12 @@ def thresholding_case(
 # the table
 # ------------------------------------------------------------------------------------------------
 def all_cases() -> list[Case]:
-    return [
-        # -- mvau: bipolar / ternary / 2-, 4-, 8-bit, signed and unsigned; PE and SIMD at 1, middle, full
-        mvau_case("pe1-simd1-w2a2-thr", mw=8, mh=4, pe=1, simd=1, in_w=2, w_w=2, num_t=3),
-        mvau_case("pe2-simd4-w2a2-thr", mw=16, mh=8, pe=2, simd=4, in_w=2, w_w=2, num_t=3, vectors=16),
-        mvau_case(
-            "pe8-simd16-w1a1-xnor",
-            mw=16,
-            mh=8,
-            pe=8,
-            simd=16,
-            in_w=1,
-            in_bipolar=True,
-            w_w=1,
-            w_bipolar=True,
-            num_t=1,
-            vectors=40,
-        ),
-        mvau_case("pe4-simd8-wternary-a4u", mw=32, mh=8, pe=4, simd=8, in_w=4, w_w=2, ternary=True, vectors=20),
-        mvau_case("pe2-simd2-w8a8s", mw=8, mh=4, pe=2, simd=2, in_w=8, in_signed=True, w_w=8, vectors=16),
-        mvau_case(
-            "pe4-simd4-w1a2-thr-off",
-            mw=16,
-            mh=8,
-            pe=4,
-            simd=4,
-            in_w=2,
-            w_w=1,
-            w_bipolar=True,
-            num_t=3,
-            out_offset=-1,
-            vectors=16,
-        ),
-        mvau_case(
-            "pe2-simd8-w4ua4s-thr15",
-            mw=16,
-            mh=4,
-            pe=2,
-            simd=8,
-            in_w=4,
-            in_signed=True,
-            w_w=4,
-            w_signed=False,
-            num_t=15,
-            out_offset=-8,
-            vectors=16,
-        ),
-        mvau_case("pe4-simd2-w2a1b", mw=8, mh=4, pe=4, simd=2, in_w=1, in_bipolar=True, w_w=2, vectors=16),
-        mvau_case("pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True),
-        mvau_case(
-            "pe1-simd32-w1a1-xnor-big",
-            mw=64,
-            mh=16,
-            pe=1,
-            simd=32,
-            in_w=1,
-            in_bipolar=True,
-            w_w=1,
-            w_bipolar=True,
-            num_t=1,
-            vectors=8,
-            slow=True,
-        ),
-        # -- vvau (depthwise): bipolar / ternary / 2-, 4-, 8-bit; PE at 1, middle, CH; SIMD (needs PE = CH)
-        # at 1, middle, KK, and above the adder-tree group of 8 (two registered halves)
-        vvau_case("pe1-simd1-ch4-k3-w2a2-thr", ch=4, kk=9, pe=1, simd=1, in_w=2, w_w=2, num_t=3),
-        vvau_case(
-            "pe2-simd1-ch8-k3-w4a4s-thr15-off",
-            ch=8, kk=9, pe=2, simd=1, in_w=4, in_signed=True, w_w=4, num_t=15, out_offset=-8, windows=16,
-        ),  # fmt: skip
-        vvau_case(
-            "pe4-simd3-ch4-k3-w1a1-xnor",
-            ch=4, kk=9, pe=4, simd=3, in_w=1, in_bipolar=True, w_w=1, w_bipolar=True, num_t=1, windows=40,
-        ),  # fmt: skip
-        vvau_case("pe3-simd9-ch3-k3-wternary-a4u", ch=3, kk=9, pe=3, simd=9, in_w=4, w_w=2, ternary=True, windows=24),
-        vvau_case(
-            "pe2-simd2-ch2-k2-w8a8s", ch=2, kk=4, pe=2, simd=2, in_w=8, in_signed=True, w_w=8, windows=16
-        ),  # fmt: skip
-        vvau_case(
-            "pe8-simd1-ch16-k5-w1a2-thr-off",
-            ch=16, kk=25, pe=8, simd=1, in_w=2, w_w=1, w_bipolar=True, num_t=3, out_offset=-1, windows=10,
-        ),  # fmt: skip
-        vvau_case("pe4-simd1-ch8-k2-w2a1b", ch=8, kk=4, pe=4, simd=1, in_w=1, in_bipolar=True, w_w=2, windows=16),
-        vvau_case(
-            "pe2-simd25-ch2-k5-w4ua8u-thr7",
-            ch=2, kk=25, pe=2, simd=25, in_w=8, w_w=4, w_signed=False, num_t=7, windows=16,
-        ),  # fmt: skip
-        # -- thresholding
-        thresholding_case("pe1-ch4-a4u-t3", ch=4, pe=1, in_w=4, in_signed=False, num_t=3),
-        thresholding_case("pe2-ch8-a8s-t15-off", ch=8, pe=2, in_w=8, in_signed=True, num_t=15, out_offset=-8),
-        thresholding_case("pe4-ch4-a6s-t1", ch=4, pe=4, in_w=6, in_signed=True, num_t=1),
-        # bipolar input (a BIPOLAR stream: one bit, 0 meaning -1)
-        thresholding_case("pe2-ch6-a1b-t1", ch=6, pe=2, in_w=1, in_signed=False, in_bipolar=True, num_t=1, frames=40),
-        thresholding_case(
-            "pe1-ch4-a1b-t3-off", ch=4, pe=1, in_w=1, in_signed=False, in_bipolar=True, num_t=3, out_offset=-1
-        ),
-        thresholding_case("pe8-ch8-a1b-t2", ch=8, pe=8, in_w=1, in_signed=False, in_bipolar=True, num_t=2, frames=40),
-        # -- sliding_window (square kernels; STRIDE <= K)
-        Case(
-            "sliding_window",
-            "k3-s1-p1-ch2-simd1",
-            dict(IFM_H=6, IFM_W=6, CH=2, SIMD=1, ELEM_W=4, K=3, STRIDE=1, PAD=1),
-            {"frames": 4, "signed": False},
-        ),
-        Case(
-            "sliding_window",
-            "k3-s1-p0-ch4-simd4",
-            dict(IFM_H=5, IFM_W=5, CH=4, SIMD=4, ELEM_W=2, K=3, STRIDE=1, PAD=0),
-            {"frames": 6, "signed": False},
-        ),
-        Case(
-            "sliding_window",
-            "k2-s2-p0-ch4-simd2",
-            dict(IFM_H=6, IFM_W=7, CH=4, SIMD=2, ELEM_W=8, K=2, STRIDE=2, PAD=0),
-            {"frames": 5, "signed": True},
-        ),
-        Case(
-            "sliding_window",
-            "k3-s2-p1-ch1-padm1",
-            dict(IFM_H=7, IFM_W=6, CH=1, SIMD=1, ELEM_W=3, K=3, STRIDE=2, PAD=1, PAD_VALUE=-1),
-            {"frames": 5, "signed": True},
-        ),
-        # -- sliding_window, non-square: Conv1d (a 1-row image, kernel 1 x K, stride and padding along W
-        # only) and a 2 x 3 kernel with strides and padding per axis
-        Case(
-            "sliding_window",
-            "conv1d-k3-s1-p1-ch4-simd2",
-            dict(IFM_H=1, IFM_W=16, CH=4, SIMD=2, ELEM_W=4, K_H=1, K_W=3, STRIDE_H=1, STRIDE_W=1, PAD_H=0, PAD_W=1),
-            {"frames": 6, "signed": False},
-        ),
-        Case(
-            "sliding_window",
-            "conv1d-k5-s2-p2-ch1-padm1",
-            dict(IFM_H=1, IFM_W=21, CH=1, SIMD=1, ELEM_W=3, K_H=1, K_W=5, STRIDE_W=2, PAD_H=0, PAD_W=2, PAD_VALUE=-1),
-            {"frames": 6, "signed": True},
-        ),
-        Case(
-            "sliding_window",
-            "conv1d-k4-s4-p0-ch3-simd3",
-            dict(IFM_H=1, IFM_W=12, CH=3, SIMD=3, ELEM_W=8, K_H=1, K_W=4, STRIDE_W=4, PAD_H=0, PAD_W=0),
-            {"frames": 8, "signed": True},
-        ),
-        Case(
-            "sliding_window",
-            "k2x3-s1x2-p1x1-ch2",
-            dict(IFM_H=5, IFM_W=7, CH=2, SIMD=1, ELEM_W=2, K_H=2, K_W=3, STRIDE_H=1, STRIDE_W=2, PAD_H=1, PAD_W=1),
-            {"frames": 4, "signed": False},
-        ),
-        # -- maxpool
-        Case("maxpool", "k2-ch4-pe2-u4", dict(IFM_H=4, IFM_W=6, CH=4, PE=2, ELEM_W=4, SIGNED=0, K=2), {"frames": 8}),
-        Case(
-            "maxpool", "k3-ch2-pe1-s8-rem", dict(IFM_H=7, IFM_W=8, CH=2, PE=1, ELEM_W=8, SIGNED=1, K=3), {"frames": 5}
-        ),
-        Case("maxpool", "k2-ch3-pe3-s2", dict(IFM_H=4, IFM_W=4, CH=3, PE=3, ELEM_W=2, SIGNED=1, K=2), {"frames": 10}),
-        # 1-D pooling (a Conv1d network's MaxPool1d, H = 1) and a non-square window with a remainder
-        Case(
-            "maxpool", "k1x3-h1-ch4-pe2-u3", dict(IFM_H=1, IFM_W=13, CH=4, PE=2, ELEM_W=3, SIGNED=0, K=3, K_H=1, K_W=3),
-            {"frames": 6},
-        ),  # fmt: skip
-        Case(
-            "maxpool", "k2x3-ch2-pe1-s4", dict(IFM_H=5, IFM_W=7, CH=2, PE=1, ELEM_W=4, SIGNED=1, K=2, K_H=2, K_W=3),
-            {"frames": 4},
-        ),  # fmt: skip
-        # -- label_select
-        Case("label_select", "n10-pe1-s8", dict(NUM=10, PE=1, ELEM_W=8, SIGNED=1, OUT_W=4), {"frames": 40}),
-        Case("label_select", "n12-pe4-u3", dict(NUM=12, PE=4, ELEM_W=3, SIGNED=0, OUT_W=4), {"frames": 60}),
-        Case("label_select", "n8-pe8-s2", dict(NUM=8, PE=8, ELEM_W=2, SIGNED=1, OUT_W=3), {"frames": 80}),
-        # per-class maps: multipliers and offsets; offsets with a shift (one scale for all classes);
-        # negative multipliers only (PE = NUM); -1 for all with a shift; 16-bit values to 40+ bits
-        label_select_map_case("n10-pe1-s6-mul5-off8", num=10, pe=1, elem_w=6, signed=True, mul_w=5, off_w=8),
-        label_select_map_case("n12-pe4-u4-off9-sh3", num=12, pe=4, elem_w=4, signed=False, off_w=9, shift=3),
-        label_select_map_case(
-            "n8-pe8-s3-mulneg", num=8, pe=8, elem_w=3, signed=True, mul=[-3, -1, -2, -4, -1, -3, -2, -1]
-        ),
-        label_select_map_case(
-            "n10-pe5-s5-neg1-off7-sh2", num=10, pe=5, elem_w=5, signed=True, mul=[-1] * 10, off_w=7, shift=2
-        ),
-        label_select_map_case(
-            "n6-pe2-s16-mul24-off32", num=6, pe=2, elem_w=16, signed=True, mul_w=24, off_w=32, frames=40
-        ),
-        # -- add_streams
-        Case("add_streams", "pe1-s4", dict(PE=1, IN_W=4, IN_SIGNED=1, OUT_W=5), {"beats": 300}),
-        Case("add_streams", "pe4-u2", dict(PE=4, IN_W=2, IN_SIGNED=0, OUT_W=3), {"beats": 300}),
-        # -- duplicate_streams
-        Case("duplicate_streams", "n2-w8", dict(DATA_W=8, NUM_OUT=2), {"beats": 300}),
-        Case("duplicate_streams", "n3-w5", dict(DATA_W=5, NUM_OUT=3), {"beats": 300}),
-        # -- fifo
-        Case("fifo", "ram-d16-w12", dict(DATA_W=12, DEPTH=16, USE_RAM=1), {"beats": 400}),
-        Case("fifo", "regs-d5-w3", dict(DATA_W=3, DEPTH=5, USE_RAM=0), {"beats": 400}),
-        # -- width_converter
-        Case("width_converter", "8to32", dict(IN_W=8, OUT_W=32), {"words": 120}),
-        Case("width_converter", "24to6", dict(IN_W=24, OUT_W=6), {"words": 120}),
-        Case("width_converter", "10to20", dict(IN_W=10, OUT_W=20), {"words": 120}),
-        Case("width_converter", "7to7", dict(IN_W=7, OUT_W=7), {"words": 120}),
-        # -- skid_buffer
-        Case("skid_buffer", "w13", dict(DATA_W=13), {"frames": 20, "beats": 16}),
-    ]
+    """Every bench case of the library (the table is :mod:`qnnflow.sim.case_table`)."""
+    from qnnflow.sim.case_table import table
+
+    return table()
 
 
-# settings of a bench beyond the HDL parameters, for the modules whose cases are built from
-# parameters alone (see representative_cases)
 _BENCH_DEFAULTS = {
     "sliding_window": {"frames": 3, "signed": False},
     "maxpool": {"frames": 4},

@@ -1,0 +1,279 @@
+"""The bench cases of every ``hw/`` module (:func:`table`; :func:`qnnflow.sim.cases.all_cases`), one
+function per module or kind of case: generated only as valid combinations, with readable ids."""
+
+from __future__ import annotations
+
+from qnnflow.sim.cases import Case, label_select_map_case, mvau_case, thresholding_case, vvau_case
+
+
+def _mvau() -> list[Case]:
+    """mvau: bipolar / ternary / 2-, 4-, 8-bit, signed and unsigned; PE and SIMD at 1, middle, full.
+    One table of the module's cases: it reads best whole (a case per line), hence over 60 lines."""
+    return [
+        mvau_case("pe1-simd1-w2a2-thr", mw=8, mh=4, pe=1, simd=1, in_w=2, w_w=2, num_t=3),
+        mvau_case("pe2-simd4-w2a2-thr", mw=16, mh=8, pe=2, simd=4, in_w=2, w_w=2, num_t=3, vectors=16),
+        mvau_case(
+            "pe8-simd16-w1a1-xnor",
+            mw=16,
+            mh=8,
+            pe=8,
+            simd=16,
+            in_w=1,
+            in_bipolar=True,
+            w_w=1,
+            w_bipolar=True,
+            num_t=1,
+            vectors=40,
+        ),
+        mvau_case("pe4-simd8-wternary-a4u", mw=32, mh=8, pe=4, simd=8, in_w=4, w_w=2, ternary=True, vectors=20),
+        mvau_case("pe2-simd2-w8a8s", mw=8, mh=4, pe=2, simd=2, in_w=8, in_signed=True, w_w=8, vectors=16),
+        mvau_case(
+            "pe4-simd4-w1a2-thr-off",
+            mw=16,
+            mh=8,
+            pe=4,
+            simd=4,
+            in_w=2,
+            w_w=1,
+            w_bipolar=True,
+            num_t=3,
+            out_offset=-1,
+            vectors=16,
+        ),
+        mvau_case(
+            "pe2-simd8-w4ua4s-thr15",
+            mw=16,
+            mh=4,
+            pe=2,
+            simd=8,
+            in_w=4,
+            in_signed=True,
+            w_w=4,
+            w_signed=False,
+            num_t=15,
+            out_offset=-8,
+            vectors=16,
+        ),
+        mvau_case("pe4-simd2-w2a1b", mw=8, mh=4, pe=4, simd=2, in_w=1, in_bipolar=True, w_w=2, vectors=16),
+        mvau_case("pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True),
+        mvau_case(
+            "pe1-simd32-w1a1-xnor-big",
+            mw=64,
+            mh=16,
+            pe=1,
+            simd=32,
+            in_w=1,
+            in_bipolar=True,
+            w_w=1,
+            w_bipolar=True,
+            num_t=1,
+            vectors=8,
+            slow=True,
+        ),
+    ]
+
+
+def _vvau() -> list[Case]:
+    """vvau (depthwise): bipolar / ternary / 2-, 4-, 8-bit; PE at 1, middle, CH; SIMD (needs PE = CH)
+    at 1, middle, KK, and above the adder-tree group of 8 (two registered halves)"""
+    return [
+        vvau_case("pe1-simd1-ch4-k3-w2a2-thr", ch=4, kk=9, pe=1, simd=1, in_w=2, w_w=2, num_t=3),
+        vvau_case(
+            "pe2-simd1-ch8-k3-w4a4s-thr15-off",
+            ch=8, kk=9, pe=2, simd=1, in_w=4, in_signed=True, w_w=4, num_t=15, out_offset=-8, windows=16,
+        ),  # fmt: skip
+        vvau_case(
+            "pe4-simd3-ch4-k3-w1a1-xnor",
+            ch=4, kk=9, pe=4, simd=3, in_w=1, in_bipolar=True, w_w=1, w_bipolar=True, num_t=1, windows=40,
+        ),  # fmt: skip
+        vvau_case("pe3-simd9-ch3-k3-wternary-a4u", ch=3, kk=9, pe=3, simd=9, in_w=4, w_w=2, ternary=True, windows=24),
+        vvau_case(
+            "pe2-simd2-ch2-k2-w8a8s", ch=2, kk=4, pe=2, simd=2, in_w=8, in_signed=True, w_w=8, windows=16
+        ),  # fmt: skip
+        vvau_case(
+            "pe8-simd1-ch16-k5-w1a2-thr-off",
+            ch=16, kk=25, pe=8, simd=1, in_w=2, w_w=1, w_bipolar=True, num_t=3, out_offset=-1, windows=10,
+        ),  # fmt: skip
+        vvau_case("pe4-simd1-ch8-k2-w2a1b", ch=8, kk=4, pe=4, simd=1, in_w=1, in_bipolar=True, w_w=2, windows=16),
+        vvau_case(
+            "pe2-simd25-ch2-k5-w4ua8u-thr7",
+            ch=2, kk=25, pe=2, simd=25, in_w=8, w_w=4, w_signed=False, num_t=7, windows=16,
+        ),  # fmt: skip
+    ]
+
+
+def _thresholding() -> list[Case]:
+    """thresholding"""
+    return [
+        thresholding_case("pe1-ch4-a4u-t3", ch=4, pe=1, in_w=4, in_signed=False, num_t=3),
+        thresholding_case("pe2-ch8-a8s-t15-off", ch=8, pe=2, in_w=8, in_signed=True, num_t=15, out_offset=-8),
+        thresholding_case("pe4-ch4-a6s-t1", ch=4, pe=4, in_w=6, in_signed=True, num_t=1),
+        # bipolar input (a BIPOLAR stream: one bit, 0 meaning -1)
+        thresholding_case("pe2-ch6-a1b-t1", ch=6, pe=2, in_w=1, in_signed=False, in_bipolar=True, num_t=1, frames=40),
+        thresholding_case(
+            "pe1-ch4-a1b-t3-off", ch=4, pe=1, in_w=1, in_signed=False, in_bipolar=True, num_t=3, out_offset=-1
+        ),
+        thresholding_case("pe8-ch8-a1b-t2", ch=8, pe=8, in_w=1, in_signed=False, in_bipolar=True, num_t=2, frames=40),
+    ]
+
+
+def _sliding_window() -> list[Case]:
+    """sliding_window (square kernels; STRIDE <= K)"""
+    return [
+        Case(
+            "sliding_window",
+            "k3-s1-p1-ch2-simd1",
+            dict(IFM_H=6, IFM_W=6, CH=2, SIMD=1, ELEM_W=4, K=3, STRIDE=1, PAD=1),
+            {"frames": 4, "signed": False},
+        ),
+        Case(
+            "sliding_window",
+            "k3-s1-p0-ch4-simd4",
+            dict(IFM_H=5, IFM_W=5, CH=4, SIMD=4, ELEM_W=2, K=3, STRIDE=1, PAD=0),
+            {"frames": 6, "signed": False},
+        ),
+        Case(
+            "sliding_window",
+            "k2-s2-p0-ch4-simd2",
+            dict(IFM_H=6, IFM_W=7, CH=4, SIMD=2, ELEM_W=8, K=2, STRIDE=2, PAD=0),
+            {"frames": 5, "signed": True},
+        ),
+        Case(
+            "sliding_window",
+            "k3-s2-p1-ch1-padm1",
+            dict(IFM_H=7, IFM_W=6, CH=1, SIMD=1, ELEM_W=3, K=3, STRIDE=2, PAD=1, PAD_VALUE=-1),
+            {"frames": 5, "signed": True},
+        ),
+    ]
+
+
+def _sliding_window_non_square() -> list[Case]:
+    """sliding_window, non-square: Conv1d (a 1-row image, kernel 1 x K, stride and padding along W
+    only) and a 2 x 3 kernel with strides and padding per axis"""
+    return [
+        Case(
+            "sliding_window",
+            "conv1d-k3-s1-p1-ch4-simd2",
+            dict(IFM_H=1, IFM_W=16, CH=4, SIMD=2, ELEM_W=4, K_H=1, K_W=3, STRIDE_H=1, STRIDE_W=1, PAD_H=0, PAD_W=1),
+            {"frames": 6, "signed": False},
+        ),
+        Case(
+            "sliding_window",
+            "conv1d-k5-s2-p2-ch1-padm1",
+            dict(IFM_H=1, IFM_W=21, CH=1, SIMD=1, ELEM_W=3, K_H=1, K_W=5, STRIDE_W=2, PAD_H=0, PAD_W=2, PAD_VALUE=-1),
+            {"frames": 6, "signed": True},
+        ),
+        Case(
+            "sliding_window",
+            "conv1d-k4-s4-p0-ch3-simd3",
+            dict(IFM_H=1, IFM_W=12, CH=3, SIMD=3, ELEM_W=8, K_H=1, K_W=4, STRIDE_W=4, PAD_H=0, PAD_W=0),
+            {"frames": 8, "signed": True},
+        ),
+        Case(
+            "sliding_window",
+            "k2x3-s1x2-p1x1-ch2",
+            dict(IFM_H=5, IFM_W=7, CH=2, SIMD=1, ELEM_W=2, K_H=2, K_W=3, STRIDE_H=1, STRIDE_W=2, PAD_H=1, PAD_W=1),
+            {"frames": 4, "signed": False},
+        ),
+    ]
+
+
+def _maxpool() -> list[Case]:
+    """maxpool"""
+    return [
+        Case("maxpool", "k2-ch4-pe2-u4", dict(IFM_H=4, IFM_W=6, CH=4, PE=2, ELEM_W=4, SIGNED=0, K=2), {"frames": 8}),
+        Case(
+            "maxpool", "k3-ch2-pe1-s8-rem", dict(IFM_H=7, IFM_W=8, CH=2, PE=1, ELEM_W=8, SIGNED=1, K=3), {"frames": 5}
+        ),
+        Case("maxpool", "k2-ch3-pe3-s2", dict(IFM_H=4, IFM_W=4, CH=3, PE=3, ELEM_W=2, SIGNED=1, K=2), {"frames": 10}),
+        # 1-D pooling (a Conv1d network's MaxPool1d, H = 1) and a non-square window with a remainder
+        Case(
+            "maxpool", "k1x3-h1-ch4-pe2-u3", dict(IFM_H=1, IFM_W=13, CH=4, PE=2, ELEM_W=3, SIGNED=0, K=3, K_H=1, K_W=3),
+            {"frames": 6},
+        ),  # fmt: skip
+        Case(
+            "maxpool", "k2x3-ch2-pe1-s4", dict(IFM_H=5, IFM_W=7, CH=2, PE=1, ELEM_W=4, SIGNED=1, K=2, K_H=2, K_W=3),
+            {"frames": 4},
+        ),  # fmt: skip
+    ]
+
+
+def _label_select() -> list[Case]:
+    """label_select"""
+    return [
+        Case("label_select", "n10-pe1-s8", dict(NUM=10, PE=1, ELEM_W=8, SIGNED=1, OUT_W=4), {"frames": 40}),
+        Case("label_select", "n12-pe4-u3", dict(NUM=12, PE=4, ELEM_W=3, SIGNED=0, OUT_W=4), {"frames": 60}),
+        Case("label_select", "n8-pe8-s2", dict(NUM=8, PE=8, ELEM_W=2, SIGNED=1, OUT_W=3), {"frames": 80}),
+        # per-class maps: multipliers and offsets; offsets with a shift (one scale for all classes);
+        # negative multipliers only (PE = NUM); -1 for all with a shift; 16-bit values to 40+ bits
+        label_select_map_case("n10-pe1-s6-mul5-off8", num=10, pe=1, elem_w=6, signed=True, mul_w=5, off_w=8),
+        label_select_map_case("n12-pe4-u4-off9-sh3", num=12, pe=4, elem_w=4, signed=False, off_w=9, shift=3),
+        label_select_map_case(
+            "n8-pe8-s3-mulneg", num=8, pe=8, elem_w=3, signed=True, mul=[-3, -1, -2, -4, -1, -3, -2, -1]
+        ),
+        label_select_map_case(
+            "n10-pe5-s5-neg1-off7-sh2", num=10, pe=5, elem_w=5, signed=True, mul=[-1] * 10, off_w=7, shift=2
+        ),
+        label_select_map_case(
+            "n6-pe2-s16-mul24-off32", num=6, pe=2, elem_w=16, signed=True, mul_w=24, off_w=32, frames=40
+        ),
+    ]
+
+
+def _add_streams() -> list[Case]:
+    """add_streams"""
+    return [
+        Case("add_streams", "pe1-s4", dict(PE=1, IN_W=4, IN_SIGNED=1, OUT_W=5), {"beats": 300}),
+        Case("add_streams", "pe4-u2", dict(PE=4, IN_W=2, IN_SIGNED=0, OUT_W=3), {"beats": 300}),
+    ]
+
+
+def _duplicate_streams() -> list[Case]:
+    """duplicate_streams"""
+    return [
+        Case("duplicate_streams", "n2-w8", dict(DATA_W=8, NUM_OUT=2), {"beats": 300}),
+        Case("duplicate_streams", "n3-w5", dict(DATA_W=5, NUM_OUT=3), {"beats": 300}),
+    ]
+
+
+def _fifo() -> list[Case]:
+    """fifo"""
+    return [
+        Case("fifo", "ram-d16-w12", dict(DATA_W=12, DEPTH=16, USE_RAM=1), {"beats": 400}),
+        Case("fifo", "regs-d5-w3", dict(DATA_W=3, DEPTH=5, USE_RAM=0), {"beats": 400}),
+    ]
+
+
+def _width_converter() -> list[Case]:
+    """width_converter"""
+    return [
+        Case("width_converter", "8to32", dict(IN_W=8, OUT_W=32), {"words": 120}),
+        Case("width_converter", "24to6", dict(IN_W=24, OUT_W=6), {"words": 120}),
+        Case("width_converter", "10to20", dict(IN_W=10, OUT_W=20), {"words": 120}),
+        Case("width_converter", "7to7", dict(IN_W=7, OUT_W=7), {"words": 120}),
+    ]
+
+
+def _skid_buffer() -> list[Case]:
+    """skid_buffer"""
+    return [
+        Case("skid_buffer", "w13", dict(DATA_W=13), {"frames": 20, "beats": 16}),
+    ]
+
+
+def table() -> list[Case]:
+    """Every case, in the order the tests list them."""
+    return [
+        *_mvau(),
+        *_vvau(),
+        *_thresholding(),
+        *_sliding_window(),
+        *_sliding_window_non_square(),
+        *_maxpool(),
+        *_label_select(),
+        *_add_streams(),
+        *_duplicate_streams(),
+        *_fifo(),
+        *_width_converter(),
+        *_skid_buffer(),
+    ]
