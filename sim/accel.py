@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qnnflow.flows.codegen import Design, StreamInfo
+from qnnflow.flows.codegen.design import Design, StreamInfo
 from qnnflow.flows.codegen.memfiles import decode, encode
 from qnnflow.sim import build_cache
 from qnnflow.sim.stalls import stall_message

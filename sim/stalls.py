@@ -10,7 +10,7 @@ decides by it whether deeper FIFOs are the cure.
 
 from __future__ import annotations
 
-from qnnflow.flows.codegen import Design, FifoInfo
+from qnnflow.flows.codegen.design import Design, FifoInfo
 
 
 def stall_message(

@@ -24,32 +24,7 @@ starts and ends), :mod:`.netlist` (the writer and the two modules it writes), :m
 (the stage itself).
 """
 
-from qnnflow.flows.codegen.design import (
-    DESIGN_FILE,
-    PROBE_TOP,
-    TOP,
-    Design,
-    FifoInfo,
-    Split,
-    StreamInfo,
-    frame_shapes,
-    load_design,
-    split,
-)
+from qnnflow.flows.codegen.design import Design, load_design
 from qnnflow.flows.codegen.generate import generate
-from qnnflow.flows.codegen.netlist import Netlist
 
-__all__ = [
-    "DESIGN_FILE",
-    "PROBE_TOP",
-    "TOP",
-    "Design",
-    "FifoInfo",
-    "Netlist",
-    "Split",
-    "StreamInfo",
-    "frame_shapes",
-    "generate",
-    "load_design",
-    "split",
-]
+__all__ = ["Design", "generate", "load_design"]

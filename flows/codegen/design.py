@@ -128,7 +128,7 @@ def split(model: ModelWrapper) -> Split:
     alias: dict[str, str] = {}
     hw = [n for n in nodes if n.domain == HW_DOMAIN]
     if not hw:
-        raise ValueError("the dataflow graph has no hardware layers (domain qnnflow.flows.ir.layers)")
+        raise ValueError("the dataflow graph has no hardware layers (domain qnnflow.flows.layers)")
     produced = {o for n in hw for o in n.output}
     first, last = nodes.index(hw[0]), nodes.index(hw[-1])
     for n in nodes[first : last + 1]:

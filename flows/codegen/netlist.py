@@ -115,16 +115,21 @@ def accelerator_netlist(streams: list[StreamInfo], out_index: int, layers: list[
     return net
 
 
-def _boundary(net: Netlist, inp: StreamInfo, outp: StreamInfo) -> None:
-    """The accelerator's ports (what ``hw/boards/board_top.sv`` expects), joined to the first and
-    last stream; ``s_axis_tlast`` is part of the boundary but unused (frames are counted inside)."""
-    for d, name, w in (
+def _boundary_ports(inp: StreamInfo, outp: StreamInfo) -> tuple[tuple[str, str, int], ...]:
+    """(direction, name, width) of the accelerator's ports, what ``hw/boards/board_top.sv`` expects."""
+    return (
         ("input", "clk", 1), ("input", "rst", 1),
         ("input", "s_axis_tdata", inp.width), ("input", "s_axis_tvalid", 1), ("output", "s_axis_tready", 1),
         ("input", "s_axis_tlast", 1),
         ("output", "m_axis_tdata", outp.width), ("output", "m_axis_tvalid", 1), ("input", "m_axis_tready", 1),
         ("output", "m_axis_tlast", 1),
-    ):  # fmt: skip
+    )  # fmt: skip
+
+
+def _boundary(net: Netlist, inp: StreamInfo, outp: StreamInfo) -> None:
+    """The accelerator's ports (what ``hw/boards/board_top.sv`` expects), joined to the first and
+    last stream; ``s_axis_tlast`` is part of the boundary but unused (frames are counted inside)."""
+    for d, name, w in _boundary_ports(inp, outp):
         net.port(d, name, w)
     net.assign(f"{inp.name}_tdata", "s_axis_tdata")
     net.assign(f"{inp.name}_tvalid", "s_axis_tvalid")
@@ -198,14 +203,7 @@ def probe_netlist(streams: list[StreamInfo], out_index: int) -> Netlist:
         "// accelerator_probe: simulation only (not for synthesis). The accelerator with the valid and\n"
         "// ready bit of every stream s of design.json at bit s of probe_valid / probe_ready.",
     )
-    for d, name, w in (
-        ("input", "clk", 1), ("input", "rst", 1),
-        ("input", "s_axis_tdata", inp.width), ("input", "s_axis_tvalid", 1), ("output", "s_axis_tready", 1),
-        ("input", "s_axis_tlast", 1),
-        ("output", "m_axis_tdata", outp.width), ("output", "m_axis_tvalid", 1), ("input", "m_axis_tready", 1),
-        ("output", "m_axis_tlast", 1),
-        ("output", "probe_valid", n), ("output", "probe_ready", n),
-    ):  # fmt: skip
+    for d, name, w in (*_boundary_ports(inp, outp), ("output", "probe_valid", n), ("output", "probe_ready", n)):
         net.port(d, name, w)
     ports = {p: p for _, _, p in net.ports if not p.startswith("probe")}
     net.instance(TOP, "u_accel", {}, ports)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from onnx import helper
 from qnnflow.flows.ir.execute import Executor, integer_tensors, run_batched
-from qnnflow.flows.ir.graph import topo_nodes, where
+from qnnflow.flows.ir.graph import HW_DOMAIN, topo_nodes, where
 from qnnflow.flows.ir.reference import decisions
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -396,7 +396,7 @@ def unchanged_values(before: ModelWrapper, after: ModelWrapper) -> str | None:
     alias: dict[str, str] = {}
     nodes, inserted = [], 0
     for n in after.graph.node:
-        if n.op_type in PASS_THROUGH and n.domain == "qnnflow.flows.ir.layers":
+        if n.op_type in PASS_THROUGH and n.domain == HW_DOMAIN:
             alias[n.output[0]] = n.input[0]
             inserted += 1
         else:

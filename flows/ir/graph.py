@@ -15,7 +15,9 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
 # Domain of the hardware layers (flows/ir/layers.py); qonnx finds the classes through this module path.
-HW_DOMAIN = "qnnflow.flows.ir.layers"
+# the domain of the hardware layers in every graph the flow writes: a file-format name, kept as it
+# was when the layers lived in qnnflow.flows.layers (dataflow.onnx files of earlier builds still load)
+HW_DOMAIN = "qnnflow.flows.layers"
 QONNX_DOMAIN = "qonnx.custom_op.general"
 # ops that only reshape a tensor: a stream passes through them unchanged (a view)
 SHAPE_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")

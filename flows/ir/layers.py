@@ -1,4 +1,4 @@
-"""Hardware layers: custom ops in the ``qnnflow.flows.ir.layers`` domain.
+"""Hardware layers: custom ops in the ``qnnflow.flows.layers`` domain (``graph.HW_DOMAIN``).
 
 Each layer class reads its attributes from the ONNX node and provides
 - ``check()``: folding constraints, ValueError naming the node, e.g. "PE must divide MH (64), not 6";
