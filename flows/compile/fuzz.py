@@ -9,8 +9,9 @@ joined by an Add), a Flatten, fully connected
 blocks (MatMul or Gemm), sometimes a classifier head (Softmax, LogSoftmax, Sigmoid), and a tail of
 logits, TopK or ArgMax.
 Weights and activations are 1 to 8 bits, signed or unsigned, with per-tensor or per-channel scales.
-The same seed always gives the same graph and the same inputs. :func:`mutate` makes a malformed
-(or oddly valid) variant of one.
+The same seed always gives the same graph and the same inputs. :func:`~.fuzz_mutate.mutate` makes a
+malformed (or oddly valid) variant of one; :mod:`.fuzz_forward` is the float64 forward pass the
+generator calibrates its scales with.
 
 :mod:`qnnflow.flows.compile.fuzz_check` runs the cases through the compiler. Used by
 ``tests/flows/test_fuzz.py``, ``tests/flows/test_malformed.py`` and the ``fuzz`` benchmark.
@@ -18,11 +19,11 @@ The same seed always gives the same graph and the same inputs. :func:`mutate` ma
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 from onnx import TensorProto, helper
+from qnnflow.flows.compile.fuzz_forward import forward
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -91,7 +92,7 @@ class _Graph:
         name = self.name(op)
         out = f"{name}_out"
         self.nodes.append(helper.make_node(op, inputs, [out], name=name, domain=domain, **attrs))
-        self.vals[out] = _forward(op, [self.vals[i] for i in inputs], attrs)
+        self.vals[out] = forward(op, [self.vals[i] for i in inputs], attrs)
         return out
 
     # -- quantizers ---------------------------------------------------------------------------
@@ -229,72 +230,6 @@ MONOTONIC = ("LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid")
 HEADS = ("Softmax", "LogSoftmax", "Sigmoid")
 
 
-def _forward(op: str, ins: list[np.ndarray], attrs: dict) -> np.ndarray:
-    """The value of one node of the generated graph, in float64 numpy: for calibration only (the
-    compiler is checked against QONNX execution, never against this)."""
-    x = ins[0]
-
-    def per_channel(c: np.ndarray) -> np.ndarray:
-        return c.reshape((1, -1) + (1,) * (x.ndim - 2))
-
-    if op == "Quant":
-        s, z, bits = ins[1], ins[2], int(ins[3])
-        narrow = attrs.get("narrow", 0)
-        lo, hi = (-(2 ** (bits - 1)) + narrow, 2 ** (bits - 1) - 1) if attrs["signed"] else (0, 2**bits - 1 - narrow)
-        return (np.clip(np.round(x / s + z), lo, hi) - z) * s
-    if op == "BipolarQuant":
-        return np.where(x >= 0, 1.0, -1.0) * ins[1]
-    if op == "Conv":
-        w = ins[1]
-        k, (st, _), p = w.shape[-1], attrs["strides"], attrs["pads"][0]
-        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::st, ::st]
-        if attrs.get("group", 1) > 1:  # depthwise: channel c by its own kernel
-            y = np.einsum("nchwij,cij->nchw", win, w[:, 0])
-        else:
-            y = np.einsum("nchwij,ocij->nohw", win, w)
-        return y + ins[2].reshape(1, -1, 1, 1) if len(ins) > 2 else y
-    if op == "MatMul":
-        return x @ ins[1]
-    if op == "Gemm":
-        y = x @ (ins[1].T if attrs.get("transB") else ins[1])
-        return y + ins[2] if len(ins) > 2 else y
-    if op == "BatchNormalization":
-        gamma, beta, mean, var = (per_channel(c) for c in ins[1:])
-        return (x - mean) / np.sqrt(var + attrs["epsilon"]) * gamma + beta
-    if op == "Relu":
-        return np.maximum(x, 0)
-    if op == "LeakyRelu":
-        return np.where(x < 0, attrs["alpha"] * x, x)
-    if op == "PRelu":
-        return np.where(x < 0, ins[1] * x, x)
-    if op == "Sigmoid":
-        return np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + e^-x), no overflow
-    if op == "Tanh":
-        return np.tanh(x)
-    if op == "HardSigmoid":
-        return np.clip(attrs["alpha"] * x + attrs["beta"], 0, 1)
-    if op in ("Softmax", "LogSoftmax"):
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        sm = e / e.sum(axis=-1, keepdims=True)
-        return sm if op == "Softmax" else np.log(sm)
-    if op == "Clip":
-        return np.clip(x, ins[1], ins[2])
-    if op in ("MaxPool", "AveragePool"):
-        n, c, h, w = x.shape
-        blocks = x[:, :, : h // 2 * 2, : w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2)
-        return blocks.max(axis=(3, 5)) if op == "MaxPool" else blocks.mean(axis=(3, 5))
-    if op == "Add":
-        return x + ins[1]
-    if op == "Mul":
-        return x * ins[1]
-    if op in ("Flatten", "Reshape"):
-        return x.reshape(len(x), -1)
-    if op == "ArgMax":
-        return np.argmax(x, axis=-1)[:, None].astype(np.float64)
-    raise ValueError(f"the fuzz generator has no forward pass for {op}")
-
-
 def _spec_name(spec: _Spec) -> str:
     if spec.kind == "bipolar":
         return "a1"
@@ -386,7 +321,7 @@ def _conv_block(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
     ins = [x, g.weight((oc, c, k, k), 0)]
     attrs = {"kernel_shape": [k, k], "strides": [stride, stride], "pads": [pad] * 4}
     if rng.random() < 0.2:
-        spread = float(np.std(_forward("Conv", [g.vals[i] for i in ins], attrs)))
+        spread = float(np.std(forward("Conv", [g.vals[i] for i in ins], attrs)))
         ins.append(g.const("bias", rng.normal(0, 0.3, oc) * spread))
         g.features.append("bias")
     x = g.node("Conv", ins, **attrs)
@@ -478,7 +413,7 @@ def _linear(g: _Graph, x: str, n_in: int, n_out: int, per_channel: float = 0.5) 
     ins = [x, g.weight((n_out, n_in), 0, per_channel) if trans else g.weight((n_in, n_out), 1, per_channel)]
     bias = bool(rng.random() < 0.3)
     if bias:
-        spread = float(np.std(_forward("Gemm", [g.vals[i] for i in ins], {"transB": int(trans)})))
+        spread = float(np.std(forward("Gemm", [g.vals[i] for i in ins], {"transB": int(trans)})))
         ins.append(g.const("bias", rng.normal(0, 0.3, n_out) * spread))
     g.features.append("gemm" + ("T" if trans else "") + ("+bias" if bias else ""))
     return g.node("Gemm", ins, transB=int(trans))
@@ -521,54 +456,3 @@ def _classifier(g: _Graph, x: str, shape: list[int]) -> tuple[str, list[int]]:
         return g.node("ArgMax", [x], axis=-1, keepdims=1), [1, 1]
     g.features.append("logits")
     return x, [1, classes]
-
-
-# -- malformed variants ------------------------------------------------------------------------
-
-MUTATIONS = ("drop-initializer", "drop-node", "dangling-input", "poke-constant", "swap-inputs", "poke-attribute")
-
-
-def mutate(case: FuzzCase, rng: np.random.Generator) -> tuple[FuzzCase, str]:
-    """A copy of ``case`` with one random structural change (an initializer or node removed, an
-    input renamed to a tensor that does not exist, a constant element set to NaN / 0 / -1 / 1e30 /
-    33, the first two inputs of a node swapped, an integer attribute changed). The result may be
-    malformed or still valid; either way the compiler must give a clear error or compile it."""
-    from onnx import AttributeProto, numpy_helper
-
-    proto = copy.deepcopy(case.model.model)
-    g = proto.graph
-    kind = MUTATIONS[int(rng.integers(len(MUTATIONS)))]
-    node = g.node[int(rng.integers(len(g.node)))]
-    if kind == "swap-inputs":  # on a node that has two inputs
-        node = [n for n in g.node if len(n.input) > 1][int(rng.integers(sum(len(n.input) > 1 for n in g.node)))]
-    if kind == "poke-attribute":  # on a node that has an integer attribute
-        with_ints = [n for n in g.node if any(a.type == AttributeProto.INT for a in n.attribute)]
-        node = with_ints[int(rng.integers(len(with_ints)))]
-    if kind == "drop-initializer":
-        init = g.initializer[int(rng.integers(len(g.initializer)))]
-        what = f"{kind} {init.name}"
-        g.initializer.remove(init)
-    elif kind == "drop-node":
-        what = f"{kind} {node.name}"
-        g.node.remove(node)
-    elif kind == "dangling-input":
-        node.input[int(rng.integers(len(node.input)))] = "no_such_tensor"
-        what = f"{kind} {node.name}"
-    elif kind == "poke-constant":
-        floats = [i for i in g.initializer if i.data_type == TensorProto.FLOAT]
-        init = floats[int(rng.integers(len(floats)))]
-        arr = numpy_helper.to_array(init).copy()
-        value = float(rng.choice([np.nan, 0.0, -1.0, 1e30, 33.0]))
-        arr.flat[int(rng.integers(arr.size))] = value
-        init.CopyFrom(numpy_helper.from_array(arr, init.name))
-        what = f"{kind} {init.name}={value:g}"
-    elif kind == "swap-inputs":
-        node.input[0], node.input[1] = node.input[1], node.input[0]
-        what = f"{kind} {node.name}"
-    else:
-        ints = [a for a in node.attribute if a.type == AttributeProto.INT]
-        attr = ints[int(rng.integers(len(ints)))]
-        attr.i = int(rng.choice([v for v in (-1, 0, 1, 2, 7) if v != attr.i]))
-        what = f"{kind} {node.name}.{attr.name}={attr.i}"
-    model = ModelWrapper(proto, fix_missing_initializer_valueinfo=False)  # as it is: no repairs
-    return FuzzCase(case.seed, model, case.inputs, [*case.features, f"[{what}]"], case.logits), what

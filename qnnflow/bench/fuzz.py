@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from qnnflow.bench.registry import benchmark
-from qnnflow.flows.compile.fuzz import mutate, random_case
+from qnnflow.flows.compile.fuzz import random_case
 from qnnflow.flows.compile.fuzz_check import Outcome, run_case, tally
+from qnnflow.flows.compile.fuzz_mutate import mutate
 from qnnflow.sim.fuzz import simulate_case
 
 FUZZ_CASES = 300

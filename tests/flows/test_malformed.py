@@ -265,8 +265,9 @@ def test_mutated_random_graph_compiles_or_gets_a_clear_error(k, tmp_path):
     constant set to NaN / 0 / -1 / 1e30 / 33, two inputs swapped, an integer attribute changed) to a
     random fuzz graph: the compiler either compiles the result, verified, or refuses it with a
     ValueError / FlowError -- never another exception."""
-    from qnnflow.flows.compile.fuzz import mutate, random_case
+    from qnnflow.flows.compile.fuzz import random_case
     from qnnflow.flows.compile.fuzz_check import run_case
+    from qnnflow.flows.compile.fuzz_mutate import mutate
 
     rng = np.random.default_rng(1000 + k)
     case, what = mutate(random_case(int(rng.integers(0, 1000)), n_inputs=5), rng)
@@ -278,8 +279,9 @@ def test_a_graph_qonnx_cannot_execute_gets_a_clear_error(tmp_path):
     """The benchmark's mutation 143 (Flatten axis set to 0 before a Gemm): qonnx's execution of the
     original raises inside qonnx ("Found unspecified tensor shapes"); the compile says that QONNX
     cannot execute the graph, as a FlowError, instead of letting qonnx's exception through."""
-    from qnnflow.flows.compile.fuzz import mutate, random_case
+    from qnnflow.flows.compile.fuzz import random_case
     from qnnflow.flows.compile.fuzz_check import run_case
+    from qnnflow.flows.compile.fuzz_mutate import mutate
 
     rng = np.random.default_rng(1000 + 143)
     case, what = mutate(random_case(int(rng.integers(0, 1000)), n_inputs=5), rng)
