@@ -27,9 +27,6 @@
 // Ready     : the pipeline stops as a whole only when its result cannot enter the output slice
 //             (skid_buffer), whose ready is a register; s_axis_tready depends on registers only,
 //             with no combinational path from m_axis_tready.
-// Structure : the fold counters and the input buffer are here; the weights, the dot products
-//             (stages 0 and 1), the accumulator (stage 2), the thresholds and the output slice
-//             are hw/mac_backend.sv, shared with hw/vvau.sv.
 //
 // Parameters:
 //   MW, MH       matrix columns (input vector length) and rows (output vector length)
@@ -78,34 +75,71 @@ module mvau #(
 );
 
     // ---------------------------------------------------------------- configuration checks
-    // (the operand, accumulator and threshold parameters are checked by mac_backend)
     if (PE < 1 || MH % PE != 0) begin : g_bad_pe
         $fatal(1, "%m: PE (%0d) must divide MH (%0d)", PE, MH);
     end
     if (SIMD < 1 || MW % SIMD != 0) begin : g_bad_simd
         $fatal(1, "%m: MW (%0d) must be a multiple of SIMD (%0d)", MW, SIMD);
     end
+    if (IN_BIPOLAR && IN_W != 1) begin : g_bad_in_bipolar
+        $fatal(1, "%m: a bipolar input is 1 bit wide, not IN_W = %0d", IN_W);
+    end
+    if (W_BIPOLAR && W_W != 1) begin : g_bad_w_bipolar
+        $fatal(1, "%m: bipolar weights are 1 bit wide, not W_W = %0d", W_W);
+    end
+    if (ACC_W < 2 || ACC_W > 32) begin : g_bad_acc
+        $fatal(1, "%m: ACC_W (%0d) must be in 2..32", ACC_W);
+    end
+    if (NUM_T < 0) begin : g_bad_num_t
+        $fatal(1, "%m: NUM_T (%0d) must not be negative", NUM_T);
+    end
+    if (NUM_T == 0 && OUT_W != ACC_W) begin : g_bad_out
+        $fatal(1, "%m: without thresholds OUT_W (%0d) must equal ACC_W (%0d)", OUT_W, ACC_W);
+    end
 
     localparam int NF      = MH / PE;
     localparam int SF      = MW / SIMD;
     localparam int NF_W    = NF > 1 ? $clog2(NF) : 1;
     localparam int SF_W    = SF > 1 ? $clog2(SF) : 1;
+    localparam int WADDR_W = NF * SF > 1 ? $clog2(NF * SF) : 1;
+    localparam int WWORD_W = PE * SIMD * W_W;
     localparam int XWORD_W = SIMD * IN_W;
+    localparam bit XNOR    = IN_BIPOLAR && W_BIPOLAR;
+    // narrow products become shift-and-add logic; only wide ones are left to multipliers (DSPs)
+    localparam bit USE_MUL = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 4 && W_W > 4;
+    // wide dot products: registered partial sums of GROUP products each (stage 1a), so no cycle
+    // holds more than a GROUP-input adder tree or an NG-input one
+    localparam int GROUP   = 8;
+    localparam bit SPLIT   = SIMD > GROUP;
+    localparam int NG      = (SIMD + GROUP - 1) / GROUP;
 
     // ---------------------------------------------------------------- control
-    // a vector is NF folds of SF slices (sf fastest); the first fold takes the input beats
-    logic [SF_W-1:0] sf_reg;
-    logic [NF_W-1:0] nf_reg;
-    wire             en;  // the pipeline moves (mac_backend)
+    logic [SF_W-1:0]    sf_reg;
+    logic [NF_W-1:0]    nf_reg;
+    logic [WADDR_W-1:0] waddr_reg, waddr_next;
 
+    logic v0_reg, first0_reg, last0_reg;  // stage 0: one slice and its weights, registered
+    logic v1_reg, first1_reg, last1_reg;  // stage 1: dot products of one slice
+    logic v2_reg;                         // stage 2: a finished accumulator
+    logic slice_ready;
+
+    // the pipeline moves unless a finished result waits for the output slice
+    wire en    = !v2_reg || slice_ready;
     wire first_fold = nf_reg == '0;
-    wire issue      = en && (!first_fold || s_axis_tvalid);
-    wire last_sf    = sf_reg == SF_W'(SF - 1);
-    wire last_nf    = nf_reg == NF_W'(NF - 1);
+    wire issue = en && (!first_fold || s_axis_tvalid);
+    wire last_sf = sf_reg == SF_W'(SF - 1);
+    wire last_nf = nf_reg == NF_W'(NF - 1);
 
     assign s_axis_tready = en && first_fold;
 
+    always_comb begin
+        waddr_next = waddr_reg;
+        if (issue) waddr_next = (last_sf && last_nf) ? '0 : waddr_reg + 1'b1;
+        if (rst) waddr_next = '0;
+    end
+
     always_ff @(posedge clk) begin
+        waddr_reg <= waddr_next;
         if (issue) begin
             sf_reg <= last_sf ? '0 : sf_reg + 1'b1;
             if (last_sf) nf_reg <= last_nf ? '0 : nf_reg + 1'b1;
@@ -114,6 +148,15 @@ module mvau #(
             sf_reg <= '0;
             nf_reg <= '0;
         end
+    end
+
+    // ---------------------------------------------------------------- weights (read a cycle ahead)
+    logic [WWORD_W-1:0] wmem [NF * SF];
+    initial $readmemh(WEIGHT_FILE, wmem);
+
+    logic [WWORD_W-1:0] w_q;  // wmem[waddr_reg]
+    always_ff @(posedge clk) begin
+        w_q <= wmem[waddr_next];
     end
 
     // ---------------------------------------------------------------- input vector buffer
@@ -129,24 +172,183 @@ module mvau #(
         assign x_cur = s_axis_tdata;
     end
 
-    // ---------------------------------------------------------------- weights, dot products,
-    // accumulation (one fold after the other), thresholds, output slice
-    mac_backend #(
-        .PE(PE), .SIMD(SIMD), .NF(NF), .SF(SF), .X_PER_ROW(1'b0), .INTERLEAVED(1'b0),
-        .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
-        .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR),
-        .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET),
-        .WEIGHT_FILE(WEIGHT_FILE), .THRESH_FILE(THRESH_FILE)
-    ) u_backend (
+    // ---------------------------------------------------------------- stage 0: register the slice
+    logic [XWORD_W-1:0] x_q;
+    logic [WWORD_W-1:0] w_q0;
+    always_ff @(posedge clk) begin
+        if (en) begin
+            v0_reg     <= issue;
+            first0_reg <= sf_reg == '0;
+            last0_reg  <= last_sf;
+            x_q        <= x_cur;
+            w_q0       <= w_q;
+        end
+        if (rst) v0_reg <= 1'b0;
+    end
+
+    // ---------------------------------------------------------------- stage 1: dot products
+    function automatic logic signed [ACC_W-1:0] product(
+        input logic [IN_W-1:0] xv, input logic [W_W-1:0] wv
+    );
+        logic signed [ACC_W-1:0] xe, we, r;
+        logic match;
+        xe = IN_SIGNED ? ACC_W'($signed(xv)) : ACC_W'(xv);
+        we = W_SIGNED ? ACC_W'($signed(wv)) : ACC_W'(wv);
+        r = '0;
+        match = 1'b0;
+        if (XNOR) begin
+            match = xv[0] ~^ wv[0];  // 1 bit: the signs agree
+            r = ACC_W'(match);
+        end else if (W_BIPOLAR) begin
+            r = wv[0] ? xe : -xe;
+        end else if (IN_BIPOLAR) begin
+            r = xv[0] ? we : -we;
+        end else if (USE_MUL) begin
+            r = xe * we;
+        end else if (W_W <= IN_W) begin
+            for (int i = 0; i < W_W; i++) begin
+                if (wv[i]) r = (W_SIGNED && i == W_W - 1) ? r - (xe <<< i) : r + (xe <<< i);
+            end
+        end else begin
+            for (int i = 0; i < IN_W; i++) begin
+                if (xv[i]) r = (IN_SIGNED && i == IN_W - 1) ? r - (we <<< i) : r + (we <<< i);
+            end
+        end
+        product = r;
+    endfunction
+
+    logic [PE*ACC_W-1:0] dot, dot1_reg;
+    logic v1_in, first1_in, last1_in;  // what enters stage 1's registers
+
+    if (SPLIT) begin : g_split
+        // stage 1a: NG partial sums per PE
+        logic [PE*NG*ACC_W-1:0] part, part_reg;
+        logic va_reg, firsta_reg, lasta_reg;
+        always_comb begin
+            for (int pe = 0; pe < PE; pe++) begin
+                for (int g = 0; g < NG; g++) begin
+                    logic signed [ACC_W-1:0] sum;
+                    sum = '0;
+                    for (int s = g * GROUP; s < (g + 1) * GROUP && s < SIMD; s++) begin
+                        sum = sum + product(x_q[s*IN_W +: IN_W], w_q0[(pe*SIMD + s)*W_W +: W_W]);
+                    end
+                    part[(pe*NG + g)*ACC_W +: ACC_W] = sum;
+                end
+            end
+        end
+        always_ff @(posedge clk) begin
+            if (en) begin
+                va_reg     <= v0_reg;
+                firsta_reg <= first0_reg;
+                lasta_reg  <= last0_reg;
+                part_reg   <= part;
+            end
+            if (rst) va_reg <= 1'b0;
+        end
+        always_comb begin
+            for (int pe = 0; pe < PE; pe++) begin
+                logic signed [ACC_W-1:0] sum;
+                sum = '0;
+                for (int g = 0; g < NG; g++) sum = sum + part_reg[(pe*NG + g)*ACC_W +: ACC_W];
+                dot[pe*ACC_W +: ACC_W] = sum;
+            end
+        end
+        assign v1_in = va_reg;
+        assign first1_in = firsta_reg;
+        assign last1_in = lasta_reg;
+    end else begin : g_direct
+        always_comb begin
+            for (int pe = 0; pe < PE; pe++) begin
+                logic signed [ACC_W-1:0] sum;
+                sum = '0;
+                for (int s = 0; s < SIMD; s++) begin
+                    sum = sum + product(x_q[s*IN_W +: IN_W], w_q0[(pe*SIMD + s)*W_W +: W_W]);
+                end
+                dot[pe*ACC_W +: ACC_W] = sum;
+            end
+        end
+        assign v1_in = v0_reg;
+        assign first1_in = first0_reg;
+        assign last1_in = last0_reg;
+    end
+
+    always_ff @(posedge clk) begin
+        if (en) begin
+            v1_reg     <= v1_in;
+            first1_reg <= first1_in;
+            last1_reg  <= last1_in;
+            dot1_reg   <= dot;
+        end
+        if (rst) v1_reg <= 1'b0;
+    end
+
+    // ---------------------------------------------------------------- stage 2: accumulate
+    logic [PE*ACC_W-1:0] acc_reg;
+    always_ff @(posedge clk) begin
+        if (en) begin
+            v2_reg <= v1_reg && last1_reg;
+            if (v1_reg) begin
+                for (int pe = 0; pe < PE; pe++) begin
+                    acc_reg[pe*ACC_W +: ACC_W] <= (first1_reg ? ACC_W'(0) : acc_reg[pe*ACC_W +: ACC_W])
+                                                  + dot1_reg[pe*ACC_W +: ACC_W];
+                end
+            end
+        end
+        if (rst) v2_reg <= 1'b0;
+    end
+
+    // ---------------------------------------------------------------- stage 3: activation
+    logic [PE*OUT_W-1:0] act;
+
+    if (NUM_T > 0) begin : g_thresholds
+        localparam int TWORD_W = PE * NUM_T * ACC_W;
+        logic [TWORD_W-1:0] tmem [NF];
+        initial $readmemh(THRESH_FILE, tmem);
+
+        // loaded together with acc_reg, from the fold whose last slice is in stage 1
+        logic [NF_W-1:0]    nf0_reg, nf_mid, nf1_reg;
+        logic [TWORD_W-1:0] thr_q;
+        if (SPLIT) begin : g_nf_split
+            logic [NF_W-1:0] nfa_reg;
+            always_ff @(posedge clk) begin
+                if (en) nfa_reg <= nf0_reg;
+            end
+            assign nf_mid = nfa_reg;
+        end else begin : g_nf_direct
+            assign nf_mid = nf0_reg;
+        end
+        always_ff @(posedge clk) begin
+            if (en) begin
+                nf0_reg <= nf_reg;
+                nf1_reg <= nf_mid;
+                thr_q   <= tmem[nf1_reg];
+            end
+        end
+
+        always_comb begin
+            for (int pe = 0; pe < PE; pe++) begin
+                logic [OUT_W-1:0] count;
+                count = OUT_W'(OUT_OFFSET);
+                for (int t = 0; t < NUM_T; t++) begin
+                    if ($signed(thr_q[(pe*NUM_T + t)*ACC_W +: ACC_W]) <= $signed(acc_reg[pe*ACC_W +: ACC_W])) begin
+                        count = count + 1'b1;
+                    end
+                end
+                act[pe*OUT_W +: OUT_W] = count;
+            end
+        end
+    end else begin : g_no_thresholds
+        assign act = acc_reg;
+    end
+
+    skid_buffer #(
+        .DATA_W(PE*OUT_W)
+    ) u_out (
         .clk(clk),
         .rst(rst),
-        .en(en),
-        .issue(issue),
-        .last_word(last_sf && last_nf),
-        .first(sf_reg == '0),
-        .last(last_sf),
-        .fold(nf_reg),
-        .x(x_cur),
+        .s_axis_tdata(act),
+        .s_axis_tvalid(v2_reg),
+        .s_axis_tready(slice_ready),
         .m_axis_tdata(m_axis_tdata),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready)

@@ -1,5 +1,5 @@
-// threshold_count: the multi-threshold activation of one value, as hw/thresholding.sv and the
-// threshold stage of hw/mac_backend.sv (hw/mvau.sv, hw/vvau.sv) compute it.
+// threshold_count: the multi-threshold activation of one value, as hw/thresholding.sv computes it
+// (the threshold stages of hw/mvau.sv and hw/vvau.sv compute the same inline).
 //
 // Function  : count = (number of thresholds t with t <= value) + OUT_OFFSET, in OUT_W bits
 //             (wrapping; two's complement when OUT_OFFSET < 0). value is unsigned, two's

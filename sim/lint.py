@@ -66,11 +66,6 @@ def _vvau_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
     return files
 
 
-def _mac_backend_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
-    # the backend's weight words are in beat order; mvau's beats of a vector are its words in order
-    return _mvau_files({**p, "MH": p["NF"] * p["PE"], "MW": p["SF"] * p["SIMD"]}, seed)
-
-
 def _thresholding_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
     rng = np.random.default_rng(seed)
     thr_w, num_t = p["THR_W"], p["NUM_T"]
@@ -102,7 +97,7 @@ class Config:
     params: dict = field(default_factory=dict)
     files: Callable[[Mapping[str, int]], dict[str, str]] | None = None
     note: str = ""
-    # False for the building blocks of other modules (mac_backend, threshold_count):
+    # False for the building blocks of other modules (threshold_count):
     # no bench of their own, their users' benches run them (qnnflow.sim.cases.representative_cases)
     bench: bool = True
 
@@ -154,17 +149,6 @@ REPRESENTATIVE: dict[str, Config] = {
             ),
             _thresholding_files,
             "32 channels, PE4, 8-bit in, 3 thresholds",
-        ),
-        Config(
-            "mac_backend",
-            dict(
-                PE=4, SIMD=8, NF=8, SF=8, X_PER_ROW=0, INTERLEAVED=0, IN_W=2, IN_SIGNED=0, IN_BIPOLAR=0,
-                W_W=2, W_SIGNED=1, W_BIPOLAR=0, ACC_W=10, NUM_T=3, OUT_W=2, OUT_OFFSET=0,
-                WEIGHT_FILE="weights.mem", THRESH_FILE="thresholds.mem",
-            ),  # fmt: skip
-            _mac_backend_files,
-            "the representative mvau's back end: PE4 SIMD8, 8 x 8 beats, W2A2, 3 thresholds",
-            bench=False,
         ),
         Config(
             "threshold_count",
