@@ -20,6 +20,7 @@ ValueError naming the node.
 from __future__ import annotations
 
 import copy
+from typing import NamedTuple
 
 import numpy as np
 from onnx import helper
@@ -31,6 +32,20 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
 REGION_OPS = ("Conv", "MaxPool", "MultiThreshold")
+
+
+class _Site(NamedTuple):
+    """A node's NCHW data input (its NHWC twin ``xin``, shape, type) and its output (shape, type)."""
+
+    xin: str
+    n: int
+    c: int
+    h: int
+    w: int
+    dt: DataType
+    out: str
+    oshape: list[int]
+    odt: DataType
 
 
 class LowerToChannelsLast:
@@ -107,92 +122,108 @@ class _Lowering:
 
     # -- NCHW consumers --------------------------------------------------------------------------
     def _nchw(self, node) -> None:
+        """A node reading an NCHW tensor of the region: its channels-last version (one method per
+        op type), whose output becomes the NHWC twin (or the H*W*C flattening) of its output."""
         m = self.m
         x = node.input[0]
         if x not in self.nhwc:
             raise ValueError(f"{where(node)}: reads a channels-first tensor on a non-data input")
-        xin = self.nhwc[x]
         n, c, h, w = m.get_tensor_shape(x)
-        dt = m.get_tensor_datatype(x)
         out = node.output[0]
-        oshape = m.get_tensor_shape(out)
-        odt = m.get_tensor_datatype(out)
+        site = _Site(
+            self.nhwc[x], n, c, h, w, m.get_tensor_datatype(x), out, m.get_tensor_shape(out), m.get_tensor_datatype(out)
+        )
         op = node.op_type
         if op == "Conv":
-            k = _attr(node, "kernel_shape")
-            s = _attr(node, "strides", [1, 1])
-            p = _attr(node, "pads", [0, 0, 0, 0])
-            if p[0] != p[2] or p[1] != p[3] or any(_attr(node, "dilations", [1, 1])[i] != 1 for i in (0, 1)):
-                raise ValueError(
-                    f"{where(node)}: only convolutions with the same padding before and after on each axis and no "
-                    f"dilation are supported (kernel {k}, strides {s}, pads {p})"
-                )
-            _, cout, oh, ow = oshape
-
-            def axes(v):  # one int for a square window (as before), else [rows, cols]
-                return int(v[0]) if v[0] == v[1] else [int(v[0]), int(v[1])]
-
-            win = self._new(out + "_win", [n, oh, ow, k[0] * k[1] * c], dt)
-            self.nodes.append(SlidingWindow.make(
-                self.namer(node.name + "_swg"), [xin], [win], IFMChannels=int(c), IFMDim=[int(h), int(w)],
-                OFMDim=[int(oh), int(ow)], ConvKernelDim=axes(k), Stride=axes(s), Pad=axes(p[:2]),
-                PadValue=0,
-                inputDataType=dt.name,
-            ))  # fmt: skip
-            y = self._new(out + "_nhwc", [n, oh, ow, cout], odt)
-            if int(_attr(node, "group", 1)) != 1:  # depthwise (the streamlining refuses other groups)
-                self.nodes.append(depthwise_vvau(m, self.namer, node, win, y, dt, odt))
-                self.nhwc[out] = y
-                return
-            wt = m.get_initializer(node.input[1])  # (Cout, Cin, KH, KW)
-            w2 = wt.transpose(2, 3, 1, 0).reshape(-1, wt.shape[0])
-            wname = add_const(m, self.namer, node.name + "_W", w2, m.get_tensor_datatype(node.input[1]))
-            self.nodes.append(helper.make_node("MatMul", [win, wname], [y], name=node.name))
-            self.nhwc[out] = y
+            self._conv(node, site)
         elif op == "MultiThreshold":
-            new = copy.deepcopy(node)
-            new.input[0] = xin
-            y = self._new(out + "_nhwc", [n, h, w, c], odt)
-            new.output[0] = y
-            _set_attr(new, "data_layout", "NHWC")
-            self.nodes.append(new)
-            self.nhwc[out] = y
+            self._thresholds(node, site)
         elif op == "MaxPool":
-            k = _attr(node, "kernel_shape")
-            s = _attr(node, "strides", k)
-            if list(s) != list(k) or any(_attr(node, "pads", [0, 0, 0, 0])):
-                raise ValueError(
-                    f"{where(node)}: only pooling with the stride equal to the window and no padding is supported "
-                    f"(kernel {list(k)}, strides {list(s)})"
-                )
-            y = self._new(out + "_nhwc", [n, oshape[2], oshape[3], c], odt)
-            self.nodes.append(
-                MaxPool.make(
-                    node.name,
-                    [xin],
-                    [y],
-                    NumChannels=int(c),
-                    ImgDim=[int(h), int(w)],
-                    PoolDim=int(k[0]) if k[0] == k[1] else [int(k[0]), int(k[1])],
-                    inputDataType=dt.name,
-                )
-            )
-            self.nhwc[out] = y
-        elif op in ("Flatten", "Reshape") and len(oshape) == 2:
-            shape_name = add_const(m, self.namer, "flat_shape", np.array([n, h * w * c], dtype=np.int64))
-            y = self._new(out + "_hwc", [n, h * w * c], odt)
-            self.nodes.append(helper.make_node("Reshape", [xin, shape_name], [y], name=node.name))
-            # feature j of the NHWC flattening is feature perm[j] of the NCHW flattening
-            perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
-            self._perm_out(out, y, perm)
+            self._maxpool(node, site)
+        elif op in ("Flatten", "Reshape") and len(site.oshape) == 2:
+            self._flatten(node, site)
         elif op == "Add" and all(i in self.nhwc for i in node.input):  # residual join of two streams
-            y = self._new(out + "_nhwc", [n, h, w, c], odt)
+            y = self._new(out + "_nhwc", [n, h, w, c], site.odt)
             self.nodes.append(helper.make_node("Add", [self.nhwc[i] for i in node.input], [y], name=node.name))
             self.nhwc[out] = y
         elif op == "Transpose" and list(_attr(node, "perm")) == [0, 2, 3, 1]:
-            self._rename_consumers(out, xin)
+            self._rename_consumers(out, site.xin)
         else:
             raise ValueError(f"{where(node)}: {op} on a channels-first tensor has no channels-last lowering")
+
+    def _conv(self, node, site: _Site) -> None:
+        m = self.m
+        xin, n, c, h, w, dt, out, odt = site.xin, site.n, site.c, site.h, site.w, site.dt, site.out, site.odt
+        k = _attr(node, "kernel_shape")
+        s = _attr(node, "strides", [1, 1])
+        p = _attr(node, "pads", [0, 0, 0, 0])
+        if p[0] != p[2] or p[1] != p[3] or any(_attr(node, "dilations", [1, 1])[i] != 1 for i in (0, 1)):
+            raise ValueError(
+                f"{where(node)}: only convolutions with the same padding before and after on each axis and no "
+                f"dilation are supported (kernel {k}, strides {s}, pads {p})"
+            )
+        _, cout, oh, ow = site.oshape
+
+        def axes(v):  # one int for a square window (as before), else [rows, cols]
+            return int(v[0]) if v[0] == v[1] else [int(v[0]), int(v[1])]
+
+        win = self._new(out + "_win", [n, oh, ow, k[0] * k[1] * c], dt)
+        self.nodes.append(SlidingWindow.make(
+            self.namer(node.name + "_swg"), [xin], [win], IFMChannels=int(c), IFMDim=[int(h), int(w)],
+            OFMDim=[int(oh), int(ow)], ConvKernelDim=axes(k), Stride=axes(s), Pad=axes(p[:2]),
+            PadValue=0,
+            inputDataType=dt.name,
+        ))  # fmt: skip
+        y = self._new(out + "_nhwc", [n, oh, ow, cout], odt)
+        if int(_attr(node, "group", 1)) != 1:  # depthwise (the streamlining refuses other groups)
+            self.nodes.append(depthwise_vvau(m, self.namer, node, win, y, dt, odt))
+            self.nhwc[out] = y
+            return
+        wt = m.get_initializer(node.input[1])  # (Cout, Cin, KH, KW)
+        w2 = wt.transpose(2, 3, 1, 0).reshape(-1, wt.shape[0])
+        wname = add_const(m, self.namer, node.name + "_W", w2, m.get_tensor_datatype(node.input[1]))
+        self.nodes.append(helper.make_node("MatMul", [win, wname], [y], name=node.name))
+        self.nhwc[out] = y
+
+    def _thresholds(self, node, site: _Site) -> None:
+        new = copy.deepcopy(node)
+        new.input[0] = site.xin
+        y = self._new(site.out + "_nhwc", [site.n, site.h, site.w, site.c], site.odt)
+        new.output[0] = y
+        _set_attr(new, "data_layout", "NHWC")
+        self.nodes.append(new)
+        self.nhwc[site.out] = y
+
+    def _maxpool(self, node, site: _Site) -> None:
+        k = _attr(node, "kernel_shape")
+        s = _attr(node, "strides", k)
+        if list(s) != list(k) or any(_attr(node, "pads", [0, 0, 0, 0])):
+            raise ValueError(
+                f"{where(node)}: only pooling with the stride equal to the window and no padding is supported "
+                f"(kernel {list(k)}, strides {list(s)})"
+            )
+        y = self._new(site.out + "_nhwc", [site.n, site.oshape[2], site.oshape[3], site.c], site.odt)
+        self.nodes.append(
+            MaxPool.make(
+                node.name,
+                [site.xin],
+                [y],
+                NumChannels=int(site.c),
+                ImgDim=[int(site.h), int(site.w)],
+                PoolDim=int(k[0]) if k[0] == k[1] else [int(k[0]), int(k[1])],
+                inputDataType=site.dt.name,
+            )
+        )
+        self.nhwc[site.out] = y
+
+    def _flatten(self, node, site: _Site) -> None:
+        n, c, h, w = site.n, site.c, site.h, site.w
+        shape_name = add_const(self.m, self.namer, "flat_shape", np.array([n, h * w * c], dtype=np.int64))
+        y = self._new(site.out + "_hwc", [n, h * w * c], site.odt)
+        self.nodes.append(helper.make_node("Reshape", [site.xin, shape_name], [y], name=node.name))
+        # feature j of the NHWC flattening is feature perm[j] of the NCHW flattening
+        perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+        self._perm_out(site.out, y, perm)
 
     def _perm_out(self, old: str, new: str, perm: np.ndarray) -> None:
         if np.array_equal(perm, np.arange(len(perm))):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import NodeProto, helper
-from qnnflow.flows.ir.graph import QONNX_DOMAIN, add_const, datatype_for_range, where
+from qnnflow.flows.ir.graph import add_const, datatype_for_range, where
 from qnnflow.flows.ir.inputs import GRID_HELP
+from qnnflow.flows.passes.streamline_emit import layout_of
 from qnnflow.flows.passes.tail import FloatPath, IntTensor, TailEvaluator, per_channel
 from qnnflow.flows.passes.weights import int_weight, weight_datatype
 from qonnx.core.datatype import DataType
@@ -38,7 +39,8 @@ def group_limitation(group: int, out_channels: int, in_per_group: int) -> str | 
 
 
 class LinearMixin:
-    """Uses the host class's ``old``, ``new``, ``namer``, ``nodes``, ``forms``, ``linear``, ``dtypes``."""
+    """Uses the host class's ``old``, ``new``, ``namer``, ``nodes``, ``forms``, ``linear``, ``dtypes``
+    and the helpers of flows/passes/streamline_emit.py."""
 
     # -- linear layers ---------------------------------------------------------------------------
     def _linear(self, node: NodeProto, t: IntTensor | FloatPath) -> None:
@@ -56,36 +58,9 @@ class LinearMixin:
         wv, ws = w.values, np.broadcast_to(w.scale, w.values.shape) if w.scale.ndim else w.scale
         bias = None
         if op == "Gemm":
-            if attrs.get("transA", 0):
-                raise ValueError(f"{what}: Gemm with transA is not supported")
-            alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
-            if attrs.get("transB", 0):
-                wv, ws = wv.T, (ws.T if np.ndim(ws) else ws)
-            ws = np.asarray(ws) * alpha
-            if len(node.input) > 2 and node.input[2]:
-                bias = beta * self._bias(node, 2)
+            wv, ws, bias = self._gemm_weights(node, attrs, wv, ws)
         if op == "Conv":
-            group = int(attrs.get("group", 1))
-            why = group_limitation(group, wv.shape[0], wv.shape[1])
-            if why is None and group != 1 and group != t.shape[t.axis]:
-                why = f"group {group} for {t.shape[t.axis]} input channels; depthwise needs group = input channels"
-            if why:
-                raise ValueError(f"{what}: {why}")
-            if any(d != 1 for d in attrs.get("dilations", [1, 1])):
-                raise ValueError(f"{what}: dilated convolutions are not supported")
-            if len(node.input) > 2 and node.input[2]:
-                bias = self._bias(node, 2)
-            wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what)
-            pads = attrs.get("pads", [0, 0, 0, 0])
-            if any(pads) and (np.any(b != 0) or t.bipolar):
-                raise ValueError(
-                    f"{what}: zero padding needs an input whose zero is an integer level (no offset, not bipolar)"
-                )
-            wsum = wv.reshape(wv.shape[0], -1).sum(1)
-            pos, neg = (
-                np.clip(wv, 0, None).reshape(wv.shape[0], -1),
-                np.clip(wv, None, 0).reshape(wv.shape[0], -1),
-            )
+            wscale, wsum, pos, neg, bias = self._conv_weights(node, attrs, wv, ws, t, b)
         else:
             wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 1, what)
             wsum = wv.sum(0)
@@ -109,6 +84,50 @@ class LinearMixin:
         shape = self.old.get_tensor_shape(node.output[0])
         self.dtypes[out] = datatype_for_range(int(lo.min()), int(hi.max()))
         self.forms[node.output[0]] = IntTensor(out, A, B, lo, hi, shape, 1, False, [], out)
+
+    def _gemm_weights(self, node: NodeProto, attrs: dict, wv: np.ndarray, ws) -> tuple:
+        """(weights, scale, bias or None) of a Gemm as those of ``x @ W``: ``transB`` undone,
+        ``alpha`` in the scale, ``beta`` in the bias."""
+        bias = None
+        if attrs.get("transA", 0):
+            raise ValueError(f"{where(node)}: Gemm with transA is not supported")
+        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        if attrs.get("transB", 0):
+            wv, ws = wv.T, (ws.T if np.ndim(ws) else ws)
+        ws = np.asarray(ws) * alpha
+        if len(node.input) > 2 and node.input[2]:
+            bias = beta * self._bias(node, 2)
+        return wv, ws, bias
+
+    def _conv_weights(self, node: NodeProto, attrs: dict, wv: np.ndarray, ws, t: IntTensor, b) -> tuple:
+        """(scale, weight sum, positive and negative weights (rows: output channels), bias or None)
+        of a Conv with weights ``wv`` (Cout, Cin / group, KH, KW) on input ``t`` (offset ``b``),
+        after checking that it is lowered (group 1 or depthwise, no dilation, zero padding only
+        where zero is an integer level)."""
+        what = where(node)
+        bias = None
+        group = int(attrs.get("group", 1))
+        why = group_limitation(group, wv.shape[0], wv.shape[1])
+        if why is None and group != 1 and group != t.shape[t.axis]:
+            why = f"group {group} for {t.shape[t.axis]} input channels; depthwise needs group = input channels"
+        if why:
+            raise ValueError(f"{what}: {why}")
+        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise ValueError(f"{what}: dilated convolutions are not supported")
+        if len(node.input) > 2 and node.input[2]:
+            bias = self._bias(node, 2)
+        wscale = per_channel(np.broadcast_to(ws, wv.shape) if np.ndim(ws) else ws, list(wv.shape), 0, what)
+        pads = attrs.get("pads", [0, 0, 0, 0])
+        if any(pads) and (np.any(b != 0) or t.bipolar):
+            raise ValueError(
+                f"{what}: zero padding needs an input whose zero is an integer level (no offset, not bipolar)"
+            )
+        wsum = wv.reshape(wv.shape[0], -1).sum(1)
+        pos, neg = (
+            np.clip(wv, 0, None).reshape(wv.shape[0], -1),
+            np.clip(wv, None, 0).reshape(wv.shape[0], -1),
+        )
+        return wscale, wsum, pos, neg, bias
 
     @staticmethod
     def _input_affine(t: IntTensor, depthwise: bool, what: str) -> tuple:
@@ -179,21 +198,7 @@ class LinearMixin:
                 f"{what}: the float ops before it differ between channels; only per-tensor "
                 f"scaling is supported between a quantizer and a MatMul / Conv"
             )
-        v = vals[:, 0]
-        if len(levels) == 1:
-            step = 1.0
-        else:
-            # the levels come from float32 ops: refine the smallest gap over the whole span so rounding in
-            # one gap does not accumulate over many levels, and allow float32 noise in the check
-            step = float(np.min(np.diff(levels)))
-            span = float(levels[-1] - levels[0])
-            step = span / max(1.0, round(span / step))
-        idx = np.rint((v - levels[0]) / step)
-        noise = 1e-5 * max(abs(step), float(np.max(np.abs(levels))))
-        if not np.allclose(levels[0] + idx * step, v, rtol=0, atol=noise):
-            raise ValueError(f"{what}: its input levels {levels[:6].tolist()} are not equally spaced")
-        if np.any(np.diff(idx) < 0):
-            raise ValueError(f"{what}: the float ops before it are not increasing")
+        step, idx = _level_index(vals[:, 0], levels, what)
         base = levels[0] / step
         shift = int(round(base)) if abs(base - round(base)) < 1e-6 else None
         if len(levels) == 2 and levels[1] > 0 and np.isclose(levels[1], -levels[0]):
@@ -224,22 +229,28 @@ class LinearMixin:
         out = self.namer(t.name + "_lvl")
         lo, hi = (-1, 1) if bipolar else (shift, shift + int(idx.max()))
         odt = DataType["BIPOLAR"] if bipolar else datatype_for_range(lo, hi)
-        attrs = {"out_dtype": odt.name, "out_bias": float(-1 if bipolar else shift)}
-        if bipolar:
-            attrs["out_scale"] = 2.0
-        if len(t.shape) == 4:
-            attrs["data_layout"] = "NHWC" if t.axis == 3 else "NCHW"
-        self.nodes.append(
-            helper.make_node(
-                "MultiThreshold",
-                [t.name, thr_name],
-                [out],
-                domain=QONNX_DOMAIN,
-                name=self.namer("Relevel"),
-                **attrs,
-            )
-        )
-        self.dtypes[out] = odt
+        layout = layout_of(t) if len(t.shape) == 4 else None
+        self._emit_thresholds(t.name, thr_name, out, "Relevel", odt, -1 if bipolar else shift, layout)
         return IntTensor(
             out, np.array(step), np.array(offset), np.array([lo]), np.array([hi]), t.shape, t.axis, bipolar
         )
+
+
+def _level_index(v: np.ndarray, levels: np.ndarray, what: str) -> tuple[float, np.ndarray]:
+    """(step, idx): the values ``v`` (of the sorted distinct ``levels``) as ``levels[0] + idx * step``
+    with a non-decreasing integer ``idx``; ValueError if they are not equally spaced or decrease."""
+    if len(levels) == 1:
+        step = 1.0
+    else:
+        # the levels come from float32 ops: refine the smallest gap over the whole span so rounding in
+        # one gap does not accumulate over many levels, and allow float32 noise in the check
+        step = float(np.min(np.diff(levels)))
+        span = float(levels[-1] - levels[0])
+        step = span / max(1.0, round(span / step))
+    idx = np.rint((v - levels[0]) / step)
+    noise = 1e-5 * max(abs(step), float(np.max(np.abs(levels))))
+    if not np.allclose(levels[0] + idx * step, v, rtol=0, atol=noise):
+        raise ValueError(f"{what}: its input levels {levels[:6].tolist()} are not equally spaced")
+    if np.any(np.diff(idx) < 0):
+        raise ValueError(f"{what}: the float ops before it are not increasing")
+    return step, idx
