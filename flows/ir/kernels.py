@@ -16,6 +16,8 @@ Conventions (the same as the RTL, see DESIGN.md "Stream and RTL conventions"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "exact_matmul",
     "clip_thresholds",
     "mvau",
+    "mac",
     "thresholding",
     "conv_out_dim",
     "sliding_window",
@@ -207,10 +210,32 @@ def mvau(
     wa = _as_int(w, "w")
     if wa.ndim != 2 or xa.shape[-1] != wa.shape[1]:
         raise ValueError(f"x (..., MW) and w (MH, MW) disagree: x {xa.shape}, w {wa.shape}")
+    return mac(
+        xa, wa, lambda a, b: exact_matmul(a, b.T), thresholds=thresholds, out_offset=out_offset,
+        x_bipolar=x_bipolar, w_bipolar=w_bipolar,
+    )  # fmt: skip
+
+
+def mac(
+    xa: np.ndarray,
+    wa: np.ndarray,
+    dot: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    thresholds: np.ndarray | None,
+    out_offset: int,
+    x_bipolar: bool,
+    w_bipolar: bool,
+) -> np.ndarray:
+    """The arithmetic the MAC layers (:func:`mvau`, :func:`qnnflow.flows.ir.kernels_dw.vvau`) share,
+    on integer operands whose shapes the caller checked: ``wa`` holds one row of products per
+    output channel. Checks that the operands declared bipolar are -1/+1; the accumulator is
+    ``dot(xa, wa)``, with both bipolar the XNOR-popcount ``(dot + products per row) / 2``; with
+    ``thresholds`` the output is ``count(t <= acc) + out_offset``, without the accumulator (int64).
+    """
     for flag, arr, name in ((x_bipolar, xa, "x"), (w_bipolar, wa, "w")):
         if flag and not np.all(np.abs(arr) == 1):
             raise ValueError(f"{name} is declared bipolar but holds values other than -1/+1")
-    acc = exact_matmul(xa, wa.T)
+    acc = dot(xa, wa)
     if x_bipolar and w_bipolar:
         acc = (acc + wa.shape[1]) // 2
     if thresholds is None:

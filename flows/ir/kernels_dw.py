@@ -22,15 +22,6 @@ def vvau_accumulator_range(
     return kernels.accumulator_range(kk, x_range, w_range, xnor=xnor)
 
 
-def _as_int(a: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.dtype.kind == "f" and np.array_equal(arr, np.round(arr)):
-        return arr.astype(np.int64)
-    if arr.dtype.kind not in "iub":
-        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
-
-
 def vvau(
     x: np.ndarray,
     w: np.ndarray,
@@ -49,19 +40,14 @@ def vvau(
     without, the accumulator itself. A depthwise convolution's weight (C, 1, KH, KW) is ``w``
     reshaped to (C, KH*KW).
     """
-    xa, wa = _as_int(x, "x"), _as_int(w, "w")
+    xa, wa = kernels._as_int(x, "x"), kernels._as_int(w, "w")
     if wa.ndim != 2:
         raise ValueError(f"w must be a (channels, K*K) matrix, not shape {wa.shape}")
     ch, kk = wa.shape
     if xa.shape[-1:] != (kk * ch,):
         raise ValueError(f"x must end in K*K*C = {kk}*{ch} = {kk * ch} window elements, not shape {xa.shape}")
-    for flag, arr, name in ((x_bipolar, xa, "x"), (w_bipolar, wa, "w")):
-        if flag and not np.all(np.abs(arr) == 1):
-            raise ValueError(f"{name} is declared bipolar but holds values other than -1/+1")
     # int64 all the way (exact at any width); the window is small, BLAS would not pay
-    acc = np.einsum("...kc,ck->...c", xa.reshape(*xa.shape[:-1], kk, ch), wa)
-    if x_bipolar and w_bipolar:
-        acc = (acc + kk) // 2
-    if thresholds is None:
-        return acc.astype(np.int64)
-    return kernels.thresholding(acc, thresholds, out_offset)
+    return kernels.mac(
+        xa, wa, lambda a, b: np.einsum("...kc,ck->...c", a.reshape(*a.shape[:-1], kk, ch), b),
+        thresholds=thresholds, out_offset=out_offset, x_bipolar=x_bipolar, w_bipolar=w_bipolar,
+    )  # fmt: skip
