@@ -107,20 +107,55 @@ def _check_fold(total: int, fold: int, what: str, fold_name: str) -> None:
         raise ValueError(f"{fold_name} must divide {what} ({total}), not {fold}")
 
 
+# The word order of the weight memories, as the axes of the folded weights (nf, pe, sf, s) in the
+# order of (address, element): element pe*SIMD + s in both; hw/mvau.sv's address is nf*SF + sf,
+# hw/vvau.sv's sf*NF + nf (the order of the (ky, kx, c) window stream)
+_MVAU_ORDER = (0, 2, 1, 3)
+_VVAU_ORDER = (2, 0, 1, 3)
+
+
+def _weight_matrix(w: np.ndarray, what: str) -> np.ndarray:
+    """``w`` as an array; ValueError unless it is two-dimensional, as ``what`` says it must be."""
+    wa = np.asarray(w)
+    if wa.ndim != 2:
+        raise ValueError(f"{what}, not shape {wa.shape}")
+    return wa
+
+
+def _folded_words(
+    wa: np.ndarray, pe: int, simd: int, width: int, signed: bool, bipolar: bool, names: tuple[str, str],
+    order: tuple[int, ...],
+) -> list[int]:  # fmt: skip
+    """Weights (rows, cols) folded by PE rows (``names[0]``) and SIMD columns (``names[1]``) -> the
+    NF*SF words of PE*SIMD elements in the word ``order`` (above)."""
+    rows, cols = wa.shape
+    _check_fold(rows, pe, names[0], "PE")
+    _check_fold(cols, simd, names[1], "SIMD")
+    nf, sf = rows // pe, cols // simd
+    tiles = wa.reshape(nf, pe, sf, simd).transpose(order).reshape(nf * sf, pe * simd)
+    return pack(tiles, width, signed=signed, bipolar=bipolar)
+
+
+def _unfolded(
+    words: Sequence[int], rows: int, cols: int, pe: int, simd: int, width: int, signed: bool, bipolar: bool,
+    order: tuple[int, ...],
+) -> np.ndarray:  # fmt: skip
+    """The inverse of :func:`_folded_words`: words -> weights (rows, cols)."""
+    nf, sf = rows // pe, cols // simd
+    if len(words) != nf * sf:
+        folds = {0: f"NF={nf}", 2: f"SF={sf}"}  # named in the order of the address
+        raise ValueError(f"expected {nf * sf} weight words ({folds[order[0]]} x {folds[order[1]]}), got {len(words)}")
+    tiles = unpack(words, pe * simd, width, signed=signed, bipolar=bipolar)
+    folded = tuple((nf, pe, sf, simd)[a] for a in order)
+    return tiles.reshape(folded).transpose(tuple(int(a) for a in np.argsort(order))).reshape(rows, cols)
+
+
 def mvau_weight_words(
     w: np.ndarray, pe: int, simd: int, width: int, *, signed: bool = False, bipolar: bool = False
 ) -> list[int]:
     """Weights (MH, MW) -> the NF*SF words of ``hw/mvau.sv``'s weight memory (see module doc)."""
-    wa = np.asarray(w)
-    if wa.ndim != 2:
-        raise ValueError(f"weights must be a (MH, MW) matrix, not shape {wa.shape}")
-    mh, mw = wa.shape
-    _check_fold(mh, pe, "MH", "PE")
-    _check_fold(mw, simd, "MW", "SIMD")
-    nf, sf = mh // pe, mw // simd
-    # (nf, pe, sf, s) -> (nf, sf, pe, s): address nf*SF + sf, element pe*SIMD + s
-    tiles = wa.reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
-    return pack(tiles, width, signed=signed, bipolar=bipolar)
+    wa = _weight_matrix(w, "weights must be a (MH, MW) matrix")
+    return _folded_words(wa, pe, simd, width, signed, bipolar, ("MH", "MW"), _MVAU_ORDER)
 
 
 def mvau_weights_from_words(
@@ -135,27 +170,15 @@ def mvau_weights_from_words(
     bipolar: bool = False,
 ) -> np.ndarray:
     """The inverse of :func:`mvau_weight_words`: words -> weights (MH, MW)."""
-    nf, sf = mh // pe, mw // simd
-    if len(words) != nf * sf:
-        raise ValueError(f"expected {nf * sf} weight words (NF={nf} x SF={sf}), got {len(words)}")
-    tiles = unpack(words, pe * simd, width, signed=signed, bipolar=bipolar)
-    return tiles.reshape(nf, sf, pe, simd).transpose(0, 2, 1, 3).reshape(mh, mw)
+    return _unfolded(words, mh, mw, pe, simd, width, signed, bipolar, _MVAU_ORDER)
 
 
 def vvau_weight_words(
     w: np.ndarray, pe: int, simd: int, width: int, *, signed: bool = False, bipolar: bool = False
 ) -> list[int]:
     """Depthwise weights (C, K*K) -> the SF*NF words of ``hw/vvau.sv``'s weight memory (module doc)."""
-    wa = np.asarray(w)
-    if wa.ndim != 2:
-        raise ValueError(f"depthwise weights must be a (channels, K*K) matrix, not shape {wa.shape}")
-    ch, kk = wa.shape
-    _check_fold(ch, pe, "the channel count", "PE")
-    _check_fold(kk, simd, "K*K", "SIMD")
-    nf, sf = ch // pe, kk // simd
-    # (nf, pe, sf, s) -> (sf, nf, pe, s): address sf*NF + nf, element pe*SIMD + s
-    tiles = wa.reshape(nf, pe, sf, simd).transpose(2, 0, 1, 3).reshape(sf * nf, pe * simd)
-    return pack(tiles, width, signed=signed, bipolar=bipolar)
+    wa = _weight_matrix(w, "depthwise weights must be a (channels, K*K) matrix")
+    return _folded_words(wa, pe, simd, width, signed, bipolar, ("the channel count", "K*K"), _VVAU_ORDER)
 
 
 def vvau_weights_from_words(
@@ -170,11 +193,7 @@ def vvau_weights_from_words(
     bipolar: bool = False,
 ) -> np.ndarray:
     """The inverse of :func:`vvau_weight_words`: words -> depthwise weights (C, K*K)."""
-    nf, sf = channels // pe, kk // simd
-    if len(words) != nf * sf:
-        raise ValueError(f"expected {nf * sf} weight words (SF={sf} x NF={nf}), got {len(words)}")
-    tiles = unpack(words, pe * simd, width, signed=signed, bipolar=bipolar)
-    return tiles.reshape(sf, nf, pe, simd).transpose(1, 2, 0, 3).reshape(channels, kk)
+    return _unfolded(words, channels, kk, pe, simd, width, signed, bipolar, _VVAU_ORDER)
 
 
 def threshold_words(thresholds: np.ndarray, pe: int, width: int) -> list[int]:
