@@ -2,7 +2,8 @@
 
 Each layer class reads its attributes from the ONNX node and provides
 - ``check()``: folding constraints, ValueError naming the node, e.g. "PE must divide MH (64), not 6";
-- ``in_width`` / ``out_width``: stream widths in bits (elements per beat x element width);
+- ``in_width`` / ``out_width``: stream widths in bits (elements per beat x element width, from the
+  attributes ``IN_BEAT`` / ``OUT_BEAT`` name);
 - ``execute(inputs)``: the bit-exact numpy model, through flows/ir/kernels.py (one definition of the
   numerics, shared with the RTL testbenches); integer results in float64, exact at any width;
 - ``exp_cycles()``: cycles per frame at one beat per cycle;
@@ -15,6 +16,7 @@ Tensors are channels-last; ``vectors`` is the list of leading (non-batch) dims, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,6 +41,10 @@ class Layer:
     op_type: ClassVar[str] = ""
     ATTRS: ClassVar[dict[str, Any]] = {}
     FOLDS: ClassVar[tuple[str, ...]] = ()
+    # A stream beat: (the attributes whose product is the number of elements in it, the attribute
+    # naming the element type); the output beat is the input beat unless OUT_BEAT is given
+    IN_BEAT: ClassVar[tuple[tuple[str, ...], str] | None] = None
+    OUT_BEAT: ClassVar[tuple[tuple[str, ...], str] | None] = None
 
     def __init__(self, node: NodeProto):
         if node.op_type != self.op_type:
@@ -95,11 +101,22 @@ class Layer:
 
     @property
     def in_width(self) -> int:
-        raise NotImplementedError
+        if self.IN_BEAT is None:
+            raise NotImplementedError
+        return self._beat_width(*self.IN_BEAT)
 
     @property
     def out_width(self) -> int:
-        raise NotImplementedError
+        if self.IN_BEAT is None:
+            raise NotImplementedError
+        return self._beat_width(*(self.OUT_BEAT or self.IN_BEAT))
+
+    def _beat_width(self, counts: tuple[str, ...], type_attr: str) -> int:
+        """Bits of a beat of (the product of the ``counts`` attributes) elements of type ``type_attr``."""
+        elements = 1
+        for k in counts:
+            elements *= int(self.get(k))
+        return elements * _bits(_dt(self.get(type_attr)))
 
 
 def pair(v) -> tuple[int, int]:
@@ -119,51 +136,69 @@ def _to_float(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
-class MVAU(Layer):
-    """Matrix-vector-activation unit: weights (MH, MW), optional thresholds (MH, T).
+# the attributes the MAC layers (MVAU, VVAU) share, after their dimensions
+_MAC_ATTRS = {
+    "PE": 1, "SIMD": 1, "vectors": [1],
+    "inputDataType": None, "weightDataType": None, "outputDataType": None, "accDataType": None,
+    "ActVal": 0, "noActivation": 0, "binaryXnorMode": 0,
+}  # fmt: skip
 
-    Output: count(t <= acc) + ActVal with thresholds, else acc; a BIPOLAR output maps count
-    0 / 1 to -1 / +1. With BIPOLAR input and weights, acc is the XNOR-popcount (binaryXnorMode)."""
 
-    op_type = "MVAU"
-    ATTRS = {
-        "MW": None, "MH": None, "PE": 1, "SIMD": 1, "vectors": [1],
-        "inputDataType": None, "weightDataType": None, "outputDataType": None, "accDataType": None,
-        "ActVal": 0, "noActivation": 0, "binaryXnorMode": 0,
-    }  # fmt: skip
+class _MacLayer(Layer):
+    """The part the MAC layers (:class:`MVAU`, :class:`VVAU`) share: the attributes after their
+    dimensions, PE output elements per beat, and ``execute`` through the layer's golden ``kernel``."""
+
     FOLDS = ("PE", "SIMD")
-
-    def check(self) -> None:
-        _divides(self.node, "PE", int(self.get("PE")), "MH", int(self.get("MH")))
-        _divides(self.node, "SIMD", int(self.get("SIMD")), "MW", int(self.get("MW")))
+    OUT_BEAT = (("PE",), "outputDataType")
+    kernel: ClassVar[Callable[..., np.ndarray]]
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         x, w = inputs[0], inputs[1]
         thr = inputs[2] if len(inputs) > 2 and not self.get("noActivation") else None
         xnor = bool(self.get("binaryXnorMode"))
         bip_out = self.get("outputDataType") == "BIPOLAR"
-        out = kernels.mvau(
+        out = self.kernel(
             x, w, thresholds=thr, out_offset=0 if bip_out else int(self.get("ActVal")),
             x_bipolar=xnor, w_bipolar=xnor,
         )  # fmt: skip
-        if bip_out:
-            out = 2 * out - 1
-        return [_to_float(out)]
+        return [_to_float(2 * out - 1 if bip_out else out)]
+
+
+class MVAU(_MacLayer):
+    """Matrix-vector-activation unit: weights (MH, MW), optional thresholds (MH, T).
+
+    Output: count(t <= acc) + ActVal with thresholds, else acc; a BIPOLAR output maps count
+    0 / 1 to -1 / +1. With BIPOLAR input and weights, acc is the XNOR-popcount (binaryXnorMode)."""
+
+    op_type = "MVAU"
+    ATTRS = {"MW": None, "MH": None, **_MAC_ATTRS}
+    IN_BEAT = (("SIMD",), "inputDataType")
+    kernel = staticmethod(kernels.mvau)
+
+    def check(self) -> None:
+        _divides(self.node, "PE", int(self.get("PE")), "MH", int(self.get("MH")))
+        _divides(self.node, "SIMD", int(self.get("SIMD")), "MW", int(self.get("MW")))
 
     def exp_cycles(self) -> int:
         mh, mw, pe, simd = (int(self.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
         return (mh // pe) * (mw // simd) * self.vectors()
 
-    @property
-    def in_width(self) -> int:
-        return int(self.get("SIMD")) * _bits(_dt(self.get("inputDataType")))
 
-    @property
-    def out_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("outputDataType")))
+class _PerChannel(Layer):
+    """A layer on ``NumChannels`` channels, PE of them per beat, one beat per cycle for each of the
+    ``vectors`` (pixels)."""
+
+    FOLDS = ("PE",)
+    IN_BEAT = (("PE",), "inputDataType")
+
+    def check(self) -> None:
+        _divides(self.node, "PE", int(self.get("PE")), "NumChannels", int(self.get("NumChannels")))
+
+    def exp_cycles(self) -> int:
+        return int(self.get("NumChannels")) // int(self.get("PE")) * self.vectors()
 
 
-class Thresholding(Layer):
+class Thresholding(_PerChannel):
     """Standalone multi-threshold activation: count(t <= x) + ActVal per channel, PE channels per beat."""
 
     op_type = "Thresholding"
@@ -175,26 +210,12 @@ class Thresholding(Layer):
         "outputDataType": None,
         "ActVal": 0,
     }
-    FOLDS = ("PE",)
-
-    def check(self) -> None:
-        _divides(self.node, "PE", int(self.get("PE")), "NumChannels", int(self.get("NumChannels")))
+    OUT_BEAT = (("PE",), "outputDataType")
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         bip_out = self.get("outputDataType") == "BIPOLAR"
         out = kernels.thresholding(inputs[0], inputs[1], 0 if bip_out else int(self.get("ActVal")))
         return [_to_float(2 * out - 1 if bip_out else out)]
-
-    def exp_cycles(self) -> int:
-        return int(self.get("NumChannels")) // int(self.get("PE")) * self.vectors()
-
-    @property
-    def in_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("inputDataType")))
-
-    @property
-    def out_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("outputDataType")))
 
 
 class SlidingWindow(Layer):
@@ -207,6 +228,7 @@ class SlidingWindow(Layer):
         "PadValue": 0, "SIMD": 1, "inputDataType": None,
     }  # fmt: skip
     FOLDS = ("SIMD",)
+    IN_BEAT = (("SIMD",), "inputDataType")
 
     def check(self) -> None:
         _divides(self.node, "SIMD", int(self.get("SIMD")), "IFMChannels", int(self.get("IFMChannels")))
@@ -226,25 +248,13 @@ class SlidingWindow(Layer):
         # the window buffer reads every input once and writes every window element once
         return max(h * w, oh * ow * kh * kw) * (c // simd)
 
-    @property
-    def in_width(self) -> int:
-        return int(self.get("SIMD")) * _bits(_dt(self.get("inputDataType")))
 
-    @property
-    def out_width(self) -> int:
-        return self.in_width
-
-
-class MaxPool(Layer):
+class MaxPool(_PerChannel):
     """Max over KH x KW windows, stride (KH, KW), NHWC; PE channels per beat. ``PoolDim``: an int
     (square) or [rows, cols]."""
 
     op_type = "MaxPool"
     ATTRS = {"NumChannels": None, "ImgDim": None, "PoolDim": None, "PE": 1, "inputDataType": None}
-    FOLDS = ("PE",)
-
-    def check(self) -> None:
-        _divides(self.node, "PE", int(self.get("PE")), "NumChannels", int(self.get("NumChannels")))
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return [_to_float(kernels.maxpool(inputs[0], pair(self.get("PoolDim"))))]
@@ -252,14 +262,6 @@ class MaxPool(Layer):
     def exp_cycles(self) -> int:
         h, w = self.get("ImgDim")
         return h * w * int(self.get("NumChannels")) // int(self.get("PE"))
-
-    @property
-    def in_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("inputDataType")))
-
-    @property
-    def out_width(self) -> int:
-        return self.in_width
 
 
 class LabelSelect(Layer):
@@ -275,6 +277,8 @@ class LabelSelect(Layer):
         "ClassMul": [1], "ClassOffset": [0], "ValueShift": 0,
     }  # fmt: skip
     FOLDS = ("PE",)
+    IN_BEAT = (("PE",), "inputDataType")
+    OUT_BEAT = ((), "outputDataType")
 
     def check(self) -> None:
         _divides(self.node, "PE", int(self.get("PE")), "Labels", int(self.get("Labels")))
@@ -314,95 +318,67 @@ class LabelSelect(Layer):
     def exp_cycles(self) -> int:
         return int(self.get("Labels")) // int(self.get("PE"))
 
-    @property
-    def in_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("inputDataType")))
 
-    @property
-    def out_width(self) -> int:
-        return _bits(_dt(self.get("outputDataType")))
-
-
-class AddStreams(Layer):
+class AddStreams(_PerChannel):
     """Elementwise sum of two streams (residual join); PE channels per beat."""
 
     op_type = "AddStreams"
     ATTRS = {"NumChannels": None, "PE": 1, "vectors": [1], "inputDataType": None, "outputDataType": None}
-    FOLDS = ("PE",)
-
-    def check(self) -> None:
-        _divides(self.node, "PE", int(self.get("PE")), "NumChannels", int(self.get("NumChannels")))
+    OUT_BEAT = (("PE",), "outputDataType")
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return [_to_float(kernels.add_streams(inputs[0], inputs[1]))]
 
-    def exp_cycles(self) -> int:
-        return int(self.get("NumChannels")) // int(self.get("PE")) * self.vectors()
 
-    @property
-    def in_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("inputDataType")))
-
-    @property
-    def out_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("outputDataType")))
-
-
-class DuplicateStreams(Layer):
+class DuplicateStreams(_PerChannel):
     """Two copies of one stream (residual fork); PE channels per beat."""
 
     op_type = "DuplicateStreams"
     ATTRS = {"NumChannels": None, "PE": 1, "vectors": [1], "inputDataType": None}
-    FOLDS = ("PE",)
-
-    def check(self) -> None:
-        _divides(self.node, "PE", int(self.get("PE")), "NumChannels", int(self.get("NumChannels")))
 
     def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         return [_to_float(a) for a in kernels.duplicate_streams(inputs[0], len(self.node.output))]
 
-    def exp_cycles(self) -> int:
-        return int(self.get("NumChannels")) // int(self.get("PE")) * self.vectors()
+
+class _PassThrough(Layer):
+    """A layer that passes its data through unchanged (it buffers or regroups beats), with its input
+    and output widths in bits given by the attributes ``WIDTHS`` names."""
+
+    WIDTHS: ClassVar[tuple[str, str]]
+
+    def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return [inputs[0]]
 
     @property
     def in_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("inputDataType")))
+        return int(self.get(self.WIDTHS[0]))
 
     @property
     def out_width(self) -> int:
-        return self.in_width
+        return int(self.get(self.WIDTHS[1]))
 
 
-class FIFO(Layer):
+class FIFO(_PassThrough):
     """A stream FIFO of ``depth`` beats of ``width`` bits; passes data through unchanged."""
 
     op_type = "FIFO"
     ATTRS = {"depth": 2, "width": None, "beats": None}
+    WIDTHS = ("width", "width")
 
     def check(self) -> None:
         if int(self.get("depth")) < 1:
             raise ValueError(f"{self.where}: depth must be at least 1, not {self.get('depth')}")
 
-    def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [inputs[0]]
-
     def exp_cycles(self) -> int:
         return int(self.get("beats"))
 
-    @property
-    def in_width(self) -> int:
-        return int(self.get("width"))
 
-    @property
-    def out_width(self) -> int:
-        return int(self.get("width"))
-
-
-class WidthConverter(Layer):
+class WidthConverter(_PassThrough):
     """Regroups a stream from ``inWidth``- to ``outWidth``-bit beats (whole elements per beat)."""
 
     op_type = "WidthConverter"
     ATTRS = {"inWidth": None, "outWidth": None, "elemWidth": None, "elements": None}
+    WIDTHS = ("inWidth", "outWidth")
 
     def check(self) -> None:
         e = int(self.get("elemWidth"))
@@ -410,35 +386,21 @@ class WidthConverter(Layer):
             if int(self.get(k)) % e:
                 raise ValueError(f"{self.where}: {k} ({self.get(k)}) must be a multiple of the element width ({e})")
 
-    def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return [inputs[0]]
-
     def exp_cycles(self) -> int:
         e, n = int(self.get("elemWidth")), int(self.get("elements"))
         return n * e // min(int(self.get("inWidth")), int(self.get("outWidth")))
 
-    @property
-    def in_width(self) -> int:
-        return int(self.get("inWidth"))
 
-    @property
-    def out_width(self) -> int:
-        return int(self.get("outWidth"))
-
-
-class VVAU(Layer):
+class VVAU(_MacLayer):
     """Depthwise vector-vector-activation unit (``hw/vvau.sv``) on the window stream of a
     SlidingWindow: weights (Channels, KH*KW), optional thresholds (Channels, T); each channel is
     convolved with its own kernel. ``Kernel`` is [KH, KW]; PE channels and SIMD window positions
     per beat, SIMD > 1 only with PE = Channels. Output and XNOR mode as :class:`MVAU`."""
 
     op_type = "VVAU"
-    ATTRS = {
-        "Channels": None, "Kernel": None, "PE": 1, "SIMD": 1, "vectors": [1],
-        "inputDataType": None, "weightDataType": None, "outputDataType": None, "accDataType": None,
-        "ActVal": 0, "noActivation": 0, "binaryXnorMode": 0,
-    }  # fmt: skip
-    FOLDS = ("PE", "SIMD")
+    ATTRS = {"Channels": None, "Kernel": None, **_MAC_ATTRS}
+    IN_BEAT = (("SIMD", "PE"), "inputDataType")
+    kernel = staticmethod(kernels_dw.vvau)
 
     def kk(self) -> int:
         kh, kw = pair(self.get("Kernel"))
@@ -454,29 +416,10 @@ class VVAU(Layer):
                 f"positions of the same channels are adjacent in the (ky, kx, c) stream only then)"
             )
 
-    def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
-        x, w = inputs[0], inputs[1]
-        thr = inputs[2] if len(inputs) > 2 and not self.get("noActivation") else None
-        xnor = bool(self.get("binaryXnorMode"))
-        bip_out = self.get("outputDataType") == "BIPOLAR"
-        out = kernels_dw.vvau(
-            x, w, thresholds=thr, out_offset=0 if bip_out else int(self.get("ActVal")),
-            x_bipolar=xnor, w_bipolar=xnor,
-        )  # fmt: skip
-        return [_to_float(2 * out - 1 if bip_out else out)]
-
     def exp_cycles(self) -> int:
         # hw/vvau.sv takes one beat per cycle: NF * SF beats per window, windows back to back
         ch, pe, simd = int(self.get("Channels")), int(self.get("PE")), int(self.get("SIMD"))
         return (ch // pe) * (self.kk() // simd) * self.vectors()
-
-    @property
-    def in_width(self) -> int:
-        return int(self.get("SIMD")) * int(self.get("PE")) * _bits(_dt(self.get("inputDataType")))
-
-    @property
-    def out_width(self) -> int:
-        return int(self.get("PE")) * _bits(_dt(self.get("outputDataType")))
 
 
 LAYERS: dict[str, type[Layer]] = {
