@@ -17,6 +17,7 @@ complement, element i of a beat at bits ``[i*W +: W]``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,52 +105,73 @@ def _initializer(model: ModelWrapper, layer: Layer, index: int, what: str) -> np
 
 def _mvau(layer: MVAU, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
-    xt = ElemType.of(layer.get("inputDataType"))
-    wname = layer.get("weightDataType")
-    wt = ElemType.of(wname)
-    ot = ElemType.of(layer.get("outputDataType"))
+    xt, wt, ot = _mac_types(layer)
     xnor = bool(layer.get("binaryXnorMode"))
     if xnor and not (xt.bipolar and wt.bipolar):
-        raise ValueError(f"{layer.where}: binaryXnorMode needs bipolar input and weights, found {xt} and {wname}")
+        raise ValueError(
+            f"{layer.where}: binaryXnorMode needs bipolar input and weights, found {xt} and "
+            f"{layer.get('weightDataType')}"
+        )
     if xt.bipolar and wt.bipolar and not xnor:
         raise ValueError(
             f"{layer.where}: with bipolar input and weights hw/mvau.sv computes the XNOR-popcount, "
             "so binaryXnorMode must be 1, not 0"
         )
-    has_thr = not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]
     mems = [_mvau_weights(layer, model, mem_prefix, wt)] if model is not None else []
-    if has_thr:
-        acc_w = kernels.accumulator_width(mw, xt.value_range(), wt.value_range(), xnor=xnor, where=layer.where)
-        lo, hi = kernels.accumulator_range(mw, xt.value_range(), wt.value_range(), xnor=xnor)
-        num_t, out_w = _threshold_bound(layer), ot.bits
-        offset = 0 if ot.bipolar else int(layer.get("ActVal"))
+    if not _has_thresholds(layer) and ot.bipolar:
+        raise ValueError(f"{layer.where}: without activation the output cannot be BIPOLAR")
+    dims = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd}
+    return _mac_layer_backend(
+        layer, model, mem_prefix, mems, module="mvau", dims=dims, rows=(mh, "MH"), depth=mw, xnor=xnor
+    )
+
+
+def _mac_types(layer: MVAU | VVAU) -> tuple[ElemType, ElemType, ElemType]:
+    """The element types of a MAC layer's input, weights and output."""
+    return tuple(ElemType.of(layer.get(k)) for k in ("inputDataType", "weightDataType", "outputDataType"))
+
+
+def _has_thresholds(layer: MVAU | VVAU) -> bool:
+    return bool(not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2])
+
+
+def _mac_layer_backend(
+    layer: MVAU | VVAU, model: ModelWrapper | None, mem_prefix: str, mems: list[Memory], *, module: str,
+    dims: dict[str, int], rows: tuple[int, str], depth: int, xnor: bool,
+) -> Backend:  # fmt: skip
+    """The backend of a MAC layer (``hw/<module>.sv``) whose XNOR mode, weight memory (``mems``) and
+    output type the caller checked: its accumulator, thresholds and HDL parameters (``dims`` first).
+    ``rows``: the number of output channels and its attribute's name; ``depth``: products per row."""
+    xt, wt, ot = _mac_types(layer)
+    if _has_thresholds(layer):
+        rngs = (xt.value_range(), wt.value_range())
+        acc_w = kernels.accumulator_width(depth, *rngs, xnor=xnor, where=layer.where)
+        num_t, out_w, offset = _threshold_bound(layer), ot.bits, 0 if ot.bipolar else int(layer.get("ActVal"))
         if model is not None:
-            mem = _threshold_memory(layer, model, mem_prefix, 2, mh, (lo, hi), acc_w, "MH")
-            num_t = mem.width // (pe * acc_w)
+            acc_range = kernels.accumulator_range(depth, *rngs, xnor=xnor)
+            mem = _threshold_memory(layer, model, mem_prefix, 2, rows[0], acc_range, acc_w, rows[1])
+            num_t = mem.width // (int(layer.get("PE")) * acc_w)
             mems.append(mem)
     else:
         # without activation the output is the accumulator in the output type's width: sums are
         # exact modulo 2**ACC_W, so the bits are right whenever the result fits the output type
         # (signed, or unsigned as an XNOR-popcount is)
-        if ot.bipolar:
-            raise ValueError(f"{layer.where}: without activation the output cannot be BIPOLAR")
-        acc_w = ot.bits
-        num_t, out_w, offset = 0, acc_w, 0
+        acc_w, num_t, out_w, offset = ot.bits, 0, ot.bits, 0
     if not 2 <= acc_w <= 32:
-        raise ValueError(f"{layer.where}: hw/mvau.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
+        raise ValueError(f"{layer.where}: hw/{module}.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
     params = {
-        "MW": mw, "MH": mh, "PE": pe, "SIMD": simd,
+        **dims,
         "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
         "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
         "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
         "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"),
         "THRESH_FILE": _file(mems, 1, f"{mem_prefix}_thresholds.mem") if num_t else "",
     }  # fmt: skip
-    return Backend(layer, "mvau", params, mems)
+    return Backend(layer, module, params, mems)
 
 
 def _mvau_weights(layer: MVAU, model: ModelWrapper, mem_prefix: str, wt: ElemType) -> Memory:
-    mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
+    mh, mw = int(layer.get("MH")), int(layer.get("MW"))
     w = _initializer(model, layer, 1, "weights")
     # the layer holds W[row][col] as (MH, MW), as kernels.mvau and hw/mvau.sv take it; never
     # guess a transpose from the shape (a square matrix would be read transposed)
@@ -158,7 +180,15 @@ def _mvau_weights(layer: MVAU, model: ModelWrapper, mem_prefix: str, wt: ElemTyp
     w = np.asarray(w, dtype=np.float64)
     if not np.array_equal(w, np.round(w)):
         raise ValueError(f"{layer.where}: weights must be integers for hw/mvau.sv")
-    words = memfiles.mvau_weight_words(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
+    return _weight_memory(layer, w, mem_prefix, wt, memfiles.mvau_weight_words)
+
+
+def _weight_memory(
+    layer: MVAU | VVAU, w: np.ndarray, mem_prefix: str, wt: ElemType, layout: Callable[..., list[int]]
+) -> Memory:
+    """The checked integer weights ``w`` as a memory in the word ``layout`` of the layer's module."""
+    pe, simd = int(layer.get("PE")), int(layer.get("SIMD"))
+    words = layout(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
     return Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)
 
 
@@ -290,7 +320,7 @@ def _width_converter(layer: WidthConverter, model: ModelWrapper | None, mem_pref
 
 def _vvau(layer: VVAU, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     ch, kk, pe, simd = int(layer.get("Channels")), layer.kk(), int(layer.get("PE")), int(layer.get("SIMD"))
-    xt, wt, ot = (ElemType.of(layer.get(k)) for k in ("inputDataType", "weightDataType", "outputDataType"))
+    xt, wt, ot = _mac_types(layer)
     xnor = bool(layer.get("binaryXnorMode"))
     if xnor != (xt.bipolar and wt.bipolar):
         raise ValueError(
@@ -298,41 +328,20 @@ def _vvau(layer: VVAU, model: ModelWrapper | None, mem_prefix: str) -> Backend:
             f"so binaryXnorMode must be {int(not xnor)}, not {int(xnor)}"
         )
     mems = [_vvau_weights(layer, model, mem_prefix, wt)] if model is not None else []
-    if not layer.get("noActivation") and len(layer.node.input) > 2 and layer.node.input[2]:
-        rngs = (xt.value_range(), wt.value_range())
-        acc_w = kernels.accumulator_width(kk, *rngs, xnor=xnor, where=layer.where)
-        num_t, out_w, offset = _threshold_bound(layer), ot.bits, 0 if ot.bipolar else int(layer.get("ActVal"))
-        if model is not None:
-            mem = _threshold_memory(
-                layer, model, mem_prefix, 2, ch, kernels.accumulator_range(kk, *rngs, xnor=xnor), acc_w, "Channels"
-            )
-            num_t = mem.width // (pe * acc_w)
-            mems.append(mem)
-    else:
-        # the accumulator in the output type's width: exact modulo 2**ACC_W, as for the MVAU
-        if ot.bipolar or ot.bits < 2:
-            raise ValueError(f"{layer.where}: without activation the output must be an integer of 2 bits or more")
-        acc_w, num_t, out_w, offset = ot.bits, 0, ot.bits, 0
-    if not 2 <= acc_w <= 32:
-        raise ValueError(f"{layer.where}: hw/vvau.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
-    params = {
-        "CH": ch, "KK": kk, "PE": pe, "SIMD": simd,
-        "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
-        "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
-        "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
-        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"),
-        "THRESH_FILE": _file(mems, 1, f"{mem_prefix}_thresholds.mem") if num_t else "",
-    }  # fmt: skip
-    return Backend(layer, "vvau", params, mems)
+    if not _has_thresholds(layer) and (ot.bipolar or ot.bits < 2):
+        raise ValueError(f"{layer.where}: without activation the output must be an integer of 2 bits or more")
+    dims = {"CH": ch, "KK": kk, "PE": pe, "SIMD": simd}
+    return _mac_layer_backend(
+        layer, model, mem_prefix, mems, module="vvau", dims=dims, rows=(ch, "Channels"), depth=kk, xnor=xnor
+    )
 
 
 def _vvau_weights(layer: VVAU, model: ModelWrapper, mem_prefix: str, wt: ElemType) -> Memory:
-    ch, kk, pe, simd = int(layer.get("Channels")), layer.kk(), int(layer.get("PE")), int(layer.get("SIMD"))
+    ch, kk = int(layer.get("Channels")), layer.kk()
     w = np.asarray(_initializer(model, layer, 1, "weights"), dtype=np.float64)
     if w.shape != (ch, kk) or not np.array_equal(w, np.round(w)):
         raise ValueError(f"{layer.where}: weights must be integers of shape (Channels={ch}, KH*KW={kk}), not {w.shape}")
-    words = memfiles.vvau_weight_words(w.astype(np.int64), pe, simd, wt.bits, signed=wt.signed, bipolar=wt.bipolar)
-    return Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)
+    return _weight_memory(layer, w, mem_prefix, wt, memfiles.vvau_weight_words)
 
 
 _BACKENDS = {
