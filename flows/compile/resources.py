@@ -269,52 +269,91 @@ def _skid_ffs(width: int) -> int:
     return 2 * width + 2  # output and skid registers with their valid bits
 
 
-def _mvau(p: Mapping[str, int], family: str) -> _Tally:
-    c = _COST[family]
-    pe, simd, iw, ww, acc, nt, ow = (int(p[k]) for k in ("PE", "SIMD", "IN_W", "W_W", "ACC_W", "NUM_T", "OUT_W"))
-    nf, sf = int(p["MH"]) // pe, int(p["MW"]) // simd
-    xnor = bool(p["IN_BIPOLAR"]) and bool(p["W_BIPOLAR"])
-    use_mul = not p["IN_BIPOLAR"] and not p["W_BIPOLAR"] and iw > 4 and ww > 4
-    ng = math.ceil(simd / 8) if simd > 8 else 0  # registered partial sums of 8 products (hw/mvau.sv GROUP)
-    counters = _clog2(nf) + _clog2(sf) + _clog2(nf * sf)
+@dataclass(frozen=True)
+class _Mac:
+    """The structure of a MAC module (``hw/mvau.sv``, ``hw/vvau.sv``) from its HDL parameters: NF
+    output folds of PE rows and SF input folds of SIMD products per row."""
+
+    pe: int
+    simd: int
+    iw: int
+    ww: int
+    acc: int
+    nt: int
+    ow: int
+    nf: int
+    sf: int
+    xnor: bool  # XNOR-popcount products
+    use_mul: bool  # DSP products: neither operand bipolar, both wider than 4 bits
+    ng: int  # registered partial sums of 8 products (the modules' GROUP), 0 for SIMD <= 8
+    counters: int  # bits of the SF, NF and weight-address counters
+    pps: int  # shift-and-add partial products per product: one per bit of the narrower operand (one if bipolar)
+
+    @classmethod
+    def of(cls, p: Mapping[str, int], rows: str, cols: str) -> _Mac:
+        """From the parameters ``p``, whose ``rows`` parameter counts the output channels and
+        ``cols`` the products per channel."""
+        pe, simd, iw, ww, acc, nt, ow = (int(p[k]) for k in ("PE", "SIMD", "IN_W", "W_W", "ACC_W", "NUM_T", "OUT_W"))
+        nf, sf = int(p[rows]) // pe, int(p[cols]) // simd
+        return cls(
+            pe, simd, iw, ww, acc, nt, ow, nf, sf,
+            xnor=bool(p["IN_BIPOLAR"]) and bool(p["W_BIPOLAR"]),
+            use_mul=not p["IN_BIPOLAR"] and not p["W_BIPOLAR"] and iw > 4 and ww > 4,
+            ng=math.ceil(simd / 8) if simd > 8 else 0,
+            counters=_clog2(nf) + _clog2(sf) + _clog2(nf * sf),
+            pps=1 if (p["IN_BIPOLAR"] or p["W_BIPOLAR"]) else min(iw, ww),
+        )  # fmt: skip
+
+
+def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: int, thr_ffs: int) -> _Tally:
+    """What ``hw/mvau.sv`` and ``hw/vvau.sv`` share, at the per-unit costs ``c``: control, products
+    and their adder tree (``tree``: the LUTs of the shift-and-add tree, used when the products are
+    neither XNOR nor DSP), accumulators, threshold comparators, the output slice, and the weight
+    and threshold memories. ``own_ffs``: the registers of the module's own input side;
+    ``thr_ffs``: those that come with thresholds."""
     t = _Tally()
-    t.luts = c["mvau_base"] + c["mvau_counter"] * counters + c["mvau_split"] * pe * ng * acc
-    t.luts += c.get("mvau_acc", 0) * pe * acc + c["mvau_out"] * pe * ow + c["mvau_cmp"] * pe * nt * acc
-    if xnor:
-        t.luts += c["mvau_xnor"] * pe * simd
-    elif use_mul:
-        t.dsps = pe * simd
-        t.luts += c["mvau_dsp_tree"] * pe * simd * acc
-        if family == "xc7":  # DSP48E1 takes the weight register (B) and the product register (P)
-            t.ffs -= pe * simd * ww + pe * acc
+    t.luts = c["mvau_base"] + c["mvau_counter"] * m.counters + c["mvau_split"] * m.pe * m.ng * m.acc
+    t.luts += c.get("mvau_acc", 0) * m.pe * m.acc + c["mvau_out"] * m.pe * m.ow + c["mvau_cmp"] * m.pe * m.nt * m.acc
+    if m.xnor:
+        t.luts += c["mvau_xnor"] * m.pe * m.simd
+    elif m.use_mul:
+        t.dsps = m.pe * m.simd
+        t.luts += c["mvau_dsp_tree"] * m.pe * m.simd * m.acc
     else:
-        # shift-and-add products: one partial product per bit of the narrower operand (one for a
-        # bipolar operand), each entering the adder tree at the accumulator's width
-        pps = 1 if (p["IN_BIPOLAR"] or p["W_BIPOLAR"]) else min(iw, ww)
-        t.luts += c["mvau_tree"] * pe * simd * pps * acc
-    # registers: control and valid pipeline, the input slice and its weights (stage 0), the weight
-    # read register, partial sums, dot products, accumulators, thresholds, output slice
-    t.ffs = 7 + counters + simd * iw + 2 * pe * simd * ww + pe * ng * acc + (3 if ng else 0)
-    t.ffs += 2 * pe * acc + _skid_ffs(pe * ow)
-    if nf * sf > 1:
-        w = t.add(memory(nf * sf, pe * simd * ww, family, rom=True))
+        t.luts += tree
+    # registers: control and valid pipeline, the weights of a beat (stage 0), the weight read
+    # register, partial sums, dot products, accumulators, output slice
+    t.ffs = 7 + m.counters + own_ffs + 2 * m.pe * m.simd * m.ww + m.pe * m.ng * m.acc + (3 if m.ng else 0)
+    t.ffs += 2 * m.pe * m.acc + _skid_ffs(m.pe * m.ow)
+    if m.nf * m.sf > 1:
+        w = t.add(memory(m.nf * m.sf, m.pe * m.simd * m.ww, family, rom=True))
         if w.kind == "logic":
-            deep = pe * simd * ww * nf * sf if nf * sf > 64 else 0
+            deep = m.pe * m.simd * m.ww * m.nf * m.sf if m.nf * m.sf > 64 else 0
             t.luts += (c["mvau_wrom"] - 1) * w.luts + c["mvau_wrom_deep"] * deep
     else:
-        t.ffs -= pe * simd * ww  # one word: constants
-    if nt:
-        t.ffs += (3 if ng else 2) * _clog2(nf) + pe * nt * acc
-        if nf > 1:
-            thr = t.add(memory(nf, pe * nt * acc, family, rom=True))
+        t.ffs -= m.pe * m.simd * m.ww  # one word: constants
+    if m.nt:
+        t.ffs += thr_ffs + m.pe * m.nt * m.acc
+        if m.nf > 1:
+            thr = t.add(memory(m.nf, m.pe * m.nt * m.acc, family, rom=True))
             if thr.kind == "logic":
-                t.ffs -= 0.2 * pe * nt * acc  # Yosys drops the constant and duplicate columns
+                t.ffs -= 0.2 * m.pe * m.nt * m.acc  # Yosys drops the constant and duplicate columns
         else:
-            t.ffs -= pe * nt * acc
-    if nf > 1:
+            t.ffs -= m.pe * m.nt * m.acc
+    return t
+
+
+def _mvau(p: Mapping[str, int], family: str) -> _Tally:
+    c = _COST[family]
+    m = _Mac.of(p, "MH", "MW")
+    # shift-and-add: each partial product enters the adder tree at the accumulator's width
+    tree = c["mvau_tree"] * m.pe * m.simd * m.pps * m.acc
+    # own registers: the input slice; with thresholds, the threshold read control
+    t = _mac(m, c, family, tree=tree, own_ffs=m.simd * m.iw, thr_ffs=(3 if m.ng else 2) * _clog2(m.nf))
+    if m.nf > 1:
         # the input vector buffer: written on the first fold, read back on the others
-        t.add(memory(sf, simd * iw, family, rom=False))
-        t.luts += c["mvau_xmux"] * simd * iw
+        t.add(memory(m.sf, m.simd * m.iw, family, rom=False))
+        t.luts += c["mvau_xmux"] * m.simd * m.iw
     return t
 
 
