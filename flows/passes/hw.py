@@ -11,6 +11,10 @@ Passes (``apply(model) -> (model, changed)``, to a fixed point):
 - :class:`InferAddStreams`: Add of two integer streams (a residual join) -> AddStreams;
 - :class:`InferDuplicateStreams`: an integer stream read by several hardware layers (a residual
   fork) -> DuplicateStreams, one output per reader.
+
+The helpers a MAC layer's pass uses to type its weights and accumulator and to take a
+MultiThreshold in (:func:`weight_type`, :func:`accumulator_type`, :func:`activation_output`,
+:func:`layer_thresholds`) serve flows/passes/vvau.py too.
 """
 
 from __future__ import annotations
@@ -171,6 +175,64 @@ def _retype_readers(model: ModelWrapper, tensor: str, dt: DataType) -> None:
                     _retype_readers(model, o, dt)
 
 
+def weight_type(model: ModelWrapper, name: str, w: np.ndarray) -> DataType:
+    """The datatype of the integer weights ``w`` (initializer ``name``): their annotation when it is
+    an integer type, else BIPOLAR for -1 / +1 only, else the narrowest integer type of their range."""
+    dt = model.get_tensor_datatype(name)
+    if dt.is_integer():
+        return dt
+    return DataType["BIPOLAR"] if np.all(np.abs(w) == 1) else datatype_for_range(int(w.min()), int(w.max()))
+
+
+def accumulator_type(
+    products: int, idt: DataType, wdt: DataType, xnor: bool, at: str
+) -> tuple[tuple[int, int], DataType]:
+    """The range of an accumulator over ``products`` products of ``idt`` by ``wdt`` values (the
+    XNOR-popcount's with ``xnor``) and its datatype, ``INT<ACC_W>`` (ValueError naming ``at`` when
+    wider than the hardware holds)."""
+    x_rng, w_rng = _range(idt), _range(wdt)
+    acc_range = kernels.accumulator_range(products, x_rng, w_rng, xnor=xnor)
+    return acc_range, DataType[f"INT{kernels.accumulator_width(products, x_rng, w_rng, xnor=xnor, where=at)}"]
+
+
+def channels_last(mt) -> bool:
+    """Whether a MultiThreshold thresholds the last axis: its layout channels-last, 2-D or not given."""
+    return _attr(mt, "data_layout", "") in ("", "NC", "NHWC", "NWC")
+
+
+def activation_output(mt) -> tuple[DataType, int | None]:
+    """A MultiThreshold's output datatype and the ``ActVal`` of a hardware layer's output
+    ``count + ActVal`` that equals it: output scale 1 and an integer bias, or a bipolar output's
+    scale 2 and bias -1 (ActVal 0, the count 0 / 1 read as -1 / +1); None for any other."""
+    scale, bias = _scale_bias(mt)
+    odt = DataType[_attr(mt, "out_dtype")]
+    bip = odt == DataType["BIPOLAR"]
+    if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
+        return odt, None
+    return odt, 0 if bip else int(bias)
+
+
+def _scale_bias(mt) -> tuple[float, float]:
+    return float(_attr(mt, "out_scale", 1.0)), float(_attr(mt, "out_bias", 0.0))
+
+
+def _no_output_offset(mt, layer: str) -> ValueError:
+    """The error for a MultiThreshold whose output scale and bias are not ``layer`` output offset."""
+    scale, bias = _scale_bias(mt)
+    return ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be {layer} output offset")
+
+
+def layer_thresholds(thr: np.ndarray, rows: int, products: int, xnor: bool, acc_range: tuple[int, int]) -> np.ndarray:
+    """A MultiThreshold's thresholds ``thr`` (float) as those of a MAC layer of ``rows`` output
+    channels over ``products`` products: one row for all channels repeated, moved to the
+    XNOR-popcount domain with ``xnor``, clipped to the accumulator range."""
+    if thr.shape[0] == 1 and rows > 1:
+        thr = np.repeat(thr, rows, axis=0)
+    if xnor:  # dot = 2 * popcount - products, so dot >= t  <=>  popcount >= ceil((t + products) / 2)
+        thr = np.ceil((thr + products) / 2)
+    return kernels.clip_thresholds(thr, *acc_range)
+
+
 class InferMVAU:
     """Matches MatMul(integer x, integer constant W) with an optional MultiThreshold as its only
     consumer, and makes one MVAU (weights stored (MH, MW), thresholds clipped to the accumulator
@@ -182,15 +244,10 @@ class InferMVAU:
             idt = model.get_tensor_datatype(mm.input[0])
             if w is None or not idt.is_integer():
                 continue
-            wdt = model.get_tensor_datatype(mm.input[1])
-            if not wdt.is_integer():
-                wdt = DataType["BIPOLAR"] if np.all(np.abs(w) == 1) else datatype_for_range(int(w.min()), int(w.max()))
+            wdt = weight_type(model, mm.input[1], w)
             mw, mh = w.shape
             xnor = idt == DataType["BIPOLAR"] and wdt == DataType["BIPOLAR"]
-            acc_lo, acc_hi = kernels.accumulator_range(mw, _range(idt), _range(wdt), xnor=xnor)
-            acc_dt = DataType[
-                f"INT{kernels.accumulator_width(mw, _range(idt), _range(wdt), xnor=xnor, where=where(mm))}"
-            ]
+            acc_range, acc_dt = accumulator_type(mw, idt, wdt, xnor, where(mm))
             in_shape = model.get_tensor_shape(mm.input[0])
             namer = Namer(model)
             wname = add_const(model, namer, mm.name + "_W", w.T.astype(np.float32), wdt)
@@ -201,71 +258,73 @@ class InferMVAU:
                 inputDataType=idt.name, weightDataType=wdt.name, accDataType=acc_dt.name,
                 binaryXnorMode=int(xnor),
             )  # fmt: skip
-            if mt is not None:
-                if _attr(mt, "data_layout", "") not in ("", "NC", "NHWC", "NWC"):
-                    continue
-                scale, bias = float(_attr(mt, "out_scale", 1.0)), float(_attr(mt, "out_bias", 0.0))
-                odt = DataType[_attr(mt, "out_dtype")]
-                bip = odt == DataType["BIPOLAR"]
-                if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
-                    raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be an MVAU output offset")
-                thr = model.get_initializer(mt.input[1]).astype(np.float64)
-                if thr.shape[0] == 1 and mh > 1:
-                    thr = np.repeat(thr, mh, axis=0)
-                if xnor:  # dot = 2 * popcount - MW, so dot >= t  <=>  popcount >= ceil((t + MW) / 2)
-                    thr = np.ceil((thr + mw) / 2)
-                thr = kernels.clip_thresholds(thr, acc_lo, acc_hi)
-                tname = add_const(model, namer, mm.name + "_T", thr.astype(np.float32), acc_dt)
-                node = MVAU.make(
-                    mm.name,
-                    [mm.input[0], wname, tname],
-                    [mt.output[0]],
-                    outputDataType=odt.name,
-                    ActVal=0 if bip else int(bias),
-                    **attrs,
-                )
-                _replace(model, [mm, mt], node)
-                model.set_tensor_datatype(mt.output[0], odt)
+            ins = [mm.input[0], wname]
+            if mt is None:
+                self._accumulator_output(model, namer, mm, ins, cons, attrs, acc_range)
+            elif channels_last(mt):
+                self._with_activation(model, namer, mm, mt, ins, attrs, acc_range, acc_dt)
             else:
-                odt = DataType[f"INT{kernels.signed_width(acc_lo, acc_hi)}"] if not xnor else datatype_for_range(0, mw)
-                out = mm.output[0]
-                is_output = any(o.name == out for o in model.graph.output)
-                to_dot = xnor and (is_output or any(c.op_type != "TopK" for c in cons))
-                if xnor:  # a new name: the popcount is another value than the dot product it replaces
-                    out = namer(mm.output[0] + "_popcount")
-                if xnor and not to_dot:  # only TopK reads it: the popcount ranks the classes as the dot does
-                    for c in cons:
-                        c.input[0] = out
-                node = MVAU.make(
-                    mm.name,
-                    [mm.input[0], wname],
-                    [out],
-                    outputDataType=odt.name,
-                    noActivation=1,
-                    **attrs,
-                )
-                if out != mm.output[0]:
-                    model.set_tensor_shape(out, model.get_tensor_shape(mm.output[0]))
-                _replace(model, [mm], node)
-                model.set_tensor_datatype(out, odt)
-                _retype_readers(model, out, odt)
-                if to_dot:
-                    two, mwc, dbl = (
-                        add_const(model, namer, "two", np.array(2.0)),
-                        add_const(model, namer, "mw", np.array(float(mw))),
-                        namer("popcount_x2"),
-                    )
-                    nodes = list(model.graph.node)
-                    i = nodes.index(node) + 1
-                    nodes[i:i] = [
-                        helper.make_node("Mul", [out, two], [dbl], name=namer("PopcountToDot")),
-                        helper.make_node("Sub", [dbl, mwc], [mm.output[0]], name=namer("PopcountToDot")),
-                    ]
-                    model.graph.ClearField("node")
-                    model.graph.node.extend(nodes)
-                    model.set_tensor_datatype(mm.output[0], DataType[f"INT{kernels.signed_width(-mw, mw)}"])
+                continue  # channels-first: the channels-last lowering comes first
             return model, True
         return model, False
+
+    @staticmethod
+    def _with_activation(model: ModelWrapper, namer: Namer, mm, mt, ins: list[str], attrs: dict,
+                         acc_range: tuple[int, int], acc_dt: DataType) -> None:  # fmt: skip
+        """The MatMul ``mm`` and its MultiThreshold ``mt`` -> one MVAU with those thresholds."""
+        odt, act_val = activation_output(mt)
+        if act_val is None:
+            raise _no_output_offset(mt, "an MVAU")
+        thr = model.get_initializer(mt.input[1]).astype(np.float64)
+        thr = layer_thresholds(thr, attrs["MH"], attrs["MW"], bool(attrs["binaryXnorMode"]), acc_range)
+        tname = add_const(model, namer, mm.name + "_T", thr.astype(np.float32), acc_dt)
+        node = MVAU.make(mm.name, [*ins, tname], [mt.output[0]], outputDataType=odt.name, ActVal=act_val, **attrs)
+        _replace(model, [mm, mt], node)
+        model.set_tensor_datatype(mt.output[0], odt)
+
+    @staticmethod
+    def _accumulator_output(model: ModelWrapper, namer: Namer, mm, ins: list[str], cons: list, attrs: dict,
+                            acc_range: tuple[int, int]) -> None:  # fmt: skip
+        """The MatMul ``mm`` -> an MVAU without activation, whose output is the accumulator; with
+        XNOR that is the popcount, a new tensor, converted back to the dot product unless only TopK
+        reads it (the popcount ranks the classes as the dot does)."""
+        mw, xnor = attrs["MW"], bool(attrs["binaryXnorMode"])
+        odt = DataType[f"INT{kernels.signed_width(*acc_range)}"] if not xnor else datatype_for_range(0, mw)
+        out = mm.output[0]
+        is_output = any(o.name == out for o in model.graph.output)
+        to_dot = xnor and (is_output or any(c.op_type != "TopK" for c in cons))
+        if xnor:  # a new name: the popcount is another value than the dot product it replaces
+            out = namer(mm.output[0] + "_popcount")
+        if xnor and not to_dot:  # only TopK reads it: the popcount ranks the classes as the dot does
+            for c in cons:
+                c.input[0] = out
+        node = MVAU.make(mm.name, ins, [out], outputDataType=odt.name, noActivation=1, **attrs)
+        if out != mm.output[0]:
+            model.set_tensor_shape(out, model.get_tensor_shape(mm.output[0]))
+        _replace(model, [mm], node)
+        model.set_tensor_datatype(out, odt)
+        _retype_readers(model, out, odt)
+        if to_dot:
+            _popcount_to_dot(model, namer, node, out, mm.output[0], mw)
+
+
+def _popcount_to_dot(model: ModelWrapper, namer: Namer, node, popcount: str, dot: str, mw: int) -> None:
+    """Mul / Sub after ``node`` that turn its XNOR-popcount over ``mw`` products back into the dot
+    product, 2 * popcount - MW, in the tensor ``dot``."""
+    two, mwc, dbl = (
+        add_const(model, namer, "two", np.array(2.0)),
+        add_const(model, namer, "mw", np.array(float(mw))),
+        namer("popcount_x2"),
+    )
+    nodes = list(model.graph.node)
+    i = nodes.index(node) + 1
+    nodes[i:i] = [
+        helper.make_node("Mul", [popcount, two], [dbl], name=namer("PopcountToDot")),
+        helper.make_node("Sub", [dbl, mwc], [dot], name=namer("PopcountToDot")),
+    ]
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes)
+    model.set_tensor_datatype(dot, DataType[f"INT{kernels.signed_width(-mw, mw)}"])
 
 
 class InferThresholding:
@@ -284,11 +343,9 @@ class InferThresholding:
                 continue  # becomes the activation of an MVAU
             if len(shape) > 2 and layout not in ("NHWC", "NWC"):
                 continue  # channels-first: the channels-last lowering comes first
-            scale, bias = float(_attr(mt, "out_scale", 1.0)), float(_attr(mt, "out_bias", 0.0))
-            odt = DataType[_attr(mt, "out_dtype")]
-            bip = odt == DataType["BIPOLAR"]
-            if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
-                raise ValueError(f"{where(mt)}: output scale {scale} / bias {bias} cannot be a threshold output offset")
+            odt, act_val = activation_output(mt)
+            if act_val is None:
+                raise _no_output_offset(mt, "a threshold")
             c = shape[-1]
             thr = model.get_initializer(mt.input[1]).astype(np.float64)
             if thr.shape[0] == 1 and c > 1:
@@ -306,7 +363,7 @@ class InferThresholding:
                 vectors=[int(d) for d in shape[1:-1]] or [1],
                 inputDataType=idt.name,
                 outputDataType=odt.name,
-                ActVal=0 if bip else int(bias),
+                ActVal=act_val,
             )
             _replace(model, [mt], node)
             return model, True

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import NodeProto
-from qnnflow.flows.ir import kernels
-from qnnflow.flows.ir.graph import Namer, add_const, consumers, datatype_for_range, where
+from qnnflow.flows.ir.graph import Namer, add_const, consumers, where
 from qnnflow.flows.ir.layers import VVAU, get_layer, pair
-from qnnflow.flows.passes.integer import _attr
+from qnnflow.flows.passes.hw import (
+    _replace,
+    accumulator_type,
+    activation_output,
+    channels_last,
+    layer_thresholds,
+    weight_type,
+)
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
-
-
-def _weight_type(model: ModelWrapper, name: str, w: np.ndarray) -> DataType:
-    dt = model.get_tensor_datatype(name)
-    if dt.is_integer():
-        return dt
-    return DataType["BIPOLAR"] if np.all(np.abs(w) == 1) else datatype_for_range(int(w.min()), int(w.max()))
 
 
 def depthwise_vvau(
@@ -40,7 +39,7 @@ def depthwise_vvau(
     input are stored as 2-bit signed -1 / +1 (hw/vvau.sv would count agreeing signs instead)."""
     w = np.asarray(model.get_initializer(conv.input[1]), dtype=np.float64)  # (C, 1, KH, KW)
     ch, _, kh, kw = w.shape
-    wdt = _weight_type(model, conv.input[1], w)
+    wdt = weight_type(model, conv.input[1], w)
     if idt == DataType["BIPOLAR"] and wdt == DataType["BIPOLAR"]:
         wdt = DataType["INT2"]
     wname = add_const(model, namer, conv.name + "_W", w.reshape(ch, kh * kw), wdt)
@@ -48,8 +47,7 @@ def depthwise_vvau(
     if odt.bitwidth() < 2:
         # a 0 / 1 accumulator (BINARY): hw/vvau.sv outputs at least 2 bits without thresholds, so
         # the output is the activation count(1 <= acc), which is acc itself in one bit
-        x_rng, w_rng = kernels.type_range(idt.name), kernels.type_range(wdt.name)
-        acc_dt = DataType[f"INT{kernels.accumulator_width(kh * kw, x_rng, w_rng, where=where(conv))}"]
+        _, acc_dt = accumulator_type(kh * kw, idt, wdt, False, where(conv))
         ins.append(add_const(model, namer, conv.name + "_T", np.ones((ch, 1), dtype=np.float32), acc_dt))
         no_act = 0
     shape = model.get_tensor_shape(out)
@@ -58,15 +56,6 @@ def depthwise_vvau(
         vectors=[int(d) for d in shape[1:-1]], inputDataType=idt.name, weightDataType=wdt.name,
         outputDataType=odt.name, accDataType=acc_dt.name, noActivation=no_act,
     )  # fmt: skip
-
-
-def _replace(model: ModelWrapper, old: list[NodeProto], new: NodeProto) -> None:
-    nodes = list(model.graph.node)
-    i = nodes.index(old[0])
-    nodes = [n for n in nodes if all(n is not o for o in old)]
-    nodes.insert(i, new)
-    model.graph.ClearField("node")
-    model.graph.node.extend(nodes)
 
 
 class InferVVAUActivation:
@@ -82,14 +71,12 @@ class InferVVAUActivation:
             if not layer.get("noActivation") or len(cons) != 1 or cons[0].op_type != "MultiThreshold":
                 continue
             mt = cons[0]
-            if _attr(mt, "data_layout", "") not in ("", "NC", "NHWC", "NWC"):
+            if not channels_last(mt):
                 continue
-            scale, bias = float(_attr(mt, "out_scale", 1.0)), float(_attr(mt, "out_bias", 0.0))
-            odt = DataType[_attr(mt, "out_dtype")]
-            bip = odt == DataType["BIPOLAR"]
-            if not ((scale == 1.0 and bias == round(bias)) or (bip and scale == 2.0 and bias == -1.0)):
+            odt, act_val = activation_output(mt)
+            if act_val is None:
                 continue
-            _replace(model, [node, mt], self._absorbed(model, layer, mt, odt, 0 if bip else int(bias)))
+            _replace(model, [node, mt], self._absorbed(model, layer, mt, odt, act_val))
             model.set_tensor_datatype(mt.output[0], odt)
             return model, True
         return model, False
@@ -102,16 +89,11 @@ class InferVVAUActivation:
         idt = DataType[layer.get("inputDataType")]
         xnor = idt == DataType["BIPOLAR"] and bool(np.all(np.abs(w) == 1))
         wdt = DataType["BIPOLAR"] if xnor else DataType[layer.get("weightDataType")]
-        x_rng, w_rng = kernels.type_range(idt.name), kernels.type_range(wdt.name)
-        lo, hi = kernels.accumulator_range(kk, x_rng, w_rng, xnor=xnor)
-        acc_dt = DataType[f"INT{kernels.accumulator_width(kk, x_rng, w_rng, xnor=xnor, where=where(node))}"]
-        thr = np.asarray(model.get_initializer(mt.input[1]), dtype=np.float64)
-        if thr.shape[0] == 1 and ch > 1:
-            thr = np.repeat(thr, ch, axis=0)
-        if xnor:  # dot = 2 * popcount - KK, so dot >= t  <=>  popcount >= ceil((t + KK) / 2)
-            thr = np.ceil((thr + kk) / 2)
+        acc_range, acc_dt = accumulator_type(kk, idt, wdt, xnor, where(node))
+        thr = layer_thresholds(
+            np.asarray(model.get_initializer(mt.input[1]), dtype=np.float64), ch, kk, xnor, acc_range
+        )
         namer = Namer(model)
-        thr = kernels.clip_thresholds(thr, lo, hi)
         tname = add_const(model, namer, node.name + "_T", thr.astype(np.float32), acc_dt)
         wname = node.input[1]
         if wdt.name != layer.get("weightDataType"):
