@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from qnnflow.flows.compile.resources import _COST, _clog2, _Mac, _mac, _Tally, memory
+from qnnflow.flows.compile.resources import _COST, _Mac, _mac, _Tally
+from qnnflow.flows.compile.resources_memory import _clog2, memory
 
 # ECP5 costs of hw/vvau.sv that differ from hw/mvau.sv's (module docstring): per threshold bit, and
 # the factor on the products and their adder tree

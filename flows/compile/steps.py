@@ -88,21 +88,15 @@ def step_channels_last(model: ModelWrapper, opts: CompileOptions) -> ModelWrappe
 def step_label_select(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
     if opts.output is OutputMode.LOGITS:
         return model
-    from qnnflow.flows.passes.hw import FinalScaleToLabelSelect
+    from qnnflow.flows.passes.hw_labels import FinalScaleToLabelSelect
 
     model, _ = FinalScaleToLabelSelect().apply(model)
     return model
 
 
 def step_hw_layers(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
-    from qnnflow.flows.passes.hw import (
-        InferAddStreams,
-        InferDuplicateStreams,
-        InferLabelSelect,
-        InferMVAU,
-        InferThresholding,
-        hw_region,
-    )
+    from qnnflow.flows.passes.hw import InferAddStreams, InferDuplicateStreams, InferMVAU, InferThresholding, hw_region
+    from qnnflow.flows.passes.hw_labels import InferLabelSelect
     from qnnflow.flows.passes.vvau import InferVVAUActivation
 
     # a VVAU takes its activation before a standalone Thresholding could

@@ -1,7 +1,7 @@
 """Graph passes, in the order the build steps (:mod:`qnnflow.flows.compile.steps`) run them:
 tidy-up (:mod:`.tidy`, :mod:`.conv1d`, :mod:`.pool`), streamlining to integer MatMul / Conv plus
 thresholds, then clean-up of the integer graph (:mod:`.integer`), channels-last layout
-(:mod:`.layout`), hardware layers (:mod:`.hw`, :mod:`.vvau`) and streams between them
+(:mod:`.layout`), hardware layers (:mod:`.hw`, :mod:`.vvau`, label selection :mod:`.hw_labels`) and streams between them
 (:mod:`.streams`). Each pass is ``apply(model) -> (model, changed)``; no file or tool I/O.
 
 The streamlining is one pass, :class:`.streamline.Streamline` (the walk over the graph), whose

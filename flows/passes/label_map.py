@@ -16,8 +16,8 @@ the lowest index, as ``numpy.argmax`` and ``hw/label_select.sv`` break them).
 - Scales that differ between classes: ``M_c = a_c * D``, ``N_c = b_c * D`` over the common
   denominator ``D``, divided by their gcd. Negative and zero scales need no special case.
 
-Analyses only: the passes (flows/passes/streamline.py, flows/passes/hw.py) emit the map as integer
-Mul / Add nodes before the TopK, and :class:`~qnnflow.flows.passes.hw.InferLabelSelect` folds them
+Analyses only: the passes (flows/passes/streamline_select.py, flows/passes/hw_labels.py) emit the map as integer
+Mul / Add nodes before the TopK, and :class:`~qnnflow.flows.passes.hw_labels.InferLabelSelect` folds them
 into the LabelSelect layer.
 """
 

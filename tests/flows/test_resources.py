@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qnnflow.flows.compile.resources import layer_params, memory, module_estimate
+from qnnflow.flows.compile.resources import layer_params, module_estimate
+from qnnflow.flows.compile.resources_memory import memory
 
 from qnnflow import toolchain
 
