@@ -10,10 +10,9 @@ beats, NF = CH/PE output beats, NF*SF cycles (SF = KK/SIMD).
 
 from __future__ import annotations
 
-import numpy as np
 from qnnflow.flows.ir import kernels_dw
-from qnnflow.sim.cases import corner_inputs
-from qnnflow.sim.streams import Sink, Source, Stimulus, beats, load_config, traffic_tests
+from qnnflow.sim.mac_stimulus import mac_stimulus
+from qnnflow.sim.streams import Sink, Source, Stimulus, load_config, traffic_tests
 
 CFG = load_config()
 P = CFG["params"]
@@ -25,33 +24,7 @@ def ports(dut):
 
 
 def stimulus(rng) -> Stimulus:
-    n, size = CFG["windows"], P["KK"] * P["CH"]
-    w = np.array(CFG["weights"])
-    lo, hi = CFG["x_range"]
-    if P["IN_BIPOLAR"]:
-        x = rng.choice(np.array([-1, 1]), size=(n, size))
-    else:
-        x = rng.integers(lo, hi + 1, size=(n, size))
-    x = np.concatenate([corner_inputs(size, (lo, hi)), x])
-    thr = np.array(CFG["thresholds"]) if P["NUM_T"] else None
-    y = kernels_dw.vvau(
-        x,
-        w,
-        thresholds=thr,
-        out_offset=P["OUT_OFFSET"],
-        x_bipolar=bool(P["IN_BIPOLAR"]),
-        w_bipolar=bool(P["W_BIPOLAR"]),
-    )
-    per_beat = P["SIMD"] * P["PE"]
-    x_beats = beats(x, P["IN_W"], per_beat, signed=bool(P["IN_SIGNED"]), bipolar=bool(P["IN_BIPOLAR"]), port="input")
-    out_signed = not P["NUM_T"] or P["OUT_OFFSET"] < 0  # without thresholds: the signed accumulator
-    port = f"expected output (OUT_W {P['OUT_W']}, ACC_W {P['ACC_W']})"
-    return Stimulus(
-        inputs=[[x_beats]],
-        expect=[[beats(y, P["OUT_W"], P["PE"], signed=out_signed, port=port)]],
-        beats_per_frame=NF,
-        formula=NF * SF,
-    )
+    return mac_stimulus(rng, CFG, kernels_dw.vvau, P["KK"] * P["CH"], P["SIMD"] * P["PE"], CFG["windows"], NF * SF)
 
 
 # the three traffic modes (no stalls, random input idles, random output backpressure), one test each
