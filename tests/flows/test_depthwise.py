@@ -372,6 +372,20 @@ def depthwise1d(length: int = 32, seed: int = 0) -> ModelWrapper:
     return ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid(Q, 1)]))
 
 
+def _dataflow_or_rtl_decides(r, x: np.ndarray, want: np.ndarray, build: Path, rtl: bool) -> None:
+    """The dataflow graph's decisions on ``x`` equal ``want``; with ``rtl``, the stitched simulation's
+    on the first 60 do, with 0 mismatches and the estimated cycles per frame measured."""
+    if not rtl:
+        np.testing.assert_array_equal(run_batched(ModelWrapper(str(r.dataflow)), x).reshape(len(x)), want)
+        return
+    from qnnflow.sim.stitch import simulate
+
+    sim = simulate(build, inputs=x[:60], log=lambda _m: None)
+    assert sim["mismatches"] == 0
+    assert sim["cycles_per_frame_measured"] == sim["cycles_per_frame_estimated"] == r.estimates["ii_cycles"]
+    np.testing.assert_array_equal(decisions(np.load(Path(sim["results_dir"]) / "outputs.npy")), want[:60])
+
+
 @pytest.mark.parametrize("rtl", [False, pytest.param(True, marks=pytest.mark.rtl)], ids=["graph", "rtl"])
 def test_depthwise_conv1d(tmp_path, rtl):
     """A depthwise Conv1d becomes a VVAU on a 1 x 5 window; decisions as qonnx's, in the graph and
@@ -384,15 +398,7 @@ def test_depthwise_conv1d(tmp_path, rtl):
     assert len(np.unique(want)) >= 3
     (dw,) = _vvaus(r.dataflow)
     assert (list(dw.get("Kernel")), list(dw.get("vectors")), dw.get("Channels")) == ([1, 5], [1, 15], 6)
-    if not rtl:
-        np.testing.assert_array_equal(run_batched(ModelWrapper(str(r.dataflow)), x).reshape(len(x)), want)
-        return
-    from qnnflow.sim.stitch import simulate
-
-    sim = simulate(tmp_path / "b", inputs=x[:60], log=lambda _m: None)
-    assert sim["mismatches"] == 0
-    assert sim["cycles_per_frame_measured"] == sim["cycles_per_frame_estimated"] == r.estimates["ii_cycles"]
-    np.testing.assert_array_equal(decisions(np.load(Path(sim["results_dir"]) / "outputs.npy")), want[:60])
+    _dataflow_or_rtl_decides(r, x, want, tmp_path / "b", rtl)
 
 
 def depthwise_logits(seed: int = 0) -> ModelWrapper:
@@ -430,15 +436,7 @@ def test_depthwise_without_activation(tmp_path, rtl):
     assert len(np.unique(want)) == 3
     (dw,) = _vvaus(r.dataflow)
     assert dw.get("noActivation") == 1 and len(dw.node.input) == 2
-    if not rtl:
-        np.testing.assert_array_equal(run_batched(ModelWrapper(str(r.dataflow)), x).reshape(len(x)), want)
-        return
-    from qnnflow.sim.stitch import simulate
-
-    sim = simulate(tmp_path / "b", inputs=x[:60], log=lambda _m: None)
-    assert sim["mismatches"] == 0
-    assert sim["cycles_per_frame_measured"] == sim["cycles_per_frame_estimated"] == r.estimates["ii_cycles"]
-    np.testing.assert_array_equal(decisions(np.load(Path(sim["results_dir"]) / "outputs.npy")), want[:60])
+    _dataflow_or_rtl_decides(r, x, want, tmp_path / "b", rtl)
 
 
 @pytest.mark.parametrize("model", ["relu", "bipolar", "logits"])
