@@ -7,7 +7,7 @@ dataflow graph (constants checked, memory files made), the resource estimates wi
 layer's attributes; a threshold count, which the backend reads from the constant, is then the most
 the output type can count).
 
-A backend knows nothing about tools or about the rest of the design: codegen (flows/codegen.py)
+A backend knows nothing about tools or about the rest of the design: codegen (flows/codegen/generate.py)
 asks it for the module name, the HDL parameters, the lanes of its input and output ports, and the
 memory files (name -> words, word width) to write with :mod:`qnnflow.flows.codegen.memfiles`.
 

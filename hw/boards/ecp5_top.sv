@@ -2,7 +2,7 @@
 //
 // Function  : the oscillator `clk_osc` drives an EHXPLLL (when USE_PLL) whose CLKOP is the design
 //             clock: f = f_osc / CLKI_DIV * CLKFB_DIV (feedback from CLKOP), VCO = f * CLKOP_DIV.
-//             qnnflow.flows.boards computes the dividers for the requested clock. Without
+//             qnnflow.flows.implement.boards computes the dividers for the requested clock. Without
 //             USE_PLL the oscillator is the design clock. Reset is held until the PLL has locked
 //             (synchronized) and then for 15 more cycles (hw/boards/power_on_reset.sv).
 // Pins      : clk_osc, uart_rx, uart_tx, led[1:0] (named the same in every .lpf file).

@@ -1,7 +1,7 @@
 // ice40_top: board_top on a Lattice iCE40 board (iCEBreaker): clock, power-on reset, pins.
 //
 // Function  : the oscillator pin `clk_osc` drives an SB_PLL40_PAD (when USE_PLL), simple
-//             feedback: f = f_osc * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ); qnnflow.flows.boards
+//             feedback: f = f_osc * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ); qnnflow.flows.implement.boards
 //             computes DIVR, DIVF, DIVQ and FILTER_RANGE for the requested clock. Without USE_PLL
 //             the oscillator is the design clock. Reset is held until the PLL has locked
 //             (synchronized) and then for 15 more cycles (hw/boards/power_on_reset.sv).
