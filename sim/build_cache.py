@@ -49,7 +49,7 @@ def runtime_dir(cache: Path, **key: object) -> Path:
 
 def reuse_runtime(runtime: Path, build: Path, names: Sequence[str]) -> None:
     """Copy the kept runtime objects ``names`` into a new ``build`` folder, dated ahead."""
-    if not all((runtime / n).is_file() for n in names[:1]):
+    if not (runtime / names[0]).is_file():  # nothing kept yet: this build makes them
         return
     with locked(runtime):
         for name in names:

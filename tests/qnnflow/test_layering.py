@@ -77,13 +77,13 @@ def _sources() -> list[Path]:
     return files
 
 
-def _module_layer(line_name: str) -> str:
-    """``qnnflow.X`` where X is a name exported by the package's __init__ (FlowError...) is base."""
-    name = line_name
+def _module_layer(name: str) -> str:
+    """The layer of an imported name; ``qnnflow.X`` where X is no module or folder (a name the
+    package's ``__init__`` exports, such as FlowError) is base."""
     parts = name.split(".")
-    if len(parts) == 2 and not any((ROOT / "qnnflow" / f"{parts[1]}{ext}").exists() for ext in (".py", "")):
-        if parts[1] not in FOLDERS:
-            return "base"
+    is_module = (ROOT / "qnnflow" / f"{parts[-1]}.py").exists() or (ROOT / "qnnflow" / parts[-1]).is_dir()
+    if len(parts) == 2 and parts[1] not in FOLDERS and not is_module:
+        return "base"
     return _layer_of_module(name)
 
 
