@@ -65,13 +65,6 @@ def run_serial(port: str, fmt: LinkFormat, frames: Sequence[Sequence[int]], *, b
                      session.stale, session.timeout, session.max_round_trip)
 
 
-def link_format_from_build(build_dir: Path | str) -> LinkFormat:
-    """The link format of a build folder's accelerator (see :mod:`qnnflow.flows.implement`)."""
-    from qnnflow.flows.implement import accelerator_design
-
-    return accelerator_design(build_dir).link_format
-
-
 def _build_performance(build_dir: Path) -> dict:
     import json
 

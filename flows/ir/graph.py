@@ -10,7 +10,7 @@ import itertools
 import re
 
 import numpy as np
-from onnx import NodeProto, TensorProto, helper
+from onnx import NodeProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -147,12 +147,6 @@ def datatype_for_range(lo: int, hi: int) -> DataType:
     while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
         bits += 1
     return DataType[f"INT{max(bits, 2)}"]
-
-
-def set_value_info(model: ModelWrapper, name: str, shape: list[int] | tuple[int, ...], dtype: DataType | None) -> None:
-    model.set_tensor_shape(name, list(shape), TensorProto.FLOAT)
-    if dtype is not None:
-        model.set_tensor_datatype(name, dtype)
 
 
 def topo_nodes(model: ModelWrapper) -> list[NodeProto]:
