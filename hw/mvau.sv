@@ -104,59 +104,43 @@ module mvau #(
     localparam int WADDR_W = NF * SF > 1 ? $clog2(NF * SF) : 1;
     localparam int WWORD_W = PE * SIMD * W_W;
     localparam int XWORD_W = SIMD * IN_W;
-    localparam bit XNOR    = IN_BIPOLAR && W_BIPOLAR;
-    // narrow products become shift-and-add logic; only wide ones are left to multipliers (DSPs)
-    localparam bit USE_MUL = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 4 && W_W > 4;
-    // wide dot products: registered partial sums of GROUP products each (stage 1a), so no cycle
-    // holds more than a GROUP-input adder tree or an NG-input one
-    localparam int GROUP   = 8;
-    localparam bit SPLIT   = SIMD > GROUP;
-    localparam int NG      = (SIMD + GROUP - 1) / GROUP;
 
     // ---------------------------------------------------------------- control
     logic [SF_W-1:0]    sf_reg;
     logic [NF_W-1:0]    nf_reg;
-    logic [WADDR_W-1:0] waddr_reg, waddr_next;
+    logic [WADDR_W-1:0] waddr_reg;  // the weights of the slice (nf_reg, sf_reg)
+    logic               space;      // mac_pipeline's queue has room for one more result
 
-    logic v0_reg, first0_reg, last0_reg;  // stage 0: one slice and its weights, registered
-    logic v1_reg, first1_reg, last1_reg;  // stage 1: dot products of one slice
-    logic v2_reg;                         // stage 2: a finished accumulator
-    logic slice_ready;
-
-    // the pipeline moves unless a finished result waits for the output slice
-    wire en    = !v2_reg || slice_ready;
     wire first_fold = nf_reg == '0;
-    wire issue = en && (!first_fold || s_axis_tvalid);
-    wire last_sf = sf_reg == SF_W'(SF - 1);
-    wire last_nf = nf_reg == NF_W'(NF - 1);
+    wire last_sf    = sf_reg == SF_W'(SF - 1);
+    wire last_nf    = nf_reg == NF_W'(NF - 1);
+    // a fold's last slice needs a place in the queue; the first fold needs an input beat
+    wire can_issue  = !last_sf || space;
+    wire issue      = can_issue && (!first_fold || s_axis_tvalid);
 
-    assign s_axis_tready = en && first_fold;
-
-    always_comb begin
-        waddr_next = waddr_reg;
-        if (issue) waddr_next = (last_sf && last_nf) ? '0 : waddr_reg + 1'b1;
-        if (rst) waddr_next = '0;
-    end
+    assign s_axis_tready = can_issue && first_fold;
 
     always_ff @(posedge clk) begin
-        waddr_reg <= waddr_next;
         if (issue) begin
             sf_reg <= last_sf ? '0 : sf_reg + 1'b1;
             if (last_sf) nf_reg <= last_nf ? '0 : nf_reg + 1'b1;
+            waddr_reg <= (last_sf && last_nf) ? '0 : waddr_reg + 1'b1;
         end
         if (rst) begin
-            sf_reg <= '0;
-            nf_reg <= '0;
+            sf_reg    <= '0;
+            nf_reg    <= '0;
+            waddr_reg <= '0;
         end
     end
 
-    // ---------------------------------------------------------------- weights (read a cycle ahead)
+    // ---------------------------------------------------------------- weights
+    // read every cycle at a register's address: block RAM friendly, no logic before the read
     logic [WWORD_W-1:0] wmem [NF * SF];
     initial $readmemh(WEIGHT_FILE, wmem);
 
-    logic [WWORD_W-1:0] w_q;  // wmem[waddr_reg]
+    logic [WWORD_W-1:0] w_ram;  // the weights of the slice issued in the cycle before
     always_ff @(posedge clk) begin
-        w_q <= wmem[waddr_next];
+        w_ram <= wmem[waddr_reg];
     end
 
     // ---------------------------------------------------------------- input vector buffer
@@ -172,186 +156,30 @@ module mvau #(
         assign x_cur = s_axis_tdata;
     end
 
-    // ---------------------------------------------------------------- stage 0: register the slice
-    logic [XWORD_W-1:0] x_q;
-    logic [WWORD_W-1:0] w_q0;
+    // ---------------------------------------------------------------- the issued slice, registered
+    logic [XWORD_W-1:0] x_reg;
+    logic               v_reg, first_reg, last_reg;
+    logic [NF_W-1:0]    fold_reg;
     always_ff @(posedge clk) begin
-        if (en) begin
-            v0_reg     <= issue;
-            first0_reg <= sf_reg == '0;
-            last0_reg  <= last_sf;
-            x_q        <= x_cur;
-            w_q0       <= w_q;
-        end
-        if (rst) v0_reg <= 1'b0;
+        x_reg     <= x_cur;
+        v_reg     <= issue;
+        first_reg <= sf_reg == '0;
+        last_reg  <= last_sf;
+        fold_reg  <= nf_reg;
+        if (rst) v_reg <= 1'b0;
     end
 
-    // ---------------------------------------------------------------- stage 1: dot products
-    function automatic logic signed [ACC_W-1:0] product(
-        input logic [IN_W-1:0] xv, input logic [W_W-1:0] wv
-    );
-        logic signed [ACC_W-1:0] xe, we, r;
-        logic match;
-        xe = IN_SIGNED ? ACC_W'($signed(xv)) : ACC_W'(xv);
-        we = W_SIGNED ? ACC_W'($signed(wv)) : ACC_W'(wv);
-        r = '0;
-        match = 1'b0;
-        if (XNOR) begin
-            match = xv[0] ~^ wv[0];  // 1 bit: the signs agree
-            r = ACC_W'(match);
-        end else if (W_BIPOLAR) begin
-            r = wv[0] ? xe : -xe;
-        end else if (IN_BIPOLAR) begin
-            r = xv[0] ? we : -we;
-        end else if (USE_MUL) begin
-            r = xe * we;
-        end else if (W_W <= IN_W) begin
-            for (int i = 0; i < W_W; i++) begin
-                if (wv[i]) r = (W_SIGNED && i == W_W - 1) ? r - (xe <<< i) : r + (xe <<< i);
-            end
-        end else begin
-            for (int i = 0; i < IN_W; i++) begin
-                if (xv[i]) r = (IN_SIGNED && i == IN_W - 1) ? r - (we <<< i) : r + (we <<< i);
-            end
-        end
-        product = r;
-    endfunction
-
-    logic [PE*ACC_W-1:0] dot, dot1_reg;
-    logic v1_in, first1_in, last1_in;  // what enters stage 1's registers
-
-    if (SPLIT) begin : g_split
-        // stage 1a: NG partial sums per PE
-        logic [PE*NG*ACC_W-1:0] part, part_reg;
-        logic va_reg, firsta_reg, lasta_reg;
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                for (int g = 0; g < NG; g++) begin
-                    logic signed [ACC_W-1:0] sum;
-                    sum = '0;
-                    for (int s = g * GROUP; s < (g + 1) * GROUP && s < SIMD; s++) begin
-                        sum = sum + product(x_q[s*IN_W +: IN_W], w_q0[(pe*SIMD + s)*W_W +: W_W]);
-                    end
-                    part[(pe*NG + g)*ACC_W +: ACC_W] = sum;
-                end
-            end
-        end
-        always_ff @(posedge clk) begin
-            if (en) begin
-                va_reg     <= v0_reg;
-                firsta_reg <= first0_reg;
-                lasta_reg  <= last0_reg;
-                part_reg   <= part;
-            end
-            if (rst) va_reg <= 1'b0;
-        end
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                logic signed [ACC_W-1:0] sum;
-                sum = '0;
-                for (int g = 0; g < NG; g++) sum = sum + part_reg[(pe*NG + g)*ACC_W +: ACC_W];
-                dot[pe*ACC_W +: ACC_W] = sum;
-            end
-        end
-        assign v1_in = va_reg;
-        assign first1_in = firsta_reg;
-        assign last1_in = lasta_reg;
-    end else begin : g_direct
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                logic signed [ACC_W-1:0] sum;
-                sum = '0;
-                for (int s = 0; s < SIMD; s++) begin
-                    sum = sum + product(x_q[s*IN_W +: IN_W], w_q0[(pe*SIMD + s)*W_W +: W_W]);
-                end
-                dot[pe*ACC_W +: ACC_W] = sum;
-            end
-        end
-        assign v1_in = v0_reg;
-        assign first1_in = first0_reg;
-        assign last1_in = last0_reg;
-    end
-
-    always_ff @(posedge clk) begin
-        if (en) begin
-            v1_reg     <= v1_in;
-            first1_reg <= first1_in;
-            last1_reg  <= last1_in;
-            dot1_reg   <= dot;
-        end
-        if (rst) v1_reg <= 1'b0;
-    end
-
-    // ---------------------------------------------------------------- stage 2: accumulate
-    logic [PE*ACC_W-1:0] acc_reg;
-    always_ff @(posedge clk) begin
-        if (en) begin
-            v2_reg <= v1_reg && last1_reg;
-            if (v1_reg) begin
-                for (int pe = 0; pe < PE; pe++) begin
-                    acc_reg[pe*ACC_W +: ACC_W] <= (first1_reg ? ACC_W'(0) : acc_reg[pe*ACC_W +: ACC_W])
-                                                  + dot1_reg[pe*ACC_W +: ACC_W];
-                end
-            end
-        end
-        if (rst) v2_reg <= 1'b0;
-    end
-
-    // ---------------------------------------------------------------- stage 3: activation
-    logic [PE*OUT_W-1:0] act;
-
-    if (NUM_T > 0) begin : g_thresholds
-        localparam int TWORD_W = PE * NUM_T * ACC_W;
-        logic [TWORD_W-1:0] tmem [NF];
-        initial $readmemh(THRESH_FILE, tmem);
-
-        // loaded together with acc_reg, from the fold whose last slice is in stage 1
-        logic [NF_W-1:0]    nf0_reg, nf_mid, nf1_reg;
-        logic [TWORD_W-1:0] thr_q;
-        if (SPLIT) begin : g_nf_split
-            logic [NF_W-1:0] nfa_reg;
-            always_ff @(posedge clk) begin
-                if (en) nfa_reg <= nf0_reg;
-            end
-            assign nf_mid = nfa_reg;
-        end else begin : g_nf_direct
-            assign nf_mid = nf0_reg;
-        end
-        always_ff @(posedge clk) begin
-            if (en) begin
-                nf0_reg <= nf_reg;
-                nf1_reg <= nf_mid;
-                thr_q   <= tmem[nf1_reg];
-            end
-        end
-
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                logic [OUT_W-1:0] count;
-                count = OUT_W'(OUT_OFFSET);
-                for (int t = 0; t < NUM_T; t++) begin
-                    if ($signed(thr_q[(pe*NUM_T + t)*ACC_W +: ACC_W]) <= $signed(acc_reg[pe*ACC_W +: ACC_W])) begin
-                        count = count + 1'b1;
-                    end
-                end
-                act[pe*OUT_W +: OUT_W] = count;
-            end
-        end
-    end else begin : g_no_thresholds
-        assign act = acc_reg;
-    end
-
-    skid_buffer #(
-        .DATA_W(PE*OUT_W)
-    ) u_out (
-        .clk(clk),
-        .rst(rst),
-        .s_axis_tdata(act),
-        .s_axis_tvalid(v2_reg),
-        .s_axis_tready(slice_ready),
-        .m_axis_tdata(m_axis_tdata),
-        .m_axis_tvalid(m_axis_tvalid),
-        .m_axis_tready(m_axis_tready)
+    mac_pipeline #(
+        .PE(PE), .SIMD(SIMD), .X_PER_PE(1'b0), .NF(NF), .ACC_MEM(1'b0),
+        .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
+        .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR),
+        .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE)
+    ) u_mac (
+        .clk(clk), .rst(rst),
+        .in_valid(v_reg), .in_first(first_reg), .in_last(last_reg), .in_fold(fold_reg),
+        .in_x(x_reg), .in_w(w_ram),
+        .reserve(issue && last_sf), .space(space),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 
 endmodule

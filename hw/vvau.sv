@@ -119,253 +119,68 @@ module vvau #(
     localparam int WADDR_W = NF * SF > 1 ? $clog2(NF * SF) : 1;
     localparam int WWORD_W = PE * SIMD * W_W;
     localparam int XWORD_W = SIMD * PE * IN_W;
-    localparam bit XNOR    = IN_BIPOLAR && W_BIPOLAR;
-    // narrow products become shift-and-add logic; only wide ones are left to multipliers (DSPs)
-    localparam bit USE_MUL = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 4 && W_W > 4;
-    // wide dot products: registered partial sums of GROUP products each (stage 1a)
-    localparam int GROUP   = 8;
-    localparam bit SPLIT   = SIMD > GROUP;
-    localparam int NG      = (SIMD + GROUP - 1) / GROUP;
 
     // ---------------------------------------------------------------- control
-    logic [NF_W-1:0]    nf_reg;  // channel fold of the next beat (fastest)
-    logic [SF_W-1:0]    sf_reg;  // window slice of the next beat
-    logic [WADDR_W-1:0] waddr_reg, waddr_next;
+    logic [NF_W-1:0]    nf_reg;     // channel fold of the next beat (fastest)
+    logic [SF_W-1:0]    sf_reg;     // window slice of the next beat
+    logic [WADDR_W-1:0] waddr_reg;  // the weights of the beat (sf_reg, nf_reg)
+    logic               space;      // mac_pipeline's queue has room for one more result
 
-    logic v0_reg, first0_reg, last0_reg;  // stage 0: one beat and its weights, registered
-    logic v1_reg, first1_reg, last1_reg;  // stage 1: dot products of one beat
-    logic v2_reg;                         // stage 2: a finished channel fold
-    // the channel fold of stages 0 and 1: it addresses the accumulator memory and the thresholds,
-    // so with NF = 1 and no thresholds nothing reads it
-    // verilator lint_off UNUSEDSIGNAL
-    logic [NF_W-1:0] nf0_reg, nf1_reg;
-    // verilator lint_on UNUSEDSIGNAL
-    logic slice_ready;
+    wire last_nf   = nf_reg == NF_W'(NF - 1);
+    wire last_sf   = sf_reg == SF_W'(SF - 1);
+    // every beat of a window's last slice finishes a channel fold: it needs a place in the queue
+    wire can_issue = !last_sf || space;
+    wire issue     = can_issue && s_axis_tvalid;
 
-    // the pipeline moves unless a finished result waits for the output slice
-    wire en      = !v2_reg || slice_ready;
-    wire issue   = en && s_axis_tvalid;
-    wire last_nf = nf_reg == NF_W'(NF - 1);
-    wire last_sf = sf_reg == SF_W'(SF - 1);
-
-    assign s_axis_tready = en;
-
-    always_comb begin
-        waddr_next = waddr_reg;
-        if (issue) waddr_next = (last_nf && last_sf) ? '0 : waddr_reg + 1'b1;
-        if (rst) waddr_next = '0;
-    end
+    assign s_axis_tready = can_issue;
 
     always_ff @(posedge clk) begin
-        waddr_reg <= waddr_next;
         if (issue) begin
             nf_reg <= last_nf ? '0 : nf_reg + 1'b1;
             if (last_nf) sf_reg <= last_sf ? '0 : sf_reg + 1'b1;
+            waddr_reg <= (last_nf && last_sf) ? '0 : waddr_reg + 1'b1;
         end
         if (rst) begin
-            nf_reg <= '0;
-            sf_reg <= '0;
+            nf_reg    <= '0;
+            sf_reg    <= '0;
+            waddr_reg <= '0;
         end
     end
 
-    // ---------------------------------------------------------------- weights (read a cycle ahead)
+    // ---------------------------------------------------------------- weights
+    // read every cycle at a register's address: block RAM friendly, no logic before the read
     logic [WWORD_W-1:0] wmem [NF * SF];
     initial $readmemh(WEIGHT_FILE, wmem);
 
-    logic [WWORD_W-1:0] w_q;  // wmem[waddr_reg]
+    logic [WWORD_W-1:0] w_ram;  // the weights of the beat issued in the cycle before
     always_ff @(posedge clk) begin
-        w_q <= wmem[waddr_next];
+        w_ram <= wmem[waddr_reg];
     end
 
-    // ---------------------------------------------------------------- stage 0: register the beat
-    logic [XWORD_W-1:0] x_q;
-    logic [WWORD_W-1:0] w_q0;
+    // ---------------------------------------------------------------- the issued beat, registered
+    logic [XWORD_W-1:0] x_reg;
+    logic               v_reg, first_reg, last_reg;
+    logic [NF_W-1:0]    fold_reg;
     always_ff @(posedge clk) begin
-        if (en) begin
-            v0_reg     <= issue;
-            first0_reg <= sf_reg == '0;
-            last0_reg  <= last_sf;
-            nf0_reg    <= nf_reg;
-            x_q        <= s_axis_tdata;
-            w_q0       <= w_q;
-        end
-        if (rst) v0_reg <= 1'b0;
+        x_reg     <= s_axis_tdata;
+        v_reg     <= issue;
+        first_reg <= sf_reg == '0;
+        last_reg  <= last_sf;
+        fold_reg  <= nf_reg;
+        if (rst) v_reg <= 1'b0;
     end
 
-    // ---------------------------------------------------------------- stage 1: dot products
-    function automatic logic signed [ACC_W-1:0] product(
-        input logic [IN_W-1:0] xv, input logic [W_W-1:0] wv
-    );
-        logic signed [ACC_W-1:0] xe, we, r;
-        logic match;
-        xe = IN_SIGNED ? ACC_W'($signed(xv)) : ACC_W'(xv);
-        we = W_SIGNED ? ACC_W'($signed(wv)) : ACC_W'(wv);
-        r = '0;
-        match = 1'b0;
-        if (XNOR) begin
-            match = xv[0] ~^ wv[0];  // 1 bit: the signs agree
-            r = ACC_W'(match);
-        end else if (W_BIPOLAR) begin
-            r = wv[0] ? xe : -xe;
-        end else if (IN_BIPOLAR) begin
-            r = xv[0] ? we : -we;
-        end else if (USE_MUL) begin
-            r = xe * we;
-        end else if (W_W <= IN_W) begin
-            for (int i = 0; i < W_W; i++) begin
-                if (wv[i]) r = (W_SIGNED && i == W_W - 1) ? r - (xe <<< i) : r + (xe <<< i);
-            end
-        end else begin
-            for (int i = 0; i < IN_W; i++) begin
-                if (xv[i]) r = (IN_SIGNED && i == IN_W - 1) ? r - (we <<< i) : r + (we <<< i);
-            end
-        end
-        product = r;
-    endfunction
-
-    // channel pe, window position s of the beat: x element s*PE + pe, weight element pe*SIMD + s
-    function automatic logic signed [ACC_W-1:0] term(
-        input logic [XWORD_W-1:0] xw, input logic [WWORD_W-1:0] ww, input int pe, input int s
-    );
-        term = product(xw[(s*PE + pe)*IN_W +: IN_W], ww[(pe*SIMD + s)*W_W +: W_W]);
-    endfunction
-
-    logic [PE*ACC_W-1:0] dot, dot1_reg;
-    logic v1_in, first1_in, last1_in;
-    logic [NF_W-1:0] nf1_in;
-
-    if (SPLIT) begin : g_split
-        // stage 1a: NG partial sums per channel
-        logic [PE*NG*ACC_W-1:0] part, part_reg;
-        logic va_reg, firsta_reg, lasta_reg;
-        logic [NF_W-1:0] nfa_reg;
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                for (int g = 0; g < NG; g++) begin
-                    logic signed [ACC_W-1:0] sum;
-                    sum = '0;
-                    for (int s = g * GROUP; s < (g + 1) * GROUP && s < SIMD; s++) sum = sum + term(x_q, w_q0, pe, s);
-                    part[(pe*NG + g)*ACC_W +: ACC_W] = sum;
-                end
-            end
-        end
-        always_ff @(posedge clk) begin
-            if (en) begin
-                va_reg     <= v0_reg;
-                firsta_reg <= first0_reg;
-                lasta_reg  <= last0_reg;
-                nfa_reg    <= nf0_reg;
-                part_reg   <= part;
-            end
-            if (rst) va_reg <= 1'b0;
-        end
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                logic signed [ACC_W-1:0] sum;
-                sum = '0;
-                for (int g = 0; g < NG; g++) sum = sum + part_reg[(pe*NG + g)*ACC_W +: ACC_W];
-                dot[pe*ACC_W +: ACC_W] = sum;
-            end
-        end
-        assign v1_in = va_reg;
-        assign first1_in = firsta_reg;
-        assign last1_in = lasta_reg;
-        assign nf1_in = nfa_reg;
-    end else begin : g_direct
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                logic signed [ACC_W-1:0] sum;
-                sum = '0;
-                for (int s = 0; s < SIMD; s++) sum = sum + term(x_q, w_q0, pe, s);
-                dot[pe*ACC_W +: ACC_W] = sum;
-            end
-        end
-        assign v1_in = v0_reg;
-        assign first1_in = first0_reg;
-        assign last1_in = last0_reg;
-        assign nf1_in = nf0_reg;
-    end
-
-    always_ff @(posedge clk) begin
-        if (en) begin
-            v1_reg     <= v1_in;
-            first1_reg <= first1_in;
-            last1_reg  <= last1_in;
-            nf1_reg    <= nf1_in;
-            dot1_reg   <= dot;
-        end
-        if (rst) v1_reg <= 1'b0;
-    end
-
-    // ---------------------------------------------------------------- stage 2: accumulate
-    // the partial sums of channel fold nf1_reg: a register when NF = 1, else an NF-word memory
-    // read asynchronously (LUT RAM); a fold is written back NF >= 2 cycles before its next read
-    logic [PE*ACC_W-1:0] acc_old, acc_sum, res_reg;
-    always_comb begin
-        for (int pe = 0; pe < PE; pe++) begin
-            acc_sum[pe*ACC_W +: ACC_W] = (first1_reg ? ACC_W'(0) : acc_old[pe*ACC_W +: ACC_W])
-                                         + dot1_reg[pe*ACC_W +: ACC_W];
-        end
-    end
-
-    if (NF > 1) begin : g_acc_mem
-        logic [PE*ACC_W-1:0] acc_mem [NF];
-        always_ff @(posedge clk) begin
-            if (en && v1_reg) acc_mem[nf1_reg] <= acc_sum;
-        end
-        assign acc_old = acc_mem[nf1_reg];
-    end else begin : g_acc_reg
-        assign acc_old = res_reg;
-    end
-
-    always_ff @(posedge clk) begin
-        if (en) begin
-            v2_reg <= v1_reg && last1_reg;
-            if (v1_reg) res_reg <= acc_sum;
-        end
-        if (rst) v2_reg <= 1'b0;
-    end
-
-    // ---------------------------------------------------------------- stage 3: activation
-    logic [PE*OUT_W-1:0] act;
-
-    if (NUM_T > 0) begin : g_thresholds
-        localparam int TWORD_W = PE * NUM_T * ACC_W;
-        logic [TWORD_W-1:0] tmem [NF];
-        initial $readmemh(THRESH_FILE, tmem);
-
-        logic [TWORD_W-1:0] thr_q;  // the thresholds of the fold in res_reg, loaded with it
-        always_ff @(posedge clk) begin
-            if (en) thr_q <= tmem[nf1_reg];
-        end
-
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                logic [OUT_W-1:0] count;
-                count = OUT_W'(OUT_OFFSET);
-                for (int t = 0; t < NUM_T; t++) begin
-                    if ($signed(thr_q[(pe*NUM_T + t)*ACC_W +: ACC_W]) <= $signed(res_reg[pe*ACC_W +: ACC_W])) begin
-                        count = count + 1'b1;
-                    end
-                end
-                act[pe*OUT_W +: OUT_W] = count;
-            end
-        end
-    end else begin : g_no_thresholds
-        assign act = res_reg;
-    end
-
-    skid_buffer #(
-        .DATA_W(PE*OUT_W)
-    ) u_out (
-        .clk(clk),
-        .rst(rst),
-        .s_axis_tdata(act),
-        .s_axis_tvalid(v2_reg),
-        .s_axis_tready(slice_ready),
-        .m_axis_tdata(m_axis_tdata),
-        .m_axis_tvalid(m_axis_tvalid),
-        .m_axis_tready(m_axis_tready)
+    mac_pipeline #(
+        .PE(PE), .SIMD(SIMD), .X_PER_PE(1'b1), .NF(NF), .ACC_MEM(NF > 1),
+        .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
+        .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR),
+        .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE)
+    ) u_mac (
+        .clk(clk), .rst(rst),
+        .in_valid(v_reg), .in_first(first_reg), .in_last(last_reg), .in_fold(fold_reg),
+        .in_x(x_reg), .in_w(w_ram),
+        .reserve(issue && last_sf), .space(space),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 
 endmodule

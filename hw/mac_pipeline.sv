@@ -1,0 +1,272 @@
+// mac_pipeline: the arithmetic half of hw/mvau.sv and hw/vvau.sv: products, adder trees,
+// accumulation, the multi-threshold activation and an output queue, free-running.
+//
+// Function  : a slice is PE lanes of SIMD products. Lane pe, product s multiplies input element
+//             s (X_PER_PE = 0, the input is shared by the lanes: MVAU) or s*PE + pe
+//             (X_PER_PE = 1: depthwise, VVAU) of in_x with weight element pe*SIMD + s of in_w.
+//             With IN_BIPOLAR and W_BIPOLAR both set a product is 1 when the signs agree, else 0
+//             (XNOR-popcount). The dot products of the slices of one fold are accumulated
+//             (in_first starts a fold, in_last ends it): in one register per lane (ACC_MEM = 0,
+//             folds one after another) or in an NF-word memory addressed by in_fold (ACC_MEM = 1,
+//             folds interleaved slice by slice). At the end of a fold, with NUM_T > 0, lane pe's
+//             output is (number of thresholds t of row in_fold*PE + pe with t <= acc) + OUT_OFFSET
+//             in OUT_W bits; with NUM_T = 0 it is the accumulator (OUT_W = ACC_W).
+//             THRESH_FILE holds NF words of PE*NUM_T thresholds of ACC_W bits (word f, element
+//             pe*NUM_T + t), as written by qnnflow.flows.codegen.memfiles.threshold_words.
+// Interface : in_x and the in_* flags are registers of the user's, in_w is the synchronous read
+//             of the user's weight memory in the same cycle (both are registered again here, so
+//             a block-RAM output meets no logic). The pipeline never stops, so it cannot refuse
+//             a result: the user asserts `reserve` in the cycle it issues the last slice of a
+//             fold, and issues such a slice only while `space` is high. The queue then always
+//             has room, and m_axis_tready stops the user, not the pipeline. `space` depends on
+//             registers only.
+// Latency   : from a slice on in_* to its fold's output beat on m_axis (queue empty):
+//             LATENCY = 1 (input registers) + T_MAC (adder_tree over SIMD products, LPS = 2,
+//             PRE = 1) + 1 (accumulate) + [NUM_T > 0: 2 (threshold read and compare) +
+//             T_THR (adder_tree over NUM_T compare bits, LPS = 2, PRE = 0)] + 2 (queue).
+//             qnnflow.flows.ir.layers' latency estimates use the same formula.
+// Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
+//             the in-flight results the credits allow: LATENCY + 2 covers the round trip, so a
+//             fold per cycle (SF = 1) streams without a gap.
+//
+// Parameters: PE, SIMD, IN_W, IN_SIGNED, IN_BIPOLAR, W_W, W_SIGNED, W_BIPOLAR, ACC_W, NUM_T, OUT_W,
+//             OUT_OFFSET, THRESH_FILE as in hw/mvau.sv; NF folds (threshold words, accumulator
+//             memory words); X_PER_PE, ACC_MEM as above.
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module mac_pipeline #(
+    parameter int PE          = 2,
+    parameter int SIMD        = 4,
+    parameter bit X_PER_PE    = 1'b0,
+    parameter int NF          = 2,
+    parameter bit ACC_MEM     = 1'b0,
+    parameter int IN_W        = 2,
+    parameter bit IN_SIGNED   = 1'b0,
+    parameter bit IN_BIPOLAR  = 1'b0,
+    parameter int W_W         = 2,
+    parameter bit W_SIGNED    = 1'b1,
+    parameter bit W_BIPOLAR   = 1'b0,
+    parameter int ACC_W       = 8,
+    parameter int NUM_T       = 0,
+    parameter int OUT_W       = 8,
+    parameter int OUT_OFFSET  = 0,
+    parameter     THRESH_FILE = "",
+    localparam int NF_W       = NF > 1 ? $clog2(NF) : 1,
+    localparam int XWORD_W    = (X_PER_PE ? PE : 1) * SIMD * IN_W,
+    localparam int WWORD_W    = PE * SIMD * W_W
+) (
+    input  wire logic                 clk,
+    input  wire logic                 rst,
+
+    input  wire logic                 in_valid,
+    input  wire logic                 in_first,
+    input  wire logic                 in_last,
+    input  wire logic [NF_W-1:0]      in_fold,
+    input  wire logic [XWORD_W-1:0]   in_x,
+    input  wire logic [WWORD_W-1:0]   in_w,
+
+    input  wire logic                 reserve,
+    output wire logic                 space,
+
+    output wire logic [PE*OUT_W-1:0]  m_axis_tdata,
+    output wire logic                 m_axis_tvalid,
+    input  wire logic                 m_axis_tready
+);
+
+    localparam bit XNOR    = IN_BIPOLAR && W_BIPOLAR;
+    // narrow products become shift-and-add logic; only wide ones are left to multipliers (DSPs)
+    localparam bit USE_MUL = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 4 && W_W > 4;
+    // a product's width as a signed value: XNOR 0/1 in 2 bits; else the operands' widths, a
+    // bipolar side counting as 2 bits and one more bit when both sides are unsigned
+    localparam int P_RAW   = XNOR ? 2 : (IN_BIPOLAR ? 2 : IN_W) + (W_BIPOLAR ? 2 : W_W)
+                                        + (!IN_SIGNED && !IN_BIPOLAR && !W_SIGNED && !W_BIPOLAR ? 1 : 0);
+    localparam int P_W     = P_RAW < ACC_W ? P_RAW : ACC_W;
+    localparam int CNT_W   = NUM_T > 0 ? $clog2(NUM_T + 1) : 1;
+    localparam int TAG_W   = 3 + NF_W;  // valid, first, last, fold
+
+    // pipeline stages of the two trees (adder_tree's LATENCY), for the queue's depth
+    function automatic int tree_latency(input int n, input int pre);
+        int levels, stages;
+        levels = n > 1 ? $clog2(n) : 0;
+        stages = levels == 0 ? 1 : 0;
+        for (int k = 1; k <= levels; k++) begin
+            if (k == levels || (k + pre) % 2 == 0) stages = stages + 1;
+        end
+        tree_latency = stages;
+    endfunction
+    localparam int LATENCY = 1 + tree_latency(SIMD, 1) + 1 + (NUM_T > 0 ? 2 + tree_latency(NUM_T, 0) : 0) + 2;
+    localparam int QDEPTH  = LATENCY + 2;
+
+    // ---------------------------------------------------------------- input registers
+    logic [XWORD_W-1:0] x1_reg;
+    logic [WWORD_W-1:0] w1_reg;
+    logic [TAG_W-1:0]   tag1_reg;
+    always_ff @(posedge clk) begin
+        x1_reg   <= in_x;
+        w1_reg   <= in_w;
+        tag1_reg <= {in_valid, in_first, in_last, in_fold};
+        if (rst) tag1_reg[TAG_W-1] <= 1'b0;
+    end
+
+    // ---------------------------------------------------------------- products and dot products
+    function automatic logic [P_W-1:0] product(input logic [IN_W-1:0] xv, input logic [W_W-1:0] wv);
+        logic signed [P_W-1:0] xe, we, r;
+        logic agree;
+        agree = xv[0] ~^ wv[0];  // XNOR: the signs agree
+        xe = IN_SIGNED ? P_W'($signed(xv)) : P_W'(xv);
+        we = W_SIGNED ? P_W'($signed(wv)) : P_W'(wv);
+        r = '0;
+        if (XNOR) begin
+            r = P_W'(agree);
+        end else if (W_BIPOLAR) begin
+            r = wv[0] ? xe : -xe;
+        end else if (IN_BIPOLAR) begin
+            r = xv[0] ? we : -we;
+        end else if (USE_MUL) begin
+            r = xe * we;
+        end else if (W_W <= IN_W) begin
+            for (int i = 0; i < W_W; i++) begin
+                if (wv[i]) r = (W_SIGNED && i == W_W - 1) ? r - (xe <<< i) : r + (xe <<< i);
+            end
+        end else begin
+            for (int i = 0; i < IN_W; i++) begin
+                if (xv[i]) r = (IN_SIGNED && i == IN_W - 1) ? r - (we <<< i) : r + (we <<< i);
+            end
+        end
+        product = r;
+    endfunction
+
+    logic [PE*SIMD*P_W-1:0] terms;
+    always_comb begin
+        for (int pe = 0; pe < PE; pe++) begin
+            for (int s = 0; s < SIMD; s++) begin
+                terms[(pe*SIMD + s)*P_W +: P_W] = product(
+                    x1_reg[(X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W], w1_reg[(pe*SIMD + s)*W_W +: W_W]
+                );
+            end
+        end
+    end
+
+    logic [PE*ACC_W-1:0] dot;
+    logic [TAG_W-1:0]    dot_tag;
+    adder_tree #(
+        .LANES(PE), .N(SIMD), .IN_W(P_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(2), .PRE(1), .TAG_W(TAG_W)
+    ) u_dot (
+        .clk(clk), .rst(rst), .terms(terms), .in_tag(tag1_reg), .sum(dot), .out_tag(dot_tag)
+    );
+
+    // ---------------------------------------------------------------- accumulate
+    wire logic            dot_valid = dot_tag[TAG_W-1];
+    wire logic            dot_first = dot_tag[TAG_W-2];
+    wire logic            dot_last  = dot_tag[TAG_W-3];
+    // (the fold addresses the accumulator memory and the thresholds: with neither, nothing reads it)
+    // verilator lint_off UNUSEDSIGNAL
+    wire logic [NF_W-1:0] dot_fold  = dot_tag[NF_W-1:0];
+    // verilator lint_on UNUSEDSIGNAL
+
+    logic [PE*ACC_W-1:0] acc_old, acc_sum, res_reg;
+    logic                res_valid_reg;
+    always_comb begin
+        for (int pe = 0; pe < PE; pe++) begin
+            acc_sum[pe*ACC_W +: ACC_W] = (dot_first ? ACC_W'(0) : acc_old[pe*ACC_W +: ACC_W]) + dot[pe*ACC_W +: ACC_W];
+        end
+    end
+
+    if (ACC_MEM) begin : g_acc_mem
+        // a fold's partial sums, read asynchronously (LUT RAM); folds interleave slice by slice,
+        // so a fold is written back NF >= 2 cycles before its next read
+        logic [PE*ACC_W-1:0] acc_mem [NF];
+        always_ff @(posedge clk) begin
+            if (dot_valid) acc_mem[dot_fold] <= acc_sum;
+        end
+        assign acc_old = acc_mem[dot_fold];
+    end else begin : g_acc_reg
+        assign acc_old = res_reg;
+    end
+
+    always_ff @(posedge clk) begin
+        if (dot_valid) res_reg <= acc_sum;
+        res_valid_reg <= dot_valid && dot_last;
+        if (rst) res_valid_reg <= 1'b0;
+    end
+
+    // ---------------------------------------------------------------- activation
+    logic [PE*OUT_W-1:0] act;
+    logic                act_valid;
+
+    if (NUM_T > 0) begin : g_thresholds
+        localparam int TWORD_W = PE * NUM_T * ACC_W;
+        logic [TWORD_W-1:0] tmem [NF];
+        initial $readmemh(THRESH_FILE, tmem);
+
+        // read with the fold's last accumulation, registered once more in the fabric
+        logic [TWORD_W-1:0] thr_ram, thr_reg;
+        logic [PE*ACC_W-1:0] res2_reg;
+        logic                v2_reg;
+        always_ff @(posedge clk) begin
+            thr_ram  <= tmem[dot_fold];
+            thr_reg  <= thr_ram;
+            res2_reg <= res_reg;
+            v2_reg   <= res_valid_reg;
+            if (rst) v2_reg <= 1'b0;
+        end
+
+        // one compare per threshold, registered, then counted by a tree
+        logic [PE*NUM_T-1:0] ge_reg;
+        logic                v3_reg;
+        always_ff @(posedge clk) begin
+            for (int pe = 0; pe < PE; pe++) begin
+                for (int t = 0; t < NUM_T; t++) begin
+                    ge_reg[pe*NUM_T + t] <= $signed(thr_reg[(pe*NUM_T + t)*ACC_W +: ACC_W])
+                                            <= $signed(res2_reg[pe*ACC_W +: ACC_W]);
+                end
+            end
+            v3_reg <= v2_reg;
+            if (rst) v3_reg <= 1'b0;
+        end
+
+        logic [PE*CNT_W-1:0] count;
+        adder_tree #(
+            .LANES(PE), .N(NUM_T), .IN_W(1), .SIGNED(1'b0), .OUT_W(CNT_W), .LPS(2), .PRE(0), .TAG_W(1)
+        ) u_count (
+            .clk(clk), .rst(rst), .terms(ge_reg), .in_tag(v3_reg), .sum(count), .out_tag(act_valid)
+        );
+        always_comb begin
+            for (int pe = 0; pe < PE; pe++) begin
+                act[pe*OUT_W +: OUT_W] = OUT_W'(count[pe*CNT_W +: CNT_W]) + OUT_W'(OUT_OFFSET);
+            end
+        end
+    end else begin : g_no_thresholds
+        assign act       = res_reg;
+        assign act_valid = res_valid_reg;
+    end
+
+    // ---------------------------------------------------------------- queue and credits
+    // reserved: results issued (by `reserve`) and not yet taken from the queue; never above
+    // QDEPTH, so the queue is never full when a result arrives
+    localparam int RES_W = $clog2(QDEPTH + 1);
+    logic [RES_W-1:0] reserved_reg;
+    wire logic        pop = m_axis_tvalid && m_axis_tready;
+    assign space = reserved_reg != RES_W'(QDEPTH);
+
+    always_ff @(posedge clk) begin
+        reserved_reg <= reserved_reg + RES_W'(reserve) - RES_W'(pop);
+        if (rst) reserved_reg <= '0;
+    end
+
+    // verilator lint_off PINCONNECTEMPTY
+    fifo #(
+        .DATA_W(PE*OUT_W), .DEPTH(QDEPTH), .USE_RAM(1'b1)
+    ) u_queue (
+        .clk(clk), .rst(rst),
+        .s_axis_tdata(act), .s_axis_tvalid(act_valid), .s_axis_tready(),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
+    );
+    // verilator lint_on PINCONNECTEMPTY
+
+endmodule
+
+`resetall
