@@ -109,11 +109,16 @@ module sliding_window #(
     localparam int OROW_STEP  = (STRIDE_H * ROW_BEATS) % DEPTH;
     localparam int FRAME_STEP = ((IFM_H % NR) * ROW_BEATS) % DEPTH;
     localparam int PAD_BACK   = (DEPTH - ((PAD_H % NR) * ROW_BEATS) % DEPTH) % DEPTH;
+    localparam int NEXT_TOP_STEP = (FRAME_STEP + PAD_BACK) % DEPTH;  // next image's first window top
 
+    // (a + step) mod DEPTH for a, step < DEPTH: the sum and the sum less DEPTH side by side, so
+    // the result is one adder and a select deep
     function automatic logic [AW-1:0] add_mod(input logic [AW-1:0] a, input logic [AW-1:0] step);
         logic [AW-1:0] s;
+        logic [AW:0]   t;
         s = a + step;
-        add_mod = s >= AW'(DEPTH) ? s - AW'(DEPTH) : s;
+        t = {1'b0, a} + {1'b0, step} - (AW+1)'(DEPTH);
+        add_mod = t[AW] ? s : t[AW-1:0];  // t < 0: the sum is below DEPTH
     endfunction
 
     logic [BEAT_W-1:0] mem [DEPTH];
@@ -135,53 +140,119 @@ module sliding_window #(
     end
 
     // ---------------------------------------------------------------- reader
+    // The reader issues one beat per cycle while its output row may be read (go) and the output
+    // queue has room (space). An output row may be read once every input row its windows touch
+    // is complete (the last output row of an image: all rows of the image, so releasing the image
+    // never releases a row still being written; top padding: the image's first row, so no beat of
+    // an image comes out before the image has started to come in). `go` is a register: computed
+    // from the registers of the cycle before, which is safe because complete rows only grow
+    // within an image, and at the end of an output row taken from a value prepared for the next
+    // row one cycle ahead. The writer's row_done of the cycle is taken into account, so `go` is
+    // never later than a combinational test of the complete rows would be.
     logic [PW-1:0]        oy_reg, ox_reg, ky_reg, kc_reg;
-    logic signed [PW-1:0] iy_top_reg, iy_reg;     // input row of the window top, of the beat
-    logic signed [PW-1:0] col_base_reg, col_reg;  // column beat (x*CF + c) of window left, of the beat
+    logic signed [PW-1:0] iy_top_reg, next_top_reg;  // input row of the window top, of the next row's
+    logic signed [PW-1:0] iy_reg;                    // input row of the beat
+    logic signed [PW-1:0] col_base_reg, col_reg;     // column beat (x*CF + c) of window left, of the beat
     logic [AW-1:0]        frame_top_reg, top_addr_reg, row_addr_reg;  // slot addresses
-    logic signed [PW-1:0] freed_reg;              // rows of this image already released
+    logic signed [PW-1:0] freed_reg;                 // rows of this image already released
+    logic signed [PW-1:0] release_amt;               // rows this output row releases at its end
+    logic                 go_reg, space;
 
-    logic v1_reg, pad1_reg;
-    logic [BEAT_W-1:0] rd_q;
-    logic slice_ready;
-
-    wire en       = !v1_reg || slice_ready;
     wire last_kc  = kc_reg == PW'(KC - 1);
     wire last_ky  = ky_reg == PW'(K_H - 1);
     wire last_ox  = ox_reg == PW'(OW - 1);
     wire last_oy  = oy_reg == PW'(OH - 1);
     wire end_row  = last_kc && last_ky && last_ox;   // last beat of an output row
     wire end_img  = end_row && last_oy;              // last beat of the image
+    wire issue    = go_reg && space;
 
-    wire pad_row  = iy_reg < 0 || iy_reg >= PW'(IFM_H);
-    wire pad_col  = col_reg < 0 || col_reg >= PW'(ROW_BEATS);
-    // The beat's row must be complete. Top padding waits for the image's first row, so that no
-    // beat of an image comes out before the image has started to come in. The image's last beat
-    // waits for all its rows, so releasing the image never releases a row still being written.
-    wire row_ok   = iy_reg < 0 ? rows_ready_reg > 0 : (pad_row || iy_reg < rows_ready_reg);
-    wire can_read = row_ok && (!end_img || rows_ready_reg >= PW'(IFM_H));
-    wire issue    = en && can_read;
-
-    wire [MAW-1:0] rd_addr = MAW'(row_addr_reg + AW'(col_reg));
-
-    always_ff @(posedge clk) begin
-        if (en) begin
-            rd_q     <= mem[rd_addr];
-            pad1_reg <= pad_row || pad_col;
-            v1_reg   <= issue;
-        end
-        if (rst) v1_reg <= 1'b0;
-    end
+    // rows an output row needs complete, by its window top and whether it is the image's last
+    function automatic logic signed [PW-1:0] need(input logic signed [PW-1:0] top, input logic last);
+        logic signed [PW-1:0] bottom;
+        bottom = top + PW'(K_H);
+        if (last || bottom > PW'(IFM_H)) need = PW'(IFM_H);
+        else if (bottom < PW'(1)) need = PW'(1);
+        else need = bottom;
+    endfunction
 
     // rows released at the end of an output row: those above the next window top
-    logic signed [PW-1:0] next_top, freed_new, freed_delta;
+    logic signed [PW-1:0] freed_new;
     always_comb begin
-        next_top = iy_top_reg + PW'(STRIDE_H);
         if (last_oy) freed_new = PW'(IFM_H);
-        else if (next_top < 0) freed_new = '0;
-        else if (next_top > PW'(IFM_H)) freed_new = PW'(IFM_H);
-        else freed_new = next_top;
-        freed_delta = (issue && end_row) ? freed_new - freed_reg : '0;
+        else if (next_top_reg < 0) freed_new = '0;
+        else if (next_top_reg > PW'(IFM_H)) freed_new = PW'(IFM_H);
+        else freed_new = next_top_reg;
+    end
+
+    if (OW * K_H * KC > 1) begin : g_go_reg
+        // the row after this one: the next image's first row when this is the last (its rows are
+        // counted after this image's IFM_H)
+        wire logic signed [PW-1:0] need_next = last_oy ? PW'(IFM_H) + need(PW'(-PAD_H), OH == 1)
+                                                       : need(next_top_reg, oy_reg == PW'(OH - 2));
+        // complete rows of the next cycle are rows_ready_reg + row_done (the end of an image only
+        // comes with the end of a row), so each test is made for both values of row_done and
+        // row_done picks one: a writer that finishes a row in this cycle lets the reader go in the
+        // next, as a combinational test would
+        wire logic signed [PW-1:0] need_cur = need(iy_top_reg, last_oy);
+        logic next0_reg, next1_reg;  // rows_ready of this cycle (+1) >= need_next
+        always_ff @(posedge clk) begin
+            next0_reg <= row_done ? rows_ready_reg + PW'(1) >= need_next : rows_ready_reg >= need_next;
+            next1_reg <= row_done ? rows_ready_reg + PW'(2) >= need_next : rows_ready_reg + PW'(1) >= need_next;
+            if (issue && end_row) go_reg <= row_done ? next1_reg : next0_reg;
+            else go_reg <= row_done ? rows_ready_reg + PW'(1) >= need_cur : rows_ready_reg >= need_cur;
+            if (rst) go_reg <= 1'b0;
+        end
+        // the release of this row, prepared a cycle ahead too (freed_new and freed_reg change only
+        // at the end of a row)
+        always_ff @(posedge clk) release_amt <= freed_new - freed_reg;
+    end else begin : g_go_comb  // one beat per output row: no cycle to prepare the next row's
+        always_comb go_reg = rows_ready_reg >= need(iy_top_reg, last_oy);
+        assign release_amt = freed_new - freed_reg;
+    end
+
+    // ---------------------------------------------------------------- read pipeline
+    // issue -> address register -> memory read -> fabric register -> queue
+    wire logic pad_row = iy_reg < 0 || iy_reg >= PW'(IFM_H);
+    wire logic pad_col = col_reg < 0 || col_reg >= PW'(ROW_BEATS);
+    logic [MAW-1:0]    rd_addr_reg;
+    logic              v1_reg, pad1_reg, v2_reg, pad2_reg, v3_reg;
+    logic [BEAT_W-1:0] rd_q, data3_reg;
+    always_ff @(posedge clk) begin
+        rd_addr_reg <= MAW'(row_addr_reg + AW'(col_reg));
+        pad1_reg    <= pad_row || pad_col;
+        v1_reg      <= issue;
+        rd_q        <= mem[rd_addr_reg];
+        pad2_reg    <= pad1_reg;
+        v2_reg      <= v1_reg;
+        data3_reg   <= pad2_reg ? {SIMD{ELEM_W'(PAD_VALUE)}} : rd_q;
+        v3_reg      <= v2_reg;
+        if (rst) begin
+            v1_reg <= 1'b0;
+            v2_reg <= 1'b0;
+            v3_reg <= 1'b0;
+        end
+    end
+
+    // row slots in use: +1 when the writer starts a row, -release_amt at the end of an output row
+    logic signed [PW-1:0] used_step;
+    always_comb begin
+        case ({row_new, issue && end_row})
+            2'b10:   used_step = PW'(1);
+            2'b01:   used_step = -release_amt;
+            2'b11:   used_step = PW'(1) - release_amt;
+            default: used_step = '0;
+        endcase
+    end
+
+    // complete rows: +1 when the writer finishes one, -IFM_H when the reader finishes an image
+    logic signed [PW-1:0] ready_step;
+    always_comb begin
+        case ({row_done, issue && end_img})
+            2'b10:   ready_step = PW'(1);
+            2'b01:   ready_step = PW'(-IFM_H);
+            2'b11:   ready_step = PW'(1 - IFM_H);
+            default: ready_step = '0;
+        endcase
     end
 
     always_ff @(posedge clk) begin
@@ -190,8 +261,8 @@ module sliding_window #(
             wr_addr_reg <= add_mod(wr_addr_reg, AW'(1));
             wr_col_reg  <= row_done ? '0 : wr_col_reg + 1'b1;
         end
-        used_reg       <= used_reg + PW'(row_new) - freed_delta;
-        rows_ready_reg <= rows_ready_reg + PW'(row_done) - ((issue && end_img) ? PW'(IFM_H) : '0);
+        used_reg       <= used_reg + used_step;
+        rows_ready_reg <= rows_ready_reg + ready_step;
 
         // reader: kc, then ky, then ox, then oy
         if (issue) begin
@@ -215,18 +286,20 @@ module sliding_window #(
                         oy_reg       <= oy_reg + 1'b1;
                         col_base_reg <= PW'(-PAD_W * CF);
                         col_reg      <= PW'(-PAD_W * CF);
-                        iy_top_reg   <= next_top;
-                        iy_reg       <= next_top;
+                        iy_top_reg   <= next_top_reg;
+                        next_top_reg <= next_top_reg + PW'(STRIDE_H);
+                        iy_reg       <= next_top_reg;
                         top_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
                         row_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
                         freed_reg    <= freed_new;
                         if (last_oy) begin
                             oy_reg        <= '0;
                             iy_top_reg    <= PW'(-PAD_H);
+                            next_top_reg  <= PW'(-PAD_H + STRIDE_H);
                             iy_reg        <= PW'(-PAD_H);
                             frame_top_reg <= add_mod(frame_top_reg, AW'(FRAME_STEP));
-                            top_addr_reg  <= add_mod(add_mod(frame_top_reg, AW'(FRAME_STEP)), AW'(PAD_BACK));
-                            row_addr_reg  <= add_mod(add_mod(frame_top_reg, AW'(FRAME_STEP)), AW'(PAD_BACK));
+                            top_addr_reg  <= add_mod(frame_top_reg, AW'(NEXT_TOP_STEP));
+                            row_addr_reg  <= add_mod(frame_top_reg, AW'(NEXT_TOP_STEP));
                             freed_reg     <= '0;
                         end
                     end
@@ -244,6 +317,7 @@ module sliding_window #(
             ky_reg         <= '0;
             kc_reg         <= '0;
             iy_top_reg     <= PW'(-PAD_H);
+            next_top_reg   <= PW'(-PAD_H + STRIDE_H);
             iy_reg         <= PW'(-PAD_H);
             col_base_reg   <= PW'(-PAD_W * CF);
             col_reg        <= PW'(-PAD_W * CF);
@@ -254,21 +328,27 @@ module sliding_window #(
         end
     end
 
-    // ---------------------------------------------------------------- output
-    wire [BEAT_W-1:0] pad_beat = {SIMD{ELEM_W'(PAD_VALUE)}};
+    // ---------------------------------------------------------------- output queue and credits
+    // beats issued and not yet taken from the queue; never above QDEPTH, so the queue always has
+    // room for the beats in the read pipeline
+    localparam int QDEPTH = 8;  // read pipeline (3) + queue (2) + the credit's round trip, and spare
+    logic [3:0] reserved_reg;
+    wire logic  pop = m_axis_tvalid && m_axis_tready;
+    assign space = reserved_reg != 4'(QDEPTH);
+    always_ff @(posedge clk) begin
+        reserved_reg <= reserved_reg + 4'(issue) - 4'(pop);
+        if (rst) reserved_reg <= '0;
+    end
 
-    skid_buffer #(
-        .DATA_W(BEAT_W)
-    ) u_out (
-        .clk(clk),
-        .rst(rst),
-        .s_axis_tdata(pad1_reg ? pad_beat : rd_q),
-        .s_axis_tvalid(v1_reg),
-        .s_axis_tready(slice_ready),
-        .m_axis_tdata(m_axis_tdata),
-        .m_axis_tvalid(m_axis_tvalid),
-        .m_axis_tready(m_axis_tready)
+    // verilator lint_off PINCONNECTEMPTY
+    fifo #(
+        .DATA_W(BEAT_W), .DEPTH(QDEPTH), .USE_RAM(1'b1)
+    ) u_queue (
+        .clk(clk), .rst(rst),
+        .s_axis_tdata(data3_reg), .s_axis_tvalid(v3_reg), .s_axis_tready(),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
+    // verilator lint_on PINCONNECTEMPTY
 
 endmodule
 
