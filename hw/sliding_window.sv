@@ -185,22 +185,41 @@ module sliding_window #(
     end
 
     if (OW * K_H * KC > 1) begin : g_go_reg
-        // the row after this one: the next image's first row when this is the last (its rows are
-        // counted after this image's IFM_H)
-        wire logic signed [PW-1:0] need_next = last_oy ? PW'(IFM_H) + need(PW'(-PAD_H), OH == 1)
-                                                       : need(next_top_reg, oy_reg == PW'(OH - 2));
-        // complete rows of the next cycle are rows_ready_reg + row_done (the end of an image only
+        // The next cycle's complete rows are rows_ready_reg + row_done (the end of an image only
         // comes with the end of a row), so each test is made for both values of row_done and
         // row_done picks one: a writer that finishes a row in this cycle lets the reader go in the
-        // next, as a combinational test would
-        wire logic signed [PW-1:0] need_cur = need(iy_top_reg, last_oy);
-        logic next0_reg, next1_reg;  // rows_ready of this cycle (+1) >= need_next
+        // next, as a combinational test would. Each test is one comparison of registers: the
+        // needs (less 0, 1, 2) are registers, the current row's set at the end of the row before
+        // from values prepared a cycle ahead (they change only at the end of a row, and a row
+        // has at least two beats).
+        wire logic signed [PW-1:0] plain_next = last_oy ? need(PW'(-PAD_H), OH == 1)
+                                                        : need(next_top_reg, oy_reg == PW'(OH - 2));
+        // the next row's need in this image's count: the next image's rows come after IFM_H
+        wire logic signed [PW-1:0] count_next = last_oy ? plain_next + PW'(IFM_H) : plain_next;
+        logic signed [PW-1:0] nn0_reg, nn1_reg, nn2_reg;  // count_next - 0, 1, 2
+        logic signed [PW-1:0] np0_reg, np1_reg;           // plain_next - 0, 1
+        logic signed [PW-1:0] nc0_reg, nc1_reg;           // the current row's need - 0, 1
+        logic next0_reg, next1_reg;  // rows_ready of this cycle (+1) >= the next row's need
         always_ff @(posedge clk) begin
-            next0_reg <= row_done ? rows_ready_reg + PW'(1) >= need_next : rows_ready_reg >= need_next;
-            next1_reg <= row_done ? rows_ready_reg + PW'(2) >= need_next : rows_ready_reg + PW'(1) >= need_next;
-            if (issue && end_row) go_reg <= row_done ? next1_reg : next0_reg;
-            else go_reg <= row_done ? rows_ready_reg + PW'(1) >= need_cur : rows_ready_reg >= need_cur;
-            if (rst) go_reg <= 1'b0;
+            nn0_reg <= count_next;
+            nn1_reg <= count_next - PW'(1);
+            nn2_reg <= count_next - PW'(2);
+            np0_reg <= plain_next;
+            np1_reg <= plain_next - PW'(1);
+            next0_reg <= row_done ? rows_ready_reg >= nn1_reg : rows_ready_reg >= nn0_reg;
+            next1_reg <= row_done ? rows_ready_reg >= nn2_reg : rows_ready_reg >= nn1_reg;
+            if (issue && end_row) begin
+                go_reg  <= row_done ? next1_reg : next0_reg;
+                nc0_reg <= np0_reg;
+                nc1_reg <= np1_reg;
+            end else begin
+                go_reg <= row_done ? rows_ready_reg >= nc1_reg : rows_ready_reg >= nc0_reg;
+            end
+            if (rst) begin
+                go_reg  <= 1'b0;
+                nc0_reg <= need(PW'(-PAD_H), OH == 1);
+                nc1_reg <= need(PW'(-PAD_H), OH == 1) - PW'(1);
+            end
         end
         // the release of this row, prepared a cycle ahead too (freed_new and freed_reg change only
         // at the end of a row)
