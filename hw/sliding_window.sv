@@ -184,32 +184,33 @@ module sliding_window #(
         else freed_new = next_top_reg;
     end
 
-    if (OW * K_H * KC > 1) begin : g_go_reg
+    if (OW * K_H * KC > 2) begin : g_go_reg
         // The next cycle's complete rows are rows_ready_reg + row_done (the end of an image only
         // comes with the end of a row), so each test is made for both values of row_done and
         // row_done picks one: a writer that finishes a row in this cycle lets the reader go in the
         // next, as a combinational test would. Each test is one comparison of registers: the
         // needs (less 0, 1, 2) are registers, the current row's set at the end of the row before
-        // from values prepared a cycle ahead (they change only at the end of a row, and a row
-        // has at least two beats).
-        wire logic signed [PW-1:0] plain_next = last_oy ? need(PW'(-PAD_H), OH == 1)
-                                                        : need(next_top_reg, oy_reg == PW'(OH - 2));
+        // from values prepared two cycles ahead (they change only at the end of a row, and a row
+        // has at least three beats).
+        logic signed [PW-1:0] plain_reg;  // the next row's need, counted from its image's row 0
+        logic                 wrap_reg;   // the next row is the next image's first
+        always_ff @(posedge clk) begin
+            plain_reg <= last_oy ? need(PW'(-PAD_H), OH == 1) : need(next_top_reg, oy_reg == PW'(OH - 2));
+            wrap_reg  <= last_oy;
+        end
+        wire logic signed [PW-1:0] plain_next = plain_reg;
         // the next row's need in this image's count: the next image's rows come after IFM_H
-        wire logic signed [PW-1:0] count_next = last_oy ? plain_next + PW'(IFM_H) : plain_next;
-        logic signed [PW-1:0] nn0_reg, nn1_reg, nn2_reg;  // count_next - 0, 1, 2
-        logic signed [PW-1:0] np0_reg, np1_reg;           // plain_next - 0, 1
-        logic signed [PW-1:0] nc0_reg, nc1_reg;           // the current row's need - 0, 1
-        logic next0_reg, next1_reg;  // rows_ready of this cycle (+1) >= the next row's need
+        wire logic signed [PW-1:0] count_next = wrap_reg ? plain_next + PW'(IFM_H) : plain_next;
+        logic signed [PW-1:0] nn0_reg, nn1_reg;  // count_next - 0, 1
+        logic signed [PW-1:0] np0_reg, np1_reg;  // plain_next - 0, 1
+        logic signed [PW-1:0] nc0_reg, nc1_reg;  // the current row's need - 0, 1
         always_ff @(posedge clk) begin
             nn0_reg <= count_next;
             nn1_reg <= count_next - PW'(1);
-            nn2_reg <= count_next - PW'(2);
             np0_reg <= plain_next;
             np1_reg <= plain_next - PW'(1);
-            next0_reg <= row_done ? rows_ready_reg >= nn1_reg : rows_ready_reg >= nn0_reg;
-            next1_reg <= row_done ? rows_ready_reg >= nn2_reg : rows_ready_reg >= nn1_reg;
             if (issue && end_row) begin
-                go_reg  <= row_done ? next1_reg : next0_reg;
+                go_reg  <= row_done ? rows_ready_reg >= nn1_reg : rows_ready_reg >= nn0_reg;
                 nc0_reg <= np0_reg;
                 nc1_reg <= np1_reg;
             end else begin
@@ -224,7 +225,7 @@ module sliding_window #(
         // the release of this row, prepared a cycle ahead too (freed_new and freed_reg change only
         // at the end of a row)
         always_ff @(posedge clk) release_amt <= freed_new - freed_reg;
-    end else begin : g_go_comb  // one beat per output row: no cycle to prepare the next row's
+    end else begin : g_go_comb  // one or two beats per output row: no time to prepare the next row's
         always_comb go_reg = rows_ready_reg >= need(iy_top_reg, last_oy);
         assign release_amt = freed_new - freed_reg;
     end

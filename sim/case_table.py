@@ -144,6 +144,20 @@ def _sliding_window() -> list[Case]:
             dict(IFM_H=7, IFM_W=6, CH=1, SIMD=1, ELEM_W=3, K=3, STRIDE=2, PAD=1, PAD_VALUE=-1),
             {"frames": 5, "signed": True},
         ),
+        # pointwise windows: one beat per output row (the row permission is then combinational)
+        # and three (the fewest for which it is prepared ahead); reader and writer equally fast
+        Case(
+            "sliding_window",
+            "k1-s1-p0-w1-one-beat-rows",
+            dict(IFM_H=5, IFM_W=1, CH=2, SIMD=2, ELEM_W=4, K=1, STRIDE=1, PAD=0),
+            {"frames": 6, "signed": False},
+        ),
+        Case(
+            "sliding_window",
+            "k1-s1-p0-w3-three-beat-rows",
+            dict(IFM_H=4, IFM_W=3, CH=1, SIMD=1, ELEM_W=4, K=1, STRIDE=1, PAD=0),
+            {"frames": 6, "signed": False},
+        ),
     ]
 
 
