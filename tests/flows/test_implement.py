@@ -1,9 +1,9 @@
 """Implementation of the UART board top with a tiny stand-in accelerator (marker ``synth``):
-Yosys -> nextpnr -> pack for ULX3S-85F and iCEBreaker, the report, the xc7z020 estimate, and the
-plain failure when the clock cannot be met. Utilization and Fmax are held against a JSON
-baseline with a tolerance, so a regression shows up; the baseline records the Yosys / nextpnr
-versions it was made with, and ``python -m tests.flows.test_implement`` (from the repository root)
-regenerates it."""
+Yosys -> nextpnr -> pack for ULX3S-85F, iCEBreaker and Tang Nano 20K (through its rPLL), the
+report, the xc7z020 estimate, and the plain failure when the clock cannot be met. Utilization
+and Fmax are held against a JSON baseline with a tolerance, so a regression shows up; the
+baseline records the Yosys / nextpnr versions it was made with, and
+``python -m tests.flows.test_implement`` (from the repository root) regenerates it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ BASELINE_PATH = Path(__file__).parent / "data" / "board_top_baseline.json"
 BASELINE = json.loads(BASELINE_PATH.read_text())
 REGENERATE = "`python -m tests.flows.test_implement` (from the repository root)"
 FMT = LinkFormat(8, 64, 4, 1)
-BOARDS = (("ulx3s-85f", 50.0, "standin.bit"), ("icebreaker", 24.0, "standin.bin"))
+BOARDS = (
+    ("ulx3s-85f", 50.0, "standin.bit"),
+    ("icebreaker", 24.0, "standin.bin"),
+    ("tangnano20k", 50.0, "standin.fs"),  # 50.14 MHz from the rPLL
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def standin(tmp_path_factory) -> tuple[Path, AcceleratorDesign]:
 
 
 def _packer(result) -> str:
-    return "ecppack" if result.family == "ecp5" else "icepack"
+    return {"ecp5": "ecppack", "ice40": "icepack", "gowin": "gowin_pack"}[result.family]
 
 
 def _within(got: int, want: int) -> bool:

@@ -7,7 +7,8 @@ from qnnflow.cli import main
 def test_doctor_lists_every_tool(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
-    for name in ("verilator", "yosys", "nextpnr-ecp5", "nextpnr-ice40", "ecppack", "icepack", "torch", "brevitas"):
+    for name in ("verilator", "yosys", "nextpnr-ecp5", "nextpnr-ice40", "ecppack", "icepack",
+                 "nextpnr-gowin", "gowin_pack", "torch", "brevitas"):
         assert name in out
     assert "all tools found" in out and "MISSING" not in out
 

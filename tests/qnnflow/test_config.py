@@ -21,7 +21,7 @@ def test_toml_roundtrip(tmp_path):
 def test_bad_config_values_are_named(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('board = "de10-nano"\n')
-    expected = r"board must be one of ulx3s-85f, orangecrab-25f, icebreaker, not 'de10-nano'"
+    expected = r"board must be one of ulx3s-85f, orangecrab-25f, icebreaker, tangnano20k, not 'de10-nano'"
     with pytest.raises(ValueError, match=expected):
         BuildConfig.load(path)
     path.write_text("clokc_mhz = 12\n")
