@@ -4,8 +4,8 @@
 // Latency   : 2 cycles from an accepted input beat to its output beat when the FIFO was empty
 //             (write into the memory, then the registered read into the output register).
 // Throughput: one beat per cycle in and out at the same time.
-// Ready     : s_axis_tready depends only on registers (the fill count); no combinational path
-//             from m_axis_tready. m_axis_* are registers.
+// Ready     : s_axis_tready is a register (the full flag); no combinational path from
+//             m_axis_tready. m_axis_* are registers.
 //
 // Storage: a memory of DEPTH words written at the write pointer and read synchronously into an
 // output register, so the memory maps onto block or distributed RAM. The beat in the output
@@ -52,17 +52,25 @@ module fifo #(
     logic [PTR_W-1:0]  wr_ptr_reg, rd_ptr_reg;
     logic [CNT_W-1:0]  count_reg;      // beats held, memory plus output register
     logic [CNT_W-1:0]  mem_count_reg;  // beats in the memory
+    logic              full_reg;       // count_reg == DEPTH
+    logic              held_reg;       // mem_count_reg != 0
     logic [DATA_W-1:0] out_data_reg;
     logic              out_valid_reg;
 
-    assign s_axis_tready = count_reg != CNT_W'(DEPTH);
+    assign s_axis_tready = !full_reg;
     assign m_axis_tdata  = out_data_reg;
     assign m_axis_tvalid = out_valid_reg;
 
-    wire push   = s_axis_tvalid && s_axis_tready;
+    wire push   = s_axis_tvalid && !full_reg;
     wire pop    = out_valid_reg && m_axis_tready;
     // move the oldest memory word to the output register when it is empty or being emptied
-    wire load   = mem_count_reg != '0 && (!out_valid_reg || m_axis_tready);
+    wire load   = held_reg && (!out_valid_reg || m_axis_tready);
+
+    // The flags are registers whose next values are a gate or two from push, pop and load: the
+    // counts are compared with constants beside, not after, their adders.
+    wire almost_full = count_reg == CNT_W'(DEPTH - 1);
+    wire one_held    = mem_count_reg == CNT_W'(1);
+    wire two_held    = mem_count_reg > CNT_W'(1);
 
     // The write and the read never touch the same word in one cycle: a read needs a word in
     // the memory, and a write while the memory is full is impossible (count_reg == DEPTH).
@@ -86,6 +94,8 @@ module fifo #(
         if (load) rd_ptr_reg <= rd_ptr_reg == LAST_ADDR ? '0 : rd_ptr_reg + 1'b1;
         mem_count_reg <= mem_count_reg + CNT_W'(push) - CNT_W'(load);
         count_reg     <= count_reg + CNT_W'(push) - CNT_W'(pop);
+        full_reg      <= full_reg ? !pop : almost_full && push && !pop;
+        held_reg      <= push || two_held || (one_held && !load);
         if (load) out_valid_reg <= 1'b1;
         else if (pop) out_valid_reg <= 1'b0;
 
@@ -94,6 +104,8 @@ module fifo #(
             rd_ptr_reg    <= '0;
             mem_count_reg <= '0;
             count_reg     <= '0;
+            full_reg      <= 1'b0;
+            held_reg      <= 1'b0;
             out_valid_reg <= 1'b0;
         end
     end
