@@ -151,6 +151,7 @@ module sliding_window #(
     // never later than a combinational test of the complete rows would be.
     logic [PW-1:0]        oy_reg, ox_reg, ky_reg, kc_reg;
     logic signed [PW-1:0] iy_top_reg, next_top_reg;  // input row of the window top, of the next row's
+    logic signed [PW-1:0] next_bot_reg;              // next_top_reg + K_H
     logic signed [PW-1:0] iy_reg;                    // input row of the beat
     logic signed [PW-1:0] col_base_reg, col_reg;     // column beat (x*CF + c) of window left, of the beat
     logic [AW-1:0]        frame_top_reg, top_addr_reg, row_addr_reg;  // slot addresses
@@ -166,10 +167,9 @@ module sliding_window #(
     wire end_img  = end_row && last_oy;              // last beat of the image
     wire issue    = go_reg && space;
 
-    // rows an output row needs complete, by its window top and whether it is the image's last
-    function automatic logic signed [PW-1:0] need(input logic signed [PW-1:0] top, input logic last);
-        logic signed [PW-1:0] bottom;
-        bottom = top + PW'(K_H);
+    // rows an output row needs complete, by the row below its windows (window top + K_H) and
+    // whether it is the image's last
+    function automatic logic signed [PW-1:0] need(input logic signed [PW-1:0] bottom, input logic last);
         if (last || bottom > PW'(IFM_H)) need = PW'(IFM_H);
         else if (bottom < PW'(1)) need = PW'(1);
         else need = bottom;
@@ -195,7 +195,7 @@ module sliding_window #(
         logic signed [PW-1:0] plain_reg;  // the next row's need, counted from its image's row 0
         logic                 wrap_reg;   // the next row is the next image's first
         always_ff @(posedge clk) begin
-            plain_reg <= last_oy ? need(PW'(-PAD_H), OH == 1) : need(next_top_reg, oy_reg == PW'(OH - 2));
+            plain_reg <= last_oy ? need(PW'(K_H - PAD_H), OH == 1) : need(next_bot_reg, oy_reg == PW'(OH - 2));
             wrap_reg  <= last_oy;
         end
         wire logic signed [PW-1:0] plain_next = plain_reg;
@@ -218,15 +218,15 @@ module sliding_window #(
             end
             if (rst) begin
                 go_reg  <= 1'b0;
-                nc0_reg <= need(PW'(-PAD_H), OH == 1);
-                nc1_reg <= need(PW'(-PAD_H), OH == 1) - PW'(1);
+                nc0_reg <= need(PW'(K_H - PAD_H), OH == 1);
+                nc1_reg <= need(PW'(K_H - PAD_H), OH == 1) - PW'(1);
             end
         end
         // the release of this row, prepared a cycle ahead too (freed_new and freed_reg change only
         // at the end of a row)
         always_ff @(posedge clk) release_amt <= freed_new - freed_reg;
     end else begin : g_go_comb  // one or two beats per output row: no time to prepare the next row's
-        always_comb go_reg = rows_ready_reg >= need(iy_top_reg, last_oy);
+        always_comb go_reg = rows_ready_reg >= need(iy_top_reg + PW'(K_H), last_oy);
         assign release_amt = freed_new - freed_reg;
     end
 
@@ -308,6 +308,7 @@ module sliding_window #(
                         col_reg      <= PW'(-PAD_W * CF);
                         iy_top_reg   <= next_top_reg;
                         next_top_reg <= next_top_reg + PW'(STRIDE_H);
+                        next_bot_reg <= next_bot_reg + PW'(STRIDE_H);
                         iy_reg       <= next_top_reg;
                         top_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
                         row_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
@@ -316,6 +317,7 @@ module sliding_window #(
                             oy_reg        <= '0;
                             iy_top_reg    <= PW'(-PAD_H);
                             next_top_reg  <= PW'(-PAD_H + STRIDE_H);
+                            next_bot_reg  <= PW'(-PAD_H + STRIDE_H + K_H);
                             iy_reg        <= PW'(-PAD_H);
                             frame_top_reg <= add_mod(frame_top_reg, AW'(FRAME_STEP));
                             top_addr_reg  <= add_mod(frame_top_reg, AW'(NEXT_TOP_STEP));
@@ -338,6 +340,7 @@ module sliding_window #(
             kc_reg         <= '0;
             iy_top_reg     <= PW'(-PAD_H);
             next_top_reg   <= PW'(-PAD_H + STRIDE_H);
+            next_bot_reg   <= PW'(-PAD_H + STRIDE_H + K_H);
             iy_reg         <= PW'(-PAD_H);
             col_base_reg   <= PW'(-PAD_W * CF);
             col_reg        <= PW'(-PAD_W * CF);
