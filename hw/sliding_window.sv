@@ -129,7 +129,8 @@ module sliding_window #(
     logic signed [PW-1:0] used_reg;        // row slots holding or receiving a row still needed
     logic signed [PW-1:0] rows_ready_reg;  // complete rows, counted from row 0 of the reader's image
 
-    assign s_axis_tready = wr_col_reg != '0 || used_reg < PW'(NR);
+    logic                 room_reg;        // used_reg < NR: a row may start
+    assign s_axis_tready = wr_col_reg != '0 || room_reg;
 
     wire wr_fire  = s_axis_tvalid && s_axis_tready;
     wire row_new  = wr_fire && wr_col_reg == '0;
@@ -282,6 +283,13 @@ module sliding_window #(
             wr_col_reg  <= row_done ? '0 : wr_col_reg + 1'b1;
         end
         used_reg       <= used_reg + used_step;
+        // used_reg + used_step < NR, for the four steps side by side, picked by what happens
+        case ({row_new, issue && end_row})
+            2'b10:   room_reg <= used_reg < PW'(NR - 1);
+            2'b01:   room_reg <= used_reg - release_amt < PW'(NR);
+            2'b11:   room_reg <= used_reg - release_amt < PW'(NR - 1);
+            default: room_reg <= used_reg < PW'(NR);
+        endcase
         rows_ready_reg <= rows_ready_reg + ready_step;
 
         // reader: kc, then ky, then ox, then oy
@@ -333,6 +341,7 @@ module sliding_window #(
             wr_addr_reg    <= '0;
             wr_col_reg     <= '0;
             used_reg       <= '0;
+            room_reg       <= 1'b1;
             rows_ready_reg <= '0;
             oy_reg         <= '0;
             ox_reg         <= '0;
