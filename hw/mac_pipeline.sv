@@ -246,15 +246,24 @@ module mac_pipeline #(
 
     // ---------------------------------------------------------------- queue and credits
     // reserved: results issued (by `reserve`) and not yet taken from the queue; never above
-    // QDEPTH, so the queue is never full when a result arrives
+    // QDEPTH; space is a register: the next count's test for each step, side by side
     localparam int RES_W = $clog2(QDEPTH + 1);
     logic [RES_W-1:0] reserved_reg;
+    logic             space_reg;
     wire logic        pop = m_axis_tvalid && m_axis_tready;
-    assign space = reserved_reg != RES_W'(QDEPTH);
+    assign space = space_reg;
 
     always_ff @(posedge clk) begin
         reserved_reg <= reserved_reg + RES_W'(reserve) - RES_W'(pop);
-        if (rst) reserved_reg <= '0;
+        case ({reserve, pop})
+            2'b10:   space_reg <= reserved_reg < RES_W'(QDEPTH - 1);
+            2'b01:   space_reg <= 1'b1;
+            default: space_reg <= reserved_reg < RES_W'(QDEPTH);
+        endcase
+        if (rst) begin
+            reserved_reg <= '0;
+            space_reg    <= 1'b1;
+        end
     end
 
     // verilator lint_off PINCONNECTEMPTY

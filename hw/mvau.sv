@@ -111,9 +111,8 @@ module mvau #(
     logic [WADDR_W-1:0] waddr_reg;  // the weights of the slice (nf_reg, sf_reg)
     logic               space;      // mac_pipeline's queue has room for one more result
 
-    wire first_fold = nf_reg == '0;
-    wire last_sf    = sf_reg == SF_W'(SF - 1);
-    wire last_nf    = nf_reg == NF_W'(NF - 1);
+    // position flags as registers, set from the counters' compares beside their adders
+    logic first_fold, last_sf, last_nf;  // nf_reg == 0, sf_reg == SF-1, nf_reg == NF-1
     // a fold's last slice needs a place in the queue; the first fold needs an input beat
     wire can_issue  = !last_sf || space;
     wire issue      = can_issue && (!first_fold || s_axis_tvalid);
@@ -122,14 +121,22 @@ module mvau #(
 
     always_ff @(posedge clk) begin
         if (issue) begin
-            sf_reg <= last_sf ? '0 : sf_reg + 1'b1;
-            if (last_sf) nf_reg <= last_nf ? '0 : nf_reg + 1'b1;
+            sf_reg  <= last_sf ? '0 : sf_reg + 1'b1;
+            last_sf <= last_sf ? SF == 1 : sf_reg == SF_W'(SF - 2);
+            if (last_sf) begin
+                nf_reg     <= last_nf ? '0 : nf_reg + 1'b1;
+                first_fold <= last_nf;
+                last_nf    <= last_nf ? NF == 1 : nf_reg == NF_W'(NF - 2);
+            end
             waddr_reg <= (last_sf && last_nf) ? '0 : waddr_reg + 1'b1;
         end
         if (rst) begin
-            sf_reg    <= '0;
-            nf_reg    <= '0;
-            waddr_reg <= '0;
+            sf_reg     <= '0;
+            nf_reg     <= '0;
+            waddr_reg  <= '0;
+            first_fold <= 1'b1;
+            last_sf    <= SF == 1;
+            last_nf    <= NF == 1;
         end
     end
 

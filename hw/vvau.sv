@@ -126,8 +126,8 @@ module vvau #(
     logic [WADDR_W-1:0] waddr_reg;  // the weights of the beat (sf_reg, nf_reg)
     logic               space;      // mac_pipeline's queue has room for one more result
 
-    wire last_nf   = nf_reg == NF_W'(NF - 1);
-    wire last_sf   = sf_reg == SF_W'(SF - 1);
+    // position flags as registers, set from the counters' compares beside their adders
+    logic first_sf, last_sf, last_nf;  // sf_reg == 0, sf_reg == SF-1, nf_reg == NF-1
     // every beat of a window's last slice finishes a channel fold: it needs a place in the queue
     wire can_issue = !last_sf || space;
     wire issue     = can_issue && s_axis_tvalid;
@@ -136,14 +136,22 @@ module vvau #(
 
     always_ff @(posedge clk) begin
         if (issue) begin
-            nf_reg <= last_nf ? '0 : nf_reg + 1'b1;
-            if (last_nf) sf_reg <= last_sf ? '0 : sf_reg + 1'b1;
+            nf_reg  <= last_nf ? '0 : nf_reg + 1'b1;
+            last_nf <= last_nf ? NF == 1 : nf_reg == NF_W'(NF - 2);
+            if (last_nf) begin
+                sf_reg   <= last_sf ? '0 : sf_reg + 1'b1;
+                first_sf <= last_sf;
+                last_sf  <= last_sf ? SF == 1 : sf_reg == SF_W'(SF - 2);
+            end
             waddr_reg <= (last_nf && last_sf) ? '0 : waddr_reg + 1'b1;
         end
         if (rst) begin
             nf_reg    <= '0;
             sf_reg    <= '0;
             waddr_reg <= '0;
+            first_sf  <= 1'b1;
+            last_sf   <= SF == 1;
+            last_nf   <= NF == 1;
         end
     end
 
@@ -164,7 +172,7 @@ module vvau #(
     always_ff @(posedge clk) begin
         x_reg     <= s_axis_tdata;
         v_reg     <= issue;
-        first_reg <= sf_reg == '0;
+        first_reg <= first_sf;
         last_reg  <= last_sf;
         fold_reg  <= nf_reg;
         if (rst) v_reg <= 1'b0;
