@@ -245,36 +245,13 @@ module mac_pipeline #(
     end
 
     // ---------------------------------------------------------------- queue and credits
-    // reserved: results issued (by `reserve`) and not yet taken from the queue; never above
-    // QDEPTH; space is a register: the next count's test for each step, side by side
-    localparam int RES_W = $clog2(QDEPTH + 1);
-    logic [RES_W-1:0] reserved_reg;
-    logic             space_reg;
-    wire logic        pop = m_axis_tvalid && m_axis_tready;
-    assign space = space_reg;
-
-    always_ff @(posedge clk) begin
-        reserved_reg <= reserved_reg + RES_W'(reserve) - RES_W'(pop);
-        case ({reserve, pop})
-            2'b10:   space_reg <= reserved_reg < RES_W'(QDEPTH - 1);
-            2'b01:   space_reg <= 1'b1;
-            default: space_reg <= reserved_reg < RES_W'(QDEPTH);
-        endcase
-        if (rst) begin
-            reserved_reg <= '0;
-            space_reg    <= 1'b1;
-        end
-    end
-
-    // verilator lint_off PINCONNECTEMPTY
-    fifo #(
-        .DATA_W(PE*OUT_W), .DEPTH(QDEPTH), .USE_RAM(1'b1)
+    credit_queue #(
+        .DATA_W(PE*OUT_W), .DEPTH(QDEPTH)
     ) u_queue (
-        .clk(clk), .rst(rst),
-        .s_axis_tdata(act), .s_axis_tvalid(act_valid), .s_axis_tready(),
+        .clk(clk), .rst(rst), .reserve(reserve), .space(space),
+        .s_axis_tdata(act), .s_axis_tvalid(act_valid),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
-    // verilator lint_on PINCONNECTEMPTY
 
 endmodule
 

@@ -5,11 +5,14 @@
 //             output OH x OW pixels, OH = IFM_H / K_H, OW = IFM_W / K_W (floor: rows and columns past
 //             the last whole window are read and dropped), each channel the maximum over its
 //             window. Elements are two's complement if SIGNED, else unsigned.
-// Latency   : 1 cycle from the last input beat of a window to its output beat.
+// Structure : the running maxima of one row of windows are kept in an OW*CF-word buffer (LUT
+//             RAM). Stage 1 reads a beat's maximum, stage 2 compares and writes it back; a write
+//             to the word stage 1 reads in the same cycle is forwarded.
+// Latency   : 4 cycles from the last input beat of a window to its output beat (stage 1,
+//             stage 2, the output queue's 2: hw/credit_queue.sv).
 // Throughput: one input beat per cycle, so IFM_H*IFM_W*CF cycles per frame.
-// Ready     : s_axis_tready is the registered ready of the output slice (skid_buffer); no
-//             combinational path from m_axis_tready. The running maxima of one row of windows
-//             are kept in an OW*CF-word buffer.
+// Ready     : s_axis_tready depends on registers only: a window's last beat waits for a credit
+//             of the output queue; no combinational path from m_axis_tready.
 //
 // Parameters:
 //   IFM_H, IFM_W  input height and width in pixels (>= K_H, K_W)
@@ -67,55 +70,79 @@ module maxpool #(
     localparam int CNT_W = $clog2(IFM_H + IFM_W + CF + K_H + K_W + DEPTH + 2) + 1;  // one width for every counter
     localparam int BEAT_W = PE * ELEM_W;
 
-    logic [CNT_W-1:0] cf_reg, kx_reg, ky_reg, ix_reg, iy_reg, ox_reg, oy_reg, base_reg;
+    localparam int ADDR_W = DEPTH > 1 ? $clog2(DEPTH) : 1;
+
+    logic [CNT_W-1:0]  cf_reg, kx_reg, ky_reg, ix_reg, iy_reg, ox_reg, oy_reg;
+    logic [ADDR_W-1:0] addr_reg;  // the beat's running maximum: ox_reg*CF + cf_reg
+    logic              space;     // the output queue has room for one more window
 
     logic [BEAT_W-1:0] row_max [DEPTH];  // running maxima of the current row of windows
-    logic              slice_ready;
 
-    wire in_fire   = s_axis_tvalid && slice_ready;
     wire in_window = ox_reg < CNT_W'(OW) && oy_reg < CNT_W'(OH);
     wire first     = kx_reg == '0 && ky_reg == '0;
     wire last      = kx_reg == CNT_W'(K_W - 1) && ky_reg == CNT_W'(K_H - 1);
-    localparam int ADDR_W = DEPTH > 1 ? $clog2(DEPTH) : 1;
-    wire [ADDR_W-1:0] addr = ADDR_W'(base_reg + cf_reg);
+    // a window's last beat needs a place in the output queue
+    wire done      = in_window && last;
+    assign s_axis_tready = !done || space;
+    wire in_fire   = s_axis_tvalid && s_axis_tready;
 
-    logic [BEAT_W-1:0] prev, cur;
-    assign prev = row_max[addr];
+    // ---------------------------------------------------------------- stage 1: read
+    // the beat and its running maximum, registered; the maximum comes from the memory or, when
+    // stage 2 writes the same word in this cycle (CF = 1: the window's previous pixel), from there
+    logic [BEAT_W-1:0] x1_reg, prev1_reg, cur2;
+    logic [ADDR_W-1:0] addr1_reg;
+    logic              v1_reg, win1_reg, first1_reg, done1_reg;
+    wire logic         write2 = v1_reg && win1_reg;
 
+    always_ff @(posedge clk) begin
+        x1_reg     <= s_axis_tdata;
+        addr1_reg  <= addr_reg;
+        prev1_reg  <= (write2 && addr1_reg == addr_reg) ? cur2 : row_max[addr_reg];
+        v1_reg     <= in_fire;
+        win1_reg   <= in_window;
+        first1_reg <= first;
+        done1_reg  <= done;
+        if (rst) v1_reg <= 1'b0;
+    end
+
+    // ---------------------------------------------------------------- stage 2: compare, write
     always_comb begin
         for (int e = 0; e < PE; e++) begin
             logic [ELEM_W-1:0] a, b;
             logic a_wins;
-            a = s_axis_tdata[e*ELEM_W +: ELEM_W];
-            b = prev[e*ELEM_W +: ELEM_W];
+            a = x1_reg[e*ELEM_W +: ELEM_W];
+            b = prev1_reg[e*ELEM_W +: ELEM_W];
             a_wins = SIGNED ? ($signed(a) > $signed(b)) : (a > b);
-            cur[e*ELEM_W +: ELEM_W] = (first || a_wins) ? a : b;
+            cur2[e*ELEM_W +: ELEM_W] = (first1_reg || a_wins) ? a : b;
         end
     end
 
     always_ff @(posedge clk) begin
-        if (in_fire && in_window) row_max[addr] <= cur;
+        if (write2) row_max[addr1_reg] <= cur2;
     end
 
+    // ---------------------------------------------------------------- counters
     always_ff @(posedge clk) begin
         if (in_fire) begin
-            cf_reg <= cf_reg + 1'b1;
+            cf_reg   <= cf_reg + 1'b1;
+            addr_reg <= addr_reg + 1'b1;
             if (cf_reg == CNT_W'(CF - 1)) begin
-                // next pixel
+                // next pixel: the same window's words again, or the next window's
                 cf_reg <= '0;
                 ix_reg <= ix_reg + 1'b1;
                 kx_reg <= kx_reg + 1'b1;
                 if (kx_reg == CNT_W'(K_W - 1)) begin
-                    kx_reg   <= '0;
-                    ox_reg   <= ox_reg + 1'b1;
-                    base_reg <= base_reg + CNT_W'(CF);
+                    kx_reg <= '0;
+                    ox_reg <= ox_reg + 1'b1;
+                end else begin
+                    addr_reg <= addr_reg - ADDR_W'(CF - 1);
                 end
                 if (ix_reg == CNT_W'(IFM_W - 1)) begin
                     // next row
                     ix_reg   <= '0;
                     kx_reg   <= '0;
                     ox_reg   <= '0;
-                    base_reg <= '0;
+                    addr_reg <= '0;
                     iy_reg   <= iy_reg + 1'b1;
                     ky_reg   <= ky_reg + 1'b1;
                     if (ky_reg == CNT_W'(K_H - 1)) begin
@@ -138,23 +165,18 @@ module maxpool #(
             iy_reg   <= '0;
             ox_reg   <= '0;
             oy_reg   <= '0;
-            base_reg <= '0;
+            addr_reg <= '0;
         end
     end
 
-    assign s_axis_tready = slice_ready;
-
-    skid_buffer #(
-        .DATA_W(BEAT_W)
+    // ---------------------------------------------------------------- output
+    // stage 2 (1) + queue (2) + the credit's return, and spare
+    credit_queue #(
+        .DATA_W(BEAT_W), .DEPTH(6)
     ) u_out (
-        .clk(clk),
-        .rst(rst),
-        .s_axis_tdata(cur),
-        .s_axis_tvalid(s_axis_tvalid && in_window && last),
-        .s_axis_tready(slice_ready),
-        .m_axis_tdata(m_axis_tdata),
-        .m_axis_tvalid(m_axis_tvalid),
-        .m_axis_tready(m_axis_tready)
+        .clk(clk), .rst(rst), .reserve(in_fire && done), .space(space),
+        .s_axis_tdata(cur2), .s_axis_tvalid(v1_reg && done1_reg),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 
 endmodule

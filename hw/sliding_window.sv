@@ -361,26 +361,14 @@ module sliding_window #(
     end
 
     // ---------------------------------------------------------------- output queue and credits
-    // beats issued and not yet taken from the queue; never above QDEPTH, so the queue always has
-    // room for the beats in the read pipeline
-    localparam int QDEPTH = 8;  // read pipeline (3) + queue (2) + the credit's round trip, and spare
-    logic [3:0] reserved_reg;
-    wire logic  pop = m_axis_tvalid && m_axis_tready;
-    assign space = reserved_reg != 4'(QDEPTH);
-    always_ff @(posedge clk) begin
-        reserved_reg <= reserved_reg + 4'(issue) - 4'(pop);
-        if (rst) reserved_reg <= '0;
-    end
-
-    // verilator lint_off PINCONNECTEMPTY
-    fifo #(
-        .DATA_W(BEAT_W), .DEPTH(QDEPTH), .USE_RAM(1'b1)
+    // read pipeline (3) + queue (2) + the credit's return, and spare
+    credit_queue #(
+        .DATA_W(BEAT_W), .DEPTH(8)
     ) u_queue (
-        .clk(clk), .rst(rst),
-        .s_axis_tdata(data3_reg), .s_axis_tvalid(v3_reg), .s_axis_tready(),
+        .clk(clk), .rst(rst), .reserve(issue), .space(space),
+        .s_axis_tdata(data3_reg), .s_axis_tvalid(v3_reg),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
-    // verilator lint_on PINCONNECTEMPTY
 
 endmodule
 
