@@ -10,7 +10,7 @@
 // Throughput: one beat per cycle when DEPTH >= the pipeline's latency from `reserve` to s_axis,
 //             plus 3 (the queue's 2 and the credit's return).
 // Ready     : `space` is a register: the next count's test, made for each step side by side;
-//             m_axis_* are registers.
+//             m_axis_* are registers. The FIFO is LUT RAM sized, with one read stage.
 //
 // Parameters:
 //   DATA_W  width of tdata in bits (>= 1)
@@ -60,7 +60,7 @@ module credit_queue #(
 
     logic ready;  // always high while the credits are kept; checked in simulation
     fifo #(
-        .DATA_W(DATA_W), .DEPTH(DEPTH), .USE_RAM(1'b1)
+        .DATA_W(DATA_W), .DEPTH(DEPTH), .USE_RAM(1'b1), .OUT_REG(1'b0)
     ) u_fifo (
         .clk(clk), .rst(rst),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(ready),

@@ -2,7 +2,8 @@
 //
 // Function  : m_axis carries the s_axis beats unchanged and in order; up to DEPTH beats are held.
 // Latency   : 2 cycles from an accepted input beat to its output beat when the FIFO was empty
-//             (write into the memory, then the registered read into the output register).
+//             (write into the memory, then the registered read into the output register); 3 with
+//             OUT_REG (the read register, then the output register).
 // Throughput: one beat per cycle in and out at the same time.
 // Ready     : s_axis_tready is a register (the full flag); no combinational path from
 //             m_axis_tready. m_axis_* are registers.
@@ -16,6 +17,8 @@
 //   DEPTH    beats the FIFO holds (>= 2; any value, not only powers of two)
 //   USE_RAM  1: let the synthesis tool map the memory to RAM (block or LUT RAM);
 //            0: keep it in flip-flops (ram_style "logic"), for small or very wide FIFOs
+//   OUT_REG  1: a register after the memory's read register (default with USE_RAM): a block
+//            RAM's read (5.8 ns on ECP5 without its output register) then meets no logic
 
 `resetall
 `timescale 1ns / 1ps
@@ -24,7 +27,8 @@
 module fifo #(
     parameter int DATA_W  = 8,
     parameter int DEPTH   = 16,
-    parameter bit USE_RAM = 1'b1
+    parameter bit USE_RAM = 1'b1,
+    parameter bit OUT_REG = USE_RAM
 ) (
     input  wire logic              clk,
     input  wire logic              rst,
@@ -63,8 +67,26 @@ module fifo #(
 
     wire push   = s_axis_tvalid && !full_reg;
     wire pop    = out_valid_reg && m_axis_tready;
-    // move the oldest memory word to the output register when it is empty or being emptied
-    wire load   = held_reg && (!out_valid_reg || m_axis_tready);
+    logic load;      // read the oldest memory word
+    logic out_load;  // the output register takes a word
+    logic [DATA_W-1:0] rd_data;  // what the output register takes
+
+    if (OUT_REG) begin : g_two_stage
+        // the memory's read register, then the output register (no logic between them, so a
+        // block RAM's own output register can take the second; see flows/implement/outreg.py)
+        logic q_valid_reg;
+        assign out_load = q_valid_reg && (!out_valid_reg || m_axis_tready);
+        assign load     = held_reg && (!q_valid_reg || out_load);
+        always_ff @(posedge clk) begin
+            if (load) q_valid_reg <= 1'b1;
+            else if (out_load) q_valid_reg <= 1'b0;
+            if (rst) q_valid_reg <= 1'b0;
+        end
+    end else begin : g_one_stage
+        // move the oldest memory word to the output register when it is empty or being emptied
+        assign load     = held_reg && (!out_valid_reg || m_axis_tready);
+        assign out_load = load;
+    end
 
     // The flags are registers whose next values are a gate or two from push, pop and load: the
     // counts are compared with constants beside, not after, their adders.
@@ -78,15 +100,22 @@ module fifo #(
         logic [DATA_W-1:0] mem [DEPTH];
         always_ff @(posedge clk) begin
             if (push) mem[wr_ptr_reg] <= s_axis_tdata;
-            if (load) out_data_reg <= mem[rd_ptr_reg];
+            if (load) rd_data <= mem[rd_ptr_reg];
         end
     end else begin : g_regs
         (* ram_style = "logic" *)
         logic [DATA_W-1:0] mem [DEPTH];
         always_ff @(posedge clk) begin
             if (push) mem[wr_ptr_reg] <= s_axis_tdata;
-            if (load) out_data_reg <= mem[rd_ptr_reg];
+            if (load) rd_data <= mem[rd_ptr_reg];
         end
+    end
+    if (OUT_REG) begin : g_out_reg
+        always_ff @(posedge clk) begin
+            if (out_load) out_data_reg <= rd_data;
+        end
+    end else begin : g_out_direct
+        assign out_data_reg = rd_data;
     end
 
     always_ff @(posedge clk) begin
@@ -96,7 +125,7 @@ module fifo #(
         count_reg     <= count_reg + CNT_W'(push) - CNT_W'(pop);
         full_reg      <= full_reg ? !pop : almost_full && push && !pop;
         held_reg      <= push || two_held || (one_held && !load);
-        if (load) out_valid_reg <= 1'b1;
+        if (out_load) out_valid_reg <= 1'b1;
         else if (pop) out_valid_reg <= 1'b0;
 
         if (rst) begin

@@ -78,9 +78,11 @@ module maxpool #(
 
     logic [BEAT_W-1:0] row_max [DEPTH];  // running maxima of the current row of windows
 
-    wire in_window = ox_reg < CNT_W'(OW) && oy_reg < CNT_W'(OH);
-    wire first     = kx_reg == '0 && ky_reg == '0;
-    wire last      = kx_reg == CNT_W'(K_W - 1) && ky_reg == CNT_W'(K_H - 1);
+    // position flags, registers set from compares beside the counters' adders
+    logic cf_last, kx_zero, kx_last, ix_last, ky_zero, ky_last, iy_last, ox_in, oy_in;
+    wire in_window = ox_in && oy_in;  // ox_reg < OW, oy_reg < OH
+    wire first     = kx_zero && ky_zero;
+    wire last      = kx_last && ky_last;
     // a window's last beat needs a place in the output queue
     wire done      = in_window && last;
     assign s_axis_tready = !done || space;
@@ -125,34 +127,56 @@ module maxpool #(
     always_ff @(posedge clk) begin
         if (in_fire) begin
             cf_reg   <= cf_reg + 1'b1;
+            cf_last  <= cf_reg == CNT_W'(CF - 2);
             addr_reg <= addr_reg + 1'b1;
-            if (cf_reg == CNT_W'(CF - 1)) begin
+            if (cf_last) begin
                 // next pixel: the same window's words again, or the next window's
-                cf_reg <= '0;
-                ix_reg <= ix_reg + 1'b1;
-                kx_reg <= kx_reg + 1'b1;
-                if (kx_reg == CNT_W'(K_W - 1)) begin
-                    kx_reg <= '0;
-                    ox_reg <= ox_reg + 1'b1;
+                cf_reg  <= '0;
+                cf_last <= CF == 1;
+                ix_reg  <= ix_reg + 1'b1;
+                ix_last <= ix_reg == CNT_W'(IFM_W - 2);
+                kx_reg  <= kx_reg + 1'b1;
+                kx_zero <= 1'b0;
+                kx_last <= kx_reg == CNT_W'(K_W - 2);
+                if (kx_last) begin
+                    kx_reg  <= '0;
+                    kx_zero <= 1'b1;
+                    kx_last <= K_W == 1;
+                    ox_reg  <= ox_reg + 1'b1;
+                    ox_in   <= OW > 1 && ox_reg < CNT_W'(OW > 1 ? OW - 1 : 1);
                 end else begin
                     addr_reg <= addr_reg - ADDR_W'(CF - 1);
                 end
-                if (ix_reg == CNT_W'(IFM_W - 1)) begin
+                if (ix_last) begin
                     // next row
                     ix_reg   <= '0;
+                    ix_last  <= IFM_W == 1;
                     kx_reg   <= '0;
+                    kx_zero  <= 1'b1;
+                    kx_last  <= K_W == 1;
                     ox_reg   <= '0;
+                    ox_in    <= 1'b1;
                     addr_reg <= '0;
                     iy_reg   <= iy_reg + 1'b1;
+                    iy_last  <= iy_reg == CNT_W'(IFM_H - 2);
                     ky_reg   <= ky_reg + 1'b1;
-                    if (ky_reg == CNT_W'(K_H - 1)) begin
-                        ky_reg <= '0;
-                        oy_reg <= oy_reg + 1'b1;
+                    ky_zero  <= 1'b0;
+                    ky_last  <= ky_reg == CNT_W'(K_H - 2);
+                    if (ky_last) begin
+                        ky_reg  <= '0;
+                        ky_zero <= 1'b1;
+                        ky_last <= K_H == 1;
+                        oy_reg  <= oy_reg + 1'b1;
+                        oy_in   <= OH > 1 && oy_reg < CNT_W'(OH > 1 ? OH - 1 : 1);
                     end
-                    if (iy_reg == CNT_W'(IFM_H - 1)) begin
-                        iy_reg <= '0;
-                        ky_reg <= '0;
-                        oy_reg <= '0;
+                    if (iy_last) begin
+                        iy_reg  <= '0;
+                        iy_last <= IFM_H == 1;
+                        ky_reg  <= '0;
+                        ky_zero <= 1'b1;
+                        ky_last <= K_H == 1;
+                        oy_reg  <= '0;
+                        oy_in   <= 1'b1;
                     end
                 end
             end
@@ -166,6 +190,15 @@ module maxpool #(
             ox_reg   <= '0;
             oy_reg   <= '0;
             addr_reg <= '0;
+            cf_last  <= CF == 1;
+            kx_zero  <= 1'b1;
+            kx_last  <= K_W == 1;
+            ix_last  <= IFM_W == 1;
+            ky_zero  <= 1'b1;
+            ky_last  <= K_H == 1;
+            iy_last  <= IFM_H == 1;
+            ox_in    <= 1'b1;
+            oy_in    <= 1'b1;
         end
     end
 

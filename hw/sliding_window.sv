@@ -17,7 +17,8 @@
 // Timing    : one output beat per cycle while the rows it needs are in the buffer; one input beat
 //             per cycle while a row slot is free. Without stalls a frame takes about
 //             max(OH*OW*K_H*K_W*CF, IFM_H*IFM_W*CF) cycles in steady state.
-//             Latency from a request to its output beat: 2 cycles (read, output slice).
+//             Latency from an issued beat to its output: 6 cycles (address, read, the read's
+//             register, padding, the output queue's 2: hw/credit_queue.sv).
 // Ready     : s_axis_tready depends only on registers (free row slots); the reader stops as a
 //             whole only when its result cannot enter the output slice (skid_buffer), whose ready
 //             is a register; no combinational path from m_axis_tready.
@@ -160,10 +161,9 @@ module sliding_window #(
     logic signed [PW-1:0] release_amt;               // rows this output row releases at its end
     logic                 go_reg, space;
 
-    wire last_kc  = kc_reg == PW'(KC - 1);
-    wire last_ky  = ky_reg == PW'(K_H - 1);
-    wire last_ox  = ox_reg == PW'(OW - 1);
-    wire last_oy  = oy_reg == PW'(OH - 1);
+    // kc_reg == KC-1, ky_reg == K_H-1, ox_reg == OW-1, oy_reg == OH-1: registers, set from
+    // compares beside the counters' adders
+    logic last_kc, last_ky, last_ox, last_oy;
     wire end_row  = last_kc && last_ky && last_ox;   // last beat of an output row
     wire end_img  = end_row && last_oy;              // last beat of the image
     wire issue    = go_reg && space;
@@ -232,25 +232,25 @@ module sliding_window #(
     end
 
     // ---------------------------------------------------------------- read pipeline
-    // issue -> address register -> memory read -> fabric register -> queue
+    // issue -> address register -> memory read -> a register (no logic between: a block RAM's
+    // output register can take it) -> padding -> queue
     wire logic pad_row = iy_reg < 0 || iy_reg >= PW'(IFM_H);
     wire logic pad_col = col_reg < 0 || col_reg >= PW'(ROW_BEATS);
     logic [MAW-1:0]    rd_addr_reg;
-    logic              v1_reg, pad1_reg, v2_reg, pad2_reg, v3_reg;
-    logic [BEAT_W-1:0] rd_q, data3_reg;
+    logic [3:1]        v_reg, pad_reg;  // stage k's beat is valid, is padding
+    logic              v4_reg;
+    logic [BEAT_W-1:0] rd_q, rd3_reg, data4_reg;
     always_ff @(posedge clk) begin
         rd_addr_reg <= MAW'(row_addr_reg + AW'(col_reg));
-        pad1_reg    <= pad_row || pad_col;
-        v1_reg      <= issue;
         rd_q        <= mem[rd_addr_reg];
-        pad2_reg    <= pad1_reg;
-        v2_reg      <= v1_reg;
-        data3_reg   <= pad2_reg ? {SIMD{ELEM_W'(PAD_VALUE)}} : rd_q;
-        v3_reg      <= v2_reg;
+        rd3_reg     <= rd_q;
+        data4_reg   <= pad_reg[3] ? {SIMD{ELEM_W'(PAD_VALUE)}} : rd3_reg;
+        v_reg       <= {v_reg[2:1], issue};
+        pad_reg     <= {pad_reg[2:1], pad_row || pad_col};
+        v4_reg      <= v_reg[3];
         if (rst) begin
-            v1_reg <= 1'b0;
-            v2_reg <= 1'b0;
-            v3_reg <= 1'b0;
+            v_reg  <= '0;
+            v4_reg <= 1'b0;
         end
     end
 
@@ -295,23 +295,30 @@ module sliding_window #(
         // reader: kc, then ky, then ox, then oy
         if (issue) begin
             kc_reg  <= kc_reg + 1'b1;
+            last_kc <= kc_reg == PW'(KC - 2);
             col_reg <= col_reg + 1'b1;
             if (last_kc) begin
                 kc_reg       <= '0;
+                last_kc      <= KC == 1;
                 ky_reg       <= ky_reg + 1'b1;
+                last_ky      <= ky_reg == PW'(K_H - 2);
                 iy_reg       <= iy_reg + 1'b1;
                 row_addr_reg <= add_mod(row_addr_reg, AW'(ROW_BEATS % DEPTH));
                 col_reg      <= col_base_reg;
                 if (last_ky) begin
                     ky_reg       <= '0;
+                    last_ky      <= K_H == 1;
                     ox_reg       <= ox_reg + 1'b1;
+                    last_ox      <= ox_reg == PW'(OW - 2);
                     col_base_reg <= col_base_reg + PW'(STRIDE_W * CF);
                     col_reg      <= col_base_reg + PW'(STRIDE_W * CF);
                     iy_reg       <= iy_top_reg;
                     row_addr_reg <= top_addr_reg;
                     if (last_ox) begin
                         ox_reg       <= '0;
+                        last_ox      <= OW == 1;
                         oy_reg       <= oy_reg + 1'b1;
+                        last_oy      <= oy_reg == PW'(OH - 2);
                         col_base_reg <= PW'(-PAD_W * CF);
                         col_reg      <= PW'(-PAD_W * CF);
                         iy_top_reg   <= next_top_reg;
@@ -323,6 +330,7 @@ module sliding_window #(
                         freed_reg    <= freed_new;
                         if (last_oy) begin
                             oy_reg        <= '0;
+                            last_oy       <= OH == 1;
                             iy_top_reg    <= PW'(-PAD_H);
                             next_top_reg  <= PW'(-PAD_H + STRIDE_H);
                             next_bot_reg  <= PW'(-PAD_H + STRIDE_H + K_H);
@@ -347,6 +355,10 @@ module sliding_window #(
             ox_reg         <= '0;
             ky_reg         <= '0;
             kc_reg         <= '0;
+            last_kc        <= KC == 1;
+            last_ky        <= K_H == 1;
+            last_ox        <= OW == 1;
+            last_oy        <= OH == 1;
             iy_top_reg     <= PW'(-PAD_H);
             next_top_reg   <= PW'(-PAD_H + STRIDE_H);
             next_bot_reg   <= PW'(-PAD_H + STRIDE_H + K_H);
@@ -361,12 +373,12 @@ module sliding_window #(
     end
 
     // ---------------------------------------------------------------- output queue and credits
-    // read pipeline (3) + queue (2) + the credit's return, and spare
+    // read pipeline (4) + queue (2) + the credit's return, and spare
     credit_queue #(
         .DATA_W(BEAT_W), .DEPTH(8)
     ) u_queue (
         .clk(clk), .rst(rst), .reserve(issue), .space(space),
-        .s_axis_tdata(data3_reg), .s_axis_tvalid(v3_reg),
+        .s_axis_tdata(data4_reg), .s_axis_tvalid(v4_reg),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 

@@ -20,6 +20,7 @@ from qnnflow.flows.implement.design import (
     uart_clks_per_bit,
     yosys_read,
 )
+from qnnflow.flows.implement.outreg import absorb_output_registers
 from qnnflow.flows.implement.tools import error_lines, run_tool
 
 from qnnflow import toolchain
@@ -197,7 +198,12 @@ def _synthesize(run: _Run, design: AcceleratorDesign, src_files: tuple, params: 
     (run.out / "synth.ys").write_text("\n".join(script) + "\n")
     run.say(f"  synthesis ({spec.family}, Yosys) ...")
     run.step("synth", "yosys", ["-q", "-l", LOGS["synth"], "synth.ys"], "Yosys synthesis")
-    return stat_cells(run.out / "synth_stat.json")
+    cells = stat_cells(run.out / "synth_stat.json")
+    if spec.family == "ecp5":  # block RAM reads: their output registers (flows/implement/outreg.py)
+        netlist = json.loads((run.out / "synth.json").read_text())
+        cells["DP16KD output registers"] = absorb_output_registers(netlist)
+        (run.out / "synth.json").write_text(json.dumps(netlist))
+    return cells
 
 
 def _pnr_args(spec: BoardSpec, clock: PllSettings, seed: int) -> list[str]:
