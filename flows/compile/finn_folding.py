@@ -162,10 +162,14 @@ def _apply_defaults(cfg: dict, by_kind: dict[str, list[Layer]], source: str, sum
         if key not in FOLD_KEYS:
             summary["ignored_keys"].setdefault(key, []).append("Defaults")
             continue
-        if not (isinstance(spec, list) and len(spec) == 2 and (spec[1] == "all" or isinstance(spec[1], list))):
-            raise ValueError(f'{source}: Defaults {key}: expected [value, "all" | [op types]], not {spec!r}')
-        stems = {_NAME.match(f"{t}_0")["stem"] if _NAME.match(f"{t}_0") else t for t in spec[1]}
-        kinds = set(by_kind) if spec[1] == "all" else {KINDS[s] for s in stems if s in KINDS}
+        ok = isinstance(spec, list) and len(spec) == 2 and (spec[1] == "all" or isinstance(spec[1], list))
+        if not ok or not isinstance(spec[0], int) or isinstance(spec[0], bool) or spec[0] < 1:
+            raise ValueError(f'{source}: Defaults {key}: expected [positive integer, "all" | [op types]], not {spec!r}')
+        if spec[1] == "all":
+            kinds = set(by_kind)
+        else:
+            stems = {m["stem"] if (m := _NAME.match(f"{t}_0")) else t for t in spec[1]}
+            kinds = {KINDS[s] for s in stems if s in KINDS}
         for kind in kinds:
             for lay in by_kind.get(kind, []):
                 if key in lay.FOLDS:
@@ -213,7 +217,8 @@ def apply_finn_folding(model: ModelWrapper, cfg: dict, source: str) -> tuple[Mod
         folds = {k: e.values[k] for k in FOLD_KEYS if k in e.values}
         if lay is None or not folds:
             continue
-        _set_folding(lay, folds, f"FINN node {e.node}", source)
+        base = lay.folding() if lay.node.name in configured else {}  # what Defaults set stays
+        _set_folding(lay, {**base, **folds}, f"FINN node {e.node}", source)
         configured.add(lay.node.name)
         summary["applied"].append({"finn_node": e.node, "layer": lay.node.name, "op_type": lay.op_type,
                                    "set": lay.folding()})  # fmt: skip

@@ -136,6 +136,14 @@ def test_defaults_apply_to_every_listed_kind(hw_graph):
     assert summary["ignored_keys"] == {"ram_style": ["Defaults"]}
 
 
+def test_an_entry_keeps_what_defaults_set(hw_graph):
+    # Defaults for the listed op types only; an entry's missing key keeps the Defaults value
+    cfg = {"Defaults": {"SIMD": [8, ["MVAU_hls"]]}, "MVAU_hls_0": {"PE": 16}, "LabelSelect_hls_0": {"PE": 5}}
+    model, _ = _apply(hw_graph, cfg)
+    assert _foldings(model, "MVAU") == [{"PE": 16, "SIMD": 8}] + [{"PE": 1, "SIMD": 8}] * 3
+    assert _foldings(model, "LabelSelect") == [{"PE": 5}]
+
+
 @pytest.mark.parametrize(
     "cfg, message",
     [
@@ -151,7 +159,8 @@ def test_defaults_apply_to_every_listed_kind(hw_graph):
         ({"MVAU_hls_0": {"PE": 1}, "MVAU_rtl_0": {"PE": 1}}, "MVAU nodes named in 2 ways (MVAU_hls_*, MVAU_rtl_*)"),
         ({"MVAU_hls_0": 16}, "expected qnnflow's folding.json"),
         ({"mvau zero": {"PE": 1}}, "'mvau zero' is not a FINN node name"),
-        ({"Defaults": {"PE": 2}}, 'Defaults PE: expected [value, "all" | [op types]], not 2'),
+        ({"Defaults": {"PE": 2}}, 'Defaults PE: expected [positive integer, "all" | [op types]], not 2'),
+        ({"Defaults": {"PE": ["2", "all"]}}, "Defaults PE: expected [positive integer"),
         ({}, "found an empty object"),
     ],
 )  # fmt: skip
