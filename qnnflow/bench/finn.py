@@ -269,7 +269,7 @@ def markdown(result: dict) -> str:
         c = r["compile"]
         lines.append(" | ".join([
             f"| {r['design']}", c["folding"], f"{c['ii_estimated']:,}",
-            _cell(r, "sim", lambda s: f"{s['ii_measured']:,}" if s["ii_measured"] else "-"),
+            _cell(r, "sim", lambda s: f"{s['ii_measured']:,g}" if s["ii_measured"] else "-"),
             _cell(r, "sim", lambda s: f"yes ({s['frames']} frames)" if s["bit_exact"] else f"NO ({s['mismatches']})"),
             _cell(r, "sim", lambda s: f"{s['codegen_fifo_sizing_seconds']:.0f}"),
             _cell(r, "xc7z020", lambda x: f"{x['LUT6']:,} / {x['FF']:,} / {x['BRAM18']}"),
@@ -282,10 +282,17 @@ def markdown(result: dict) -> str:
               "|---|---:|---:|---:|---:|---|"]  # fmt: skip
     published = [(r["design"], r["finn_published"]) for r in result["rows"] if r["finn_published"]]
     published += [(p["design"], p) for p in result["finn_published_not_built"]]
+    sources: list[str] = []  # footnotes, numbered in order of use
     for name, p in published:
-        src = " ".join(dict.fromkeys(p[k] for k in ("source", "resources_source") if k in p))
+        refs = []
+        for src in (p[k] for k in ("source", "resources_source") if k in p):
+            if src not in sources:
+                sources.append(src)
+            refs.append(f"[{sources.index(src) + 1}]")
         vals = [p.get(k) for k in ("images_per_s", "ii_bound_images_per_s", "xc7z020_lut", "xc7z020_bram36_tiles")]
-        lines.append(f"| {name} | " + " | ".join("-" if v is None else f"{v:,}" for v in vals) + f" | {src} |")
+        cells = ["-" if v is None else f"{v:,}" for v in vals]
+        lines.append(f"| {name} | " + " | ".join([*cells, " ".join(refs)]) + " |")
+    lines += ["", *(f"[{i}] {src}" for i, src in enumerate(sources, start=1))]
     lines += ["", "Caveats:", *(f"- {c}" for c in result["caveats"]), ""]
     return "\n".join(lines)
 

@@ -32,6 +32,7 @@ def test_table_shows_measured_beside_published() -> None:
     }
     md = finn.markdown({"rows": [row], "finn_published_not_built": finn.FINN_NOT_BUILT, "caveats": ["c1"]})
     assert "| tfc-w1a1 | finn:tfc | 64 | 64 | yes (8 frames) | 52 | 12,345 / 6,789 / 3 | error | error | error |" in md
-    assert "| tfc-w1a1 | 837,019 | 1,562,500 | - | - |" in md
-    assert "| LFC-W1A1 | - | - | 28,360 | 110 |" in md
+    assert "| tfc-w1a1 | 837,019 | 1,562,500 | - | - | [1] |" in md
+    assert "| LFC-W1A1 | - | - | 28,360 | 110 | [2] |" in md
+    assert "[1] finn-examples (bnn-pynq), measured on a Pynq board at 100 MHz" in md
     assert md.rstrip().endswith("- c1")
