@@ -170,6 +170,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     import numpy as np
 
     from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.flows.compile.finn_folding import resolve_folding
     from qnnflow.flows.compile.folding import DEFAULT_TARGET_CYCLES
     from qnnflow.flows.compile.steps import CompileOptions, OutputMode
 
@@ -190,7 +191,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         lut_budget=args.lut_budget,
         bram_budget=args.bram_budget,
         family=args.family,
-        folding=Path(args.folding) if args.folding else None,
+        folding=resolve_folding(args.folding) if args.folding else None,
         output=OutputMode.LOGITS if args.logits else OutputMode.LABELS,
         input_grid=args.input_grid,
     )

@@ -70,7 +70,11 @@ def _compile(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--lut-budget", type=int, help="fold for the highest throughput within this many LUTs")
     p.add_argument("--bram-budget", type=int, help="... and this many block RAMs")
     p.add_argument("--family", choices=["ecp5", "xc7"], default="ecp5", help="family the budget is for")
-    p.add_argument("--folding", help="apply this folding.json instead of computing one")
+    p.add_argument(
+        "--folding",
+        help="apply this folding instead of computing one: a folding.json, a FINN folding-config JSON, or FINN's "
+        "published foldings (finn-examples bnn-pynq): finn:tfc (TFC, II 64), finn:cnv-w1a1 (II 32,768), finn:cnv-w2a2",
+    )
     p.add_argument("--logits", action="store_true", help="output integer logits instead of the class index")
     p.add_argument(
         "--input-grid",

@@ -32,7 +32,8 @@ RTL_STAMP = "stamp.json"  # rtl/stamp.json: the digest rtl/ was generated for (s
 # transitively (caches such as sim/verilator stay: they are keyed by their own digests).
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "train": ("model.pt", "float_model.pt", "model.onnx", "metrics.json", "test_inputs.npy", "test_labels.npy"),
-    "compile": ("steps", "dataflow.onnx", "folding.json", "estimates.json", "estimates.txt", "verification.json"),
+    "compile": ("steps", "dataflow.onnx", "folding.json", "estimates.json", "estimates.txt", "verification.json",
+                "finn_folding.json"),
     "codegen": ("rtl", "sim/runs"),  # the sim stage's code generation; reused while rtl/stamp.json matches
     "sim": ("sim/results.json", "sim/outputs.npy", "sim/batch"),
     "boundary": ("sim/boundary",),

@@ -1,7 +1,8 @@
 """``qnnflow compile``: a QONNX model -> a folded, verified dataflow graph in a build folder.
 
 Writes ``steps/NN_<step>.onnx`` (each step's graph), ``dataflow.onnx`` (the last one),
-``folding.json``, ``estimates.json`` + ``estimates.txt`` and ``verification.json``.
+``folding.json``, ``estimates.json`` + ``estimates.txt`` and ``verification.json`` (and, for a FINN
+folding config, ``finn_folding.json``: which FINN entry went to which layer).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class CompileResult:
     checks: list[dict]
     seconds: float
     accuracy: float | None = None
+    # a FINN folding config: which entry went to which layer (finn_folding.apply_finn_folding)
+    finn_folding: dict | None = None
 
 
 def _test_inputs(model, inputs: Path | str | np.ndarray | None, log) -> np.ndarray:
@@ -157,7 +160,9 @@ def _provenance(model_path, inputs, opts: CompileOptions, labels) -> dict:
 def _reused(out: Path) -> CompileResult:
     ver = json.loads((out / "verification.json").read_text())
     est = json.loads((out / "estimates.json").read_text())
-    return CompileResult(out, out / "dataflow.onnx", est, ver["steps"], 0.0, ver.get("accuracy"))
+    finn = out / "finn_folding.json"
+    finn_map = json.loads(finn.read_text()) if finn.is_file() else None
+    return CompileResult(out, out / "dataflow.onnx", est, ver["steps"], 0.0, ver.get("accuracy"), finn_map)
 
 
 def _compile(
@@ -191,6 +196,7 @@ def _compile(
     log(f"reference: QONNX execution of {name} on {len(x)} inputs")
     ref = _reference(model, x, name)
     model, checks, last_out = _run_steps(model, opts, Verifier(ref, x), out, log)
+    finn_map = _finn_folding_note(model, out, log)
     _check_backends(model)
     dataflow = out / "dataflow.onnx"
     model.save(str(dataflow))
@@ -203,7 +209,19 @@ def _compile(
         result["original_model"] = str(Path(model_path).resolve()) if isinstance(model_path, str | Path) else None
     acc = _write_verification(result, out, ref, last_out, labels, len(x))
     log(table(est))
-    return CompileResult(out, dataflow, est, checks, time.time() - t0, acc)
+    return CompileResult(out, dataflow, est, checks, time.time() - t0, acc, finn_map)
+
+
+def _finn_folding_note(model: ModelWrapper, out: Path, log) -> dict | None:
+    """The summary a FINN folding config left in the graph: logged and written to finn_folding.json."""
+    from qnnflow.flows.compile.finn_folding import pop_note, summary_lines
+
+    summary = pop_note(model)
+    if summary is not None:
+        for line in summary_lines(summary):
+            log(line)
+        (out / "finn_folding.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def _with_input_grid(model: ModelWrapper, grid: str, out: Path, final: Path | None, log) -> tuple[ModelWrapper, str]:

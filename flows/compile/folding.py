@@ -6,7 +6,8 @@
   the nearest feasible target.
 - :func:`fold_for_budget`: the fastest balanced folding whose estimated LUTs / block RAMs fit.
 - :func:`folding_dict` / :func:`apply_folding`: the editable ``folding.json`` form and its
-  re-application (every value checked against the layer's constraints).
+  re-application (every value checked against the layer's constraints); :func:`apply_folding` also
+  takes FINN's folding config (:mod:`qnnflow.flows.compile.finn_folding`).
 """
 
 from __future__ import annotations
@@ -157,20 +158,31 @@ def folding_dict(model: ModelWrapper) -> dict:
     return {"layers": layers}
 
 
+def _load(folding: dict | str | Path) -> tuple[object, str]:
+    if isinstance(folding, dict):
+        return folding, "folding"
+    path = Path(folding)
+    if not path.is_file():
+        raise FileNotFoundError(f"folding file not found: {path}")
+    try:
+        return json.loads(path.read_text()), str(path)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON: {err}") from None
+
+
 def apply_folding(model: ModelWrapper, folding: dict | str | Path) -> ModelWrapper:
-    """Set PE / SIMD from a folding dict or ``folding.json``; ValueError for unknown layers or
-    attributes and for values that break a layer's constraints (message names the layer)."""
-    source = "folding"
-    if not isinstance(folding, dict):
-        source = str(folding)
-        path = Path(folding)
-        if not path.is_file():
-            raise FileNotFoundError(f"folding file not found: {path}")
-        try:
-            folding = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON: {err}") from None
-    entries = folding.get("layers") if isinstance(folding, dict) else None
+    """Set PE / SIMD from a folding dict or file: qnnflow's ``folding.json`` or FINN's folding config
+    (:mod:`qnnflow.flows.compile.finn_folding`; its summary is left in the graph's metadata for the
+    compile log). ValueError for unknown layers or attributes and for values that break a layer's
+    constraints (message names the layer)."""
+    from qnnflow.flows.compile import finn_folding
+
+    folding, source = _load(folding)
+    if finn_folding.is_finn_layout(folding, source):
+        model, summary = finn_folding.apply_finn_folding(model, folding, source)
+        model.model.metadata_props.add(key=finn_folding.NOTE_KEY, value=json.dumps(summary))
+        return model
+    entries = folding.get("layers")
     if not isinstance(entries, dict):
         raise ValueError(f'{source}: expected an object with a "layers" mapping of layer name -> folding')
     nodes = {n.name: n for n in hw_nodes(model)}
@@ -179,6 +191,8 @@ def apply_folding(model: ModelWrapper, folding: dict | str | Path) -> ModelWrapp
         raise ValueError(f"{source}: unknown layers {unknown}; the graph has {sorted(nodes)}")
     for name, values in entries.items():
         lay = get_layer(nodes[name])
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}: {lay.where}: expected an object of folding parameters, not {values!r}")
         for k, v in values.items():
             if k == "op_type":
                 continue

@@ -8,7 +8,7 @@ Run all: ``python -m qnnflow.bench``; one: ``python -m qnnflow.bench --only zoo-
 Each module registers its own benchmarks (:func:`~qnnflow.bench.registry.benchmark`):
 :mod:`~qnnflow.bench.methods` (zoo-digits, methods-*), :mod:`~qnnflow.bench.flow` (compile,
 implement), :mod:`~qnnflow.bench.sim` (accel-sim), :mod:`~qnnflow.bench.estimates`,
-:mod:`~qnnflow.bench.fuzz`.
+:mod:`~qnnflow.bench.fuzz`, :mod:`~qnnflow.bench.finn` (FINN's networks at FINN's foldings).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 # imported for their registrations (their heavy imports are inside the benchmark functions)
-from qnnflow.bench import estimates, flow, fuzz, methods, sim  # noqa: E402, F401, I001
+from qnnflow.bench import estimates, finn, flow, fuzz, methods, sim  # noqa: E402, F401, I001
 from qnnflow.bench.registry import BENCHMARKS, machine
 
 __all__ = ["BENCHMARKS", "main"]
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", default="build/bench", help="accel-sim, compile, implement, estimates: folder for their builds"
     )
+    finn.main_args(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
