@@ -159,6 +159,7 @@ module sliding_window #(
     logic [AW-1:0]        frame_top_reg, top_addr_reg, row_addr_reg;  // slot addresses
     logic signed [PW-1:0] freed_reg;                 // rows of this image already released
     logic signed [PW-1:0] release_amt;               // rows this output row releases at its end
+    logic signed [PW-1:0] lim0, lim1;                // NR + release_amt, NR - 1 + release_amt
     logic                 go_reg, space;
 
     // kc_reg == KC-1, ky_reg == K_H-1, ox_reg == OW-1, oy_reg == OH-1: registers, set from
@@ -184,6 +185,21 @@ module sliding_window #(
         else if (next_top_reg > PW'(IFM_H)) freed_new = PW'(IFM_H);
         else freed_new = next_top_reg;
     end
+
+    // rows_ready_reg >= n for 0 <= n <= 2*IFM_H (both are never negative there): an unsigned
+    // compare as narrow as the counts, one carry chain
+    localparam int RW = $clog2(2*IFM_H + NR + 2);
+    // a < b for row counts 0 .. 2*IFM_H + NR (never negative): unsigned, as narrow as they are
+    // verilator lint_off UNUSEDSIGNAL
+    function automatic logic below(input logic signed [PW-1:0] a, input logic signed [PW-1:0] b);
+        below = $unsigned(RW'(a)) < $unsigned(RW'(b));
+    endfunction
+    // verilator lint_on UNUSEDSIGNAL
+    // verilator lint_off UNUSEDSIGNAL
+    function automatic logic at_least(input logic signed [PW-1:0] n);
+        at_least = $unsigned(RW'(rows_ready_reg)) >= $unsigned(RW'(n));
+    endfunction
+    // verilator lint_on UNUSEDSIGNAL
 
     if (OW * K_H * KC > 2) begin : g_go_reg
         // The next cycle's complete rows are rows_ready_reg + row_done (the end of an image only
@@ -211,11 +227,11 @@ module sliding_window #(
             np0_reg <= plain_next;
             np1_reg <= plain_next - PW'(1);
             if (issue && end_row) begin
-                go_reg  <= row_done ? rows_ready_reg >= nn1_reg : rows_ready_reg >= nn0_reg;
+                go_reg  <= row_done ? at_least(nn1_reg) : at_least(nn0_reg);
                 nc0_reg <= np0_reg;
                 nc1_reg <= np1_reg;
             end else begin
-                go_reg <= row_done ? rows_ready_reg >= nc1_reg : rows_ready_reg >= nc0_reg;
+                go_reg <= row_done ? at_least(nc1_reg) : at_least(nc0_reg);
             end
             if (rst) begin
                 go_reg  <= 1'b0;
@@ -225,10 +241,16 @@ module sliding_window #(
         end
         // the release of this row, prepared a cycle ahead too (freed_new and freed_reg change only
         // at the end of a row)
-        always_ff @(posedge clk) release_amt <= freed_new - freed_reg;
+        always_ff @(posedge clk) begin
+            release_amt <= freed_new - freed_reg;
+            lim0        <= PW'(NR) + freed_new - freed_reg;
+            lim1        <= PW'(NR - 1) + freed_new - freed_reg;
+        end
     end else begin : g_go_comb  // one or two beats per output row: no time to prepare the next row's
         always_comb go_reg = rows_ready_reg >= need(iy_top_reg + PW'(K_H), last_oy);
         assign release_amt = freed_new - freed_reg;
+        assign lim0        = PW'(NR) + release_amt;
+        assign lim1        = PW'(NR - 1) + release_amt;
     end
 
     // ---------------------------------------------------------------- read pipeline
@@ -285,10 +307,10 @@ module sliding_window #(
         used_reg       <= used_reg + used_step;
         // used_reg + used_step < NR, for the four steps side by side, picked by what happens
         case ({row_new, issue && end_row})
-            2'b10:   room_reg <= used_reg < PW'(NR - 1);
-            2'b01:   room_reg <= used_reg - release_amt < PW'(NR);
-            2'b11:   room_reg <= used_reg - release_amt < PW'(NR - 1);
-            default: room_reg <= used_reg < PW'(NR);
+            2'b10:   room_reg <= below(used_reg, PW'(NR - 1));
+            2'b01:   room_reg <= below(used_reg, lim0);  // used_reg - release_amt < NR
+            2'b11:   room_reg <= below(used_reg, lim1);
+            default: room_reg <= below(used_reg, PW'(NR));
         endcase
         rows_ready_reg <= rows_ready_reg + ready_step;
 
