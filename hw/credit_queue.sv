@@ -8,9 +8,9 @@
 //             and not yet taken from m_axis, so s_axis never meets a full queue and has no ready.
 // Latency   : 2 cycles from s_axis to m_axis when the queue is empty (hw/fifo.sv).
 // Throughput: one beat per cycle when DEPTH >= the pipeline's latency from `reserve` to s_axis,
-//             plus 3 (the queue's 2 and the credit's return).
-// Ready     : `space` is a register: the next count's test, made for each step side by side;
-//             m_axis_* are registers. The FIFO is LUT RAM sized, with one read stage.
+//             plus 5 (the queue's 2, the credit's return, the two credits `space` keeps back).
+// Ready     : `space` is a register, set from the count alone (see below); m_axis_* are
+//             registers. The FIFO is LUT RAM sized, with one read stage.
 //
 // Parameters:
 //   DATA_W  width of tdata in bits (>= 1)
@@ -41,17 +41,17 @@ module credit_queue #(
     localparam int RES_W = $clog2(DEPTH + 1);
 
     logic [RES_W-1:0] reserved_reg;  // reserved and not yet taken from m_axis: 0..DEPTH
-    logic             space_reg;     // reserved_reg < DEPTH
+    logic             space_reg;     // a reservation fits
     wire logic        pop = m_axis_tvalid && m_axis_tready;
     assign space = space_reg;
 
+    // space_reg(t+1) = reserved_reg(t) <= DEPTH - 2: with at most one reservation a cycle the
+    // count is then at most DEPTH - 1 at t+1, so a reservation at t+1 still fits. Neither this
+    // cycle's reservation nor its pop enters the test, so `space` is one compare away from a
+    // register; the price is two credits (DEPTH counts them).
     always_ff @(posedge clk) begin
         reserved_reg <= reserved_reg + RES_W'(reserve) - RES_W'(pop);
-        case ({reserve, pop})
-            2'b10:   space_reg <= reserved_reg < RES_W'(DEPTH - 1);
-            2'b01:   space_reg <= 1'b1;
-            default: space_reg <= reserved_reg < RES_W'(DEPTH);
-        endcase
+        space_reg    <= reserved_reg <= RES_W'(DEPTH - 2);
         if (rst) begin
             reserved_reg <= '0;
             space_reg    <= 1'b1;

@@ -97,6 +97,9 @@ module fifo #(
     // The write and the read never touch the same word in one cycle: a read needs a word in
     // the memory, and a write while the memory is full is impossible (count_reg == DEPTH).
     if (USE_RAM) begin : g_ram
+        // no_rw_check: Yosys need not emulate a read and a write of one word in one cycle (the
+        // bypass logic it adds otherwise sits between a block RAM and the register after it)
+        (* no_rw_check *)
         logic [DATA_W-1:0] mem [DEPTH];
         always_ff @(posedge clk) begin
             if (push) mem[wr_ptr_reg] <= s_axis_tdata;

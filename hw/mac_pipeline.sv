@@ -26,8 +26,8 @@
 //             T_THR (adder_tree over NUM_T compare bits, LPS = 2, PRE = 0)] + 2 (queue).
 //             qnnflow.flows.ir.layers' latency estimates use the same formula.
 // Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
-//             the in-flight results the credits allow: LATENCY + 2 covers the round trip, so a
-//             fold per cycle (SF = 1) streams without a gap.
+//             the in-flight results the credits allow: LATENCY + 4 covers the round trip
+//             (hw/credit_queue.sv), so a fold per cycle (SF = 1) streams without a gap.
 //
 // Parameters: PE, SIMD, IN_W, IN_SIGNED, IN_BIPOLAR, W_W, W_SIGNED, W_BIPOLAR, ACC_W, NUM_T, OUT_W,
 //             OUT_OFFSET, THRESH_FILE as in hw/mvau.sv; NF folds (threshold words, accumulator
@@ -98,7 +98,7 @@ module mac_pipeline #(
         tree_latency = stages;
     endfunction
     localparam int LATENCY = 1 + tree_latency(SIMD, 1) + 1 + (NUM_T > 0 ? 2 + tree_latency(NUM_T, 0) : 0) + 2;
-    localparam int QDEPTH  = LATENCY + 2;
+    localparam int QDEPTH  = LATENCY + 4;  // hw/credit_queue.sv: latency + 5, less the queue's own 2 counted in LATENCY, + spare
 
     // ---------------------------------------------------------------- input registers
     logic [XWORD_W-1:0] x1_reg;

@@ -203,9 +203,9 @@ module maxpool #(
     end
 
     // ---------------------------------------------------------------- output
-    // stage 2 (1) + queue (2) + the credit's return, and spare
+    // stage 2 (1) + 5 (hw/credit_queue.sv), and spare
     credit_queue #(
-        .DATA_W(BEAT_W), .DEPTH(6)
+        .DATA_W(BEAT_W), .DEPTH(8)
     ) u_out (
         .clk(clk), .rst(rst), .reserve(in_fire && done), .space(space),
         .s_axis_tdata(cur2), .s_axis_tvalid(v1_reg && done1_reg),

@@ -122,6 +122,10 @@ module sliding_window #(
         add_mod = t[AW] ? s : t[AW-1:0];  // t < 0: the sum is below DEPTH
     endfunction
 
+    // a row is read only once complete and written only into a free slot, so a read and a write
+    // never meet at one word: no_rw_check spares the collision logic Yosys would otherwise add
+    // between the block RAM and the register after it
+    (* no_rw_check *)
     logic [BEAT_W-1:0] mem [DEPTH];
 
     // ---------------------------------------------------------------- writer
@@ -241,10 +245,13 @@ module sliding_window #(
         end
         // the release of this row, prepared a cycle ahead too (freed_new and freed_reg change only
         // at the end of a row)
+        // (two register stages: freed_new, then the differences; a row has at least three beats)
+        logic signed [PW-1:0] freed_new_reg;
         always_ff @(posedge clk) begin
-            release_amt <= freed_new - freed_reg;
-            lim0        <= PW'(NR) + freed_new - freed_reg;
-            lim1        <= PW'(NR - 1) + freed_new - freed_reg;
+            freed_new_reg <= freed_new;
+            release_amt   <= freed_new_reg - freed_reg;
+            lim0          <= PW'(NR) + freed_new_reg - freed_reg;
+            lim1          <= PW'(NR - 1) + freed_new_reg - freed_reg;
         end
     end else begin : g_go_comb  // one or two beats per output row: no time to prepare the next row's
         always_comb go_reg = rows_ready_reg >= need(iy_top_reg + PW'(K_H), last_oy);
@@ -395,9 +402,9 @@ module sliding_window #(
     end
 
     // ---------------------------------------------------------------- output queue and credits
-    // read pipeline (4) + queue (2) + the credit's return, and spare
+    // read pipeline (4) + 5 (hw/credit_queue.sv), and spare
     credit_queue #(
-        .DATA_W(BEAT_W), .DEPTH(8)
+        .DATA_W(BEAT_W), .DEPTH(10)
     ) u_queue (
         .clk(clk), .rst(rst), .reserve(issue), .space(space),
         .s_axis_tdata(data4_reg), .s_axis_tvalid(v4_reg),
