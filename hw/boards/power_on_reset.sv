@@ -3,8 +3,8 @@
 // Function  : rst is high from configuration until `locked` (the PLL's lock, or 1 without a PLL)
 //             has been high for 2 cycles (a two-flip-flop synchronizer) and then for 15 more
 //             cycles; when the synchronized lock drops, rst rises again and the count starts over.
-// Timing    : after `locked` rises, rst falls 17 cycles later (synchronous to clk).
-//             There is no reset input: the FPGA configuration loads the registers with 0.
+// Timing    : after `locked` rises, rst falls 18 cycles later (synchronous to clk; rst is a register).
+//             There is no reset input: the FPGA configuration loads the registers with their initial values (counters 0, rst 1).
 //
 // Parameters: none.
 
@@ -22,14 +22,18 @@ module power_on_reset (
     // verilator lint_off PROCASSINIT
     logic [1:0] locked_sync_reg = 2'b00;
     logic [3:0] rst_cnt_reg     = 4'd0;
+    logic       rst_reg         = 1'b1;
     // verilator lint_on PROCASSINIT
 
-    assign rst = rst_cnt_reg != 4'hF;
+    // a register drives the reset net: it reaches every flip-flop of the design, so no logic
+    // may stand before that long route
+    assign rst = rst_reg;
 
     always_ff @(posedge clk) begin
         locked_sync_reg <= {locked_sync_reg[0], locked};
         if (!locked_sync_reg[1]) rst_cnt_reg <= 4'd0;
-        else if (rst) rst_cnt_reg <= rst_cnt_reg + 1'b1;
+        else if (rst_cnt_reg != 4'hF) rst_cnt_reg <= rst_cnt_reg + 1'b1;
+        rst_reg <= rst_cnt_reg != 4'hF;
     end
 
 endmodule
