@@ -8,8 +8,8 @@
 // Structure : the running maxima of one row of windows are kept in an OW*CF-word buffer (LUT
 //             RAM). Stage 1 reads a beat's maximum, stage 2 compares and writes it back; a write
 //             to the word stage 1 reads in the same cycle is forwarded.
-// Latency   : 4 cycles from the last input beat of a window to its output beat (stage 1,
-//             stage 2, the output queue's 2: hw/credit_queue.sv).
+// Latency   : 5 cycles from the last input beat of a window to its output beat (stage 1,
+//             stage 2, its result's register, the output queue's 2: hw/credit_queue.sv).
 // Throughput: one input beat per cycle, so IFM_H*IFM_W*CF cycles per frame.
 // Ready     : s_axis_tready depends on registers only: a window's last beat waits for a credit
 //             of the output queue; no combinational path from m_axis_tready.
@@ -203,12 +203,21 @@ module maxpool #(
     end
 
     // ---------------------------------------------------------------- output
-    // stage 2 (1) + 5 (hw/credit_queue.sv), and spare
+    // a window's maximum, registered before the queue (stage 3)
+    logic [BEAT_W-1:0] out3_reg;
+    logic              v3_reg;
+    always_ff @(posedge clk) begin
+        out3_reg <= cur2;
+        v3_reg   <= v1_reg && done1_reg;
+        if (rst) v3_reg <= 1'b0;
+    end
+
+    // stages 2, 3 (2) + 5 (hw/credit_queue.sv), and spare
     credit_queue #(
         .DATA_W(BEAT_W), .DEPTH(8)
     ) u_out (
         .clk(clk), .rst(rst), .reserve(in_fire && done), .space(space),
-        .s_axis_tdata(cur2), .s_axis_tvalid(v1_reg && done1_reg),
+        .s_axis_tdata(out3_reg), .s_axis_tvalid(v3_reg),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 

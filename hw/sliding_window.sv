@@ -135,11 +135,12 @@ module sliding_window #(
     logic signed [PW-1:0] rows_ready_reg;  // complete rows, counted from row 0 of the reader's image
 
     logic                 room_reg;        // used_reg < NR: a row may start
-    assign s_axis_tready = wr_col_reg != '0 || room_reg;
+    logic                 col_zero, col_last;  // wr_col_reg == 0, == ROW_BEATS-1 (registers)
+    assign s_axis_tready = !col_zero || room_reg;
 
     wire wr_fire  = s_axis_tvalid && s_axis_tready;
-    wire row_new  = wr_fire && wr_col_reg == '0;
-    wire row_done = wr_fire && wr_col_reg == PW'(ROW_BEATS - 1);
+    wire row_new  = wr_fire && col_zero;
+    wire row_done = wr_fire && col_last;
 
     always_ff @(posedge clk) begin
         if (wr_fire) mem[MAW'(wr_addr_reg)] <= s_axis_tdata;
@@ -310,6 +311,8 @@ module sliding_window #(
         if (wr_fire) begin
             wr_addr_reg <= add_mod(wr_addr_reg, AW'(1));
             wr_col_reg  <= row_done ? '0 : wr_col_reg + 1'b1;
+            col_zero    <= row_done;
+            col_last    <= row_done ? ROW_BEATS == 1 : wr_col_reg == PW'(ROW_BEATS - 2);
         end
         used_reg       <= used_reg + used_step;
         // used_reg + used_step < NR, for the four steps side by side, picked by what happens
@@ -377,6 +380,8 @@ module sliding_window #(
         if (rst) begin
             wr_addr_reg    <= '0;
             wr_col_reg     <= '0;
+            col_zero       <= 1'b1;
+            col_last       <= ROW_BEATS == 1;
             used_reg       <= '0;
             room_reg       <= 1'b1;
             rows_ready_reg <= '0;
