@@ -4,7 +4,7 @@
 PRESET    ?= digits-cnn-w2a2# model preset from the zoo (`qnnflow train --list`)
 NAME      ?= digits# build folder name: everything goes to build/$(NAME)/
 BOARD     ?= ulx3s-85f# target board: ulx3s-85f, orangecrab-25f, icebreaker, tangnano20k
-CLOCK_MHZ ?= $(if $(filter icebreaker,$(BOARD)),24,50)# accelerator clock in MHz (iCEBreaker 24, else 50)
+CLOCK_MHZ ?= auto# accelerator clock in MHz, or auto: the highest the board's PLL makes that closes
 PYTHON    ?= python3# interpreter used to create .venv
 JOBS      ?= 2# pytest-xdist workers for `make test`
 DATA      ?=# data set (digits, mnist, mnist-5k, fashion-mnist, cifar10); empty: the preset's

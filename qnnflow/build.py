@@ -38,6 +38,7 @@ def stage_compile(cfg: BuildConfig, out: Path) -> str:
     from qnnflow.flows.compile.driver import compile_model
     from qnnflow.flows.compile.folding import DEFAULT_TARGET_CYCLES
     from qnnflow.flows.compile.steps import CompileOptions
+    from qnnflow.flows.implement.autoclock import AUTO, NOMINAL_MHZ
     from qnnflow.flows.implement.boards import board_spec
 
     # Default folding when the config sets no target: DEFAULT_TARGET_CYCLES of the board's family.
@@ -45,8 +46,11 @@ def stage_compile(cfg: BuildConfig, out: Path) -> str:
     default = target_cycles is None and cfg.target_fps is None
     if default:
         target_cycles = DEFAULT_TARGET_CYCLES[board_spec(cfg.board).family]
+    clock = cfg.clock_mhz  # auto: the estimates assume the family's usual clock until implement measures it
+    if clock == AUTO:
+        clock = NOMINAL_MHZ[board_spec(cfg.board).family]
     opts = CompileOptions(
-        target_cycles=target_cycles, target_fps=cfg.target_fps, clock_mhz=cfg.clock_mhz, default_target=default
+        target_cycles=target_cycles, target_fps=cfg.target_fps, clock_mhz=clock, default_target=default
     )
     labels = np.load(out / "test_labels.npy")
     res = compile_model(

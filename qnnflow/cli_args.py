@@ -116,7 +116,8 @@ def _bitstream(sub, commands: Mapping[str, Command]) -> None:
     p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack with the UART board top; report.json / report.md")
     p.add_argument("build_dir")
     p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
-    p.add_argument("--clock-mhz", type=float, default=50.0)
+    p.add_argument("--clock-mhz", type=_clock, default=50.0,
+                   help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)")
     p.add_argument("--no-xilinx", action="store_true", help="skip the Yosys synth_xilinx xc7z020 estimate")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
     p.set_defaults(func=commands["bitstream"])
@@ -150,7 +151,8 @@ def _build(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--preset", help="zoo preset (default digits-cnn-w2a2)")
     p.add_argument("--out", help="build folder (default build/<config name>, i.e. build/digits)")
     p.add_argument("--board", choices=[b.value for b in Board], help="target board (default ulx3s-85f)")
-    p.add_argument("--clock-mhz", type=float, help="accelerator clock (default 50)")
+    p.add_argument("--clock-mhz", type=_clock,
+                   help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)")
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
     p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for (default: per board family)")
@@ -223,3 +225,13 @@ def add_data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:
     if dataset:
         p.add_argument("--dataset", choices=DATASETS, help="data set to train and test on (default: the preset's)")
     p.add_argument("--data-dir", help="folder with the data set's files (MNIST/Fashion IDX, CIFAR batches)")
+
+
+def _clock(text: str) -> float | str:
+    """``--clock-mhz``: MHz or ``auto`` (qnnflow.flows.implement.autoclock.parse_clock)."""
+    from qnnflow.flows.implement.autoclock import parse_clock
+
+    try:
+        return parse_clock(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

@@ -75,7 +75,7 @@ class BuildConfig:
     seed: int = 0
     epochs: int | None = None  # None: the preset's default
     board: Board = Board.ULX3S_85F
-    clock_mhz: float = 50.0
+    clock_mhz: float | str = 50.0  # MHz, or "auto": the highest the PLL makes that closes
     sim_mode: SimMode = SimMode.BATCH
     target_cycles: int | None = None
     target_fps: float | None = None
@@ -94,7 +94,10 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if self.dataset is not None and self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, not {self.dataset!r}")
-        if self.clock_mhz <= 0:
+        if isinstance(self.clock_mhz, str):
+            if self.clock_mhz != "auto":
+                raise ValueError(f"clock_mhz must be a number of MHz or 'auto', not {self.clock_mhz!r}")
+        elif self.clock_mhz <= 0:
             raise ValueError(f"clock_mhz must be positive, not {self.clock_mhz}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, not {self.epochs}")

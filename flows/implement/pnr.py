@@ -81,6 +81,7 @@ class ImplResult:
     pll: dict[str, int] = field(default_factory=dict)
     seed: int = 1  # nextpnr's placement seed
     tools: dict[str, str] = field(default_factory=dict)  # tool -> version it was made with (toolchain.versions)
+    clock_search: list[dict] = field(default_factory=list)  # --clock-mhz auto: each try (autoclock.py)
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=1))
@@ -121,11 +122,13 @@ def implement(
     baud: int = DEFAULT_BAUD,
     seed: int = 1,
     progress: Callable[[str], None] | None = print,
+    require_timing: bool = True,
 ) -> ImplResult:
     """Synthesize, place and route, and pack the board top with the build's accelerator.
 
     Returns the figures (also in ``impl/<board>/impl.json``); raises FlowError if a tool fails,
-    the design does not fit, or the clock misses ``clock_mhz``."""
+    the design does not fit, or (with ``require_timing``) the clock misses ``clock_mhz``; without
+    it a missed clock returns the figures with no bitstream."""
     build_dir = Path(build_dir)
     spec = board_spec(board)
     design = design or accelerator_design(build_dir)
@@ -143,6 +146,8 @@ def implement(
     result = _result(run, clock_mhz, clock, baud, seed, report, cells, design.link_format)
     if not result.timing_met:
         result.write(run.out / "impl.json")
+        if not require_timing:  # the caller picks another clock (flows/implement/autoclock.py)
+            return result
         raise _timing_failure(result, run)
     result.bitstream = str(_pack(run, name))
     result.write(run.out / "impl.json")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from qnnflow.flows.implement.boards import BoardSpec, board_spec
 from qnnflow.flows.implement.design import accelerator_design
+from qnnflow.flows.implement.autoclock import AUTO, implement_auto
 from qnnflow.flows.implement.pnr import implement
 from qnnflow.flows.implement.xilinx import xilinx_estimate
 
@@ -21,7 +22,7 @@ from qnnflow.link import DEFAULT_BAUD
 def bitstream_stage(
     build_dir: Path | str,
     board: Board | str = Board.ULX3S_85F,
-    clock_mhz: float = 50.0,
+    clock_mhz: float | str = 50.0,
     *,
     xilinx: bool = True,
     seed: int = 1,
@@ -62,7 +63,10 @@ def bitstream_stage(
     stamps.invalidate(build_dir, "report")
     stamps.remove_stamp(build_dir, "bitstream", key=spec.name)
     try:
-        implement(build_dir, spec.name, clock_mhz, design=design, seed=seed, baud=baud, progress=progress)
+        if clock_mhz == AUTO:
+            implement_auto(build_dir, spec.name, design=design, seed=seed, baud=baud, progress=progress)
+        else:
+            implement(build_dir, spec.name, clock_mhz, design=design, seed=seed, baud=baud, progress=progress)
     except FlowError:
         if (build_dir / "impl" / spec.name / "impl.json").is_file():
             write_report(build_dir, spec.name)  # what was measured: timing NOT met, no bitstream
@@ -77,7 +81,7 @@ def _load_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _bitstream_inputs(build_dir: Path, spec: BoardSpec, clock_mhz: float, seed: int, baud: int, xilinx: bool) -> dict:
+def _bitstream_inputs(build_dir: Path, spec: BoardSpec, clock_mhz: float | str, seed: int, baud: int, xilinx: bool) -> dict:
     """What a bitstream is made from: the RTL, the settings, the tools' versions and this code."""
     from qnnflow import stamps
 
