@@ -22,8 +22,8 @@
 //             registers only.
 // Latency   : from a slice on in_* to its fold's output beat on m_axis (queue empty):
 //             LATENCY = 1 (input registers) + T_MAC (adder_tree over SIMD products, LPS = 2,
-//             PRE = 1) + 1 (accumulate) + [NUM_T > 0: 2 (threshold read and compare) +
-//             T_THR (adder_tree over NUM_T compare bits, LPS = 2, PRE = 0)] + 2 (queue).
+//             PRE = 1) + 1 (accumulate) + [NUM_T > 0: 1 (threshold read registered) +
+//             hw/threshold_count.sv's 1 + T_THR (adder_tree over NUM_T bits, PRE = 0)] + 2 (queue).
 //             qnnflow.flows.ir.layers' latency estimates use the same formula.
 // Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
 //             the in-flight results the credits allow: LATENCY + 4 covers the round trip
@@ -84,7 +84,6 @@ module mac_pipeline #(
     localparam int P_RAW   = XNOR ? 2 : (IN_BIPOLAR ? 2 : IN_W) + (W_BIPOLAR ? 2 : W_W)
                                         + (!IN_SIGNED && !IN_BIPOLAR && !W_SIGNED && !W_BIPOLAR ? 1 : 0);
     localparam int P_W     = P_RAW < ACC_W ? P_RAW : ACC_W;
-    localparam int CNT_W   = NUM_T > 0 ? $clog2(NUM_T + 1) : 1;
     localparam int TAG_W   = 3 + NF_W;  // valid, first, last, fold
 
     // pipeline stages of the two trees (adder_tree's LATENCY), for the queue's depth
@@ -214,31 +213,14 @@ module mac_pipeline #(
             if (rst) v2_reg <= 1'b0;
         end
 
-        // one compare per threshold, registered, then counted by a tree
-        logic [PE*NUM_T-1:0] ge_reg;
-        logic                v3_reg;
-        always_ff @(posedge clk) begin
-            for (int pe = 0; pe < PE; pe++) begin
-                for (int t = 0; t < NUM_T; t++) begin
-                    ge_reg[pe*NUM_T + t] <= $signed(thr_reg[(pe*NUM_T + t)*ACC_W +: ACC_W])
-                                            <= $signed(res2_reg[pe*ACC_W +: ACC_W]);
-                end
-            end
-            v3_reg <= v2_reg;
-            if (rst) v3_reg <= 1'b0;
-        end
-
-        logic [PE*CNT_W-1:0] count;
-        adder_tree #(
-            .LANES(PE), .N(NUM_T), .IN_W(1), .SIGNED(1'b0), .OUT_W(CNT_W), .LPS(2), .PRE(0), .TAG_W(1)
-        ) u_count (
-            .clk(clk), .rst(rst), .terms(ge_reg), .in_tag(v3_reg), .sum(count), .out_tag(act_valid)
+        // one registered compare per threshold, counted by a tree (hw/threshold_count.sv)
+        threshold_count #(
+            .LANES(PE), .NUM_T(NUM_T), .IN_W(ACC_W), .IN_SIGNED(1'b1), .IN_BIPOLAR(1'b0), .THR_W(ACC_W),
+            .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .TAG_W(1)
+        ) u_thresholds (
+            .clk(clk), .rst(rst), .value(res2_reg), .thresholds(thr_reg), .in_tag(v2_reg),
+            .count(act), .out_tag(act_valid)
         );
-        always_comb begin
-            for (int pe = 0; pe < PE; pe++) begin
-                act[pe*OUT_W +: OUT_W] = OUT_W'(count[pe*CNT_W +: CNT_W]) + OUT_W'(OUT_OFFSET);
-            end
-        end
     end else begin : g_no_thresholds
         assign act       = res_reg;
         assign act_valid = res_valid_reg;

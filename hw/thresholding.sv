@@ -8,12 +8,13 @@
 //             Thresholds come from THRESH_FILE ($readmemh), laid out by
 //             qnnflow.flows.codegen.memfiles.threshold_words: CF words, word f holds channel f*PE+e's
 //             threshold t at element e*NUM_T + t, THR_W-bit two's complement.
-// Latency   : 1 cycle.
+// Latency   : 2 + hw/threshold_count.sv's latency + 2 (the output queue) cycles: 6 for up to 2
+//             thresholds, 7 for 3..8, 10 for 255.
 // Throughput: one beat per cycle.
-// Ready     : s_axis_tready is the registered ready of the output slice (skid_buffer); no
+// Ready     : s_axis_tready is a register: the output queue's credit (hw/credit_queue.sv); no
 //             combinational path from m_axis_tready.
-// Structure : the comparison of one element with its thresholds is hw/threshold_count.sv (as in
-//             the threshold stage of hw/mvau.sv and hw/vvau.sv).
+// Structure : the thresholds' read, registered twice; the comparisons and their count are
+//             hw/threshold_count.sv (as in the threshold stage of hw/mac_pipeline.sv).
 //
 // Parameters:
 //   CH          channels (the length of the fastest-varying axis)
@@ -64,55 +65,64 @@ module thresholding #(
     localparam int CF     = CH / PE;
     localparam int FOLD_W = CF > 1 ? $clog2(CF) : 1;
     localparam int WORD_W = PE * NUM_T * THR_W;
-    localparam logic [FOLD_W-1:0] LAST_FOLD = FOLD_W'(CF - 1);
 
     logic [WORD_W-1:0] thr_mem [CF];
     initial $readmemh(THRESH_FILE, thr_mem);
 
-    logic [FOLD_W-1:0] fold_reg;
-    logic [FOLD_W-1:0] fold_next;
-    logic [WORD_W-1:0] thr_q;  // thr_mem[fold_reg], read one cycle ahead
-    logic              slice_ready;
+    // the input is taken while the output queue has a credit for its result
+    logic              space;
+    logic [FOLD_W-1:0] fold_reg;   // channel fold of the next beat
+    logic              last_fold;  // fold_reg == CF-1 (a register)
+    wire               in_fire = s_axis_tvalid && space;
+    assign s_axis_tready = space;
 
-    wire in_fire = s_axis_tvalid && slice_ready;
-    assign s_axis_tready = slice_ready;
-
-    always_comb begin
-        fold_next = fold_reg;
-        if (in_fire) fold_next = (fold_reg == LAST_FOLD) ? '0 : fold_reg + 1'b1;
-        if (rst) fold_next = '0;
+    always_ff @(posedge clk) begin
+        if (in_fire) begin
+            fold_reg  <= last_fold ? '0 : fold_reg + 1'b1;
+            last_fold <= last_fold ? CF == 1 : fold_reg == FOLD_W'(CF - 2);
+        end
+        if (rst) begin
+            fold_reg  <= '0;
+            last_fold <= CF == 1;
+        end
     end
 
-    // synchronous read addressed by the next fold: block RAM friendly, no extra latency
+    // stage 1: the beat and its thresholds' read (at a register's address); stage 2: both
+    // registered again (the read's second register: a block RAM's output register can take it)
+    logic [PE*IN_W-1:0] x1_reg, x2_reg;
+    logic [WORD_W-1:0]  thr_ram, thr2_reg;
+    logic               v1_reg, v2_reg;
     always_ff @(posedge clk) begin
-        fold_reg <= fold_next;
-        thr_q    <= thr_mem[fold_next];
+        x1_reg   <= s_axis_tdata;
+        v1_reg   <= in_fire;
+        thr_ram  <= thr_mem[fold_reg];
+        x2_reg   <= x1_reg;
+        thr2_reg <= thr_ram;
+        v2_reg   <= v1_reg;
+        if (rst) begin
+            v1_reg <= 1'b0;
+            v2_reg <= 1'b0;
+        end
     end
 
     logic [PE*OUT_W-1:0] act;
+    logic                act_valid;
+    threshold_count #(
+        .LANES(PE), .NUM_T(NUM_T), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR), .THR_W(THR_W),
+        .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .TAG_W(1)
+    ) u_count (
+        .clk(clk), .rst(rst), .value(x2_reg), .thresholds(thr2_reg), .in_tag(v2_reg),
+        .count(act), .out_tag(act_valid)
+    );
 
-    for (genvar e = 0; e < PE; e++) begin : g_elem
-        threshold_count #(
-            .NUM_T(NUM_T), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR), .THR_W(THR_W),
-            .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET)
-        ) u_count (
-            .value(s_axis_tdata[e*IN_W +: IN_W]),
-            .thresholds(thr_q[e*NUM_T*THR_W +: NUM_T*THR_W]),
-            .count(act[e*OUT_W +: OUT_W])
-        );
-    end
-
-    skid_buffer #(
-        .DATA_W(PE*OUT_W)
+    // 2 + threshold_count's at most 6 for 255 thresholds, + 5 (hw/credit_queue.sv): 16 is the
+    // depth of one LUT RAM
+    credit_queue #(
+        .DATA_W(PE*OUT_W), .DEPTH(16)
     ) u_out (
-        .clk(clk),
-        .rst(rst),
-        .s_axis_tdata(act),
-        .s_axis_tvalid(s_axis_tvalid),
-        .s_axis_tready(slice_ready),
-        .m_axis_tdata(m_axis_tdata),
-        .m_axis_tvalid(m_axis_tvalid),
-        .m_axis_tready(m_axis_tready)
+        .clk(clk), .rst(rst), .reserve(in_fire), .space(space),
+        .s_axis_tdata(act), .s_axis_tvalid(act_valid),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 
 endmodule

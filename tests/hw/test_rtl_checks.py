@@ -87,11 +87,11 @@ def test_bad_configuration_stops_yosys(tmp_path):
 
 def test_dependencies_are_read_from_the_sources():
     # mvau and vvau share their arithmetic and output queue, indirectly the queue's fifo
-    mac = ["adder_tree", "credit_queue", "fifo", "mac_pipeline"]
+    mac = ["adder_tree", "credit_queue", "fifo", "mac_pipeline", "threshold_count"]
     assert sorted(rtl.dependencies("mvau")) == mac
     assert sorted(rtl.dependencies("vvau")) == mac
-    # indirect ones too: board tops -> power_on_reset; thresholding -> threshold_count, skid_buffer
-    assert sorted(rtl.dependencies("thresholding")) == ["skid_buffer", "threshold_count"]
+    # indirect ones too: board tops -> power_on_reset; thresholding -> threshold_count -> adder_tree
+    assert sorted(rtl.dependencies("thresholding")) == ["adder_tree", "credit_queue", "fifo", "threshold_count"]
     assert rtl.sources("width_converter")[-1].name == "width_converter.sv"
     assert rtl.external_dependencies("mvau") == []
 
