@@ -260,18 +260,19 @@ def _compile_digits(folder: Path, source: Path, family: str, clock_mhz: float) -
     from qnnflow.flows.compile.steps import CompileOptions
 
     folder.mkdir(parents=True, exist_ok=True)
-    for f in ("test_inputs.npy", "test_labels.npy"):
-        shutil.copy(source / f, folder / f)
     target = DEFAULT_TARGET_CYCLES[family]
     opts = CompileOptions(target_cycles=target, clock_mhz=clock_mhz)
-    compile_model(source / "model.onnx", folder, inputs=folder / "test_inputs.npy", opts=opts, verbose=False)
+    # (the compile stage clears its folder's old outputs first: the test set is copied after it)
+    compile_model(source / "model.onnx", folder, inputs=source / "test_inputs.npy", opts=opts, verbose=False)
+    for f in ("test_inputs.npy", "test_labels.npy"):
+        shutil.copy(source / f, folder / f)
     return target
 
 
 def _icebreaker_build(folder: Path, source: Path) -> str:
     from qnnflow.sim.stitch import prepare_rtl
 
-    target = _compile_digits(folder, source, "ice40", 24.0)
+    target = _compile_digits(folder, source, "ice40", 48.0)
     prepare_rtl(folder, log=print)
     return f"compiled here with target_cycles={target:,} (the build's iCE40 default)"
 
