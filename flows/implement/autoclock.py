@@ -84,7 +84,8 @@ def implement_auto(
             break  # the next PLL step up is not above this clock: converged
         if not result.timing_met and best is not None:
             nxt = best  # an upward step missed: back to the clock that closed
-        say(f"  --clock-mhz auto: Fmax {_fmax(result):.1f} MHz; placing for {clock_settings(spec, nxt).mhz:.2f} MHz ...")
+        step = clock_settings(spec, nxt).mhz
+        say(f"  --clock-mhz auto: Fmax {_fmax(result):.1f} MHz; placing for {step:.2f} MHz ...")
         result = run(nxt)
         tries.append(_try(result))
         if result.timing_met:

@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from qnnflow.flows.implement.autoclock import AUTO, implement_auto
 from qnnflow.flows.implement.boards import BoardSpec, board_spec
 from qnnflow.flows.implement.design import accelerator_design
-from qnnflow.flows.implement.autoclock import AUTO, implement_auto
 from qnnflow.flows.implement.pnr import implement
 from qnnflow.flows.implement.xilinx import xilinx_estimate
 
@@ -81,7 +81,9 @@ def _load_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _bitstream_inputs(build_dir: Path, spec: BoardSpec, clock_mhz: float | str, seed: int, baud: int, xilinx: bool) -> dict:
+def _bitstream_inputs(
+    build_dir: Path, spec: BoardSpec, clock_mhz: float | str, seed: int, baud: int, xilinx: bool
+) -> dict:
     """What a bitstream is made from: the RTL, the settings, the tools' versions and this code."""
     from qnnflow import stamps
 
