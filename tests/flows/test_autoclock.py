@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from qnnflow.errors import FlowError
 from qnnflow.flows.implement import autoclock
 from qnnflow.flows.implement.boards import board_spec, clock_settings
 from qnnflow.flows.implement.pnr import ImplResult
+
+from qnnflow.errors import FlowError
 
 
 def _fake_pnr(fmax_of, calls):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from qnnflow import toolchain
 from qnnflow.flows.implement.outreg import absorb_output_registers
 from qnnflow.flows.implement.tools import run_tool
+
+from qnnflow import toolchain
 
 # a 1024 x 18 RAM read into its read register, then `q` registered once more: with `logic` between
 # them when MIX is set (the second register then takes the read XOR the write data)
