@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     from qnnflow.sim import cases
 
     parser = argparse.ArgumentParser(prog="python -m qnnflow.sim.runner", description=main.__doc__)
-    parser.add_argument("case", help="case id such as mvau/pe4-simd2-w2a2 (`--list` shows them)")
+    parser.add_argument("case", nargs="?", help="case id such as mvau/pe4-simd2-w2a2 (`--list` shows them)")
     parser.add_argument("--seed", type=int, help="seed (default: the case's own)")
     parser.add_argument("--waves", action="store_true", help="record FST waves (dump.fst in the run folder)")
     parser.add_argument("--cache-dir", type=Path, help="build cache folder (default build/sim_cache)")
@@ -328,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases.all_cases():
             print(case.full_id)
         return 0
+    if args.case is None:
+        parser.error("give a case id (`--list` shows them)")
     case = cases.by_id(args.case)
     run = case.run(seed=args.seed, waves=args.waves, cache_dir=args.cache_dir, check=False)
     print(f"{case.full_id}: {run.tests - run.failures}/{run.tests} passed, seed {run.seed}, log {run.log}")
