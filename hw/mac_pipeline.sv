@@ -24,7 +24,7 @@
 //             LATENCY = 1 (input registers) + T_MAC (adder_tree over SIMD products, LPS = 2,
 //             PRE = 1) + 1 (accumulate) + [NUM_T > 0: 1 (threshold read registered) +
 //             hw/threshold_count.sv's 1 + T_THR (adder_tree over NUM_T bits, PRE = 0)] + 2 (queue).
-//             qnnflow.flows.ir.layers' latency estimates use the same formula.
+//             qnnflow.flows.compile.latency uses the same formula.
 // Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
 //             the in-flight results the credits allow: LATENCY + 4 covers the round trip
 //             (hw/credit_queue.sv), so a fold per cycle (SF = 1) streams without a gap.

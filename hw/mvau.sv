@@ -18,12 +18,14 @@
 // Timing    : one SIMD slice of one PE fold per cycle: the first fold takes the input beats as
 //             they come and keeps them in an SF-word buffer, the other NF-1 folds read them back,
 //             so a vector takes NF*SF cycles and vectors follow back to back without a gap.
-//             Latency from the last input beat of a fold to its output beat: 4 cycles, 5 when
-//             SIMD > GROUP (the dot products are then summed in two registered halves:
-//             partial sums of GROUP products, then the sum of the partial sums).
+//             Latency from the issue of a fold's last slice (for the first fold: the cycle its
+//             last input beat is taken) to its output beat, queue empty: 1 + hw/mac_pipeline.sv's
+//             LATENCY (1 + tree(SIMD) + 1 + [NUM_T > 0: 2 + tree(NUM_T)] + 2, tree() the
+//             adder_tree stages): e.g. 9 for SIMD = 1 with 3 thresholds, 11 for SIMD = 9 or 32.
 //             The input slice and its weights are registered in the fabric before the dot
-//             products (stage 0), so neither a block-RAM read (the weight memory, an upstream
-//             FIFO) nor the input-buffer bypass shares a clock cycle with the adder tree.
+//             products, so neither a block-RAM read (the weight memory, an upstream FIFO) nor the
+//             input-buffer bypass shares a clock cycle with the adder tree.
+//             qnnflow.flows.compile.latency models the unit with this figure.
 // Ready     : the pipeline stops as a whole only when its result cannot enter the output slice
 //             (skid_buffer), whose ready is a register; s_axis_tready depends on registers only,
 //             with no combinational path from m_axis_tready.

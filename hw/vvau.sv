@@ -30,10 +30,10 @@
 //             NF*SF cycles and windows follow back to back without a gap. The NF partial sums of
 //             a window (one per channel fold) are kept in an NF-word accumulator memory (with
 //             NF = 1, a register); the NF output beats of a window come out during its last SIMD
-//             slice, one per cycle. Latency from a window's last input beat to its last output
-//             beat: 4 cycles, 5 when SIMD > GROUP (the dot products are then summed in two
-//             registered halves). The input slice and its weights are registered before the
-//             products (stage 0), as in hw/mvau.sv.
+//             slice, one per cycle. Latency from the cycle a fold's last input beat is taken to
+//             its output beat, queue empty: 1 + hw/mac_pipeline.sv's LATENCY, as in hw/mvau.sv
+//             (qnnflow.flows.compile.latency models the unit with it). The input slice and its
+//             weights are registered before the products, as in hw/mvau.sv.
 // Ready     : the pipeline stops as a whole only when its result cannot enter the output slice
 //             (skid_buffer), whose ready is a register; s_axis_tready depends on registers only,
 //             with no combinational path from m_axis_tready.

@@ -75,3 +75,11 @@ def mlp_with_tail(
     m = ModelWrapper(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
     m.set_tensor_datatype("x", DataType[f"UINT{in_bits}"])
     return m
+
+
+def assert_latency_estimated(results: dict, slack: int = 2) -> None:
+    """Frame 0's latency measured in the stitched simulation equals the compiler's beat model
+    (flows/compile/latency.py, from the modules' header latencies) to within ``slack`` cycles."""
+    measured, estimated = results["latency_cycles"], results["latency_cycles_estimated"]
+    assert measured is not None and estimated is not None
+    assert abs(measured - estimated) <= slack, f"latency {measured} cycles measured, {estimated} estimated"

@@ -17,6 +17,8 @@ from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
 from qnnflow.flows.passes.pool import LowerAveragePool
 from qonnx.core.modelwrapper import ModelWrapper
 
+from tests.flows.helpers import assert_latency_estimated
+
 Q = "qonnx.custom_op.general"
 
 
@@ -71,6 +73,7 @@ def test_trunc_avgpool_compiles_and_simulates_bit_exact(brevitas_avgpool, tmp_pa
     assert "Thresholding" not in ops
     sim = simulate(tmp_path, inputs=x, log=lambda _m: None)
     assert sim["mismatches"] == 0
+    assert_latency_estimated(sim)
     sw = decisions(run_qonnx(load_qonnx(path), x))
     hw = decisions(np.load(Path(sim["results_dir"]) / "outputs.npy"))
     assert np.array_equal(hw, sw)

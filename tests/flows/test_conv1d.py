@@ -15,7 +15,7 @@ from qnnflow.flows.ir.execute import run_batched
 from qnnflow.flows.ir.reference import decisions, run_qonnx
 from qonnx.core.modelwrapper import ModelWrapper
 
-from tests.flows.helpers import Q
+from tests.flows.helpers import Q, assert_latency_estimated
 from tests.flows.helpers import quant as _quant
 from tests.flows.helpers import tensor as _t
 
@@ -93,6 +93,7 @@ def test_conv1d_network_simulates_bit_exact(tmp_path):
     compile_model(path, tmp_path / "b", inputs=x, opts=CompileOptions(target_cycles=2000), verbose=False)
     sim = simulate(tmp_path / "b", inputs=x, log=lambda _m: None)
     assert sim["mismatches"] == 0
+    assert_latency_estimated(sim)
     hw = decisions(np.load(Path(sim["results_dir"]) / "outputs.npy"))
     np.testing.assert_array_equal(hw, decisions(run_qonnx(ModelWrapper(str(path)), x)))
     assert len(np.unique(hw)) >= 3

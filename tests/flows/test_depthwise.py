@@ -16,7 +16,7 @@ from qnnflow.flows.ir.execute import run_batched
 from qnnflow.flows.ir.reference import decisions, run_qonnx
 from qonnx.core.modelwrapper import ModelWrapper
 
-from tests.flows.helpers import Q
+from tests.flows.helpers import Q, assert_latency_estimated
 from tests.flows.helpers import quant as _quant
 from tests.flows.helpers import tensor as _t
 
@@ -176,6 +176,7 @@ def test_separable_cnn_simulates_bit_exact(tmp_path, act):
     assert sim["mismatches"] == 0
     assert sim["cycles_per_frame_estimated"] == bottleneck
     assert sim["cycles_per_frame_measured"] == bottleneck
+    assert_latency_estimated(sim)
     hw = decisions(np.load(Path(sim["results_dir"]) / "outputs.npy"))
     np.testing.assert_array_equal(hw, decisions(run_qonnx(ModelWrapper(str(path)), x[:100])))
 
@@ -383,6 +384,7 @@ def _dataflow_or_rtl_decides(r, x: np.ndarray, want: np.ndarray, build: Path, rt
     sim = simulate(build, inputs=x[:60], log=lambda _m: None)
     assert sim["mismatches"] == 0
     assert sim["cycles_per_frame_measured"] == sim["cycles_per_frame_estimated"] == r.estimates["ii_cycles"]
+    assert_latency_estimated(sim)
     np.testing.assert_array_equal(decisions(np.load(Path(sim["results_dir"]) / "outputs.npy")), want[:60])
 
 

@@ -31,6 +31,7 @@ from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
 
 from qnnflow.config import SimMode
 from qnnflow.errors import FlowError
+from tests.flows.helpers import assert_latency_estimated
 
 pytestmark = pytest.mark.rtl
 
@@ -127,7 +128,8 @@ def test_tfc_w2a2_frame_period_matches_the_estimate(tfc):
     est = json.loads((tfc.build / "estimates.json").read_text())
     assert r["cycles_per_frame_estimated"] == est["ii_cycles"] <= 1000
     assert abs(r["cycles_per_frame_measured"] / est["ii_cycles"] - 1) <= 0.05
-    assert r["latency_cycles"] <= est["latency_cycles"]  # the estimate is an upper bound
+    assert r["latency_cycles_estimated"] == est["latency_cycles"]
+    assert_latency_estimated(r)
     assert r["cycles_simulated"] >= 999 * r["cycles_per_frame_measured"]
 
 
@@ -165,6 +167,7 @@ def test_cnv_w1a1_random_weights_bit_exact(tmp_path_factory):
     assert r["mismatches"] == 0, f"first mismatching frames: {r['first_mismatches']}"
     _assert_logits_equal(_outputs(r), run_qonnx(load_qonnx(path), x))
     assert abs(r["cycles_per_frame_measured"] / r["cycles_per_frame_estimated"] - 1) <= 0.05
+    assert_latency_estimated(r)
     _assert_exact_under_stalls(folder / "b", x, _outputs(r), seed=11)
 
 
@@ -191,6 +194,7 @@ def test_digits_cnn_cocotb_random_stalls(tmp_path_factory):
     # and the same design in batch mode, free-running and with random stalls
     free = simulate(folder / "b", inputs=x, log=_quiet)
     assert free["mismatches"] == 0 and free["stalls"] is None
+    assert_latency_estimated(free)
     np.testing.assert_array_equal(_outputs(free), hw)
     _assert_exact_under_stalls(folder / "b", x, hw, seed=12)
 
@@ -245,6 +249,7 @@ def test_residual_block_bit_exact_with_sized_fifos(residual):
     hw = residual.outputs
     assert (decisions(hw) == decisions(run_qonnx(load_qonnx(residual.path), residual.x))).all()
     assert abs(r["ii_ratio"] - 1) <= 0.05
+    assert_latency_estimated(r)
     # sized without a fallback: every FIFO as deep as its largest fill + 1, the skip branch's
     # shallower than a frame, and the record in results.json
     sizing = r["fifo_sizing"]
@@ -279,6 +284,7 @@ def test_residual_cnn_bit_exact_under_stalls(tmp_path):
     assert r["mismatches"] == 0 and r["fifo_sizing"]["fallback"] is None
     assert (decisions(_outputs(r)) == decisions(run_qonnx(load_qonnx(path), x))).all()
     assert abs(r["ii_ratio"] - 1) <= 0.05
+    assert_latency_estimated(r)
     _assert_exact_under_stalls(tmp_path / "b", x, _outputs(r), seed=15)
 
 

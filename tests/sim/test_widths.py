@@ -36,6 +36,8 @@ from qnnflow.flows.codegen import load_design
 from qnnflow.flows.compile.driver import compile_model
 from qnnflow.flows.compile.steps import CompileOptions, OutputMode
 
+from tests.flows.helpers import assert_latency_estimated
+
 pytestmark = pytest.mark.rtl
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -93,6 +95,7 @@ def _compile_and_simulate(path: Path, build: Path, x: np.ndarray, output: Output
     est = json.loads((build / "estimates.json").read_text())["ii_cycles"]
     assert r["cycles_per_frame_estimated"] == est
     assert r["cycles_per_frame_measured"] == est, "measured II differs from the estimate"
+    assert_latency_estimated(r)
     # the same design under random input idles and output backpressure: still every value exact
     stalled = simulate(build, inputs=x[:8], stalls=True, seed=7, log=_quiet)
     assert stalled["mismatches"] == 0 and stalled["stalls"], f"under stalls: {stalled['first_mismatches']}"

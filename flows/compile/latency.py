@@ -1,0 +1,229 @@
+"""Analysis: the latency of one frame through the dataflow graph, beat by beat.
+
+Each hardware layer is modelled the way its ``hw/`` module's header describes it: a unit that
+issues at most one work item per cycle (an MVAU slice, a sliding-window beat, a pooled pixel),
+an item waiting until the input beat it needs has arrived, and some items producing an output
+beat a fixed pipeline latency later (the ``Latency`` line of the header, as a function of the
+module's parameters). Given the cycle at which every input beat of frame 0 arrives, a layer's
+schedule gives the cycle at which every output beat leaves; the graph is walked in order from the
+accelerator's input (one beat per cycle from cycle 0) to its output. The frame's latency is the
+cycle of the last output beat plus one, the number :func:`qnnflow.sim.accel` measures in the
+stitched simulation (first input beat to last output beat, inclusive).
+
+Backpressure is not modelled: the FIFOs between layers are sized (by simulation) so that a
+faster producer is never held back in a way that delays the slowest layer, and frame 0 starts
+with every pipeline empty. Each schedule is vectorized: "item k issues no earlier than the item
+before it plus one cycle and no earlier than its input" is ``S = k + cummax(ready - k)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qnnflow.flows.codegen.backends import backend
+from qnnflow.flows.ir.layers import (
+    FIFO,
+    MVAU,
+    VVAU,
+    AddStreams,
+    DuplicateStreams,
+    LabelSelect,
+    Layer,
+    MaxPool,
+    SlidingWindow,
+    Thresholding,
+    WidthConverter,
+    get_layer,
+    hw_nodes,
+    pair,
+)
+from qonnx.core.modelwrapper import ModelWrapper
+
+__all__ = ["adder_tree_latency", "frame_latency", "layer_latency", "schedule"]
+
+NEVER = np.iinfo(np.int64).min // 4  # "needs no input beat"
+
+
+# -- the pipeline latencies stated in the module headers --------------------------------------------
+def adder_tree_latency(n: int, pre: int, lps: int = 2) -> int:
+    """hw/adder_tree.sv: 1 when N = 1, else the levels k in 1..LEVELS with (k + PRE) % LPS == 0 or k = LEVELS."""
+    levels = (n - 1).bit_length() if n > 1 else 0
+    if levels == 0:
+        return 1
+    return sum(1 for k in range(1, levels + 1) if k == levels or (k + pre) % lps == 0)
+
+
+def threshold_count_latency(num_t: int) -> int:
+    """hw/threshold_count.sv: the registered compares, then the adder tree over NUM_T one-bit terms."""
+    return 1 + adder_tree_latency(num_t, 0)
+
+
+def mac_pipeline_latency(simd: int, num_t: int) -> int:
+    """hw/mac_pipeline.sv's LATENCY: input registers, the product tree, accumulation, [thresholds],
+    the output queue's 2."""
+    return 1 + adder_tree_latency(simd, 1) + 1 + (2 + adder_tree_latency(num_t, 0) if num_t > 0 else 0) + 2
+
+
+def layer_latency(layer: Layer) -> int:
+    """Cycles from the transfer of the input beat an output beat waits for (for a MAC unit: the
+    issue of a fold's last slice) to the first cycle that output beat is valid, queue empty."""
+    p = backend(layer, None).params
+    if isinstance(layer, MVAU | VVAU):
+        # the issued slice and its weights are registered (x_reg / w_ram) before mac_pipeline
+        return 1 + mac_pipeline_latency(int(p["SIMD"]), int(p["NUM_T"]))
+    if isinstance(layer, Thresholding):
+        return 2 + threshold_count_latency(int(p["NUM_T"])) + 2
+    if isinstance(layer, SlidingWindow):
+        return 6
+    if isinstance(layer, MaxPool):
+        return 5
+    if isinstance(layer, FIFO):
+        return 3 if int(p.get("OUT_REG", p.get("USE_RAM", 1))) else 2
+    if isinstance(layer, LabelSelect | AddStreams | DuplicateStreams | WidthConverter):
+        return 1
+    raise NotImplementedError(f"{layer.where}: no latency model")
+
+
+# -- schedules ------------------------------------------------------------------------------------------
+def _issue(ready: np.ndarray) -> np.ndarray:
+    """Issue cycles of items, one per cycle at most, item k not before ``ready[k]``."""
+    k = np.arange(ready.size, dtype=np.int64)
+    return k + np.maximum.accumulate(ready - k) if ready.size else ready
+
+
+def _flow(arrive: np.ndarray, latency: int) -> np.ndarray:
+    """A beat in, a beat out, one per cycle: the output of each beat ``latency`` cycles after it is taken."""
+    return _issue(arrive) + latency
+
+
+def _mac(arrive: np.ndarray, vectors: int, nf: int, sf: int, latency: int, buffered: bool) -> np.ndarray:
+    """An MVAU (``buffered``: the first fold takes the SF input beats of a vector, the other folds
+    read them back; items in (vector, fold, slice) order) or a VVAU (every item takes an input beat,
+    items in (window, slice, fold) order, the NF outputs during the window's last slice)."""
+    if buffered:
+        v, f, s = np.meshgrid(np.arange(vectors), np.arange(nf), np.arange(sf), indexing="ij")
+        need = np.where(f == 0, v * sf + s, -1).ravel()
+        emit = (s == sf - 1).ravel()
+    else:
+        v, s, f = np.meshgrid(np.arange(vectors), np.arange(sf), np.arange(nf), indexing="ij")
+        need = np.arange(v.size)
+        emit = (s == sf - 1).ravel()
+    ready = np.where(need >= 0, arrive[np.maximum(need, 0)], NEVER)
+    return _issue(ready)[emit] + latency
+
+
+def _sliding_window(arrive: np.ndarray, layer: SlidingWindow, latency: int) -> np.ndarray:
+    """Output rows of windows are read once every input row they cover has been written (a read one
+    cycle after the write of the row's last beat at the earliest)."""
+    c, simd = int(layer.get("IFMChannels")), int(layer.get("SIMD"))
+    h, w = (int(v) for v in layer.get("IFMDim"))
+    oh, ow = (int(v) for v in layer.get("OFMDim"))
+    kh, kw = pair(layer.get("ConvKernelDim"))
+    sh, _ = pair(layer.get("Stride"))
+    ph, _ = pair(layer.get("Pad"))
+    cf = c // simd
+    row_beats = w * cf
+    last_row = np.minimum(np.arange(oh) * sh - ph + kh - 1, h - 1)
+    row_ready = arrive[(last_row + 1) * row_beats - 1] + 1
+    ready = np.repeat(row_ready, ow * kh * kw * cf)
+    return _issue(ready) + latency
+
+
+def _maxpool(arrive: np.ndarray, layer: MaxPool, latency: int) -> np.ndarray:
+    h, w = (int(v) for v in layer.get("ImgDim"))
+    kh, kw = pair(layer.get("PoolDim"))
+    cf = int(layer.get("NumChannels")) // int(layer.get("PE"))
+    taken = _issue(arrive).reshape(h, w, cf)
+    oh, ow = h // kh, w // kw
+    # a window's result follows its last (bottom-right) beat
+    last = taken[kh - 1 : oh * kh : kh, kw - 1 : ow * kw : kw, :]
+    return last.ravel() + latency
+
+
+def _width_converter(arrive: np.ndarray, layer: WidthConverter, latency: int) -> np.ndarray:
+    i, o = int(layer.get("inWidth")), int(layer.get("outWidth"))
+    taken = _issue(arrive)
+    if o >= i:  # widening (or a register slice): an output word after its last input beat
+        r = o // i
+        return taken[r - 1 :: r] + latency
+    r = i // o  # narrowing: R output beats per input beat, one per cycle
+    return _issue(np.repeat(taken, r) + latency)
+
+
+def schedule(layer: Layer, arrive: list[np.ndarray]) -> list[np.ndarray]:
+    """Output beat cycles of ``layer`` (one array per output stream) from its input beat cycles."""
+    lat = layer_latency(layer)
+    a = arrive[0]
+    if isinstance(layer, MVAU):
+        mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
+        return [_mac(a, layer.vectors(), mh // pe, mw // simd, lat, buffered=True)]
+    if isinstance(layer, VVAU):
+        ch, pe, simd = (int(layer.get(k)) for k in ("Channels", "PE", "SIMD"))
+        return [_mac(a, layer.vectors(), ch // pe, layer.kk() // simd, lat, buffered=False)]
+    if isinstance(layer, SlidingWindow):
+        return [_sliding_window(a, layer, lat)]
+    if isinstance(layer, MaxPool):
+        return [_maxpool(a, layer, lat)]
+    if isinstance(layer, WidthConverter):
+        return [_width_converter(a, layer, lat)]
+    if isinstance(layer, LabelSelect):
+        frames = a.size // (int(layer.get("Labels")) // int(layer.get("PE")))
+        done = _issue(a).reshape(frames, -1)[:, -1] + lat
+        return [done]
+    if isinstance(layer, AddStreams):
+        return [_flow(np.maximum(a, arrive[1]), lat)]
+    if isinstance(layer, DuplicateStreams):
+        out = _flow(a, lat)
+        return [out] * len(layer.node.output)
+    if isinstance(layer, Thresholding | FIFO):
+        return [_flow(a, lat)]
+    raise NotImplementedError(f"{layer.where}: no schedule")
+
+
+def frame_latency(model: ModelWrapper) -> int:
+    """Cycles from frame 0's first input beat to its last output beat, inclusive, by the beat model."""
+    nodes = hw_nodes(model)
+    if not nodes:
+        return 0
+    times: dict[str, np.ndarray] = {}
+    first = get_layer(nodes[0])
+    times[nodes[0].input[0]] = np.arange(_in_beats(first), dtype=np.int64)
+    hw = {id(n) for n in nodes}
+    for node in model.graph.node:
+        if id(node) not in hw:
+            # a reshape between layers (the stream's order is already the new shape's): no cycles
+            src = next((t for t in node.input if t in times), None)
+            if src is not None:
+                for name in node.output:
+                    times[name] = times[src]
+            continue
+        layer = get_layer(node)
+        streams = [node.input[0]] + ([node.input[1]] if isinstance(layer, AddStreams) else [])
+        missing = [t for t in streams if t not in times]
+        if missing:
+            raise ValueError(f"{layer.where}: input stream {missing[0]} comes from no earlier hardware layer")
+        for name, out in zip(node.output, schedule(layer, [times[t] for t in streams]), strict=False):
+            times[name] = out
+    last = nodes[-1].output[0]
+    return int(times[last].max()) + 1
+
+
+def _in_beats(layer: Layer) -> int:
+    """Input beats of one frame of the first layer."""
+    if isinstance(layer, MVAU):
+        return layer.vectors() * int(layer.get("MW")) // int(layer.get("SIMD"))
+    if isinstance(layer, SlidingWindow):
+        h, w = (int(v) for v in layer.get("IFMDim"))
+        return h * w * int(layer.get("IFMChannels")) // int(layer.get("SIMD"))
+    if isinstance(layer, MaxPool):
+        h, w = (int(v) for v in layer.get("ImgDim"))
+        return h * w * int(layer.get("NumChannels")) // int(layer.get("PE"))
+    if isinstance(layer, VVAU):
+        return layer.exp_cycles()
+    if isinstance(layer, FIFO):
+        return int(layer.get("beats"))
+    if isinstance(layer, WidthConverter):
+        e, n = int(layer.get("elemWidth")), int(layer.get("elements"))
+        return n * e // int(layer.get("inWidth"))
+    if isinstance(layer, LabelSelect):
+        return int(layer.get("Labels")) // int(layer.get("PE"))
+    return int(layer.get("NumChannels")) // int(layer.get("PE")) * layer.vectors()
