@@ -10,8 +10,8 @@
 //             enough for both. Lane l's value is value[l*IN_W +: IN_W], its threshold t
 //             thresholds[(l*NUM_T + t)*THR_W +: THR_W], its count count[l*OUT_W +: OUT_W].
 //             out_tag is the in_tag of the same values.
-// Latency   : 1 + the adder tree's (LPS = 2, PRE = 0) over NUM_T one-bit terms: NUM_T = 1, 2: 2;
-//             <= 8: 3; <= 32: 4; <= 128: 5; <= 255: 6. A value enters every cycle; the pipeline
+// Latency   : 1 + the adder tree's (LPS = 2, PRE = 0) over NUM_T one-bit terms: NUM_T <= 4: 2;
+//             <= 16: 3; <= 64: 4; <= 255: 5. A value enters every cycle; the pipeline
 //             never stops (users count credits: hw/credit_queue.sv).
 //
 // Parameters:

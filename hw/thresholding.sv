@@ -8,8 +8,8 @@
 //             Thresholds come from THRESH_FILE ($readmemh), laid out by
 //             qnnflow.flows.codegen.memfiles.threshold_words: CF words, word f holds channel f*PE+e's
 //             threshold t at element e*NUM_T + t, THR_W-bit two's complement.
-// Latency   : 2 + hw/threshold_count.sv's latency + 2 (the output queue) cycles: 6 for up to 2
-//             thresholds, 7 for 3..8, 10 for 255.
+// Latency   : 2 + hw/threshold_count.sv's latency + 2 (the output queue) cycles: 6 for up to 4
+//             thresholds, 7 for 5..16, 8 for 17..64, 9 for 65..255.
 // Throughput: one beat per cycle.
 // Ready     : s_axis_tready is a register: the output queue's credit (hw/credit_queue.sv); no
 //             combinational path from m_axis_tready.
@@ -115,7 +115,7 @@ module thresholding #(
         .count(act), .out_tag(act_valid)
     );
 
-    // 2 + threshold_count's at most 6 for 255 thresholds, + 5 (hw/credit_queue.sv): 16 is the
+    // 2 + threshold_count's at most 5 for 255 thresholds, + 5 (hw/credit_queue.sv): 16 is the
     // depth of one LUT RAM
     credit_queue #(
         .DATA_W(PE*OUT_W), .DEPTH(16)
