@@ -76,7 +76,11 @@ module maxpool #(
     logic [ADDR_W-1:0] addr_reg;  // the beat's running maximum: ox_reg*CF + cf_reg
     logic              space;     // the output queue has room for one more window
 
-    logic [BEAT_W-1:0] row_max [DEPTH];  // running maxima of the current row of windows
+    // running maxima of the current row of windows, stored as their bitwise complement: the NOT
+    // after the read keeps Yosys from merging stage 1's register into the memory's read port
+    // (for LUT RAM it would then sit on the address side, and the read would join stage 2's
+    // compare and write in one cycle)
+    logic [BEAT_W-1:0] row_max_n [DEPTH];
 
     // position flags, registers set from compares beside the counters' adders
     logic cf_last, kx_zero, kx_last, ix_last, ky_zero, ky_last, iy_last, ox_in, oy_in;
@@ -99,7 +103,7 @@ module maxpool #(
     always_ff @(posedge clk) begin
         x1_reg     <= s_axis_tdata;
         addr1_reg  <= addr_reg;
-        prev1_reg  <= (write2 && addr1_reg == addr_reg) ? cur2 : row_max[addr_reg];
+        prev1_reg  <= (write2 && addr1_reg == addr_reg) ? cur2 : ~row_max_n[addr_reg];
         v1_reg     <= in_fire;
         win1_reg   <= in_window;
         first1_reg <= first;
@@ -120,7 +124,7 @@ module maxpool #(
     end
 
     always_ff @(posedge clk) begin
-        if (write2) row_max[addr1_reg] <= cur2;
+        if (write2) row_max_n[addr1_reg] <= ~cur2;
     end
 
     // ---------------------------------------------------------------- counters
