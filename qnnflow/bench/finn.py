@@ -12,7 +12,7 @@ w2a2 and w8a8, trained on the 8x8 digits (seed 0), at the build's default foldin
 - xc7z020: LUT6 / FF / BRAM18 of Yosys ``synth_xilinx`` of the accelerator alone;
 - ECP5-85F (ULX3S-85F, the board top with its UART, constraint 150 MHz, the clock aimed for): LUT4 / FF / DP16KD and
   Fmax after nextpnr, the median over ``--pnr-seeds`` seeds (default 3; 0: no place and route),
-  one synthesis for all seeds (:func:`qnnflow.flows.implement.seeds.seed_sweep`); frames/s at
+  one synthesis for all seeds (:func:`qnnflow.flows.implement.pnr.seed_sweep`); frames/s at
   that Fmax and the measured II;
 - FINN's published figures (:data:`FINN_PUBLISHED`) with their source and what differs.
 
@@ -164,7 +164,7 @@ def _xilinx(build: Path) -> dict:
 
 
 def _ecp5(build: Path, seeds: int, ii: int | None) -> dict:
-    from qnnflow.flows.implement.seeds import seed_sweep
+    from qnnflow.flows.implement.pnr import seed_sweep
 
     sweep = seed_sweep(build, PNR_BOARD, PNR_MHZ, tuple(range(1, seeds + 1)), progress=print)
     runs = sweep["runs"]
