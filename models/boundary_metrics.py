@@ -371,7 +371,8 @@ class ReferenceView:
             "median_normal_angle_deg": _nanmedian(angles),
             "mean_normal_angle_deg": _nanmean(angles),
             "median_margin_radius_ref": float(np.median(self.field.signed_distance)),
-            "median_margin_radius": float(np.median(of.signed_distance)),
+            # the model's own top pair (>= 0), as margin_radii defines it, not the reference's pair
+            "median_margin_radius": float(np.median(margin_radii(other, self.x, eps=self.params.eps))),
         }
         if y is not None:
             out["accuracy_ref"] = float(np.mean(ref_pred == y))

@@ -92,6 +92,22 @@ def test_identical_models_give_zero_everything(rng):
     assert r["slice_boundary_cells"] == r["slice_boundary_cells_ref"] > 0
 
 
+def test_median_margin_radius_uses_each_models_own_top_pair(rng):
+    """A model that ranks the classes the other way round: on the reference's pair its margins are
+    negative, but its margin radius is taken on its own top pair, so it is >= 0 and equals the
+    closed form of its own linear boundaries."""
+    w, b = rng.normal(size=(3, 4)), rng.normal(size=3)
+    x = rng.normal(size=(80, 4))
+    view = bm.ReferenceView(Affine(w, b), x, bm.BoundaryParams(grid=20))
+    r = view.compare(Affine(-w, -b))
+    z = x @ (-w).T - b
+    order = np.argsort(-z, axis=1)
+    i, j = order[:, 0], order[:, 1]
+    own = (z[np.arange(80), i] - z[np.arange(80), j]) / np.linalg.norm(w[i] - w[j], axis=1)
+    assert r["median_margin_radius"] == pytest.approx(float(np.median(own)), rel=1e-9)
+    assert r["median_margin_radius"] > 0 and r["pair_order_flip_rate"] == 1.0
+
+
 def test_boundary_mask_of_a_straight_edge():
     labels = np.zeros((6, 8), dtype=int)
     labels[:, 5:] = 1
