@@ -108,39 +108,28 @@ module mvau #(
     localparam int XWORD_W = SIMD * IN_W;
 
     // ---------------------------------------------------------------- control
-    logic [SF_W-1:0]    sf_reg;
-    logic [NF_W-1:0]    nf_reg;
+    logic [SF_W-1:0]    sf_reg;     // slice of the next issue
+    logic [NF_W-1:0]    nf_reg;     // fold of the next issue
     logic [WADDR_W-1:0] waddr_reg;  // the weights of the slice (nf_reg, sf_reg)
     logic               space;      // mac_pipeline's queue has room for one more result
+    logic first_sf, first_fold, last_sf;  // sf_reg == 0, nf_reg == 0, sf_reg == SF-1
+    // verilator lint_off UNUSEDSIGNAL
+    logic last_nf;  // nf_reg == NF-1: the counter wraps by itself
+    // verilator lint_on UNUSEDSIGNAL
 
-    // position flags as registers, set from the counters' compares beside their adders
-    logic first_fold, last_sf, last_nf;  // nf_reg == 0, sf_reg == SF-1, nf_reg == NF-1
     // a fold's last slice needs a place in the queue; the first fold needs an input beat
     wire can_issue  = !last_sf || space;
     wire issue      = can_issue && (!first_fold || s_axis_tvalid);
 
     assign s_axis_tready = can_issue && first_fold;
 
-    always_ff @(posedge clk) begin
-        if (issue) begin
-            sf_reg  <= last_sf ? '0 : sf_reg + 1'b1;
-            last_sf <= last_sf ? SF == 1 : sf_reg == SF_W'(SF - 2);
-            if (last_sf) begin
-                nf_reg     <= last_nf ? '0 : nf_reg + 1'b1;
-                first_fold <= last_nf;
-                last_nf    <= last_nf ? NF == 1 : nf_reg == NF_W'(NF - 2);
-            end
-            waddr_reg <= (last_sf && last_nf) ? '0 : waddr_reg + 1'b1;
-        end
-        if (rst) begin
-            sf_reg     <= '0;
-            nf_reg     <= '0;
-            waddr_reg  <= '0;
-            first_fold <= 1'b1;
-            last_sf    <= SF == 1;
-            last_nf    <= NF == 1;
-        end
-    end
+    fold_counter #(
+        .INNER(SF), .OUTER(NF)
+    ) u_count (
+        .clk(clk), .rst(rst), .step(issue),
+        .inner(sf_reg), .outer(nf_reg), .addr(waddr_reg),
+        .inner_first(first_sf), .inner_last(last_sf), .outer_first(first_fold), .outer_last(last_nf)
+    );
 
     // ---------------------------------------------------------------- weights
     // read every cycle at a register's address: block RAM friendly, no logic before the read
@@ -172,7 +161,7 @@ module mvau #(
     always_ff @(posedge clk) begin
         x_reg     <= x_cur;
         v_reg     <= issue;
-        first_reg <= sf_reg == '0;
+        first_reg <= first_sf;
         last_reg  <= last_sf;
         fold_reg  <= nf_reg;
         if (rst) v_reg <= 1'b0;

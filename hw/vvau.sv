@@ -122,38 +122,27 @@ module vvau #(
 
     // ---------------------------------------------------------------- control
     logic [NF_W-1:0]    nf_reg;     // channel fold of the next beat (fastest)
-    logic [SF_W-1:0]    sf_reg;     // window slice of the next beat
-    logic [WADDR_W-1:0] waddr_reg;  // the weights of the beat (sf_reg, nf_reg)
+    logic [WADDR_W-1:0] waddr_reg;  // the weights of the beat (window slice, nf_reg)
     logic               space;      // mac_pipeline's queue has room for one more result
+    logic first_sf, last_sf;        // the beat is of the window's first / last slice
+    // verilator lint_off UNUSEDSIGNAL
+    logic [SF_W-1:0]    sf_reg;     // window slice of the next beat (its flags are what is used)
+    logic first_nf, last_nf;        // nf_reg == 0, nf_reg == NF-1: the counter wraps by itself
+    // verilator lint_on UNUSEDSIGNAL
 
-    // position flags as registers, set from the counters' compares beside their adders
-    logic first_sf, last_sf, last_nf;  // sf_reg == 0, sf_reg == SF-1, nf_reg == NF-1
     // every beat of a window's last slice finishes a channel fold: it needs a place in the queue
     wire can_issue = !last_sf || space;
     wire issue     = can_issue && s_axis_tvalid;
 
     assign s_axis_tready = can_issue;
 
-    always_ff @(posedge clk) begin
-        if (issue) begin
-            nf_reg  <= last_nf ? '0 : nf_reg + 1'b1;
-            last_nf <= last_nf ? NF == 1 : nf_reg == NF_W'(NF - 2);
-            if (last_nf) begin
-                sf_reg   <= last_sf ? '0 : sf_reg + 1'b1;
-                first_sf <= last_sf;
-                last_sf  <= last_sf ? SF == 1 : sf_reg == SF_W'(SF - 2);
-            end
-            waddr_reg <= (last_nf && last_sf) ? '0 : waddr_reg + 1'b1;
-        end
-        if (rst) begin
-            nf_reg    <= '0;
-            sf_reg    <= '0;
-            waddr_reg <= '0;
-            first_sf  <= 1'b1;
-            last_sf   <= SF == 1;
-            last_nf   <= NF == 1;
-        end
-    end
+    fold_counter #(
+        .INNER(NF), .OUTER(SF)
+    ) u_count (
+        .clk(clk), .rst(rst), .step(issue),
+        .inner(nf_reg), .outer(sf_reg), .addr(waddr_reg),
+        .inner_first(first_nf), .inner_last(last_nf), .outer_first(first_sf), .outer_last(last_sf)
+    );
 
     // ---------------------------------------------------------------- weights
     // read every cycle at a register's address: block RAM friendly, no logic before the read
