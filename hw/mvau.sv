@@ -108,13 +108,13 @@ module mvau #(
     localparam int XWORD_W = SIMD * IN_W;
 
     // ---------------------------------------------------------------- control
-    logic [SF_W-1:0]    sf_reg;     // slice of the next issue
     logic [NF_W-1:0]    nf_reg;     // fold of the next issue
     logic [WADDR_W-1:0] waddr_reg;  // the weights of the slice (nf_reg, sf_reg)
     logic               space;      // mac_pipeline's queue has room for one more result
     logic first_sf, first_fold, last_sf;  // sf_reg == 0, nf_reg == 0, sf_reg == SF-1
     // verilator lint_off UNUSEDSIGNAL
-    logic last_nf;  // nf_reg == NF-1: the counter wraps by itself
+    logic [SF_W-1:0]    sf_reg;     // slice of the next issue (the input buffer's address when NF > 1)
+    logic last_nf;                  // nf_reg == NF-1: the counter wraps by itself
     // verilator lint_on UNUSEDSIGNAL
 
     // a fold's last slice needs a place in the queue; the first fold needs an input beat
