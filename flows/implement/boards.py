@@ -113,8 +113,12 @@ def ecp5_pll(osc_mhz: float, want_mhz: float) -> PllSettings:
                     continue
                 key = (abs(out - want_mhz), abs(vco - 600))
                 if best is None or key < best[:2]:
-                    params = {"CLKI_DIV": clki_div, "CLKFB_DIV": clkfb_div, "CLKOP_DIV": clkop_div,
-                              "CLKOP_CPHASE": clkop_div - 1}
+                    params = {
+                        "CLKI_DIV": clki_div,
+                        "CLKFB_DIV": clkfb_div,
+                        "CLKOP_DIV": clkop_div,
+                        "CLKOP_CPHASE": clkop_div - 1,
+                    }
                     best = (*key, params, out)
     if best is None:
         raise ValueError(f"no ECP5 PLL setting makes {want_mhz} MHz from {osc_mhz} MHz")
@@ -218,10 +222,20 @@ def board_top_sources() -> list[Path]:
 
 
 def wrapper_sources(spec: BoardSpec) -> list[Path]:
-    """The family wrapper (PLL, reset, pins), the board modules it uses besides the board top
-    (``hw/boards/power_on_reset.sv``) and the board top with its library modules, for synthesis."""
+    """The family wrapper (PLL, pins), the board modules it uses besides the board top, directly or
+    not (``hw/boards/board_core.sv``, ``power_on_reset.sv``), and the board top with its library
+    modules, for synthesis; a module before the modules that use it."""
     wrapper = boards_dir() / f"{spec.wrapper}.sv"
-    text = re.sub(r"//[^\n]*", "", wrapper.read_text())
-    # instances of other files in hw/boards/ (the PLL primitive is the vendor's, not a file)
-    used = [boards_dir() / f"{m}.sv" for m in _INSTANCE.findall(text) if m != "board_top"]
-    return board_top_sources() + [p for p in used if p.is_file()] + [wrapper]
+    used: list[Path] = []
+
+    def visit(path: Path) -> None:
+        text = re.sub(r"//[^\n]*", "", path.read_text())
+        # instances of other files in hw/boards/ (the PLL primitive is the vendor's, not a file)
+        for m in _INSTANCE.findall(text):
+            dep = boards_dir() / f"{m}.sv"
+            if m != "board_top" and dep.is_file() and dep not in used:
+                visit(dep)
+                used.append(dep)
+
+    visit(wrapper)
+    return board_top_sources() + used + [wrapper]

@@ -5,7 +5,7 @@
 //             VCO = f * ODIV_SEL. qnnflow.flows.implement.boards computes the dividers for the
 //             requested clock. Without USE_PLL the oscillator is the design clock. Reset is held
 //             until the PLL has locked (synchronized) and then for 15 more cycles
-//             (hw/boards/power_on_reset.sv).
+//             (hw/boards/board_core.sv, hw/boards/power_on_reset.sv).
 // Pins      : clk_osc, uart_rx, uart_tx, led[1:0] (named the same in every constraint file).
 //
 // Parameters:
@@ -77,27 +77,16 @@ module gowin_top #(
         assign locked = 1'b1;
     end
 
-    wire logic rst;
-
-    power_on_reset u_reset (
-        .clk(clk),
-        .locked(locked),
-        .rst(rst)
-    );
-
-    wire logic [1:0] led_on;
-
-    board_top #(
+    board_core #(
+        .LED_ACTIVE_LOW(LED_ACTIVE_LOW),
         .CLKS_PER_BIT(CLKS_PER_BIT), .TIMEOUT_CLKS(TIMEOUT_CLKS),
         .IN_W(IN_W), .IN_BEATS(IN_BEATS), .OUT_W(OUT_W), .OUT_BEATS(OUT_BEATS),
         .LED_HOLD_CLKS(LED_HOLD_CLKS)
-    ) u_board (
-        .clk(clk), .rst(rst),
-        .uart_rxd(uart_rx), .uart_txd(uart_tx),
-        .led(led_on)
+    ) u_core (
+        .clk(clk), .locked(locked),
+        .uart_rx(uart_rx), .uart_tx(uart_tx),
+        .led(led)
     );
-
-    assign led = LED_ACTIVE_LOW ? ~led_on : led_on;
 
 endmodule
 
