@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from qnnflow.models import boundary_metrics as bm
 from qnnflow.models import ptq
 from qnnflow.models.boundary_rounding import RoundingConfig, learned_rounding
 from qnnflow.models.boundary_stopping import SweepPoint, pearson_r, select_by_accuracy, select_by_boundary
@@ -57,8 +58,12 @@ def test_ptq_errors_say_what_must_hold():
 
 def _sweep(jaccard: dict[int, float], flips: dict[int, float], acc: dict[int, float]) -> list[SweepPoint]:
     return [
-        SweepPoint(b, "per-tensor", {"slice_jaccard_distance": jaccard[b], "flip_rate": flips[b],
-                                     "accuracy": acc[b], "accuracy_ref": 0.98}, {"bits": b})
+        SweepPoint(
+            b,
+            "per-tensor",
+            {"slice_jaccard_distance": jaccard[b], "flip_rate": flips[b], "accuracy": acc[b], "accuracy_ref": 0.98},
+            {"bits": b},
+        )
         for b in sorted(jaccard)
     ]
 
@@ -126,3 +131,31 @@ def test_learned_rounding_rounds_each_weight_down_or_up_and_beats_rtn_on_calibra
         err_rtn = ((rtn(x) - z) ** 2).mean()
     assert err_learned < err_rtn
     assert model[1].weight.requires_grad  # the reference model is left as it was
+
+
+def test_boundary_gap_term_keeps_the_band_points_that_plain_rounding_flips():
+    """Two classes, logits W x, W = [[1, 0.4], [0, 0]] at 2 bits (levels -1, 0, +1 at scale 1): the
+    weight 0.4 rounds down (boundary x1 = 0) or up (x1 + x2 = 0). Output reconstruction prefers down
+    at every point (error (0.4 x2)^2 against (0.6 x2)^2), which flips the band points such as
+    (-0.1, 0.5), whose reference margin x1 + 0.4 x2 is small and positive; rounding up keeps them.
+    So mu = 0 must round down and flip the whole band, and a large mu must round up and flip none."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    lin = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 0.4], [0.0, 0.0]]))
+    ref = nn.Sequential(lin).eval()
+    band = np.array([[-0.1, 0.5], [0.1, -0.5], [-0.05, 0.3], [0.05, -0.3]] * 3, dtype=np.float32)
+    far = np.array([[2.0, 0.1], [-2.0, -0.1], [1.5, -0.2], [-1.5, 0.2]] * 6, dtype=np.float32)
+    x = np.concatenate([band, far])
+    view = bm.ReferenceView(ref, x, bm.BoundaryParams(grid=10, band_quantile=0.3))
+    results = {}
+    for mu in (0.0, 100.0):
+        cfg = RoundingConfig(bits=2, steps=300, lr=0.1, margin_weight=mu, band_quantile=0.3)
+        rounded, info = learned_rounding(ref, x, cfg)
+        assert info["band_size"] == len(band)
+        results[mu] = (rounded[0].weight.detach().numpy(), view.compare(rounded))
+    np.testing.assert_array_equal(results[0.0][0], [[1.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(results[100.0][0], [[1.0, 1.0], [0.0, 0.0]])
+    assert results[0.0][1]["band_pair_order_flip_rate"] == 1.0
+    assert results[100.0][1]["band_pair_order_flip_rate"] == 0.0
