@@ -90,6 +90,12 @@ def stage_sim(cfg: BuildConfig, out: Path) -> str:
             f"; boundary probes skipped ({b['skipped']})" if "skipped" in b
             else f"; {b['probes']} boundary probes, 0 mismatches"
         )
+        if cfg.hw_map_grid:
+            from qnnflow.hwmap import hardware_map
+            from qnnflow.hwmap import summary as map_summary
+
+            m = hardware_map(out, cfg.hw_map_grid, stall_sample=cfg.hw_map_stalls, reuse=True)
+            probes += "; " + map_summary(m)
     return f"{r['frames']} frames, 0 mismatches{acc}{ii}{probes}"
 
 

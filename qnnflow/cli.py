@@ -98,6 +98,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         "target_fps": args.target_fps,
         "sim_mode": SimMode(args.sim_mode) if args.sim_mode else None,
         "uart_baud": args.baud,
+        "hw_map_grid": args.hw_map,
+        "hw_map_stalls": args.hw_map_stalls,
         "system_tools": True if args.system_tools else None,
         **_method_options(args),
     }

@@ -116,8 +116,12 @@ def _bitstream(sub, commands: Mapping[str, Command]) -> None:
     p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack with the UART board top; report.json / report.md")
     p.add_argument("build_dir")
     p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
-    p.add_argument("--clock-mhz", type=_clock, default=50.0,
-                   help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)")
+    p.add_argument(
+        "--clock-mhz",
+        type=_clock,
+        default=50.0,
+        help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)",
+    )
     p.add_argument("--no-xilinx", action="store_true", help="skip the Yosys synth_xilinx xc7z020 estimate")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
     p.set_defaults(func=commands["bitstream"])
@@ -151,8 +155,11 @@ def _build(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--preset", help="zoo preset (default digits-cnn-w2a2)")
     p.add_argument("--out", help="build folder (default build/<config name>, i.e. build/digits)")
     p.add_argument("--board", choices=[b.value for b in Board], help="target board (default ulx3s-85f)")
-    p.add_argument("--clock-mhz", type=_clock,
-                   help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)")
+    p.add_argument(
+        "--clock-mhz",
+        type=_clock,
+        help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)",
+    )
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
     p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for (default: per board family)")
@@ -160,6 +167,18 @@ def _build(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--sim-mode", choices=[m.value for m in SimMode], help="simulation stage mode (default batch)")
     p.add_argument("--until", choices=[s.name for s in STAGES], help="stop after this stage")
     p.add_argument("--baud", type=int, help="UART baud rate of the board top (default 115200)")
+    p.add_argument(
+        "--hw-map",
+        type=int,
+        metavar="N",
+        help="the hardware decision map: N x N PCA-slice cells through the RTL (default 128; 0: none)",
+    )
+    p.add_argument(
+        "--hw-map-stalls",
+        type=int,
+        metavar="K",
+        help="K of the map's cells also through cocotb with random stalls (default 8)",
+    )
     add_data_args(p)
     add_method_args(p)
     p.set_defaults(func=commands["build"])

@@ -90,6 +90,8 @@ class BuildConfig:
     ana_t_decay: int | None = None  # epochs per group's anneal; None: the groups share 3/4 of the epochs
     ana_alpha: float = 1.0  # exponent of the window schedules
     ana_staggered: bool = True  # groups annealed one after the other, input to output
+    hw_map_grid: int = 128  # the hardware decision map: cells per side of the PCA slice (0: none)
+    hw_map_stalls: int = 8  # of those cells, this many also through cocotb with random stalls
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.dataset not in DATASETS:
@@ -113,6 +115,10 @@ class BuildConfig:
             raise ValueError(f"ana_s_backward must be in (0, 10], not {self.ana_s_backward}")
         if self.ana_t_decay is not None and self.ana_t_decay < 1:
             raise ValueError(f"ana_t_decay must be at least 1 epoch, not {self.ana_t_decay}")
+        if self.hw_map_grid != 0 and self.hw_map_grid < 3:
+            raise ValueError(f"hw_map_grid must be 0 (no map) or at least 3 cells per side, not {self.hw_map_grid}")
+        if self.hw_map_stalls < 0:
+            raise ValueError(f"hw_map_stalls must not be negative, not {self.hw_map_stalls}")
         if self.ana_alpha <= 0:
             raise ValueError(f"ana_alpha must be positive, not {self.ana_alpha}")
 

@@ -43,6 +43,10 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         sim, sim_status = {}, "stale"  # made from another dataflow graph, RTL, test set or simulator
     est = _load(build_dir / "estimates.json") or {}
     xc7 = _load(build_dir / "impl" / "xc7z020" / "estimate.json")
+    hw_map = _load(build_dir / "sim" / "boundary" / "map.json")
+    map_stamp = stamps.read_stamp(build_dir, "boundary", key="map") or {}
+    if hw_map and any(map_stamp.get(k) != v for k, v in stamps.sim_inputs(build_dir).items()):
+        hw_map = None  # made from another dataflow graph, RTL or test set
 
     utilization = _utilization(impl)
     perf = _performance(impl, sim, est)
@@ -60,6 +64,7 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         "accuracy": {k: sim.get(k) for k in ("frames", "mismatches", "sw_accuracy", "hw_accuracy")} if sim else None,
         "simulation": sim_status,
         "fifo_sizing_fallback": (sim.get("fifo_sizing") or {}).get("fallback"),  # sim/results.json
+        "decision_map": hw_map,  # sim/boundary/map.json (qnnflow.hwmap), when current
         "xc7z020_estimate": xc7,
         "seconds": impl["seconds"],
         "logs": impl["logs"],
@@ -144,6 +149,23 @@ def _md(report: dict) -> str:
         lines.append("- no simulation results (sim/results.json)")
     if report.get("fifo_sizing_fallback"):
         lines.append(f"- FIFOs kept one frame deep (sizing fallback): {report['fifo_sizing_fallback']['reason']}")
+    m = report.get("decision_map")
+    if m:
+        sw, fl = m["hw_vs_software"], m.get("hw_vs_float")
+        lines += ["", "## Decision map of the hardware", "",
+                  f"- {m['cells']} cells of the PCA slice of the test inputs ({m['grid']} x {m['grid']}, "
+                  f"snapped to the input grid) through the stitched RTL: {sw['slice_flip_cells']} cells differ "
+                  f"from the software model, boundary Jaccard distance {sw['slice_jaccard_distance']:g}"]
+        if fl:
+            lines.append(f"- against the float reference: boundary Jaccard distance "
+                         f"{fl['slice_jaccard_distance']:.3f}, {fl['slice_flip_cells']} flipped cells, junction cells "
+                         f"{fl['junction_cells']} "
+                         f"(float {fl['junction_cells_ref']})")
+        if m.get("stalled_subsample"):
+            st = m["stalled_subsample"]
+            lines.append(f"- {st['cells']} cells also through cocotb with random stalls: {st['mismatches']} mismatches")
+        if m.get("plot"):
+            lines += ["", "![decision map: float reference and hardware](sim/boundary/map.png)"]
     xc7 = report["xc7z020_estimate"]
     if xc7:
         lines += ["", "## xc7z020 estimate (Yosys synth_xilinx, accelerator only)", "",

@@ -24,10 +24,14 @@ from qnnflow.cli import main
 pytest.importorskip("torch")
 
 
+MAP = ["--hw-map", "16", "--hw-map-stalls", "1"]
+
+
 @pytest.fixture(scope="module")
 def build(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("first-hour") / "digits"
-    assert main(["build", "--out", str(out), "--epochs", "2", "--until", "sim"]) == 0
+    # a small decision map (the default 128 x 128 takes minutes): the stage runs it like a user's build
+    assert main(["build", "--out", str(out), "--epochs", "2", "--until", "sim", *MAP]) == 0
     return out
 
 
@@ -52,14 +56,23 @@ def _mtimes(folder: Path) -> dict[str, int]:
 
 
 @pytest.mark.rtl
+def test_the_build_maps_the_hardwares_decisions(build):
+    m = json.loads((build / "sim" / "boundary" / "map.json").read_text())
+    assert m["cells"] == 16 * 16 and m["hw_vs_software"]["slice_flip_cells"] == 0
+    assert m["hw_vs_float"] is not None and m["stalled_subsample"]["mismatches"] == 0
+    assert (build / "sim" / "boundary" / "map.png").stat().st_size > 10_000
+
+
+@pytest.mark.rtl
 def test_an_unchanged_rerun_redoes_nothing(build, capsys):
     capsys.readouterr()
     kept = {k: v for k, v in _mtimes(build).items() if not k.startswith(("sim/verilator", ".stamps"))}
-    assert main(["build", "--out", str(build), "--epochs", "2", "--until", "sim"]) == 0
+    assert main(["build", "--out", str(build), "--epochs", "2", "--until", "sim", *MAP]) == 0
     out = capsys.readouterr().out
     assert "trained model is up to date" in out
     assert "compiled dataflow graph is up to date" in out
     assert "simulation results are up to date" in out and "boundary check is up to date" in out
+    assert "hardware decision map is up to date" in out
     now = _mtimes(build)
     changed = [k for k, t in kept.items() if now.get(k) != t and k != "config.toml"]
     assert changed == [], f"an unchanged rerun rewrote {changed[:5]}"
