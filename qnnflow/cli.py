@@ -256,6 +256,8 @@ def _method_options(args: argparse.Namespace) -> dict:
         "ana_t_decay": args.ana_t_decay,
         "ana_alpha": args.ana_alpha,
         "ana_staggered": False if args.ana_simultaneous else None,
+        "tv_iters": args.tv_iters,
+        "tv_gamma": args.tv_gamma,
     }
     return {k: v for k, v in given.items() if v is not None}
 

@@ -217,6 +217,14 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--ana-alpha", type=float, help="ANA window schedules' exponent (default 1)")
     g.add_argument("--ana-simultaneous", action="store_true", help="ANA: anneal all layer groups together")
+    g.add_argument(
+        "--tv-iters",
+        type=int,
+        choices=range(4),
+        metavar="N",
+        help="TV smoothing steps after each hidden conv activation, 0..3 (default 0: off; CNN presets, A 2..4)",
+    )
+    g.add_argument("--tv-gamma", type=float, help="TV smoothing step size gamma (default 0.5: gamma^2 = 1/4)")
 
 
 def add_data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:

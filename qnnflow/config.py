@@ -90,6 +90,8 @@ class BuildConfig:
     ana_t_decay: int | None = None  # epochs per group's anneal; None: the groups share 3/4 of the epochs
     ana_alpha: float = 1.0  # exponent of the window schedules
     ana_staggered: bool = True  # groups annealed one after the other, input to output
+    tv_iters: int = 0  # TV smoothing steps after each hidden conv activation (0..3; 0: off)
+    tv_gamma: float = 0.5  # their step size gamma (gamma^2 = 0.25: a one-pixel spike moves at most ~1 level)
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.dataset not in DATASETS:
@@ -115,6 +117,14 @@ class BuildConfig:
             raise ValueError(f"ana_t_decay must be at least 1 epoch, not {self.ana_t_decay}")
         if self.ana_alpha <= 0:
             raise ValueError(f"ana_alpha must be positive, not {self.ana_alpha}")
+        if not (isinstance(self.tv_iters, int) and 0 <= self.tv_iters <= 3):
+            raise ValueError(f"tv_iters must be an integer in 0..3, not {self.tv_iters!r}")
+        if not 0 < self.tv_gamma <= 2:
+            raise ValueError(f"tv_gamma must be in (0, 2], not {self.tv_gamma}")
+        if self.tv_iters and self.method is not TrainMethod.STE:
+            raise ValueError(
+                f"TV smoothing (tv_iters {self.tv_iters}) trains with --method ste, not {self.method.value}"
+            )
 
     def replace(self, **changes: Any) -> BuildConfig:
         return dataclasses.replace(self, **changes)
