@@ -63,7 +63,7 @@ class TVConfig:
 def check_tv_activation(bits: int | None, signed: bool, where: str) -> None:
     """ValueError unless a TV step can follow an activation of ``bits`` bits (unsigned 2..4)."""
     if bits is None or signed or bits not in TV_BITS:
-        found = "a float activation" if bits is None else f"a {'signed' if signed else 'unsigned'} {bits}-bit one"
+        found = "a float activation" if bits is None else f"{'a signed' if signed else 'an unsigned'} {bits}-bit one"
         raise ValueError(
             f"{where}: TV smoothing needs an unsigned 2- to 4-bit activation (a preset ...a2 to ...a4; its "
             f"table has (2^A)^2 words), found {found}"
