@@ -194,6 +194,12 @@ def _analyze(sub, commands: Mapping[str, Command]) -> None:
     q.add_argument("--epochs", type=int, default=40, help="training epochs of the generalization-gap MLPs")
     add_data_args(q, dataset=False)
     q.set_defaults(func=commands["analyze"])
+    t = asub.add_parser(
+        "tv-outliers", help="feature-map outliers (max |x|, kurtosis, beyond 3 sigma) and accuracy of trained builds"
+    )
+    t.add_argument("builds", nargs="+", help="build folders made by qnnflow train (with and without --tv-iters)")
+    t.add_argument("--out", default="build/tv_outliers.json", help="JSON file of the results")
+    t.set_defaults(func=commands["analyze"])
 
 
 def add_method_args(p: argparse.ArgumentParser) -> None:
