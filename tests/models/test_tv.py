@@ -145,3 +145,19 @@ def test_tv_model_compiles_exactly_to_tv_layers(tmp_path):
     for node, layer in zip(tv_nodes, layers, strict=True):
         want = np.moveaxis(kept[node.output[0]] / scales[node.output[0]], 1, -1)
         assert np.array_equal(ctx[layer.output[0]], np.round(want))
+
+
+def test_tv_node_whose_scale_is_not_its_quantizers_is_refused(tmp_path):
+    from qnnflow.flows.compile.driver import compile_model
+    from qnnflow.models.export import export_qonnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    path = export_qonnx(_random_tv_model("digits-cnn-w2a2", TVConfig(1)), tmp_path / "m.onnx", (1, 8, 8))
+    m = ModelWrapper(str(path))
+    node = next(n for n in m.graph.node if n.op_type == "TVSmooth")
+    attr = next(a for a in node.attribute if a.name == "scale")
+    attr.f *= 3.0
+    m.save(str(tmp_path / "bad.onnx"))
+    x = (np.random.default_rng(2).integers(0, 32, size=(8, 1, 8, 8)) / 16).astype(np.float32)
+    with pytest.raises(ValueError, match=r"TVSmooth.*scale .* times integer codes"):
+        compile_model(tmp_path / "bad.onnx", tmp_path / "b", inputs=x, verbose=False)
