@@ -256,11 +256,12 @@ def build_model(
     return model
 
 
-def random_model(preset: str | Preset, seed: int = 0) -> nn.Module:
+def random_model(preset: str | Preset, seed: int = 0, tv: TVConfig | None = None) -> nn.Module:
     """``preset`` with seeded random weights and random BatchNorm statistics (negative scales and
-    large offsets included): a model the compiler must lower exactly without training it."""
+    large offsets included): a model the compiler must lower exactly without training it (with
+    ``tv``: its TV smoothing steps)."""
     torch.manual_seed(seed)
-    model = build_model(preset)
+    model = build_model(preset, tv=tv)
     for mod in model.modules():
         if isinstance(mod, nn.BatchNorm1d | nn.BatchNorm2d):
             c = mod.num_features
