@@ -161,3 +161,21 @@ def test_tv_node_whose_scale_is_not_its_quantizers_is_refused(tmp_path):
     x = (np.random.default_rng(2).integers(0, 32, size=(8, 1, 8, 8)) / 16).astype(np.float32)
     with pytest.raises(ValueError, match=r"TVSmooth.*scale .* times integer codes"):
         compile_model(tmp_path / "bad.onnx", tmp_path / "b", inputs=x, verbose=False)
+
+
+def test_outlier_statistics_against_scipy_and_their_hook_points():
+    from qnnflow.models.tv_measure import feature_stats, outliers
+    from scipy import stats
+
+    v = np.random.default_rng(0).standard_t(4, size=20000)
+    s = feature_stats(v)
+    assert np.isclose(s["kurtosis"], stats.kurtosis(v, fisher=True, bias=True))
+    assert s["max_abs"] == np.abs(v).max()
+    assert s["frac_3sigma"] == np.mean(np.abs(v - v.mean()) > 3 * v.std())
+    model = _random_tv_model("digits-cnn-w2a2", TVConfig(1))
+    x = (np.random.default_rng(1).integers(0, 17, size=(30, 1, 8, 8)) / 16).astype(np.float32)
+    r = outliers(model, x, np.zeros(30, dtype=np.int64))
+    assert [lay["layer"] for lay in r["layers"]] == [1, 2]
+    # after the activation (and TV): at most the activation's top level, 3 * scale
+    top = 3 * max(m.scale() for m in tv_modules(model))
+    assert all(lay["post"]["max_abs"] <= top + 1e-6 for lay in r["layers"])
