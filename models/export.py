@@ -36,11 +36,17 @@ def export_qonnx(model: nn.Module, path: Path | str, input_shape: tuple[int, ...
     model.eval()
     # torch's exporter may put the weights in a side file (<name>.data); the cleaned model is saved
     # whole, so the raw export stays in a temporary folder and nothing refers to a side file
-    with tempfile.TemporaryDirectory() as tmp, _quiet():
+    from qnnflow.models.tv import tv_exporting, tv_modules
+
+    # TV smoothing steps export as TVSmooth nodes of qnnflow's domain with their scale fixed
+    with tempfile.TemporaryDirectory() as tmp, _quiet(), tv_exporting(model):
         from brevitas.export import export_qonnx as brevitas_export
 
         raw = Path(tmp) / path.name
-        brevitas_export(model, torch.zeros(1, *input_shape), export_path=str(raw))
+        # a model with TV steps goes through the TorchScript exporter, which writes an autograd
+        # Function's symbolic (the TVSmooth node); torch.export (the default) has no such hook
+        extra = {"dynamo": False} if tv_modules(model) else {}
+        brevitas_export(model, torch.zeros(1, *input_shape), export_path=str(raw), **extra)
         cleaned = cleanup_model(ModelWrapper(str(raw)))
     cleaned.save(str(path))
     (path.parent / f"{path.name}.data").unlink(missing_ok=True)  # left by an older export

@@ -27,6 +27,7 @@ import torch
 from qnnflow.flows.ir.reference import decisions
 from qnnflow.models.datasets import Split, load_dataset
 from qnnflow.models.export import check_export, export_qonnx
+from qnnflow.models.tv import TVConfig
 from qnnflow.models.zoo import Preset, build_model, logits, parse_preset
 from torch import nn
 
@@ -75,6 +76,13 @@ def _method_hooks(method: TrainMethod, preset: Preset, split: Split, epochs: int
     return StochasticBinaryMethod(preset, split, seed)
 
 
+def tv_config(cfg: BuildConfig | None) -> TVConfig | None:
+    """The TV smoothing of a build config (None when off)."""
+    if cfg is None or not cfg.tv_iters:
+        return None
+    return TVConfig(cfg.tv_iters, cfg.tv_gamma)
+
+
 def ana_settings(cfg: BuildConfig):
     """The ANA parameters of a build config."""
     from qnnflow.models.ana import ANASettings
@@ -106,7 +114,11 @@ def train_model(
     epochs = epochs or preset.epochs
     seed_everything(seed)
     hooks = _method_hooks(method, preset, split, epochs, seed, cfg)
-    model = build_model(preset, split.input_quant.bits, split.input_quant.scale) if hooks is None else hooks.model
+    tv = tv_config(cfg)
+    if hooks is None:
+        model = build_model(preset, split.input_quant.bits, split.input_quant.scale, tv=tv)
+    else:
+        model = hooks.model
     x = torch.as_tensor(split.x_train)
     y = torch.as_tensor(split.y_train)
     opt = torch.optim.Adam(model.parameters(), lr=preset.lr)
@@ -182,14 +194,18 @@ def load_checkpoint(path: Path | str) -> nn.Module:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = build_model(ckpt["preset"], ckpt["input_bits"], ckpt["input_scale"], ckpt.get("unit_scale", False))
+    tv = TVConfig(**ckpt["tv"]) if ckpt.get("tv") else None
+    model = build_model(ckpt["preset"], ckpt["input_bits"], ckpt["input_scale"], ckpt.get("unit_scale", False), tv=tv)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
 
-def _save_checkpoint(model: nn.Module, preset: Preset, split: Split, path: Path, unit_scale: bool = False) -> None:
+def _save_checkpoint(
+    model: nn.Module, preset: Preset, split: Split, path: Path, unit_scale: bool = False, tv: TVConfig | None = None
+) -> None:
     torch.save(
         {
+            "tv": {"iters": tv.iters, "gamma": tv.gamma} if tv else None,  # TV smoothing (qnnflow.models.tv)
             "preset": preset.name,
             "input_bits": split.input_quant.bits,
             "input_scale": split.input_quant.scale,
@@ -205,6 +221,8 @@ def method_params(cfg: BuildConfig) -> dict:
     params: dict = {"method": cfg.method.value}
     if cfg.method is TrainMethod.ANA:
         params["ana"] = ana_settings(cfg).as_dict()
+    if (tv := tv_config(cfg)) is not None:
+        params["tv"] = tv.as_dict()
     return params
 
 
@@ -219,7 +237,8 @@ def _fingerprint(cfg: BuildConfig, preset: Preset) -> dict:
         "dataset": cfg.dataset or preset.dataset,
         "qnnflow": __version__,
         "source": stamps.source_digest("models"),
-        **({} if cfg.method is TrainMethod.STE else method_params(cfg)),  # an STE fingerprint stays as it was
+        # an STE fingerprint without TV stays as it was
+        **({} if cfg.method is TrainMethod.STE and not cfg.tv_iters else method_params(cfg)),
     }
 
 
@@ -241,7 +260,9 @@ def train_and_export(cfg: BuildConfig, out: Path | str, force: bool = False, flo
     cfg.write(out)
 
     result = train_model(preset, split, cfg.epochs, cfg.seed, method=cfg.method, cfg=cfg)
-    _save_checkpoint(result.model, preset, split, out / "model.pt", unit_scale=cfg.method is TrainMethod.ANA)
+    _save_checkpoint(
+        result.model, preset, split, out / "model.pt", unit_scale=cfg.method is TrainMethod.ANA, tv=tv_config(cfg)
+    )
     metrics: dict = {
         "preset": preset.name,
         **method_params(cfg),

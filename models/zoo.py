@@ -20,15 +20,22 @@ Topologies (input shape, layers):
 - ``digits-cnn`` (1, 8, 8): conv3x3 32 - BN - act, conv3x3 64 - BN - act, maxpool 2, FC 256 -> 10.
 - ``tfc`` / ``sfc`` / ``lfc`` (1, 28, 28): 3 x (FC - BN - act) with 64 / 256 / 1024 units, FC -> 10.
 - ``cnv`` (3, 32, 32): conv 64, 64, pool, 128, 128, pool, 256, 256 (3x3, no padding), FC 512, 512, 10.
+
+With TV smoothing (``build_model(..., tv=TVConfig(iters, gamma))``, ``--tv-iters``), each hidden
+convolution's activation of the CNNs is followed by that many TV steps (:mod:`qnnflow.models.tv`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from qnnflow.models.tv import TVConfig
 
 TOPOLOGIES = {
     # name: (data set, input shape, default epochs, learning rate)
@@ -180,13 +187,28 @@ class _Builder:
 
 
 def build_model(
-    preset: str | Preset, input_bits: int | None = None, input_scale: float | None = None, unit_scale: bool = False
+    preset: str | Preset,
+    input_bits: int | None = None,
+    input_scale: float | None = None,
+    unit_scale: bool = False,
+    tv: TVConfig | None = None,
 ) -> nn.Module:
     """A fresh (untrained) model for ``preset``. Input quantization defaults to the preset's data set.
 
     ``unit_scale``: ternary weights with scale 1 (thresholds +-0.5) instead of Brevitas' 0.1, the
-    form an ANA-trained network is deployed in."""
+    form an ANA-trained network is deployed in. ``tv`` with ``iters`` > 0: that many TV smoothing
+    steps (:mod:`qnnflow.models.tv`) after each hidden convolution's activation (CNN presets with
+    2- to 4-bit activations only)."""
     p = parse_preset(preset) if isinstance(preset, str) else preset
+    tv = tv if tv is not None and tv.iters > 0 else None
+    if tv is not None:
+        from qnnflow.models.tv import check_tv_activation
+
+        if p.topology not in ("digits-cnn", "cnv"):
+            raise ValueError(
+                f"TV smoothing acts on feature maps: it needs a CNN preset (digits-cnn, cnv), not {p.topology}"
+            )
+        check_tv_activation(p.act_bits if p.act not in ("1", "t") else 1, p.act in ("1", "t"), p.name)
     if input_bits is None or input_scale is None:
         from qnnflow.models.datasets import InputQuant
 
@@ -195,9 +217,18 @@ def build_model(
         input_scale = input_scale or defaults.scale
     b = _Builder(p, input_bits, input_scale, unit_scale)
     layers: list[nn.Module] = [b.input_quant()]
+
+    def conv_act() -> list[nn.Module]:  # a hidden convolution's activation, and its TV steps
+        act = b.act()
+        if tv is None:
+            return [act]
+        from qnnflow.models.tv import TVSmooth
+
+        return [act, TVSmooth(act, p.act_bits, tv)]
+
     if p.topology == "digits-cnn":
-        layers += [b.conv(1, 32), nn.BatchNorm2d(32), b.act()]
-        layers += [b.conv(32, 64), nn.BatchNorm2d(64), b.act(), nn.MaxPool2d(2)]
+        layers += [b.conv(1, 32), nn.BatchNorm2d(32), *conv_act()]
+        layers += [b.conv(32, 64), nn.BatchNorm2d(64), *conv_act(), nn.MaxPool2d(2)]
         layers += [nn.Flatten(), b.linear(64 * 2 * 2, 10)]
     elif p.topology in _MLP_WIDTH:
         width = _MLP_WIDTH[p.topology]
@@ -210,7 +241,7 @@ def build_model(
     elif p.topology == "cnv":
         cin = 3
         for i, cout in enumerate((64, 64, 128, 128, 256, 256)):
-            layers += [b.conv(cin, cout), nn.BatchNorm2d(cout), b.act()]
+            layers += [b.conv(cin, cout), nn.BatchNorm2d(cout), *conv_act()]
             if i in (1, 3):
                 layers.append(nn.MaxPool2d(2))
             cin = cout
@@ -225,11 +256,12 @@ def build_model(
     return model
 
 
-def random_model(preset: str | Preset, seed: int = 0) -> nn.Module:
+def random_model(preset: str | Preset, seed: int = 0, tv: TVConfig | None = None) -> nn.Module:
     """``preset`` with seeded random weights and random BatchNorm statistics (negative scales and
-    large offsets included): a model the compiler must lower exactly without training it."""
+    large offsets included): a model the compiler must lower exactly without training it (with
+    ``tv``: its TV smoothing steps)."""
     torch.manual_seed(seed)
-    model = build_model(preset)
+    model = build_model(preset, tv=tv)
     for mod in model.modules():
         if isinstance(mod, nn.BatchNorm1d | nn.BatchNorm2d):
             c = mod.num_features

@@ -258,12 +258,23 @@ def _method_options(args: argparse.Namespace) -> dict:
         "ana_t_decay": args.ana_t_decay,
         "ana_alpha": args.ana_alpha,
         "ana_staggered": False if args.ana_simultaneous else None,
+        "tv_iters": args.tv_iters,
+        "tv_gamma": args.tv_gamma,
     }
     return {k: v for k, v in given.items() if v is not None}
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """``qnnflow analyze quasi``: the quasi-network / NTK analysis of binary-weight networks."""
+    """``qnnflow analyze quasi``: the quasi-network / NTK analysis of binary-weight networks;
+    ``qnnflow analyze tv-outliers``: feature-map outliers of builds with and without TV smoothing."""
+    if args.analysis == "tv-outliers":
+        from qnnflow.models.tv_measure import measure_builds, table
+
+        results = measure_builds(args.builds, args.out)
+        for line in table(results):
+            print(f"  {line}")
+        print(f"results: {args.out}")
+        return 0
     from qnnflow.models.quasi import run_analysis
 
     result = run_analysis(

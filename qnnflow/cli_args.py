@@ -213,6 +213,12 @@ def _analyze(sub, commands: Mapping[str, Command]) -> None:
     q.add_argument("--epochs", type=int, default=40, help="training epochs of the generalization-gap MLPs")
     add_data_args(q, dataset=False)
     q.set_defaults(func=commands["analyze"])
+    t = asub.add_parser(
+        "tv-outliers", help="feature-map outliers (max |x|, kurtosis, beyond 3 sigma) and accuracy of trained builds"
+    )
+    t.add_argument("builds", nargs="+", help="build folders made by qnnflow train (with and without --tv-iters)")
+    t.add_argument("--out", default="build/tv_outliers.json", help="JSON file of the results")
+    t.set_defaults(func=commands["analyze"])
 
 
 def add_method_args(p: argparse.ArgumentParser) -> None:
@@ -236,6 +242,14 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--ana-alpha", type=float, help="ANA window schedules' exponent (default 1)")
     g.add_argument("--ana-simultaneous", action="store_true", help="ANA: anneal all layer groups together")
+    g.add_argument(
+        "--tv-iters",
+        type=int,
+        choices=range(4),
+        metavar="N",
+        help="TV smoothing steps after each hidden conv activation, 0..3 (default 0: off; CNN presets, A 2..4)",
+    )
+    g.add_argument("--tv-gamma", type=float, help="TV smoothing step size gamma (default 0.5: gamma^2 = 1/4)")
 
 
 def add_data_args(p: argparse.ArgumentParser, dataset: bool = True) -> None:

@@ -92,6 +92,8 @@ class BuildConfig:
     ana_staggered: bool = True  # groups annealed one after the other, input to output
     hw_map_grid: int = 128  # the hardware decision map: cells per side of the PCA slice (0: none)
     hw_map_stalls: int = 8  # of those cells, this many also through cocotb with random stalls
+    tv_iters: int = 0  # TV smoothing steps after each hidden conv activation (0..3; 0: off)
+    tv_gamma: float = 0.5  # their step size gamma (gamma^2 = 0.25: a one-pixel spike moves at most ~1 level)
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.dataset not in DATASETS:
@@ -121,6 +123,14 @@ class BuildConfig:
             raise ValueError(f"hw_map_stalls must not be negative, not {self.hw_map_stalls}")
         if self.ana_alpha <= 0:
             raise ValueError(f"ana_alpha must be positive, not {self.ana_alpha}")
+        if not (isinstance(self.tv_iters, int) and 0 <= self.tv_iters <= 3):
+            raise ValueError(f"tv_iters must be an integer in 0..3, not {self.tv_iters!r}")
+        if not 0 < self.tv_gamma <= 2:
+            raise ValueError(f"tv_gamma must be in (0, 2], not {self.tv_gamma}")
+        if self.tv_iters and self.method is not TrainMethod.STE:
+            raise ValueError(
+                f"TV smoothing (tv_iters {self.tv_iters}) trains with --method ste, not {self.method.value}"
+            )
 
     def replace(self, **changes: Any) -> BuildConfig:
         return dataclasses.replace(self, **changes)

@@ -3,7 +3,14 @@ function per module or kind of case: generated only as valid combinations, with 
 
 from __future__ import annotations
 
-from qnnflow.sim.cases import Case, label_select_map_case, mvau_case, thresholding_case, vvau_case
+from qnnflow.sim.cases import (
+    Case,
+    label_select_map_case,
+    mvau_case,
+    thresholding_case,
+    tv_smooth_case,
+    vvau_case,
+)
 
 
 def _mvau() -> list[Case]:
@@ -275,6 +282,19 @@ def _skid_buffer() -> list[Case]:
     ]
 
 
+def _tv_smooth() -> list[Case]:
+    """tv_smooth: 1- to 4-bit codes (signed once), PE 1 / middle / all channels, square, non-square,
+    1 x W and H x 1 maps, a small and a large gamma (the latter clamps)."""
+    return [
+        tv_smooth_case("pe1-ch2-u2-5x6", h=5, w=6, ch=2, pe=1, bits=2, gamma=0.5),
+        tv_smooth_case("pe2-ch4-u4-4x4-g1", h=4, w=4, ch=4, pe=2, bits=4, gamma=1.0),
+        tv_smooth_case("pe3-ch3-u3-3x7", h=3, w=7, ch=3, pe=3, bits=3, gamma=0.75),
+        tv_smooth_case("pe1-ch1-u1-1x9", h=1, w=9, ch=1, pe=1, bits=1, gamma=0.5, frames=4),
+        tv_smooth_case("pe2-ch2-u2-6x1", h=6, w=1, ch=2, pe=2, bits=2, gamma=1.0, frames=4),
+        tv_smooth_case("pe2-ch6-s3-4x5", h=4, w=5, ch=6, pe=2, bits=3, gamma=0.7, signed=True),
+    ]
+
+
 def table() -> list[Case]:
     """Every case, in the order the tests list them."""
     return [
@@ -284,6 +304,7 @@ def table() -> list[Case]:
         *_sliding_window(),
         *_sliding_window_non_square(),
         *_maxpool(),
+        *_tv_smooth(),
         *_label_select(),
         *_add_streams(),
         *_duplicate_streams(),

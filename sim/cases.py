@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from qnnflow.flows.codegen import memfiles
 from qnnflow.flows.ir import kernels, kernels_dw
+from qnnflow.flows.ir.kernels_tv import TVParams
 from qnnflow.sim.runner import BenchRun, run_bench
 
 
@@ -311,6 +312,37 @@ def thresholding_case(
 
 
 # ------------------------------------------------------------------------------------------------
+# TV smoothing
+# ------------------------------------------------------------------------------------------------
+def tv_smooth_case(
+    name: str,
+    *,
+    h: int,
+    w: int,
+    ch: int,
+    pe: int,
+    bits: int,
+    gamma: float,
+    signed: bool = False,
+    frac_bits: int = 6,
+    gamma_frac_bits: int = 4,
+    frames: int = 3,
+) -> Case:
+    """A TV smoothing case: codes of ``bits`` bits over their whole range (unsigned 0..2^bits-1 or
+    signed), the table (``memfiles.tv_table_words``) as the run's memory file."""
+    lo, hi = kernels.value_range(bits, signed)
+    tv = TVParams.from_gamma(gamma, frac_bits=frac_bits, gamma_frac_bits=gamma_frac_bits)
+    params = dict(IFM_H=h, IFM_W=w, CH=ch, PE=pe, ELEM_W=bits, SIGNED=int(signed), LO=lo, HI=hi)
+    params.update(FRAC_BITS=frac_bits, GAMMA_Q=tv.gamma_q, GAMMA_FRAC_BITS=gamma_frac_bits, TABLE_FILE="tv_table.mem")
+
+    def prepare(seed: int) -> tuple[dict, dict[str, str]]:
+        words, width = memfiles.tv_table_words(hi - lo, tv)
+        return {"frames": frames}, {"tv_table.mem": _memh_text(words, width)}
+
+    return Case("tv_smooth", name, params, prepare=prepare)
+
+
+# ------------------------------------------------------------------------------------------------
 # the table
 # ------------------------------------------------------------------------------------------------
 def all_cases() -> list[Case]:
@@ -350,6 +382,15 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
             w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]), num_t=p["NUM_T"],
             out_offset=p["OUT_OFFSET"], windows=8, slow=slow,
         )  # fmt: skip
+    if module == "tv_smooth":
+        p = params
+        lo, hi = p["LO"], p["HI"]
+        if (lo, hi) != kernels.value_range(p["ELEM_W"], bool(p["SIGNED"])):
+            raise ValueError(f"tv_smooth cases use the whole range of ELEM_W bits, not LO..HI = {lo}..{hi}")
+        gamma = (p["GAMMA_Q"] / 2 ** p["GAMMA_FRAC_BITS"]) ** 0.5
+        shape = dict(h=p["IFM_H"], w=p["IFM_W"], ch=p["CH"], pe=p["PE"], bits=p["ELEM_W"], signed=bool(p["SIGNED"]))
+        fixed = dict(frac_bits=p["FRAC_BITS"], gamma_frac_bits=p["GAMMA_FRAC_BITS"])
+        return tv_smooth_case(name, gamma=gamma, **shape, **fixed)
     if module == "thresholding":
         p = params
         case = thresholding_case(

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from qnnflow.flows.codegen import memfiles
 from qnnflow.flows.ir import kernels
+from qnnflow.flows.ir.kernels_tv import TVParams
 from qnnflow.hw import library as rtl
 
 from qnnflow import toolchain
@@ -82,6 +83,12 @@ def _label_map_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
             words = memfiles.label_map_words(rng.integers(lo, hi + 1, size=p["NUM"]), p["PE"], p[width])
             files[p[key]] = _text(words, p["PE"] * p[width])
     return files
+
+
+def _tv_smooth_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
+    tv = TVParams(p["GAMMA_Q"], frac_bits=p["FRAC_BITS"], gamma_frac_bits=p["GAMMA_FRAC_BITS"])
+    words, width = memfiles.tv_table_words(p["HI"] - p["LO"], tv)
+    return {p["TABLE_FILE"]: _text(words, width)}
 
 
 def _text(words: list[int], width: int) -> str:
@@ -163,6 +170,15 @@ REPRESENTATIVE: dict[str, Config] = {
         ),
         Config(
             "maxpool", dict(IFM_H=16, IFM_W=16, CH=16, PE=4, ELEM_W=2, SIGNED=0, K=2), note="16x16x16 2-bit, K2, PE4"
+        ),
+        Config(
+            "tv_smooth",
+            {
+                **dict(IFM_H=16, IFM_W=16, CH=16, PE=4, ELEM_W=2, SIGNED=0, LO=0, HI=3),
+                **dict(FRAC_BITS=6, GAMMA_Q=4, GAMMA_FRAC_BITS=4, TABLE_FILE="tv_table.mem"),
+            },
+            _tv_smooth_files,
+            "16x16x16 2-bit, PE4, gamma^2 = 0.25",
         ),
         Config("label_select", dict(NUM=10, PE=1, ELEM_W=16, SIGNED=1, OUT_W=4), note="10 x 16-bit, PE1"),
         Config("add_streams", dict(PE=4, IN_W=4, IN_SIGNED=1, OUT_W=5), note="PE4 4-bit signed"),

@@ -34,6 +34,7 @@ from qnnflow.flows.ir.layers import (
     MaxPool,
     SlidingWindow,
     Thresholding,
+    TVSmooth,
     WidthConverter,
     pair,
 )
@@ -344,6 +345,22 @@ def _vvau_weights(layer: VVAU, model: ModelWrapper, mem_prefix: str, wt: ElemTyp
     return _weight_memory(layer, w, mem_prefix, wt, memfiles.vvau_weight_words)
 
 
+def _tv_smooth(layer: TVSmooth, model: ModelWrapper | None, mem_prefix: str) -> Backend:
+    h, w = (int(v) for v in layer.get("ImgDim"))
+    xt = ElemType.of(layer.get("inputDataType"))
+    if xt.bipolar:
+        raise ValueError(f"{layer.where}: hw/tv_smooth.sv smooths integer codes, not BIPOLAR values")
+    lo, hi = int(layer.get("Lo")), int(layer.get("Hi"))
+    tv = layer.params()
+    params = {
+        "IFM_H": h, "IFM_W": w, "CH": int(layer.get("NumChannels")), "PE": int(layer.get("PE")),
+        "ELEM_W": xt.bits, "SIGNED": _b(xt.signed), "LO": lo, "HI": hi, "FRAC_BITS": tv.frac_bits,
+        "GAMMA_Q": tv.gamma_q, "GAMMA_FRAC_BITS": tv.gamma_frac_bits, "TABLE_FILE": f"{mem_prefix}_tv_table.mem",
+    }  # fmt: skip
+    words, width = memfiles.tv_table_words(hi - lo, tv)
+    return Backend(layer, "tv_smooth", params, [Memory(params["TABLE_FILE"], words, width)])
+
+
 _BACKENDS = {
     "MVAU": _mvau,
     "Thresholding": _thresholding,
@@ -355,6 +372,7 @@ _BACKENDS = {
     "FIFO": _fifo,
     "WidthConverter": _width_converter,
     "VVAU": _vvau,
+    "TVSmooth": _tv_smooth,
 }
 
 

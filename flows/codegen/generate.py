@@ -29,7 +29,7 @@ from qnnflow.hw import library as rtl_lib
 from qonnx.core.modelwrapper import ModelWrapper
 
 # layers whose output elements are their input's (the stream type passes through)
-_PASS_THROUGH = ("FIFO", "WidthConverter", "DuplicateStreams", "MaxPool", "SlidingWindow")
+_PASS_THROUGH = ("FIFO", "WidthConverter", "DuplicateStreams", "MaxPool", "SlidingWindow", "TVSmooth")
 
 
 class _Streams:

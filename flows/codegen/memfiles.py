@@ -21,6 +21,10 @@ Thresholds (C x T, one ascending row per channel / MVAU row, folded by PE): one 
 fold ``nf`` at address ``nf``, C/PE words of PE*T signed elements; element ``pe*T + t`` is
 ``thr[nf*PE + pe, t]``.
 
+TV table (``hw/tv_smooth.sv``; :func:`qnnflow.flows.ir.kernels_tv.tv_table` over differences of
+span S = hi - lo): the magnitudes only, since T is odd in a and even in b; word ``|a|*(S+1) + |b|``
+is ``T[|a|, |b|]``, (S+1)^2 unsigned words of ``frac_bits + 1`` bits.
+
 A ``.mem`` file has one word per line in hexadecimal, ``ceil(word_width/4)`` digits, lowest
 address first, no address markers.
 """
@@ -31,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from qnnflow.flows.ir.kernels_tv import TVParams, tv_table
 
 __all__ = [
     "encode",
@@ -44,6 +49,7 @@ __all__ = [
     "threshold_words",
     "thresholds_from_words",
     "label_map_words",
+    "tv_table_words",
     "write_memh",
     "read_memh",
 ]
@@ -241,3 +247,10 @@ def label_map_words(values: Sequence[int], pe: int, width: int) -> list[int]:
     NUM/PE words of its memory: word f holds class f*PE+e at element e, signed ``width``-bit."""
     v = np.asarray(values, dtype=np.int64).reshape(-1, 1)
     return threshold_words(v, pe, width)
+
+
+def tv_table_words(span: int, params: TVParams) -> tuple[list[int], int]:
+    """The table of ``hw/tv_smooth.sv`` for codes of span ``span`` (hi - lo): its words and their
+    width (``frac_bits + 1``): word ``|a|*(span+1) + |b|`` = T[|a|, |b|] (>= 0)."""
+    t = tv_table(span, params)[span:, span:]  # a, b >= 0
+    return [int(v) for v in t.reshape(-1)], params.frac_bits + 1

@@ -35,7 +35,7 @@ def _options(layer: Layer) -> list[dict[str, int]]:
         return [{"PE": p, "SIMD": 1} for p in _divisors(ch)] + [{"PE": ch, "SIMD": s} for s in _divisors(kk)[1:]]
     if op == "SlidingWindow":
         return [{"SIMD": s} for s in _divisors(int(g("IFMChannels")))]
-    if op in ("Thresholding", "MaxPool", "AddStreams", "DuplicateStreams"):
+    if op in ("Thresholding", "MaxPool", "AddStreams", "DuplicateStreams", "TVSmooth"):
         return [{"PE": p} for p in _divisors(int(g("NumChannels")))]
     if op == "LabelSelect":
         return [{"PE": p} for p in _divisors(int(g("Labels")))]

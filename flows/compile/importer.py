@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper
-from qnnflow.flows.ir.graph import HW_DOMAIN, bypass, remember_names, where
+from qnnflow.flows.ir.graph import HW_DOMAIN, TV_DOMAIN, bypass, remember_names, where
 from qnnflow.flows.passes.streamline_linear import group_limitation
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -50,6 +50,7 @@ SUPPORTED_OPS: dict[str, str] = {
     "Sub": "constant: folded into thresholds",
     "Mul": "constant: folded into thresholds",
     "Div": "constant: folded into thresholds",
+    "TVSmooth": "qnnflow's TV smoothing step on a quantized activation: sliding window + hw/tv_smooth.sv",
     "TopK": "top-k label selection",
     "ArgMax": "top-1 label selection",
 }
@@ -68,7 +69,9 @@ HEAD_NOTE = "qnnflow.head"  # metadata key: what remove_head took off the model
 # node domains the importer takes: standard ONNX, qonnx's custom ops and their older names (renamed
 # by ModelWrapper / qonnx's registry on load), and the compiler's own hardware layers
 STANDARD_DOMAINS = ("", "ai.onnx")
-CUSTOM_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas", HW_DOMAIN)
+CUSTOM_DOMAINS = (
+    "qonnx.custom_op.general", "finn.custom_op.general", "finn", "onnx.brevitas", HW_DOMAIN, TV_DOMAIN,
+)  # fmt: skip
 MIN_OPSET = 7  # the oldest standard opset taken (FINN-era exports use 8-12, Brevitas 9-13+)
 MAX_BITS = 32  # widest quantizer: accumulators and integer tensors are at most 32 bits
 ROUNDING_MODES = ("ROUND", "HALF_EVEN", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN")

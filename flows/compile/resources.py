@@ -364,6 +364,12 @@ def _vvau(p: Mapping[str, int], family: str) -> _Tally:
     return vvau_tally(p, family)
 
 
+def _tv_smooth(p: Mapping[str, int], family: str) -> _Tally:
+    from qnnflow.flows.compile.resources_tv import tv_tally  # here, not at the top: it imports this module
+
+    return tv_tally(p, family)
+
+
 _MODULES = {
     "mvau": _mvau,
     "thresholding": _thresholding,
@@ -375,6 +381,7 @@ _MODULES = {
     "width_converter": _width_converter,
     "fifo": _fifo,
     "vvau": _vvau,
+    "tv_smooth": _tv_smooth,
 }
 
 

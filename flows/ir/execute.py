@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import onnx
 from onnx import NodeProto, TensorProto, helper
-from qnnflow.flows.ir.graph import HW_DOMAIN, topo_nodes, where
+from qnnflow.flows.ir.graph import HW_DOMAIN, TV_DOMAIN, topo_nodes, where
 from qonnx.core.modelwrapper import ModelWrapper
 
 from qnnflow.errors import FlowError
@@ -163,7 +163,7 @@ class Executor:
             ins = [ctx.get(i) if i else None for i in node.input]
             if node.domain == HW_DOMAIN:
                 outs = get_layer(node).execute([v for v in ins if v is not None])
-            elif node.domain.startswith("qonnx.custom_op"):
+            elif node.domain.startswith("qonnx.custom_op") or node.domain == TV_DOMAIN:
                 with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                     warnings.simplefilter("ignore")
                     getCustomOp(node, custom_op_version(node)).execute_node(ctx, self.model.graph)

@@ -19,6 +19,9 @@ from qonnx.core.modelwrapper import ModelWrapper
 # was when the layers lived in qnnflow.flows.layers (dataflow.onnx files of earlier builds still load)
 HW_DOMAIN = "qnnflow.flows.layers"
 QONNX_DOMAIN = "qonnx.custom_op.general"
+# the project's own QONNX custom ops (TVSmooth): the domain is the module that holds them, so
+# qonnx's registry imports it to find them
+TV_DOMAIN = "qnnflow.flows.ir.custom_ops"
 # ops that only reshape a tensor: a stream passes through them unchanged (a view)
 SHAPE_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 

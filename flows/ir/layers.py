@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from onnx import NodeProto, helper
-from qnnflow.flows.ir import kernels, kernels_dw
+from qnnflow.flows.ir import kernels, kernels_dw, kernels_tv
 from qnnflow.flows.ir.graph import HW_DOMAIN
 from qonnx.core.datatype import DataType
 
@@ -422,6 +422,49 @@ class VVAU(_MacLayer):
         return (ch // pe) * (self.kk() // simd) * self.vectors()
 
 
+class TVSmooth(_PerChannel):
+    """One TV smoothing step (``hw/tv_smooth.sv``, :func:`kernels_tv.tv_step`) on the 3x3 window
+    stream (stride 1, padding 1) of an ``ImgDim`` = [H, W] map of ``NumChannels`` channels: input
+    (N, H, W, 9*C) in (ky, kx, c) order, output the smoothed map (N, H, W, C); PE channels per beat.
+    Codes in ``Lo`` .. ``Hi``; ``GammaQ`` = round(gamma^2 * 2^GammaFracBits), the table's ``FracBits``
+    and ``Eps`` as :class:`kernels_tv.TVParams`."""
+
+    op_type = "TVSmooth"
+    ATTRS = {
+        "NumChannels": None, "ImgDim": None, "PE": 1, "inputDataType": None, "Lo": None, "Hi": None,
+        "GammaQ": None, "GammaFracBits": 4, "FracBits": 6, "Eps": 0.25,
+    }  # fmt: skip
+
+    def params(self) -> kernels_tv.TVParams:
+        return kernels_tv.TVParams(
+            int(self.get("GammaQ")), float(self.get("Eps")), int(self.get("FracBits")), int(self.get("GammaFracBits"))
+        )
+
+    def check(self) -> None:
+        super().check()
+        lo, hi = int(self.get("Lo")), int(self.get("Hi"))
+        if lo >= hi:
+            raise ValueError(f"{self.where}: the levels Lo..Hi must be increasing, not {lo}..{hi}")
+        self.params()  # its own checks
+
+    def execute(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        c = int(self.get("NumChannels"))
+        win = np.asarray(inputs[0])
+        if win.shape[-1] != 9 * c:
+            raise ValueError(
+                f"{self.where}: the input must be 3x3 windows of {c} channels (last axis {9 * c}), not {win.shape}"
+            )
+        # the window's centre (position 4) is the map itself; the step needs the map only (the
+        # module reads the other positions of the same map from the window stream)
+        x = win[..., 4 * c : 5 * c]
+        return [_to_float(kernels_tv.tv_step(x, int(self.get("Lo")), int(self.get("Hi")), self.params()))]
+
+    def exp_cycles(self) -> int:
+        h, w = self.get("ImgDim")
+        # nine window beats per pixel and channel fold, one per cycle
+        return 9 * h * w * int(self.get("NumChannels")) // int(self.get("PE"))
+
+
 LAYERS: dict[str, type[Layer]] = {
     cls.op_type: cls
     for cls in (
@@ -435,6 +478,7 @@ LAYERS: dict[str, type[Layer]] = {
         FIFO,
         WidthConverter,
         VVAU,
+        TVSmooth,
     )
 }
 

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from qnnflow.flows.ir.graph import TV_DOMAIN
 
 # Logits that are the same integer accumulator times one scale tie often at low bit widths (a
 # bipolar last layer ties on most inputs). Values this close, relative to the largest magnitude,
@@ -169,7 +170,7 @@ def run_qonnx_double(model, x: np.ndarray, batch_size: int = 100, keep: set[str]
                 eps = node_attrs(node).get("epsilon", 1e-5)
                 ctx[node.output[0]] = batchnorm64(*(ctx[i] for i in node.input[:5]), epsilon=eps)
                 continue
-            if node.domain.startswith("qonnx.custom_op"):
+            if node.domain.startswith("qonnx.custom_op") or node.domain == TV_DOMAIN:
                 with quiet():
                     version = (2 if len(node.input) == 6 else 1) if node.op_type == "Trunc" else None
                     getCustomOp(node, version).execute_node(ctx, g)

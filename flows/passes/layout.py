@@ -9,6 +9,8 @@ NHWC there (host side: the accelerator takes NHWC), and rewrites the region chan
   -> SlidingWindow + VVAU with weights (C, KH*KW) (flows/passes/vvau.py);
 - MultiThreshold -> the same thresholds with ``data_layout`` NHWC;
 - MaxPool (kernel = stride, no padding; non-square for 1-D pooling) -> the MaxPool layer;
+- TVSmooth on integer codes (scale 1, after the streamlining) -> SlidingWindow (3x3, stride 1,
+  padding 1) + the TVSmooth layer (``hw/tv_smooth.sv``);
 - Flatten / Reshape to 2D -> Reshape of the NHWC tensor, and the rows of the next MatMul (or the
   rows of per-feature thresholds before it) permuted from C*H*W to H*W*C order;
 - Transpose NCHW -> NHWC -> nothing (the tensor already is NHWC);
@@ -24,14 +26,15 @@ from typing import NamedTuple
 
 import numpy as np
 from onnx import helper
+from qnnflow.flows.ir.custom_ops import tv_node_params
 from qnnflow.flows.ir.graph import Namer, add_const, topo_nodes, where
-from qnnflow.flows.ir.layers import MaxPool, SlidingWindow
+from qnnflow.flows.ir.layers import MaxPool, SlidingWindow, TVSmooth
 from qnnflow.flows.passes.integer import _attr, _set_attr
 from qnnflow.flows.passes.vvau import depthwise_vvau
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 
-REGION_OPS = ("Conv", "MaxPool", "MultiThreshold")
+REGION_OPS = ("Conv", "MaxPool", "MultiThreshold", "TVSmooth")
 
 
 class _Site(NamedTuple):
@@ -140,6 +143,8 @@ class _Lowering:
             self._thresholds(node, site)
         elif op == "MaxPool":
             self._maxpool(node, site)
+        elif op == "TVSmooth":
+            self._tv_smooth(node, site)
         elif op in ("Flatten", "Reshape") and len(site.oshape) == 2:
             self._flatten(node, site)
         elif op == "Add" and all(i in self.nhwc for i in node.input):  # residual join of two streams
@@ -214,6 +219,24 @@ class _Lowering:
                 inputDataType=site.dt.name,
             )
         )
+        self.nhwc[site.out] = y
+
+    def _tv_smooth(self, node, site: _Site) -> None:
+        scale, lo, hi, p, _ = tv_node_params(node)
+        if scale != 1.0:
+            raise ValueError(f"{where(node)}: TVSmooth must act on integer codes (scale 1) here, not scale {scale:g}")
+        hw = [int(site.h), int(site.w)]
+        win = self._new(site.out + "_win", [site.n, *hw, 9 * site.c], site.dt)
+        self.nodes.append(SlidingWindow.make(
+            self.namer(node.name + "_swg"), [site.xin], [win], IFMChannels=int(site.c), IFMDim=hw,
+            OFMDim=hw, ConvKernelDim=3, Stride=1, Pad=1, PadValue=0, inputDataType=site.dt.name,
+        ))  # fmt: skip
+        y = self._new(site.out + "_nhwc", [site.n, site.h, site.w, site.c], site.odt)
+        self.nodes.append(TVSmooth.make(
+            node.name, [win], [y], NumChannels=int(site.c), ImgDim=[int(site.h), int(site.w)],
+            inputDataType=site.dt.name, Lo=lo, Hi=hi, GammaQ=p.gamma_q, GammaFracBits=p.gamma_frac_bits,
+            FracBits=p.frac_bits, Eps=float(p.eps),
+        ))  # fmt: skip
         self.nhwc[site.out] = y
 
     def _flatten(self, node, site: _Site) -> None:

@@ -14,7 +14,8 @@ This module holds the pass and its walk; each kind of op is handled by a mixin o
   the scales move into ``A``, biases and input offsets into ``B`` (flows/passes/streamline_linear.py);
 - elementwise ops with constants, BatchNormalization, Relu, Clip join the tail;
 - data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) and MaxPool act on ``q``
-  (both flows/passes/streamline_moves.py);
+  (both flows/passes/streamline_moves.py); so is qnnflow's TVSmooth on a quantized activation (its
+  codes' integer step, flows/ir/custom_ops.py);
 - TopK / ArgMax act on the accumulator when the tail is the same strictly increasing function in
   every channel; an affine tail with per-class (or negative, or zero) scales and offsets becomes
   the exact integer map of flows/passes/label_map.py (integer Mul / Add) before them
@@ -163,6 +164,8 @@ class _Streamliner(
             self._move(node, form)
         elif op == "MaxPool":
             self._maxpool(node, form)
+        elif op == "TVSmooth":
+            self._tv_smooth(node, form)
         elif op in ("TopK", "ArgMax"):
             self._select(node, form)
         else:

@@ -7,13 +7,17 @@ A mixin of the streamliner for the ops that need no new arithmetic on an integer
 - data movement (Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Identity) is copied onto ``q``
   when nothing per-channel is pending, else joins the tail if it keeps the channel axis intact
   (a Transpose of ``q`` itself moves the channel axis with it);
-- MaxPool is copied onto a quantized activation (positive per-tensor scale: the max commutes).
+- MaxPool is copied onto a quantized activation (positive per-tensor scale: the max commutes);
+- TVSmooth (flows/ir/custom_ops.py) on a quantized activation whose value is its own ``scale``
+  times the integer tensor (A = scale, B = 0) becomes the same op on the integer tensor with
+  scale 1: the step is defined on the codes, so it is the same integer function there.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from onnx import NodeProto, helper
+from qnnflow.flows.ir.custom_ops import tv_node_params
 from qnnflow.flows.ir.graph import where
 from qnnflow.flows.passes.tail import IntTensor, TailStep
 
@@ -95,6 +99,42 @@ class MoveMixin:
         self.forms[node.output[0]] = IntTensor(
             q, t.A, t.B, t.lo, t.hi, self.old.get_tensor_shape(node.output[0]), t.axis, t.bipolar
         )
+
+    def _tv_smooth(self, node: NodeProto, t: IntTensor) -> None:
+        _, lo, hi = _tv_codes_check(node, t)
+        q = self._emit_like(node, t.name)
+        new = self.nodes[-1]
+        for a in new.attribute:
+            if a.name == "scale":
+                a.f = 1.0
+        out_lo, out_hi = np.array([lo]), np.array([hi])
+        self.dtypes[q] = self._dtype(out_lo, out_hi, False)
+        self.forms[node.output[0]] = IntTensor(
+            q, t.A, t.B, out_lo, out_hi, self.old.get_tensor_shape(node.output[0]), t.axis, False
+        )
+
+
+def _tv_codes_check(node: NodeProto, t: IntTensor) -> tuple[float, int, int]:
+    """(scale, lo, hi) of a TVSmooth node if its input ``t`` is ``scale`` times integer codes in lo .. hi;
+    else a ValueError saying what must hold."""
+    scale, lo, hi, _, _ = tv_node_params(node)
+    if t.tail or not t.uniform:
+        raise ValueError(
+            f"{where(node)}: TVSmooth must come right after the activation quantizer (a per-tensor scale, "
+            f"nothing pending), not between a MatMul / Conv and its activation"
+        )
+    a, b = float(t.A.reshape(-1)[0]), float(t.B.reshape(-1)[0])
+    if b != 0.0 or not np.isclose(a, scale, rtol=1e-6, atol=0.0):
+        raise ValueError(
+            f"{where(node)}: TVSmooth's input must be its scale ({scale:g}) times integer codes, found "
+            f"{a:g} * q + {b:g} (the quantizer before it must have that scale and zero point 0)"
+        )
+    if int(t.lo.min()) < lo or int(t.hi.max()) > hi:
+        raise ValueError(
+            f"{where(node)}: TVSmooth's codes must lie in {lo}..{hi}, the quantizer before it gives "
+            f"{int(t.lo.min())}..{int(t.hi.max())}"
+        )
+    return scale, lo, hi
 
 
 def _pending(t: IntTensor, step: TailStep, shape: list[int], axis: int, shape_nodes: list[NodeProto]) -> IntTensor:

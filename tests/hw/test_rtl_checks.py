@@ -51,6 +51,9 @@ BAD_CONFIGS = [
     ("sliding_window", dict(K=2, STRIDE=3), r"1 <= STRIDE <= K; got K = 2, STRIDE = 3"),
     ("sliding_window", dict(K=3, PAD=3), r"PAD \(3\) must be in 0..K-1"),
     ("maxpool", dict(IFM_H=2, K=3), r"K \(3\) must be in 1..min\(IFM_H \(2\)"),
+    ("tv_smooth", dict(CH=6, PE=4), r"PE \(4\) must divide CH \(6\)"),
+    ("tv_smooth", dict(ELEM_W=2, LO=0, HI=5), r"the levels LO..HI \(0..5\) must be increasing and fit ELEM_W \(2"),
+    ("tv_smooth", dict(FRAC_BITS=0), r"FRAC_BITS \(0\) must be in 1..16"),
     ("label_select", dict(NUM=20, OUT_W=4), r"OUT_W \(4\) bits cannot index NUM \(20\)"),
     (
         "label_select", dict(ELEM_W=8, HAS_OFFSET=1, OFF_W=8, SHIFT=2, VAL_W=9),

@@ -55,6 +55,23 @@ def test_bench_catches_a_wrong_weight(tmp_path):
     assert run.tests == 3 and run.failures == 3
 
 
+@pytest.mark.rtl
+def test_tv_bench_catches_a_wrong_table_entry():
+    """The TV scoreboard is not vacuous: T[span, 0] (read by the first frame, a checkerboard, at the
+    map's last row and column) set to 0 in the table file fails all three traffic modes."""
+    case = cases.by_id("tv_smooth/pe2-ch4-u4-4x4-g1")
+    extra, files = case.prepare(case.seed)
+    words = files["tv_table.mem"].split()
+    span = case.params["HI"] - case.params["LO"]
+    addr = span * (span + 1)  # T[span, 0]
+    assert int(words[addr], 16) > 32
+    words[addr] = "0" * len(words[addr])
+    files["tv_table.mem"] = "\n".join(words) + "\n"
+    config = {**case.config, **extra}
+    run = run_bench(case.module, case.params, seed=case.seed, config=config, files=files, cache_dir=CACHE, check=False)
+    assert run.tests == 3 and run.failures == 3
+
+
 # ------------------------------------------------------------------------------------------------
 # overflow: expected values are range-checked, corner vectors reach the extremes
 # ------------------------------------------------------------------------------------------------
@@ -152,10 +169,8 @@ def test_bench_catches_a_changed_threshold(case_id):
     changed[0, -1] += 1
     text = memfiles.threshold_words(changed, p["PE"], width)
     files["thresholds.mem"] = "".join(f"{w:0{-(-p['PE'] * p['NUM_T'] * width // 4)}x}\n" for w in text)
-    run = run_bench(
-        case.module, case.params, seed=case.seed, config={**case.config, **extra}, files=files, cache_dir=CACHE,
-        check=False,
-    )  # fmt: skip
+    config = {**case.config, **extra}
+    run = run_bench(case.module, case.params, seed=case.seed, config=config, files=files, cache_dir=CACHE, check=False)
     assert run.tests == 3 and run.failures == 3
     assert "mismatching beats" in run.log.read_text()
 

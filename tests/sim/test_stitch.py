@@ -171,6 +171,29 @@ def test_cnv_w1a1_random_weights_bit_exact(tmp_path_factory):
     _assert_exact_under_stalls(folder / "b", x, _outputs(r), seed=11)
 
 
+def test_digits_cnn_with_tv_smoothing_bit_exact(tmp_path_factory):
+    """A digits CNN w2a2 with two TV steps after each convolution (random weights): four
+    SlidingWindow + TVSmooth pairs (hw/tv_smooth.sv), bit-exact in the stitched simulation, free
+    running and under random stalls, logits equal to QONNX execution of the export."""
+    pytest.importorskip("torch")
+    from qnnflow.models.export import export_qonnx
+    from qnnflow.models.tv import TVConfig
+    from qnnflow.models.zoo import random_model
+    from qnnflow.sim.stitch import simulate
+
+    folder = tmp_path_factory.mktemp("tv")
+    path = export_qonnx(random_model("digits-cnn-w2a2", tv=TVConfig(2, 0.75)), folder / "tv.onnx", (1, 8, 8))
+    x = (np.random.default_rng(5).integers(0, 33, size=(24, 1, 8, 8)) / 16).astype(np.float32)
+    opts = CompileOptions(target_cycles=10_000, output=OutputMode.LOGITS)
+    r_c = compile_model(path, folder / "b", inputs=x, opts=opts, verbose=False)
+    assert sum(lay["op_type"] == "TVSmooth" for lay in r_c.estimates["layers"]) == 4
+    r = simulate(folder / "b", inputs=x, log=_quiet)
+    assert r["mismatches"] == 0, f"first mismatching frames: {r['first_mismatches']}"
+    _assert_logits_equal(_outputs(r), run_qonnx(load_qonnx(path), x))
+    assert abs(r["cycles_per_frame_measured"] / r["cycles_per_frame_estimated"] - 1) <= 0.05
+    _assert_exact_under_stalls(folder / "b", x, _outputs(r), seed=17)
+
+
 # ---------------------------------------------------------------------------------------------
 # digits CNN with random weights, cocotb mode with random stalls
 # ---------------------------------------------------------------------------------------------
