@@ -31,6 +31,7 @@ from qnnflow.flows.ir.layers import (
     MaxPool,
     SlidingWindow,
     Thresholding,
+    TVSmooth,
     WidthConverter,
     get_layer,
     hw_nodes,
@@ -76,6 +77,8 @@ def layer_latency(layer: Layer) -> int:
         return 6
     if isinstance(layer, MaxPool):
         return 5
+    if isinstance(layer, TVSmooth):
+        return 7  # from a fold's window position 7 (the input register, four stages, the queue's 2)
     if isinstance(layer, FIFO):
         return 3 if int(p.get("OUT_REG", p.get("USE_RAM", 1))) else 2
     if isinstance(layer, LabelSelect | AddStreams | DuplicateStreams | WidthConverter):
@@ -165,6 +168,11 @@ def schedule(layer: Layer, arrive: list[np.ndarray]) -> list[np.ndarray]:
         return [_maxpool(a, layer, lat)]
     if isinstance(layer, WidthConverter):
         return [_width_converter(a, layer, lat)]
+    if isinstance(layer, TVSmooth):
+        # 9*CF window beats per pixel, one per cycle; fold cf is complete with its position-7 beat
+        cf = int(layer.get("NumChannels")) // int(layer.get("PE"))
+        taken = _issue(a).reshape(-1, 9, cf)
+        return [taken[:, 7, :].ravel() + lat]
     if isinstance(layer, LabelSelect):
         frames = a.size // (int(layer.get("Labels")) // int(layer.get("PE")))
         done = _issue(a).reshape(frames, -1)[:, -1] + lat

@@ -191,6 +191,7 @@ def test_digits_cnn_with_tv_smoothing_bit_exact(tmp_path_factory):
     assert r["mismatches"] == 0, f"first mismatching frames: {r['first_mismatches']}"
     _assert_logits_equal(_outputs(r), run_qonnx(load_qonnx(path), x))
     assert abs(r["cycles_per_frame_measured"] / r["cycles_per_frame_estimated"] - 1) <= 0.05
+    assert_latency_estimated(r)
     _assert_exact_under_stalls(folder / "b", x, _outputs(r), seed=17)
 
 
