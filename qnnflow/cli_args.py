@@ -37,6 +37,7 @@ def build_parser(commands: Mapping[str, Command], description: str) -> argparse.
     _run(sub, commands)
     _lint_rtl(sub, commands)
     _analyze(sub, commands)
+    _gcn(sub, commands)
     return parser
 
 
@@ -116,8 +117,12 @@ def _bitstream(sub, commands: Mapping[str, Command]) -> None:
     p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack with the UART board top; report.json / report.md")
     p.add_argument("build_dir")
     p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
-    p.add_argument("--clock-mhz", type=_clock, default=50.0,
-                   help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)")
+    p.add_argument(
+        "--clock-mhz",
+        type=_clock,
+        default=50.0,
+        help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)",
+    )
     p.add_argument("--no-xilinx", action="store_true", help="skip the Yosys synth_xilinx xc7z020 estimate")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
     p.set_defaults(func=commands["bitstream"])
@@ -151,8 +156,11 @@ def _build(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--preset", help="zoo preset (default digits-cnn-w2a2)")
     p.add_argument("--out", help="build folder (default build/<config name>, i.e. build/digits)")
     p.add_argument("--board", choices=[b.value for b in Board], help="target board (default ulx3s-85f)")
-    p.add_argument("--clock-mhz", type=_clock,
-                   help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)")
+    p.add_argument(
+        "--clock-mhz",
+        type=_clock,
+        help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)",
+    )
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
     p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for (default: per board family)")
@@ -194,6 +202,26 @@ def _analyze(sub, commands: Mapping[str, Command]) -> None:
     q.add_argument("--epochs", type=int, default=40, help="training epochs of the generalization-gap MLPs")
     add_data_args(q, dataset=False)
     q.set_defaults(func=commands["analyze"])
+
+
+def _gcn(sub, commands: Mapping[str, Command]) -> None:
+    p = sub.add_parser(
+        "gcn", help="symmetric vs non-symmetric quantized PDE-GCN on a graph: accuracy, per-layer RMSE (software only)"
+    )
+    p.add_argument("--data", default="karate", help="graph: karate (networkx) or digits-knn (scikit-learn digits)")
+    p.add_argument("--out", help="output folder for gcn.json and the PNG plots (default build/gcn-<data>)")
+    p.add_argument(
+        "--bits", nargs="+", default=["float", "1", "2", "4", "8"], help="widths to train: float and/or 1..8"
+    )
+    p.add_argument("--width", type=int, default=32, help="channels of the state (default 32)")
+    p.add_argument("--layers", type=int, default=8, help="diffusion layers (default 8)")
+    p.add_argument("--h", type=float, default=0.25, help="step size h of every layer (default 0.25)")
+    p.add_argument("--epochs", type=int, default=200, help="training epochs, full batch (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, dropout and labelled nodes")
+    p.add_argument(
+        "--labels-per-class", type=int, help="labelled nodes per class (default 2 on karate, 10 on digits-knn)"
+    )
+    p.set_defaults(func=commands["gcn"])
 
 
 def add_method_args(p: argparse.ArgumentParser) -> None:
