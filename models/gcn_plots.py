@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -17,31 +18,32 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_layer_errors(path: Path, runs: list[dict], data_name: str) -> None:
-    """Relative RMSE of x_j (quantized vs full-precision activations) per layer: symmetric solid,
-    non-symmetric dashed, one colour per bit width."""
+    """RMSE of x_j (quantized vs full-precision activations) per layer, absolute (left) and relative to the
+    RMS of x_j (right): symmetric solid, non-symmetric dashed, one colour per bit width."""
     quantized = [r for r in runs if r["layer_errors"]]
     widths = list(dict.fromkeys(r["bits"] for r in quantized))
     colors = plt.get_cmap("viridis")
-    fig, ax = plt.subplots(figsize=(6.5, 4.3))
-    for i, b in enumerate(widths):
-        color = colors(i / max(1, len(widths) - 1) * 0.85)
-        for r in quantized:
-            if r["bits"] != b:
-                continue
-            errs = r["layer_errors"]
-            style = "o-" if r["variant"] == "symmetric" else "s--"
-            ax.plot(
-                [e["layer"] for e in errs],
-                [e["relative_rmse"] for e in errs],
-                style,
-                color=color,
-                ms=4,
-                label=f"{r['variant']} w{b}a{b}",
-            )
-    ax.set(xlabel="layer j (0: embedding)", ylabel="RMSE(x_j) / RMS(x_j), test nodes", yscale="log")
-    ax.set_title(f"PDE-GCN on {data_name}: quantized vs full-precision activations")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, ncol=2)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+    for ax, key, label in (
+        (axes[0], "rmse", "RMSE(x_j), test nodes"),
+        (axes[1], "relative_rmse", "RMSE(x_j) / RMS(x_j), test nodes"),
+    ):
+        for i, b in enumerate(widths):
+            color = colors(i / max(1, len(widths) - 1) * 0.85)
+            for r in (r for r in quantized if r["bits"] == b):
+                errs = r["layer_errors"]
+                ax.plot(
+                    [e["layer"] for e in errs],
+                    [e[key] for e in errs],
+                    "o-" if r["variant"] == "symmetric" else "s--",
+                    color=color,
+                    ms=4,
+                    label=f"{r['variant']} w{b}a{b}",
+                )
+        ax.set(xlabel="layer j (0: embedding)", ylabel=label, yscale="log")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"PDE-GCN on {data_name}: quantized vs full-precision activations, same weights")
     _save(fig, path)
 
 
@@ -55,8 +57,10 @@ def plot_accuracy(path: Path, runs: list[dict], data_name: str) -> None:
         for r in rows:
             if r["bits"] is None:
                 ax.axhline(r["test_accuracy"], color=color, ls=":", lw=1, label=f"{variant} float")
-    ax.set(xlabel="bits (weights and activations)", ylabel="test accuracy", xscale="log", xticks=[1, 2, 4, 8])
-    ax.set_xticklabels(["1", "2", "4", "8"])
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set(xlabel="bits (weights and activations)", ylabel="test accuracy")
     ax.set_title(f"PDE-GCN on {data_name}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from qnnflow.models.gcn import PDEGCN, GraphGradient, check_bits, parameter_count, weight_count
 from qnnflow.models.gcn_data import GraphData, load_graph
@@ -179,7 +178,7 @@ def run_study(
             err = run["layer_errors"]
             log(
                 f"{_variant_name(symmetric, b)}: test accuracy {run['test_accuracy']:.4f}, weights {run['weights']:,}"
-                + (f", relative RMSE x_{layers} {err[-1]['relative_rmse']:.4f}" if err else "")
+                + (f", RMSE x_{layers} {err[-1]['rmse']:.4g} (relative {err[-1]['relative_rmse']:.4g})" if err else "")
                 + f" ({run['seconds']} s)"
             )
     result = {
@@ -223,12 +222,13 @@ def summary_lines(runs: list[dict], layers: int) -> list[str]:
             f"vs non-symmetric {non['test_accuracy']:.4f}"
         )
         if sym["layer_errors"]:
-            s_err = [e["relative_rmse"] for e in sym["layer_errors"]]
-            n_err = [e["relative_rmse"] for e in non["layer_errors"]]
-            line += (
-                f"; relative RMSE at x_{layers} {s_err[-1]:.4f} vs {n_err[-1]:.4f}, "
-                f"mean over layers {np.mean(s_err):.4f} vs {np.mean(n_err):.4f}"
-            )
+            for key, what in (("rmse", "RMSE"), ("relative_rmse", "relative RMSE")):
+                s_err = [e[key] for e in sym["layer_errors"]]
+                n_err = [e[key] for e in non["layer_errors"]]
+                line += (
+                    f"; {what} at x_{layers} {s_err[-1]:.4g} vs {n_err[-1]:.4g} "
+                    f"(largest over layers {max(s_err):.4g} vs {max(n_err):.4g})"
+                )
         lines.append(line)
     sym_w = next(r["weights"] for r in runs if r["variant"] == "symmetric")
     non_w = next(r["weights"] for r in runs if r["variant"] == "non-symmetric")

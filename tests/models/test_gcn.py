@@ -184,3 +184,30 @@ def test_gcn_command_refuses_bad_input_in_one_message(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "bits must be an integer from 1 to 8 or None (float), not 9" in err and "Traceback" not in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_quantized_network_states_and_activations_take_at_most_2_to_the_bits_values(bits):
+    """Every state entering a layer and every ReLU output of the quantized network lies on a grid of 2^bits
+    levels (one scale per tensor); with quant_act=False the same tensors take many more values."""
+    torch.manual_seed(0)
+    data = load_graph("karate")
+    model = PDEGCN(34, 2, width=6, layers=3, bits=bits).eval()
+    seen: dict[str, list[torch.Tensor]] = {"state": [], "act": []}
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out, kind=kind: seen[kind].append(out.detach()))
+        for layer in model.layers
+        for m, kind in ((layer.state_quant, "state"), (layer.act, "act"))
+    ]
+    grad = GraphGradient(data.edges, 34, normalized=True)
+    with torch.no_grad():
+        model(torch.as_tensor(data.features), grad)
+    for h in hooks:
+        h.remove()
+    assert len(seen["state"]) == 3 and len(seen["act"]) == 3
+    for t in seen["state"] + seen["act"]:
+        assert len(t.unique()) <= 2**bits
+    with torch.no_grad():
+        full: list[torch.Tensor] = []
+        model(torch.as_tensor(data.features), grad, quant_act=False, states=full)
+    assert len(full[-1].unique()) > 2**bits
