@@ -15,12 +15,15 @@ The symmetric layer's Jacobian, I - h (S^T (x) K^T) diag(sigma') (S (x) K), is s
 h small enough a contraction, so a perturbation (a quantization error) does not grow from layer to
 layer; the non-symmetric one has no such structure. sigma is ReLU.
 
-The network: input quantizer, an opening 1 x 1 embedding K_open with ReLU (x_0), the diffusion
-layers, a closing classifier. Quantized (``bits`` 1..8; None: float): every weight matrix per
-tensor (``bits`` 1: bipolar with scale mean |w|; >= 2: Brevitas' signed narrow-range integers with
-a max-|w| scale), ReLU outputs unsigned ``bits`` wide (QuantReLU), and the state x_j signed
-``bits`` wide (QuantIdentity; 1 bit: bipolar) with learned scales, before it enters a layer and
-before the classifier, so both the skip path and the edge path see the quantized state:
+The network: input quantizer, an opening 1 x 1 embedding K_open (x_0 = K_open f, linear: a ReLU
+here would make x_0 non-negative, and a 1-bit signed state quantizer would then map every node to
+the same value), the diffusion layers, a closing classifier.
+
+Quantized (``bits`` 1..8; None: float): every weight matrix per tensor (``bits`` 1: bipolar with
+scale mean |w|; >= 2: Brevitas' signed narrow-range integers with a max-|w| scale), ReLU outputs
+unsigned ``bits`` wide (QuantReLU), and the state x_j signed ``bits`` wide (QuantIdentity; 1 bit:
+bipolar) with learned scales, before it enters a layer and before the classifier, so both the skip
+path and the edge path see the quantized state:
 
     xq = Q_s(x_j),  x_{j+1} = xq - h S^T K^T Q_a(ReLU(K S xq))
 
@@ -197,7 +200,7 @@ class DiffusionLayer(nn.Module):
 
 
 class PDEGCN(nn.Module):
-    """Input quantizer, 1 x 1 embedding + ReLU, ``layers`` diffusion layers, 1 x 1 classifier."""
+    """Input quantizer, 1 x 1 embedding, ``layers`` diffusion layers, 1 x 1 classifier."""
 
     def __init__(
         self,
@@ -220,7 +223,6 @@ class PDEGCN(nn.Module):
         self.input_quant = _input_quant(bits)
         self.drop = nn.Dropout(dropout)
         self.open = quant_linear(in_features, width, bits)
-        self.open_act = quant_relu(bits)
         self.layers = nn.ModuleList(DiffusionLayer(width, h, symmetric, bits) for _ in range(layers))
         self.close_quant = quant_state(bits)
         self.close = quant_linear(width, num_classes, bits)
@@ -229,9 +231,7 @@ class PDEGCN(nn.Module):
         self, features: torch.Tensor, grad: GraphGradient, quant_act: bool = True, states: list | None = None
     ) -> torch.Tensor:
         """Logits (N, classes); ``states`` (a list) receives x_0 .. x_L, each layer's output."""
-        x = self.input_quant(features)
-        x = self.open(x)
-        x = self.open_act(x) if quant_act else torch.relu(x)
+        x = self.open(self.input_quant(features))  # x_0: linear, signed; the first layer quantizes it
         if states is not None:
             states.append(x)
         for layer in self.layers:

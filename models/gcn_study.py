@@ -197,7 +197,7 @@ def run_study(
             "h": h,
             "graph_gradient": "S D^-1/2 (normalized), unweighted edges",
             "epochs": epochs,
-            "optimizer": "Adam lr 0.01, weight decay 5e-4, dropout 0.5 on input and before the classifier",
+            "optimizer": "Adam lr 0.01, weight decay 5e-4, dropout 0.5 before the classifier",
         },
         "runs": runs,
         "summary": summary_lines(runs, layers),
