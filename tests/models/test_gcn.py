@@ -3,6 +3,8 @@ evaluation, the symmetric Jacobian, the shared K, a short training run, and bad 
 
 from __future__ import annotations
 
+import json
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -211,3 +213,21 @@ def test_quantized_network_states_and_activations_take_at_most_2_to_the_bits_val
         full: list[torch.Tensor] = []
         model(torch.as_tensor(data.features), grad, quant_act=False, states=full)
     assert len(full[-1].unique()) > 2**bits
+
+
+def test_gcn_command_writes_json_and_plots(capsys, tmp_path):
+    out = tmp_path / "karate"
+    argv = ["gcn", "--data", "karate", "--out", str(out), "--bits", "float", "4"]
+    assert main(argv + ["--width", "4", "--layers", "2", "--epochs", "5"]) == 0
+    result = json.loads((out / "gcn.json").read_text())
+    runs = {(r["variant"], r["bits"]): r for r in result["runs"]}
+    assert set(runs) == {(v, b) for v in ("symmetric", "non-symmetric") for b in (None, 4)}
+    # K_open 34 x 4, per layer one (symmetric) or two 4 x 4 matrices, classifier 4 x 2
+    assert runs["symmetric", 4]["weights"] == 34 * 4 + 2 * 16 + 8
+    assert runs["non-symmetric", 4]["weights"] == 34 * 4 + 2 * 2 * 16 + 8
+    assert runs["symmetric", None]["layer_errors"] is None
+    errs = runs["symmetric", 4]["layer_errors"]
+    assert [e["layer"] for e in errs] == [0, 1, 2] and errs[0]["rmse"] == 0.0  # x_0 has no activation quantizer
+    assert (out / "gcn_rmse.png").stat().st_size > 0 and (out / "gcn_accuracy.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "epoch    5/5" in printed and "weights: symmetric 176 vs non-symmetric 208" in printed
