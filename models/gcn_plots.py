@@ -31,7 +31,7 @@ def plot_layer_errors(path: Path, runs: list[dict], data_name: str) -> None:
         for i, b in enumerate(widths):
             color = colors(i / max(1, len(widths) - 1) * 0.85)
             for r in (r for r in quantized if r["bits"] == b):
-                errs = r["layer_errors"]
+                errs = [e for e in r["layer_errors"] if e["layer"] > 0]  # x_0 is the same in both: no error
                 ax.plot(
                     [e["layer"] for e in errs],
                     [e[key] for e in errs],
@@ -40,7 +40,7 @@ def plot_layer_errors(path: Path, runs: list[dict], data_name: str) -> None:
                     ms=4,
                     label=f"{r['variant']} w{b}a{b}",
                 )
-        ax.set(xlabel="layer j (0: embedding)", ylabel=label, yscale="log")
+        ax.set(xlabel="diffusion layer j (output x_j)", ylabel=label, yscale="log")
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7, ncol=2)
     fig.suptitle(f"PDE-GCN on {data_name}: quantized vs full-precision activations, same weights")
@@ -58,7 +58,8 @@ def plot_accuracy(path: Path, runs: list[dict], data_name: str) -> None:
             if r["bits"] is None:
                 ax.axhline(r["test_accuracy"], color=color, ls=":", lw=1, label=f"{variant} float")
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xticks(sorted({r["bits"] for r in runs if r["bits"] is not None}))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%d"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(xlabel="bits (weights and activations)", ylabel="test accuracy")
     ax.set_title(f"PDE-GCN on {data_name}")
