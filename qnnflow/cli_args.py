@@ -37,6 +37,7 @@ def build_parser(commands: Mapping[str, Command], description: str) -> argparse.
     _run(sub, commands)
     _lint_rtl(sub, commands)
     _analyze(sub, commands)
+    _gcn(sub, commands)
     return parser
 
 
@@ -219,6 +220,26 @@ def _analyze(sub, commands: Mapping[str, Command]) -> None:
     t.add_argument("builds", nargs="+", help="build folders made by qnnflow train (with and without --tv-iters)")
     t.add_argument("--out", default="build/tv_outliers.json", help="JSON file of the results")
     t.set_defaults(func=commands["analyze"])
+
+
+def _gcn(sub, commands: Mapping[str, Command]) -> None:
+    p = sub.add_parser(
+        "gcn", help="symmetric vs non-symmetric quantized PDE-GCN on a graph: accuracy, per-layer RMSE (software only)"
+    )
+    p.add_argument("--data", default="karate", help="graph: karate (networkx) or digits-knn (scikit-learn digits)")
+    p.add_argument("--out", help="output folder for gcn.json and the PNG plots (default build/gcn-<data>)")
+    p.add_argument(
+        "--bits", nargs="+", default=["float", "1", "2", "4", "8"], help="widths to train: float and/or 1..8"
+    )
+    p.add_argument("--width", type=int, default=32, help="channels of the state (default 32)")
+    p.add_argument("--layers", type=int, default=8, help="diffusion layers (default 8)")
+    p.add_argument("--h", type=float, default=0.25, help="step size h of every layer (default 0.25)")
+    p.add_argument("--epochs", type=int, default=200, help="training epochs, full batch (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, dropout and labelled nodes")
+    p.add_argument(
+        "--labels-per-class", type=int, help="labelled nodes per class (default 2 on karate, 10 on digits-knn)"
+    )
+    p.set_defaults(func=commands["gcn"])
 
 
 def add_method_args(p: argparse.ArgumentParser) -> None:
