@@ -191,11 +191,14 @@ def _top_params(clock: PllSettings, fmt: LinkFormat, spec: BoardSpec, clks_per_b
 SYNTH_COMMANDS = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp", "gowin": "synth_gowin -family gw2a"}
 
 
-def _synthesize(run: _Run, design: AcceleratorDesign, src_files: tuple, params: dict) -> dict[str, int]:
-    """Yosys synth_ecp5 / synth_ice40 / synth_gowin of the family wrapper -> ``synth.json``; the cell counts."""
+def _synthesize(
+    run: _Run, design: AcceleratorDesign, src_files: tuple, params: dict, options: str = ""
+) -> dict[str, int]:
+    """Yosys synth_ecp5 / synth_ice40 / synth_gowin of the family wrapper -> ``synth.json``; the cell
+    counts. ``options``: more options of the synth command (benchmarks compare them)."""
     acc_names, board_names, _ = src_files
     spec = run.spec
-    synth_cmd = f"{SYNTH_COMMANDS[spec.family]} -top {spec.wrapper} -json synth.json"
+    synth_cmd = " ".join(filter(None, (SYNTH_COMMANDS[spec.family], options, f"-top {spec.wrapper} -json synth.json")))
     values = {k: f'"{v}"' if isinstance(v, str) else v for k, v in params.items()}  # a string parameter quoted
     script = yosys_read(design, "src", acc_names, board_names) + [
         "chparam " + " ".join(f"-set {k} {v}" for k, v in values.items()) + f" {spec.wrapper}",
@@ -319,6 +322,7 @@ def seed_sweep(
     clock_mhz: float,
     seeds: tuple[int, ...],
     progress: Callable[[str], None] | None = print,
+    synth_options: str = "",
 ) -> dict:
     """Yosys once, then nextpnr with each of ``seeds`` (``--timing-allow-fail``: a missed clock is
     recorded, not raised). Per seed: Fmax (the slowest clock domain), whether the clock was met,
@@ -333,7 +337,7 @@ def seed_sweep(
     run = _Run(build_dir / "impl" / f"{spec.name}-seeds", spec, tools, progress)
     src_files = _stage_sources(run, design)
     params = _top_params(clock, design.link_format, spec, uart_clks_per_bit(clock.mhz * 1e6, DEFAULT_BAUD))
-    cells = _synthesize(run, design, src_files, params)
+    cells = _synthesize(run, design, src_files, params, synth_options)
     runs = []
     for seed in seeds:
         run.say(f"  nextpnr seed {seed}")
@@ -351,6 +355,7 @@ def seed_sweep(
         "board": spec.name,
         "part": spec.part,
         "clock_mhz": round(clock.mhz, 4),
+        "synth_command": f"{SYNTH_COMMANDS[spec.family]} {synth_options}".strip(),
         "synth_seconds": round(run.seconds["synth"], 2),
         "yosys_cells": cells,
         "runs": runs,

@@ -8,7 +8,8 @@ Run all: ``python -m qnnflow.bench``; one: ``python -m qnnflow.bench --only zoo-
 Each module registers its own benchmarks (:func:`~qnnflow.bench.registry.benchmark`):
 :mod:`~qnnflow.bench.methods` (zoo-digits, methods-*), :mod:`~qnnflow.bench.flow` (compile,
 implement), :mod:`~qnnflow.bench.sim` (accel-sim), :mod:`~qnnflow.bench.estimates`,
-:mod:`~qnnflow.bench.fuzz`, :mod:`~qnnflow.bench.finn` (FINN's networks at FINN's foldings).
+:mod:`~qnnflow.bench.fuzz`, :mod:`~qnnflow.bench.finn` (FINN's networks at FINN's foldings),
+:mod:`~qnnflow.bench.synth_options` (Yosys synth_ecp5 options against Fmax and cells).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 # imported for their registrations (their heavy imports are inside the benchmark functions)
-from qnnflow.bench import estimates, finn, flow, fuzz, methods, sim  # noqa: E402, F401, I001
+from qnnflow.bench import estimates, finn, flow, fuzz, methods, sim, synth_options  # noqa: E402, F401, I001
 from qnnflow.bench.registry import BENCHMARKS, machine
 
 __all__ = ["BENCHMARKS", "main"]
