@@ -98,7 +98,7 @@ def list_presets() -> list[str]:
     for topo in TOPOLOGIES:
         names.append(f"{topo}-float")
         pairs = (("1", 1), ("1", 2), ("t", 2), ("t", "t"), ("2", 2), ("4", 4), ("8", 8))
-        names += [f"{topo}-w{w}a{a}" for w, a in pairs]
+        names += [f"{topo}-w{w}a{a}" for w, a in pairs if topo not in RESIDUAL_TOPOLOGIES or a not in (1, "t")]
     return names
 
 
@@ -111,6 +111,11 @@ def parse_preset(name: str) -> Preset:
         )
     if match.group("float"):
         return Preset(name, match.group("topo"), None, None)
+    if match.group("topo") in RESIDUAL_TOPOLOGIES and match.group("a") in ("1", "t"):
+        raise ValueError(
+            f"preset {name}: the residual stream of {match.group('topo')} needs unsigned activations of 2..8 bits "
+            f"(a2 .. a8), not a{match.group('a')} (a residual add of bipolar or ternary streams is not lowered)"
+        )
     return Preset(name, match.group("topo"), match.group("w"), match.group("a"))
 
 
