@@ -116,8 +116,12 @@ def _bitstream(sub, commands: Mapping[str, Command]) -> None:
     p = sub.add_parser("bitstream", help="Yosys + nextpnr + pack with the UART board top; report.json / report.md")
     p.add_argument("build_dir")
     p.add_argument("--board", choices=[b.value for b in Board], default=Board.ULX3S_85F.value)
-    p.add_argument("--clock-mhz", type=_clock, default=50.0,
-                   help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)")
+    p.add_argument(
+        "--clock-mhz",
+        type=_clock,
+        default=50.0,
+        help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)",
+    )
     p.add_argument("--no-xilinx", action="store_true", help="skip the Yosys synth_xilinx xc7z020 estimate")
     p.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board top (default 115200)")
     p.set_defaults(func=commands["bitstream"])
@@ -151,8 +155,11 @@ def _build(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--preset", help="zoo preset (default digits-cnn-w2a2)")
     p.add_argument("--out", help="build folder (default build/<config name>, i.e. build/digits)")
     p.add_argument("--board", choices=[b.value for b in Board], help="target board (default ulx3s-85f)")
-    p.add_argument("--clock-mhz", type=_clock,
-                   help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)")
+    p.add_argument(
+        "--clock-mhz",
+        type=_clock,
+        help="accelerator clock in MHz, or auto: the highest the PLL makes that closes (default 50)",
+    )
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
     p.add_argument("--target-cycles", type=int, help="cycles per frame to fold for (default: per board family)")
@@ -184,7 +191,9 @@ def _lint_rtl(sub, commands: Mapping[str, Command]) -> None:
 
 
 def _analyze(sub, commands: Mapping[str, Command]) -> None:
-    p = sub.add_parser("analyze", help="analyses of the training methods' papers (quasi: binary-weight NTK)")
+    p = sub.add_parser(
+        "analyze", help="analyses of the training methods' papers (quasi: binary-weight NTK; pde: symmetric CNNs)"
+    )
     asub = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
     q = asub.add_parser("quasi", help="quasi network vs Monte-Carlo binary nets, NTK spectra, generalization gaps")
     q.add_argument("--out", default="build/quasi", help="output folder (quasi.json and PNG plots)")
@@ -192,6 +201,19 @@ def _analyze(sub, commands: Mapping[str, Command]) -> None:
     q.add_argument("--seeds", type=int, default=3, help="seeds per width for the generalization gaps")
     q.add_argument("--samples", type=int, default=2000, help="Monte-Carlo binary networks per width")
     q.add_argument("--epochs", type=int, default=40, help="training epochs of the generalization-gap MLPs")
+    add_data_args(q, dataset=False)
+    q.set_defaults(func=commands["analyze"])
+    q = asub.add_parser(
+        "pde", help="standard vs symmetric residual CNNs: per-layer activation RMSE, accuracy vs bits, parameters"
+    )
+    q.add_argument("--out", default="build/pde", help="output folder (pde_study.json and PNG plots)")
+    q.add_argument("--datasets", nargs="+", default=["digits", "mnist"], help="digits and/or mnist (mnist-5k)")
+    q.add_argument("--digits-bits", type=int, nargs="*", default=[2, 3, 4, 8], help="W = A bit widths on digits")
+    q.add_argument("--mnist-bits", type=int, nargs="*", default=[2, 4], help="W = A bit widths on mnist-5k")
+    q.add_argument("--digits-epochs", type=int, default=15, help="training epochs per digits network")
+    q.add_argument("--mnist-epochs", type=int, default=3, help="training epochs per mnist network")
+    q.add_argument("--no-float", action="store_true", help="skip the float networks")
+    q.add_argument("--seed", type=int, default=0)
     add_data_args(q, dataset=False)
     q.set_defaults(func=commands["analyze"])
 
