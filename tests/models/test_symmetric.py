@@ -150,3 +150,14 @@ def test_residual_preset_compiles_bit_exact(tmp_path, preset):
     ops = [lay["op_type"] for lay in r.estimates["layers"]]
     assert ops.count("AddStreams") == 4 and ops.count("DuplicateStreams") == 4
     assert ops.count("MVAU") == 13  # stem, 8 in the blocks, growth, 2 pools (0/1 convolutions), classifier
+    # the compiled weights of each transposed use are K flipped and channel-swapped (up to row signs)
+    from qnnflow.flows.compile.shared_weights import shared_weight_summary
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    shared = shared_weight_summary(ModelWrapper(str(tmp_path / "b" / "dataflow.onnx")))
+    if "symcnn" in preset:
+        assert len(shared["pairs"]) == 4
+        assert [p["shape"] for p in shared["pairs"]] == [[8, 72], [8, 72], [16, 144], [16, 144]]
+        assert shared["bits_saved_by_sharing"] == 2 * (8 * 72 + 16 * 144) * 2  # w2: 2 bits per weight
+    else:
+        assert shared["pairs"] == []  # K1 and K2 are independent tensors
