@@ -161,3 +161,50 @@ def test_residual_preset_compiles_bit_exact(tmp_path, preset):
         assert shared["bits_saved_by_sharing"] == 2 * (8 * 72 + 16 * 144) * 2  # w2: 2 bits per weight
     else:
         assert shared["pairs"] == []  # K1 and K2 are independent tensors
+
+
+def _float_copy(qmodel, preset: str):
+    """The float network of ``preset`` holding ``qmodel``'s quantized weights and BatchNorm state."""
+    fmodel = build_model(preset).eval()
+    qmods = [m for m in qmodel.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear | torch.nn.BatchNorm2d)]
+    fmods = [m for m in fmodel.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear | torch.nn.BatchNorm2d)]
+    assert [tuple(m.weight.shape) for m in qmods] == [tuple(m.weight.shape) for m in fmods]
+    with torch.no_grad():
+        for q, f in zip(qmods, fmods, strict=True):
+            if isinstance(q, torch.nn.BatchNorm2d):
+                f.load_state_dict(q.state_dict())
+            else:
+                f.weight.copy_(q.quant_weight().value)  # shared in the float model too: copied once per use
+        for q, f in zip(residual_blocks(qmodel), residual_blocks(fmodel), strict=True):
+            if isinstance(q, SymmetricBlock):
+                f.bias2.copy_(q.bias2)
+    return fmodel
+
+
+def test_full_precision_activations_are_the_float_network_with_the_same_weights():
+    from qnnflow.models.pde_study import layer_errors, set_activation_quant
+    from qnnflow.models.symmetric import stream_scale
+
+    qmodel = random_model("digits-symcnn-w4a4", seed=3)
+    fmodel = _float_copy(qmodel, "digits-symcnn-float")
+    x = torch.as_tensor(np.random.default_rng(1).integers(0, 17, size=(40, 1, 8, 8)) / 16, dtype=torch.float32)
+    with torch.no_grad():
+        set_activation_quant(qmodel, False)
+        assert torch.allclose(qmodel(x), fmodel(x), atol=1e-4)
+        set_activation_quant(qmodel, True)
+        assert not torch.allclose(qmodel(x), fmodel(x), atol=1e-2)
+        # the first probe (after the stem): RMSE of the 4-bit stream quantizer on the float stem's output
+        pre = torch.relu(fmodel[2](fmodel[1](x))).double()
+        s = stream_scale(4)
+        want = torch.sqrt(torch.mean((torch.clamp(torch.round(pre / s), 0, 15) * s - pre) ** 2))
+    rows = layer_errors(qmodel, x.numpy())
+    assert rows[0]["layer"] == "conv 0" and len(rows) == 8  # stem, 2 blocks, pool, growth, 2 blocks, pool
+    assert rows[0]["rmse"] == pytest.approx(float(want), rel=1e-5)
+
+
+def test_cli_refuses_bad_study_bits(capsys, tmp_path):
+    from qnnflow.cli import main
+
+    assert main(["analyze", "pde", "--digits-bits", "1", "4", "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "--digits-bits: bit widths 2..8 (the residual stream's), not [1]" in err and "Traceback" not in err
