@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -182,10 +182,12 @@ def run_study(
     seed: int = 0,
     data_dir: Path | str | None = None,
     floats: bool = True,
+    train_limit: dict[str, int] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train and measure standard and symmetric networks on ``datasets`` at ``bits[dataset]`` (W = A);
-    write ``pde_study.json`` and plots into ``out``; return the record."""
+    write ``pde_study.json`` and plots into ``out``; return the record. ``train_limit[dataset]``: train
+    on the first N training images only (the split is shuffled and stratified), for a quick study."""
     from qnnflow.models.datasets import load_dataset
     from qnnflow.models.pde_plots import plot_study
 
@@ -196,23 +198,28 @@ def run_study(
     for d in datasets:
         if d not in DATASETS:
             raise ValueError(f"unknown data set {d!r} for the PDE study: expected one of {', '.join(DATASETS)}")
-    rows = []
+    rows: list[dict] = []
+    train_images: dict[str, int] = {}
     for d in datasets:
         split = load_dataset("mnist-5k" if d == "mnist" else d, data_dir if d == "mnist" else None, split_seed=0)
+        if (limit := (train_limit or {}).get(d)) is not None:
+            split = replace(split, x_train=split.x_train[:limit], y_train=split.y_train[:limit])
+        train_images[d] = len(split.y_train)
         log(f"{d}: {split.summary()}, {epochs[d]} epochs per network")
         widths: list[int | None] = [*bits.get(d, ()), *([None] if floats else [])]
         for b in widths:
             for symmetric in (False, True):
                 rows.append(run_variant(Variant(d, symmetric, b), split, epochs[d], seed, log))
-                _write(out, rows, epochs, seed)  # a partial record survives an interruption
-    record = _write(out, rows, epochs, seed)
+                _write(out, rows, epochs, seed, train_images)  # a partial record survives an interruption
+    record = _write(out, rows, epochs, seed, train_images)
     record["plots"] = [str(p) for p in plot_study(record, out)]
     (out / "pde_study.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 
-def _write(out: Path, rows: list[dict], epochs: dict, seed: int) -> dict:
-    record = {"seed": seed, "epochs": epochs, "paper_rmse": PAPER_RMSE, "runs": rows, "tables": tables(rows)}
+def _write(out: Path, rows: list[dict], epochs: dict, seed: int, train_images: dict) -> dict:
+    record = {"seed": seed, "epochs": epochs, "train_images": train_images, "paper_rmse": PAPER_RMSE, "runs": rows,
+              "tables": tables(rows)}  # fmt: skip
     (out / "pde_study.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 

@@ -291,6 +291,7 @@ def _analyze_pde(args: argparse.Namespace) -> int:
         seed=args.seed,
         data_dir=args.data_dir,
         floats=not args.no_float,
+        train_limit={"mnist": args.mnist_train} if args.mnist_train else None,
     )
     for row in record["tables"]["accuracy"]:
         width = "float" if row["bits"] is None else f"W{row['bits']}A{row['bits']}"

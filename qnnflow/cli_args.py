@@ -212,6 +212,7 @@ def _analyze(sub, commands: Mapping[str, Command]) -> None:
     q.add_argument("--mnist-bits", type=int, nargs="*", default=[2, 4], help="W = A bit widths on mnist-5k")
     q.add_argument("--digits-epochs", type=int, default=15, help="training epochs per digits network")
     q.add_argument("--mnist-epochs", type=int, default=3, help="training epochs per mnist network")
+    q.add_argument("--mnist-train", type=int, help="train the mnist networks on the first N training images only")
     q.add_argument("--no-float", action="store_true", help="skip the float networks")
     q.add_argument("--seed", type=int, default=0)
     add_data_args(q, dataset=False)
