@@ -63,3 +63,42 @@ def plot_study(record: dict, out: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def tables_markdown(record: dict) -> str:
+    """The study's side-by-side tables (accuracy and parameters; RMSE per layer) as Markdown, with the
+    paper's figure data beside them."""
+
+    def f(v, digits=4):
+        return "-" if v is None else f"{v:.{digits}f}"
+
+    lines = [
+        "| data set | W/A | standard acc. | symmetric acc. | block conv weights std / sym | parameters std / sym |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in record["tables"]["accuracy"]:
+        wa = "float" if r["bits"] is None else f"W{r['bits']}A{r['bits']}"
+        lines.append(
+            f"| {r['dataset']}{' + TV' if r['tv'] else ''} | {wa} | {f(r['standard_accuracy'])} | "
+            f"{f(r['symmetric_accuracy'])} | "
+            f"{r['standard_block_conv_weights']} / {r['symmetric_block_conv_weights']} | "
+            f"{r['standard_parameters']} / {r['symmetric_parameters']} |"
+        )
+    lines += [
+        "",
+        "| data set | W/A | layer | RMSE std | RMSE sym | RMSE/RMS std | RMSE/RMS sym |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in record["tables"]["rmse"]:
+        lines.append(
+            f"| {r['dataset']}{' + TV' if r['tv'] else ''} | W{r['bits']}A{r['bits']} | {r['layer']} | "
+            f"{f(r['standard_rmse'], 3)} | {f(r['symmetric_rmse'], 3)} | {f(r['standard_relative_rmse'], 3)} | "
+            f"{f(r['symmetric_relative_rmse'], 3)} |"
+        )
+    p = record["paper_rmse"]
+    lines += [
+        "",
+        f"Paper ({p['model']}): layer 18 RMSE {p['layer 18']['standard']} standard / {p['layer 18']['symmetric']} "
+        f"symmetric; last layer {p['last layer']['standard']} / {p['last layer']['symmetric']}.",
+    ]
+    return "\n".join(lines) + "\n"

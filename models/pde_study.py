@@ -18,8 +18,8 @@ on the mnist-5k set), each of the standard and the symmetric network and each bi
   3 sigma): the columns a TV-smoothing variant is compared on.
 
 Every run is a :class:`Variant`; ``tv`` is part of it so that a TV on/off column can be added (this
-branch has no TV smoothing: ``tv=True`` is refused). Writes ``pde_study.json`` and the plots of
-:mod:`qnnflow.models.pde_plots` into ``out``.
+branch has no TV smoothing: ``tv=True`` is refused). Writes ``pde_study.json``, its tables as ``pde_study.md`` and the
+plots of :mod:`qnnflow.models.pde_plots` into ``out``.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def run_study(
     write ``pde_study.json`` and plots into ``out``; return the record. ``train_limit[dataset]``: train
     on the first N training images only (the split is shuffled and stratified), for a quick study."""
     from qnnflow.models.datasets import load_dataset
-    from qnnflow.models.pde_plots import plot_study
+    from qnnflow.models.pde_plots import plot_study, tables_markdown
 
     bits = bits or {"digits": (2, 3, 4, 8), "mnist": (2, 4)}
     epochs = {**DEFAULT_EPOCHS, **(epochs or {})}
@@ -213,6 +213,7 @@ def run_study(
                 _write(out, rows, epochs, seed, train_images)  # a partial record survives an interruption
     record = _write(out, rows, epochs, seed, train_images)
     record["plots"] = [str(p) for p in plot_study(record, out)]
+    (out / "pde_study.md").write_text(tables_markdown(record))
     (out / "pde_study.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
