@@ -30,7 +30,7 @@ def plot_study(record: dict, out: Path) -> list[Path]:
                 ax.legend(fontsize=8)
         paper = record["paper_rmse"]
         fig.suptitle(
-            "quantized vs full-precision activations, same weights (paper, "
+            "quantized vs full-precision activations, same weights\n(paper, "
             f"{paper['model']}: layer 18 {paper['layer 18']['standard']} std / {paper['layer 18']['symmetric']} sym, "
             f"last {paper['last layer']['standard']} / {paper['last layer']['symmetric']})",
             fontsize=9,
