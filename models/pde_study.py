@@ -37,7 +37,7 @@ from torch import nn
 
 DATASETS = {"digits": "digits", "mnist": "mnist"}  # study name -> topology prefix
 DEFAULT_EPOCHS = {"digits": 15, "mnist": 3}
-PAPER_RMSE = {  # the authors' figure data, ResNet56 on CIFAR-10 (4-bit)
+PAPER_RMSE = {  # the authors' figure data, ResNet56 on CIFAR-10
     "model": "ResNet56, CIFAR-10",
     "layer 18": {"standard": 0.192, "symmetric": 0.039},
     "last layer": {"standard": 0.138, "symmetric": 0.076},
