@@ -20,6 +20,10 @@ Topologies (input shape, layers):
 - ``digits-cnn`` (1, 8, 8): conv3x3 32 - BN - act, conv3x3 64 - BN - act, maxpool 2, FC 256 -> 10.
 - ``tfc`` / ``sfc`` / ``lfc`` (1, 28, 28): 3 x (FC - BN - act) with 64 / 256 / 1024 units, FC -> 10.
 - ``cnv`` (3, 32, 32): conv 64, 64, pool, 128, 128, pool, 256, 256 (3x3, no padding), FC 512, 512, 10.
+- ``digits-symcnn`` / ``digits-rescnn`` (1, 8, 8) and ``mnist-symcnn`` / ``mnist-rescnn`` (1, 28, 28):
+  residual CNNs of stable symmetric blocks (one weight tensor for the convolution and the transposed
+  convolution, h = 1/8) or standard blocks (two, h = 1), same depth and width: stem conv 8, 2 blocks,
+  avgpool, conv 16, 2 blocks, avgpool, FC -> 10 (:mod:`qnnflow.models.symmetric`; activations a2..a8).
 
 With TV smoothing (``build_model(..., tv=TVConfig(iters, gamma))``, ``--tv-iters``), each hidden
 convolution's activation of the CNNs is followed by that many TV steps (:mod:`qnnflow.models.tv`).
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+from qnnflow.models.symmetric import RESIDUAL_TOPOLOGIES, residual_layers
 from torch import nn
 
 if TYPE_CHECKING:
@@ -44,6 +49,11 @@ TOPOLOGIES = {
     "sfc": ("mnist-5k", (1, 28, 28), 30, 1e-2),
     "lfc": ("mnist-5k", (1, 28, 28), 30, 1e-2),
     "cnv": ("cifar10", (3, 32, 32), 30, 1e-2),
+    # residual CNNs (qnnflow.models.symmetric): the paper's stable symmetric blocks and the standard baseline
+    "digits-symcnn": ("digits", (1, 8, 8), 40, 1e-2),
+    "digits-rescnn": ("digits", (1, 8, 8), 40, 1e-2),
+    "mnist-symcnn": ("mnist-5k", (1, 28, 28), 15, 1e-2),
+    "mnist-rescnn": ("mnist-5k", (1, 28, 28), 15, 1e-2),
 }
 _MLP_WIDTH = {"tfc": 64, "sfc": 256, "lfc": 1024}
 WEIGHT_CHOICES = ("1", "t", "2", "3", "4", "5", "6", "7", "8")
@@ -95,7 +105,7 @@ def list_presets() -> list[str]:
     for topo in TOPOLOGIES:
         names.append(f"{topo}-float")
         pairs = (("1", 1), ("1", 2), ("t", 2), ("t", "t"), ("2", 2), ("4", 4), ("8", 8))
-        names += [f"{topo}-w{w}a{a}" for w, a in pairs]
+        names += [f"{topo}-w{w}a{a}" for w, a in pairs if topo not in RESIDUAL_TOPOLOGIES or a not in (1, "t")]
     return names
 
 
@@ -108,11 +118,16 @@ def parse_preset(name: str) -> Preset:
         )
     if match.group("float"):
         return Preset(name, match.group("topo"), None, None)
+    if match.group("topo") in RESIDUAL_TOPOLOGIES and match.group("a") in ("1", "t"):
+        raise ValueError(
+            f"preset {name}: the residual stream of {match.group('topo')} needs unsigned activations of 2..8 bits "
+            f"(a2 .. a8), not a{match.group('a')} (a residual add of bipolar or ternary streams is not lowered)"
+        )
     return Preset(name, match.group("topo"), match.group("w"), match.group("a"))
 
 
 # -- layer factories -----------------------------------------------------------------------------
-def _weight_kwargs(weight: str, unit_scale: bool = False) -> dict:
+def weight_kwargs(weight: str, unit_scale: bool = False) -> dict:
     from brevitas.quant import (
         Int8WeightPerTensorFloat,
         SignedBinaryWeightPerTensorConst,
@@ -159,14 +174,14 @@ class _Builder:
             return nn.Conv2d(cin, cout, 3, bias=False)
         from brevitas.nn import QuantConv2d
 
-        return QuantConv2d(cin, cout, 3, bias=False, **_weight_kwargs(self.p.weight, self.unit_scale))
+        return QuantConv2d(cin, cout, 3, bias=False, **weight_kwargs(self.p.weight, self.unit_scale))
 
     def linear(self, fin: int, fout: int) -> nn.Module:
         if self.p.is_float:
             return nn.Linear(fin, fout, bias=False)
         from brevitas.nn import QuantLinear
 
-        return QuantLinear(fin, fout, bias=False, **_weight_kwargs(self.p.weight, self.unit_scale))
+        return QuantLinear(fin, fout, bias=False, **weight_kwargs(self.p.weight, self.unit_scale))
 
     def act(self) -> nn.Module:
         if self.p.is_float:
@@ -238,6 +253,8 @@ def build_model(
             layers += [b.linear(fin, width), nn.BatchNorm1d(width), b.act()]
             fin = width
         layers.append(b.linear(fin, 10))
+    elif p.topology in RESIDUAL_TOPOLOGIES:
+        layers = residual_layers(p, layers[0], b.linear)
     elif p.topology == "cnv":
         cin = 3
         for i, cout in enumerate((64, 64, 128, 128, 256, 256)):

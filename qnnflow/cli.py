@@ -266,7 +266,10 @@ def _method_options(args: argparse.Namespace) -> dict:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """``qnnflow analyze quasi``: the quasi-network / NTK analysis of binary-weight networks;
-    ``qnnflow analyze tv-outliers``: feature-map outliers of builds with and without TV smoothing."""
+    ``qnnflow analyze tv-outliers``: feature-map outliers of builds with and without TV smoothing;
+    ``qnnflow analyze pde``: standard vs symmetric residual CNNs (the PDE paper's measurements)."""
+    if args.analysis == "pde":
+        return _analyze_pde(args)
     if args.analysis == "tv-outliers":
         from qnnflow.models.tv_measure import measure_builds, table
 
@@ -299,6 +302,33 @@ def cmd_gcn(args: argparse.Namespace) -> int:
     for line in result["summary"]:
         print(f"  {line}")
     print(f"results: {out / 'gcn.json'} (gcn_rmse.png, gcn_accuracy.png beside it)")
+    return 0
+
+
+def _analyze_pde(args: argparse.Namespace) -> int:
+    from qnnflow.models.pde_study import run_study
+
+    for name in ("digits_bits", "mnist_bits"):
+        bad = [b for b in getattr(args, name) if not 2 <= b <= 8]
+        if bad:
+            raise ValueError(f"--{name.replace('_', '-')}: bit widths 2..8 (the residual stream's), not {bad}")
+    record = run_study(
+        args.out,
+        datasets=tuple(args.datasets),
+        bits={"digits": tuple(args.digits_bits), "mnist": tuple(args.mnist_bits)},
+        epochs={"digits": args.digits_epochs, "mnist": args.mnist_epochs},
+        seed=args.seed,
+        data_dir=args.data_dir,
+        floats=not args.no_float,
+        train_limit={"mnist": args.mnist_train} if args.mnist_train else None,
+    )
+    for row in record["tables"]["accuracy"]:
+        width = "float" if row["bits"] is None else f"W{row['bits']}A{row['bits']}"
+        print(
+            f"  {row['dataset']:<7} {width:<6} "
+            f"accuracy standard {row['standard_accuracy']:.4f}  symmetric {row['symmetric_accuracy']:.4f}"
+        )
+    print(f"results: {Path(args.out) / 'pde_study.json'} (plots beside it)")
     return 0
 
 

@@ -204,7 +204,9 @@ def _lint_rtl(sub, commands: Mapping[str, Command]) -> None:
 
 
 def _analyze(sub, commands: Mapping[str, Command]) -> None:
-    p = sub.add_parser("analyze", help="analyses of the training methods' papers (quasi: binary-weight NTK)")
+    p = sub.add_parser(
+        "analyze", help="analyses of the training methods' papers (quasi: binary-weight NTK; pde: symmetric CNNs)"
+    )
     asub = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
     q = asub.add_parser("quasi", help="quasi network vs Monte-Carlo binary nets, NTK spectra, generalization gaps")
     q.add_argument("--out", default="build/quasi", help="output folder (quasi.json and PNG plots)")
@@ -220,6 +222,20 @@ def _analyze(sub, commands: Mapping[str, Command]) -> None:
     t.add_argument("builds", nargs="+", help="build folders made by qnnflow train (with and without --tv-iters)")
     t.add_argument("--out", default="build/tv_outliers.json", help="JSON file of the results")
     t.set_defaults(func=commands["analyze"])
+    q = asub.add_parser(
+        "pde", help="standard vs symmetric residual CNNs: per-layer activation RMSE, accuracy vs bits, parameters"
+    )
+    q.add_argument("--out", default="build/pde", help="output folder (pde_study.json and PNG plots)")
+    q.add_argument("--datasets", nargs="+", default=["digits", "mnist"], help="digits and/or mnist (mnist-5k)")
+    q.add_argument("--digits-bits", type=int, nargs="*", default=[2, 3, 4, 8], help="W = A bit widths on digits")
+    q.add_argument("--mnist-bits", type=int, nargs="*", default=[2, 4], help="W = A bit widths on mnist-5k")
+    q.add_argument("--digits-epochs", type=int, default=15, help="training epochs per digits network")
+    q.add_argument("--mnist-epochs", type=int, default=3, help="training epochs per mnist network")
+    q.add_argument("--mnist-train", type=int, help="train the mnist networks on the first N training images only")
+    q.add_argument("--no-float", action="store_true", help="skip the float networks")
+    q.add_argument("--seed", type=int, default=0)
+    add_data_args(q, dataset=False)
+    q.set_defaults(func=commands["analyze"])
 
 
 def _gcn(sub, commands: Mapping[str, Command]) -> None:

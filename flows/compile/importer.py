@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 from qnnflow.flows.ir.graph import HW_DOMAIN, TV_DOMAIN, bypass, remember_names, where
+from qnnflow.flows.passes.conv_transpose import conv_transpose_limitation
 from qnnflow.flows.passes.streamline_linear import group_limitation
 from qonnx.core.modelwrapper import ModelWrapper
 
@@ -28,6 +29,7 @@ SUPPORTED_OPS: dict[str, str] = {
     "MatMul": "fully connected layer",
     "Gemm": "fully connected layer",
     "Conv": "1-D and 2-D convolution: group 1, or depthwise (group = input channels = output channels)",
+    "ConvTranspose": "2-D, stride 1, group 1: a convolution with the flipped, channel-swapped kernel",
     "BatchNormalization": "folded into thresholds",
     "Relu": "folded into thresholds",
     "Clip": "hard tanh, folded into thresholds",
@@ -114,6 +116,8 @@ def _limitation(node: onnx.NodeProto, graph=None) -> str | None:
                 return why
         if "kernel_shape" in attrs and len(attrs["kernel_shape"]) not in (1, 2):
             return f"{len(attrs['kernel_shape'])}-D convolution (1-D and 2-D are lowered)"
+    if node.op_type == "ConvTranspose":
+        return conv_transpose_limitation(node)
     if node.op_type in HEAD_OPS and node.op_type not in SUPPORTED_OPS:
         return f"{node.op_type} is taken only as the classifier head, at the graph output"
     return None

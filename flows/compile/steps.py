@@ -56,13 +56,15 @@ class CompileOptions:
 def step_tidy(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
     from qnnflow.flows.compile.importer import check_supported
     from qnnflow.flows.passes.conv1d import Conv1dTo2d
+    from qnnflow.flows.passes.conv_transpose import LowerConvTranspose
     from qnnflow.flows.passes.pool import LowerAveragePool
 
     check_supported(model)
     model, _ = Conv1dTo2d().apply(model)  # 1-D networks as 2-D ones of height 1
     model = tidy(model)
+    model, transposed = LowerConvTranspose().apply(model)  # stride-1 transposed convs as Conv
     model, pooled = LowerAveragePool().apply(model)
-    return tidy(model) if pooled else model
+    return tidy(model) if pooled or transposed else model
 
 
 def step_streamline(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from qnnflow.models.symmetric import RESIDUAL_TOPOLOGIES
 from qnnflow.models.zoo import TOPOLOGIES, build_model, parse_preset
 
 
@@ -10,7 +11,15 @@ def _weight_layers(model):
 
 # Every topology at several widths; CNV (1.5 M parameters) at fewer, as it uses the same factories.
 _WIDTHS = ["w1a1", "w1a2", "wta2", "w2a2", "w4a4", "w8a8", "float"]
-_PRESETS = [f"{t}-{wa}" for t in sorted(TOPOLOGIES) for wa in _WIDTHS if t != "cnv" or wa in ("w1a1", "w2a2", "float")]
+_PRESETS = [
+    f"{t}-{wa}"
+    for t in sorted(TOPOLOGIES)
+    for wa in _WIDTHS
+    if (t != "cnv" or wa in ("w1a1", "w2a2", "float")) and (t not in RESIDUAL_TOPOLOGIES or not wa.endswith("a1"))
+]
+# weight layers: the residual CNNs have a stem, 8 convolutions or transposed ones in 4 blocks, a growth
+# conv and the classifier
+_WEIGHT_LAYERS = {"digits-cnn": 3, "cnv": 9, **{t: 11 for t in RESIDUAL_TOPOLOGIES}}
 
 
 @pytest.mark.parametrize("name", _PRESETS)
@@ -20,14 +29,12 @@ def test_every_preset_builds_and_runs(name):
     model = build_model(preset).eval()
     out = model(torch.rand(2, *preset.input_shape))
     assert out.shape == (2, 10)
-    assert len(_weight_layers(model)) == (0 if preset.is_float else
-                                          {"digits-cnn": 3, "cnv": 9}.get(topology, 4))
+    assert len(_weight_layers(model)) == (0 if preset.is_float else _WEIGHT_LAYERS.get(topology, 4))
 
 
 @pytest.mark.parametrize(
     "wa, max_levels, max_abs, must_have_zero",
-    [("w1a1", 2, 1, False), ("wta2", 3, 1, True), ("w2a2", 3, 1, True), ("w3a3", 7, 3, True),
-     ("w4a4", 15, 7, True)],
+    [("w1a1", 2, 1, False), ("wta2", 3, 1, True), ("w2a2", 3, 1, True), ("w3a3", 7, 3, True), ("w4a4", 15, 7, True)],
 )
 def test_weight_quantizers_have_the_documented_levels(wa, max_levels, max_abs, must_have_zero):
     torch.manual_seed(0)
