@@ -87,8 +87,9 @@ def branch_scale(act_bits: int) -> float:
 class _Layers:
     """The quantized (Brevitas) or float layers of one preset."""
 
-    def __init__(self, preset):
+    def __init__(self, preset, tv=None):
         self.p = preset
+        self.tv = tv  # a models.tv.TVConfig: TV steps after each block's inner activation, or None
         if not preset.is_float and preset.act in ("1", "t"):
             raise ValueError(
                 f"{preset.name}: the residual stream of {preset.topology} needs unsigned activations of 2..8 bits "
@@ -123,6 +124,14 @@ class _Layers:
         from brevitas.nn import QuantReLU
 
         return QuantReLU(bit_width=self.p.act_bits)
+
+    def tv_after(self, act: nn.Module) -> nn.Module:
+        """The TV smoothing steps after the inner activation ``act`` (models.tv), or nothing."""
+        if self.tv is None:
+            return nn.Identity()
+        from qnnflow.models.tv import TVSmooth
+
+        return TVSmooth(act, self.p.act_bits, self.tv)
 
     def stream_quant(self) -> nn.Module:
         """Q_x(ReLU(.)): the residual stream, unsigned A bits, constant scale 2^(2 - A)."""
@@ -161,6 +170,7 @@ class SymmetricBlock(nn.Module):
         self.conv = layers.conv(channels, channels)
         self.bn1 = nn.BatchNorm2d(channels)
         self.act = layers.act()
+        self.tv = layers.tv_after(self.act)
         self.conv_t = layers.conv_transpose(self.conv)
         self.bias2 = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.branch_q = layers.branch_quant()
@@ -168,7 +178,7 @@ class SymmetricBlock(nn.Module):
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
         """Q_b(-(K^T a + b2)): the negated branch (the hardware adds two streams)."""
-        a = self.act(self.bn1(self.conv(x)))
+        a = self.tv(self.act(self.bn1(self.conv(x))))
         return self.branch_q(self.conv_t(a) * -1.0 - self.bias2)
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
@@ -188,13 +198,14 @@ class StandardBlock(nn.Module):
         self.conv1 = layers.conv(channels, channels)
         self.bn1 = nn.BatchNorm2d(channels)
         self.act = layers.act()
+        self.tv = layers.tv_after(self.act)
         self.conv2 = layers.conv(channels, channels)
         self.bn2 = nn.BatchNorm2d(channels)
         self.branch_q = layers.branch_quant()
         self.out_q = layers.stream_quant()
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
-        return self.branch_q(self.bn2(self.conv2(self.act(self.bn1(self.conv1(x))))))
+        return self.branch_q(self.bn2(self.conv2(self.tv(self.act(self.bn1(self.conv1(x)))))))
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.h * self.branch(x)
@@ -203,11 +214,12 @@ class StandardBlock(nn.Module):
         return self.out_q(self.pre_activation(x))
 
 
-def residual_layers(preset, input_quant: nn.Module, linear) -> list[nn.Module]:
+def residual_layers(preset, input_quant: nn.Module, linear, tv=None) -> list[nn.Module]:
     """The layers of a residual topology for ``preset`` (a :class:`qnnflow.models.zoo.Preset`), after
-    the data set's ``input_quant``; ``linear(fin, fout)`` makes the classifier (the zoo's factory)."""
+    the data set's ``input_quant``; ``linear(fin, fout)`` makes the classifier (the zoo's factory).
+    ``tv`` (a :class:`qnnflow.models.tv.TVConfig`): TV steps after each block's inner activation."""
     topo = RESIDUAL_TOPOLOGIES[preset.topology]
-    lay = _Layers(preset)
+    lay = _Layers(preset, tv)
     block = SymmetricBlock if topo.symmetric else StandardBlock
     c = topo.width
     side = preset.input_shape[-1]

@@ -219,10 +219,9 @@ def build_model(
     if tv is not None:
         from qnnflow.models.tv import check_tv_activation
 
-        if p.topology not in ("digits-cnn", "cnv"):
-            raise ValueError(
-                f"TV smoothing acts on feature maps: it needs a CNN preset (digits-cnn, cnv), not {p.topology}"
-            )
+        if p.topology not in ("digits-cnn", "cnv", *RESIDUAL_TOPOLOGIES):
+            cnns = ", ".join(("digits-cnn", "cnv", *RESIDUAL_TOPOLOGIES))
+            raise ValueError(f"TV smoothing acts on feature maps: it needs a CNN preset ({cnns}), not {p.topology}")
         check_tv_activation(p.act_bits if p.act not in ("1", "t") else 1, p.act in ("1", "t"), p.name)
     if input_bits is None or input_scale is None:
         from qnnflow.models.datasets import InputQuant
@@ -254,7 +253,7 @@ def build_model(
             fin = width
         layers.append(b.linear(fin, 10))
     elif p.topology in RESIDUAL_TOPOLOGIES:
-        layers = residual_layers(p, layers[0], b.linear)
+        layers = residual_layers(p, layers[0], b.linear, tv)
     elif p.topology == "cnv":
         cin = 3
         for i, cout in enumerate((64, 64, 128, 128, 256, 256)):

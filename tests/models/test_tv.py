@@ -89,7 +89,7 @@ def test_bad_configurations_say_what_is_expected():
         build_model("digits-cnn-w8a8", tv=TVConfig(1))
     with pytest.raises(ValueError, match=r"found a signed 1-bit one"):
         build_model("digits-cnn-w1a1", tv=TVConfig(1))
-    with pytest.raises(ValueError, match=r"needs a CNN preset \(digits-cnn, cnv\), not tfc"):
+    with pytest.raises(ValueError, match=r"needs a CNN preset \(digits-cnn, cnv, digits-symcnn, .*\), not tfc"):
         build_model("tfc-w2a2", tv=TVConfig(1))
     with pytest.raises(ValueError, match=r"TV iterations must be in 0..3, not 4"):
         TVConfig(4)
