@@ -17,8 +17,9 @@ on the mnist-5k set), each of the standard and the symmetric network and each bi
 - outliers of the full-precision feature maps at the same points (max |x|, kurtosis, fraction beyond
   3 sigma): the columns a TV-smoothing variant is compared on.
 
-Every run is a :class:`Variant`; ``tv`` is part of it so that a TV on/off column can be added (this
-branch has no TV smoothing: ``tv=True`` is refused). Writes ``pde_study.json``, its tables as ``pde_study.md`` and the
+Every run is a :class:`Variant`; with ``tv_iters`` > 0 the study also trains each network with that
+many TV smoothing steps after every block's inner activation (:mod:`qnnflow.models.tv`, 2..4 bits
+only), the "+ TV" rows beside the plain ones. Writes ``pde_study.json``, its tables as ``pde_study.md`` and the
 plots of :mod:`qnnflow.models.pde_plots` into ``out``.
 """
 
@@ -49,7 +50,7 @@ class Variant:
     dataset: str  # "digits" or "mnist"
     symmetric: bool
     bits: int | None  # W = A; None: the float network
-    tv: bool = False  # TV smoothing at each activation (not in this branch)
+    tv: bool = False  # TV smoothing after each block's inner activation (the study's tv_iters steps)
 
     @property
     def preset(self) -> str:
@@ -142,16 +143,19 @@ def outliers(a: np.ndarray) -> dict:
     }
 
 
-def run_variant(variant: Variant, split, epochs: int, seed: int, log: Callable[[str], None]) -> dict:
-    """Train one variant and measure it."""
+def run_variant(
+    variant: Variant, split, epochs: int, seed: int, log: Callable[[str], None], tv_iters: int = 1
+) -> dict:
+    """Train one variant and measure it (``tv_iters`` TV steps when ``variant.tv``)."""
     from qnnflow.models.train import train_model
     from qnnflow.models.zoo import count_parameters, parse_preset
 
-    if variant.tv:
-        raise ValueError("TV smoothing is not in this branch of qnnflow: variants with tv=True cannot be trained")
+    from qnnflow.config import BuildConfig
+
     preset = parse_preset(variant.preset)
+    cfg = BuildConfig(preset=variant.preset, tv_iters=tv_iters) if variant.tv else None
     start = time.perf_counter()
-    result = train_model(preset, split, epochs, seed, log=None)
+    result = train_model(preset, split, epochs, seed, log=None, cfg=cfg)
     model = result.model.eval()
     blocks = residual_blocks(model)
     row = {
@@ -183,6 +187,7 @@ def run_study(
     data_dir: Path | str | None = None,
     floats: bool = True,
     train_limit: dict[str, int] | None = None,
+    tv_iters: int = 0,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train and measure standard and symmetric networks on ``datasets`` at ``bits[dataset]`` (W = A);
@@ -208,9 +213,11 @@ def run_study(
         log(f"{d}: {split.summary()}, {epochs[d]} epochs per network")
         widths: list[int | None] = [*bits.get(d, ()), *([None] if floats else [])]
         for b in widths:
-            for symmetric in (False, True):
-                rows.append(run_variant(Variant(d, symmetric, b), split, epochs[d], seed, log))
-                _write(out, rows, epochs, seed, train_images)  # a partial record survives an interruption
+            with_tv = (False, True) if tv_iters and b is not None and 2 <= b <= 4 else (False,)
+            for tv in with_tv:
+                for symmetric in (False, True):
+                    rows.append(run_variant(Variant(d, symmetric, b, tv), split, epochs[d], seed, log, tv_iters))
+                    _write(out, rows, epochs, seed, train_images)  # a partial record survives an interruption
     record = _write(out, rows, epochs, seed, train_images)
     record["plots"] = [str(p) for p in plot_study(record, out)]
     (out / "pde_study.md").write_text(tables_markdown(record))

@@ -321,9 +321,10 @@ def _analyze_pde(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         floats=not args.no_float,
         train_limit={"mnist": args.mnist_train} if args.mnist_train else None,
+        tv_iters=args.tv_iters,
     )
     for row in record["tables"]["accuracy"]:
-        width = "float" if row["bits"] is None else f"W{row['bits']}A{row['bits']}"
+        width = ("float" if row["bits"] is None else f"W{row['bits']}A{row['bits']}") + (" + TV" if row["tv"] else "")
         print(
             f"  {row['dataset']:<7} {width:<6} "
             f"accuracy standard {row['standard_accuracy']:.4f}  symmetric {row['symmetric_accuracy']:.4f}"

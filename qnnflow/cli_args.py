@@ -233,6 +233,8 @@ def _analyze(sub, commands: Mapping[str, Command]) -> None:
     q.add_argument("--mnist-epochs", type=int, default=3, help="training epochs per mnist network")
     q.add_argument("--mnist-train", type=int, help="train the mnist networks on the first N training images only")
     q.add_argument("--no-float", action="store_true", help="skip the float networks")
+    q.add_argument("--tv-iters", type=int, default=0,
+                   help="also train each network at 2..4 bits with N TV smoothing steps per block (default 0: none)")
     q.add_argument("--seed", type=int, default=0)
     add_data_args(q, dataset=False)
     q.set_defaults(func=commands["analyze"])
