@@ -125,15 +125,27 @@ class TVSmooth(nn.Module):
         self.iters = cfg.iters
         self.p = cfg.params()
         self.export_scale: float | None = None
+        self._last_scale: float | None = None  # the scale of the last forward with the quantizer on
 
-    def scale(self) -> float:
-        """The activation's current scale (a constant for the TV step)."""
+    def scale(self) -> float | None:
+        """The activation's current scale (a constant for the TV step); None while its quantizer is
+        switched off (full-precision activations)."""
         if self.export_scale is not None:
             return self.export_scale
-        return float(self._act[0].act_quant.scale().detach())
+        s = self._act[0].act_quant.scale()
+        return None if s is None else float(s.detach())
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         s = self.scale()
+        if s is None:
+            # full-precision activations (the quantizer switched off, as qnnflow analyze pde does for
+            # its reference): the float TV step, in the code units of the scale the quantizer last had
+            if self._last_scale is None:
+                raise RuntimeError("TVSmooth: the activation's quantizer is off and has never run, so no scale")
+            for _ in range(self.iters):
+                y = float_tv_step(y / self._last_scale, self.p.gamma2, self.p.eps) * self._last_scale
+            return y
+        self._last_scale = s
         for _ in range(self.iters):
             y = _TVFunction.apply(y, s, self.lo, self.hi, self.p)
         return y

@@ -179,3 +179,26 @@ def test_outlier_statistics_against_scipy_and_their_hook_points():
     # after the activation (and TV): at most the activation's top level, 3 * scale
     top = 3 * max(m.scale() for m in tv_modules(model))
     assert all(lay["post"]["max_abs"] <= top + 1e-6 for lay in r["layers"])
+
+
+def test_tv_with_the_activation_quantizer_off_is_the_float_step_at_the_last_scale():
+    """qnnflow analyze pde switches the activation quantizers off for its full-precision reference:
+    the TV module then applies the float step, in the code units of the scale it last ran with."""
+    import torch
+    from qnnflow.models.pde_study import set_activation_quant
+    from qnnflow.models.symmetric import residual_blocks
+    from qnnflow.models.tv import TVConfig, float_tv_step
+    from qnnflow.models.zoo import random_model
+
+    model = random_model("digits-symcnn-w2a2", tv=TVConfig(2, 0.5))
+    block = residual_blocks(model)[0]
+    x = torch.rand(3, 8, 8, 8) * 3
+    with torch.no_grad():
+        block(x)  # the quantizer on: the module records its scale
+        s = float(block.act.act_quant.scale())
+        set_activation_quant(model, False)
+        y = torch.relu(block.bn1(block.conv(x)))
+        got = block.tv(y)
+        want = float_tv_step(float_tv_step(y / s, 0.25, 0.25), 0.25, 0.25) * s
+    torch.testing.assert_close(got, want)
+    assert not torch.equal(got, y)  # the step did something
