@@ -196,3 +196,31 @@ def plot_cal_vs_test(sweep: list[dict], path: Path | str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_sensitivity(sens: dict[str, list[dict]], path: Path | str) -> Path:
+    """The boundary rule's chosen width (solid) and its held-out flips (dashed, right axis) against
+    each tolerance, one line per sweep (PTQ-W per granularity, W+A)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    panels = (("jaccard_tol", "Jaccard tolerance"), ("flip_tol", "flip-rate tolerance"))
+    for ax, (vary, label) in zip(axes, panels, strict=True):
+        right = ax.twinx()
+        for k, (name, rows) in enumerate(sens.items()):
+            rs = [r for r in rows if r["vary"] == vary]
+            x = [r["tol"] for r in rs]
+            ax.plot(x, [r["bits"] for r in rs], "-o", ms=3, color=f"C{k}", label=f"{name}: chosen bits")
+            right.plot(x, [r["test_flips"] for r in rs], "--", color=f"C{k}", label=f"{name}: held-out flips")
+        ax.set_xlabel(label + " (the other at its recorded value)")
+        ax.set_ylabel("chosen bit width")
+        right.set_ylabel("held-out flips of the choice")
+        ax.grid(alpha=0.3)
+        if vary == "jaccard_tol":
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = right.get_legend_handles_labels()
+            ax.legend(h1 + h2, l1 + l2, fontsize=6, loc="upper right")
+    fig.suptitle("stopping-rule sensitivity to its tolerances")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

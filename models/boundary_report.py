@@ -30,7 +30,13 @@ import torch
 from qnnflow.models import boundary_plots as plots
 from qnnflow.models.boundary_metrics import BoundaryParams, ReferenceView, slice_labels
 from qnnflow.models.boundary_rounding import RoundingConfig, learned_rounding
-from qnnflow.models.boundary_stopping import SweepPoint, pearson_r, select_by_accuracy, select_by_boundary
+from qnnflow.models.boundary_stopping import (
+    SweepPoint,
+    pearson_r,
+    select_by_accuracy,
+    select_by_boundary,
+    sensitivity,
+)
 from qnnflow.models.ptq import Granularity, quantize_weights
 from torch import nn
 
@@ -74,6 +80,7 @@ class BoundaryConfig:
     seed: int = 0
     data_dir: Path | None = None
     compare_builds: tuple[Path, ...] = ()  # further build folders whose model.pt to compare
+    wa_sweep: bool = True  # also weights + activations quantized through Brevitas (models/calibrate.py)
 
     def __post_init__(self) -> None:
         if self.reference not in REFERENCES:
@@ -151,6 +158,19 @@ def run_boundary(
 
     sweep = _ptq_sweep(ref, views, cfg, log, start)
     stopping, choices, correlation = _stopping_rules(sweep, cfg, log)
+    wa = _wa_sweep(build_dir, preset, split, views, cfg, log, start)
+    wa_stopping, wa_choices, wa_corr = _stopping_rules(wa, cfg, log, ("per-tensor",)) if wa else ({}, {}, {})
+    sens = {
+        f"PTQ-W {g}": sensitivity(
+            [SweepPoint(r["bits"], g, r["cal"], r["test"]) for r in sweep if r["granularity"] == g],
+            cfg.jaccard_tol, cfg.flip_tol,
+        )
+        for g in cfg.granularities
+    }  # fmt: skip
+    if wa:
+        sens["W+A per-tensor"] = sensitivity(
+            [SweepPoint(r["bits"], "w+a", r["cal"], r["test"]) for r in wa], cfg.jaccard_tol, cfg.flip_tol
+        )
     rounding, models = _rounding_comparison(ref, views, split.x_cal, cfg, log)
     qat, qat_models = _qat_comparison((build_dir, *cfg.compare_builds), dataset, views, log)
     models.update(qat_models)
@@ -172,11 +192,18 @@ def run_boundary(
         "ptq_sweep": sweep,
         "stopping": stopping,
         "cal_test_jaccard_pearson_r": correlation,
+        "ptq_wa_sweep": wa,
+        "stopping_wa": wa_stopping.get("per-tensor"),
+        "cal_test_jaccard_pearson_r_wa": wa_corr.get("per-tensor"),
+        "sensitivity": sens,
         "rounding": rounding,
         "qat": qat,
     }
     result["paper_comparison"] = paper_comparison(result)
     result["plots"] = _write_plots(out, cfg, split, ref, test, sweep, choices, models)
+    result["plots"].append(str(plots.plot_sensitivity(sens, out / "sensitivity.png")))
+    if wa:
+        result["plots"].append(str(plots.plot_sweep(wa, wa_choices, out / "sweep_wa.png")))
     result["seconds"] = round(time.perf_counter() - start, 1)
     (out / "boundary.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
     log(f"boundary: wrote {out / 'boundary.json'} and {len(result['plots'])} plots ({result['seconds']} s)")
@@ -224,11 +251,40 @@ def _ptq_sweep(
     return sweep
 
 
-def _stopping_rules(sweep: list[dict], cfg: BoundaryConfig, log: Callable[[str], None]) -> tuple[dict, dict, dict]:
+def _wa_sweep(
+    build_dir: Path, preset: str, split, views: _Views, cfg: BoundaryConfig, log: Callable[[str], None], start: float
+) -> list[dict]:
+    """1b. Weights and activations quantized after training, per tensor, at every width of 2..8 in
+    ``cfg.bits``: the candidates of boundary-aware calibration (:func:`qnnflow.models.calibrate.make_candidate`:
+    Brevitas activation calibration and bias correction on the calibration split). Only with the
+    float-twin reference and a topology that takes per-layer widths; else empty."""
+    from qnnflow.models.calibrate import make_candidate
+    from qnnflow.models.train import load_checkpoint
+    from qnnflow.models.zoo import LAYER_COUNTS, LayerBits, parse_preset
+
+    from qnnflow.config import BuildConfig
+
+    topo = parse_preset(preset).topology
+    if not cfg.wa_sweep or cfg.reference != "float" or topo not in LAYER_COUNTS:
+        return []
+    state = load_checkpoint(build_dir / "float_model.pt").state_dict()
+    rows = []
+    widths = sorted(b for b in cfg.bits if 2 <= b <= 8)
+    for bits in widths:
+        model = make_candidate(topo, split, state, LayerBits.uniform(topo, bits, bits), BuildConfig(seed=cfg.seed))
+        rows.append({"bits": bits, "granularity": "per-tensor", **views.measure(model)})
+        log(f"  W+A [{len(rows)}/{len(widths)}] w{bits}a{bits}: held-out {_short(rows[-1]['test'])} "
+            f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
+    return rows
+
+
+def _stopping_rules(
+    sweep: list[dict], cfg: BoundaryConfig, log: Callable[[str], None], granularities: Sequence[str] | None = None
+) -> tuple[dict, dict, dict]:
     """2. Per granularity: the width each stopping rule chooses (with its metrics), the chosen widths
     alone (for the plot), and the calibration / held-out slice-Jaccard correlation over the sweep."""
     stopping, choices, correlation = {}, {}, {}
-    for gran in cfg.granularities:
+    for gran in granularities or cfg.granularities:
         pts = [SweepPoint(r["bits"], gran, r["cal"], r["test"]) for r in sweep if r["granularity"] == gran]
         by_b = select_by_boundary(pts, cfg.jaccard_tol, cfg.flip_tol)
         by_a = select_by_accuracy(pts, cfg.accuracy_tol)
@@ -346,12 +402,17 @@ def _write_plots(
 
 def paper_comparison(r: dict) -> list[dict]:
     """Rows of (figure, paper value, measured value) for the abstract's digits figures."""
-    return [
+    rows = [
         *_ptq_rows(r["ptq_sweep"]),
         *_stopping_rows(r["stopping"].get("per-tensor")),
         *_rounding_rows(r["rounding"]),
         *_correlation_rows(r["cal_test_jaccard_pearson_r"]),
     ]
+    if r.get("ptq_wa_sweep"):  # the same figures with activations quantized too (the paper's are weight-only)
+        wa = [*_ptq_rows(r["ptq_wa_sweep"]), *_stopping_rows(r.get("stopping_wa")),
+              *_correlation_rows({"per-tensor": r["cal_test_jaccard_pearson_r_wa"]})]  # fmt: skip
+        rows += [{**row, "figure": row["figure"].replace("PTQ-W", "PTQ W+A") + " [W+A]"} for row in wa]
+    return rows
 
 
 def _row(name: str, paper: object, measured: object, note: str = "") -> dict:
@@ -466,6 +527,9 @@ def run_from_args(
     rounding_steps: int = 2000,
     compare: Sequence[str] = (),
     data_dir: str | None = None,
+    jaccard_tol: float = 0.5,
+    flip_tol: float = 0.0,
+    wa_sweep: bool = True,
 ) -> dict:
     """The CLI's entry: a :class:`BoundaryConfig` from plain arguments, then :func:`run_boundary`."""
     cfg = BoundaryConfig(
@@ -477,5 +541,8 @@ def run_from_args(
         rounding_steps=rounding_steps,
         compare_builds=tuple(Path(c) for c in compare),
         data_dir=Path(data_dir) if data_dir else None,
+        jaccard_tol=jaccard_tol,
+        flip_tol=flip_tol,
+        wa_sweep=wa_sweep,
     )
     return run_boundary(build_dir, cfg, out)

@@ -77,3 +77,35 @@ def pearson_r(a: Sequence[float], b: Sequence[float]) -> float:
     if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
         return float("nan")
     return float(np.corrcoef(x, y)[0, 1])
+
+
+JACCARD_TOLS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+FLIP_TOLS = (0.0, 0.0025, 0.005, 0.01, 0.02, 0.05)
+
+
+def sensitivity(
+    sweep: Sequence[SweepPoint],
+    jaccard_tol: float,
+    flip_tol: float,
+    jaccard_tols: Sequence[float] = JACCARD_TOLS,
+    flip_tols: Sequence[float] = FLIP_TOLS,
+) -> list[dict]:
+    """The boundary rule's choice as each tolerance varies and the other keeps its recorded value:
+    one row per tolerance value, with the chosen width and its held-out flips and Jaccard distance."""
+    rows = []
+    for vary, values in (("jaccard_tol", jaccard_tols), ("flip_tol", flip_tols)):
+        for t in values:
+            j, f = (t, flip_tol) if vary == "jaccard_tol" else (jaccard_tol, t)
+            c = select_by_boundary(sweep, j, f)
+            rows.append({
+                "vary": vary,
+                "tol": t,
+                "jaccard_tol": j,
+                "flip_tol": f,
+                "bits": c.bits,
+                "passed": c.passed,
+                "test_flips": c.point.test["flips"],
+                "test_flip_rate": c.point.test["flip_rate"],
+                "test_jaccard": c.point.test["slice_jaccard_distance"],
+            })  # fmt: skip
+    return rows

@@ -28,7 +28,7 @@ from qnnflow.flows.ir.reference import decisions
 from qnnflow.models.datasets import Split, load_dataset
 from qnnflow.models.export import check_export, export_qonnx
 from qnnflow.models.tv import TVConfig
-from qnnflow.models.zoo import Preset, build_model, logits, parse_preset
+from qnnflow.models.zoo import LayerBits, Preset, build_model, logits, parse_preset
 from torch import nn
 
 from qnnflow import stamps
@@ -195,16 +195,28 @@ def load_checkpoint(path: Path | str) -> nn.Module:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     tv = TVConfig(**ckpt["tv"]) if ckpt.get("tv") else None
-    model = build_model(ckpt["preset"], ckpt["input_bits"], ckpt["input_scale"], ckpt.get("unit_scale", False), tv=tv)
+    lb = ckpt.get("layer_bits")  # per-layer widths (a calibrated candidate, qnnflow.models.calibrate)
+    layer_bits = LayerBits(tuple(lb["weights"]), tuple(lb["acts"])) if lb else None
+    model = build_model(
+        ckpt["preset"], ckpt["input_bits"], ckpt["input_scale"], ckpt.get("unit_scale", False), tv=tv,
+        layer_bits=layer_bits,
+    )
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
 
 def _save_checkpoint(
-    model: nn.Module, preset: Preset, split: Split, path: Path, unit_scale: bool = False, tv: TVConfig | None = None
+    model: nn.Module,
+    preset: Preset,
+    split: Split,
+    path: Path,
+    unit_scale: bool = False,
+    tv: TVConfig | None = None,
+    layer_bits: LayerBits | None = None,
 ) -> None:
     torch.save(
         {
+            "layer_bits": {"weights": list(layer_bits.weights), "acts": list(layer_bits.acts)} if layer_bits else None,
             "tv": {"iters": tv.iters, "gamma": tv.gamma} if tv else None,  # TV smoothing (qnnflow.models.tv)
             "preset": preset.name,
             "input_bits": split.input_quant.bits,

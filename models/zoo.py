@@ -99,6 +99,51 @@ class Preset:
         return parse_preset(f"{self.topology}-float")
 
 
+# topologies whose layers take per-layer widths (LayerBits): their weight layers and activations in order
+LAYER_COUNTS = {"digits-cnn": (3, 2), "tfc": (4, 3), "sfc": (4, 3), "lfc": (4, 3), "cnv": (9, 8)}
+
+
+@dataclass(frozen=True)
+class LayerBits:
+    """Per-layer widths: ``weights[k]`` of the k-th conv / linear layer (signed narrow-range integers),
+    ``acts[k]`` of the activation after it (unsigned), in the order the topology makes them."""
+
+    weights: tuple[int, ...]
+    acts: tuple[int, ...]
+
+    @classmethod
+    def uniform(cls, topology: str, w: int, a: int) -> LayerBits:
+        nw, na = LAYER_COUNTS[topology]
+        return cls((w,) * nw, (a,) * na)
+
+    @property
+    def name(self) -> str:
+        w, a = set(self.weights), set(self.acts)
+        if len(w) == 1 and len(a) == 1:
+            return f"w{self.weights[0]}a{self.acts[0]}"
+        return "w" + ".".join(map(str, self.weights)) + "a" + ".".join(map(str, self.acts))
+
+    def check(self, p: Preset, tv: TVConfig | None) -> None:
+        if p.topology not in LAYER_COUNTS:
+            raise ValueError(
+                f"per-layer widths need one of the topologies {', '.join(LAYER_COUNTS)}, not {p.topology}"
+            )
+        if p.is_float or p.weight in ("1", "t") or p.act in ("1", "t") or tv is not None:
+            raise ValueError(
+                f"per-layer widths go with a preset of integer weights and unsigned activations and no TV "
+                f"steps, not {p.name}" + (" with TV" if tv is not None else "")
+            )
+        nw, na = LAYER_COUNTS[p.topology]
+        if len(self.weights) != nw or len(self.acts) != na:
+            raise ValueError(
+                f"{p.topology} has {nw} weight layers and {na} activations; per-layer widths {self.name} give "
+                f"{len(self.weights)} and {len(self.acts)}"
+            )
+        bad = [b for b in (*self.weights, *self.acts) if not (isinstance(b, int) and 2 <= b <= 8)]
+        if bad:
+            raise ValueError(f"per-layer widths must be integers of 2..8 bits, found {bad} in {self.name}")
+
+
 def list_presets() -> list[str]:
     """Representative preset names (any W and A in 1, t, 2..8 is accepted)."""
     names = []
@@ -147,11 +192,34 @@ def weight_kwargs(weight: str, unit_scale: bool = False) -> dict:
 class _Builder:
     """Makes the layers of one preset: float torch layers, or Brevitas quantized ones."""
 
-    def __init__(self, preset: Preset, input_bits: int, input_scale: float, unit_scale: bool = False):
+    def __init__(
+        self,
+        preset: Preset,
+        input_bits: int,
+        input_scale: float,
+        unit_scale: bool = False,
+        layer_bits: LayerBits | None = None,
+    ):
         self.p = preset
         self.input_bits = input_bits
         self.input_scale = input_scale
         self.unit_scale = unit_scale
+        # per-layer widths: the k-th conv / linear layer made takes weights[k], the k-th activation acts[k]
+        self.layer_bits = layer_bits
+        self._next_w = 0
+        self._next_a = 0
+
+    def _weight(self) -> str:
+        if self.layer_bits is None:
+            return self.p.weight
+        k, self._next_w = self._next_w, self._next_w + 1
+        return str(self.layer_bits.weights[k])
+
+    def _act_bits(self) -> int:
+        if self.layer_bits is None:
+            return self.p.act_bits
+        k, self._next_a = self._next_a, self._next_a + 1
+        return self.layer_bits.acts[k]
 
     def input_quant(self) -> nn.Module:
         if self.p.is_float:
@@ -174,14 +242,14 @@ class _Builder:
             return nn.Conv2d(cin, cout, 3, bias=False)
         from brevitas.nn import QuantConv2d
 
-        return QuantConv2d(cin, cout, 3, bias=False, **weight_kwargs(self.p.weight, self.unit_scale))
+        return QuantConv2d(cin, cout, 3, bias=False, **weight_kwargs(self._weight(), self.unit_scale))
 
     def linear(self, fin: int, fout: int) -> nn.Module:
         if self.p.is_float:
             return nn.Linear(fin, fout, bias=False)
         from brevitas.nn import QuantLinear
 
-        return QuantLinear(fin, fout, bias=False, **weight_kwargs(self.p.weight, self.unit_scale))
+        return QuantLinear(fin, fout, bias=False, **weight_kwargs(self._weight(), self.unit_scale))
 
     def act(self) -> nn.Module:
         if self.p.is_float:
@@ -198,7 +266,7 @@ class _Builder:
             return QuantIdentity(act_quant=SignedTernaryActPerTensorConst)  # round(x) clamped to [-1, 1]
         from brevitas.nn import QuantReLU
 
-        return QuantReLU(bit_width=self.p.act_bits)
+        return QuantReLU(bit_width=self._act_bits())
 
 
 def build_model(
@@ -207,14 +275,19 @@ def build_model(
     input_scale: float | None = None,
     unit_scale: bool = False,
     tv: TVConfig | None = None,
+    layer_bits: LayerBits | None = None,
 ) -> nn.Module:
     """A fresh (untrained) model for ``preset``. Input quantization defaults to the preset's data set.
 
     ``unit_scale``: ternary weights with scale 1 (thresholds +-0.5) instead of Brevitas' 0.1, the
     form an ANA-trained network is deployed in. ``tv`` with ``iters`` > 0: that many TV smoothing
     steps (:mod:`qnnflow.models.tv`) after each hidden convolution's activation (CNN presets with
-    2- to 4-bit activations only)."""
+    2- to 4-bit activations only). ``layer_bits``: per-layer widths instead of the preset's W and A
+    (:class:`LayerBits`; integer weights and unsigned activations of 2..8 bits, non-residual
+    topologies, no TV), as boundary-aware calibration makes them (:mod:`qnnflow.models.calibrate`)."""
     p = parse_preset(preset) if isinstance(preset, str) else preset
+    if layer_bits is not None:
+        layer_bits.check(p, tv)
     tv = tv if tv is not None and tv.iters > 0 else None
     if tv is not None:
         from qnnflow.models.tv import check_tv_activation
@@ -229,7 +302,7 @@ def build_model(
         defaults = {"digits": InputQuant(5, 1 / 16)}.get(p.dataset, InputQuant(8, 1 / 255))
         input_bits = input_bits or defaults.bits
         input_scale = input_scale or defaults.scale
-    b = _Builder(p, input_bits, input_scale, unit_scale)
+    b = _Builder(p, input_bits, input_scale, unit_scale, layer_bits)
     layers: list[nn.Module] = [b.input_quant()]
 
     def conv_act() -> list[nn.Module]:  # a hidden convolution's activation, and its TV steps
@@ -269,6 +342,11 @@ def build_model(
         layers.append(b.linear(fin, 10))
     model = nn.Sequential(*layers)
     model.preset = p.name  # type: ignore[attr-defined]
+    if layer_bits is not None and (b._next_w, b._next_a) != (len(layer_bits.weights), len(layer_bits.acts)):
+        raise ValueError(
+            f"{p.topology} has {b._next_w} weight layers and {b._next_a} activations; the per-layer widths "
+            f"{layer_bits.name} give {len(layer_bits.weights)} and {len(layer_bits.acts)}"
+        )
     return model
 
 

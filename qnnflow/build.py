@@ -32,6 +32,45 @@ def stage_train(cfg: BuildConfig, out: Path) -> str:
     return f"test accuracy {m['test_accuracy']:.4f} (float baseline {m.get('float_test_accuracy', float('nan')):.4f})"
 
 
+def stage_calibrate(cfg: BuildConfig, out: Path) -> str:
+    """Boundary-aware calibration (``--calibrate boundary``): choose the deployed model."""
+    from qnnflow.config import Calibration
+
+    if cfg.calibrate is Calibration.NONE:
+        raise ValueError("the calibrate stage runs with --calibrate boundary (config calibrate = \"boundary\")")
+    from qnnflow import stamps
+    from qnnflow.models.calibrate import calibrate
+
+    prov = {
+        "float_model": stamps.digest_path(out / "float_model.pt"),
+        "model": stamps.digest_path(out / "model.pt"),
+        "settings": {k: str(v) for k, v in vars(cfg).items() if k.startswith("cal") or k in ("board", "seed",
+                     "target_cycles", "target_fps", "clock_mhz", "data_dir", "dataset")},
+        "source": stamps.source_digest("qnnflow", "flows", "models"),
+    }  # fmt: skip
+    record_path = out / "calibration" / "calibration.json"
+    if stamps.is_current(out, "calibrate", prov) and record_path.is_file():
+        print(f"  {out}: calibration is up to date; reusing it", flush=True)
+        rec = json.loads(record_path.read_text())
+    else:
+        rec = calibrate(cfg, out)
+        stamps.write_stamp(out, "calibrate", prov)
+    ch, acc = rec["choice"], rec["accuracy_choice"]
+    return (
+        f"deploying {ch['name']} ({'within' if ch['passed'] else 'NOT within'} the tolerances; held-out accuracy "
+        f"{ch['test']['accuracy']:.4f}, flips {ch['test']['flips']}, Jaccard "
+        f"{ch['test']['slice_jaccard_distance']:.3f}); accuracy rule: {acc['name']}; "
+        f"{len(rec['candidates'])} candidates"
+    )
+
+
+def deployed_model(cfg: BuildConfig, out: Path) -> Path:
+    """The QONNX model the build compiles: the calibrated choice, or the trained preset."""
+    from qnnflow.config import Calibration
+
+    return out / "calibration" / "model.onnx" if cfg.calibrate is Calibration.BOUNDARY else out / "model.onnx"
+
+
 def stage_compile(cfg: BuildConfig, out: Path) -> str:
     import numpy as np
 
@@ -54,7 +93,7 @@ def stage_compile(cfg: BuildConfig, out: Path) -> str:
     )
     labels = np.load(out / "test_labels.npy")
     res = compile_model(
-        out / "model.onnx", out, inputs=out / "test_inputs.npy", opts=opts, labels=labels, reuse=True
+        deployed_model(cfg, out), out, inputs=out / "test_inputs.npy", opts=opts, labels=labels, reuse=True
     )
     est = json.loads((out / "estimates.json").read_text())
     ii = est.get("ii_cycles", est.get("network", {}).get("ii_cycles", "?"))
@@ -111,6 +150,7 @@ def stage_bitstream(cfg: BuildConfig, out: Path) -> str:
 
 STAGES: list[Stage] = [
     Stage("train", stage_train),
+    Stage("calibrate", stage_calibrate),
     Stage("compile", stage_compile),
     Stage("sim", stage_sim),
     Stage("bitstream", stage_bitstream),
@@ -124,6 +164,10 @@ def run_build(cfg: BuildConfig, out: Path | str, until: str | None = None) -> li
     if until is not None and until not in names:
         raise ValueError(f"unknown stage {until!r}; the stages are {', '.join(names)}")
     stages = STAGES[: names.index(until) + 1] if until else STAGES
+    from qnnflow.config import Calibration
+
+    if cfg.calibrate is Calibration.NONE:  # the stage runs only when asked for
+        stages = [s for s in stages if s.name != "calibrate"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg.write(out)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qnnflow import errors
-from qnnflow.config import Board, BuildConfig, SimMode
+from qnnflow.config import Board, BuildConfig, Calibration, SimMode
 from qnnflow.errors import FlowError, MismatchError
 
 
@@ -100,6 +100,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         "uart_baud": args.baud,
         "hw_map_grid": args.hw_map,
         "hw_map_stalls": args.hw_map_stalls,
+        "calibrate": Calibration(args.calibrate) if args.calibrate else None,
         "system_tools": True if args.system_tools else None,
         **_method_options(args),
     }
@@ -150,6 +151,9 @@ def cmd_boundary(args: argparse.Namespace) -> int:
         rounding_steps=args.rounding_steps,
         compare=args.compare,
         data_dir=args.data_dir,
+        jaccard_tol=args.jaccard_tol,
+        flip_tol=args.flip_tol,
+        wa_sweep=not args.no_wa,
     )
     from qnnflow.models.boundary_report import PAPER_CITATION
 

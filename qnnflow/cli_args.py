@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable, Mapping
 
 from qnnflow.build import STAGES
-from qnnflow.config import Board, SimMode
+from qnnflow.config import Board, Calibration, SimMode
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -146,6 +146,11 @@ def _boundary(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--rounding-bits", type=int, default=4)
     p.add_argument("--rounding-steps", type=int, default=2000)
     p.add_argument("--compare", nargs="*", default=[], help="more build folders whose model.pt to measure")
+    p.add_argument("--jaccard-tol", type=float, default=0.5, help="stopping: calibration Jaccard distance at most")
+    p.add_argument("--flip-tol", type=float, default=0.0, help="stopping: calibration flip rate at most")
+    p.add_argument(
+        "--no-wa", action="store_true", help="skip the weights + activations sweep (Brevitas PTQ, models/calibrate.py)"
+    )
     add_data_args(p, dataset=False)
     p.set_defaults(func=commands["boundary"])
 
@@ -179,6 +184,12 @@ def _build(sub, commands: Mapping[str, Command]) -> None:
         type=int,
         metavar="K",
         help="K of the map's cells also through cocotb with random stalls (default 8)",
+    )
+    p.add_argument(
+        "--calibrate",
+        choices=[c.value for c in Calibration],
+        help="boundary: deploy the cheapest post-training candidate within the calibration boundary "
+        "tolerances (config fields cal_*; default none: the trained preset)",
     )
     add_data_args(p)
     add_method_args(p)

@@ -39,6 +39,13 @@ class TrainMethod(enum.Enum):
     STOCHASTIC_BINARY = "stochastic-binary"  # stochastic rounding of bipolar weights (qnnflow.models.stochastic)
 
 
+class Calibration(enum.Enum):
+    """What the build deploys (qnnflow.models.calibrate)."""
+
+    NONE = "none"  # the trained QAT preset as it is
+    BOUNDARY = "boundary"  # the cheapest post-training candidate within the calibration boundary tolerances
+
+
 class ANANoise(enum.Enum):
     """ANA's noise family: uniform / triangular on [-s, s], normal with std s, logistic with scale s."""
 
@@ -94,6 +101,21 @@ class BuildConfig:
     hw_map_stalls: int = 8  # of those cells, this many also through cocotb with random stalls
     tv_iters: int = 0  # TV smoothing steps after each hidden conv activation (0..3; 0: off)
     tv_gamma: float = 0.5  # their step size gamma (gamma^2 = 0.25: a one-pixel spike moves at most ~1 level)
+    # boundary-aware calibration (qnnflow.models.calibrate): candidates quantized after training, chosen
+    # on the calibration split as the cheapest (resource estimate) within the boundary tolerances
+    calibrate: Calibration = Calibration.NONE
+    cal_from: str = "float"  # the weights candidates start from: "float" (float_model.pt) or "qat" (model.pt)
+    cal_max_bits: int = 8  # uniform candidates at every width from cal_max_bits down to cal_min_bits
+    cal_min_bits: int = 2
+    cal_jaccard_tol: float = 0.6  # calibration slice boundary Jaccard distance at most this
+    cal_flip_tol: float = 0.01  # calibration label-flip rate against the float reference at most this
+    cal_accuracy_tol: float = 0.01  # the accuracy-selected comparison: calibration accuracy >= reference - this
+    cal_mixed: bool = True  # also search per-layer widths, greedily down from the widest
+    cal_bias_correction: bool = True
+    cal_rounding_steps: int = 0  # > 0: learned rounding with the boundary-gap term for uniform candidates' weights
+    cal_rounding_mu: float = 1.0  # the boundary-gap term's weight mu
+    cal_finetune_epochs: int = 0  # > 0: that many epochs of QAT fine-tuning per candidate
+    cal_grid: int = 96  # cells per side of the calibration and held-out PCA slices
 
     def __post_init__(self) -> None:
         if self.dataset is not None and self.dataset not in DATASETS:
@@ -130,6 +152,27 @@ class BuildConfig:
         if self.tv_iters and self.method is not TrainMethod.STE:
             raise ValueError(
                 f"TV smoothing (tv_iters {self.tv_iters}) trains with --method ste, not {self.method.value}"
+            )
+
+        if self.cal_from not in ("float", "qat"):
+            raise ValueError(f"cal_from must be float or qat, not {self.cal_from!r}")
+        if not 2 <= self.cal_min_bits <= self.cal_max_bits <= 8:
+            raise ValueError(
+                f"calibration widths need 2 <= cal_min_bits <= cal_max_bits <= 8, found {self.cal_min_bits} and "
+                f"{self.cal_max_bits}"
+            )
+        for key in ("cal_jaccard_tol", "cal_flip_tol", "cal_accuracy_tol"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ValueError(f"{key} must be in [0, 1], not {getattr(self, key)}")
+        for key in ("cal_rounding_steps", "cal_finetune_epochs"):
+            if not (isinstance(getattr(self, key), int) and getattr(self, key) >= 0):
+                raise ValueError(f"{key} must be a whole number >= 0, not {getattr(self, key)!r}")
+        if self.cal_grid < 3:
+            raise ValueError(f"cal_grid must be at least 3 cells per side, not {self.cal_grid}")
+        if self.calibrate is Calibration.BOUNDARY and (self.tv_iters or self.method is not TrainMethod.STE):
+            raise ValueError(
+                "boundary calibration quantizes a float model after training: it goes with --method ste and no TV "
+                "steps"
             )
 
     def replace(self, **changes: Any) -> BuildConfig:
@@ -188,6 +231,7 @@ _ENUMS = {
     "ana_noise": ANANoise,
     "ana_strategy": ANAStrategy,
     "ana_schedule": ANASchedule,
+    "calibrate": Calibration,
 }
 
 
@@ -201,6 +245,6 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             raise ValueError(f"{source}: {key} must be one of {choices}, not {value!r}") from None
     if key == "data_dir":
         return Path(value)
-    if key == "system_tools" and not isinstance(value, bool):
-        raise ValueError(f"{source}: system_tools must be true or false, not {value!r}")
+    if key in ("system_tools", "cal_mixed") and not isinstance(value, bool):
+        raise ValueError(f"{source}: {key} must be true or false, not {value!r}")
     return value

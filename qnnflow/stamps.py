@@ -32,6 +32,7 @@ RTL_STAMP = "stamp.json"  # rtl/stamp.json: the digest rtl/ was generated for (s
 # transitively (caches such as sim/verilator stay: they are keyed by their own digests).
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "train": ("model.pt", "float_model.pt", "model.onnx", "metrics.json", "test_inputs.npy", "test_labels.npy"),
+    "calibrate": ("calibration",),  # boundary-aware calibration (models/calibrate.py): what compile reads
     "compile": ("steps", "dataflow.onnx", "folding.json", "estimates.json", "estimates.txt", "verification.json",
                 "finn_folding.json"),
     "codegen": ("rtl", "sim/runs"),  # the sim stage's code generation; reused while rtl/stamp.json matches
@@ -42,7 +43,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
 }
 DEPENDS: dict[str, tuple[str, ...]] = {
     "train": (),
-    "compile": ("train",),
+    "calibrate": ("train",),
+    "compile": ("train", "calibrate"),
     "codegen": ("compile",),
     "sim": ("codegen",),
     "boundary": ("codegen",),

@@ -43,6 +43,8 @@ class BoardSpec:
     uart: str
     leds: str
     led_active_low: bool
+    luts: int = 0  # LUT4s of the part
+    bram_kbit: int = 0  # its block RAM in kbit (DP16KD / EBR / BSRAM together)
     chip_family: str = ""  # Gowin: the chip database (nextpnr's --vopt family, gowin_pack -d), e.g. GW2A-18C
 
     @property

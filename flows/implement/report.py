@@ -48,6 +48,11 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
     if hw_map and any(map_stamp.get(k) != v for k, v in stamps.sim_inputs(build_dir).items()):
         hw_map = None  # made from another dataflow graph, RTL or test set
 
+    calibration = _load(build_dir / "calibration" / "calibration.json")
+    compiled = (stamps.read_stamp(build_dir, "compile") or {}).get("model")
+    if calibration and compiled != stamps.digest_path(build_dir / "calibration" / "model.onnx"):
+        calibration = None  # the compiled model is not the calibrated choice
+
     utilization = _utilization(impl)
     perf = _performance(impl, sim, est)
     clock = impl["clock_mhz"]
@@ -65,11 +70,53 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         "simulation": sim_status,
         "fifo_sizing_fallback": (sim.get("fifo_sizing") or {}).get("fallback"),  # sim/results.json
         "decision_map": hw_map,  # sim/boundary/map.json (qnnflow.hwmap), when current
+        "calibration": _calibration(calibration) if calibration else None,  # calibration/calibration.json
         "xc7z020_estimate": xc7,
         "seconds": impl["seconds"],
         "logs": impl["logs"],
         "tools": impl.get("tools", {}),  # the versions impl.json was made with
     }
+
+
+def _calibration(rec: dict) -> dict:
+    """What the report shows of boundary-aware calibration: the rules' choices and every candidate."""
+    keep = ("accuracy", "flips", "flip_rate", "slice_jaccard_distance", "median_boundary_shift")
+    return {
+        "settings": rec["settings"],
+        "reference": rec["reference"],
+        "choice": rec["choice"],
+        "accuracy_choice": rec["accuracy_choice"],
+        "candidates": [
+            {"name": c["name"], "origin": c["origin"], "boundary_ok": c["boundary_ok"], "accuracy_ok": c["accuracy_ok"],
+             "cal": {k: c["cal"][k] for k in keep}, "test": {k: c["test"][k] for k in keep},
+             "resources": c["resources"]}
+            for c in rec["candidates"]
+        ],  # fmt: skip
+    }
+
+
+def _calibration_md(cal: dict) -> list[str]:
+    s, ch, acc = cal["settings"], cal["choice"], cal["accuracy_choice"]
+    lines = ["", "## Boundary-aware calibration", "",
+             f"Candidates quantized after training (weights and activations, widths {s['widths'][0]}..{s['widths'][-1]}"
+             f"{', per-layer greedy search' if s['mixed'] else ''}), measured against the float reference; the rule "
+             f"sees the calibration split only. Deployed: **{ch['name']}** — {ch['why']}.", ""]  # fmt: skip
+    for label, c in (("deployed (boundary rule)", ch), ("accuracy rule, for comparison", acc)):
+        t = c["test"]
+        lines.append(f"- {label}: {c['name']}; held-out accuracy {t['accuracy']:.4f} (float "
+                     f"{cal['reference']['test_accuracy']:.4f}), flips {t['flips']}, slice Jaccard "
+                     f"{t['slice_jaccard_distance']:.3f}, median boundary shift {t['median_boundary_shift']:.4f}")
+    lines += ["", "| candidate | origin | cal. acc. | cal. flips | cal. Jaccard | within tol. | LUT4 | DP16KD | "
+              "held-out acc. | held-out flips | held-out Jaccard |",
+              "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for c in cal["candidates"]:
+        r = c["resources"] or {}
+        lines.append(f"| {c['name']} | {c['origin']} | {c['cal']['accuracy']:.4f} | {c['cal']['flips']} | "
+                     f"{c['cal']['slice_jaccard_distance']:.3f} | {'yes' if c['boundary_ok'] else 'no'} | "
+                     f"{r.get('LUT4', '')} | {r.get('DP16KD', '')} | {c['test']['accuracy']:.4f} | "
+                     f"{c['test']['flips']} | {c['test']['slice_jaccard_distance']:.3f} |")
+    lines += ["", "![candidates: boundary distance against estimated LUT4](calibration/candidates.png)"]
+    return lines
 
 
 def _utilization(impl: dict) -> dict:
@@ -166,6 +213,8 @@ def _md(report: dict) -> str:
             lines.append(f"- {st['cells']} cells also through cocotb with random stalls: {st['mismatches']} mismatches")
         if m.get("plot"):
             lines += ["", "![decision map: float reference and hardware](sim/boundary/map.png)"]
+    if report.get("calibration"):
+        lines += _calibration_md(report["calibration"])
     xc7 = report["xc7z020_estimate"]
     if xc7:
         lines += ["", "## xc7z020 estimate (Yosys synth_xilinx, accelerator only)", "",

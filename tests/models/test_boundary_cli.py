@@ -41,6 +41,21 @@ def test_boundary_command_writes_json_and_plots(tiny_build, capsys):
     assert row["n_points"] == result["split"]["test"]
     assert set(result["stopping"]["per-tensor"]) == {"by_boundary", "by_accuracy"}
     assert set(result["rounding"]) == {"rtn", "adaround", "adaround_gap"}
+    # weights + activations: one row per width, and the stopping rules on it
+    assert [r["bits"] for r in result["ptq_wa_sweep"]] == [3, 4, 8]
+    assert set(result["stopping_wa"]) == {"by_boundary", "by_accuracy"}
+    # the sensitivity sweep: the rule's choice recomputed from the recorded sweep at every tolerance
+    sens = result["sensitivity"]["PTQ-W per-tensor"]
+    assert {r["vary"] for r in sens} == {"jaccard_tol", "flip_tol"}
+    for r in sens:
+        rows = sorted(result["ptq_sweep"], key=lambda q: -q["bits"])
+        expect = rows[0]
+        for q in rows:  # walk down while the calibration metrics pass both tolerances
+            if q["cal"]["slice_jaccard_distance"] > r["jaccard_tol"] or q["cal"]["flip_rate"] > r["flip_tol"]:
+                break
+            expect = q
+        assert r["bits"] == expect["bits"] and r["test_flips"] == expect["test"]["flips"], r
+    assert (out / "sensitivity.png").is_file() and (out / "sweep_wa.png").is_file()
     assert result["qat"][str(tiny_build)]["preset"] == "digits-cnn-w2a2"
     for name in ("sweep.png", "cal_vs_test_jaccard.png", "slice_ptq4.png", "slice_adaround_gap.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 1000, name
