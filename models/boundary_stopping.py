@@ -90,22 +90,24 @@ def sensitivity(
     jaccard_tols: Sequence[float] = JACCARD_TOLS,
     flip_tols: Sequence[float] = FLIP_TOLS,
 ) -> list[dict]:
-    """The boundary rule's choice as each tolerance varies and the other keeps its recorded value:
-    one row per tolerance value, with the chosen width and its held-out flips and Jaccard distance."""
+    """The boundary rule's choice as each tolerance varies and the other keeps its recorded value
+    (``vary`` "jaccard_tol" / "flip_tol"), and on the whole grid of both (``vary`` "both"): one row
+    per setting, with the chosen width and its held-out flips and Jaccard distance."""
     rows = []
-    for vary, values in (("jaccard_tol", jaccard_tols), ("flip_tol", flip_tols)):
-        for t in values:
-            j, f = (t, flip_tol) if vary == "jaccard_tol" else (jaccard_tol, t)
-            c = select_by_boundary(sweep, j, f)
-            rows.append({
-                "vary": vary,
-                "tol": t,
-                "jaccard_tol": j,
-                "flip_tol": f,
-                "bits": c.bits,
-                "passed": c.passed,
-                "test_flips": c.point.test["flips"],
-                "test_flip_rate": c.point.test["flip_rate"],
-                "test_jaccard": c.point.test["slice_jaccard_distance"],
-            })  # fmt: skip
+    settings = [("jaccard_tol", t, (t, flip_tol)) for t in jaccard_tols]
+    settings += [("flip_tol", t, (jaccard_tol, t)) for t in flip_tols]
+    settings += [("both", None, (j, f)) for j in jaccard_tols for f in flip_tols]
+    for vary, t, (j, f) in settings:
+        c = select_by_boundary(sweep, j, f)
+        rows.append({
+            "vary": vary,
+            "tol": t,
+            "jaccard_tol": j,
+            "flip_tol": f,
+            "bits": c.bits,
+            "passed": c.passed,
+            "test_flips": c.point.test["flips"],
+            "test_flip_rate": c.point.test["flip_rate"],
+            "test_jaccard": c.point.test["slice_jaccard_distance"],
+        })  # fmt: skip
     return rows

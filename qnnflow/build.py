@@ -46,7 +46,8 @@ def stage_calibrate(cfg: BuildConfig, out: Path) -> str:
         "model": stamps.digest_path(out / "model.pt"),
         "settings": {k: str(v) for k, v in vars(cfg).items() if k.startswith("cal") or k in ("board", "seed",
                      "target_cycles", "target_fps", "clock_mhz", "data_dir", "dataset")},
-        "source": stamps.source_digest("qnnflow", "flows", "models"),
+        # the candidates' code (models/), the compiler that prices them (flows/) and the settings' type
+        "source": stamps.source_digest("flows", "models") + stamps.digest_path(Path(__file__).parent / "config.py"),
     }  # fmt: skip
     record_path = out / "calibration" / "calibration.json"
     if stamps.is_current(out, "calibrate", prov) and record_path.is_file():

@@ -46,7 +46,8 @@ def test_boundary_command_writes_json_and_plots(tiny_build, capsys):
     assert set(result["stopping_wa"]) == {"by_boundary", "by_accuracy"}
     # the sensitivity sweep: the rule's choice recomputed from the recorded sweep at every tolerance
     sens = result["sensitivity"]["PTQ-W per-tensor"]
-    assert {r["vary"] for r in sens} == {"jaccard_tol", "flip_tol"}
+    assert {r["vary"] for r in sens} == {"jaccard_tol", "flip_tol", "both"}
+    assert len([r for r in sens if r["vary"] == "both"]) == 13 * 6
     for r in sens:
         rows = sorted(result["ptq_sweep"], key=lambda q: -q["bits"])
         expect = rows[0]
