@@ -48,10 +48,7 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
     if hw_map and any(map_stamp.get(k) != v for k, v in stamps.sim_inputs(build_dir).items()):
         hw_map = None  # made from another dataflow graph, RTL or test set
 
-    calibration = _load(build_dir / "calibration" / "calibration.json")
-    compiled = (stamps.read_stamp(build_dir, "compile") or {}).get("model")
-    if calibration and compiled != stamps.digest_path(build_dir / "calibration" / "model.onnx"):
-        calibration = None  # the compiled model is not the calibrated choice
+    calibration = current_calibration(build_dir)
 
     utilization = _utilization(impl)
     perf = _performance(impl, sim, est)
@@ -76,6 +73,15 @@ def build_report(build_dir: Path | str, board: Board | str) -> dict:
         "logs": impl["logs"],
         "tools": impl.get("tools", {}),  # the versions impl.json was made with
     }
+
+
+def current_calibration(build_dir: Path) -> dict | None:
+    """``calibration/calibration.json`` when the compiled model is its choice, else None."""
+    rec = _load(build_dir / "calibration" / "calibration.json")
+    compiled = (stamps.read_stamp(build_dir, "compile") or {}).get("model")
+    if rec is None or compiled != stamps.digest_path(build_dir / "calibration" / "model.onnx"):
+        return None  # no calibration, or the compiled model is not its choice
+    return rec
 
 
 def _calibration(rec: dict) -> dict:

@@ -251,3 +251,32 @@ def test_candidate_options_learned_rounding_and_finetune(tiny_build):
     before = cal.make_candidate("digits-cnn", split, ref.state_dict(), two, BuildConfig())
     after = cal.make_candidate("digits-cnn", split, ref.state_dict(), two, BuildConfig(cal_finetune_epochs=1))
     assert loss(after) < loss(before)
+
+
+def test_report_shows_the_calibration_only_for_the_model_compiled(tmp_path):
+    from qnnflow.flows.implement.report import _calibration, _calibration_md, current_calibration
+
+    cand = _cand(5, 0.4, 0.0, 0.45, 0.2).row(TOL)
+    acc = _cand(4, 0.7, 0.0, 0.61, 0.1).row(TOL)
+    rec = {
+        "settings": {"widths": [5, 4], "mixed": False, "jaccard_tol": 0.5},
+        "reference": {"test_accuracy": 0.98},
+        "candidates": [cand, acc],
+        "choice": {**cand, "why": "w5a5 is the cheapest of 1 of 2 candidates that pass", "passed": True},
+        "accuracy_choice": {**acc, "why": "w4a4 ...", "passed": True},
+    }
+    for c in (*rec["candidates"], rec["choice"], rec["accuracy_choice"]):
+        for split in ("cal", "test"):
+            c[split]["median_boundary_shift"] = 0.01
+    (tmp_path / "calibration").mkdir()
+    (tmp_path / "calibration" / "calibration.json").write_text(json.dumps(rec))
+    (tmp_path / "calibration" / "model.onnx").write_bytes(b"chosen")
+    assert current_calibration(tmp_path) is None  # nothing compiled yet
+    stamps.write_stamp(tmp_path, "compile", {"model": stamps.digest_path(tmp_path / "calibration" / "model.onnx")})
+    md = "\n".join(_calibration_md(_calibration(current_calibration(tmp_path))))
+    assert "Deployed: **w5a5**" in md and "w5a5 is the cheapest" in md
+    assert "accuracy rule, for comparison: w4a4; held-out accuracy 0.9000" in md
+    assert md.count("\n| w5a5 | uniform | 0.9000 | 0 | 0.400 | yes |") == 1  # one table row per candidate
+    assert md.count("\n| w4a4 | uniform | 0.9000 | 0 | 0.700 | no |") == 1
+    (tmp_path / "calibration" / "model.onnx").write_bytes(b"another")  # compiled something else since
+    assert current_calibration(tmp_path) is None
