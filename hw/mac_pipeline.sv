@@ -21,9 +21,13 @@
 //             has room, and m_axis_tready stops the user, not the pipeline. `space` depends on
 //             registers only.
 // Latency   : from a slice on in_* to its fold's output beat on m_axis (queue empty):
-//             LATENCY = 1 (input registers) + T_MAC (adder_tree over SIMD products, LPS = 2,
-//             PRE = 1) + 1 (accumulate) + [NUM_T > 0: 1 (threshold read registered) +
-//             hw/threshold_count.sv's 1 + T_THR (adder_tree over NUM_T bits, PRE = 0)] + 2 (queue).
+//             LATENCY = 1 (input registers) + T_MAC + 1 (accumulate) + [NUM_T > 0: 1 (threshold
+//             read registered) + hw/threshold_count.sv's 1 + T_THR (adder_tree over NUM_T bits,
+//             PRE = 0)] + 2 (queue), where T_MAC is the adder_tree over SIMD products with LPS = 2:
+//             PRE = 1 (the products are logic in front of its first level), or, when a product is
+//             more than a level of logic (PROD_REG: neither operand bipolar and both wider than
+//             2 bits: a multiplier, or a shift-and-add of three or more partial products),
+//             1 (the products registered) + PRE = 0.
 //             qnnflow.flows.compile.latency uses the same formula.
 // Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
 //             the in-flight results the credits allow: LATENCY + 4 covers the round trip
@@ -79,6 +83,8 @@ module mac_pipeline #(
     localparam bit XNOR    = IN_BIPOLAR && W_BIPOLAR;
     // narrow products become shift-and-add logic; only wide ones are left to multipliers (DSPs)
     localparam bit USE_MUL = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 4 && W_W > 4;
+    // products of more than a level of logic are registered before the adder tree
+    localparam bit PROD_REG = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 2 && W_W > 2;
     // a product's width as a signed value: XNOR 0/1 in 2 bits; else the operands' widths, a
     // bipolar side counting as 2 bits and one more bit when both sides are unsigned
     localparam int P_RAW   = XNOR ? 2 : (IN_BIPOLAR ? 2 : IN_W) + (W_BIPOLAR ? 2 : W_W)
@@ -96,7 +102,8 @@ module mac_pipeline #(
         end
         tree_latency = stages;
     endfunction
-    localparam int LATENCY = 1 + tree_latency(SIMD, 1) + 1 + (NUM_T > 0 ? 2 + tree_latency(NUM_T, 0) : 0) + 2;
+    localparam int T_MAC   = PROD_REG ? 1 + tree_latency(SIMD, 0) : tree_latency(SIMD, 1);
+    localparam int LATENCY = 1 + T_MAC + 1 + (NUM_T > 0 ? 2 + tree_latency(NUM_T, 0) : 0) + 2;
     localparam int QDEPTH  = LATENCY + 4;  // hw/credit_queue.sv: latency + 5, less the queue's own 2 counted in LATENCY, + spare
 
     // ---------------------------------------------------------------- input registers
@@ -149,12 +156,31 @@ module mac_pipeline #(
         end
     end
 
+    // wide products are registered before the tree; narrow ones are its level 0
+    logic [PE*SIMD*P_W-1:0] tree_terms;
+    logic [TAG_W-1:0]       tree_tag;
+    if (PROD_REG) begin : g_prod_reg
+        logic [PE*SIMD*P_W-1:0] terms_reg;
+        logic [TAG_W-1:0]       tag2_reg;
+        always_ff @(posedge clk) begin
+            terms_reg <= terms;
+            tag2_reg  <= tag1_reg;
+            if (rst) tag2_reg[TAG_W-1] <= 1'b0;
+        end
+        assign tree_terms = terms_reg;
+        assign tree_tag   = tag2_reg;
+    end else begin : g_prod_comb
+        assign tree_terms = terms;
+        assign tree_tag   = tag1_reg;
+    end
+
     logic [PE*ACC_W-1:0] dot;
     logic [TAG_W-1:0]    dot_tag;
     adder_tree #(
-        .LANES(PE), .N(SIMD), .IN_W(P_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(2), .PRE(1), .TAG_W(TAG_W)
+        .LANES(PE), .N(SIMD), .IN_W(P_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(2), .PRE(PROD_REG ? 0 : 1),
+        .TAG_W(TAG_W)
     ) u_dot (
-        .clk(clk), .rst(rst), .terms(terms), .in_tag(tag1_reg), .sum(dot), .out_tag(dot_tag)
+        .clk(clk), .rst(rst), .terms(tree_terms), .in_tag(tree_tag), .sum(dot), .out_tag(dot_tag)
     );
 
     // ---------------------------------------------------------------- accumulate

@@ -21,7 +21,9 @@
 //             Latency from the issue of a fold's last slice (for the first fold: the cycle its
 //             last input beat is taken) to its output beat, queue empty: 1 + hw/mac_pipeline.sv's
 //             LATENCY (1 + tree(SIMD) + 1 + [NUM_T > 0: 2 + tree(NUM_T)] + 2, tree() the
-//             adder_tree stages): e.g. 9 for SIMD = 1 with 3 thresholds, 11 for SIMD = 9 or 32.
+//             adder_tree stages, one more when the products are registered, i.e. both operands
+//             wider than 2 bits and neither bipolar): e.g. 9 for SIMD = 1 with 3 thresholds, 11
+//             for SIMD = 9 or 32 (2-bit operands).
 //             The input slice and its weights are registered in the fabric before the dot
 //             products, so neither a block-RAM read (the weight memory, an upstream FIFO) nor the
 //             input-buffer bypass shares a clock cycle with the adder tree.

@@ -101,6 +101,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         "hw_map_grid": args.hw_map,
         "hw_map_stalls": args.hw_map_stalls,
         "calibrate": Calibration(args.calibrate) if args.calibrate else None,
+        "cal_jaccard_tol": args.cal_jaccard_tol,
+        "cal_flip_tol": args.cal_flip_tol,
         "system_tools": True if args.system_tools else None,
         **_method_options(args),
     }

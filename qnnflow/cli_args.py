@@ -191,6 +191,8 @@ def _build(sub, commands: Mapping[str, Command]) -> None:
         help="boundary: deploy the cheapest post-training candidate within the calibration boundary "
         "tolerances (config fields cal_*; default none: the trained preset)",
     )
+    p.add_argument("--cal-jaccard-tol", type=float, help="calibration: slice Jaccard distance at most (default 0.6)")
+    p.add_argument("--cal-flip-tol", type=float, help="calibration: label-flip rate at most (default 0.01)")
     add_data_args(p)
     add_method_args(p)
     p.set_defaults(func=commands["build"])

@@ -58,10 +58,17 @@ def threshold_count_latency(num_t: int) -> int:
     return 1 + adder_tree_latency(num_t, 0)
 
 
-def mac_pipeline_latency(simd: int, num_t: int) -> int:
-    """hw/mac_pipeline.sv's LATENCY: input registers, the product tree, accumulation, [thresholds],
-    the output queue's 2."""
-    return 1 + adder_tree_latency(simd, 1) + 1 + (2 + adder_tree_latency(num_t, 0) if num_t > 0 else 0) + 2
+def products_registered(params: dict) -> bool:
+    """hw/mac_pipeline.sv's PROD_REG: neither operand bipolar and both wider than 2 bits."""
+    return (not int(params["IN_BIPOLAR"]) and not int(params["W_BIPOLAR"])
+            and int(params["IN_W"]) > 2 and int(params["W_W"]) > 2)  # fmt: skip
+
+
+def mac_pipeline_latency(simd: int, num_t: int, prod_reg: bool = False) -> int:
+    """hw/mac_pipeline.sv's LATENCY: input registers, the product tree (wide products registered
+    first), accumulation, [thresholds], the output queue's 2."""
+    t_mac = 1 + adder_tree_latency(simd, 0) if prod_reg else adder_tree_latency(simd, 1)
+    return 1 + t_mac + 1 + (2 + adder_tree_latency(num_t, 0) if num_t > 0 else 0) + 2
 
 
 def layer_latency(layer: Layer) -> int:
@@ -70,7 +77,7 @@ def layer_latency(layer: Layer) -> int:
     p = backend(layer, None).params
     if isinstance(layer, MVAU | VVAU):
         # the issued slice and its weights are registered (x_reg / w_ram) before mac_pipeline
-        return 1 + mac_pipeline_latency(int(p["SIMD"]), int(p["NUM_T"]))
+        return 1 + mac_pipeline_latency(int(p["SIMD"]), int(p["NUM_T"]), products_registered(p))
     if isinstance(layer, Thresholding):
         return 2 + threshold_count_latency(int(p["NUM_T"])) + 2
     if isinstance(layer, SlidingWindow):

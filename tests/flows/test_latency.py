@@ -55,3 +55,15 @@ def test_flow_schedule_keeps_one_beat_per_cycle():
     lay = Thresholding(node)
     (out,) = latency.schedule(lay, [np.array([0, 0, 4])])  # two beats "at once" leave a cycle apart
     np.testing.assert_array_equal(out, np.array([0, 1, 4]) + 6)
+
+
+@pytest.mark.parametrize(
+    ("in_w", "w_w", "bipolar", "registered"),
+    [(2, 2, False, False), (3, 2, False, False), (3, 3, False, True), (8, 4, False, True), (8, 8, True, False)],
+)
+def test_mac_latency_counts_the_product_register_as_the_header_says(in_w, w_w, bipolar, registered):
+    p = {"IN_W": in_w, "W_W": w_w, "IN_BIPOLAR": 0, "W_BIPOLAR": int(bipolar)}
+    assert latency.products_registered(p) is registered
+    # SIMD 8: the tree after a product register has PRE 0 (registers after levels 2 and 3), without
+    # one PRE 1 (after levels 1 and 3): the same 2 stages, so the register adds exactly 1 cycle
+    assert latency.mac_pipeline_latency(8, 3, registered) == latency.mac_pipeline_latency(8, 3) + int(registered)

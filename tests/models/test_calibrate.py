@@ -210,13 +210,14 @@ def test_calibrate_boundary_on_fashion_mnist_idx_files(tmp_path, capsys):
         _write_idx(data / f"{stem}.gz", arr)
     out = tmp_path / "tfc"
     args = ["build", "--preset", "tfc-w2a2", "--dataset", "fashion-mnist", "--data-dir", str(data), "--epochs", "2",
-            "--calibrate", "boundary", "--out", str(out), "--until", "calibrate"]  # fmt: skip
-    cfg = BuildConfig(cal_max_bits=3, cal_min_bits=2, cal_mixed=False, cal_grid=12, cal_jaccard_tol=1.0,
-                      cal_flip_tol=1.0, cal_accuracy_tol=1.0)  # fmt: skip
+            "--calibrate", "boundary", "--out", str(out), "--until", "calibrate", "--cal-jaccard-tol", "1",
+            "--cal-flip-tol", "1"]  # fmt: skip
+    cfg = BuildConfig(cal_max_bits=3, cal_min_bits=2, cal_mixed=False, cal_grid=12, cal_accuracy_tol=1.0)
     (tmp_path / "c.toml").write_text(cfg.to_toml())
     assert main([*args, "--config", str(tmp_path / "c.toml")]) == 0
     rec = json.loads((out / "calibration" / "calibration.json").read_text())
     assert [c["name"] for c in rec["candidates"]] == ["w3a3", "w2a2"]
+    assert (rec["settings"]["jaccard_tol"], rec["settings"]["flip_tol"]) == (1.0, 1.0)  # the options won
     # a 3-bit TFC needs more of everything than a 2-bit one: the rule takes w2a2
     r3, r2 = (c["resources"] for c in rec["candidates"])
     assert r3["LUT4"] > r2["LUT4"] and rec["choice"]["name"] == "w2a2"
