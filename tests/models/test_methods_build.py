@@ -26,7 +26,8 @@ CASES = {
 def _build(out: Path, method: str, epochs: int, until: str) -> dict:
     preset, extra = CASES[method]
     argv = ["build", "--preset", preset, "--method", method, "--epochs", str(epochs), "--out", str(out)]
-    assert main([*argv, *extra, "--until", until]) == 0
+    # no decision map: it is tested in tests/qnnflow/test_hwmap.py, and 16,384 frames more here
+    assert main([*argv, *extra, "--until", until, "--hw-map", "0"]) == 0
     return json.loads((out / "metrics.json").read_text())
 
 

@@ -17,10 +17,15 @@ from qnnflow.cli import main
 pytest.importorskip("torch")
 
 
+# a small decision map: the 128 x 128 default simulates 16,384 more frames (the map itself is
+# tested in tests/qnnflow/test_hwmap.py and the first-hour test)
+MAP = ("--hw-map", "16", "--hw-map-stalls", "1")
+
+
 @pytest.mark.synth
 def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_path, capsys):
     out = tmp_path / "digits"
-    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25"]) == 0
+    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25", *MAP]) == 0
     printed = capsys.readouterr().out
     assert "build complete (train " in printed and printed.count("build complete") == 1
     assert "bitstream: bitstream:" not in printed
@@ -64,7 +69,7 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
 
     # an unchanged rerun reuses every stage, the bitstream included
     stamp = bit.stat().st_mtime_ns
-    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25"]) == 0
+    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25", *MAP]) == 0
     printed = capsys.readouterr().out
     assert "up to date (same RTL, settings and tools); reusing it" in printed
     assert bit.stat().st_mtime_ns == stamp
