@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from qnnflow.models.boundary_metrics import PCASlice, boundary_mask, junction_mask  # noqa: E402
 
 # Class colours: tab10 with its grey (index 7) replaced by navy, so that no class looks like the
@@ -213,6 +214,8 @@ def plot_sensitivity(sens: dict[str, list[dict]], path: Path | str) -> Path:
         ax.set_xlabel(label + " (the other at its recorded value)")
         ax.set_ylabel("chosen bit width")
         right.set_ylabel("held-out flips of the choice")
+        for a in (ax, right):  # widths and flips are counts
+            a.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if vary == "jaccard_tol":
             h1, l1 = ax.get_legend_handles_labels()
