@@ -153,6 +153,7 @@ def test_tfc_w2a2_decides_like_qonnx_on_its_decision_boundary(tfc, third_party_d
 # ---------------------------------------------------------------------------------------------
 # CNV-w1a1 with random weights, integer logits out, batch mode
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow  # 80 s; `make test-all` (the digits CNN covers the same layers in `make test`)
 def test_cnv_w1a1_random_weights_bit_exact(tmp_path_factory):
     from qnnflow.sim.stitch import simulate
 
