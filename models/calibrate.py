@@ -362,7 +362,11 @@ def calibrate(cfg: BuildConfig, build: Path | str, log: Callable[[str], None] = 
         f"bits; boundary rule: calibration Jaccard <= {tol.jaccard}, flip rate <= {tol.flip}"
     )
     state = _source_state(cfg, build)
-    rounded = _learned_rounding(preset.topology, split, ref, widths, cfg, log) if cfg.cal_rounding_steps else {}
+    rounded = {}
+    if cfg.cal_rounding_steps:  # rounds the weights the candidates start from (the QAT ones with cal_from "qat")
+        base = load_checkpoint(build / "float_model.pt")
+        base.load_state_dict(state)
+        rounded = _learned_rounding(preset.topology, split, base, widths, cfg, log)
     stamps.invalidate(build, "calibrate")
     with stamps.staged(build, "calibrate") as staging, tempfile.TemporaryDirectory() as tmp:
         search = Search(preset.topology, split, state, cfg, views, tol, Path(tmp), log, rounded)

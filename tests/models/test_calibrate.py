@@ -281,3 +281,22 @@ def test_report_shows_the_calibration_only_for_the_model_compiled(tmp_path):
     assert md.count("\n| w4a4 | uniform | 0.9000 | 0 | 0.700 | no |") == 1
     (tmp_path / "calibration" / "model.onnx").write_bytes(b"another")  # compiled something else since
     assert current_calibration(tmp_path) is None
+
+
+def test_calibrate_from_the_qat_weights_with_learned_rounding(tiny_build, tmp_path):
+    import shutil
+
+    out = tmp_path / "q"
+    shutil.copytree(tiny_build, out)
+    cfg = BuildConfig(calibrate=Calibration.BOUNDARY, cal_from="qat", cal_rounding_steps=5, cal_max_bits=3,
+                      cal_min_bits=3, cal_mixed=False, cal_grid=12, cal_jaccard_tol=1.0, cal_flip_tol=1.0)  # fmt: skip
+    rec = cal.calibrate(cfg, out, log=lambda _m: None)
+    assert rec["from"] == "qat" and rec["settings"]["rounding_steps"] == 5
+    chosen = load_checkpoint(out / "calibration" / "model.pt")
+    # the deployed first conv holds the QAT weights rounded on the 3-bit grid (not the float twin's)
+    qat_w = load_checkpoint(tiny_build / "model.pt").state_dict()["1.weight"]
+    float_w = load_checkpoint(tiny_build / "float_model.pt").state_dict()["1.weight"]
+    got = chosen[1].quant_weight().value.detach()
+    step = float(qat_w.abs().max()) / 3
+    assert float((got - qat_w).abs().max()) <= step + 1e-6  # within one grid step of the QAT weights
+    assert not torch.allclose(qat_w, float_w)
