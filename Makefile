@@ -9,6 +9,8 @@ PYTHON    ?= python3# interpreter used to create .venv
 JOBS      ?= 2# pytest-xdist workers for `make test`
 DATA      ?=# data set (digits, mnist, mnist-5k, fashion-mnist, cifar10); empty: the preset's
 DATA_DIR  ?=# folder with the data set's files (MNIST / Fashion-MNIST IDX, CIFAR-10 batches)
+SPACE     ?=# design space of `make explore` (TOML); empty: the digits space shipped with qnnflow
+OUT       ?=# sweep folder of `make explore`; empty: build/explore/<space name>
 
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -16,7 +18,7 @@ STAMP := $(VENV)/.qnnflow-installed
 BUILD := build/$(NAME)
 DATA_ARGS := $(if $(DATA),--dataset $(DATA)) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
-.PHONY: help setup test test-all bitstream sim bench lint clean doctor
+.PHONY: help setup browser test test-all bitstream sim bench explore lint clean doctor
 
 help:
 	@echo "make bitstream  train, compile, simulate, implement the default model ($(PRESET) -> $(BUILD))"
@@ -24,6 +26,7 @@ help:
 	@echo "make test-all   also the slow tests (full MNIST test set, CNV)"
 	@echo "make sim        train, compile (when needed) and simulate $(BUILD): 0 mismatches required"
 	@echo "make bench      benchmarks, results as JSON under bench/results/"
+	@echo "make explore    accuracy against resources over the digits space (SPACE=file.toml): build/explore/"
 	@echo "make lint       ruff, verilator --lint-only -Wall, Yosys read/elaborate of every RTL module"
 	@echo "make doctor     which tools were found, their versions, what is missing"
 	@echo "make setup      create $(VENV) and install pinned versions (constraints.txt)"
@@ -40,11 +43,20 @@ $(STAMP): pyproject.toml constraints.txt
 doctor: setup
 	$(VENV)/bin/qnnflow doctor
 
-test: setup
-	$(PY) -m pytest -n $(JOBS) -m "not slow"
+# The HTML report's test drives a real browser: Debian's chromium, installed here when missing
+# (as root; otherwise the test is skipped and this says how to install it).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium (the explore report's browser test)"; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "note: chromium is missing; the HTML report test is skipped (sudo apt-get install chromium)"; fi; }
 
-test-all: setup
-	$(PY) -m pytest -n $(JOBS)
+test: setup browser
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not slow"
+
+test-all: setup browser
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup
 
 bitstream: setup
 	$(VENV)/bin/qnnflow build --preset $(PRESET) --out $(BUILD) --board $(BOARD) --clock-mhz $(CLOCK_MHZ) $(DATA_ARGS)
@@ -55,6 +67,9 @@ sim: setup
 
 bench: setup
 	$(PY) -m qnnflow.bench
+
+explore: setup
+	$(VENV)/bin/qnnflow explore $(SPACE) $(if $(OUT),--out $(OUT))
 
 lint: setup
 	$(VENV)/bin/ruff check qnnflow models flows sim hw tests

@@ -311,6 +311,24 @@ def cmd_gcn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """``qnnflow explore``: a design-space sweep (or search) on Ray; the table, fronts and report."""
+    from qnnflow.explore import explore, load_space
+
+    space = load_space(args.space)
+    if args.list:
+        for p in space.points:
+            print(p.name)
+        for why in space.skipped:
+            print(f"left out: {why}")
+        return 0
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, not {args.workers}")
+    res = explore(space, args.out, address=args.address, workers=args.workers, search=args.search,
+                  trials=args.trials, population=args.population)  # fmt: skip
+    return 0 if all(r["status"] != "failed" for r in res["rows"]) else errors.EXIT_TOOL
+
+
 def _analyze_pde(args: argparse.Namespace) -> int:
     from qnnflow.models.pde_study import run_study
 
@@ -355,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
             "lint-rtl": cmd_lint_rtl,
             "analyze": cmd_analyze,
             "gcn": cmd_gcn,
+            "explore": cmd_explore,
         },
         description=__doc__.splitlines()[0],
     )

@@ -38,6 +38,7 @@ def build_parser(commands: Mapping[str, Command], description: str) -> argparse.
     _lint_rtl(sub, commands)
     _analyze(sub, commands)
     _gcn(sub, commands)
+    _explore(sub, commands)
     return parser
 
 
@@ -271,6 +272,22 @@ def _gcn(sub, commands: Mapping[str, Command]) -> None:
         "--labels-per-class", type=int, help="labelled nodes per class (default 2 on karate, 10 on digits-knn)"
     )
     p.set_defaults(func=commands["gcn"])
+
+
+def _explore(sub, commands: Mapping[str, Command]) -> None:
+    p = sub.add_parser(
+        "explore", help="accuracy against resources over a design space (TOML), on Ray: table, Pareto plots, HTML"
+    )
+    p.add_argument("space", nargs="?", help="space file (default: the digits space shipped with qnnflow)")
+    p.add_argument("--out", help="sweep folder (default build/explore/<space name>); a rerun resumes it")
+    p.add_argument("--address", help="a running Ray cluster to use (default: a local instance sized to the machine)")
+    p.add_argument("--workers", type=int, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--search", choices=["grid", "nsga2"], default="grid",
+                   help="grid: every point (default); nsga2: a multi-objective search over the same axes")
+    p.add_argument("--trials", type=int, default=24, help="nsga2: trials (default 24)")
+    p.add_argument("--population", type=int, default=8, help="nsga2: points per generation (default 8)")
+    p.add_argument("--list", action="store_true", help="print the space's points and exit")
+    p.set_defaults(func=commands["explore"])
 
 
 def add_method_args(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # modules of qnnflow/ below every folder: configuration, errors, tools, provenance, the link protocol
 BASE = ("__init__", "config", "errors", "toolchain", "sysdeps", "stamps", "link")
 # modules of qnnflow/ above every folder: they join the stages
-TOP = ("__main__", "build", "cli", "cli_args", "host", "hwmap", "bench")
+TOP = ("__main__", "build", "cli", "cli_args", "host", "hwmap", "bench", "explore")
 # layer -> the layers it may import (itself included)
 ALLOWED = {
     "base": {"base"},

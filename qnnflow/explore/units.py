@@ -1,0 +1,285 @@
+"""The work of a sweep, in cached units: train, compile, sim (stitched simulation), implement.
+
+A unit lives in ``<sweep>/units/<kind>/<key>/`` and is done when its ``record.json`` exists (written
+last, atomically). ``key`` is a content hash of everything the unit's result depends on: its
+settings, the digests of the files it reads (the trained model, the generated RTL), the package
+version and the digest of the package code it runs. Points that share a unit share its work, a
+rerun of a sweep finds finished units on disk, and a unit that was killed half-way (no record) is
+started again from an empty folder.
+
+Errors that are results -- a folding target the model cannot reach, a design that does not fit the
+part -- are recorded like any result (``record["error"]``) and not retried. A hardware decision that
+differs from the software's, or a bug, is not a result: it raises, and the point is reported failed
+(and retried on the next run).
+
+Each unit's output (the stages' progress, tool logs) goes to its ``log.txt``, not to the sweep's
+terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from qnnflow import __version__, stamps
+from qnnflow.config import Board, BuildConfig, Calibration, TrainMethod
+from qnnflow.errors import FlowError, MismatchError
+
+KINDS = ("train", "compile", "sim", "implement")
+COMPUTED_LOG = "computed.log"  # one line per unit computed (not reused): "<kind> <key> <node>"
+_TRAIN_FILES = ("model.onnx", "model.pt", "float_model.pt", "test_inputs.npy", "test_labels.npy", "metrics.json")
+
+
+def content_key(kind: str, inputs: dict) -> str:
+    """The unit's key: the hash of its inputs (canonical JSON) with the package version."""
+    blob = json.dumps({"kind": kind, "version": __version__, **inputs}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def node_id() -> str:
+    """The Ray node this process runs on ("local" outside Ray)."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except ImportError:  # pragma: no cover - ray is a dependency
+        pass
+    return "local"
+
+
+@contextlib.contextmanager
+def _captured(log: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (also those of child processes) to ``log``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "a") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def run_unit(root: Path, kind: str, inputs: dict, work: Callable[[Path], dict], folder: Path | None = None) -> dict:
+    """The record of unit ``kind`` with ``inputs``: read from disk when it was done before, else made by
+    ``work(folder)`` (which returns the metrics). ``folder``: where ``work`` runs when that is another
+    unit's folder (sim runs in its compile unit's folder, on the RTL there)."""
+    key = content_key(kind, inputs)
+    own = Path(root) / "units" / kind / key
+    rec_path = own / "record.json"
+    if rec_path.is_file():
+        return {**json.loads(rec_path.read_text()), "cached": True}
+    if own.exists():  # a killed run's leftovers
+        shutil.rmtree(own)
+    own.mkdir(parents=True)
+    (own / "running.json").write_text(json.dumps({"pid": os.getpid(), "node": node_id()}))
+    start = time.perf_counter()
+    error = None
+    with _captured(own / "log.txt"):
+        try:
+            metrics = work(folder or own)
+        except MismatchError:
+            raise  # hardware != software: never a result to keep
+        except (FlowError, ValueError) as err:  # a result: the design cannot be made as asked
+            metrics, error = {}, f"{type(err).__name__}: {err}"
+    rec = {
+        "kind": kind, "key": key, "inputs": inputs, "metrics": metrics, "error": error,
+        "folder": str(folder or own), "seconds": round(time.perf_counter() - start, 2),
+        "node": node_id(), "host": socket.gethostname(),
+    }  # fmt: skip
+    tmp = own / "record.tmp"
+    tmp.write_text(json.dumps(rec, indent=1, default=str))
+    os.replace(tmp, rec_path)
+    with open(Path(root) / "units" / COMPUTED_LOG, "a") as f:
+        f.write(f"{kind} {key} {rec['node']}\n")
+    (own / "running.json").unlink()
+    return {**rec, "cached": False}
+
+
+# -- the four kinds -------------------------------------------------------------------------------
+def build_config(point: dict, settings: dict) -> BuildConfig:
+    """The build configuration of a point's training (and the folding it is compiled for)."""
+    method = point["method"]
+    return BuildConfig(
+        name="explore",
+        preset=f"{point['topology']}-{point['precision']}",
+        dataset=settings.get("dataset"),
+        seed=point["seed"],
+        epochs=settings.get("epochs"),
+        board=Board(point["board"]),
+        clock_mhz=point["clock_mhz"],
+        method=TrainMethod.STE if method == "calibrated" else TrainMethod(method),
+        calibrate=Calibration.BOUNDARY if method == "calibrated" else Calibration.NONE,
+        hw_map_grid=0,
+    )
+
+
+def train_inputs(point: dict, settings: dict) -> dict:
+    """What a trained model depends on (the key of its train unit)."""
+    return {
+        "preset": f"{point['topology']}-{point['precision']}", "method": point["method"], "seed": point["seed"],
+        "dataset": settings.get("dataset"), "epochs": settings.get("epochs"),
+        "source": stamps.source_digest("models", "flows") + stamps.digest_path(Path(__file__).parents[1] / "config.py"),
+    }  # fmt: skip
+
+
+def train(root: Path, point: dict, settings: dict, threads: int = 1) -> dict:
+    def work(folder: Path) -> dict:
+        import torch
+
+        from qnnflow.build import stage_calibrate, stage_train
+
+        torch.set_num_threads(threads)  # the CPUs Ray gave this task; also what makes training repeatable
+        cfg = build_config(point, settings)
+        cfg.write(folder)
+        stage_train(cfg, folder)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        out = {
+            "test_accuracy": metrics["test_accuracy"],
+            "float_test_accuracy": metrics.get("float_test_accuracy"),
+            "train_seconds": metrics.get("train_seconds"),
+        }
+        deployed = folder / "model.onnx"
+        if cfg.calibrate is Calibration.BOUNDARY:
+            stage_calibrate(cfg, folder)
+            rec = json.loads((folder / "calibration" / "calibration.json").read_text())
+            out["test_accuracy"] = rec["choice"]["test"]["accuracy"]
+            out["deployed"] = rec["choice"]["name"]
+            deployed = folder / "calibration" / "model.onnx"
+        out.update(boundary_metrics(folder, cfg))
+        out["onnx"] = str(deployed)
+        out["onnx_digest"] = stamps.digest_path(deployed)
+        out["test_digest"] = stamps.digest_path(folder / "test_inputs.npy")
+        return out
+
+    return run_unit(root, "train", train_inputs(point, settings), work)
+
+
+def boundary_metrics(folder: Path, cfg: BuildConfig, grid: int = 64) -> dict:
+    """The deployed model against its float twin: test-set label flips and the PCA slice's boundary
+    Jaccard distance (qnnflow.models.boundary_metrics)."""
+    import numpy as np
+
+    from qnnflow.models.boundary_metrics import pca_slice, predict_logits, slice_comparison, slice_labels
+    from qnnflow.models.train import load_checkpoint
+
+    qpath = folder / "calibration" / "model.pt" if cfg.calibrate is Calibration.BOUNDARY else folder / "model.pt"
+    fpath = folder / "float_model.pt"
+    if not fpath.is_file():
+        return {}
+    q, ref = load_checkpoint(qpath), load_checkpoint(fpath)
+    x = np.load(folder / "test_inputs.npy")
+    flips = int((predict_logits(q, x).argmax(1) != predict_logits(ref, x).argmax(1)).sum())
+    s = pca_slice(x, grid)
+    cmp = slice_comparison(slice_labels(ref, s), slice_labels(q, s), radius=1)
+    return {"flips": flips, "flip_rate": flips / len(x), "jaccard": cmp["slice_jaccard_distance"]}
+
+
+def compile_(root: Path, trained: dict, point: dict, settings: dict, cycles: int) -> dict:
+    """Compile the trained model for ``cycles`` per frame: the dataflow graph, folding, estimates."""
+    tm = trained["metrics"]
+    inputs = {
+        "onnx": tm["onnx_digest"], "test": tm["test_digest"], "cycles": cycles,
+        "source": stamps.source_digest("flows", "hw"),
+    }  # fmt: skip
+
+    def work(folder: Path) -> dict:
+        from qnnflow.build import stage_compile
+
+        src = Path(trained["folder"])
+        for name in _TRAIN_FILES:
+            _link(src / name, folder / name)
+        cfg = build_config(point, settings).replace(target_cycles=cycles, clock_mhz=100.0, calibrate=Calibration.NONE)
+        _link(Path(tm["onnx"]), folder / "model.onnx", replace=True)  # the deployed model (calibrated or not)
+        cfg.write(folder)
+        stage_compile(cfg, folder)
+        est = json.loads((folder / "estimates.json").read_text())
+        ver = json.loads((folder / "verification.json").read_text())
+        return {"estimates": _estimate_totals(est), "ii_estimated": _ii(est), "compiled_accuracy": ver.get("accuracy")}
+
+    return run_unit(root, "compile", inputs, work)
+
+
+def _link(src: Path, dst: Path, replace: bool = False) -> None:
+    if not src.exists():
+        return
+    if replace and dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _ii(est: dict) -> int | None:
+    return est.get("ii_cycles", est.get("network", {}).get("ii_cycles"))
+
+
+def _estimate_totals(est: dict) -> dict:
+    """The network's estimated totals per family, as numbers."""
+    totals = est.get("totals") or est.get("network", {}).get("totals") or {}
+    return {fam: {k: int(v) for k, v in t.items()} for fam, t in totals.items()} if totals else {}
+
+
+def sim(root: Path, compiled: dict, frames: int = 0) -> dict:
+    """Simulate the compiled design (Verilator, the whole test set or ``frames``): 0 mismatches or raise."""
+    inputs = {"compile": compiled["key"], "frames": frames, "source": stamps.source_digest("flows", "sim", "hw")}
+
+    def work(folder: Path) -> dict:
+        from qnnflow.config import SimMode
+        from qnnflow.sim.stitch import simulate
+
+        r = simulate(folder, mode=SimMode.BATCH, frames=frames or None, reuse=True)
+        if r["mismatches"]:
+            raise MismatchError(
+                f"{r['mismatches']} of {r['frames']} frames differ between the hardware and the dataflow graph "
+                f"in {folder}"
+            )
+        return {
+            "frames": r["frames"], "mismatches": r["mismatches"], "hw_accuracy": r["hw_accuracy"],
+            "cycles_measured": r["cycles_per_frame_measured"], "cycles_estimated": r["cycles_per_frame_estimated"],
+            "rtl_digest": stamps.rtl_digest(folder),
+        }  # fmt: skip
+
+    return run_unit(root, "sim", inputs, work, folder=Path(compiled["folder"]))
+
+
+def implement(root: Path, simulated: dict, compiled: dict, board: str, clock_mhz: float, seed: int) -> dict:
+    """Synthesis, place and route (and packing when the clock is met) of the simulated RTL on ``board``."""
+    from qnnflow.flows.implement.boards import board_spec
+
+    spec = board_spec(board)
+    inputs = {
+        "rtl": simulated["metrics"]["rtl_digest"], "board": board, "clock_mhz": clock_mhz, "seed": seed,
+        "source": stamps.source_digest("flows", "hw"),
+    }  # fmt: skip
+
+    def work(folder: Path) -> dict:
+        from qnnflow.flows.implement.design import accelerator_design
+        from qnnflow.flows.implement.pnr import implement as place_and_route
+
+        design = accelerator_design(Path(compiled["folder"]))
+        r = place_and_route(folder, board, clock_mhz, design=design, name="accelerator", seed=seed,
+                            require_timing=False)  # fmt: skip
+        fmax = r.fmax.get(min(r.fmax, key=lambda k: r.fmax[k].get("achieved", 0)), {}) if r.fmax else {}
+        return {"family": spec.family, "utilization": r.utilization, "fmax_mhz": fmax.get("achieved"),
+                "clock_mhz": r.clock_mhz, "timing_met": r.timing_met, "bitstream": r.bitstream,
+                "cells": r.yosys_cells}  # fmt: skip
+
+    return run_unit(root, "implement", inputs, work)

@@ -1,0 +1,133 @@
+"""The space file of qnnflow explore, the Pareto front, and the rows made from unit records (no Ray)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from qnnflow.explore.pareto import front, parse_objective
+from qnnflow.explore.results import make_row
+from qnnflow.explore.space import DEFAULT_SPACE, SpaceError, load_space, parse_space
+
+
+def _grid(**axes) -> dict:
+    return {"explore": {"fidelity": "estimate"}, "grid": [{"topology": "digits-cnn", "cycles": 9216, **axes}]}
+
+
+def test_default_space_covers_what_the_issue_names():
+    space = load_space(DEFAULT_SPACE)
+    pts = space.points
+    assert len(pts) >= 12
+    assert {p.precision for p in pts} >= {"w1a1", "wtat", "w2a2", "w3a3", "w4a4", "w8a8"}
+    assert len({p.cycles for p in pts}) >= 2
+    assert {p.board for p in pts} == {"ulx3s-85f", "icebreaker"}
+    assert space.settings.fidelity == "implement"
+    assert len({p.name for p in pts}) == len(pts)
+    # ana crossed with the other precisions is left out, and said so
+    assert any("ANA" in why for why in space.skipped)
+    assert {p.method for p in pts if p.precision == "wtat"} == {"ste", "ana"}
+
+
+def test_grid_is_the_product_and_grids_are_united():
+    data = _grid(precision=["w1a1", "w2a2"], board=["ulx3s-85f", "icebreaker"], seed=[0, 1])
+    data["grid"].append(
+        {"topology": "digits-cnn", "precision": "w2a2", "cycles": 9216, "board": "icebreaker", "seed": 1}
+    )  # fmt: skip  (already in the first grid)
+    data["grid"].append({"topology": "tfc", "precision": "w1a1", "fps": 1000, "clock_mhz": 50})
+    space = parse_space(data)
+    assert len(space.points) == 2 * 2 * 2 + 1
+    tfc = [p for p in space.points if p.topology == "tfc"][0]
+    assert tfc.target_cycles() == 50_000  # 50 MHz / 1,000 frames/s
+    assert tfc.board == "ulx3s-85f" and tfc.method == "ste" and tfc.seed == 0
+
+
+def test_untrainable_pairs_are_left_out():
+    space = parse_space(_grid(precision=["w1a1", "wtat", "w2a2"], method=["ste", "ana", "stochastic-binary"]))
+    got = {(p.precision, p.method) for p in space.points}
+    assert got == {("w1a1", "ste"), ("wtat", "ste"), ("w2a2", "ste"), ("wtat", "ana"), ("w1a1", "stochastic-binary")}
+    assert len(space.skipped) == 9 - len(got)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"grid": [{"topology": "digits-cnn", "precision": "w2a2"}]}, "either cycles"),
+        (_grid(precision="w9a2"), "w<W>a<A>"),
+        (_grid(precision="w2a2", board="zedboard"), "unknown board 'zedboard'"),
+        (_grid(precision="w2a2", topology="resnet"), "unknown topology 'resnet'"),
+        (_grid(precision="w2a2", method="adam"), "method 'adam'"),
+        (_grid(precision="w2a2", cycles=-4), "cycles target -4"),
+        (_grid(precision="w2a2", colour="red"), "unknown axes ['colour']"),
+        (_grid(precision="w2a2", method="ana"), "every combination was left out"),
+        ({"explore": {"fidelity": "bitstream"}, "grid": [{}]}, "fidelity must be one of"),
+        ({"explore": {"objectives": ["accuracy:speed"]}, "grid": [{}]}, "unknown metric 'speed'"),
+        ({"explore": {}, "grids": []}, "unknown tables ['grids']"),
+        ({"explore": {}}, "no [[grid]] table"),
+    ],
+)
+def test_bad_spaces_say_what_was_expected(data, message):
+    with pytest.raises(SpaceError, match=None) as info:
+        parse_space(data, "s.toml")
+    assert message in str(info.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(SpaceError, match="space file not found"):
+        load_space(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[explore\n")
+    with pytest.raises(SpaceError, match="not valid TOML"):
+        load_space(bad)
+
+
+def _brute_front(rows, y, x, sy, sx):
+    """Points no other point of the board beats on both metrics (the definition, by enumeration)."""
+    out = set()
+    for r in rows:
+        beaten = any(
+            o is not r and o["board"] == r["board"] and sy * o[y] >= sy * r[y] and sx * o[x] >= sx * r[x]
+            and (sy * o[y] > sy * r[y] or sx * o[x] > sx * r[x])
+            for o in rows
+        )  # fmt: skip
+        if not beaten:
+            out.add(r["name"])
+    return out
+
+
+def test_pareto_front_equals_the_definition():
+    rng = random.Random(7)
+    for _ in range(30):
+        rows = [{"name": f"p{k}", "board": rng.choice(["a", "b"]), "status": "ok",
+                 "accuracy": rng.choice([0.8, 0.85, 0.9, 0.95]), "luts": rng.randrange(100, 120),
+                 "jaccard": rng.random()} for k in range(12)]  # fmt: skip
+        assert {r["name"] for r in front(rows, "accuracy", "luts")} == _brute_front(rows, "accuracy", "luts", 1, -1)
+        assert {r["name"] for r in front(rows, "jaccard", "luts")} == _brute_front(rows, "jaccard", "luts", -1, -1)
+    # failed points and points without the metric are never on a front
+    rows = [{"name": "a", "board": "b", "status": "failed", "accuracy": 1.0, "luts": 1},
+            {"name": "b", "board": "b", "status": "ok", "accuracy": 0.5, "luts": None},
+            {"name": "c", "board": "b", "status": "ok", "accuracy": 0.5, "luts": 10}]  # fmt: skip
+    assert [r["name"] for r in front(rows, "accuracy", "luts")] == ["c"]
+    assert parse_objective("accuracy:fps_per_lut") == ("accuracy", "fps_per_lut")
+
+
+def test_row_from_unit_records():
+    space = parse_space(_grid(precision="w2a2", board="ulx3s-85f"))
+    p = space.points[0]
+    recs = {
+        "train": {"metrics": {"test_accuracy": 0.9, "float_test_accuracy": 0.95, "flips": 3, "jaccard": 0.4}},
+        "compile": {"metrics": {"estimates": {"ecp5": {"LUT4": 1100, "DP16KD": 4}}, "ii_estimated": 9216}},
+        "sim": {"metrics": {"hw_accuracy": 0.9, "frames": 360, "mismatches": 0, "cycles_measured": 9216}},
+        "implement": {"metrics": {"utilization": {"TRELLIS_COMB": {"used": 1000}, "TRELLIS_FF": {"used": 700},
+                                                  "DP16KD": {"used": 5}}, "fmax_mhz": 92.16, "timing_met": False}},
+    }  # fmt: skip
+    row, _ = make_row(p, "ecp5", recs, "implement")
+    assert (row["luts"], row["ffs"], row["brams"], row["dsps"]) == (1000, 700, 5, 0)
+    assert row["fps"] == pytest.approx(92.16e6 / 9216)
+    assert row["fps_per_lut"] == pytest.approx(10.0)
+    assert row["lut_est_error_pct"] == pytest.approx(10.0)
+    recs["implement"]["error"] = "FlowError: does not fit"
+    row, _ = make_row(p, "ecp5", recs, "implement")
+    assert row["status"] == "does-not-fit"
+    assert list(itertools.islice(row, 3)) == ["name", "topology", "precision"]

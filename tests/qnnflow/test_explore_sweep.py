@@ -1,0 +1,221 @@
+"""qnnflow explore on Ray: shared units, the table against independent facts, an interrupted sweep
+(Ctrl-C, then a killed Ray worker) resumed to the same table, a two-node cluster, the HTML report in
+a real browser.
+
+The sweeps run at the "estimate" fidelity on a tiny space (training of two epochs): what is tested
+here is the engine, not the flow's stages, which have their own tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qnnflow.explore import explore, load_space
+from qnnflow.explore.pareto import front
+from qnnflow.explore.units import COMPUTED_LOG
+
+ray = pytest.importorskip("ray")
+# one xdist worker runs this module (make test: --dist loadgroup), so the sweep fixture runs once
+pytestmark = pytest.mark.xdist_group("explore")
+
+SPACE = """
+[explore]
+name = "tiny"
+dataset = "digits"
+fidelity = "estimate"
+epochs = 2
+objectives = ["accuracy:luts", "jaccard:luts"]
+
+[[grid]]
+topology = "digits-cnn"
+precision = ["w1a1", "w2a2"]
+cycles = [9216, 36864]
+board = ["ulx3s-85f", "icebreaker"]
+"""
+TABLE_KEYS = ["name", "status", "sw_accuracy", "accuracy", "flips", "jaccard", "ii_estimated", "luts_est", "brams_est"]
+
+
+def _space(tmp: Path) -> Path:
+    path = tmp / "space.toml"
+    path.write_text(SPACE)
+    return path
+
+
+def _computed(out: Path) -> list[tuple[str, str]]:
+    path = out / "units" / COMPUTED_LOG
+    return [tuple(line.split()[:2]) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """The uninterrupted sweep of the tiny space, on a local Ray instance of 2 CPUs."""
+    tmp = tmp_path_factory.mktemp("explore")
+    out = tmp / "sweep"
+    res = explore(_space(tmp), out, workers=2, say=lambda s: None)
+    return out, res
+
+
+def test_units_are_shared_and_rows_match_the_compiled_graphs(sweep):
+    from qnnflow.flows.compile.estimates import totals
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    out, res = sweep
+    rows = res["rows"]
+    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
+    kinds = [k for k, _ in _computed(out)]
+    assert kinds.count("train") == 2  # one model per precision, shared by 2 foldings x 2 boards
+    assert kinds.count("compile") == 4  # one design per precision and folding, shared by the boards
+    for r in rows:
+        keys = json.loads((out / "points" / r["name"] / "units.json").read_text())
+        folder = out / "units" / "compile" / keys["compile"]
+        t = totals(ModelWrapper(str(folder / "dataflow.onnx")), "ecp5")  # the estimate, recomputed
+        assert (r["luts_est"], r["brams_est"]) == (t["LUT4"], t["DP16KD"])
+        assert r["ii_estimated"] <= r["target_cycles"]
+        labels = np.load(folder / "test_labels.npy")
+        trained = json.loads((out / "units" / "train" / keys["train"] / "record.json").read_text())
+        assert r["accuracy"] == trained["metrics"]["test_accuracy"]
+        assert 0 <= r["flips"] <= len(labels)
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["name"]) == [p.name for p in load_space(_space(out.parent)).points]
+    assert pd.read_parquet(out / "results.parquet")["luts_est"].tolist() == table["luts_est"].tolist()
+    # the front printed in the report is the front of the table's rows
+    html = res["report"].read_text()
+    for r in front(rows, "accuracy", "luts_est"):
+        assert r["name"] in html.split("Pareto front:")[1]
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _explore_process(space: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "qnnflow", "explore", str(space), "--out", str(out), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _running_unit_pid(out: Path, old: set[int]) -> tuple[int, Path] | None:
+    """The process of a unit running now (not a leftover of the interrupted run), and its marker."""
+    for path in (out / "units").glob("*/*/running.json"):
+        try:
+            pid = json.loads(path.read_text())["pid"]
+            if pid not in old:
+                os.kill(pid, 0)
+                return pid, path
+        except (OSError, ValueError, KeyError):  # finished meanwhile, or half written
+            continue
+    return None
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.is_file() else []
+
+
+def test_interrupted_and_killed_sweep_resumes_to_the_same_table(sweep, tmp_path):
+    ref_out, _ = sweep
+    out = tmp_path / "sweep"
+    space = _space(tmp_path)
+    # 1. Ctrl-C once some points are recorded
+    proc = _explore_process(space, out)
+    _wait_for(lambda: len(_lines(out / "points.jsonl")) >= 2, 240, "two finished points")
+    proc.send_signal(signal.SIGINT)
+    log, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, log
+    done_before = [json.loads(line)["row"]["name"] for line in _lines(out / "points.jsonl")]
+    assert 2 <= len(done_before) < 8, log
+    computed_before = set(_computed(out))
+    leftovers = {json.loads(p.read_text())["pid"] for p in (out / "units").glob("*/*/running.json")}
+    # 2. resume; kill the Ray worker of a unit that is running; Ray retries it
+    proc = _explore_process(space, out)
+    pid, killed = _wait_for(lambda: _running_unit_pid(out, leftovers), 240, "a running unit")
+    os.kill(pid, signal.SIGKILL)
+    log, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, log
+    assert (killed.parent / "record.json").is_file(), "the killed unit was not run again"
+    assert f"{len(done_before)} of 8 points already done" in log
+    # no finished point was computed again, and no unit finished before was computed again
+    names = [json.loads(line)["row"]["name"] for line in _lines(out / "points.jsonl")]
+    assert sorted(names) == sorted(set(names)) and len(names) == 8
+    after = _computed(out)
+    assert len(after) == len(set(after)), "a finished unit was computed twice"
+    assert computed_before <= set(after)
+    for name in done_before:
+        keys = json.loads((out / "points" / name / "units.json").read_text())
+        assert all((kind, key) in computed_before for kind, key in keys.items())
+    # the table is the uninterrupted sweep's
+    ref = pd.read_csv(ref_out / "results.csv")[TABLE_KEYS]
+    got = pd.read_csv(out / "results.csv")[TABLE_KEYS]
+    pd.testing.assert_frame_equal(got, ref, check_exact=True)
+
+
+def test_two_node_cluster_runs_points_on_both_nodes(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        res = explore(_space(tmp_path), tmp_path / "sweep", address=cluster.address, say=lambda s: None)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    assert len(res["rows"]) == 8 and all(r["status"] == "ok" for r in res["rows"])
+    timings = pd.read_csv(tmp_path / "sweep" / "timings.csv")
+    nodes = set(timings["train_node"])
+    records = [json.loads(p.read_text()) for p in (tmp_path / "sweep" / "units").glob("*/*/record.json")]
+    assert len({r["node"] for r in records}) == 2, "every unit ran on one node"
+    assert nodes <= {r["node"] for r in records}
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)")
+def test_html_report_in_headless_chromium(sweep):
+    from playwright.sync_api import sync_playwright
+
+    out, res = sweep
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync"],
+        )  # fmt: skip
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(res["report"].resolve().as_uri())
+        assert page.locator("#results tbody tr").count() == len(res["rows"])
+        assert page.locator("#count").inner_text() == str(len(res["rows"]))
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+        assert len(widths) == len(res["plots"]) >= 1 and all(w > 0 for w in widths)
+        # sorting by a column orders the rows by its numbers
+        header = page.locator("#results th", has_text="luts_est")
+        header.click()
+        col = page.eval_on_selector_all("#results th", "ths => ths.map(t => t.textContent)").index("luts_est")
+        values = page.eval_on_selector_all(
+            "#results tbody tr", f"rows => rows.map(r => parseFloat(r.cells[{col}].dataset.v))"
+        )
+        assert values == sorted(values)
+        link = page.locator("#results tbody tr a").first.get_attribute("href")
+        assert (out / link).is_file()
+        browser.close()
+    assert errors == []
