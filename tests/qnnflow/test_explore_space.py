@@ -131,3 +131,39 @@ def test_row_from_unit_records():
     row, _ = make_row(p, "ecp5", recs, "implement")
     assert row["status"] == "does-not-fit"
     assert list(itertools.islice(row, 3)) == ["name", "topology", "precision"]
+
+
+class _FakeSweep:
+    """The engine's interface with made-up metrics: accuracy grows with the weight width, LUTs with
+    width and parallelism (a known front)."""
+
+    def __init__(self, space):
+        self.space, self.computed = space, []
+
+    def run(self, points):
+        self.computed += [p.name for p in points]
+        rows = []
+        for p in points:
+            w = {"w1a1": 1, "w2a2": 2, "w3a3": 3, "w4a4": 4, "w8a8": 8}[p.precision]
+            rows.append({"name": p.name, "board": p.board, "status": "ok", "accuracy": 1 - 0.5**w,
+                         "luts": 100 * w * (36864 // p.cycles)})  # fmt: skip
+        return rows
+
+
+def test_nsga2_search_tries_points_of_the_space_and_finds_its_front():
+    from qnnflow.explore.search import nsga2
+
+    data = _grid(precision=["w1a1", "w2a2", "w3a3", "w4a4", "w8a8"], cycles=[9216, 36864], seed=[0, 1])
+    data["explore"]["objectives"] = ["accuracy:luts"]
+    space = parse_space(data)
+    sweep = _FakeSweep(space)
+    rows = nsga2(sweep, trials=40, population=6, seed=3, say=lambda s: None)
+    names = {p.name for p in space.points}
+    assert set(sweep.computed) <= names and len(rows) == len(set(sweep.computed))
+    all_rows = _FakeSweep(space).run(space.points)
+    true_front = {(r["accuracy"], r["luts"]) for r in front(all_rows, "accuracy", "luts")}
+    found = {(r["accuracy"], r["luts"]) for r in front(rows, "accuracy", "luts")}
+    assert found == true_front
+    assert len(rows) < len(space.points)  # it did not just sweep everything
+    with pytest.raises(ValueError, match="population of 2"):
+        nsga2(sweep, trials=4, population=1)
