@@ -26,12 +26,14 @@ def explore(
     search: str = "grid",
     trials: int = 24,
     population: int = 8,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] | None = None,
 ) -> dict:
     """Sweep (or search) ``space`` into ``out`` (default ``build/explore/<space name>``); write the
     table, the plots and ``report.html``. Returns {"rows", "table", "report", "plots", "seconds"}."""
     from qnnflow.explore import plots, report, results
     from qnnflow.explore.engine import Sweep
+
+    say = say or _say
 
     if not isinstance(space, Space):
         space = load_space(space)
@@ -63,6 +65,10 @@ def explore(
     say(f"[explore] {len(rows)} points in {out / 'results.csv'} ({len(bad)} failed); report {page}; "
         f"{secs / 60:.1f} min")  # fmt: skip
     return {"rows": rows, "table": out / "results.csv", "report": page, "plots": made, "seconds": secs}
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # progress shows up at once also when the output goes to a file
 
 
 __all__ = ["DEFAULT_SPACE", "explore", "load_space"]
