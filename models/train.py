@@ -116,7 +116,8 @@ def train_model(
     hooks = _method_hooks(method, preset, split, epochs, seed, cfg)
     tv = tv_config(cfg)
     if hooks is None:
-        model = build_model(preset, split.input_quant.bits, split.input_quant.scale, tv=tv)
+        lb = config_layer_bits(cfg)
+        model = build_model(preset, split.input_quant.bits, split.input_quant.scale, tv=tv, layer_bits=lb)
     else:
         model = hooks.model
     x = torch.as_tensor(split.x_train)
@@ -205,6 +206,11 @@ def load_checkpoint(path: Path | str) -> nn.Module:
     return model.eval()
 
 
+def config_layer_bits(cfg: BuildConfig | None) -> LayerBits | None:
+    """The per-layer widths the config trains (``layer_bits``), or None for the preset's own."""
+    return LayerBits.parse(cfg.layer_bits) if cfg is not None and cfg.layer_bits else None
+
+
 def _save_checkpoint(
     model: nn.Module,
     preset: Preset,
@@ -251,6 +257,7 @@ def _fingerprint(cfg: BuildConfig, preset: Preset) -> dict:
         "source": stamps.source_digest("models"),
         # an STE fingerprint without TV stays as it was
         **({} if cfg.method is TrainMethod.STE and not cfg.tv_iters else method_params(cfg)),
+        **({"layer_bits": cfg.layer_bits} if cfg.layer_bits else {}),
     }
 
 
@@ -273,7 +280,8 @@ def train_and_export(cfg: BuildConfig, out: Path | str, force: bool = False, flo
 
     result = train_model(preset, split, cfg.epochs, cfg.seed, method=cfg.method, cfg=cfg)
     _save_checkpoint(
-        result.model, preset, split, out / "model.pt", unit_scale=cfg.method is TrainMethod.ANA, tv=tv_config(cfg)
+        result.model, preset, split, out / "model.pt", unit_scale=cfg.method is TrainMethod.ANA, tv=tv_config(cfg),
+        layer_bits=config_layer_bits(cfg),
     )
     metrics: dict = {
         "preset": preset.name,

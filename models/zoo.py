@@ -112,6 +112,14 @@ class LayerBits:
     acts: tuple[int, ...]
 
     @classmethod
+    def parse(cls, name: str) -> LayerBits:
+        """``"w4.3.2a4.3"`` (as :attr:`name` writes it) -> LayerBits((4, 3, 2), (4, 3))."""
+        m = re.fullmatch(r"w(\d(?:\.\d)*)a(\d(?:\.\d)*)", name or "")
+        if m is None:
+            raise ValueError(f"per-layer widths are written w<W1>.<W2>...a<A1>.<A2>... (e.g. w4.3.2a4.3), not {name!r}")
+        return cls(tuple(int(b) for b in m[1].split(".")), tuple(int(b) for b in m[2].split(".")))
+
+    @classmethod
     def uniform(cls, topology: str, w: int, a: int) -> LayerBits:
         nw, na = LAYER_COUNTS[topology]
         return cls((w,) * nw, (a,) * na)

@@ -266,6 +266,7 @@ def _method_options(args: argparse.Namespace) -> dict:
         "ana_staggered": False if args.ana_simultaneous else None,
         "tv_iters": args.tv_iters,
         "tv_gamma": args.tv_gamma,
+        "layer_bits": args.layer_bits,
     }
     return {k: v for k, v in given.items() if v is not None}
 

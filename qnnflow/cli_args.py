@@ -296,6 +296,11 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("training method")
     g.add_argument(
+        "--layer-bits",
+        help="per-layer widths for QAT, e.g. w4.3.2a4.3 (weights of each conv/linear layer, then each activation; "
+        "with an integer preset such as digits-cnn-w8a8)",
+    )
+    g.add_argument(
         "--method",
         choices=[m.value for m in TrainMethod],
         help="ste: Brevitas QAT (default); ana: additive noise annealing (a <topology>-wtat preset); "

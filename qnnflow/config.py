@@ -97,6 +97,7 @@ class BuildConfig:
     ana_t_decay: int | None = None  # epochs per group's anneal; None: the groups share 3/4 of the epochs
     ana_alpha: float = 1.0  # exponent of the window schedules
     ana_staggered: bool = True  # groups annealed one after the other, input to output
+    layer_bits: str | None = None  # per-layer widths for QAT, "w4.3.2a4.3" (models.zoo.LayerBits); None: the preset's
     hw_map_grid: int = 128  # the hardware decision map: cells per side of the PCA slice (0: none)
     hw_map_stalls: int = 8  # of those cells, this many also through cocotb with random stalls
     tv_iters: int = 0  # TV smoothing steps after each hidden conv activation (0..3; 0: off)
@@ -154,6 +155,14 @@ class BuildConfig:
                 f"TV smoothing (tv_iters {self.tv_iters}) trains with --method ste, not {self.method.value}"
             )
 
+        if self.layer_bits is not None:
+            import re
+
+            if not re.fullmatch(r"w\d(\.\d)*a\d(\.\d)*", str(self.layer_bits)):
+                raise ValueError(f"layer_bits are written w<W1>.<W2>...a<A1>.<A2>... (e.g. w4.3.2a4.3), not "
+                                 f"{self.layer_bits!r}")  # fmt: skip
+            if self.method is not TrainMethod.STE or self.tv_iters or self.calibrate is not Calibration.NONE:
+                raise ValueError("per-layer widths (layer_bits) train with --method ste, no TV steps, no calibration")
         if self.cal_from not in ("float", "qat"):
             raise ValueError(f"cal_from must be float or qat, not {self.cal_from!r}")
         if not 2 <= self.cal_min_bits <= self.cal_max_bits <= 8:

@@ -6,7 +6,8 @@ A space file has one ``[explore]`` table of settings shared by every point and o
 
 =============  ==========================================================================
 ``topology``   zoo topologies (``digits-cnn``, ``tfc``, ``cnv``, ...)
-``precision``  ``w<W>a<A>`` with W, A in 1..8 or ``t`` (ternary): ``w1a1`` bipolar, ``wtat``
+``precision``  ``w<W>a<A>`` with W, A in 1..8 or ``t`` (ternary): ``w1a1`` bipolar, ``wtat``;
+               or per-layer widths ``w4.3.2a4.3`` (each weight layer, then each activation)
 ``method``     ``ste``, ``ana`` (ternary presets only), ``stochastic-binary`` (``w1a*``),
                ``calibrated`` (the build's boundary-aware calibration picks per-layer widths)
 ``cycles``     folding targets in cycles per frame, or ``fps`` (frames/s at the point's clock)
@@ -33,6 +34,7 @@ DEFAULT_SPACE = Path(__file__).parent / "spaces" / "digits.toml"
 FIDELITIES = ("estimate", "sim", "implement")  # compile only; + stitched simulation; + place and route
 METHODS = ("ste", "ana", "stochastic-binary", "calibrated")
 _PRECISION = re.compile(r"^w([1-8t])a([1-8t])$")
+_MIXED = re.compile(r"^w([2-8](?:\.[2-8])*)a([2-8](?:\.[2-8])*)$")  # per-layer widths (models.zoo.LayerBits)
 _GRID_KEYS = {"topology", "precision", "method", "cycles", "fps", "board", "clock_mhz", "seed"}
 _SETTINGS = {
     "name": str, "dataset": str, "fidelity": str, "epochs": int, "pnr_seed": int, "train_cpus": int,
@@ -55,8 +57,14 @@ class Point:
     seed: int
 
     @property
+    def layer_bits(self) -> str | None:
+        """Per-layer widths (``w4.3.2a4.3``) when the precision gives them, else None."""
+        return None if _PRECISION.match(self.precision) else self.precision
+
+    @property
     def preset(self) -> str:
-        return f"{self.topology}-{self.precision}"
+        """The zoo preset trained: per-layer widths train on the topology's w8a8 preset."""
+        return f"{self.topology}-{'w8a8' if self.layer_bits else self.precision}"
 
     @property
     def folding(self) -> str:
@@ -65,7 +73,8 @@ class Point:
     @property
     def name(self) -> str:
         """Readable and unique in its space: ``digits-cnn-w2a2.ste.c9216.ulx3s-85f.100MHz.s0``."""
-        return f"{self.preset}.{self.method}.{self.folding}.{self.board}.{self.clock_mhz:g}MHz.s{self.seed}"
+        model = f"{self.topology}-{self.precision}"
+        return f"{model}.{self.method}.{self.folding}.{self.board}.{self.clock_mhz:g}MHz.s{self.seed}"
 
     def target_cycles(self) -> int:
         """The folding target in cycles per frame (a frames/s target at this point's clock)."""
@@ -191,7 +200,7 @@ def _expand(grid: dict, where: str, skipped: list[str]) -> list[Point]:
     for topo, prec, method, (kind, target), board, clock, seed in itertools.product(
         topologies, precisions, methods, targets, boards, clocks, seeds
     ):
-        why = _untrainable(prec, method)
+        why = _untrainable(topo, prec, method)
         if why:
             skipped.append(f"{topo}-{prec} with {method}: {why}")
             continue
@@ -209,8 +218,11 @@ def _check_values(where, topologies, precisions, methods, targets, boards, clock
         if t not in TOPOLOGIES:
             raise SpaceError(f"{where}: unknown topology {t!r}; known: {', '.join(sorted(TOPOLOGIES))}")
     for p in precisions:
-        if not isinstance(p, str) or not _PRECISION.match(p):
-            raise SpaceError(f"{where}: precision {p!r} is not w<W>a<A> with W, A in 1..8 or t (e.g. w2a2, wtat)")
+        if not isinstance(p, str) or not (_PRECISION.match(p) or _MIXED.match(p)):
+            raise SpaceError(
+                f"{where}: precision {p!r} is not w<W>a<A> with W, A in 1..8 or t (e.g. w2a2, wtat), nor per-layer "
+                "widths of 2..8 bits (e.g. w4.3.2a4.3)"
+            )
     for m in methods:
         if m not in METHODS:
             raise SpaceError(f"{where}: method {m!r} is not one of {', '.join(METHODS)}")
@@ -230,7 +242,19 @@ def _check_values(where, topologies, precisions, methods, targets, boards, clock
             raise SpaceError(f"{where}: seed {s!r} must be a whole number >= 0")
 
 
-def _untrainable(precision: str, method: str) -> str | None:
+def _untrainable(topology: str, precision: str, method: str) -> str | None:
+    if _MIXED.match(precision) and not _PRECISION.match(precision):
+        from qnnflow.models.zoo import LAYER_COUNTS
+
+        if method != "ste":
+            return "per-layer widths train with STE"
+        if topology not in LAYER_COUNTS:
+            return f"per-layer widths need one of the topologies {', '.join(LAYER_COUNTS)}"
+        w, a = (_MIXED.match(precision)[k].split(".") for k in (1, 2))
+        if (len(w), len(a)) != LAYER_COUNTS[topology]:
+            nw, na = LAYER_COUNTS[topology]
+            return f"{topology} has {nw} weight layers and {na} activations, not {len(w)} and {len(a)}"
+        return None
     w, a = _PRECISION.match(precision).groups()
     if method == "ana" and (w, a) != ("t", "t"):
         return "ANA trains ternary weights and activations (precision wtat)"

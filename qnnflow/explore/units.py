@@ -32,6 +32,7 @@ from pathlib import Path
 from qnnflow import __version__, stamps
 from qnnflow.config import Board, BuildConfig, Calibration, TrainMethod
 from qnnflow.errors import FlowError, MismatchError
+from qnnflow.explore.space import Point
 
 KINDS = ("train", "compile", "sim", "implement")
 COMPUTED_LOG = "computed.log"  # one line per unit computed (not reused): "<kind> <key> <node>"
@@ -118,7 +119,8 @@ def build_config(point: dict, settings: dict) -> BuildConfig:
     method = point["method"]
     return BuildConfig(
         name="explore",
-        preset=f"{point['topology']}-{point['precision']}",
+        preset=Point(**point).preset,
+        layer_bits=Point(**point).layer_bits,
         dataset=settings.get("dataset"),
         seed=point["seed"],
         epochs=settings.get("epochs"),
@@ -133,7 +135,8 @@ def build_config(point: dict, settings: dict) -> BuildConfig:
 def train_inputs(point: dict, settings: dict) -> dict:
     """What a trained model depends on (the key of its train unit)."""
     return {
-        "preset": f"{point['topology']}-{point['precision']}", "method": point["method"], "seed": point["seed"],
+        "preset": Point(**point).preset, "layer_bits": Point(**point).layer_bits, "method": point["method"],
+        "seed": point["seed"],
         "dataset": settings.get("dataset"), "epochs": settings.get("epochs"),
         "source": stamps.source_digest("models", "flows") + stamps.digest_path(Path(__file__).parents[1] / "config.py"),
     }  # fmt: skip

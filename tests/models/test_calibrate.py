@@ -300,3 +300,22 @@ def test_calibrate_from_the_qat_weights_with_learned_rounding(tiny_build, tmp_pa
     step = float(qat_w.abs().max()) / 3
     assert float((got - qat_w).abs().max()) <= step + 1e-6  # within one grid step of the QAT weights
     assert not torch.allclose(qat_w, float_w)
+
+
+def test_qat_with_per_layer_widths_exports_them(tmp_path):
+    """``layer_bits`` trains each layer at its own width: the exported QONNX Quant nodes carry them."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg = BuildConfig(name="mixed", preset="digits-cnn-w8a8", layer_bits="w4.3.2a5.3", epochs=1)
+    train_and_export(cfg, tmp_path, float_baseline=False)
+    model = ModelWrapper(str(tmp_path / "model.onnx"))
+    quant = [n for n in model.graph.node if n.op_type == "Quant"]
+    weights = [int(model.get_initializer(n.input[3])) for n in quant if model.get_initializer(n.input[0]) is not None]
+    acts = [int(model.get_initializer(n.input[3])) for n in quant if n.input[0].startswith("Relu")]
+    assert (weights, acts) == ([4, 3, 2], [5, 3])
+    reloaded = load_checkpoint(tmp_path / "model.pt")
+    assert [int(q.quant_weight().bit_width) for q in reloaded if hasattr(q, "quant_weight")] == [4, 3, 2]
+    with pytest.raises(ValueError, match="layer_bits are written"):
+        BuildConfig(layer_bits="w4,3a2")
+    with pytest.raises(ValueError, match="train with --method ste"):
+        BuildConfig(layer_bits="w4.3.2a4.3", tv_iters=1)

@@ -167,3 +167,14 @@ def test_nsga2_search_tries_points_of_the_space_and_finds_its_front():
     assert len(rows) < len(space.points)  # it did not just sweep everything
     with pytest.raises(ValueError, match="population of 2"):
         nsga2(sweep, trials=4, population=1)
+
+
+def test_per_layer_widths_in_a_space():
+    space = parse_space(_grid(precision=["w4.3.2a4.3", "w2a2"], method=["ste", "ana"]))
+    mixed = [p for p in space.points if p.precision == "w4.3.2a4.3"]
+    assert [(p.method, p.preset, p.layer_bits) for p in mixed] == [("ste", "digits-cnn-w8a8", "w4.3.2a4.3")]
+    assert [p.layer_bits for p in space.points if p.precision == "w2a2"] == [None]
+    with pytest.raises(SpaceError, match="3 weight layers and 2 activations, not 2 and 2"):
+        parse_space(_grid(precision="w4.3a4.3"))
+    with pytest.raises(SpaceError, match="per-layer widths of 2..8 bits"):
+        parse_space(_grid(precision="w4.1.2a4.3"))
