@@ -26,6 +26,13 @@ LABELS = {
 }  # fmt: skip
 
 
+def label(rows: Sequence[dict], metric: str) -> str:
+    """The axis label of ``metric``; accuracy says whether it was measured on the simulated hardware."""
+    if metric == "accuracy" and not any(r.get("sim_frames") for r in rows):
+        return "accuracy (trained model, test set; not simulated)"
+    return LABELS.get(metric, metric)
+
+
 def parse_objective(spec: str) -> tuple[str, str]:
     """``"accuracy:luts"`` -> ("accuracy", "luts"); ValueError naming the metrics known."""
     if not isinstance(spec, str) or spec.count(":") != 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from qnnflow.explore.pareto import DIRECTION, LABELS, front, parse_objective, resolve_metric
+from qnnflow.explore.pareto import DIRECTION, front, label, parse_objective, resolve_metric
 
 _MARKERS = {"ste": "o", "ana": "^", "stochastic-binary": "s", "calibrated": "D"}
 
@@ -37,8 +37,8 @@ def objective_plot(rows: Sequence[dict], objective: str, path: Path) -> Path | N
         for r in best:
             ax.annotate(f"{r['precision']} {r['folding']}", (r[x], r[y]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
-        ax.set_xlabel(LABELS.get(x, x))
-        ax.set_ylabel(LABELS.get(y, y))
+        ax.set_xlabel(label(rows, x))
+        ax.set_ylabel(label(rows, y))
         ax.set_title(board)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from qnnflow.explore.pareto import LABELS, front, parse_objective, resolve_metric
+from qnnflow.explore.pareto import front, label, parse_objective, resolve_metric
 
 COLUMNS = ("name", "precision", "method", "folding", "board", "status", "accuracy", "sw_accuracy", "flips",
            "jaccard", "ii_estimated", "cycles_measured", "luts_est", "luts", "ffs", "brams", "dsps", "fmax_mhz",
@@ -89,7 +89,7 @@ def write_html(out: Path, rows: Sequence[dict], objectives: Sequence[str], plots
         best = front(rows, y, x)
         if k == 0:
             first = {r["name"] for r in best}
-        parts.append(f"<h2>{html.escape(LABELS.get(y, y))} against {html.escape(LABELS.get(x, x))}</h2>")
+        parts.append(f"<h2>{html.escape(label(rows, y))} against {html.escape(label(rows, x))}</h2>")
         if obj in plots:
             data = base64.b64encode(plots[obj].read_bytes()).decode()
             parts.append(f'<img alt="{html.escape(obj)}" src="data:image/png;base64,{data}">')

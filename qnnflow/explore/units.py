@@ -139,7 +139,22 @@ def train_inputs(point: dict, settings: dict) -> dict:
         "seed": point["seed"],
         "dataset": settings.get("dataset"), "epochs": settings.get("epochs"),
         "source": stamps.source_digest("models", "flows") + stamps.digest_path(Path(__file__).parents[1] / "config.py"),
+        "libraries": _versions("torch", "brevitas", "scikit-learn", "mlxtend"),  # training, the data sets
+        # calibration prices candidates against the board's capacity (models/calibrate.py)
+        "board": point["board"] if point["method"] == "calibrated" else None,
     }  # fmt: skip
+
+
+def _versions(*dists: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for d in dists:
+        try:
+            out[d] = version(d)
+        except PackageNotFoundError:
+            out[d] = None
+    return out
 
 
 def train(root: Path, point: dict, settings: dict, threads: int = 1) -> dict:
