@@ -38,7 +38,7 @@ _MIXED = re.compile(r"^w([2-8](?:\.[2-8])*)a([2-8](?:\.[2-8])*)$")  # per-layer 
 _GRID_KEYS = {"topology", "precision", "method", "cycles", "fps", "board", "clock_mhz", "seed"}
 _SETTINGS = {
     "name": str, "dataset": str, "fidelity": str, "epochs": int, "pnr_seed": int, "train_cpus": int,
-    "sim_frames": int, "objectives": list,
+    "sim_frames": int, "objectives": list, "cal_max_bits": int, "cal_min_bits": int, "cal_mixed": bool,
 }  # fmt: skip
 _FAMILY_CLOCK = {"ecp5": 100.0, "ice40": 24.0, "gowin": 50.0}  # what explore requests when a grid names none
 
@@ -94,6 +94,10 @@ class Settings:
     pnr_seed: int = 1  # nextpnr's placement seed
     train_cpus: int = 1  # CPUs a training task asks Ray for (its torch threads)
     sim_frames: int = 0  # 0: the whole test set
+    # method "calibrated": the widths its candidates span and whether per-layer widths are searched
+    cal_max_bits: int = 8
+    cal_min_bits: int = 2
+    cal_mixed: bool = True
     objectives: list = field(default_factory=lambda: ["accuracy:luts", "accuracy:brams", "accuracy:fps_per_lut",
                                                       "jaccard:luts"])  # fmt: skip
 
@@ -147,7 +151,7 @@ def _settings(table: dict, source: str) -> Settings:
     if unknown:
         raise SpaceError(f"{source}: unknown [explore] keys {unknown}; expected some of {sorted(_SETTINGS)}")
     for key, value in table.items():
-        if not isinstance(value, _SETTINGS[key]) or isinstance(value, bool):
+        if not isinstance(value, _SETTINGS[key]) or (isinstance(value, bool) and _SETTINGS[key] is not bool):
             raise SpaceError(f"{source}: [explore] {key} must be a {_SETTINGS[key].__name__}, not {value!r}")
     s = Settings(**table)
     if s.fidelity not in FIDELITIES:

@@ -129,6 +129,9 @@ def build_config(point: dict, settings: dict) -> BuildConfig:
         method=TrainMethod.STE if method == "calibrated" else TrainMethod(method),
         calibrate=Calibration.BOUNDARY if method == "calibrated" else Calibration.NONE,
         hw_map_grid=0,
+        cal_max_bits=settings.get("cal_max_bits", 8),
+        cal_min_bits=settings.get("cal_min_bits", 2),
+        cal_mixed=settings.get("cal_mixed", True),
     )
 
 
@@ -142,6 +145,8 @@ def train_inputs(point: dict, settings: dict) -> dict:
         "libraries": _versions("torch", "brevitas", "scikit-learn", "mlxtend"),  # training, the data sets
         # calibration prices candidates against the board's capacity (models/calibrate.py)
         "board": point["board"] if point["method"] == "calibrated" else None,
+        "calibration": [settings.get(k) for k in ("cal_max_bits", "cal_min_bits", "cal_mixed")]
+        if point["method"] == "calibrated" else None,
     }  # fmt: skip
 
 

@@ -219,3 +219,24 @@ def test_html_report_in_headless_chromium(sweep):
         assert (out / link).is_file()
         browser.close()
     assert errors == []
+
+
+@pytest.mark.slow
+def test_calibrated_points_deploy_the_calibration_choice(tmp_path):
+    """Method "calibrated": the build's boundary-aware calibration picks the widths; the point compiles
+    exactly the model it chose (make test-all: about a minute)."""
+    from qnnflow import stamps
+
+    space = tmp_path / "cal.toml"
+    space.write_text(SPACE.replace('precision = ["w1a1", "w2a2"]', 'precision = "w4a4"\nmethod = "calibrated"')
+                     .replace("epochs = 2", "epochs = 2\ncal_max_bits = 4\ncal_min_bits = 3\ncal_mixed = false")
+                     .replace('board = ["ulx3s-85f", "icebreaker"]', 'board = "ulx3s-85f"'))  # fmt: skip
+    res = explore(space, tmp_path / "sweep", workers=2, say=lambda s: None)
+    assert [r["status"] for r in res["rows"]] == ["ok", "ok"]
+    for r in res["rows"]:
+        keys = json.loads((tmp_path / "sweep" / "points" / r["name"] / "units.json").read_text())
+        trained = tmp_path / "sweep" / "units" / "train" / keys["train"]
+        choice = json.loads((trained / "calibration" / "calibration.json").read_text())["choice"]
+        assert r["deployed"] == choice["name"] and r["accuracy"] == choice["test"]["accuracy"]
+        compiled = tmp_path / "sweep" / "units" / "compile" / keys["compile"]
+        assert stamps.digest_path(compiled / "model.onnx") == stamps.digest_path(trained / "calibration" / "model.onnx")
