@@ -114,6 +114,9 @@ def write_point_report(out: Path, row: dict, records: dict[str, dict]) -> Path:
     lines += [f"| {k} | {_fmt(v)} |" for k, v in row.items() if v is not None]
     lines += ["", "## Units", "", "| stage | reused | seconds | folder | log |", "|---|---|---:|---|---|"]
     for kind, rec in records.items():
+        if rec.get("key") is None:
+            lines.append(f"| {kind} | | | {rec.get('error', '')} | |")
+            continue
         rel = Path("../..") / "units" / kind / rec["key"]
         lines.append(f"| {kind} | {'yes' if rec.get('cached') else 'no'} | {rec.get('seconds', '')} | "
                      f"[{rec['key']}]({rel}) | [log.txt]({rel / 'log.txt'}) |")  # fmt: skip
@@ -121,5 +124,5 @@ def write_point_report(out: Path, row: dict, records: dict[str, dict]) -> Path:
             lines.append(f"| | | | {rec['error']} | |")
     path = folder / "report.md"
     path.write_text("\n".join(lines) + "\n")
-    (folder / "units.json").write_text(json.dumps({k: r["key"] for k, r in records.items()}, indent=1))
+    (folder / "units.json").write_text(json.dumps({k: r["key"] for k, r in records.items() if r.get("key")}, indent=1))
     return path

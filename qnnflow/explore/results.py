@@ -38,7 +38,7 @@ def make_row(point: Point, family: str, units: dict[str, dict], fidelity: str) -
         timing[f"{kind}_cached"] = rec.get("cached")
         if kind in ("train", "implement"):
             timing[f"{kind}_node"] = rec.get("node")
-        if rec.get("error"):
+        if rec.get("error") and row["error"] is None:  # the first unit's error; the later ones were not run
             row["status"] = "does-not-fit" if kind == "implement" else f"{kind}-error"
             row["error"] = rec["error"]
     t = units["train"]["metrics"]

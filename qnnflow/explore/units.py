@@ -113,6 +113,12 @@ def run_unit(root: Path, kind: str, inputs: dict, work: Callable[[Path], dict], 
     return {**rec, "cached": False}
 
 
+def _not_run(kind: str, upstream: dict) -> dict:
+    """The record of a unit that cannot run because the unit it reads ended in an error (not cached)."""
+    return {"kind": kind, "key": None, "inputs": {}, "metrics": {}, "cached": False, "seconds": 0.0,
+            "error": f"not run: the {upstream['kind']} unit failed ({upstream['error']})", "node": None}  # fmt: skip
+
+
 # -- the four kinds -------------------------------------------------------------------------------
 def build_config(point: dict, settings: dict) -> BuildConfig:
     """The build configuration of a point's training (and the folding it is compiled for)."""
@@ -216,6 +222,8 @@ def boundary_metrics(folder: Path, cfg: BuildConfig, grid: int = 64) -> dict:
 
 def compile_(root: Path, trained: dict, point: dict, settings: dict, cycles: int) -> dict:
     """Compile the trained model for ``cycles`` per frame: the dataflow graph, folding, estimates."""
+    if trained.get("error"):
+        return _not_run("compile", trained)
     tm = trained["metrics"]
     inputs = {
         "onnx": tm["onnx_digest"], "test": tm["test_digest"], "cycles": cycles,
@@ -262,6 +270,8 @@ def _estimate_totals(est: dict) -> dict:
 
 def sim(root: Path, compiled: dict, frames: int = 0) -> dict:
     """Simulate the compiled design (Verilator, the whole test set or ``frames``): 0 mismatches or raise."""
+    if compiled.get("error"):
+        return _not_run("sim", compiled)
     inputs = {"compile": compiled["key"], "frames": frames, "source": stamps.source_digest("flows", "sim", "hw")}
 
     def work(folder: Path) -> dict:
@@ -285,6 +295,8 @@ def sim(root: Path, compiled: dict, frames: int = 0) -> dict:
 
 def implement(root: Path, simulated: dict, compiled: dict, board: str, clock_mhz: float, seed: int) -> dict:
     """Synthesis, place and route (and packing when the clock is met) of the simulated RTL on ``board``."""
+    if simulated.get("error"):
+        return _not_run("implement", simulated)
     from qnnflow.flows.implement.boards import board_spec
 
     spec = board_spec(board)
