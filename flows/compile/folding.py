@@ -4,7 +4,7 @@
   the target, then every layer re-folded to the pipeline's actual II (balance: no layer is faster
   than the slowest one needs). An unreachable target is a ValueError naming the limiting layer and
   the nearest feasible target.
-- :func:`fold_for_budget`: the fastest balanced folding whose estimated LUTs / block RAMs fit.
+- Resource budgets and the fewest LUTs for a target: :mod:`qnnflow.flows.compile.folding_search`.
 - :func:`folding_dict` / :func:`apply_folding`: the editable ``folding.json`` form and its
   re-application (every value checked against the layer's constraints); :func:`apply_folding` also
   takes FINN's folding config (:mod:`qnnflow.flows.compile.finn_folding`).
@@ -114,38 +114,6 @@ def fps_to_cycles(target_fps: float, clock_mhz: float) -> int:
             f"the nearest feasible target is {clock_mhz * 1e6:g} frames/s (one frame per cycle)"
         )
     return cycles
-
-
-def fold_for_budget(model: ModelWrapper, family: str, luts: int | None, brams: int | None) -> ModelWrapper:
-    """The smallest II whose balanced folding fits ``luts`` / ``brams`` (estimates for ``family``)."""
-    from qnnflow.flows.compile.estimates import totals
-
-    layers = [get_layer(n) for n in hw_nodes(model)]
-    lo = max(min_cycles(lay) for lay in layers)
-    for lay in layers:
-        _set(lay, _options(lay)[0])
-    hi = max(lay.exp_cycles() for lay in layers)
-
-    def fits(cycles: int) -> bool:
-        fold_for_cycles(model, cycles)
-        t = totals(model, family)
-        lut_key, bram_key = ("LUT4", "DP16KD") if family == "ecp5" else ("LUT6", "BRAM18")
-        return (luts is None or t[lut_key] <= luts) and (brams is None or t[bram_key] <= brams)
-
-    if not fits(hi):
-        t = totals(model, family)
-        raise ValueError(
-            f"the smallest folding (II {hi} cycles) needs {t} on {family}, over the budget "
-            f"(LUTs {luts}, block RAMs {brams}); raise the budget to at least that"
-        )
-    while lo < hi:  # cycles -> resources is not strictly monotone; bisection finds a good point
-        mid = (lo + hi) // 2
-        if fits(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    fold_for_cycles(model, hi)
-    return model
 
 
 def folding_dict(model: ModelWrapper) -> dict:

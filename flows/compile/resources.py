@@ -34,7 +34,7 @@ Residuals of that comparison: every design's total LUTs and FFs within 13 % on b
 tiny converter much better or worse than its size suggests (see bench/results/estimates.png).
 Block RAMs: Yosys packs some tall memories into fewer blocks than one shape tiles, so the count
 may be a block or two high. These estimates steer folding
-(:func:`qnnflow.flows.compile.folding.fold_for_budget`); the implementation reports measured figures.
+(:mod:`qnnflow.flows.compile.folding_search`); the implementation reports measured figures.
 """
 
 from __future__ import annotations

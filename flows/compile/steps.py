@@ -25,9 +25,14 @@ class CompileOptions:
     target_cycles: int | None = None
     target_fps: float | None = None
     clock_mhz: float = 50.0
+    # a resource budget: the fastest folding whose estimated LUTs / block RAMs fit
+    # (flows/compile/folding_search.py); with a target too, that folding must reach it
     lut_budget: int | None = None
     bram_budget: int | None = None
-    family: str = "ecp5"  # for a resource budget: "ecp5" or "xc7"
+    family: str = "ecp5"  # for a resource budget or minimize_luts: "ecp5" or "xc7"
+    # fold for the fewest estimated LUTs that reach the target (and fit a budget, if given) instead
+    # of each layer's least parallel folding that reaches it (folding.fold_for_cycles)
+    minimize_luts: bool = False
     folding: Path | None = None  # a folding.json to apply instead of computing one
     output: OutputMode = OutputMode.LABELS
     fifo_depth: int = 2
@@ -45,6 +50,8 @@ class CompileOptions:
             raise ValueError(f"target fps must be positive, not {self.target_fps}")
         if self.clock_mhz <= 0:
             raise ValueError(f"clock must be positive, not {self.clock_mhz} MHz")
+        if self.minimize_luts and self.target_cycles is None and self.target_fps is None:
+            raise ValueError("minimize_luts needs a target in cycles per frame or frames per second")
         if self.family not in ("ecp5", "xc7"):
             raise ValueError(f"family must be ecp5 or xc7, not {self.family!r}")
         if self.input_grid is not None:
@@ -114,14 +121,35 @@ def step_fold(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:
 
     if opts.folding is not None:
         return folding.apply_folding(model, opts.folding)
-    if opts.lut_budget is not None or opts.bram_budget is not None:
-        return folding.fold_for_budget(model, opts.family, opts.lut_budget, opts.bram_budget)
     target = opts.target_cycles
     if opts.target_fps is not None:
         target = folding.fps_to_cycles(opts.target_fps, opts.clock_mhz)
+    if opts.lut_budget is not None or opts.bram_budget is not None or opts.minimize_luts:
+        return _fold_search(model, opts, target)
     if target is None:
         return model  # PE = SIMD = 1 everywhere: the smallest design
     return folding.fold_for_cycles(model, target, relax=opts.default_target)
+
+
+def _fold_search(model: ModelWrapper, opts: CompileOptions, target: int | None) -> ModelWrapper:
+    """The resource-aware search (flows/compile/folding_search.py): the fewest LUTs at the target with
+    ``minimize_luts``, else the fastest folding within the budget, which must then reach a target given."""
+    from qnnflow.flows.compile.folding import min_cycles
+    from qnnflow.flows.compile.folding_search import search
+    from qnnflow.flows.ir.layers import get_layer, hw_nodes
+
+    if target is not None and opts.default_target:  # the family's default: the fastest reachable if slower
+        target = max([target, *(min_cycles(get_layer(n)) for n in hw_nodes(model))])
+    budget = {"lut_budget": opts.lut_budget, "bram_budget": opts.bram_budget, "fifo_depth": opts.fifo_depth}
+    if opts.minimize_luts:
+        return search(model, opts.family, target_cycles=target, **budget)[0]
+    model, record = search(model, opts.family, **budget)
+    if target is not None and not opts.default_target and record.ii_cycles > target:
+        raise ValueError(
+            f"the fastest folding within the budget takes {record.ii_cycles:,} cycles per frame, more than the "
+            f"target of {target:,}; raise the budget, or drop the target"
+        )
+    return model
 
 
 def step_streams(model: ModelWrapper, opts: CompileOptions) -> ModelWrapper:

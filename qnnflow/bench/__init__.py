@@ -9,7 +9,8 @@ Each module registers its own benchmarks (:func:`~qnnflow.bench.registry.benchma
 :mod:`~qnnflow.bench.methods` (zoo-digits, methods-*), :mod:`~qnnflow.bench.flow` (compile,
 implement), :mod:`~qnnflow.bench.sim` (accel-sim), :mod:`~qnnflow.bench.estimates`,
 :mod:`~qnnflow.bench.fuzz`, :mod:`~qnnflow.bench.finn` (FINN's networks at FINN's foldings),
-:mod:`~qnnflow.bench.synth_options` (Yosys synth_ecp5 options against Fmax and cells).
+:mod:`~qnnflow.bench.synth_options` (Yosys synth_ecp5 options against Fmax and cells),
+:mod:`~qnnflow.bench.folding_search` (the resource-aware folding search against the exhaustive optimum).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 # imported for their registrations (their heavy imports are inside the benchmark functions)
-from qnnflow.bench import estimates, finn, flow, fuzz, methods, sim, synth_options  # noqa: E402, F401, I001
+from qnnflow.bench import estimates, explore, finn, flow, folding_search, fuzz, methods, sim, synth_options  # noqa: E402, F401, I001
 from qnnflow.bench.registry import BENCHMARKS, machine
 
 __all__ = ["BENCHMARKS", "main"]
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", default="build/bench", help="accel-sim, compile, implement, estimates: folder for their builds"
     )
+    parser.add_argument("--repeats", type=int, default=1, help="explore-workers: sweeps per worker count (median)")
     finn.main_args(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
