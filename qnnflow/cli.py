@@ -199,6 +199,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         lut_budget=args.lut_budget,
         bram_budget=args.bram_budget,
         family=args.family,
+        minimize_luts=args.minimize_luts,
         folding=resolve_folding(args.folding) if args.folding else None,
         output=OutputMode.LOGITS if args.logits else OutputMode.LABELS,
         input_grid=args.input_grid,

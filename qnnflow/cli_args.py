@@ -73,6 +73,12 @@ def _compile(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--bram-budget", type=int, help="... and this many block RAMs")
     p.add_argument("--family", choices=["ecp5", "xc7"], default="ecp5", help="family the budget is for")
     p.add_argument(
+        "--minimize-luts",
+        action="store_true",
+        help="with a cycles / fps target: the folding of the fewest estimated LUTs that reaches it (default: each "
+        "layer's least parallel folding that reaches it)",
+    )
+    p.add_argument(
         "--folding",
         help="apply this folding instead of computing one: a folding.json, a FINN folding-config JSON, or FINN's "
         "published foldings (finn-examples bnn-pynq): finn:tfc (TFC, II 64), finn:cnv-w1a1 (II 32,768), finn:cnv-w2a2",

@@ -90,8 +90,8 @@ def _train(root: str, point: dict, settings: dict, threads: int) -> dict:
     return units.train(Path(root), point, settings, threads)
 
 
-def _compile(root: str, trained: dict, point: dict, settings: dict, cycles: int) -> dict:
-    return units.compile_(Path(root), trained, point, settings, cycles)
+def _compile(root: str, trained: dict, settings: dict, fold: dict) -> dict:
+    return units.compile_(Path(root), trained, settings, fold)
 
 
 def _sim(root: str, compiled: dict, frames: int) -> dict:
@@ -158,9 +158,9 @@ class Sweep:
                 trains[tkey] = (
                     self.remote["_train"].options(num_cpus=s.train_cpus).remote(root, pdict, sdict, s.train_cpus)
                 )
-            ckey = (tkey, p.target_cycles())
+            ckey = (tkey, json.dumps(p.fold(), sort_keys=True))
             if ckey not in compiles:
-                compiles[ckey] = self.remote["_compile"].remote(root, trains[tkey], pdict, sdict, p.target_cycles())
+                compiles[ckey] = self.remote["_compile"].remote(root, trains[tkey], sdict, p.fold())
             refs = {"train": trains[tkey], "compile": compiles[ckey]}
             if s.fidelity in ("sim", "implement"):
                 if ckey not in sims:
@@ -208,7 +208,8 @@ def _failed_row(p: Point, err: Exception) -> dict:
     msg = str(cause).strip().splitlines()
     error = f"{type(cause).__name__}: {msg[-1] if msg else ''}"
     return {"name": p.name, "topology": p.topology, "precision": p.precision, "method": p.method,
-            "folding": p.folding, "target_cycles": p.target_cycles(), "board": p.board, "clock_mhz": p.clock_mhz,
+            "folding": p.folding, "target_cycles": p.target_cycles(), "lut_budget": p.lut_budget, "board": p.board,
+            "clock_mhz": p.clock_mhz,
             "seed": p.seed, "status": "failed", "error": error}  # fmt: skip
 
 

@@ -29,7 +29,8 @@ def make_row(point: Point, family: str, units: dict[str, dict], fidelity: str) -
     """The table row and the timing row of a point from its units' records (``units[kind]``)."""
     row: dict = {
         "name": point.name, "topology": point.topology, "precision": point.precision, "method": point.method,
-        "folding": point.folding, "target_cycles": point.target_cycles(), "board": point.board, "family": family,
+        "folding": point.folding, "target_cycles": point.target_cycles(), "lut_budget": point.lut_budget,
+        "board": point.board, "family": family,
         "clock_mhz": point.clock_mhz, "seed": point.seed, "fidelity": fidelity, "status": "ok", "error": None,
     }  # fmt: skip
     timing = {"name": point.name}

@@ -10,7 +10,8 @@ A space file has one ``[explore]`` table of settings shared by every point and o
                or per-layer widths ``w4.3.2a4.3`` (each weight layer, then each activation)
 ``method``     ``ste``, ``ana`` (ternary presets only), ``stochastic-binary`` (``w1a*``),
                ``calibrated`` (the build's boundary-aware calibration picks per-layer widths)
-``cycles``     folding targets in cycles per frame, or ``fps`` (frames/s at the point's clock)
+``cycles``     folding targets in cycles per frame, or ``fps`` (frames/s at the point's clock), or
+               ``lut_budget`` (the fastest folding within that many estimated LUT4)
 ``board``      boards of ``hw/boards/boards.toml``
 ``clock_mhz``  requested clocks (default: the family's usual clock)
 ``seed``       training seeds
@@ -35,10 +36,13 @@ FIDELITIES = ("estimate", "sim", "implement")  # compile only; + stitched simula
 METHODS = ("ste", "ana", "stochastic-binary", "calibrated")
 _PRECISION = re.compile(r"^w([1-8t])a([1-8t])$")
 _MIXED = re.compile(r"^w([2-8](?:\.[2-8])*)a([2-8](?:\.[2-8])*)$")  # per-layer widths (models.zoo.LayerBits)
-_GRID_KEYS = {"topology", "precision", "method", "cycles", "fps", "board", "clock_mhz", "seed"}
+_GRID_KEYS = {"topology", "precision", "method", "cycles", "fps", "lut_budget", "board", "clock_mhz", "seed"}
+_FOLDINGS = ("cycles", "fps", "lut_budget")
+FOLDING_RULES = ("balanced", "search")
 _SETTINGS = {
     "name": str, "dataset": str, "fidelity": str, "epochs": int, "pnr_seed": int, "train_cpus": int,
-    "sim_frames": int, "objectives": list, "cal_max_bits": int, "cal_min_bits": int, "cal_mixed": bool,
+    "sim_frames": int, "objectives": list, "folding_rule": str, "cal_max_bits": int, "cal_min_bits": int,
+    "cal_mixed": bool,
 }  # fmt: skip
 _FAMILY_CLOCK = {"ecp5": 100.0, "ice40": 24.0, "gowin": 50.0}  # what explore requests when a grid names none
 
@@ -55,6 +59,7 @@ class Point:
     board: str
     clock_mhz: float
     seed: int
+    lut_budget: int | None = None
 
     @property
     def layer_bits(self) -> str | None:
@@ -68,6 +73,8 @@ class Point:
 
     @property
     def folding(self) -> str:
+        if self.lut_budget is not None:
+            return f"b{self.lut_budget}"
         return f"c{self.cycles}" if self.cycles is not None else f"f{self.fps:g}"
 
     @property
@@ -76,11 +83,19 @@ class Point:
         model = f"{self.topology}-{self.precision}"
         return f"{model}.{self.method}.{self.folding}.{self.board}.{self.clock_mhz:g}MHz.s{self.seed}"
 
-    def target_cycles(self) -> int:
-        """The folding target in cycles per frame (a frames/s target at this point's clock)."""
+    def target_cycles(self) -> int | None:
+        """The folding target in cycles per frame (a frames/s target at this point's clock); None for
+        a LUT budget."""
         if self.cycles is not None:
             return self.cycles
-        return max(1, int(self.clock_mhz * 1e6 // self.fps))
+        if self.fps is not None:
+            return max(1, int(self.clock_mhz * 1e6 // self.fps))
+        return None
+
+    def fold(self) -> dict:
+        """What the compile unit folds for: {"cycles": N} or {"lut_budget": N}."""
+        t = self.target_cycles()
+        return {"cycles": t} if t is not None else {"lut_budget": self.lut_budget}
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,9 @@ class Settings:
     pnr_seed: int = 1  # nextpnr's placement seed
     train_cpus: int = 1  # CPUs a training task asks Ray for (its torch threads)
     sim_frames: int = 0  # 0: the whole test set
+    # how a cycles / fps target is folded: "balanced" (each layer's least parallel folding that reaches
+    # it, as qnnflow build does) or "search" (the fewest estimated LUTs that reach it)
+    folding_rule: str = "balanced"
     # method "calibrated": the widths its candidates span and whether per-layer widths are searched
     cal_max_bits: int = 8
     cal_min_bits: int = 2
@@ -154,6 +172,8 @@ def _settings(table: dict, source: str) -> Settings:
         if not isinstance(value, _SETTINGS[key]) or (isinstance(value, bool) and _SETTINGS[key] is not bool):
             raise SpaceError(f"{source}: [explore] {key} must be a {_SETTINGS[key].__name__}, not {value!r}")
     s = Settings(**table)
+    if s.folding_rule not in FOLDING_RULES:
+        raise SpaceError(f"{source}: folding_rule must be one of {', '.join(FOLDING_RULES)}, not {s.folding_rule!r}")
     if s.fidelity not in FIDELITIES:
         raise SpaceError(f"{source}: fidelity must be one of {', '.join(FIDELITIES)}, not {s.fidelity!r}")
     from qnnflow.config import DATASETS
@@ -189,13 +209,16 @@ def _expand(grid: dict, where: str, skipped: list[str]) -> list[Point]:
     unknown = sorted(set(grid) - _GRID_KEYS)
     if unknown:
         raise SpaceError(f"{where}: unknown axes {unknown}; expected some of {sorted(_GRID_KEYS)}")
-    if ("cycles" in grid) == ("fps" in grid):
-        raise SpaceError(f"{where}: give the folding targets as either cycles (per frame) or fps, not both or none")
+    given = [k for k in _FOLDINGS if k in grid]
+    if len(given) != 1:
+        raise SpaceError(
+            f"{where}: give the foldings as one of cycles (per frame), fps or lut_budget, not "
+            + (" and ".join(given) or "none")
+        )
     topologies = _axis(grid, "topology", None, where)
     precisions = _axis(grid, "precision", None, where)
     methods = _axis(grid, "method", ["ste"], where)
-    targets = [("cycles", v) for v in _axis(grid, "cycles", [], where)] if "cycles" in grid else [
-        ("fps", v) for v in _axis(grid, "fps", [], where)]  # fmt: skip
+    targets = [(given[0], v) for v in _axis(grid, given[0], [], where)]
     boards = _axis(grid, "board", ["ulx3s-85f"], where)
     clocks = _axis(grid, "clock_mhz", [None], where)
     seeds = _axis(grid, "seed", [0], where)
@@ -210,7 +233,8 @@ def _expand(grid: dict, where: str, skipped: list[str]) -> list[Point]:
             continue
         clock = float(clock) if clock is not None else _board_clock(board)
         out.append(Point(topo, prec, method, int(target) if kind == "cycles" else None,
-                         float(target) if kind == "fps" else None, board, clock, int(seed)))  # fmt: skip
+                         float(target) if kind == "fps" else None, board, clock, int(seed),
+                         int(target) if kind == "lut_budget" else None))  # fmt: skip
     return out
 
 
@@ -231,10 +255,9 @@ def _check_values(where, topologies, precisions, methods, targets, boards, clock
         if m not in METHODS:
             raise SpaceError(f"{where}: method {m!r} is not one of {', '.join(METHODS)}")
     for kind, v in targets:
-        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 or (kind == "cycles" and v != int(v)):
-            raise SpaceError(
-                f"{where}: {kind} target {v!r} must be a positive {'integer' if kind == 'cycles' else 'number'}"
-            )
+        whole = kind != "fps"
+        if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 or (whole and v != int(v)):
+            raise SpaceError(f"{where}: {kind} target {v!r} must be a positive {'integer' if whole else 'number'}")
     for b in boards:
         if b not in board_table():
             raise SpaceError(f"{where}: unknown board {b!r}; known: {', '.join(board_table())}")

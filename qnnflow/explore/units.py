@@ -220,29 +220,36 @@ def boundary_metrics(folder: Path, cfg: BuildConfig, grid: int = 64) -> dict:
     return {"flips": flips, "flip_rate": flips / len(x), "jaccard": cmp["slice_jaccard_distance"]}
 
 
-def compile_(root: Path, trained: dict, point: dict, settings: dict, cycles: int) -> dict:
-    """Compile the trained model for ``cycles`` per frame: the dataflow graph, folding, estimates."""
+def compile_(root: Path, trained: dict, settings: dict, fold: dict) -> dict:
+    """Compile the trained model for ``fold`` ({"cycles": N} or {"lut_budget": N}, see
+    :meth:`Point.fold`) by the space's folding rule: the dataflow graph, folding, estimates."""
     if trained.get("error"):
         return _not_run("compile", trained)
     tm = trained["metrics"]
+    rule = settings.get("folding_rule", "balanced")
     inputs = {
-        "onnx": tm["onnx_digest"], "test": tm["test_digest"], "cycles": cycles,
-        "source": stamps.source_digest("flows", "hw"),
+        "onnx": tm["onnx_digest"], "test": tm["test_digest"], "fold": fold,
+        "rule": rule if "cycles" in fold else "budget", "source": stamps.source_digest("flows", "hw"),
     }  # fmt: skip
 
     def work(folder: Path) -> dict:
-        from qnnflow.build import stage_compile
+        import numpy as np
+
+        from qnnflow.flows.compile.driver import compile_model
+        from qnnflow.flows.compile.steps import CompileOptions
 
         src = Path(trained["folder"])
         for name in _TRAIN_FILES:
             _link(src / name, folder / name)
-        cfg = build_config(point, settings).replace(target_cycles=cycles, clock_mhz=100.0, calibrate=Calibration.NONE)
         _link(Path(tm["onnx"]), folder / "model.onnx", replace=True)  # the deployed model (calibrated or not)
-        cfg.write(folder)
-        stage_compile(cfg, folder)
+        opts = CompileOptions(
+            target_cycles=fold.get("cycles"), lut_budget=fold.get("lut_budget"), clock_mhz=100.0, family="ecp5",
+            minimize_luts=rule == "search" and "cycles" in fold,
+        )  # fmt: skip
+        res = compile_model(folder / "model.onnx", folder, inputs=folder / "test_inputs.npy", opts=opts,
+                            labels=np.load(folder / "test_labels.npy"), reuse=True)  # fmt: skip
         est = json.loads((folder / "estimates.json").read_text())
-        ver = json.loads((folder / "verification.json").read_text())
-        return {"estimates": _estimate_totals(est), "ii_estimated": _ii(est), "compiled_accuracy": ver.get("accuracy")}
+        return {"estimates": _estimate_totals(est), "ii_estimated": _ii(est), "compiled_accuracy": res.accuracy}
 
     return run_unit(root, "compile", inputs, work)
 

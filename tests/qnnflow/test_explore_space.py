@@ -38,7 +38,12 @@ def test_grid_is_the_product_and_grids_are_united():
     data["grid"].append({"topology": "tfc", "precision": "w1a1", "fps": 1000, "clock_mhz": 50})
     space = parse_space(data)
     assert len(space.points) == 2 * 2 * 2 + 1
-    tfc = [p for p in space.points if p.topology == "tfc"][0]
+    assert space.settings.folding_rule == "balanced"
+    data["grid"].append({"topology": "tfc", "precision": "w1a1", "lut_budget": [3000]})
+    space = parse_space(data)
+    budget = [p for p in space.points if p.lut_budget is not None]
+    assert [(p.folding, p.target_cycles(), p.fold()) for p in budget] == [("b3000", None, {"lut_budget": 3000})]
+    tfc = [p for p in space.points if p.topology == "tfc" and p.fps is not None][0]
     assert tfc.target_cycles() == 50_000  # 50 MHz / 1,000 frames/s
     assert tfc.board == "ulx3s-85f" and tfc.method == "ste" and tfc.seed == 0
 
@@ -53,7 +58,9 @@ def test_untrainable_pairs_are_left_out():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"grid": [{"topology": "digits-cnn", "precision": "w2a2"}]}, "either cycles"),
+        ({"grid": [{"topology": "digits-cnn", "precision": "w2a2"}]}, "one of cycles (per frame), fps or lut_budget"),
+        (_grid(precision="w2a2", lut_budget=3000), "not cycles and lut_budget"),
+        ({"explore": {"folding_rule": "fast"}, "grid": [{}]}, "folding_rule must be one of"),
         (_grid(precision="w9a2"), "w<W>a<A>"),
         (_grid(precision="w2a2", board="zedboard"), "unknown board 'zedboard'"),
         (_grid(precision="w2a2", topology="resnet"), "unknown topology 'resnet'"),
