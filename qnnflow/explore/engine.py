@@ -198,9 +198,18 @@ class Sweep:
                     row, timing = _failed_row(p, err), {"name": p.name}
                     failed += 1
                 results.append(self.out, row, timing)
-                self.say(_progress_line(ok + failed, n, failed, len(pending), start) + "  " + _point_line(row))
+                self.say(self._progress(ok + failed, n, failed, start) + "  " + _point_line(row))
             if not ready:
-                self.say(_progress_line(ok + failed, n, failed, len(pending), start) + "  (waiting)")
+                self.say(self._progress(ok + failed, n, failed, start) + "  (waiting)")
+
+    def _progress(self, done: int, n: int, failed: int, start: float) -> str:
+        """Points done / failed / to go, units running now (their markers, this run's), elapsed, ETA."""
+        wall = time.time() - (time.monotonic() - start)
+        running = sum(1 for m in (self.out / "units").glob("*/*/running.json") if _mtime(m) >= wall)
+        elapsed = time.monotonic() - start
+        eta = f", ETA {_minutes(elapsed / done * (n - done))}" if done and done < n else ""
+        return (f"[explore] {done}/{n} points done, {failed} failed, {running} units running; "
+                f"{_minutes(elapsed)} elapsed{eta}")  # fmt: skip
 
 
 def _failed_row(p: Point, err: Exception) -> dict:
@@ -213,10 +222,11 @@ def _failed_row(p: Point, err: Exception) -> dict:
             "seed": p.seed, "status": "failed", "error": error}  # fmt: skip
 
 
-def _progress_line(done: int, n: int, failed: int, pending: int, start: float) -> str:
-    elapsed = time.monotonic() - start
-    eta = f", ETA {_minutes(elapsed / done * (n - done))}" if done and done < n else ""
-    return f"[explore] {done}/{n} done, {failed} failed, {pending} to go; {_minutes(elapsed)} elapsed{eta}"
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # the unit finished meanwhile
+        return 0.0
 
 
 def _minutes(s: float) -> str:

@@ -35,7 +35,8 @@ def objective_plot(rows: Sequence[dict], objective: str, path: Path) -> Path | N
         ax.step([r[x] for r in best], [r[y] for r in best], where="post" if DIRECTION[x] < 0 else "pre",
                 color="black", linewidth=1, label="Pareto front")  # fmt: skip
         for r in best:
-            ax.annotate(f"{r['precision']} {r['folding']}", (r[x], r[y]), fontsize=7, xytext=(3, 3),
+            method = "" if r["method"] == "ste" else f" {r['method']}"
+            ax.annotate(f"{r['precision']}{method} {r['folding']}", (r[x], r[y]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
         ax.set_xlabel(label(rows, x))
         ax.set_ylabel(label(rows, y))

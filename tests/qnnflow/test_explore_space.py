@@ -20,7 +20,7 @@ def test_default_space_covers_what_the_issue_names():
     space = load_space(DEFAULT_SPACE)
     pts = space.points
     assert len(pts) >= 12
-    assert {p.precision for p in pts} >= {"w1a1", "wtat", "w2a2", "w3a3", "w4a4", "w8a8"}
+    assert {p.precision for p in pts} >= {"w1a1", "wtat", "w2a2", "w3a3", "w4a4", "w8a4"}
     assert len({p.cycles for p in pts}) >= 2
     assert {p.board for p in pts} == {"ulx3s-85f", "icebreaker"}
     assert space.settings.fidelity == "implement"
