@@ -151,7 +151,12 @@ def test_separable_cnn_compiles_exactly(tmp_path, act):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("act", ["relu", "bipolar", "ternary"])
+@pytest.mark.parametrize(
+    "act",
+    # make test simulates the ReLU network; the bipolar and ternary ones (compiled exactly above; their
+    # activations' RTL is simulated by the zoo's w1 / ternary presets) join make test-all (30 s each)
+    ["relu", pytest.param("bipolar", marks=pytest.mark.slow), pytest.param("ternary", marks=pytest.mark.slow)],
+)
 def test_separable_cnn_simulates_bit_exact(tmp_path, act):
     """Stitched in Verilator with the first depthwise layer at PE = 1 (the bottleneck: C * 9 cycles
     per output pixel) and the second at PE = C, SIMD = 3: no mismatch, and the measured cycles per

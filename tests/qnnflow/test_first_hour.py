@@ -27,6 +27,10 @@ pytest.importorskip("torch")
 MAP = ["--hw-map", "16", "--hw-map-stalls", "1"]
 
 
+# one xdist worker for the module (make test: --dist loadgroup): the shared build is made once
+pytestmark = pytest.mark.xdist_group("first-hour")
+
+
 @pytest.fixture(scope="module")
 def build(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("first-hour") / "digits"

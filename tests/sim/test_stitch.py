@@ -33,7 +33,9 @@ from qnnflow.config import SimMode
 from qnnflow.errors import FlowError
 from tests.flows.helpers import assert_latency_estimated
 
-pytestmark = pytest.mark.rtl
+# rtl; and one xdist worker for the module (make test: --dist loadgroup), so its module fixtures
+# (the TFC and residual builds) are made once, not once per worker
+pytestmark = [pytest.mark.rtl, pytest.mark.xdist_group("stitch")]
 
 TFC = "tfc_2w2a_qonnx.onnx"  # Brevitas QONNX export, 96.6 % on the first 1,000 MNIST test images
 

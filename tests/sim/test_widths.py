@@ -55,6 +55,7 @@ class Case:
     output: OutputMode
     acc_w: int  # the widest MVAU accumulator, derived by hand (comments below)
     target_cycles: int = 60_000  # PE = SIMD = 1 almost everywhere: small designs, quick builds
+    slow: bool = False  # make test-all only: its widths are covered by another case of make test
 
     @property
     def id(self) -> str:
@@ -72,9 +73,9 @@ ZOO = [
     Case("digits-cnn-w4a4", LOGITS, 17),  # conv 2: 288 * 15 * 8 = 34,560 < 2^16
     Case("digits-cnn-w8a3", LABELS, 19),  # conv 2: 288 * 7 * 128 = 258,048 < 2^18
     Case("digits-cnn-w8a8", LOGITS, 25),  # conv 2: 288 * 255 * 128 = 9,400,320 < 2^24
-    Case("digits-cnn-w8a8", LABELS, 25),
+    Case("digits-cnn-w8a8", LABELS, 25, slow=True),  # the same accumulators as the logits case
     Case("digits-cnn-wta2", LABELS, 11),  # conv 2: 288 * 3 * 1 = 864 < 2^10
-    Case("tfc-w3a3", LABELS, 21),  # FC 1, 8-bit input: 784 * 255 * 4 = 799,680 < 2^20
+    Case("tfc-w3a3", LABELS, 21, slow=True),  # FC 1, 8-bit input: 784 * 255 * 4 = 799,680 < 2^20 (make test-all)
     Case("tfc-w4a2", LABELS, 22),  # FC 1: 784 * 255 * 8 = 1,599,360 < 2^21
     Case("tfc-w8a8", LOGITS, 26, target_cycles=4000),  # FC 1: 784 * 255 * 128 = 25,589,760 < 2^25; SIMD > 8
     Case("tfc-wta2", LOGITS, 19),  # FC 1: 784 * 255 * 1 = 199,920 < 2^18
@@ -205,7 +206,9 @@ def _random_model(preset: str, x: np.ndarray):
     return model.eval()
 
 
-@pytest.mark.parametrize("case", ZOO, ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=pytest.mark.slow) if c.slow else c for c in ZOO], ids=lambda c: c.id
+)
 def test_zoo_preset_bit_exact(case: Case, tmp_path, mnist_dir):
     pytest.importorskip("torch")
     from qnnflow.models.export import export_qonnx
