@@ -1,10 +1,11 @@
 """The ``explore-workers`` benchmark: how much faster a sweep runs on 2 Ray workers than on 1.
 
-The same small digits space (two precisions, two foldings: 2 trainings, 4 compilations, 4
-simulations of the whole test set) is swept from an empty folder with a local Ray instance of 1
-CPU and of 2 CPUs, ``--repeats`` times each (default 1); the medians of the wall times and their
-ratio are recorded. On a 2-core machine 2 is the most the ratio can be; Ray's start and the
-workers' imports (torch, Brevitas) are part of each sweep's time, as they are for a user.
+The same small digits space (two precisions, one folding, two boards: 2 trainings, 2 compilations, 2
+simulations of the whole test set, 4 place-and-route runs on ECP5 and iCE40) is swept from an empty
+folder with a local Ray instance of 1 CPU and of 2 CPUs, ``--repeats`` times each (default 1); the
+medians of the wall times and their ratio are recorded. On a 2-core machine 2 is the most the ratio
+can be; Ray's start, the workers' imports (torch, Brevitas) and Verilator's own parallel C++ build
+(``-j 2`` inside one task) hold it lower.
 
 ``python -m qnnflow.bench --only explore-workers``; writes ``explore-workers.json``.
 """
@@ -23,14 +24,14 @@ SPACE = """
 [explore]
 name = "bench"
 dataset = "digits"
-fidelity = "sim"
+fidelity = "implement"
 epochs = 20
 
 [[grid]]
 topology = "digits-cnn"
 precision = ["w1a1", "w2a2"]
-cycles = [9216, 36864]
-board = "ulx3s-85f"
+cycles = 36864
+board = ["ulx3s-85f", "icebreaker"]
 """
 
 
