@@ -49,6 +49,8 @@ document.getElementById('count').textContent = document.querySelectorAll('#resul
 def _fmt(v: object) -> str:
     if v is None:
         return ""
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 10:  # a count that went through a float
+        return f"{int(v):,}"
     if isinstance(v, float):
         return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
     if isinstance(v, int) and not isinstance(v, bool):
