@@ -381,22 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
 
-# the package's own source folders: an error raised from code here is one of its deliberate messages
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-_OWN = tuple(str(_PACKAGE_ROOT / layer) for layer in ("qnnflow", "flows", "sim", "models", "hw"))
-
-
-def _raised_here(err: BaseException) -> bool:
-    """True when ``err`` is one of qnnflow's own messages for the user: raised by a ``raise``
-    statement in the package's code. The same exception type raised by Python itself (a bug's
-    ``float(None)``) or inside a library that qnnflow should have guarded is an internal error."""
-    import traceback
-
-    frames = traceback.extract_tb(err.__traceback__)
-    if not frames:
-        return False
-    last = frames[-1]
-    return last.filename.startswith(_OWN) and (last.line or "").lstrip().startswith("raise")
+_PACKAGE_ROOT = errors.PACKAGE_ROOT
+_OWN = errors.OWN_SOURCES
+_raised_here = errors.raised_by_qnnflow
 
 
 def _internal_error(command: str, err: BaseException) -> int:

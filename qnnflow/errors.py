@@ -30,6 +30,24 @@ class MismatchError(FlowError):
     """The hardware (or a compiled graph) decided differently from the software it must equal."""
 
 
+# the package's own source folders: an error raised from code here is one of its deliberate messages
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+OWN_SOURCES = tuple(str(PACKAGE_ROOT / layer) for layer in ("qnnflow", "flows", "sim", "models", "hw"))
+
+
+def raised_by_qnnflow(err: BaseException) -> bool:
+    """True when ``err`` is one of qnnflow's own messages for the user: raised by a ``raise``
+    statement in the package's code. The same exception type raised by Python itself (a bug's
+    ``float(None)``) or inside a library that qnnflow should have guarded is an internal error."""
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return False
+    last = frames[-1]
+    return last.filename.startswith(OWN_SOURCES) and (last.line or "").lstrip().startswith("raise")
+
+
 EXIT_OK = 0
 EXIT_MISMATCH = 1  # a hardware output or decision differs from the software's
 EXIT_BAD_INPUT = 2  # bad input: a file, an option, a model the flow does not take

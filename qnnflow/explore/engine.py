@@ -75,8 +75,26 @@ def _start_ray(address: str | None, workers: int | None) -> bool:
     if address:
         ray.init(address=address, **common)
     else:
-        ray.init(num_cpus=workers or os.cpu_count(), object_store_memory=256 * 2**20, **common)
+        # "local": always a new instance of our own, never a cluster some other process left running
+        ray.init(address="local", num_cpus=workers or os.cpu_count(), object_store_memory=256 * 2**20, **common)
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """A ``host:port`` that nothing answers on is bad input: say so at once (Ray itself would retry
+    for minutes). Other forms (``auto``, ``ray://...``) are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise ValueError(
+            f"no Ray cluster answers at {address} ({err.strerror or err}); start one with `ray start --head` "
+            "and pass the address it prints, or leave out --address for a local instance"
+        ) from None
 
 
 # -- the tasks (module level, so that Ray can ship them by reference) ------------------------------
@@ -115,6 +133,8 @@ class Sweep:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Sweep:
+        if self.address:
+            _check_reachable(self.address)  # before anything is written
         self._stack.enter_context(_locked(self.out))
         _check_settings(self.out, self.space.settings)
         if _start_ray(self.address, self.workers):
@@ -185,8 +205,10 @@ class Sweep:
         pending, start, n, ok, failed = list(finals), time.monotonic(), len(finals), 0, 0
         self.say(f"[explore] {n} points to compute on Ray ({ray.cluster_resources().get('CPU', 0):g} CPUs); "
                  f"results: {self.out / results.POINTS}")  # fmt: skip
+        said = time.monotonic()
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1, timeout=30.0)
+            # short waits: Ctrl-C is handled between them, not after a long blocking call
+            ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
             for ref in ready:
                 p = finals[ref]
                 try:
@@ -199,8 +221,10 @@ class Sweep:
                     failed += 1
                 results.append(self.out, row, timing)
                 self.say(self._progress(ok + failed, n, failed, start) + "  " + _point_line(row))
-            if not ready:
+                said = time.monotonic()
+            if not ready and time.monotonic() - said >= 30:  # a sign of life every 30 s
                 self.say(self._progress(ok + failed, n, failed, start) + "  (waiting)")
+                said = time.monotonic()
 
     def _progress(self, done: int, n: int, failed: int, start: float) -> str:
         """Points done / failed / to go, units running now (their markers, this run's), elapsed, ETA."""

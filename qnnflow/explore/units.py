@@ -19,6 +19,7 @@ terminal.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from qnnflow import __version__, stamps
 from qnnflow.config import Board, BuildConfig, Calibration, TrainMethod
-from qnnflow.errors import FlowError, MismatchError
+from qnnflow.errors import FlowError, MismatchError, raised_by_qnnflow
 from qnnflow.explore.space import Point
 
 KINDS = ("train", "compile", "sim", "implement")
@@ -43,6 +44,13 @@ def content_key(kind: str, inputs: dict) -> str:
     """The unit's key: the hash of its inputs (canonical JSON) with the package version."""
     blob = json.dumps({"kind": kind, "version": __version__, **inputs}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@functools.cache
+def _source(*layers: str) -> str:
+    """The package code's digest (stamps.source_digest), read once per process: a sweep keys every
+    unit with it, and the code does not change under a running process."""
+    return stamps.source_digest(*layers)
 
 
 def node_id() -> str:
@@ -98,6 +106,8 @@ def run_unit(root: Path, kind: str, inputs: dict, work: Callable[[Path], dict], 
         except MismatchError:
             raise  # hardware != software: never a result to keep
         except (FlowError, ValueError) as err:  # a result: the design cannot be made as asked
+            if not isinstance(err, FlowError) and not raised_by_qnnflow(err):
+                raise  # a ValueError from deep inside a library or Python is a bug, not a result to keep
             metrics, error = {}, f"{type(err).__name__}: {err}"
     rec = {
         "kind": kind, "key": key, "inputs": inputs, "metrics": metrics, "error": error,
@@ -147,7 +157,7 @@ def train_inputs(point: dict, settings: dict) -> dict:
         "preset": Point(**point).preset, "layer_bits": Point(**point).layer_bits, "method": point["method"],
         "seed": point["seed"],
         "dataset": settings.get("dataset"), "epochs": settings.get("epochs"),
-        "source": stamps.source_digest("models", "flows") + stamps.digest_path(Path(__file__).parents[1] / "config.py"),
+        "source": _source("models", "flows") + stamps.digest_path(Path(__file__).parents[1] / "config.py"),
         "libraries": _versions("torch", "brevitas", "scikit-learn", "mlxtend"),  # training, the data sets
         # calibration prices candidates against the board's capacity (models/calibrate.py)
         "board": point["board"] if point["method"] == "calibrated" else None,
@@ -201,22 +211,26 @@ def train(root: Path, point: dict, settings: dict, threads: int = 1) -> dict:
 
 
 def boundary_metrics(folder: Path, cfg: BuildConfig, grid: int = 64) -> dict:
-    """The deployed model against its float twin: test-set label flips and the PCA slice's boundary
-    Jaccard distance (qnnflow.models.boundary_metrics)."""
+    """The deployed model against its float twin: test-set label flips (the deployed model's decisions
+    as QONNX executes its export -- what the hardware must equal -- against the twin's) and the PCA
+    slice's boundary Jaccard distance (qnnflow.models.boundary_metrics, both in PyTorch)."""
     import numpy as np
 
+    from qnnflow.flows.ir.reference import decisions, load_qonnx, run_qonnx
     from qnnflow.models.boundary_metrics import pca_slice, predict_logits, slice_comparison, slice_labels
     from qnnflow.models.train import load_checkpoint
 
-    qpath = folder / "calibration" / "model.pt" if cfg.calibrate is Calibration.BOUNDARY else folder / "model.pt"
+    calibrated = cfg.calibrate is Calibration.BOUNDARY
+    deployed = folder / "calibration" if calibrated else folder
     fpath = folder / "float_model.pt"
     if not fpath.is_file():
         return {}
-    q, ref = load_checkpoint(qpath), load_checkpoint(fpath)
+    ref = load_checkpoint(fpath)
     x = np.load(folder / "test_inputs.npy")
-    flips = int((predict_logits(q, x).argmax(1) != predict_logits(ref, x).argmax(1)).sum())
+    quantized = decisions(run_qonnx(load_qonnx(deployed / "model.onnx"), x))
+    flips = int((quantized != predict_logits(ref, x).argmax(1)).sum())
     s = pca_slice(x, grid)
-    cmp = slice_comparison(slice_labels(ref, s), slice_labels(q, s), radius=1)
+    cmp = slice_comparison(slice_labels(ref, s), slice_labels(load_checkpoint(deployed / "model.pt"), s), radius=1)
     return {"flips": flips, "flip_rate": flips / len(x), "jaccard": cmp["slice_jaccard_distance"]}
 
 
@@ -229,7 +243,7 @@ def compile_(root: Path, trained: dict, settings: dict, fold: dict) -> dict:
     rule = settings.get("folding_rule", "balanced")
     inputs = {
         "onnx": tm["onnx_digest"], "test": tm["test_digest"], "fold": fold,
-        "rule": rule if "cycles" in fold else "budget", "source": stamps.source_digest("flows", "hw"),
+        "rule": rule if "cycles" in fold else "budget", "source": _source("flows", "hw"),
     }  # fmt: skip
 
     def work(folder: Path) -> dict:
@@ -279,7 +293,7 @@ def sim(root: Path, compiled: dict, frames: int = 0) -> dict:
     """Simulate the compiled design (Verilator, the whole test set or ``frames``): 0 mismatches or raise."""
     if compiled.get("error"):
         return _not_run("sim", compiled)
-    inputs = {"compile": compiled["key"], "frames": frames, "source": stamps.source_digest("flows", "sim", "hw")}
+    inputs = {"compile": compiled["key"], "frames": frames, "source": _source("flows", "sim", "hw")}
 
     def work(folder: Path) -> dict:
         from qnnflow.config import SimMode
@@ -309,7 +323,7 @@ def implement(root: Path, simulated: dict, compiled: dict, board: str, clock_mhz
     spec = board_spec(board)
     inputs = {
         "rtl": simulated["metrics"]["rtl_digest"], "board": board, "clock_mhz": clock_mhz, "seed": seed,
-        "source": stamps.source_digest("flows", "hw"),
+        "source": _source("flows", "hw"),
     }  # fmt: skip
 
     def work(folder: Path) -> dict:

@@ -185,3 +185,40 @@ def test_per_layer_widths_in_a_space():
         parse_space(_grid(precision="w4.3a4.3"))
     with pytest.raises(SpaceError, match="per-layer widths of 2..8 bits"):
         parse_space(_grid(precision="w4.1.2a4.3"))
+
+
+def test_a_unit_keeps_qnnflow_refusals_as_results_and_lets_bugs_through(tmp_path):
+    """A ValueError that qnnflow raises (bad settings, an unreachable target) is the unit's result and is
+    not computed again; the same type raised by Python or a library is a bug: raised, nothing recorded."""
+    from qnnflow.config import BuildConfig
+    from qnnflow.explore.units import run_unit
+
+    calls = []
+
+    def refused(folder):
+        calls.append(folder)
+        BuildConfig(epochs=0)
+
+    rec = run_unit(tmp_path, "train", {"case": 1}, refused)
+    assert rec["error"].startswith("ValueError: epochs must be at least 1") and not rec["cached"]
+    again = run_unit(tmp_path, "train", {"case": 1}, refused)
+    assert again["cached"] and again["error"] == rec["error"] and len(calls) == 1
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_unit(tmp_path, "train", {"case": 2}, lambda folder: {"n": int("x")})
+    assert len(list((tmp_path / "units" / "train").glob("*/record.json"))) == 1  # only case 1 recorded
+
+
+def test_an_address_where_no_ray_answers_is_refused_before_anything_is_written(tmp_path, capsys):
+    import socket
+
+    from qnnflow.cli import main
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    space = tmp_path / "s.toml"
+    space.write_text('[explore]\nfidelity = "estimate"\n[[grid]]\ntopology = "digits-cnn"\nprecision = "w2a2"\n'
+                     "cycles = 9216\n")  # fmt: skip
+    assert main(["explore", str(space), "--out", str(tmp_path / "out"), "--address", f"127.0.0.1:{port}"]) == 2
+    assert f"no Ray cluster answers at 127.0.0.1:{port}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
