@@ -41,8 +41,10 @@ _TRAIN_FILES = ("model.onnx", "model.pt", "float_model.pt", "test_inputs.npy", "
 
 
 def content_key(kind: str, inputs: dict) -> str:
-    """The unit's key: the hash of its inputs (canonical JSON) with the package version."""
-    blob = json.dumps({"kind": kind, "version": __version__, **inputs}, sort_keys=True, default=str)
+    """The unit's key: the hash of its inputs (canonical JSON) with the package version and this
+    module's code (what each unit computes besides the stages it calls, e.g. the boundary metrics)."""
+    own = stamps.digest_path(Path(__file__))
+    blob = json.dumps({"kind": kind, "version": __version__, "units": own, **inputs}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
