@@ -10,11 +10,28 @@
 //             offsets of the logits, made integers by qnnflow.flows.passes.label_map. M_i and N_i come
 //             from MUL_FILE and OFFSET_FILE ($readmemh), laid out like thresholds
 //             (qnnflow.flows.codegen.memfiles.label_map_words): NUM/PE words, word f holds class f*PE+e
-//             at element e, MUL_W / OFF_W-bit two's complement; read one beat ahead.
-// Latency   : 1 cycle from the last input beat of a frame to the output beat.
-// Throughput: one input beat per cycle, so NUM/PE cycles per frame.
-// Ready     : s_axis_tready is the registered ready of the output slice (skid_buffer); no
-//             combinational path from m_axis_tready.
+//             at element e, MUL_W / OFF_W-bit two's complement; read with the beat.
+// Structure : a free-running pipeline: the beat registered; with a map, the constants read at the
+//             beat's fold (a register) and registered again with it, the product registered
+//             (HAS_MUL), the offset's sum registered (HAS_OFFSET); the beat's best by a tree of
+//             pairwise (value, index) compares over its PE values, LEVELS = clog2(PE) levels, the
+//             higher index winning a pair only when strictly greater, a register after every
+//             level (two levels of wide compares do not fit 150 MHz on ECP5); then the best so
+//             far of the frame (only a strictly greater value replaces it; a frame's first beat
+//             replaces it unconditionally); a frame's result goes into an output queue
+//             (hw/credit_queue.sv).
+// Latency   : from the last input beat of a frame to its output beat (queue empty):
+//             LATENCY = 1 (input register) + [HAS_MUL or HAS_OFFSET: 1 (the constants' second
+//             register)] + [HAS_MUL: 1 (product)] + [HAS_OFFSET: 1 (offset sum)] + T_TREE + 1
+//             (best so far) + 2 (queue), T_TREE = clog2(PE) (PE = 1: 0; 2: 1; 3..4: 2; 5..8: 3;
+//             9..16: 4). Without a map: 4 + clog2(PE); e.g. NUM = PE = 10 with multipliers and
+//             offsets: 4 + 3 + 4 = 11. qnnflow.flows.compile.latency uses the same formula.
+// Throughput: one input beat per cycle, so NUM/PE cycles per frame, frames back to back (also
+//             PE = NUM, a frame per cycle) while the output is taken: the queue holds
+//             LATENCY + 3 results, the credits' round trip (hw/credit_queue.sv).
+// Ready     : s_axis_tready = !last || space: a frame's last beat is taken only while the queue
+//             has a credit for its result, the other beats always. Both are registers: no
+//             combinational path from s_axis_tvalid or m_axis_tready. m_axis_* are registers.
 //
 // Parameters:
 //   NUM         values per frame (>= 1)
@@ -71,6 +88,7 @@ module label_select #(
 
     // the values compared: the inputs themselves, or the per-class map of them
     localparam bit MAPPED     = HAS_MUL || HAS_OFFSET || SHIFT != 0;
+    localparam bit HAS_ROM    = HAS_MUL || HAS_OFFSET;
     localparam int CMP_W      = MAPPED ? VAL_W : ELEM_W;
     localparam bit CMP_SIGNED = MAPPED ? 1'b1 : SIGNED;
 
@@ -85,52 +103,106 @@ module label_select #(
         $fatal(1, "%m: OFF_W (%0d) must be in 1..VAL_W (%0d)", OFF_W, VAL_W);
     end
 
+    localparam int CF     = NUM / PE;
+    localparam int FOLD_W = CF > 1 ? $clog2(CF) : 1;
+    localparam int LEVELS = PE > 1 ? $clog2(PE) : 0;  // levels of the compare tree
+    localparam int IW     = PE > 1 ? $clog2(PE) : 1;  // an element's index within its beat
     localparam logic [OUT_W-1:0] LAST_BASE = OUT_W'(NUM - PE);
 
-    logic [OUT_W-1:0]  base_reg;       // index of element 0 of the current beat
-    logic [CMP_W-1:0]  best_val_reg;   // best value of the frame's earlier beats
-    logic [OUT_W-1:0]  best_idx_reg;
-    logic              slice_ready;
-    logic [PE*CMP_W-1:0] vals;         // this beat's values as compared
+    // a register after every level of the compare tree: two levels of wide compares and
+    // multiplexers do not fit a 150 MHz cycle on ECP5
+    localparam int T_MAP   = (HAS_ROM ? 1 : 0) + (HAS_MUL ? 1 : 0) + (HAS_OFFSET ? 1 : 0);
+    localparam int LATENCY = 1 + T_MAP + LEVELS + 1 + 2;
+    localparam int QDEPTH  = LATENCY + 3;  // hw/credit_queue.sv: (LATENCY - 2 from `reserve` to s_axis) + 5
 
-    wire in_fire = s_axis_tvalid && slice_ready;
-    wire last    = base_reg == LAST_BASE;
+    function automatic logic greater(input logic [CMP_W-1:0] a, input logic [CMP_W-1:0] b);
+        greater = CMP_SIGNED ? ($signed(a) > $signed(b)) : (a > b);
+    endfunction
+
+    // ---------------------------------------------------------------- input
+    // a frame's last beat is taken while the output queue has a credit for its result; the
+    // other beats always
+    logic              space;
+    logic [FOLD_W-1:0] fold_reg;  // beat of the frame on s_axis
+    logic              last_reg;  // fold_reg == CF-1
+    assign s_axis_tready = space || !last_reg;
+    wire logic in_fire = s_axis_tvalid && s_axis_tready;
+
+    always_ff @(posedge clk) begin
+        if (in_fire) begin
+            fold_reg <= last_reg ? '0 : fold_reg + 1'b1;
+            last_reg <= last_reg ? CF == 1 : fold_reg == FOLD_W'(CF - 2);
+        end
+        if (rst) begin
+            fold_reg <= '0;
+            last_reg <= CF == 1;
+        end
+    end
+
+    // stage 1: the beat
+    logic [PE*ELEM_W-1:0] x1_reg;
+    logic                 v1_reg;
+    always_ff @(posedge clk) begin
+        x1_reg <= s_axis_tdata;
+        v1_reg <= in_fire;
+        if (rst) v1_reg <= 1'b0;
+    end
+
+    // ---------------------------------------------------------------- the per-class map
+    logic [PE*CMP_W-1:0] vals;  // the beat's values as compared
+    logic                vals_valid;
 
     if (MAPPED) begin : g_map
-        localparam int CF     = NUM / PE;
-        localparam int FOLD_W = CF > 1 ? $clog2(CF) : 1;
-        localparam int MW     = HAS_MUL ? MUL_W : 1;
-        localparam int OW     = HAS_OFFSET ? OFF_W : 1;
-        localparam logic [FOLD_W-1:0] LAST_FOLD = FOLD_W'(CF - 1);
+        localparam int MW = HAS_MUL ? MUL_W : 1;
+        localparam int OW = HAS_OFFSET ? OFF_W : 1;
 
-        logic [PE*MW-1:0]  mul_q;      // the constants of the current beat's classes
-        logic [PE*OW-1:0]  off_q;
-        logic [FOLD_W-1:0] fold_reg, fold_next;
+        logic [PE*ELEM_W-1:0] x_m;    // the beat and its classes' constants, side by side
+        logic                 v_m;
+        logic [PE*MW-1:0]     mul_m;
+        logic [PE*OW-1:0]     off_m;
 
-        // synchronous reads addressed by the next fold, as hw/thresholding.sv reads its thresholds
-        if (HAS_MUL) begin : g_mul_rom
-            logic [PE*MW-1:0] mul_mem [CF];
-            initial $readmemh(MUL_FILE, mul_mem);
-            always_ff @(posedge clk) mul_q <= mul_mem[fold_next];
-        end else begin : g_no_mul
-            assign mul_q = '0;
+        if (HAS_ROM) begin : g_rom
+            // the constants read with the beat (at fold_reg, a register), then registered again
+            // with it (a block RAM's output register can take the second one), as
+            // hw/thresholding.sv reads its thresholds
+            logic [PE*MW-1:0]     mul_ram, mul2_reg;
+            logic [PE*OW-1:0]     off_ram, off2_reg;
+            logic [PE*ELEM_W-1:0] x2_reg;
+            logic                 v2_reg;
+            if (HAS_MUL) begin : g_mul_rom
+                logic [PE*MW-1:0] mul_mem [CF];
+                initial $readmemh(MUL_FILE, mul_mem);
+                always_ff @(posedge clk) mul_ram <= mul_mem[fold_reg];
+            end else begin : g_no_mul
+                assign mul_ram = '0;
+            end
+            if (HAS_OFFSET) begin : g_off_rom
+                logic [PE*OW-1:0] off_mem [CF];
+                initial $readmemh(OFFSET_FILE, off_mem);
+                always_ff @(posedge clk) off_ram <= off_mem[fold_reg];
+            end else begin : g_no_off
+                assign off_ram = '0;
+            end
+            always_ff @(posedge clk) begin
+                x2_reg   <= x1_reg;
+                v2_reg   <= v1_reg;
+                mul2_reg <= mul_ram;
+                off2_reg <= off_ram;
+                if (rst) v2_reg <= 1'b0;
+            end
+            assign x_m   = x2_reg;
+            assign v_m   = v2_reg;
+            assign mul_m = mul2_reg;
+            assign off_m = off2_reg;
+        end else begin : g_shift_only
+            assign x_m   = x1_reg;
+            assign v_m   = v1_reg;
+            assign mul_m = '0;
+            assign off_m = '0;
         end
-        if (HAS_OFFSET) begin : g_off_rom
-            logic [PE*OW-1:0] off_mem [CF];
-            initial $readmemh(OFFSET_FILE, off_mem);
-            always_ff @(posedge clk) off_q <= off_mem[fold_next];
-        end else begin : g_no_off
-            assign off_q = '0;
-        end
 
-        always_comb begin
-            fold_next = fold_reg;
-            if (in_fire) fold_next = (fold_reg == LAST_FOLD) ? '0 : fold_reg + 1'b1;
-            if (rst) fold_next = '0;
-        end
-
-        always_ff @(posedge clk) fold_reg <= fold_next;
-
+        // the (multiplied and) shifted values; the shift is wiring
+        logic [PE*CMP_W-1:0] scaled;
         always_comb begin
             for (int e = 0; e < PE; e++) begin
                 logic signed [ELEM_W:0]    x;  // sign- or zero-extended input
@@ -138,68 +210,143 @@ module label_select #(
                 /* verilator lint_off UNUSEDSIGNAL */
                 logic signed [ELEM_W+MW:0] p;
                 /* verilator lint_on UNUSEDSIGNAL */
-                logic signed [CMP_W-1:0]   v;
-                x = SIGNED ? $signed({s_axis_tdata[e*ELEM_W+ELEM_W-1], s_axis_tdata[e*ELEM_W +: ELEM_W]})
-                           : $signed({1'b0, s_axis_tdata[e*ELEM_W +: ELEM_W]});
-                if (HAS_MUL) p = x * $signed(mul_q[e*MW +: MW]);
+                x = SIGNED ? $signed({x_m[e*ELEM_W+ELEM_W-1], x_m[e*ELEM_W +: ELEM_W]})
+                           : $signed({1'b0, x_m[e*ELEM_W +: ELEM_W]});
+                if (HAS_MUL) p = x * $signed(mul_m[e*MW +: MW]);
                 else p = (ELEM_W+MW+1)'(x);
-                v = CMP_W'(p) <<< SHIFT;
-                if (HAS_OFFSET) v = v + CMP_W'($signed(off_q[e*OW +: OW]));
-                vals[e*CMP_W +: CMP_W] = v;
+                scaled[e*CMP_W +: CMP_W] = CMP_W'(p) <<< SHIFT;
             end
+        end
+
+        // the product registered
+        logic [PE*CMP_W-1:0] prod;
+        logic [PE*OW-1:0]    off_p;
+        logic                v_p;
+        if (HAS_MUL) begin : g_prod_reg
+            logic [PE*CMP_W-1:0] prod_reg;
+            logic [PE*OW-1:0]    off3_reg;
+            logic                v3_reg;
+            always_ff @(posedge clk) begin
+                prod_reg <= scaled;
+                off3_reg <= off_m;
+                v3_reg   <= v_m;
+                if (rst) v3_reg <= 1'b0;
+            end
+            assign prod  = prod_reg;
+            assign off_p = off3_reg;
+            assign v_p   = v3_reg;
+        end else begin : g_no_prod
+            assign prod  = scaled;
+            assign off_p = off_m;
+            assign v_p   = v_m;
+        end
+
+        // the offset added, registered
+        if (HAS_OFFSET) begin : g_sum_reg
+            logic [PE*CMP_W-1:0] sum_reg;
+            logic                v4_reg;
+            always_ff @(posedge clk) begin
+                for (int e = 0; e < PE; e++) begin
+                    sum_reg[e*CMP_W +: CMP_W] <= prod[e*CMP_W +: CMP_W] + CMP_W'($signed(off_p[e*OW +: OW]));
+                end
+                v4_reg <= v_p;
+                if (rst) v4_reg <= 1'b0;
+            end
+            assign vals       = sum_reg;
+            assign vals_valid = v4_reg;
+        end else begin : g_no_sum
+            // (no offsets: off_p is the constant 0)
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire logic [PE*OW-1:0] unused_off = off_p;
+            /* verilator lint_on UNUSEDSIGNAL */
+            assign vals       = prod;
+            assign vals_valid = v_p;
         end
     end else begin : g_plain
-        assign vals = s_axis_tdata;
+        assign vals       = x1_reg;
+        assign vals_valid = v1_reg;
     end
 
-    // best of this beat, then against the earlier beats; only a strictly larger value replaces
-    // the best so far, so ties keep the lowest index
-    logic [CMP_W-1:0]  beat_val, new_val;
-    logic [OUT_W-1:0]  beat_idx, new_idx;
+    // ---------------------------------------------------------------- the beat's best
+    // a tree of pairwise (value, index) compares; in a pair the higher-index side wins only when
+    // strictly greater, so ties keep the lowest index. Level k (1..LEVELS) holds the winners of
+    // 2**k elements, registered.
+    for (genvar k = 0; k <= LEVELS; k++) begin : g_level
+        localparam int CNT = (PE + (1 << k) - 1) >> k;
 
-    function automatic logic greater(input logic [CMP_W-1:0] a, input logic [CMP_W-1:0] b);
-        greater = CMP_SIGNED ? ($signed(a) > $signed(b)) : (a > b);
-    endfunction
+        logic [CNT*CMP_W-1:0] val;
+        logic [CNT*IW-1:0]    idx;
+        logic                 valid;
 
-    always_comb begin
-        beat_val = vals[CMP_W-1:0];
-        beat_idx = base_reg;
-        for (int e = 1; e < PE; e++) begin
-            if (greater(vals[e*CMP_W +: CMP_W], beat_val)) begin
-                beat_val = vals[e*CMP_W +: CMP_W];
-                beat_idx = base_reg + OUT_W'(e);
+        if (k == 0) begin : g_values
+            assign val   = vals;
+            assign valid = vals_valid;
+            for (genvar i = 0; i < PE; i++) begin : g_idx
+                assign idx[i*IW +: IW] = IW'(i);
+            end
+        end else begin : g_compare
+            localparam int PCNT = (PE + (1 << (k - 1)) - 1) >> (k - 1);  // the level below
+            logic [CNT*CMP_W-1:0] win_val;
+            logic [CNT*IW-1:0]    win_idx;
+            for (genvar i = 0; i < CNT; i++) begin : g_node
+                wire logic [CMP_W-1:0] a_val = g_level[k-1].val[2*i*CMP_W +: CMP_W];
+                wire logic [IW-1:0]    a_idx = g_level[k-1].idx[2*i*IW +: IW];
+                if (2 * i + 1 < PCNT) begin : g_pair
+                    wire logic [CMP_W-1:0] b_val  = g_level[k-1].val[(2*i+1)*CMP_W +: CMP_W];
+                    wire logic [IW-1:0]    b_idx  = g_level[k-1].idx[(2*i+1)*IW +: IW];
+                    wire logic             take_b = greater(b_val, a_val);
+                    assign win_val[i*CMP_W +: CMP_W] = take_b ? b_val : a_val;
+                    assign win_idx[i*IW +: IW]       = take_b ? b_idx : a_idx;
+                end else begin : g_odd
+                    assign win_val[i*CMP_W +: CMP_W] = a_val;
+                    assign win_idx[i*IW +: IW]       = a_idx;
+                end
+            end
+            always_ff @(posedge clk) begin
+                val   <= win_val;
+                idx   <= win_idx;
+                valid <= g_level[k-1].valid;
+                if (rst) valid <= 1'b0;
             end
         end
-        new_val = beat_val;
-        new_idx = beat_idx;
-        if (base_reg != '0 && !greater(beat_val, best_val_reg)) begin
-            new_val = best_val_reg;
-            new_idx = best_idx_reg;
-        end
     end
+
+    // ---------------------------------------------------------------- the frame's best
+    // against the frame's earlier beats: only a strictly greater value replaces the best so far,
+    // the first beat of a frame replaces it unconditionally
+    wire logic [CMP_W-1:0] beat_val   = g_level[LEVELS].val;
+    wire logic [IW-1:0]    beat_idx   = g_level[LEVELS].idx;
+    wire logic             beat_valid = g_level[LEVELS].valid;
+
+    logic [OUT_W-1:0] base_reg;      // index of element 0 of the beat at the tree's output
+    logic [CMP_W-1:0] best_val_reg;  // best value of the frame so far
+    logic [OUT_W-1:0] best_idx_reg;
+    logic             res_valid_reg; // best_idx_reg is a frame's result
+    wire logic first = base_reg == '0;
+    wire logic last  = base_reg == LAST_BASE;
 
     always_ff @(posedge clk) begin
-        if (in_fire) begin
-            best_val_reg <= new_val;
-            best_idx_reg <= new_idx;
-            base_reg     <= last ? '0 : base_reg + OUT_W'(PE);
+        if (beat_valid) begin
+            if (first || greater(beat_val, best_val_reg)) begin
+                best_val_reg <= beat_val;
+                best_idx_reg <= base_reg + OUT_W'(beat_idx);
+            end
+            base_reg <= last ? '0 : base_reg + OUT_W'(PE);
         end
-        if (rst) base_reg <= '0;
+        res_valid_reg <= beat_valid && last;
+        if (rst) begin
+            base_reg      <= '0;
+            res_valid_reg <= 1'b0;
+        end
     end
 
-    assign s_axis_tready = slice_ready;
-
-    skid_buffer #(
-        .DATA_W(OUT_W)
+    // ---------------------------------------------------------------- output queue and credits
+    credit_queue #(
+        .DATA_W(OUT_W), .DEPTH(QDEPTH)
     ) u_out (
-        .clk(clk),
-        .rst(rst),
-        .s_axis_tdata(new_idx),
-        .s_axis_tvalid(s_axis_tvalid && last),
-        .s_axis_tready(slice_ready),
-        .m_axis_tdata(m_axis_tdata),
-        .m_axis_tvalid(m_axis_tvalid),
-        .m_axis_tready(m_axis_tready)
+        .clk(clk), .rst(rst), .reserve(in_fire && last_reg), .space(space),
+        .s_axis_tdata(best_idx_reg), .s_axis_tvalid(res_valid_reg),
+        .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );
 
 endmodule

@@ -238,6 +238,12 @@ def _label_select() -> list[Case]:
         label_select_map_case(
             "n6-pe2-s16-mul24-off32", num=6, pe=2, elem_w=16, signed=True, mul_w=24, off_w=32, frames=40
         ),
+        # the pipelined compare tree: a whole frame per beat (PE = NUM, frames back to back) with
+        # every map stage, four tree levels with odd nodes; a shift alone (no constants, PE = 3)
+        label_select_map_case(
+            "n10-pe10-s16-mul9-off12", num=10, pe=10, elem_w=16, signed=True, mul_w=9, off_w=12, frames=80
+        ),
+        label_select_map_case("n6-pe3-u5-sh2", num=6, pe=3, elem_w=5, signed=False, shift=2),
     ]
 
 

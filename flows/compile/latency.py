@@ -39,7 +39,7 @@ from qnnflow.flows.ir.layers import (
 )
 from qonnx.core.modelwrapper import ModelWrapper
 
-__all__ = ["adder_tree_latency", "frame_latency", "layer_latency", "schedule"]
+__all__ = ["adder_tree_latency", "frame_latency", "label_select_latency", "layer_latency", "schedule"]
 
 NEVER = np.iinfo(np.int64).min // 4  # "needs no input beat"
 
@@ -71,6 +71,16 @@ def mac_pipeline_latency(simd: int, num_t: int, prod_reg: bool = False) -> int:
     return 1 + t_mac + 1 + (2 + adder_tree_latency(num_t, 0) if num_t > 0 else 0) + 2
 
 
+def label_select_latency(params: dict) -> int:
+    """hw/label_select.sv's LATENCY: the input register, [the map's constants registered again,
+    the product, the offset's sum], the compare tree over PE values (a register after each of its
+    clog2(PE) levels), the best so far, the output queue's 2."""
+    pe = int(params["PE"])
+    has_mul, has_off = bool(int(params.get("HAS_MUL", 0))), bool(int(params.get("HAS_OFFSET", 0)))
+    t_map = int(has_mul or has_off) + int(has_mul) + int(has_off)
+    return 1 + t_map + (pe - 1).bit_length() + 1 + 2
+
+
 def layer_latency(layer: Layer) -> int:
     """Cycles from the transfer of the input beat an output beat waits for (for a MAC unit: the
     issue of a fold's last slice) to the first cycle that output beat is valid, queue empty."""
@@ -88,7 +98,9 @@ def layer_latency(layer: Layer) -> int:
         return 7  # from a fold's window position 7 (the input register, four stages, the queue's 2)
     if isinstance(layer, FIFO):
         return 3 if int(p.get("OUT_REG", p.get("USE_RAM", 1))) else 2
-    if isinstance(layer, LabelSelect | AddStreams | DuplicateStreams | WidthConverter):
+    if isinstance(layer, LabelSelect):
+        return label_select_latency(p)
+    if isinstance(layer, AddStreams | DuplicateStreams | WidthConverter):
         return 1
     raise NotImplementedError(f"{layer.where}: no latency model")
 

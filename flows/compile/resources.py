@@ -118,6 +118,7 @@ _COST = {
         "label_elem": 1.55,
         "label_out_elem": 0.9,
         "label_index": 1.8,
+        "label_base": 22,  # the output queue's LUT RAM, pointers and credit count
         "add_base": 7,
         "add_pe": 0,
         "add_bit": 1.8,
@@ -286,32 +287,46 @@ def _maxpool(p: Mapping[str, int], family: str) -> _Tally:
 def _label_select(p: Mapping[str, int], family: str) -> _Tally:
     c = _COST[family]
     pe, ew, ow = int(p["PE"]), int(p["ELEM_W"]), int(p["OUT_W"])
+    cf = int(p["NUM"]) // pe
     mapped = bool(p.get("HAS_MUL") or p.get("HAS_OFFSET") or p.get("SHIFT"))
     cw = int(p["VAL_W"]) if mapped else ew  # the width compared
     luts = c["label_elem"] * pe * (ew + ow) + c["label_index"] * ow
     if family == "xc7":  # LUT6 compare more bits per LUT than they multiplex
-        luts = c["label_elem"] * pe * ew + c["label_out_elem"] * pe * ow + c["label_index"] * ow
-    t = _Tally(luts=luts, ffs=cw + 2 * ow + _skid_ffs(ow))
+        luts = c.get("label_base", 0) + c["label_elem"] * pe * ew + c["label_out_elem"] * pe * ow + c["label_index"] * ow
+    # registers of the pipeline: the fold counter and last flag, the beat, each level k of the
+    # compare tree (its winners' values and k index bits, a valid), the best so far (base, value,
+    # index, valid), the output queue (about 19 + OUT_W: read register, pointers, credits)
+    tree = 0
+    for k in range(1, (pe - 1).bit_length() + 1):
+        tree += -(-pe // (1 << k)) * (cw + k) + 1
+    ffs = _clog2(cf) + 2 + pe * ew + tree + 2 * ow + cw + 1 + 19 + ow
+    t = _Tally(luts=luts, ffs=ffs)
     if mapped:
         _label_map(p, family, t)
     return t
 
 
 def _label_map(p: Mapping[str, int], family: str, t: _Tally) -> None:
-    """The per-class map of hw/label_select.sv: constant ROMs read one beat ahead, a multiplier
-    (DSP blocks when both operands are wider than 4 bits, else shift-and-add) and the offset adder."""
+    """The per-class map of hw/label_select.sv: constant ROMs read with the beat and registered
+    twice (the beat once more beside them), a multiplier (DSP blocks when both operands are wider
+    than 4 bits, else shift-and-add) with its product registered, the offset adder registered."""
     pe, ew, vw = int(p["PE"]), int(p["ELEM_W"]), int(p["VAL_W"])
     cf = int(p["NUM"]) // pe
     per_bit = 1.0 if family == "ecp5" else 0.5
     # compared bits beyond the input's (fitted on the two lint-rtl variants: ~1 LUT4 per bit)
     t.luts += per_bit * pe * (vw - ew)
-    t.ffs += _clog2(cf)
+    if p.get("HAS_MUL") or p.get("HAS_OFFSET"):
+        t.ffs += pe * ew + 1  # the beat registered again beside the constants
     for flag, width in (("HAS_MUL", "MUL_W"), ("HAS_OFFSET", "OFF_W")):
         if p.get(flag):
             w = pe * int(p[width])
-            t.ffs += w
+            t.ffs += 2 * w  # the read and its second register
             if cf > 1:
                 t.add(memory(cf, w, family, rom=True))
+    if p.get("HAS_MUL"):  # the product registered, the offsets beside it
+        t.ffs += pe * vw + 1 + (pe * int(p["OFF_W"]) if p.get("HAS_OFFSET") else 0)
+    if p.get("HAS_OFFSET"):  # the sum registered
+        t.ffs += pe * vw + 1
     t.luts += 0.5 * per_bit * pe * vw * bool(p.get("HAS_OFFSET"))
     if p.get("HAS_MUL"):
         mw = int(p["MUL_W"])
