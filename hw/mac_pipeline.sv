@@ -22,12 +22,16 @@
 //             registers only.
 // Latency   : from a slice on in_* to its fold's output beat on m_axis (queue empty):
 //             LATENCY = 1 (input registers) + T_MAC + 1 (accumulate) + [NUM_T > 0: 1 (threshold
-//             read registered) + hw/threshold_count.sv's 1 + T_THR (adder_tree over NUM_T bits,
-//             PRE = 0)] + 2 (queue), where T_MAC is the adder_tree over SIMD products with LPS = 2:
-//             PRE = 1 (the products are logic in front of its first level), or, when a product is
-//             more than a level of logic (PROD_REG: neither operand bipolar and both wider than
-//             2 bits: a multiplier, or a shift-and-add of three or more partial products),
-//             1 (the products registered) + PRE = 0.
+//             read registered) + [NUM_T > 3: 1 (registered again, THR_REG2)] + hw/threshold_count.sv's
+//             1 + T_THR (adder_tree over NUM_T bits, PRE = 0)] + 2 (queue), where T_MAC is an adder_tree with LPS = 2 over SIMD * K
+//             terms: K = 1 and PRE = 1 when a product is at most one level of logic (XNOR, a
+//             bipolar operand, or a shift-and-add of two partial products, computed in front of
+//             the tree's first level); K = the narrower operand's width and PRE = 1 when a
+//             shift-and-add product has three or more partial products (SPLIT: each partial
+//             product, masked and for a sign bit negated, is a term of the tree itself, so no
+//             chain of adders is ever longer than the tree's two levels per stage); with
+//             multipliers (USE_MUL: both operands wider than 4 bits) K = 1, T_MAC = 2 (operands
+//             registered again beside the multiplier, its product registered) + PRE = 0.
 //             qnnflow.flows.compile.latency uses the same formula.
 // Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
 //             the in-flight results the credits allow: LATENCY + 4 covers the round trip
@@ -83,8 +87,11 @@ module mac_pipeline #(
     localparam bit XNOR    = IN_BIPOLAR && W_BIPOLAR;
     // narrow products become shift-and-add logic; only wide ones are left to multipliers (DSPs)
     localparam bit USE_MUL = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 4 && W_W > 4;
-    // products of more than a level of logic are registered before the adder tree
-    localparam bit PROD_REG = !IN_BIPOLAR && !W_BIPOLAR && IN_W > 2 && W_W > 2;
+    // shift-and-add products of three or more partial products give the partial products to the tree
+    localparam bit ALONG_W  = W_W <= IN_W;  // the weight's bits select the partial products
+    localparam int NARROW_W = ALONG_W ? W_W : IN_W;
+    localparam bit SPLIT    = !IN_BIPOLAR && !W_BIPOLAR && !USE_MUL && NARROW_W > 2;
+    localparam int K        = SPLIT ? NARROW_W : 1;  // tree terms per product
     // a product's width as a signed value: XNOR 0/1 in 2 bits; else the operands' widths, a
     // bipolar side counting as 2 bits and one more bit when both sides are unsigned
     localparam int P_RAW   = XNOR ? 2 : (IN_BIPOLAR ? 2 : IN_W) + (W_BIPOLAR ? 2 : W_W)
@@ -102,8 +109,11 @@ module mac_pipeline #(
         end
         tree_latency = stages;
     endfunction
-    localparam int T_MAC   = PROD_REG ? 1 + tree_latency(SIMD, 0) : tree_latency(SIMD, 1);
-    localparam int LATENCY = 1 + T_MAC + 1 + (NUM_T > 0 ? 2 + tree_latency(NUM_T, 0) : 0) + 2;
+    localparam int T_MAC   = USE_MUL ? 2 + tree_latency(SIMD, 0) : tree_latency(SIMD * K, 1);
+    // more than 3 thresholds (activations of 3 bits and more): words that go to block RAM, whose
+    // output gets a second register in the fabric; 1 to 3 (1- and 2-bit activations) stay in LUTs
+    localparam bit THR_REG2 = NUM_T > 3;
+    localparam int LATENCY = 1 + T_MAC + 1 + (NUM_T > 0 ? 2 + (THR_REG2 ? 1 : 0) + tree_latency(NUM_T, 0) : 0) + 2;
     localparam int QDEPTH  = LATENCY + 4;  // hw/credit_queue.sv: latency + 5, less the queue's own 2 counted in LATENCY, + spare
 
     // ---------------------------------------------------------------- input registers
@@ -133,7 +143,7 @@ module mac_pipeline #(
             r = xv[0] ? we : -we;
         end else if (USE_MUL) begin
             r = xe * we;
-        end else if (W_W <= IN_W) begin
+        end else if (ALONG_W) begin
             for (int i = 0; i < W_W; i++) begin
                 if (wv[i]) r = (W_SIGNED && i == W_W - 1) ? r - (xe <<< i) : r + (xe <<< i);
             end
@@ -145,31 +155,66 @@ module mac_pipeline #(
         product = r;
     endfunction
 
-    logic [PE*SIMD*P_W-1:0] terms;
+    // partial product i of a SPLIT product: the wider operand shifted by i where bit i of the
+    // narrower one is set, negated for a signed operand's sign bit
+    function automatic logic [P_W-1:0] partial(input logic [IN_W-1:0] xv, input logic [W_W-1:0] wv,
+                                               input int i);
+        logic signed [P_W-1:0] base;
+        logic bit_i, neg;
+        if (ALONG_W) begin
+            base  = IN_SIGNED ? P_W'($signed(xv)) : P_W'(xv);
+            bit_i = wv[i];
+            neg   = W_SIGNED && i == W_W - 1;
+        end else begin
+            base  = W_SIGNED ? P_W'($signed(wv)) : P_W'(wv);
+            bit_i = xv[i];
+            neg   = IN_SIGNED && i == IN_W - 1;
+        end
+        partial = !bit_i ? '0 : neg ? -(base <<< i) : (base <<< i);
+    endfunction
+
+    // the operands of the products (x1_reg / w1_reg, or with multipliers their second registers)
+    logic [XWORD_W-1:0]       x_op;
+    logic [WWORD_W-1:0]       w_op;
+    logic [PE*SIMD*K*P_W-1:0] terms, tree_terms;
+    logic [TAG_W-1:0]         tree_tag;
     always_comb begin
         for (int pe = 0; pe < PE; pe++) begin
             for (int s = 0; s < SIMD; s++) begin
-                terms[(pe*SIMD + s)*P_W +: P_W] = product(
-                    x1_reg[(X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W], w1_reg[(pe*SIMD + s)*W_W +: W_W]
-                );
+                for (int i = 0; i < K; i++) begin
+                    terms[((pe*SIMD + s)*K + i)*P_W +: P_W] = SPLIT
+                        ? partial(x_op[(X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W], w_op[(pe*SIMD + s)*W_W +: W_W], i)
+                        : product(x_op[(X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W], w_op[(pe*SIMD + s)*W_W +: W_W]);
+                end
             end
         end
     end
 
-    // wide products are registered before the tree; narrow ones are its level 0
-    logic [PE*SIMD*P_W-1:0] tree_terms;
-    logic [TAG_W-1:0]       tree_tag;
-    if (PROD_REG) begin : g_prod_reg
-        logic [PE*SIMD*P_W-1:0] terms_reg;
-        logic [TAG_W-1:0]       tag2_reg;
+    // with multipliers, the operands are registered once more (beside the DSPs) and the products
+    // once; every other product or partial product is the tree's level 0
+    if (USE_MUL) begin : g_mul_reg
+        logic [XWORD_W-1:0]       x2_reg;
+        logic [WWORD_W-1:0]       w2_reg;
+        logic [PE*SIMD*K*P_W-1:0] terms_reg;
+        logic [TAG_W-1:0]         tag2_reg, tag3_reg;
         always_ff @(posedge clk) begin
+            x2_reg    <= x1_reg;
+            w2_reg    <= w1_reg;
             terms_reg <= terms;
             tag2_reg  <= tag1_reg;
-            if (rst) tag2_reg[TAG_W-1] <= 1'b0;
+            tag3_reg  <= tag2_reg;
+            if (rst) begin
+                tag2_reg[TAG_W-1] <= 1'b0;
+                tag3_reg[TAG_W-1] <= 1'b0;
+            end
         end
+        assign x_op       = x2_reg;
+        assign w_op       = w2_reg;
         assign tree_terms = terms_reg;
-        assign tree_tag   = tag2_reg;
+        assign tree_tag   = tag3_reg;
     end else begin : g_prod_comb
+        assign x_op       = x1_reg;
+        assign w_op       = w1_reg;
         assign tree_terms = terms;
         assign tree_tag   = tag1_reg;
     end
@@ -177,7 +222,7 @@ module mac_pipeline #(
     logic [PE*ACC_W-1:0] dot;
     logic [TAG_W-1:0]    dot_tag;
     adder_tree #(
-        .LANES(PE), .N(SIMD), .IN_W(P_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(2), .PRE(PROD_REG ? 0 : 1),
+        .LANES(PE), .N(SIMD*K), .IN_W(P_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(2), .PRE(USE_MUL ? 0 : 1),
         .TAG_W(TAG_W)
     ) u_dot (
         .clk(clk), .rst(rst), .terms(tree_terms), .in_tag(tree_tag), .sum(dot), .out_tag(dot_tag)
@@ -227,10 +272,13 @@ module mac_pipeline #(
         logic [TWORD_W-1:0] tmem [NF];
         initial $readmemh(THRESH_FILE, tmem);
 
-        // read with the fold's last accumulation, registered once more in the fabric
-        logic [TWORD_W-1:0] thr_ram, thr_reg;
-        logic [PE*ACC_W-1:0] res2_reg;
-        logic                v2_reg;
+        // read with the fold's last accumulation, registered once more in the fabric; with
+        // THR_REG2 a second time: the first register becomes a block RAM's output register
+        // (flows/implement/outreg.py), the second sits beside the comparators, so the route from
+        // the RAM meets no logic
+        logic [TWORD_W-1:0] thr_ram, thr_reg, thr_cmp;
+        logic [PE*ACC_W-1:0] res2_reg, res_cmp;
+        logic                v2_reg, v_cmp;
         always_ff @(posedge clk) begin
             thr_ram  <= tmem[dot_fold];
             thr_reg  <= thr_ram;
@@ -238,13 +286,31 @@ module mac_pipeline #(
             v2_reg   <= res_valid_reg;
             if (rst) v2_reg <= 1'b0;
         end
+        if (THR_REG2) begin : g_thr_reg2
+            logic [TWORD_W-1:0]  thr2_reg;
+            logic [PE*ACC_W-1:0] res3_reg;
+            logic                v3_reg;
+            always_ff @(posedge clk) begin
+                thr2_reg <= thr_reg;
+                res3_reg <= res2_reg;
+                v3_reg   <= v2_reg;
+                if (rst) v3_reg <= 1'b0;
+            end
+            assign thr_cmp = thr2_reg;
+            assign res_cmp = res3_reg;
+            assign v_cmp   = v3_reg;
+        end else begin : g_thr_reg1
+            assign thr_cmp = thr_reg;
+            assign res_cmp = res2_reg;
+            assign v_cmp   = v2_reg;
+        end
 
         // one registered compare per threshold, counted by a tree (hw/threshold_count.sv)
         threshold_count #(
             .LANES(PE), .NUM_T(NUM_T), .IN_W(ACC_W), .IN_SIGNED(1'b1), .IN_BIPOLAR(1'b0), .THR_W(ACC_W),
             .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .TAG_W(1)
         ) u_thresholds (
-            .clk(clk), .rst(rst), .value(res2_reg), .thresholds(thr_reg), .in_tag(v2_reg),
+            .clk(clk), .rst(rst), .value(res_cmp), .thresholds(thr_cmp), .in_tag(v_cmp),
             .count(act), .out_tag(act_valid)
         );
     end else begin : g_no_thresholds

@@ -62,6 +62,10 @@ def _mvau() -> list[Case]:
             vectors=16,
         ),
         mvau_case("pe4-simd2-w2a1b", mw=8, mh=4, pe=4, simd=2, in_w=1, in_bipolar=True, w_w=2, vectors=16),
+        # partial products as tree terms: along a signed weight's 3 bits (its sign bit negated), and
+        # along a signed input's 3 bits under 8-bit signed weights
+        mvau_case("pe2-simd4-w3sa6s-split", mw=16, mh=4, pe=2, simd=4, in_w=6, in_signed=True, w_w=3, vectors=16),
+        mvau_case("pe2-simd3-w8sa3s-split", mw=9, mh=4, pe=2, simd=3, in_w=3, in_signed=True, w_w=8, vectors=16),
         mvau_case("pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True),
         mvau_case(
             "pe1-simd32-w1a1-xnor-big",

@@ -58,17 +58,31 @@ def threshold_count_latency(num_t: int) -> int:
     return 1 + adder_tree_latency(num_t, 0)
 
 
-def products_registered(params: dict) -> bool:
-    """hw/mac_pipeline.sv's PROD_REG: neither operand bipolar and both wider than 2 bits."""
+def product_terms(params: dict) -> int:
+    """hw/mac_pipeline.sv's K: adder-tree terms per product. A shift-and-add product of three or
+    more partial products (neither operand bipolar, not both wider than 4 bits) gives its partial
+    products to the tree, one per bit of the narrower operand; every other product is one term."""
+    iw, ww = int(params["IN_W"]), int(params["W_W"])
+    if int(params["IN_BIPOLAR"]) or int(params["W_BIPOLAR"]) or (iw > 4 and ww > 4):
+        return 1
+    narrow = min(iw, ww)
+    return narrow if narrow > 2 else 1
+
+
+def uses_multipliers(params: dict) -> bool:
+    """hw/mac_pipeline.sv's USE_MUL: neither operand bipolar and both wider than 4 bits."""
     return (not int(params["IN_BIPOLAR"]) and not int(params["W_BIPOLAR"])
-            and int(params["IN_W"]) > 2 and int(params["W_W"]) > 2)  # fmt: skip
+            and int(params["IN_W"]) > 4 and int(params["W_W"]) > 4)  # fmt: skip
 
 
-def mac_pipeline_latency(simd: int, num_t: int, prod_reg: bool = False) -> int:
-    """hw/mac_pipeline.sv's LATENCY: input registers, the product tree (wide products registered
-    first), accumulation, [thresholds], the output queue's 2."""
-    t_mac = 1 + adder_tree_latency(simd, 0) if prod_reg else adder_tree_latency(simd, 1)
-    return 1 + t_mac + 1 + (2 + adder_tree_latency(num_t, 0) if num_t > 0 else 0) + 2
+def mac_pipeline_latency(simd: int, num_t: int, use_mul: bool = False, terms: int = 1) -> int:
+    """hw/mac_pipeline.sv's LATENCY: input registers, the product tree over ``simd * terms`` terms
+    (with multipliers: operands registered again, products registered, then the tree), accumulation,
+    [thresholds], the output queue's 2."""
+    t_mac = 2 + adder_tree_latency(simd, 0) if use_mul else adder_tree_latency(simd * terms, 1)
+    # thresholds: the read registered, [more than 3: registered again (THR_REG2)], the compares, their tree
+    thr = 2 + (1 if num_t > 3 else 0) + adder_tree_latency(num_t, 0) if num_t > 0 else 0
+    return 1 + t_mac + 1 + thr + 2
 
 
 def label_select_latency(params: dict) -> int:
@@ -87,7 +101,7 @@ def layer_latency(layer: Layer) -> int:
     p = backend(layer, None).params
     if isinstance(layer, MVAU | VVAU):
         # the issued slice and its weights are registered (x_reg / w_ram) before mac_pipeline
-        return 1 + mac_pipeline_latency(int(p["SIMD"]), int(p["NUM_T"]), products_registered(p))
+        return 1 + mac_pipeline_latency(int(p["SIMD"]), int(p["NUM_T"]), uses_multipliers(p), product_terms(p))
     if isinstance(layer, Thresholding):
         return 2 + threshold_count_latency(int(p["NUM_T"])) + 2
     if isinstance(layer, SlidingWindow):

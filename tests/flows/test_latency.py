@@ -58,12 +58,28 @@ def test_flow_schedule_keeps_one_beat_per_cycle():
 
 
 @pytest.mark.parametrize(
-    ("in_w", "w_w", "bipolar", "registered"),
-    [(2, 2, False, False), (3, 2, False, False), (3, 3, False, True), (8, 4, False, True), (8, 8, True, False)],
-)
-def test_mac_latency_counts_the_product_register_as_the_header_says(in_w, w_w, bipolar, registered):
+    ("in_w", "w_w", "bipolar", "terms", "mul"),
+    [(2, 2, False, 1, False), (3, 2, False, 1, False), (3, 3, False, 3, False), (8, 4, False, 4, False),
+     (3, 8, False, 3, False), (5, 5, False, 1, True), (8, 8, True, 1, False)],
+)  # fmt: skip
+def test_mac_latency_follows_the_header_product_rule(in_w, w_w, bipolar, terms, mul):
+    """Three or more partial products enter the tree as terms (K = the narrower width); products of
+    two operands wider than 4 bits go to multipliers, two registers before the tree."""
     p = {"IN_W": in_w, "W_W": w_w, "IN_BIPOLAR": 0, "W_BIPOLAR": int(bipolar)}
-    assert latency.products_registered(p) is registered
-    # SIMD 8: the tree after a product register has PRE 0 (registers after levels 2 and 3), without
-    # one PRE 1 (after levels 1 and 3): the same 2 stages, so the register adds exactly 1 cycle
-    assert latency.mac_pipeline_latency(8, 3, registered) == latency.mac_pipeline_latency(8, 3) + int(registered)
+    assert latency.product_terms(p) == terms
+    assert latency.uses_multipliers(p) is mul
+    base = latency.mac_pipeline_latency(8, 3)  # SIMD 8, PRE 1: registers after levels 1 and 3
+    got = latency.mac_pipeline_latency(8, 3, mul, terms)
+    # by hand: 8 x 4 = 32 terms, levels 1..5, registers after 1, 3, 5: one stage more than 8 terms;
+    # 8 x 3 = 24 terms: the same 5 levels; multipliers: 2 registers + PRE-0 tree after levels 2, 3
+    assert got - base == {(1, False): 0, (3, False): 1, (4, False): 1, (1, True): 2}[(terms, mul)]
+
+
+def test_mac_latency_registers_block_ram_thresholds_twice():
+    """By hand from hw/mac_pipeline.sv's header, SIMD 1 (a tree of one term: 1 stage): input 1 +
+    tree 1 + accumulate 1 + thresholds + queue 2. Three thresholds: read 1, compares 1, a tree of 3
+    one-bit terms 1 = 3; fifteen (4-bit activations, block RAM): read 1, again 1 (THR_REG2),
+    compares 1, a tree of 15 terms 2 (registers after levels 2 and 4) = 5."""
+    assert latency.mac_pipeline_latency(1, 3) == 8
+    assert latency.mac_pipeline_latency(1, 15) == 10
+    assert latency.mac_pipeline_latency(1, 0) == 5
