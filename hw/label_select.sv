@@ -322,20 +322,25 @@ module label_select #(
     logic [CMP_W-1:0] best_val_reg;  // best value of the frame so far
     logic [OUT_W-1:0] best_idx_reg;
     logic             res_valid_reg; // best_idx_reg is a frame's result
-    wire logic first = base_reg == '0;
-    wire logic last  = base_reg == LAST_BASE;
+    // position flags as registers (base_reg == 0, base_reg == LAST_BASE), so that the best's
+    // enable is the compare and one LUT
+    logic first_reg, last_pos_reg;
 
     always_ff @(posedge clk) begin
         if (beat_valid) begin
-            if (first || greater(beat_val, best_val_reg)) begin
+            if (first_reg || greater(beat_val, best_val_reg)) begin
                 best_val_reg <= beat_val;
                 best_idx_reg <= base_reg + OUT_W'(beat_idx);
             end
-            base_reg <= last ? '0 : base_reg + OUT_W'(PE);
+            base_reg     <= last_pos_reg ? '0 : base_reg + OUT_W'(PE);
+            first_reg    <= last_pos_reg;
+            last_pos_reg <= last_pos_reg ? LAST_BASE == '0 : base_reg + OUT_W'(PE) == LAST_BASE;
         end
-        res_valid_reg <= beat_valid && last;
+        res_valid_reg <= beat_valid && last_pos_reg;
         if (rst) begin
             base_reg      <= '0;
+            first_reg     <= 1'b1;
+            last_pos_reg  <= LAST_BASE == '0;
             res_valid_reg <= 1'b0;
         end
     end
