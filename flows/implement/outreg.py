@@ -13,6 +13,13 @@ output bit that is used drives exactly one flip-flop and nothing else; all those
 the block RAM's clock on the same edge, share one clock enable (or have none, which becomes the
 output register's enable `OCE`), have no set/reset, and the port has no reset of its own. The data
 then appear in the same cycle as before, from the output register instead of the flip-flops.
+
+A 36-bit-wide read (Yosys' pseudo-dual-port mapping: written on port A, read on port B, the word on
+DOA0-17 and DOB0-17) is one read: both halves qualify or neither changes, and it is configured the
+way Lattice's own PDPW16KD with an output register is: `REGMODE_A` and `REGMODE_B` both `OUTREG`.
+So that each half's register takes the read's clock and enable however the silicon routes them,
+port A gets the read clock too (only where it is unused, `0`, or already that clock) and `OCEA` the
+same enable as `OCEB`.
 """
 
 from __future__ import annotations
@@ -79,9 +86,48 @@ def _register_of(module: dict, sinks, bram: dict, port: _Port) -> dict[str, str]
     return regs
 
 
+def _width(bram: dict, letter: str) -> int:
+    v = str(bram["parameters"].get(f"DATA_WIDTH_{letter}", "18"))
+    return int(v, 2) if set(v) <= {"0", "1"} and len(v) > 8 else int(v)
+
+
+def _absorb(module: dict, bram: dict, letter: str, regs: dict[str, str]) -> None:
+    first = module["cells"][next(iter(regs.values()))]
+    ce = ["1"] if first["parameters"].get("CEMUX", "1") in _NO_CE else first["connections"]["CE"]
+    for bit_port, ff_name in regs.items():
+        bram["connections"][bit_port] = module["cells"].pop(ff_name)["connections"]["Q"]
+    bram["connections"][f"OCE{letter}"] = list(ce)
+    bram["parameters"][f"REGMODE_{letter}"] = "OUTREG"
+
+
+def _absorb_wide(module: dict, sinks, bram: dict) -> bool:
+    """A 36-bit read on port B (DOA and DOB together): both halves' registers, or nothing."""
+    p, conn = bram["parameters"], bram["connections"]
+    if p.get("REGMODE_A") != "NOREG" or p.get("REGMODE_B") != "NOREG":
+        return False
+    if p.get("CLKAMUX", "CLKA") != "CLKA" or p.get("CLKBMUX", "CLKB") != "CLKB":
+        return False
+    if conn.get("CLKA") not in (["0"], conn.get("CLKB")):
+        return False
+    bits = tuple(q for q in conn if q.startswith("DOA") or q.startswith("DOB"))
+    whole = _register_of(module, sinks, bram, _Port("B", bits))
+    if whole is None or conn.get("RSTA") != ["0"]:
+        return False
+    halves = {x: {q: f for q, f in whole.items() if q.startswith(f"DO{x}")} for x in "AB"}
+    if not halves["B"]:
+        return False
+    conn["CLKA"] = list(conn["CLKB"])
+    _absorb(module, bram, "B", halves["B"])
+    if halves["A"]:
+        _absorb(module, bram, "A", halves["A"])
+    conn["OCEA"] = list(conn["OCEB"])
+    p["REGMODE_A"] = "OUTREG"
+    return True
+
+
 def absorb_output_registers(netlist: dict) -> int:
     """Move the flip-flops after DP16KD reads into their output registers (in place); returns the
-    number of read ports changed."""
+    number of read ports changed (a 36-bit read counts once)."""
     changed = 0
     for module in netlist["modules"].values():
         brams = [c for c in module.get("cells", {}).values() if c["type"] == "DP16KD"]
@@ -89,6 +135,9 @@ def absorb_output_registers(netlist: dict) -> int:
             continue
         sinks = _sinks(module)
         for bram in brams:
+            if 36 in (_width(bram, "A"), _width(bram, "B")):
+                changed += _absorb_wide(module, sinks, bram)
+                continue
             for letter in "AB":
                 if bram["parameters"].get(f"REGMODE_{letter}") != "NOREG":
                     continue
@@ -96,11 +145,6 @@ def absorb_output_registers(netlist: dict) -> int:
                 regs = _register_of(module, sinks, bram, port)
                 if regs is None:
                     continue
-                first = module["cells"][next(iter(regs.values()))]
-                ce = ["1"] if first["parameters"].get("CEMUX", "1") in _NO_CE else first["connections"]["CE"]
-                for bit_port, ff_name in regs.items():
-                    bram["connections"][bit_port] = module["cells"].pop(ff_name)["connections"]["Q"]
-                bram["connections"][f"OCE{letter}"] = list(ce)
-                bram["parameters"][f"REGMODE_{letter}"] = "OUTREG"
+                _absorb(module, bram, letter, regs)
                 changed += 1
     return changed

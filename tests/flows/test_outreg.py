@@ -65,3 +65,40 @@ def test_a_read_that_meets_logic_is_left_alone(tmp_path):
     before = json.dumps(netlist, sort_keys=True)
     assert absorb_output_registers(netlist) == 0
     assert json.dumps(netlist, sort_keys=True) == before
+
+
+# a 512 x 36 RAM: Yosys maps it onto one DP16KD in its 36-bit pseudo-dual-port form (written on
+# port A, read on port B, the word on DOA0-17 and DOB0-17)
+WIDE = """
+module ram (input logic clk, input logic we, input logic [8:0] wa, ra, input logic [35:0] wd,
+            output logic [35:0] q);
+    (* no_rw_check *)
+    logic [35:0] mem [512];
+    logic [35:0] r;
+    always_ff @(posedge clk) begin
+        if (we) mem[wa] <= wd;
+        r <= mem[ra];
+        q <= r;
+    end
+endmodule
+"""
+
+
+@pytest.mark.synth
+def test_a_36_bit_read_takes_both_halves_registers_as_lattice_configures_them(tmp_path):
+    (tmp_path / "ram.sv").write_text(WIDE)
+    (tmp_path / "s.ys").write_text("read_verilog -sv ram.sv\nsynth_ecp5 -top ram -json ram.json\n")
+    run_tool(toolchain.require("yosys")["yosys"], ["-q", "s.ys"], cwd=tmp_path, log=tmp_path / "y.log", what="yosys")
+    netlist = json.loads((tmp_path / "ram.json").read_text())
+    (bram,) = _cells(netlist, "DP16KD")
+    assert int(str(bram["parameters"]["DATA_WIDTH_B"]), 2) == 36
+    ffs = len(_cells(netlist, "TRELLIS_FF"))
+    assert absorb_output_registers(netlist) == 1  # one read, both halves
+    assert (bram["parameters"]["REGMODE_A"], bram["parameters"]["REGMODE_B"]) == ("OUTREG", "OUTREG")
+    assert len(_cells(netlist, "TRELLIS_FF")) == ffs - 36
+    q_bits = sorted(map(str, netlist["modules"]["ram"]["ports"]["q"]["bits"]))
+    outs = [bram["connections"][f"DO{x}{i}"][0] for x in "AB" for i in range(18)]
+    assert q_bits == sorted(map(str, outs))
+    # both halves' registers on the read's clock and enable
+    assert bram["connections"]["CLKA"] == bram["connections"]["CLKB"]
+    assert bram["connections"]["OCEA"] == bram["connections"]["OCEB"] == ["1"]
