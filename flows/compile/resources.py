@@ -292,7 +292,8 @@ def _label_select(p: Mapping[str, int], family: str) -> _Tally:
     cw = int(p["VAL_W"]) if mapped else ew  # the width compared
     luts = c["label_elem"] * pe * (ew + ow) + c["label_index"] * ow
     if family == "xc7":  # LUT6 compare more bits per LUT than they multiplex
-        luts = c.get("label_base", 0) + c["label_elem"] * pe * ew + c["label_out_elem"] * pe * ow + c["label_index"] * ow
+        luts = c.get("label_base", 0) + c["label_elem"] * pe * ew + c["label_out_elem"] * pe * ow
+        luts += c["label_index"] * ow
     # registers of the pipeline: the fold counter and last flag, the beat, each level k of the
     # compare tree (its winners' values and k index bits, a valid), the best so far (base, value,
     # index, valid), the output queue (about 19 + OUT_W: read register, pointers, credits)
