@@ -17,15 +17,17 @@
 //             pairwise (value, index) compares over its PE values, LEVELS = clog2(PE) levels, the
 //             higher index winning a pair only when strictly greater, a register after every
 //             level (two levels of wide compares do not fit 150 MHz on ECP5); then the best so
-//             far of the frame (only a strictly greater value replaces it; a frame's first beat
-//             replaces it unconditionally); a frame's result goes into an output queue
-//             (hw/credit_queue.sv).
+//             far of the frame, over items of two beats (with an odd NUM/PE the frame's first beat
+//             alone), so that its loop has two cycles: the item's halves registered (1), the
+//             item's best (1), compared with the best so far (1), which is then updated (1); only a
+//             strictly greater value replaces it, a frame's first item unconditionally; a frame's
+//             result goes into an output queue (hw/credit_queue.sv).
 // Latency   : from the last input beat of a frame to its output beat (queue empty):
 //             LATENCY = 1 (input register) + [HAS_MUL or HAS_OFFSET: 1 (the constants' second
-//             register)] + [HAS_MUL: 1 (product)] + [HAS_OFFSET: 1 (offset sum)] + T_TREE + 1
-//             (best so far) + 2 (queue), T_TREE = clog2(PE) (PE = 1: 0; 2: 1; 3..4: 2; 5..8: 3;
-//             9..16: 4). Without a map: 4 + clog2(PE); e.g. NUM = PE = 10 with multipliers and
-//             offsets: 4 + 3 + 4 = 11. qnnflow.flows.compile.latency uses the same formula.
+//             register)] + [HAS_MUL: 1 (product)] + [HAS_OFFSET: 1 (offset sum)] + T_TREE + 4
+//             (items and best so far) + 2 (queue), T_TREE = clog2(PE) (PE = 1: 0; 2: 1; 3..4: 2;
+//             5..8: 3; 9..16: 4). Without a map: 7 + clog2(PE); e.g. NUM = PE = 10 with multipliers
+//             and offsets: 7 + 3 + 4 = 14. qnnflow.flows.compile.latency uses the same formula.
 // Throughput: one input beat per cycle, so NUM/PE cycles per frame, frames back to back (also
 //             PE = NUM, a frame per cycle) while the output is taken: the queue holds
 //             LATENCY + 3 results, the credits' round trip (hw/credit_queue.sv).
@@ -107,12 +109,11 @@ module label_select #(
     localparam int FOLD_W = CF > 1 ? $clog2(CF) : 1;
     localparam int LEVELS = PE > 1 ? $clog2(PE) : 0;  // levels of the compare tree
     localparam int IW     = PE > 1 ? $clog2(PE) : 1;  // an element's index within its beat
-    localparam logic [OUT_W-1:0] LAST_BASE = OUT_W'(NUM - PE);
 
     // a register after every level of the compare tree: two levels of wide compares and
     // multiplexers do not fit a 150 MHz cycle on ECP5
     localparam int T_MAP   = (HAS_ROM ? 1 : 0) + (HAS_MUL ? 1 : 0) + (HAS_OFFSET ? 1 : 0);
-    localparam int LATENCY = 1 + T_MAP + LEVELS + 1 + 2;
+    localparam int LATENCY = 1 + T_MAP + LEVELS + 4 + 2;
     localparam int QDEPTH  = LATENCY + 3;  // hw/credit_queue.sv: (LATENCY - 2 from `reserve` to s_axis) + 5
 
     function automatic logic greater(input logic [CMP_W-1:0] a, input logic [CMP_W-1:0] b);
@@ -312,37 +313,100 @@ module label_select #(
     end
 
     // ---------------------------------------------------------------- the frame's best
-    // against the frame's earlier beats: only a strictly greater value replaces the best so far,
-    // the first beat of a frame replaces it unconditionally
+    // The beats of a frame are taken as items: pairs of beats, and with an odd number of beats
+    // per frame (CF) the first beat alone, so that every item after a frame's first is two beats
+    // and thus at least two cycles after the one before. The best so far can then be a loop of two
+    // registered stages (compare, then select) instead of one. In a pair, and against the best so
+    // far, the later values win only when strictly greater (ties keep the lowest index); a frame's
+    // first item replaces the best so far unconditionally.
     wire logic [CMP_W-1:0] beat_val   = g_level[LEVELS].val;
     wire logic [IW-1:0]    beat_idx   = g_level[LEVELS].idx;
     wire logic             beat_valid = g_level[LEVELS].valid;
 
-    logic [OUT_W-1:0] base_reg;      // index of element 0 of the beat at the tree's output
-    logic [CMP_W-1:0] best_val_reg;  // best value of the frame so far
-    logic [OUT_W-1:0] best_idx_reg;
-    logic             res_valid_reg; // best_idx_reg is a frame's result
-    // position flags as registers (base_reg == 0, base_reg == LAST_BASE), so that the best's
-    // enable is the compare and one LUT
-    logic first_reg, last_pos_reg;
+    localparam bit ODD_CF = CF % 2 == 1;
+
+    logic [OUT_W-1:0]  base_reg;  // index of element 0 of the beat at the tree's output
+    logic [FOLD_W-1:0] pos_reg;   // that beat's place in its frame
+    wire logic last_beat  = pos_reg == FOLD_W'(CF - 1);
+    wire logic item_ends  = pos_reg[0] == !ODD_CF;              // the beat completes an item
+    wire logic first_item = pos_reg == (ODD_CF ? '0 : FOLD_W'(1));
 
     always_ff @(posedge clk) begin
         if (beat_valid) begin
-            if (first_reg || greater(beat_val, best_val_reg)) begin
-                best_val_reg <= beat_val;
-                best_idx_reg <= base_reg + OUT_W'(beat_idx);
-            end
-            base_reg     <= last_pos_reg ? '0 : base_reg + OUT_W'(PE);
-            first_reg    <= last_pos_reg;
-            last_pos_reg <= last_pos_reg ? LAST_BASE == '0 : base_reg + OUT_W'(PE) == LAST_BASE;
+            base_reg <= last_beat ? '0 : base_reg + OUT_W'(PE);
+            pos_reg  <= last_beat ? '0 : pos_reg + 1'b1;
         end
-        res_valid_reg <= beat_valid && last_pos_reg;
         if (rst) begin
-            base_reg      <= '0;
-            first_reg     <= 1'b1;
-            last_pos_reg  <= LAST_BASE == '0;
-            res_valid_reg <= 1'b0;
+            base_reg <= '0;
+            pos_reg  <= '0;
         end
+    end
+
+    // stage A: the item's earlier half (held from the beat before) and its later half
+    logic [CMP_W-1:0] h_val, a_val, b_val;
+    logic [OUT_W-1:0] h_idx, a_idx, b_idx;
+    logic             a_pair, a_first, a_last, a_valid;
+    always_ff @(posedge clk) begin
+        if (beat_valid && !item_ends) begin
+            h_val <= beat_val;
+            h_idx <= base_reg + OUT_W'(beat_idx);
+        end
+        a_val   <= h_val;
+        a_idx   <= h_idx;
+        b_val   <= beat_val;
+        b_idx   <= base_reg + OUT_W'(beat_idx);
+        a_pair  <= !(ODD_CF && pos_reg == '0);
+        a_first <= first_item;
+        a_last  <= last_beat;
+        a_valid <= beat_valid && item_ends;
+        if (rst) a_valid <= 1'b0;
+    end
+
+    // stage B: the item's best
+    logic [CMP_W-1:0] p_val;
+    logic [OUT_W-1:0] p_idx;
+    logic             p_first, p_last, p_valid;
+    always_ff @(posedge clk) begin
+        if (!a_pair || greater(b_val, a_val)) begin
+            p_val <= b_val;
+            p_idx <= b_idx;
+        end else begin
+            p_val <= a_val;
+            p_idx <= a_idx;
+        end
+        p_first <= a_first;
+        p_last  <= a_last;
+        p_valid <= a_valid;
+        if (rst) p_valid <= 1'b0;
+    end
+
+    // stage C: the item against the best so far (final: the previous item of the same frame is
+    // at least two cycles ahead, so stage D has taken it)
+    logic [CMP_W-1:0] best_val_reg;  // best value of the frame so far
+    logic [OUT_W-1:0] best_so_far_idx;
+    logic [CMP_W-1:0] c_val;
+    logic [OUT_W-1:0] c_idx;
+    logic             c_take, c_last, c_valid;
+    always_ff @(posedge clk) begin
+        c_take  <= p_first || greater(p_val, best_val_reg);
+        c_val   <= p_val;
+        c_idx   <= p_idx;
+        c_last  <= p_last;
+        c_valid <= p_valid;
+        if (rst) c_valid <= 1'b0;
+    end
+
+    // stage D: the best so far updated; a frame's last item gives the result
+    logic [OUT_W-1:0] best_idx_reg;  // a frame's result
+    logic             res_valid_reg;
+    always_ff @(posedge clk) begin
+        if (c_valid && c_take) begin
+            best_val_reg    <= c_val;
+            best_so_far_idx <= c_idx;
+        end
+        best_idx_reg  <= c_take ? c_idx : best_so_far_idx;
+        res_valid_reg <= c_valid && c_last;
+        if (rst) res_valid_reg <= 1'b0;
     end
 
     // ---------------------------------------------------------------- output queue and credits

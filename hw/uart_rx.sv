@@ -52,6 +52,7 @@ module uart_rx #(
 
     state_t           state_reg;
     logic [CNT_W-1:0] cnt_reg;
+    logic             cnt_zero_reg;  // cnt_reg == 0, kept beside it: no compare before the branches
     logic [2:0]       bit_reg;
     logic [7:0]       shift_reg;
     logic [7:0]       data_reg;
@@ -73,33 +74,39 @@ module uart_rx #(
         case (state_reg)
             IDLE: begin
                 cnt_reg <= HALF_BIT;
+                cnt_zero_reg <= HALF_BIT == '0;
                 if (!line) state_reg <= START;
             end
             START: begin
                 // at the middle of the start bit: still low, or it was a glitch
-                if (cnt_reg != '0) begin
+                if (!cnt_zero_reg) begin
                     cnt_reg <= cnt_reg - 1'b1;
+                    cnt_zero_reg <= cnt_reg == CNT_W'(1);
                 end else if (line) begin
                     state_reg <= IDLE;
                 end else begin
                     cnt_reg   <= FULL_BIT;
+                    cnt_zero_reg <= FULL_BIT == '0;
                     bit_reg   <= '0;
                     state_reg <= DATA;
                 end
             end
             DATA: begin
-                if (cnt_reg != '0) begin
+                if (!cnt_zero_reg) begin
                     cnt_reg <= cnt_reg - 1'b1;
+                    cnt_zero_reg <= cnt_reg == CNT_W'(1);
                 end else begin
                     cnt_reg   <= FULL_BIT;
+                    cnt_zero_reg <= FULL_BIT == '0;
                     shift_reg <= {line, shift_reg[7:1]};
                     bit_reg   <= bit_reg + 1'b1;
                     if (bit_reg == 3'd7) state_reg <= STOP;
                 end
             end
             STOP: begin
-                if (cnt_reg != '0) begin
+                if (!cnt_zero_reg) begin
                     cnt_reg <= cnt_reg - 1'b1;
+                    cnt_zero_reg <= cnt_reg == CNT_W'(1);
                 end else if (!line) begin
                     frame_error_reg <= 1'b1;
                     state_reg       <= WAIT_HIGH;

@@ -39,6 +39,7 @@ module uart_tx #(
     logic [9:0]       frame_reg;
     logic [3:0]       bits_left_reg;
     logic [CNT_W-1:0] cnt_reg;
+    logic             cnt_zero_reg;  // cnt_reg == 0, kept beside it: no compare before the branch
     logic             ready_reg;
     logic             txd_reg;
 
@@ -51,23 +52,27 @@ module uart_tx #(
                 frame_reg     <= {1'b1, s_axis_tdata, 1'b0};
                 bits_left_reg <= 4'd10;
                 cnt_reg       <= '0;
+                cnt_zero_reg  <= 1'b1;
                 ready_reg     <= 1'b0;
             end
-        end else if (cnt_reg != '0) begin
-            cnt_reg <= cnt_reg - 1'b1;
+        end else if (!cnt_zero_reg) begin
+            cnt_reg      <= cnt_reg - 1'b1;
+            cnt_zero_reg <= cnt_reg == CNT_W'(1);
         end else if (bits_left_reg != '0) begin
             txd_reg       <= frame_reg[0];
             frame_reg     <= {1'b1, frame_reg[9:1]};
             bits_left_reg <= bits_left_reg - 1'b1;
             cnt_reg       <= FULL_BIT;
+            cnt_zero_reg  <= 1'b0;  // FULL_BIT >= 1
         end else begin
             // the stop bit has been on the line for a full bit time
             ready_reg <= 1'b1;
         end
 
         if (rst) begin
-            ready_reg <= 1'b1;
-            txd_reg   <= 1'b1;
+            ready_reg    <= 1'b1;
+            txd_reg      <= 1'b1;
+            cnt_zero_reg <= 1'b1;
         end
     end
 

@@ -88,11 +88,11 @@ def mac_pipeline_latency(simd: int, num_t: int, use_mul: bool = False, terms: in
 def label_select_latency(params: dict) -> int:
     """hw/label_select.sv's LATENCY: the input register, [the map's constants registered again,
     the product, the offset's sum], the compare tree over PE values (a register after each of its
-    clog2(PE) levels), the best so far, the output queue's 2."""
+    clog2(PE) levels), the items of two beats and the best so far (4), the output queue's 2."""
     pe = int(params["PE"])
     has_mul, has_off = bool(int(params.get("HAS_MUL", 0))), bool(int(params.get("HAS_OFFSET", 0)))
     t_map = int(has_mul or has_off) + int(has_mul) + int(has_off)
-    return 1 + t_map + (pe - 1).bit_length() + 1 + 2
+    return 1 + t_map + (pe - 1).bit_length() + 4 + 2
 
 
 def layer_latency(layer: Layer) -> int:

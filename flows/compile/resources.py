@@ -290,17 +290,22 @@ def _label_select(p: Mapping[str, int], family: str) -> _Tally:
     cf = int(p["NUM"]) // pe
     mapped = bool(p.get("HAS_MUL") or p.get("HAS_OFFSET") or p.get("SHIFT"))
     cw = int(p["VAL_W"]) if mapped else ew  # the width compared
-    luts = c["label_elem"] * pe * (ew + ow) + c["label_index"] * ow
+    # compares and selects: the tree's PE - 1; the item's pair, the best so far's compare, its
+    # update and the result's select (about three more)
+    luts = c["label_elem"] * (pe + 2) * (ew + ow) + c["label_index"] * ow
     if family == "xc7":  # LUT6 compare more bits per LUT than they multiplex
-        luts = c.get("label_base", 0) + c["label_elem"] * pe * ew + c["label_out_elem"] * pe * ow
+        luts = c.get("label_base", 0) + c["label_elem"] * (pe + 2) * ew + c["label_out_elem"] * (pe + 2) * ow
         luts += c["label_index"] * ow
     # registers of the pipeline: the fold counter and last flag, the beat, each level k of the
-    # compare tree (its winners' values and k index bits, a valid), the best so far (base, value,
-    # index, valid), the output queue (about 19 + OUT_W: read register, pointers, credits)
+    # compare tree (its winners' values and k index bits, a valid), the items and the best so far
+    # (base and place; the held half, both halves, the item, the compared item, the best: six
+    # (value, index) pairs; the result; flags), the output queue (about 19 + OUT_W: read register,
+    # pointers, credits)
     tree = 0
     for k in range(1, (pe - 1).bit_length() + 1):
         tree += -(-pe // (1 << k)) * (cw + k) + 1
-    ffs = _clog2(cf) + 2 + pe * ew + tree + 2 * ow + cw + 1 + 19 + ow
+    items = 6 * cw + 7 * ow + 12 + _clog2(cf)
+    ffs = _clog2(cf) + 2 + pe * ew + tree + items + 19 + ow
     t = _Tally(luts=luts, ffs=ffs)
     if mapped:
         _label_map(p, family, t)
