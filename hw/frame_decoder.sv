@@ -96,6 +96,7 @@ module frame_decoder #(
     logic [16:0]             status_reg;
     logic                    status_valid_reg;
     logic [TIMER_W-1:0]      timer_reg;      // waiting cycles; cleared by the flop's reset input
+    logic                    timer_last_reg; // timer_reg == TIMEOUT_CLKS - 1, kept beside it
 
     wire logic [15:0] crc_next;
     crc #(.WIDTH(16), .POLY(32'h1021)) u_crc (.crc_in(crc_reg), .data(s_axis_tdata), .crc_out(crc_next));
@@ -117,7 +118,7 @@ module frame_decoder #(
     wire in_frame   = state_reg != HUNT && state_reg != PAD && state_reg != STATUS;
     // the timer runs only while the decoder waits for a byte, not while m_axis stalls
     wire waiting    = in_frame && !take && !(state_reg == PAYLOAD && out_valid_reg);
-    wire timed_out  = waiting && timer_reg == TIMER_W'(TIMEOUT_CLKS - 1);
+    wire timed_out  = waiting && timer_last_reg;
 
     // the frame ends here: its status word goes to the encoder
     logic       finish;
@@ -147,8 +148,13 @@ module frame_decoder #(
     always_ff @(posedge clk) begin
         if (out_valid_reg && m_axis_tready) out_valid_reg <= 1'b0;
 
-        if (take || !in_frame) timer_reg <= '0;
-        else if (waiting) timer_reg <= timer_reg + 1'b1;
+        if (take || !in_frame) begin
+            timer_reg      <= '0;
+            timer_last_reg <= 1'b0;  // TIMEOUT_CLKS >= 2
+        end else if (waiting) begin
+            timer_reg      <= timer_reg + 1'b1;
+            timer_last_reg <= timer_reg == TIMER_W'(TIMEOUT_CLKS - 2);
+        end
 
         if (put) begin
             asm_reg      <= asm_next;
@@ -207,6 +213,7 @@ module frame_decoder #(
             out_valid_reg    <= 1'b0;
             status_valid_reg <= 1'b0;
             timer_reg        <= '0;
+            timer_last_reg   <= 1'b0;
             byte_cnt_reg     <= '0;
             beat_cnt_reg     <= '0;
         end
