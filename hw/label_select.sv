@@ -166,10 +166,8 @@ module label_select #(
             // the constants read with the beat (at fold_reg, a register), then registered again
             // with it (a block RAM's output register can take the second one), as
             // hw/thresholding.sv reads its thresholds
-            logic [PE*MW-1:0]     mul_ram, mul2_reg;
-            logic [PE*OW-1:0]     off_ram, off2_reg;
-            logic [PE*ELEM_W-1:0] x2_reg;
-            logic                 v2_reg;
+            logic [PE*MW-1:0]     mul_ram;
+            logic [PE*OW-1:0]     off_ram;
             if (HAS_MUL) begin : g_mul_rom
                 logic [PE*MW-1:0] mul_mem [CF];
                 initial $readmemh(MUL_FILE, mul_mem);
@@ -184,17 +182,12 @@ module label_select #(
             end else begin : g_no_off
                 assign off_ram = '0;
             end
-            always_ff @(posedge clk) begin
-                x2_reg   <= x1_reg;
-                v2_reg   <= v1_reg;
-                mul2_reg <= mul_ram;
-                off2_reg <= off_ram;
-                if (rst) v2_reg <= 1'b0;
-            end
-            assign x_m   = x2_reg;
-            assign v_m   = v2_reg;
-            assign mul_m = mul2_reg;
-            assign off_m = off2_reg;
+            pipe_stage #(
+                .DATA_W(PE*(ELEM_W + MW + OW)), .STAGE(1'b1)
+            ) u_constants (
+                .clk(clk), .rst(rst), .d({x1_reg, mul_ram, off_ram}), .d_valid(v1_reg),
+                .q({x_m, mul_m, off_m}), .q_valid(v_m)
+            );
         end else begin : g_shift_only
             assign x_m   = x1_reg;
             assign v_m   = v1_reg;
@@ -219,28 +212,15 @@ module label_select #(
             end
         end
 
-        // the product registered
+        // the product registered (hw/pipe_stage.sv), with HAS_MUL
         logic [PE*CMP_W-1:0] prod;
         logic [PE*OW-1:0]    off_p;
         logic                v_p;
-        if (HAS_MUL) begin : g_prod_reg
-            logic [PE*CMP_W-1:0] prod_reg;
-            logic [PE*OW-1:0]    off3_reg;
-            logic                v3_reg;
-            always_ff @(posedge clk) begin
-                prod_reg <= scaled;
-                off3_reg <= off_m;
-                v3_reg   <= v_m;
-                if (rst) v3_reg <= 1'b0;
-            end
-            assign prod  = prod_reg;
-            assign off_p = off3_reg;
-            assign v_p   = v3_reg;
-        end else begin : g_no_prod
-            assign prod  = scaled;
-            assign off_p = off_m;
-            assign v_p   = v_m;
-        end
+        pipe_stage #(
+            .DATA_W(PE*(CMP_W + OW)), .STAGE(HAS_MUL)
+        ) u_product (
+            .clk(clk), .rst(rst), .d({scaled, off_m}), .d_valid(v_m), .q({prod, off_p}), .q_valid(v_p)
+        );
 
         // the offset added, registered
         if (HAS_OFFSET) begin : g_sum_reg

@@ -191,33 +191,20 @@ module mac_pipeline #(
     end
 
     // with multipliers, the operands are registered once more (beside the DSPs) and the products
-    // once; every other product or partial product is the tree's level 0
-    if (USE_MUL) begin : g_mul_reg
-        logic [XWORD_W-1:0]       x2_reg;
-        logic [WWORD_W-1:0]       w2_reg;
-        logic [PE*SIMD*K*P_W-1:0] terms_reg;
-        logic [TAG_W-1:0]         tag2_reg, tag3_reg;
-        always_ff @(posedge clk) begin
-            x2_reg    <= x1_reg;
-            w2_reg    <= w1_reg;
-            terms_reg <= terms;
-            tag2_reg  <= tag1_reg;
-            tag3_reg  <= tag2_reg;
-            if (rst) begin
-                tag2_reg[TAG_W-1] <= 1'b0;
-                tag3_reg[TAG_W-1] <= 1'b0;
-            end
-        end
-        assign x_op       = x2_reg;
-        assign w_op       = w2_reg;
-        assign tree_terms = terms_reg;
-        assign tree_tag   = tag3_reg;
-    end else begin : g_prod_comb
-        assign x_op       = x1_reg;
-        assign w_op       = w1_reg;
-        assign tree_terms = terms;
-        assign tree_tag   = tag1_reg;
-    end
+    // once (hw/pipe_stage.sv); every other product or partial product is the tree's level 0
+    logic [TAG_W-1:0] op_tag;
+    pipe_stage #(
+        .DATA_W(XWORD_W + WWORD_W + TAG_W - 1), .STAGE(USE_MUL)
+    ) u_operands (
+        .clk(clk), .rst(rst), .d({x1_reg, w1_reg, tag1_reg[TAG_W-2:0]}), .d_valid(tag1_reg[TAG_W-1]),
+        .q({x_op, w_op, op_tag[TAG_W-2:0]}), .q_valid(op_tag[TAG_W-1])
+    );
+    pipe_stage #(
+        .DATA_W(PE*SIMD*K*P_W + TAG_W - 1), .STAGE(USE_MUL)
+    ) u_products (
+        .clk(clk), .rst(rst), .d({terms, op_tag[TAG_W-2:0]}), .d_valid(op_tag[TAG_W-1]),
+        .q({tree_terms, tree_tag[TAG_W-2:0]}), .q_valid(tree_tag[TAG_W-1])
+    );
 
     logic [PE*ACC_W-1:0] dot;
     logic [TAG_W-1:0]    dot_tag;
@@ -273,9 +260,9 @@ module mac_pipeline #(
         initial $readmemh(THRESH_FILE, tmem);
 
         // read with the fold's last accumulation, registered once more in the fabric; with
-        // THR_REG2 a second time: the first register becomes a block RAM's output register
-        // (flows/implement/outreg.py), the second sits beside the comparators, so the route from
-        // the RAM meets no logic
+        // THR_REG2 a second time (hw/pipe_stage.sv): the first register becomes a block RAM's
+        // output register (flows/implement/outreg.py), the second sits beside the comparators,
+        // so the route from the RAM meets no logic
         logic [TWORD_W-1:0] thr_ram, thr_reg, thr_cmp;
         logic [PE*ACC_W-1:0] res2_reg, res_cmp;
         logic                v2_reg, v_cmp;
@@ -286,24 +273,12 @@ module mac_pipeline #(
             v2_reg   <= res_valid_reg;
             if (rst) v2_reg <= 1'b0;
         end
-        if (THR_REG2) begin : g_thr_reg2
-            logic [TWORD_W-1:0]  thr2_reg;
-            logic [PE*ACC_W-1:0] res3_reg;
-            logic                v3_reg;
-            always_ff @(posedge clk) begin
-                thr2_reg <= thr_reg;
-                res3_reg <= res2_reg;
-                v3_reg   <= v2_reg;
-                if (rst) v3_reg <= 1'b0;
-            end
-            assign thr_cmp = thr2_reg;
-            assign res_cmp = res3_reg;
-            assign v_cmp   = v3_reg;
-        end else begin : g_thr_reg1
-            assign thr_cmp = thr_reg;
-            assign res_cmp = res2_reg;
-            assign v_cmp   = v2_reg;
-        end
+        pipe_stage #(
+            .DATA_W(TWORD_W + PE*ACC_W), .STAGE(THR_REG2)
+        ) u_thr_reg2 (
+            .clk(clk), .rst(rst), .d({thr_reg, res2_reg}), .d_valid(v2_reg),
+            .q({thr_cmp, res_cmp}), .q_valid(v_cmp)
+        );
 
         // one registered compare per threshold, counted by a tree (hw/threshold_count.sv)
         threshold_count #(

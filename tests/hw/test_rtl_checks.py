@@ -90,7 +90,7 @@ def test_bad_configuration_stops_yosys(tmp_path):
 
 def test_dependencies_are_read_from_the_sources():
     # mvau and vvau share their counters, arithmetic and output queue, indirectly the queue's fifo
-    mac = ["adder_tree", "credit_queue", "fifo", "fold_counter", "mac_pipeline", "threshold_count"]
+    mac = ["adder_tree", "credit_queue", "fifo", "fold_counter", "mac_pipeline", "pipe_stage", "threshold_count"]
     assert sorted(rtl.dependencies("mvau")) == mac
     assert sorted(rtl.dependencies("vvau")) == mac
     # indirect ones too: board tops -> power_on_reset; thresholding -> threshold_count -> adder_tree
