@@ -62,10 +62,9 @@ def product_terms(params: dict) -> int:
     """hw/mac_pipeline.sv's K: adder-tree terms per product. A shift-and-add product of three or
     more partial products (neither operand bipolar, not both wider than 4 bits) gives its partial
     products to the tree, one per bit of the narrower operand; every other product is one term."""
-    iw, ww = int(params["IN_W"]), int(params["W_W"])
-    if int(params["IN_BIPOLAR"]) or int(params["W_BIPOLAR"]) or (iw > 4 and ww > 4):
+    if int(params["IN_BIPOLAR"]) or int(params["W_BIPOLAR"]) or uses_multipliers(params):
         return 1
-    narrow = min(iw, ww)
+    narrow = min(int(params["IN_W"]), int(params["W_W"]))
     return narrow if narrow > 2 else 1
 
 

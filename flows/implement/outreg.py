@@ -119,9 +119,10 @@ def _absorb_wide(module: dict, sinks, bram: dict) -> bool:
     conn["CLKA"] = list(conn["CLKB"])
     _absorb(module, bram, "B", halves["B"])
     if halves["A"]:
-        _absorb(module, bram, "A", halves["A"])
-    conn["OCEA"] = list(conn["OCEB"])
-    p["REGMODE_A"] = "OUTREG"
+        _absorb(module, bram, "A", halves["A"])  # the same enable as B's (one enable checked above)
+    else:  # the low half unused: its register still follows the read
+        conn["OCEA"] = list(conn["OCEB"])
+        p["REGMODE_A"] = "OUTREG"
     return True
 
 
