@@ -3,7 +3,7 @@
 // Function  : m_axis carries the s_axis beats unchanged and in order; up to DEPTH beats are held.
 // Latency   : 2 cycles from an accepted input beat to its output beat when the FIFO was empty
 //             (write into the memory, then the registered read into the output register); 3 with
-//             OUT_REG (the read register, then the output register).
+//             OUT_REG (the read register, then the output register); 1 more with OUT_SLICE.
 // Throughput: one beat per cycle in and out at the same time.
 // Ready     : s_axis_tready is a register (the full flag); no combinational path from
 //             m_axis_tready. m_axis_* are registers.
@@ -19,6 +19,11 @@
 //            0: keep it in flip-flops (ram_style "logic"), for small or very wide FIFOs
 //   OUT_REG  1: a register after the memory's read register (default with USE_RAM): a block
 //            RAM's read (5.8 ns on ECP5 without its output register) then meets no logic
+//   OUT_SLICE 1: a register slice (hw/skid_buffer.sv) in front of m_axis. Then the consumer's
+//            ready reaches only the slice, and the FIFO's pop depends on registers alone: when
+//            place and route puts the consumer far from the FIFO, no path crosses between them
+//            twice (consumer state -> its ready -> the FIFO's pop -> the shared fire back to the
+//            consumer). The slice holds up to 2 beats more than DEPTH.
 
 `resetall
 `timescale 1ns / 1ps
@@ -28,7 +33,8 @@ module fifo #(
     parameter int DATA_W  = 8,
     parameter int DEPTH   = 16,
     parameter bit USE_RAM = 1'b1,
-    parameter bit OUT_REG = USE_RAM
+    parameter bit OUT_REG = USE_RAM,
+    parameter bit OUT_SLICE = 1'b0
 ) (
     input  wire logic              clk,
     input  wire logic              rst,
@@ -61,12 +67,27 @@ module fifo #(
     logic [DATA_W-1:0] out_data_reg;
     logic              out_valid_reg;
 
+    // the FIFO's own output (the output register), before the optional slice
+    logic q_tready;
+
     assign s_axis_tready = !full_reg;
-    assign m_axis_tdata  = out_data_reg;
-    assign m_axis_tvalid = out_valid_reg;
+
+    if (OUT_SLICE) begin : g_slice
+        skid_buffer #(
+            .DATA_W(DATA_W)
+        ) u_slice (
+            .clk(clk), .rst(rst),
+            .s_axis_tdata(out_data_reg), .s_axis_tvalid(out_valid_reg), .s_axis_tready(q_tready),
+            .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
+        );
+    end else begin : g_no_slice
+        assign m_axis_tdata  = out_data_reg;
+        assign m_axis_tvalid = out_valid_reg;
+        assign q_tready      = m_axis_tready;
+    end
 
     wire push   = s_axis_tvalid && !full_reg;
-    wire pop    = out_valid_reg && m_axis_tready;
+    wire pop    = out_valid_reg && q_tready;
     logic load;      // read the oldest memory word
     logic out_load;  // the output register takes a word
     logic [DATA_W-1:0] rd_data;  // what the output register takes
@@ -75,7 +96,7 @@ module fifo #(
         // the memory's read register, then the output register (no logic between them, so a
         // block RAM's own output register can take the second; see flows/implement/outreg.py)
         logic q_valid_reg;
-        assign out_load = q_valid_reg && (!out_valid_reg || m_axis_tready);
+        assign out_load = q_valid_reg && (!out_valid_reg || q_tready);
         assign load     = held_reg && (!q_valid_reg || out_load);
         always_ff @(posedge clk) begin
             if (load) q_valid_reg <= 1'b1;
@@ -84,7 +105,7 @@ module fifo #(
         end
     end else begin : g_one_stage
         // move the oldest memory word to the output register when it is empty or being emptied
-        assign load     = held_reg && (!out_valid_reg || m_axis_tready);
+        assign load     = held_reg && (!out_valid_reg || q_tready);
         assign out_load = load;
     end
 

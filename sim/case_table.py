@@ -272,6 +272,8 @@ def _fifo() -> list[Case]:
     return [
         Case("fifo", "ram-d16-w12", dict(DATA_W=12, DEPTH=16, USE_RAM=1), {"beats": 400}),
         Case("fifo", "regs-d5-w3", dict(DATA_W=3, DEPTH=5, USE_RAM=0), {"beats": 400}),
+        Case("fifo", "ram-d4-w9-slice", dict(DATA_W=9, DEPTH=4, USE_RAM=1, OUT_SLICE=1), {"beats": 400}),
+        Case("fifo", "regs-d3-w2-slice", dict(DATA_W=2, DEPTH=3, USE_RAM=0, OUT_SLICE=1), {"beats": 400}),
     ]
 
 

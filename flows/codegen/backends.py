@@ -307,7 +307,9 @@ def _duplicate_streams(layer: DuplicateStreams, model: ModelWrapper | None, mem_
 
 def _fifo(layer: FIFO, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     depth = max(2, int(layer.get("depth")))
-    return Backend(layer, "fifo", {"DATA_W": layer.in_width, "DEPTH": depth, "USE_RAM": 1})
+    # OUT_SLICE: the consumer's ready meets only the slice (see hw/fifo.sv), so no path between
+    # two layers crosses the chip twice, wherever the placer puts them
+    return Backend(layer, "fifo", {"DATA_W": layer.in_width, "DEPTH": depth, "USE_RAM": 1, "OUT_SLICE": 1})
 
 
 def _width_converter(layer: WidthConverter, model: ModelWrapper | None, mem_prefix: str) -> Backend:

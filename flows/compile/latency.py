@@ -110,7 +110,7 @@ def layer_latency(layer: Layer) -> int:
     if isinstance(layer, TVSmooth):
         return 7  # from a fold's window position 7 (the input register, four stages, the queue's 2)
     if isinstance(layer, FIFO):
-        return 3 if int(p.get("OUT_REG", p.get("USE_RAM", 1))) else 2
+        return (3 if int(p.get("OUT_REG", p.get("USE_RAM", 1))) else 2) + int(p.get("OUT_SLICE", 0))
     if isinstance(layer, LabelSelect):
         return label_select_latency(p)
     if isinstance(layer, AddStreams | DuplicateStreams | WidthConverter):

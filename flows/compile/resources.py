@@ -376,6 +376,9 @@ def _fifo(p: Mapping[str, int], family: str) -> _Tally:
     ptr = _clog2(d)
     t = _Tally(luts=c["fifo_base"] + c["fifo_ptr"] * ptr, ffs=2 * ptr + 2 * _clog2(d + 1) + w + 1)
     t.add(memory(d, w, family, rom=False))
+    if int(p.get("OUT_SLICE", 0)):  # hw/skid_buffer.sv
+        t.luts += c["slice_bit"] * w + c["slice_base"]
+        t.ffs += _skid_ffs(w)
     return t
 
 

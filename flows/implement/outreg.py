@@ -114,15 +114,17 @@ def _absorb_wide(module: dict, sinks, bram: dict) -> bool:
     if whole is None or conn.get("RSTA") != ["0"]:
         return False
     halves = {x: {q: f for q, f in whole.items() if q.startswith(f"DO{x}")} for x in "AB"}
-    if not halves["B"]:
-        return False
     conn["CLKA"] = list(conn["CLKB"])
-    _absorb(module, bram, "B", halves["B"])
-    if halves["A"]:
-        _absorb(module, bram, "A", halves["A"])  # the same enable as B's (one enable checked above)
-    else:  # the low half unused: its register still follows the read
-        conn["OCEA"] = list(conn["OCEB"])
-        p["REGMODE_A"] = "OUTREG"
+    # one enable for both halves (checked above); a half whose bits are all unused (the last few
+    # bits of a wide word) gets the same output register mode and enable as the used half
+    used = "B" if halves["B"] else "A"
+    _absorb(module, bram, used, halves[used])
+    other = "A" if used == "B" else "B"
+    if halves[other]:
+        _absorb(module, bram, other, halves[other])
+    else:
+        conn[f"OCE{other}"] = list(conn[f"OCE{used}"])
+        p[f"REGMODE_{other}"] = "OUTREG"
     return True
 
 

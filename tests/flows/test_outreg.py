@@ -67,14 +67,15 @@ def test_a_read_that_meets_logic_is_left_alone(tmp_path):
     assert json.dumps(netlist, sort_keys=True) == before
 
 
-# a 512 x 36 RAM: Yosys maps it onto one DP16KD in its 36-bit pseudo-dual-port form (written on
-# port A, read on port B, the word on DOA0-17 and DOB0-17)
+# a 512 x W RAM: Yosys maps its first 36 bits onto one DP16KD in its 36-bit pseudo-dual-port form
+# (written on port A, read on port B, the word on DOA0-17 and DOB0-17); with W = 44 the last 8 bits
+# onto a second one of which only DOA0-7 are used (the 8-bit tail of a wide threshold word)
 WIDE = """
-module ram (input logic clk, input logic we, input logic [8:0] wa, ra, input logic [35:0] wd,
-            output logic [35:0] q);
+module ram #(parameter int W = 36) (input logic clk, input logic we, input logic [8:0] wa, ra,
+                                    input logic [W-1:0] wd, output logic [W-1:0] q);
     (* no_rw_check *)
-    logic [35:0] mem [512];
-    logic [35:0] r;
+    logic [W-1:0] mem [512];
+    logic [W-1:0] r;
     always_ff @(posedge clk) begin
         if (we) mem[wa] <= wd;
         r <= mem[ra];
@@ -85,20 +86,26 @@ endmodule
 
 
 @pytest.mark.synth
-def test_a_36_bit_read_takes_both_halves_registers_as_lattice_configures_them(tmp_path):
+@pytest.mark.parametrize("width", [36, 44])
+def test_a_36_bit_read_takes_both_halves_registers_as_lattice_configures_them(tmp_path, width):
     (tmp_path / "ram.sv").write_text(WIDE)
-    (tmp_path / "s.ys").write_text("read_verilog -sv ram.sv\nsynth_ecp5 -top ram -json ram.json\n")
+    script = f"read_verilog -sv ram.sv\nchparam -set W {width} ram\nsynth_ecp5 -top ram -json ram.json\n"
+    (tmp_path / "s.ys").write_text(script)
     run_tool(toolchain.require("yosys")["yosys"], ["-q", "s.ys"], cwd=tmp_path, log=tmp_path / "y.log", what="yosys")
     netlist = json.loads((tmp_path / "ram.json").read_text())
-    (bram,) = _cells(netlist, "DP16KD")
-    assert int(str(bram["parameters"]["DATA_WIDTH_B"]), 2) == 36
+    brams = _cells(netlist, "DP16KD")
+    assert len(brams) == -(-width // 36)
+    assert all(int(str(b["parameters"]["DATA_WIDTH_B"]), 2) == 36 for b in brams)
     ffs = len(_cells(netlist, "TRELLIS_FF"))
-    assert absorb_output_registers(netlist) == 1  # one read, both halves
-    assert (bram["parameters"]["REGMODE_A"], bram["parameters"]["REGMODE_B"]) == ("OUTREG", "OUTREG")
-    assert len(_cells(netlist, "TRELLIS_FF")) == ffs - 36
-    q_bits = sorted(map(str, netlist["modules"]["ram"]["ports"]["q"]["bits"]))
-    outs = [bram["connections"][f"DO{x}{i}"][0] for x in "AB" for i in range(18)]
-    assert q_bits == sorted(map(str, outs))
-    # both halves' registers on the read's clock and enable
-    assert bram["connections"]["CLKA"] == bram["connections"]["CLKB"]
-    assert bram["connections"]["OCEA"] == bram["connections"]["OCEB"] == ["1"]
+    assert absorb_output_registers(netlist) == len(brams)  # one read per block RAM, both halves
+    assert len(_cells(netlist, "TRELLIS_FF")) == ffs - width
+    outs = []
+    for bram in brams:
+        assert (bram["parameters"]["REGMODE_A"], bram["parameters"]["REGMODE_B"]) == ("OUTREG", "OUTREG")
+        # both halves' registers on the read's clock and enable, also a half with no bit in use
+        assert bram["connections"]["CLKA"] == bram["connections"]["CLKB"]
+        assert bram["connections"]["OCEA"] == bram["connections"]["OCEB"] == ["1"]
+        outs += [str(b) for b in (bram["connections"][f"DO{x}{i}"][0] for x in "AB" for i in range(18))]
+    # every bit of q now comes straight from a block RAM's output register
+    q_bits = list(map(str, netlist["modules"]["ram"]["ports"]["q"]["bits"]))
+    assert set(q_bits) <= set(outs) and len(set(q_bits)) == width
