@@ -22,6 +22,7 @@ from qnnflow.flows.implement.design import (
     uart_clks_per_bit,
     yosys_read,
 )
+from qnnflow.flows.implement.dspregs import absorb_multiplier_registers
 from qnnflow.flows.implement.outreg import absorb_output_registers
 from qnnflow.flows.implement.tools import error_lines, run_tool
 
@@ -209,9 +210,10 @@ def _synthesize(
     run.say(f"  synthesis ({spec.family}, Yosys) ...")
     run.step("synth", "yosys", ["-q", "-l", LOGS["synth"], "synth.ys"], "Yosys synthesis")
     cells = stat_cells(run.out / "synth_stat.json")
-    if spec.family == "ecp5":  # block RAM reads: their output registers (flows/implement/outreg.py)
+    if spec.family == "ecp5":  # block RAM reads and multipliers: their own registers (outreg.py, dspregs.py)
         netlist = json.loads((run.out / "synth.json").read_text())
         cells["DP16KD output registers"] = absorb_output_registers(netlist)
+        cells["MULT18X18D registers"] = absorb_multiplier_registers(netlist)
         (run.out / "synth.json").write_text(json.dumps(netlist))
     return cells
 

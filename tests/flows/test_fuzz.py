@@ -29,6 +29,9 @@ COMPILE_SEEDS += [79, 99, 243]
 # BipolarQuant that float32 QONNX rounds by noise (28); 0, 3, 7 and 19 also have depthwise blocks
 # (1 x 1 and 3 x 3, hw/vvau.sv); 79 has its XNOR layer's popcount-to-dot conversion in the label map
 SIM_SEEDS = (0, 3, 24, 7, 19, 28, 79)
+# make test simulates the regression seeds (7, 19 and 28, with depthwise blocks in 7 and 19, and 79);
+# test-all every seed (a simulation takes up to a minute on CI's machine; the suite has 20 minutes)
+FAST_SIM_SEEDS = (7, 19, 28, 79)
 
 
 def _params(seeds, bugs: dict) -> list:
@@ -97,7 +100,9 @@ def test_a_refusal_names_a_node_of_the_graph(tmp_path):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("seed", SIM_SEEDS)
+@pytest.mark.parametrize(
+    "seed", [s if s in FAST_SIM_SEEDS else pytest.param(s, marks=pytest.mark.slow) for s in SIM_SEEDS]
+)
 def test_random_graph_simulates_bit_exact(seed, tmp_path):
     from qnnflow.sim.fuzz import simulate_case
 
