@@ -12,7 +12,10 @@
 //             output is (number of thresholds t of row in_fold*PE + pe with t <= acc) + OUT_OFFSET
 //             in OUT_W bits; with NUM_T = 0 it is the accumulator (OUT_W = ACC_W).
 //             THRESH_FILE holds NF words of PE*NUM_T thresholds of ACC_W bits (word f, element
-//             pe*NUM_T + t), as written by qnnflow.flows.codegen.memfiles.threshold_words.
+//             pe*NUM_T + t), as written by qnnflow.flows.codegen.memfiles.threshold_words. With
+//             THR_SEARCH (each row's thresholds non-decreasing) the count is found by binary search
+//             instead (hw/threshold_search.sv), from its per-stage, per-lane files
+//             THRESH_PREFIX_s<k>_l<pe>.mem (memfiles.threshold_search_words).
 // Interface : in_x and the in_* flags are registers of the user's, in_w is the synchronous read
 //             of the user's weight memory in the same cycle (both are registered again here, so
 //             a block-RAM output meets no logic). The pipeline never stops, so it cannot refuse
@@ -23,7 +26,9 @@
 // Latency   : from a slice on in_* to its fold's output beat on m_axis (queue empty):
 //             LATENCY = 1 (input registers) + T_MAC + 1 (accumulate) + [NUM_T > 0: 1 (threshold
 //             read registered) + [NUM_T > 3: 1 (registered again, THR_REG2)] + hw/threshold_count.sv's
-//             1 + T_THR (adder_tree over NUM_T bits, PRE = 0)] + 2 (queue), where T_MAC is an adder_tree with LPS = 2 over SIMD * K
+//             1 + T_THR (adder_tree over NUM_T bits, PRE = 0); with THR_SEARCH instead
+//             hw/threshold_search.sv's 6 * clog2(NUM_T + 1), from the accumulator's register and its
+//             fold] + 2 (queue), where T_MAC is an adder_tree with LPS = 2 over SIMD * K
 //             terms: K = 1 and PRE = 1 when a product is at most one level of logic (XNOR, a
 //             bipolar operand, or a shift-and-add of two partial products, computed in front of
 //             the tree's first level); K = the narrower operand's width and PRE = 1 when a
@@ -34,12 +39,14 @@
 //             registered again beside the multiplier, its product registered) + PRE = 0.
 //             qnnflow.flows.compile.latency uses the same formula.
 // Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
-//             the in-flight results the credits allow: LATENCY + 4 covers the round trip
-//             (hw/credit_queue.sv), so a fold per cycle (SF = 1) streams without a gap.
+//             the in-flight results the credits allow: LATENCY + 4 + IN_DELAY covers the round
+//             trip (hw/credit_queue.sv), so a fold per cycle (SF = 1) streams without a gap.
+//             IN_DELAY: cycles the user adds between `reserve` and the slice on in_* beyond its
+//             one register (hw/mvau.sv's banked weights: 1).
 //
 // Parameters: PE, SIMD, IN_W, IN_SIGNED, IN_BIPOLAR, W_W, W_SIGNED, W_BIPOLAR, ACC_W, NUM_T, OUT_W,
-//             OUT_OFFSET, THRESH_FILE as in hw/mvau.sv; NF folds (threshold words, accumulator
-//             memory words); X_PER_PE, ACC_MEM as above.
+//             OUT_OFFSET, THRESH_FILE, THR_SEARCH, THRESH_PREFIX as in hw/mvau.sv; NF folds
+//             (threshold words, accumulator memory words); X_PER_PE, ACC_MEM as above.
 
 `resetall
 `timescale 1ns / 1ps
@@ -62,6 +69,9 @@ module mac_pipeline #(
     parameter int OUT_W       = 8,
     parameter int OUT_OFFSET  = 0,
     parameter     THRESH_FILE = "",
+    parameter bit THR_SEARCH  = 1'b0,
+    parameter int IN_DELAY    = 0,
+    parameter     THRESH_PREFIX = "",
     localparam int NF_W       = NF > 1 ? $clog2(NF) : 1,
     localparam int XWORD_W    = (X_PER_PE ? PE : 1) * SIMD * IN_W,
     localparam int WWORD_W    = PE * SIMD * W_W
@@ -113,8 +123,9 @@ module mac_pipeline #(
     // more than 3 thresholds (activations of 3 bits and more): words that go to block RAM, whose
     // output gets a second register in the fabric; 1 to 3 (1- and 2-bit activations) stay in LUTs
     localparam bit THR_REG2 = NUM_T > 3;
-    localparam int LATENCY = 1 + T_MAC + 1 + (NUM_T > 0 ? 2 + (THR_REG2 ? 1 : 0) + tree_latency(NUM_T, 0) : 0) + 2;
-    localparam int QDEPTH  = LATENCY + 4;  // hw/credit_queue.sv: latency + 5, less the queue's own 2 counted in LATENCY, + spare
+    localparam int T_THR   = THR_SEARCH ? 6 * $clog2(NUM_T + 1) : 2 + (THR_REG2 ? 1 : 0) + tree_latency(NUM_T, 0);
+    localparam int LATENCY = 1 + T_MAC + 1 + (NUM_T > 0 ? T_THR : 0) + 2;
+    localparam int QDEPTH  = LATENCY + 4 + IN_DELAY;  // hw/credit_queue.sv: latency + 5, less the queue's own 2 counted in LATENCY, + spare
 
     // ---------------------------------------------------------------- input registers
     logic [XWORD_W-1:0] x1_reg;
@@ -254,7 +265,22 @@ module mac_pipeline #(
     logic [PE*OUT_W-1:0] act;
     logic                act_valid;
 
-    if (NUM_T > 0) begin : g_thresholds
+    if (NUM_T > 0 && THR_SEARCH) begin : g_search
+        // the accumulator's register and its fold: the search reads its first stage's memories at
+        // that fold, a register (hw/threshold_search.sv: one comparison per lane and result bit)
+        logic [NF_W-1:0] res_fold_reg;
+        always_ff @(posedge clk) begin
+            res_fold_reg <= dot_fold;
+        end
+
+        threshold_search #(
+            .LANES(PE), .NUM_T(NUM_T), .NF(NF), .IN_W(ACC_W), .IN_SIGNED(1'b1), .IN_BIPOLAR(1'b0), .THR_W(ACC_W),
+            .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .TAG_W(1), .PREFIX(THRESH_PREFIX)
+        ) u_search (
+            .clk(clk), .rst(rst), .value(res_reg), .fold(res_fold_reg), .in_tag(res_valid_reg),
+            .count(act), .out_tag(act_valid)
+        );
+    end else if (NUM_T > 0) begin : g_thresholds
         localparam int TWORD_W = PE * NUM_T * ACC_W;
         logic [TWORD_W-1:0] tmem [NF];
         initial $readmemh(THRESH_FILE, tmem);

@@ -15,18 +15,23 @@
 //             = W[nf*PE+pe][sf*SIMD+s]); THRESH_FILE holds NF words of PE*NUM_T thresholds of
 //             ACC_W bits (word nf, element pe*NUM_T+t = threshold t of row nf*PE+pe), as written
 //             by qnnflow.flows.codegen.memfiles. Both are read synchronously (block RAM friendly).
+//             With THR_SEARCH the thresholds are instead in hw/threshold_search.sv's files, one per
+//             search stage k and lane pe, THRESH_PREFIX_s<k>_l<pe>.mem (NF * 2^k words of ACC_W bits,
+//             memfiles.threshold_search_words).
 // Timing    : one SIMD slice of one PE fold per cycle: the first fold takes the input beats as
 //             they come and keeps them in an SF-word buffer, the other NF-1 folds read them back,
 //             so a vector takes NF*SF cycles and vectors follow back to back without a gap.
 //             Latency from the issue of a fold's last slice (for the first fold: the cycle its
 //             last input beat is taken) to its output beat, queue empty: 1 + hw/mac_pipeline.sv's
-//             LATENCY (1 + tree(SIMD) + 1 + [NUM_T > 0: 2 + tree(NUM_T)] + 2, tree() the
+//             LATENCY (1 + tree(SIMD) + 1 + [NUM_T > 0: 2 + [NUM_T > 3: 1] + tree(NUM_T), or with
+//             THR_SEARCH 6 * clog2(NUM_T + 1)] + 2, tree() the
 //             adder_tree stages, one more when the products are registered, i.e. both operands
 //             wider than 2 bits and neither bipolar): e.g. 9 for SIMD = 1 with 3 thresholds, 11
 //             for SIMD = 9 or 32 (2-bit operands).
 //             The input slice and its weights are registered in the fabric before the dot
 //             products, so neither a block-RAM read (the weight memory, an upstream FIFO) nor the
 //             input-buffer bypass shares a clock cycle with the adder tree.
+//             With W_BANK_D > 0: 1 cycle more (see W_BANK_D).
 //             qnnflow.flows.compile.latency models the unit with this figure.
 // Ready     : the pipeline stops as a whole only when its result cannot enter the output slice
 //             (skid_buffer), whose ready is a register; s_axis_tready depends on registers only,
@@ -42,7 +47,20 @@
 //   NUM_T        thresholds per row; 0 for no activation
 //   OUT_W        output element width (= ACC_W when NUM_T = 0)
 //   OUT_OFFSET   signed offset added to the threshold count
-//   WEIGHT_FILE, THRESH_FILE  $readmemh files (THRESH_FILE unused when NUM_T = 0)
+//   WEIGHT_FILE, THRESH_FILE  $readmemh files (THRESH_FILE unused when NUM_T = 0 or with THR_SEARCH)
+//   W_BANK_D     0: the weights are one memory, read into a register that mac_pipeline registers
+//                again (a block RAM's output register, flows/implement/outreg.py), then the
+//                products. > 0 (a power of two, >= 2), for weights in block RAM: banks of W_BANK_D
+//                words (the last holds the rest; one bank when NF*SF <= W_BANK_D), bank b holding
+//                words b*W_BANK_D ..; WEIGHT_FILE is then a format with one %0d for the bank
+//                ($sformatf). Every bank is read every cycle, its read registered twice (the
+//                output register), the bank selected, and mac_pipeline's register is then one in
+//                the fabric beside the products. So neither the multiplexer of a memory deeper
+//                than a block RAM (which Yosys would put after a 5.6 ns unregistered read) nor
+//                the route from the block RAM column to the products shares a cycle with logic.
+//   THR_SEARCH   1: the count by binary search (hw/threshold_search.sv; each row's thresholds
+//                non-decreasing), 0: every threshold compared at once (hw/threshold_count.sv)
+//   THRESH_PREFIX  with THR_SEARCH, the beginning of the search's memory files (see Memories)
 
 `resetall
 `timescale 1ns / 1ps
@@ -64,7 +82,10 @@ module mvau #(
     parameter int OUT_W       = 8,
     parameter int OUT_OFFSET  = 0,
     parameter     WEIGHT_FILE = "weights.mem",
-    parameter     THRESH_FILE = ""
+    parameter     THRESH_FILE = "",
+    parameter int W_BANK_D    = 0,
+    parameter bit THR_SEARCH  = 1'b0,
+    parameter     THRESH_PREFIX = ""
 ) (
     input  wire logic                  clk,
     input  wire logic                  rst,
@@ -135,12 +156,47 @@ module mvau #(
 
     // ---------------------------------------------------------------- weights
     // read every cycle at a register's address: block RAM friendly, no logic before the read
-    logic [WWORD_W-1:0] wmem [NF * SF];
-    initial $readmemh(WEIGHT_FILE, wmem);
+    localparam bit BANKED = W_BANK_D > 0;
+    localparam int NBANK  = BANKED ? (NF * SF + W_BANK_D - 1) / W_BANK_D : 1;
 
-    logic [WWORD_W-1:0] w_ram;  // the weights of the slice issued in the cycle before
-    always_ff @(posedge clk) begin
-        w_ram <= wmem[waddr_reg];
+    logic [WWORD_W-1:0] w_ram;  // the weights of the slice issued 1 (BANKED: 2) cycles before
+
+    if (BANKED) begin : g_banks
+        if (W_BANK_D < 2 || (W_BANK_D & (W_BANK_D - 1)) != 0) begin : g_bad_bank
+            $fatal(1, "%m: W_BANK_D (%0d) must be a power of two, at least 2", W_BANK_D);
+        end
+        // a bank's word address: the low bits of the weight address (all of it for one bank)
+        localparam int IDX_W = NBANK > 1 ? $clog2(W_BANK_D) : WADDR_W;
+        logic [WWORD_W-1:0] bank_q [NBANK];
+        for (genvar b = 0; b < NBANK; b++) begin : g_bank
+            localparam int D = b < NBANK - 1 ? W_BANK_D : NF * SF - b * W_BANK_D;
+            logic [WWORD_W-1:0] bmem [D];
+            initial $readmemh($sformatf(WEIGHT_FILE, b), bmem);
+            logic [WWORD_W-1:0] rd, q;
+            always_ff @(posedge clk) begin
+                // the last bank may be shorter: its words beyond D are never selected
+                rd <= bmem[waddr_reg[IDX_W-1:0]];
+                q  <= rd;
+            end
+            assign bank_q[b] = q;
+        end
+        if (NBANK > 1) begin : g_select
+            localparam int SEL_W = $clog2(NBANK);
+            logic [SEL_W-1:0] sel_reg, sel_q;  // the bank of the read, beside its two registers
+            always_ff @(posedge clk) begin
+                sel_reg <= waddr_reg[WADDR_W-1:IDX_W];
+                sel_q   <= sel_reg;
+            end
+            assign w_ram = bank_q[sel_q];
+        end else begin : g_single
+            assign w_ram = bank_q[0];
+        end
+    end else begin : g_one_memory
+        logic [WWORD_W-1:0] wmem [NF * SF];
+        initial $readmemh(WEIGHT_FILE, wmem);
+        always_ff @(posedge clk) begin
+            w_ram <= wmem[waddr_reg];
+        end
     end
 
     // ---------------------------------------------------------------- input vector buffer
@@ -157,23 +213,36 @@ module mvau #(
     end
 
     // ---------------------------------------------------------------- the issued slice, registered
+    logic [XWORD_W-1:0] x_iss;
+    logic               v_iss, first_iss, last_iss;
+    logic [NF_W-1:0]    fold_iss;
+    always_ff @(posedge clk) begin
+        x_iss     <= x_cur;
+        v_iss     <= issue;
+        first_iss <= first_sf;
+        last_iss  <= last_sf;
+        fold_iss  <= nf_reg;
+        if (rst) v_iss <= 1'b0;
+    end
+
+    // banked weights arrive a cycle later: the slice waits for them
     logic [XWORD_W-1:0] x_reg;
     logic               v_reg, first_reg, last_reg;
     logic [NF_W-1:0]    fold_reg;
-    always_ff @(posedge clk) begin
-        x_reg     <= x_cur;
-        v_reg     <= issue;
-        first_reg <= first_sf;
-        last_reg  <= last_sf;
-        fold_reg  <= nf_reg;
-        if (rst) v_reg <= 1'b0;
-    end
+    pipe_stage #(
+        .DATA_W(XWORD_W + 2 + NF_W), .STAGE(BANKED)
+    ) u_wait_banks (
+        .clk(clk), .rst(rst), .d({x_iss, first_iss, last_iss, fold_iss}), .d_valid(v_iss),
+        .q({x_reg, first_reg, last_reg, fold_reg}), .q_valid(v_reg)
+    );
 
     mac_pipeline #(
         .PE(PE), .SIMD(SIMD), .X_PER_PE(1'b0), .NF(NF), .ACC_MEM(1'b0),
         .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
         .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR),
-        .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE)
+        .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE),
+        .THR_SEARCH(THR_SEARCH), .THRESH_PREFIX(THRESH_PREFIX),
+        .IN_DELAY(BANKED ? 1 : 0)
     ) u_mac (
         .clk(clk), .rst(rst),
         .in_valid(v_reg), .in_first(first_reg), .in_last(last_reg), .in_fold(fold_reg),

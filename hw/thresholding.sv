@@ -7,14 +7,20 @@
 //             CF = CH/PE, element e at bits [e*IN_W +: IN_W].
 //             Thresholds come from THRESH_FILE ($readmemh), laid out by
 //             qnnflow.flows.codegen.memfiles.threshold_words: CF words, word f holds channel f*PE+e's
-//             threshold t at element e*NUM_T + t, THR_W-bit two's complement.
+//             threshold t at element e*NUM_T + t, THR_W-bit two's complement. With THR_SEARCH
+//             (each channel's thresholds non-decreasing) they come from hw/threshold_search.sv's
+//             files instead, THRESH_PREFIX_s<k>_l<e>.mem (memfiles.threshold_search_words, NF = CF).
 // Latency   : 2 + hw/threshold_count.sv's latency + 2 (the output queue) cycles: 6 for up to 4
-//             thresholds, 7 for 5..16, 8 for 17..64, 9 for 65..255.
-// Throughput: one beat per cycle.
+//             thresholds, 7 for 5..16, 8 for 17..64, 9 for 65..255. With THR_SEARCH: 1 +
+//             hw/threshold_search.sv's 6 * clog2(NUM_T + 1) + 2: 33 for 16..31 thresholds, 39 for
+//             32..63, 45 for 64..127, 51 for 128..255.
+// Throughput: one beat per cycle (the output queue gives credits for the whole latency).
 // Ready     : s_axis_tready is a register: the output queue's credit (hw/credit_queue.sv); no
 //             combinational path from m_axis_tready.
 // Structure : the thresholds' read, registered twice; the comparisons and their count are
-//             hw/threshold_count.sv (as in the threshold stage of hw/mac_pipeline.sv).
+//             hw/threshold_count.sv (as in the threshold stage of hw/mac_pipeline.sv). With
+//             THR_SEARCH: the beat and its fold registered, then hw/threshold_search.sv (a binary
+//             search, one comparison per lane and result bit, each stage its own memories).
 //
 // Parameters:
 //   CH          channels (the length of the fastest-varying axis)
@@ -27,7 +33,10 @@
 //   THR_W       threshold width (two's complement)
 //   OUT_W       output element width
 //   OUT_OFFSET  signed offset added to the count
-//   THRESH_FILE $readmemh file with the thresholds
+//   THRESH_FILE $readmemh file with the thresholds (unused with THR_SEARCH)
+//   THR_SEARCH  1: hw/threshold_search.sv (thresholds must be non-decreasing per channel);
+//               0: hw/threshold_count.sv
+//   THRESH_PREFIX  with THR_SEARCH, the beginning of the search's memory files
 
 `resetall
 `timescale 1ns / 1ps
@@ -43,7 +52,9 @@ module thresholding #(
     parameter int THR_W       = 9,
     parameter int OUT_W       = 2,
     parameter int OUT_OFFSET  = 0,
-    parameter     THRESH_FILE = "thresholds.mem"
+    parameter     THRESH_FILE = "thresholds.mem",
+    parameter bit THR_SEARCH  = 1'b0,
+    parameter     THRESH_PREFIX = "thresholds"
 ) (
     input  wire logic                clk,
     input  wire logic                rst,
@@ -64,10 +75,12 @@ module thresholding #(
 
     localparam int CF     = CH / PE;
     localparam int FOLD_W = CF > 1 ? $clog2(CF) : 1;
-    localparam int WORD_W = PE * NUM_T * THR_W;
-
-    logic [WORD_W-1:0] thr_mem [CF];
-    initial $readmemh(THRESH_FILE, thr_mem);
+    // the output queue's credits cover the pipeline from the reservation (in_fire) to the queue's
+    // input, + 5 (hw/credit_queue.sv), so a beat per cycle never waits: 2 + threshold_count's at
+    // most 5 for 255 thresholds + 5 fit the 16 words of one LUT RAM; the search's 1 + 6 * clog2(NUM_T + 1)
+    // + 5 take the next multiple of 16
+    localparam int SEARCH_DEPTH = 1 + 6 * $clog2(NUM_T + 1) + 5;
+    localparam int QDEPTH       = THR_SEARCH ? (SEARCH_DEPTH + 15) / 16 * 16 : 16;
 
     // the input is taken while the output queue has a credit for its result
     logic              space;
@@ -87,38 +100,64 @@ module thresholding #(
         end
     end
 
-    // stage 1: the beat and its thresholds' read (at a register's address); stage 2: both
-    // registered again (the read's second register: a block RAM's output register can take it)
-    logic [PE*IN_W-1:0] x1_reg, x2_reg;
-    logic [WORD_W-1:0]  thr_ram, thr2_reg;
-    logic               v1_reg, v2_reg;
-    always_ff @(posedge clk) begin
-        x1_reg   <= s_axis_tdata;
-        v1_reg   <= in_fire;
-        thr_ram  <= thr_mem[fold_reg];
-        x2_reg   <= x1_reg;
-        thr2_reg <= thr_ram;
-        v2_reg   <= v1_reg;
-        if (rst) begin
-            v1_reg <= 1'b0;
-            v2_reg <= 1'b0;
-        end
-    end
-
     logic [PE*OUT_W-1:0] act;
     logic                act_valid;
-    threshold_count #(
-        .LANES(PE), .NUM_T(NUM_T), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR), .THR_W(THR_W),
-        .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .TAG_W(1)
-    ) u_count (
-        .clk(clk), .rst(rst), .value(x2_reg), .thresholds(thr2_reg), .in_tag(v2_reg),
-        .count(act), .out_tag(act_valid)
-    );
 
-    // 2 + threshold_count's at most 5 for 255 thresholds, + 5 (hw/credit_queue.sv): 16 is the
-    // depth of one LUT RAM
+    if (THR_SEARCH) begin : g_search
+        // stage 1: the beat and its fold registered (the search's memories are read at a register's
+        // address); then one comparison per lane and result bit (hw/threshold_search.sv)
+        logic [PE*IN_W-1:0] x1_reg;
+        logic [FOLD_W-1:0]  f1_reg;
+        logic               v1_reg;
+        always_ff @(posedge clk) begin
+            x1_reg <= s_axis_tdata;
+            f1_reg <= fold_reg;
+            v1_reg <= in_fire;
+            if (rst) v1_reg <= 1'b0;
+        end
+
+        threshold_search #(
+            .LANES(PE), .NUM_T(NUM_T), .NF(CF), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
+            .THR_W(THR_W), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .TAG_W(1), .PREFIX(THRESH_PREFIX)
+        ) u_search (
+            .clk(clk), .rst(rst), .value(x1_reg), .fold(f1_reg), .in_tag(v1_reg),
+            .count(act), .out_tag(act_valid)
+        );
+    end else begin : g_count
+        localparam int WORD_W = PE * NUM_T * THR_W;
+
+        logic [WORD_W-1:0] thr_mem [CF];
+        initial $readmemh(THRESH_FILE, thr_mem);
+
+        // stage 1: the beat and its thresholds' read (at a register's address); stage 2: both
+        // registered again (the read's second register: a block RAM's output register can take it)
+        logic [PE*IN_W-1:0] x1_reg, x2_reg;
+        logic [WORD_W-1:0]  thr_ram, thr2_reg;
+        logic               v1_reg, v2_reg;
+        always_ff @(posedge clk) begin
+            x1_reg   <= s_axis_tdata;
+            v1_reg   <= in_fire;
+            thr_ram  <= thr_mem[fold_reg];
+            x2_reg   <= x1_reg;
+            thr2_reg <= thr_ram;
+            v2_reg   <= v1_reg;
+            if (rst) begin
+                v1_reg <= 1'b0;
+                v2_reg <= 1'b0;
+            end
+        end
+
+        threshold_count #(
+            .LANES(PE), .NUM_T(NUM_T), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR), .THR_W(THR_W),
+            .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .TAG_W(1)
+        ) u_count (
+            .clk(clk), .rst(rst), .value(x2_reg), .thresholds(thr2_reg), .in_tag(v2_reg),
+            .count(act), .out_tag(act_valid)
+        );
+    end
+
     credit_queue #(
-        .DATA_W(PE*OUT_W), .DEPTH(16)
+        .DATA_W(PE*OUT_W), .DEPTH(QDEPTH)
     ) u_out (
         .clk(clk), .rst(rst), .reserve(in_fire), .space(space),
         .s_axis_tdata(act), .s_axis_tvalid(act_valid),

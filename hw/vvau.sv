@@ -25,13 +25,16 @@
 //             THRESH_FILE holds NF words of PE*NUM_T thresholds of ACC_W bits (word nf, element
 //             pe*NUM_T+t = threshold t of channel nf*PE+pe). Both as written by
 //             qnnflow.flows.codegen.memfiles (vvau_weight_words, threshold_words); both read
-//             synchronously (block RAM friendly).
+//             synchronously (block RAM friendly). With THR_SEARCH the thresholds are in
+//             hw/threshold_search.sv's files instead, THRESH_PREFIX_s<k>_l<pe>.mem (NF * 2^k words of
+//             ACC_W bits per search stage k and lane pe, memfiles.threshold_search_words).
 // Timing    : one input beat per cycle, each beat used once (no input buffer): a window takes
 //             NF*SF cycles and windows follow back to back without a gap. The NF partial sums of
 //             a window (one per channel fold) are kept in an NF-word accumulator memory (with
 //             NF = 1, a register); the NF output beats of a window come out during its last SIMD
 //             slice, one per cycle. Latency from the cycle a fold's last input beat is taken to
-//             its output beat, queue empty: 1 + hw/mac_pipeline.sv's LATENCY, as in hw/mvau.sv
+//             its output beat, queue empty: 1 + hw/mac_pipeline.sv's LATENCY (with THR_SEARCH the
+//             search's 6 * clog2(NUM_T + 1) in place of the compare-and-count), as in hw/mvau.sv
 //             (qnnflow.flows.compile.latency models the unit with it). The input slice and its
 //             weights are registered before the products, as in hw/mvau.sv.
 // Ready     : the pipeline stops as a whole only when its result cannot enter the output slice
@@ -49,7 +52,10 @@
 //   NUM_T        thresholds per channel; 0 for no activation
 //   OUT_W        output element width (= ACC_W when NUM_T = 0)
 //   OUT_OFFSET   signed offset added to the threshold count
-//   WEIGHT_FILE, THRESH_FILE  $readmemh files (THRESH_FILE unused when NUM_T = 0)
+//   WEIGHT_FILE, THRESH_FILE  $readmemh files (THRESH_FILE unused when NUM_T = 0 or with THR_SEARCH)
+//   THR_SEARCH   1: the count by binary search (hw/threshold_search.sv; each row's thresholds
+//                non-decreasing), 0: every threshold compared at once (hw/threshold_count.sv)
+//   THRESH_PREFIX  with THR_SEARCH, the beginning of the search's memory files (see Memories)
 
 `resetall
 `timescale 1ns / 1ps
@@ -71,7 +77,9 @@ module vvau #(
     parameter int OUT_W       = 8,
     parameter int OUT_OFFSET  = 0,
     parameter     WEIGHT_FILE = "weights.mem",
-    parameter     THRESH_FILE = ""
+    parameter     THRESH_FILE = "",
+    parameter bit THR_SEARCH  = 1'b0,
+    parameter     THRESH_PREFIX = ""
 ) (
     input  wire logic                       clk,
     input  wire logic                       rst,
@@ -171,7 +179,8 @@ module vvau #(
         .PE(PE), .SIMD(SIMD), .X_PER_PE(1'b1), .NF(NF), .ACC_MEM(NF > 1),
         .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
         .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR),
-        .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE)
+        .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE),
+        .THR_SEARCH(THR_SEARCH), .THRESH_PREFIX(THRESH_PREFIX)
     ) u_mac (
         .clk(clk), .rst(rst),
         .in_valid(v_reg), .in_first(first_reg), .in_last(last_reg), .in_fold(fold_reg),

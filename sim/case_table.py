@@ -66,6 +66,23 @@ def _mvau() -> list[Case]:
         # along a signed input's 3 bits under 8-bit signed weights
         mvau_case("pe2-simd4-w3sa6s-split", mw=16, mh=4, pe=2, simd=4, in_w=6, in_signed=True, w_w=3, vectors=16),
         mvau_case("pe2-simd3-w8sa3s-split", mw=9, mh=4, pe=2, simd=3, in_w=3, in_signed=True, w_w=8, vectors=16),
+        # weights read through banks (W_BANK_D): 24 words in 6 banks of 4; 21 words in banks of 8 (the
+        # last holds 5); 8 words in one bank deeper than that; SF = 1 (a fold per cycle) over 4 banks
+        mvau_case("pe2-simd2-w2a2-bank4", mw=12, mh=8, pe=2, simd=2, in_w=2, w_w=2, num_t=3, w_bank_d=4),
+        mvau_case("pe1-simd3-w3sa4-bank8-tail", mw=21, mh=3, pe=1, simd=3, in_w=4, w_w=3, w_bank_d=8),
+        mvau_case("pe4-simd4-w2a2-bank64-one", mw=16, mh=8, pe=4, simd=4, in_w=2, w_w=2, num_t=3, w_bank_d=64),
+        mvau_case("pe2-simd8-w1a1-xnor-sf1-bank2", mw=8, mh=16, pe=2, simd=8, in_w=1, in_bipolar=True, w_w=1,
+                  w_bipolar=True, num_t=1, w_bank_d=2),  # fmt: skip
+        # the count by binary search (hw/threshold_search.sv): 255 thresholds of 8-bit signed
+        # accumulators over 4 folds; 20 (not 2^L - 1) over 2 folds, a fold per cycle (SF = 1: the
+        # credits must cover the deeper pipeline); 63 on accumulators of -24..12, so runs of equal
+        # thresholds and every accumulator on a threshold, 3 folds of one lane
+        mvau_case(
+            "pe2-simd4-w2a8s-thr255-search", mw=16, mh=8, pe=2, simd=4, in_w=8, in_signed=True, w_w=2, num_t=255,
+            out_offset=-128, vectors=16, search=True,
+        ),  # fmt: skip
+        mvau_case("pe4-simd8-w4a4-thr20-search-sf1", mw=8, mh=8, pe=4, simd=8, in_w=4, w_w=4, num_t=20, search=True),
+        mvau_case("pe1-simd1-w2a2-thr63-search", mw=4, mh=3, pe=1, simd=1, in_w=2, w_w=2, num_t=63, search=True),
         mvau_case("pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True),
         mvau_case(
             "pe1-simd32-w1a1-xnor-big",
@@ -107,6 +124,11 @@ def _vvau() -> list[Case]:
         ),  # fmt: skip
         vvau_case("pe4-simd1-ch8-k2-w2a1b", ch=8, kk=4, pe=4, simd=1, in_w=1, in_bipolar=True, w_w=2, windows=16),
         vvau_case(
+            "pe2-simd1-ch4-k3-w4a4s-thr255-search",
+            ch=4, kk=9, pe=2, simd=1, in_w=4, in_signed=True, w_w=4, num_t=255, out_offset=-128, windows=12,
+            search=True,
+        ),  # fmt: skip
+        vvau_case(
             "pe2-simd25-ch2-k5-w4ua8u-thr7",
             ch=2, kk=25, pe=2, simd=25, in_w=8, w_w=4, w_signed=False, num_t=7, windows=16,
         ),  # fmt: skip
@@ -125,6 +147,38 @@ def _thresholding() -> list[Case]:
             "pe1-ch4-a1b-t3-off", ch=4, pe=1, in_w=1, in_signed=False, in_bipolar=True, num_t=3, out_offset=-1
         ),
         thresholding_case("pe8-ch8-a1b-t2", ch=8, pe=8, in_w=1, in_signed=False, in_bipolar=True, num_t=2, frames=40),
+    ]
+
+
+def _thresholding_search() -> list[Case]:
+    """thresholding by binary search (THR_SEARCH, hw/threshold_search.sv): 255 thresholds of a signed
+    8-bit input (8 stages, runs of equal thresholds among them and clipped ones at both ends); 20, not
+    of the form 2^L - 1 (stages whose upper candidates are beyond the last threshold); 31, which is;
+    a bipolar input with 16 thresholds in -1..2 (mostly equal ones); a memory split in banks. PE > 1
+    lanes with channels of their own, several folds; inputs equal to a threshold and one below
+    (``at_thresholds``)."""
+    return [
+        thresholding_case(
+            "pe2-ch8-a8s-t255-search", ch=8, pe=2, in_w=8, in_signed=True, num_t=255, out_offset=-128, frames=24,
+            search=True, at_thresholds=8,
+        ),  # fmt: skip
+        thresholding_case(
+            "pe3-ch6-a6u-t20-search", ch=6, pe=3, in_w=6, in_signed=False, num_t=20, frames=30, search=True,
+            at_thresholds=8,
+        ),  # fmt: skip
+        thresholding_case(
+            "pe1-ch3-a5s-t31-search-off", ch=3, pe=1, in_w=5, in_signed=True, num_t=31, out_offset=-16, frames=30,
+            search=True, at_thresholds=8,
+        ),  # fmt: skip
+        thresholding_case(
+            "pe2-ch4-a1b-t16-search", ch=4, pe=2, in_w=1, in_signed=False, in_bipolar=True, num_t=16, frames=30,
+            search=True, at_thresholds=4,
+        ),  # fmt: skip
+        # 24 folds: the last stage's 3072 words of 9 bits in two banks (2048 and 1024 words)
+        thresholding_case(
+            "pe1-ch24-a8s-t255-search-banks", ch=24, pe=1, in_w=8, in_signed=True, num_t=255, frames=8,
+            search=True, at_thresholds=4,
+        ),  # fmt: skip
     ]
 
 
@@ -313,6 +367,7 @@ def table() -> list[Case]:
         *_mvau(),
         *_vvau(),
         *_thresholding(),
+        *_thresholding_search(),
         *_sliding_window(),
         *_sliding_window_non_square(),
         *_maxpool(),

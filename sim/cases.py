@@ -129,6 +129,7 @@ class _MacTypes:
     num_t: int
     out_offset: int
     acc_w: int | None
+    search: bool = False  # the count by binary search (hw/threshold_search.sv)
 
     @property
     def x_range(self) -> tuple[int, int]:
@@ -159,7 +160,8 @@ class _MacTypes:
             IN_W=self.in_w, IN_SIGNED=int(self.in_signed), IN_BIPOLAR=int(self.in_bipolar),
             W_W=self.w_w, W_SIGNED=int(self.w_signed), W_BIPOLAR=int(self.w_bipolar),
             ACC_W=acc_w, NUM_T=self.num_t, OUT_W=out_w, OUT_OFFSET=self.out_offset,
-            WEIGHT_FILE="weights.mem", THRESH_FILE="thresholds.mem" if self.num_t else "",
+            WEIGHT_FILE="weights.mem", THRESH_FILE="thresholds.mem" if self.num_t and not self.search else "",
+            **_search_params(self.search),
         )  # fmt: skip
 
     def weights(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -177,7 +179,7 @@ class _MacTypes:
             thr = _corner_thresholds(_random_thresholds(rng, corner_acc.shape[1], self.num_t, *acc_range), reach)
             if acc_w != self.derived_acc_w:
                 thr = np.clip(thr, *kernels.value_range(acc_w, True))
-            files["thresholds.mem"] = _memh_text(memfiles.threshold_words(thr, pe, acc_w), pe * self.num_t * acc_w)
+            files.update(threshold_files(thr, pe, acc_w, self.search))
             extra["thresholds"] = thr.tolist()
         return extra, files
 
@@ -201,15 +203,21 @@ def mvau_case(
     vectors: int = 12,
     acc_w: int | None = None,
     slow: bool = False,
+    search: bool = False,
+    w_bank_d: int = 0,
 ) -> Case:
     """An MVAU case: random weights with a corner row of all-max and one of all-min weights, random
     thresholds with the corner rows' extremes among them (see :func:`corner_inputs`).
+    ``w_bank_d``: the weights read through banks of that many words (W_BANK_D, one file per bank).
 
     ``acc_w`` overrides the derived accumulator width (a test narrows it to see the bench fail);
-    the thresholds are then clipped to what ``acc_w`` bits hold, the reference stays exact."""
-    t = _MacTypes(mw, in_w, in_signed, in_bipolar, w_w, w_signed, w_bipolar, ternary, num_t, out_offset, acc_w)
+    the thresholds are then clipped to what ``acc_w`` bits hold, the reference stays exact.
+    ``search``: the count by binary search (THR_SEARCH, hw/threshold_search.sv's memory files)."""
+    t = _MacTypes(mw, in_w, in_signed, in_bipolar, w_w, w_signed, w_bipolar, ternary, num_t, out_offset, acc_w, search)
     acc_range = kernels.accumulator_range(mw, t.x_range, t.w_range, xnor=t.xnor)
     params = dict(MW=mw, MH=mh, PE=pe, SIMD=simd, **t.params)
+    if w_bank_d:
+        params.update(WEIGHT_FILE="weights_b%0d.mem", W_BANK_D=w_bank_d)
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
@@ -217,6 +225,10 @@ def mvau_case(
         words = memfiles.mvau_weight_words(w, pe, simd, w_w, signed=w_signed, bipolar=w_bipolar)
         acc = kernels.mvau(corner_inputs(mw, t.x_range), w, x_bipolar=in_bipolar, w_bipolar=w_bipolar)
         extra, files = t.files(rng, words, pe * simd * w_w, pe, acc, acc_range)
+        if w_bank_d:
+            del files["weights.mem"]
+            banks = memfiles.weight_bank_files(params["WEIGHT_FILE"], words, w_bank_d)
+            files.update({name: _memh_text(b, pe * simd * w_w) for name, b in banks.items()})
         return {"weights": w.tolist(), "vectors": vectors, **extra}, files
 
     return Case("mvau", name, params, prepare=prepare, slow=slow)
@@ -241,12 +253,14 @@ def vvau_case(
     windows: int = 12,
     acc_w: int | None = None,
     slow: bool = False,
+    search: bool = False,
 ) -> Case:
     """A depthwise (VVAU) case: CH channels of KK window positions each, random weights (C, KK)
     with channel 0 all-max and channel 1 all-min, random thresholds with those channels' extremes
     among them; the bench puts the all-max and all-min windows first (:func:`corner_inputs`), so
-    both accumulator extremes occur. ``acc_w`` overrides the derived accumulator width."""
-    t = _MacTypes(kk, in_w, in_signed, in_bipolar, w_w, w_signed, w_bipolar, ternary, num_t, out_offset, acc_w)
+    both accumulator extremes occur. ``acc_w`` overrides the derived accumulator width; ``search``:
+    the count by binary search (THR_SEARCH)."""
+    t = _MacTypes(kk, in_w, in_signed, in_bipolar, w_w, w_signed, w_bipolar, ternary, num_t, out_offset, acc_w, search)
     acc_range = kernels_dw.vvau_accumulator_range(kk, t.x_range, t.w_range, xnor=t.xnor)
     params = dict(CH=ch, KK=kk, PE=pe, SIMD=simd, **t.params)
 
@@ -266,6 +280,23 @@ def _memh_text(words: list[int], width: int) -> str:
     return "".join(f"{w:0{digits}x}\n" for w in words)
 
 
+SEARCH_PREFIX = "thresholds"  # the search's memory files: thresholds_s<k>_l<lane>.mem
+
+
+def _search_params(search: bool) -> dict:
+    return {"THR_SEARCH": 1, "THRESH_PREFIX": SEARCH_PREFIX} if search else {}
+
+
+def threshold_files(thr: np.ndarray, pe: int, width: int, search: bool) -> dict[str, str]:
+    """The threshold memory files of a case: ``thresholds.mem`` (memfiles.threshold_words), or with
+    ``search`` hw/threshold_search.sv's, one per stage and lane (memfiles.threshold_search_words)."""
+    if not search:
+        return {"thresholds.mem": _memh_text(memfiles.threshold_words(thr, pe, width), pe * thr.shape[1] * width)}
+    memories = memfiles.threshold_search_words(thr, pe, width)
+    files = memfiles.threshold_search_files(SEARCH_PREFIX, memories, width)
+    return {name: _memh_text(words, width) for name, words in files.items()}
+
+
 # ------------------------------------------------------------------------------------------------
 # thresholding
 # ------------------------------------------------------------------------------------------------
@@ -280,11 +311,17 @@ def thresholding_case(
     out_offset: int = 0,
     frames: int = 24,
     in_bipolar: bool = False,
+    search: bool = False,
+    at_thresholds: int = 0,
 ) -> Case:
     """A thresholding case: random ascending thresholds, channels 0 and 1 with the input's extremes
     among them; the bench puts all-max and all-min pixels first (:func:`corner_inputs`). A bipolar
     input (``in_bipolar``, one bit, 0 meaning -1) has thresholds in -1..2 against the values
-    -1 / +1: a threshold of 0 fires on +1 only, where a comparison with the code would fire on both."""
+    -1 / +1: a threshold of 0 fires on +1 only, where a comparison with the code would fire on both.
+    ``search``: the count by binary search (THR_SEARCH, hw/threshold_search.sv's memory files).
+    ``at_thresholds``: that many more pixels after the corners whose every channel's value is one of
+    its thresholds, and as many one below (the bench draws which), where a comparison that is off by
+    one or a search that takes the wrong half changes the count."""
     lo, hi = kernels.value_range(in_w, in_signed, bipolar=in_bipolar)
     thr_w = kernels.signed_width(lo, hi + 1)  # clipped thresholds lie in [lo, hi + 1]
     out_lo, out_hi = out_offset, out_offset + num_t
@@ -299,14 +336,15 @@ def thresholding_case(
         THR_W=thr_w,
         OUT_W=out_w,
         OUT_OFFSET=out_offset,
-        THRESH_FILE="thresholds.mem",
+        THRESH_FILE="" if search else "thresholds.mem",
+        **_search_params(search),
     )
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
         thr = _corner_thresholds(_random_thresholds(rng, ch, num_t, lo, hi), np.array([[lo, hi]] * ch))
-        text = _memh_text(memfiles.threshold_words(thr, pe, thr_w), pe * num_t * thr_w)
-        return {"thresholds": thr.tolist(), "frames": frames}, {"thresholds.mem": text}
+        extra = {"thresholds": thr.tolist(), "frames": frames, "at_thresholds": at_thresholds}
+        return extra, threshold_files(thr, pe, thr_w, search)
 
     return Case("thresholding", name, params, prepare=prepare)
 
@@ -372,7 +410,7 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
             name, mw=p["MW"], mh=p["MH"], pe=p["PE"], simd=p["SIMD"], in_w=p["IN_W"],
             in_signed=bool(p["IN_SIGNED"]), in_bipolar=bool(p["IN_BIPOLAR"]), w_w=p["W_W"],
             w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]), num_t=p["NUM_T"],
-            out_offset=p["OUT_OFFSET"], vectors=8, slow=slow,
+            out_offset=p["OUT_OFFSET"], vectors=8, slow=slow, search=bool(p.get("THR_SEARCH", 0)),
         )  # fmt: skip
     if module == "vvau":
         p = params
@@ -380,7 +418,7 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
             name, ch=p["CH"], kk=p["KK"], pe=p["PE"], simd=p["SIMD"], in_w=p["IN_W"],
             in_signed=bool(p["IN_SIGNED"]), in_bipolar=bool(p["IN_BIPOLAR"]), w_w=p["W_W"],
             w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]), num_t=p["NUM_T"],
-            out_offset=p["OUT_OFFSET"], windows=8, slow=slow,
+            out_offset=p["OUT_OFFSET"], windows=8, slow=slow, search=bool(p.get("THR_SEARCH", 0)),
         )  # fmt: skip
     if module == "tv_smooth":
         p = params
@@ -395,7 +433,7 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
         p = params
         case = thresholding_case(
             name, ch=p["CH"], pe=p["PE"], in_w=p["IN_W"], in_signed=bool(p["IN_SIGNED"]), num_t=p["NUM_T"],
-            out_offset=p["OUT_OFFSET"], in_bipolar=bool(p.get("IN_BIPOLAR", 0)),
+            out_offset=p["OUT_OFFSET"], in_bipolar=bool(p.get("IN_BIPOLAR", 0)), search=bool(p.get("THR_SEARCH", 0)),
         )  # fmt: skip
         return Case(case.module, case.id, case.params, case.config, case.prepare, slow=slow)
     return Case(module, name, dict(params), dict(_BENCH_DEFAULTS.get(module, {})), slow=slow)

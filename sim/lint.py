@@ -45,11 +45,15 @@ def _mvau_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
     words = memfiles.mvau_weight_words(
         w, pe, simd, w_w, signed=bool(p.get("W_SIGNED")), bipolar=bool(p.get("W_BIPOLAR"))
     )
-    files = {p["WEIGHT_FILE"]: _text(words, pe * simd * w_w)}
+    if p.get("W_BANK_D"):  # one file per bank, WEIGHT_FILE a format with the bank's number
+        banks = memfiles.weight_bank_files(p["WEIGHT_FILE"], words, p["W_BANK_D"])
+        files = {name: _text(b, pe * simd * w_w) for name, b in banks.items()}
+    else:
+        files = {p["WEIGHT_FILE"]: _text(words, pe * simd * w_w)}
     if p.get("NUM_T"):
         acc_w, num_t = p["ACC_W"], p["NUM_T"]
         thr = np.sort(rng.integers(-(1 << (acc_w - 2)), 1 << (acc_w - 2), size=(mh, num_t)), axis=1)
-        files[p["THRESH_FILE"]] = _text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
+        files.update(_threshold_texts(p, thr, acc_w))
     return files
 
 
@@ -63,7 +67,7 @@ def _vvau_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
     if p.get("NUM_T"):
         acc_w, num_t = p["ACC_W"], p["NUM_T"]
         thr = np.sort(rng.integers(-(1 << (acc_w - 2)), 1 << (acc_w - 2), size=(ch, num_t)), axis=1)
-        files[p["THRESH_FILE"]] = _text(memfiles.threshold_words(thr, pe, acc_w), pe * num_t * acc_w)
+        files.update(_threshold_texts(p, thr, acc_w))
     return files
 
 
@@ -71,7 +75,28 @@ def _thresholding_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
     rng = np.random.default_rng(seed)
     thr_w, num_t = p["THR_W"], p["NUM_T"]
     thr = np.sort(rng.integers(-(1 << (thr_w - 2)), 1 << (thr_w - 2), size=(p["CH"], num_t)), axis=1)
-    return {p["THRESH_FILE"]: _text(memfiles.threshold_words(thr, p["PE"], thr_w), p["PE"] * num_t * thr_w)}
+    return _threshold_texts(p, thr, thr_w)
+
+
+def _threshold_search_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
+    rng = np.random.default_rng(seed)
+    thr_w = p["THR_W"]
+    thr = np.sort(rng.integers(-(1 << (thr_w - 2)), 1 << (thr_w - 2), size=(p["NF"] * p["LANES"], p["NUM_T"])), axis=1)
+    return _search_texts(p["PREFIX"], thr, p["LANES"], thr_w)
+
+
+def _threshold_texts(p: Mapping[str, int], thr: np.ndarray, width: int) -> dict[str, str]:
+    """The threshold memory files of mvau / vvau / thresholding at ``p``: THRESH_FILE, or with
+    THR_SEARCH hw/threshold_search.sv's, one per stage and lane."""
+    if p.get("THR_SEARCH"):
+        return _search_texts(p["THRESH_PREFIX"], thr, p["PE"], width)
+    return {p["THRESH_FILE"]: _text(memfiles.threshold_words(thr, p["PE"], width), p["PE"] * p["NUM_T"] * width)}
+
+
+def _search_texts(prefix: str, thr: np.ndarray, lanes: int, width: int) -> dict[str, str]:
+    memories = memfiles.threshold_search_words(thr, lanes, width)
+    files = memfiles.threshold_search_files(prefix, memories, width)
+    return {name: _text(words, width) for name, words in files.items()}
 
 
 def _label_map_files(p: Mapping[str, int], seed: int = 0) -> dict[str, str]:
@@ -104,7 +129,7 @@ class Config:
     params: dict = field(default_factory=dict)
     files: Callable[[Mapping[str, int]], dict[str, str]] | None = None
     note: str = ""
-    # False for the building blocks of other modules (threshold_count):
+    # False for the building blocks of other modules (threshold_count, threshold_search):
     # no bench of their own, their users' benches run them (qnnflow.sim.cases.representative_cases)
     bench: bool = True
 
@@ -164,6 +189,16 @@ REPRESENTATIVE: dict[str, Config] = {
             bench=False,
         ),
         Config(
+            "threshold_search",
+            dict(
+                LANES=1, NUM_T=255, NF=8, IN_W=20, IN_SIGNED=1, IN_BIPOLAR=0, THR_W=20, OUT_W=8, OUT_OFFSET=0,
+                TAG_W=1, PREFIX="thresholds",
+            ),  # fmt: skip
+            _threshold_search_files,
+            "one lane, 255 thresholds (an 8-bit activation) of 20-bit accumulators, 8 folds",
+            bench=False,
+        ),
+        Config(
             "sliding_window",
             dict(IFM_H=16, IFM_W=16, CH=16, SIMD=4, ELEM_W=2, K=3, STRIDE=1, PAD=1),
             note="16x16x16 2-bit, K3 S1 P1, SIMD4",
@@ -193,6 +228,41 @@ REPRESENTATIVE: dict[str, Config] = {
 # further configurations of a module that `qnnflow lint-rtl` checks like the representative one
 # (Verilator, synth_ecp5), reported as "<module>:<tag>": options the representative one leaves off
 VARIANTS: dict[str, dict[str, Config]] = {
+    # 8-bit activations: the thresholds' count by binary search (hw/threshold_search.sv)
+    "thresholding": {
+        "search": Config(
+            "thresholding",
+            dict(
+                CH=32, PE=4, IN_W=12, IN_SIGNED=1, NUM_T=255, THR_W=13, OUT_W=8, OUT_OFFSET=0, THRESH_FILE="",
+                THR_SEARCH=1, THRESH_PREFIX="thresholds",
+            ),  # fmt: skip
+            _thresholding_files,
+            "32 channels, PE4, 12-bit in, 255 thresholds by binary search",
+        ),
+    },
+    "mvau": {
+        "search": Config(
+            "mvau",
+            dict(
+                MW=64, MH=32, PE=4, SIMD=8, IN_W=8, IN_SIGNED=0, IN_BIPOLAR=0, W_W=2, W_SIGNED=1, W_BIPOLAR=0,
+                ACC_W=kernels.accumulator_width(64, (0, 255), (-2, 1)), NUM_T=255, OUT_W=8, OUT_OFFSET=0,
+                WEIGHT_FILE="weights.mem", THRESH_FILE="", THR_SEARCH=1, THRESH_PREFIX="thresholds",
+            ),  # fmt: skip
+            _mvau_files,
+            "64x32 W2A8, PE4 SIMD8, 255 thresholds by binary search",
+        ),
+        # weights in block RAM, read through banks (W_BANK_D): 2304 words of 32 bits in 9 banks
+        "banks": Config(
+            "mvau",
+            dict(
+                MW=2304, MH=32, PE=1, SIMD=32, IN_W=1, IN_SIGNED=0, IN_BIPOLAR=1, W_W=1, W_SIGNED=0, W_BIPOLAR=1,
+                ACC_W=kernels.accumulator_width(2304, (0, 1), (0, 1)), NUM_T=1, OUT_W=1, OUT_OFFSET=0,
+                WEIGHT_FILE="weights_b%0d.mem", THRESH_FILE="thresholds.mem", W_BANK_D=256,
+            ),  # fmt: skip
+            _mvau_files,
+            "2304x32 W1A1 (CNV's conv 5 at PE1 SIMD32), weights in 9 banks of 256 words",
+        ),
+    },
     "label_select": {
         "map": Config(
             "label_select",

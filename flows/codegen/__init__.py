@@ -9,7 +9,8 @@ Writes
 - ``probe.sv``: module ``accelerator_probe``, for simulation only: the accelerator plus the
   valid / ready bits of every internal stream as two output vectors (hierarchical references),
   which the testbenches use to measure FIFO occupancy and to say where a stalled stream stopped;
-- the weight / threshold memory files (layouts from :mod:`qnnflow.flows.codegen.memfiles`);
+- the weight / threshold memory files (layouts from :mod:`qnnflow.flows.codegen.memfiles`; a layer
+  whose thresholds are searched, ``THR_SEARCH``, has one per search stage and lane, or bank);
 - the library sources it uses (copied, so the folder is self-contained) and ``files.f`` listing
   them in compile order, paths relative to ``rtl/``;
 - ``design.json``: the streams (name, width, element type, beats per frame, which layers they

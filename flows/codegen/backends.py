@@ -96,6 +96,29 @@ def _threshold_bound(layer: Layer) -> int:
     return 1 if out_type == "BIPOLAR" else max(1, int(DataType[out_type].max()) - int(layer.get("ActVal")))
 
 
+# from this many thresholds per channel (activations of 5 bits and more) a layer whose thresholds
+# are non-decreasing in every channel counts them by binary search (hw/threshold_search.sv: clog2(T+1)
+# comparisons per value from narrow per-stage memories) instead of comparing all at once
+# (hw/threshold_count.sv: T comparators and a word of PE*T thresholds per fold, which for 8-bit
+# activations costs thousands of LUTs and block RAMs and does not meet timing)
+SEARCH_MIN_T = 16
+
+
+def threshold_search(layer: Layer, model: ModelWrapper | None) -> bool:
+    """Whether ``layer``'s backend counts its thresholds by binary search (``THR_SEARCH``): at
+    least :data:`SEARCH_MIN_T` of them per channel, each channel's non-decreasing once clipped to
+    the compared value's range (otherwise the parallel compare, which counts any order). Without
+    a ``model`` (an estimate) the thresholds are not known: the count the output type allows decides."""
+    params = backend(layer, None).params
+    if int(params.get("NUM_T", 0)) < SEARCH_MIN_T or model is None:
+        return bool(params.get("THR_SEARCH", 0))
+    return bool(backend(layer, model).params["THR_SEARCH"])
+
+
+def _sorted_rows(thr: np.ndarray) -> bool:
+    return bool(np.all(np.diff(thr, axis=1) >= 0))
+
+
 def _initializer(model: ModelWrapper, layer: Layer, index: int, what: str) -> np.ndarray:
     name = layer.node.input[index] if len(layer.node.input) > index else ""
     value = model.get_initializer(name) if name else None
@@ -122,9 +145,18 @@ def _mvau(layer: MVAU, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     if not _has_thresholds(layer) and ot.bipolar:
         raise ValueError(f"{layer.where}: without activation the output cannot be BIPOLAR")
     dims = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd}
-    return _mac_layer_backend(
+    be = _mac_layer_backend(
         layer, model, mem_prefix, mems, module="mvau", dims=dims, rows=(mh, "MH"), depth=mw, xnor=xnor
     )
+    # weights in block RAM are read through banks (hw/mvau.sv W_BANK_D), one file per bank
+    bank_d = memfiles.weight_bank_depth((mh // pe) * (mw // simd), pe * simd * wt.bits)
+    if bank_d:
+        pattern = f"{mem_prefix}_weights_b%0d.mem"
+        be.params.update(WEIGHT_FILE=pattern, W_BANK_D=bank_d)
+        if mems:
+            banks = memfiles.weight_bank_files(pattern, mems[0].words, bank_d)
+            be.memories[0:1] = [Memory(name, words, mems[0].width) for name, words in banks.items()]
+    return be
 
 
 def _mac_types(layer: MVAU | VVAU) -> tuple[ElemType, ElemType, ElemType]:
@@ -148,16 +180,19 @@ def _mac_layer_backend(
         rngs = (xt.value_range(), wt.value_range())
         acc_w = kernels.accumulator_width(depth, *rngs, xnor=xnor, where=layer.where)
         num_t, out_w, offset = _threshold_bound(layer), ot.bits, 0 if ot.bipolar else int(layer.get("ActVal"))
+        thr_params = _threshold_names(num_t, num_t >= SEARCH_MIN_T, mem_prefix)
         if model is not None:
             acc_range = kernels.accumulator_range(depth, *rngs, xnor=xnor)
-            mem = _threshold_memory(layer, model, mem_prefix, 2, rows[0], acc_range, acc_w, rows[1])
-            num_t = mem.width // (int(layer.get("PE")) * acc_w)
-            mems.append(mem)
+            thr = _thresholds(layer, model, 2, rows[0], acc_range, rows[1])
+            num_t = int(thr.shape[1])
+            thr_mems, thr_params = _threshold_memories(layer, thr, mem_prefix, acc_w)
+            mems += thr_mems
     else:
         # without activation the output is the accumulator in the output type's width: sums are
         # exact modulo 2**ACC_W, so the bits are right whenever the result fits the output type
         # (signed, or unsigned as an XNOR-popcount is)
         acc_w, num_t, out_w, offset = ot.bits, 0, ot.bits, 0
+        thr_params = _threshold_names(0, False, mem_prefix)
     if not 2 <= acc_w <= 32:
         raise ValueError(f"{layer.where}: hw/{module}.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
     params = {
@@ -165,8 +200,7 @@ def _mac_layer_backend(
         "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
         "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
         "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
-        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"),
-        "THRESH_FILE": _file(mems, 1, f"{mem_prefix}_thresholds.mem") if num_t else "",
+        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"), **thr_params,
     }  # fmt: skip
     return Backend(layer, module, params, mems)
 
@@ -193,16 +227,42 @@ def _weight_memory(
     return Memory(f"{mem_prefix}_weights.mem", words, pe * simd * wt.bits)
 
 
-def _threshold_memory(layer: Layer, model: ModelWrapper, mem_prefix: str, index: int, rows: int,
-                      value_range: tuple[int, int], thr_w: int, rows_name: str) -> Memory:  # fmt: skip
-    """The thresholds constant (rows x T), clipped to the compared value's range, as a memory."""
+def _thresholds(layer: Layer, model: ModelWrapper, index: int, rows: int, value_range: tuple[int, int],
+                rows_name: str) -> np.ndarray:  # fmt: skip
+    """The thresholds constant (rows x T), clipped to the compared value's range."""
     thr = _initializer(model, layer, index, "thresholds")
     if thr.ndim != 2 or thr.shape[0] != rows:
         raise ValueError(f"{layer.where}: thresholds must have shape ({rows_name}={rows}, T), not {thr.shape}")
-    thr = kernels.clip_thresholds(thr, *value_range)
-    pe = int(layer.get("PE"))
+    return kernels.clip_thresholds(thr, *value_range)
+
+
+def _threshold_names(num_t: int, search: bool, mem_prefix: str) -> dict[str, int | str]:
+    """The HDL parameters that name a layer's threshold memories: THRESH_FILE (one word of PE*T
+    thresholds per fold), or with ``search`` THR_SEARCH and the prefix of hw/threshold_search.sv's
+    files (one per stage and lane); none without thresholds."""
+    if not num_t:
+        return {"THRESH_FILE": "", "THR_SEARCH": 0, "THRESH_PREFIX": ""}
+    if search:
+        return {"THRESH_FILE": "", "THR_SEARCH": 1, "THRESH_PREFIX": f"{mem_prefix}_thresholds"}
+    return {"THRESH_FILE": f"{mem_prefix}_thresholds.mem", "THR_SEARCH": 0, "THRESH_PREFIX": ""}
+
+
+def _threshold_memories(
+    layer: Layer, thr: np.ndarray, mem_prefix: str, thr_w: int
+) -> tuple[list[Memory], dict[str, int | str]]:
+    """The clipped thresholds ``thr`` (C x T) as memories and the parameters naming them: by binary
+    search when there are :data:`SEARCH_MIN_T` or more and every channel's are non-decreasing
+    (memfiles.threshold_search_words), else all at once (memfiles.threshold_words)."""
+    pe, num_t = int(layer.get("PE")), int(thr.shape[1])
+    names = _threshold_names(num_t, num_t >= SEARCH_MIN_T and _sorted_rows(thr), mem_prefix)
+    if not num_t:
+        return [], names
+    if names["THR_SEARCH"]:
+        stages = memfiles.threshold_search_words(thr, pe, thr_w)
+        files = memfiles.threshold_search_files(str(names["THRESH_PREFIX"]), stages, thr_w)
+        return [Memory(name, words, thr_w) for name, words in files.items()], names
     words = memfiles.threshold_words(thr, pe, thr_w)
-    return Memory(f"{mem_prefix}_thresholds.mem", words, pe * int(thr.shape[1]) * thr_w)
+    return [Memory(str(names["THRESH_FILE"]), words, pe * num_t * thr_w)], names
 
 
 def _file(mems: list[Memory], i: int, name: str) -> str:
@@ -217,13 +277,15 @@ def _thresholding(layer: Thresholding, model: ModelWrapper | None, mem_prefix: s
     lo, hi = xt.value_range()
     thr_w = kernels.threshold_width(lo, hi, where=layer.where)
     num_t, mems = _threshold_bound(layer), []
+    names = _threshold_names(num_t, num_t >= SEARCH_MIN_T, mem_prefix)
     if model is not None:
-        mems = [_threshold_memory(layer, model, mem_prefix, 1, ch, (lo, hi), thr_w, "NumChannels")]
-        num_t = mems[0].width // (pe * thr_w)
+        thr = _thresholds(layer, model, 1, ch, (lo, hi), "NumChannels")
+        num_t = int(thr.shape[1])
+        mems, names = _threshold_memories(layer, thr, mem_prefix, thr_w)
     params = {
         "CH": ch, "PE": pe, "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
         "NUM_T": num_t, "THR_W": thr_w, "OUT_W": ot.bits, "OUT_OFFSET": 0 if ot.bipolar else int(layer.get("ActVal")),
-        "THRESH_FILE": _file(mems, 0, f"{mem_prefix}_thresholds.mem"),
+        **names,
     }  # fmt: skip
     return Backend(layer, "thresholding", params, mems)
 

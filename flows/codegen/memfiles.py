@@ -21,6 +21,15 @@ Thresholds (C x T, one ascending row per channel / MVAU row, folded by PE): one 
 fold ``nf`` at address ``nf``, C/PE words of PE*T signed elements; element ``pe*T + t`` is
 ``thr[nf*PE + pe, t]``.
 
+Search thresholds (``hw/threshold_search.sv``; C x T, each row non-decreasing, folded by PE;
+NF = C/PE, L = clog2(T + 1) stages): one memory per stage k (0 .. L-1) and lane l, in the file
+:func:`threshold_search_file` names; NF * 2^k signed words, word ``f*2^k + p`` is
+``thr[f*PE + l, (2p+1)*2^(L-1-k) - 1]``, the threshold stage k compares with when the k result bits
+found before it are p; 0 where that index is T or more (the module treats those as +infinity from
+the constants, so no word holds a flag). Every threshold is in exactly one memory. A memory deeper
+than one row of 18 Kb block RAMs (:func:`search_bank_depth`, the module's ``bank_depth``) is
+written as banks of that many words, one file each (:func:`threshold_search_files`).
+
 TV table (``hw/tv_smooth.sv``; :func:`qnnflow.flows.ir.kernels_tv.tv_table` over differences of
 span S = hi - lo): the magnitudes only, since T is odd in a and even in b; word ``|a|*(S+1) + |b|``
 is ``T[|a|, |b|]``, (S+1)^2 unsigned words of ``frac_bits + 1`` bits.
@@ -31,7 +40,7 @@ address first, no address markers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +57,18 @@ __all__ = [
     "vvau_weights_from_words",
     "threshold_words",
     "thresholds_from_words",
+    "search_stages",
+    "BLOCK_SHAPES",
+    "block_geometry",
+    "rom_in_block_ram",
+    "weight_bank_depth",
+    "weight_bank_files",
+    "threshold_search_file",
+    "search_bank_depth",
+    "threshold_search_files",
+    "search_memories_from_files",
+    "threshold_search_words",
+    "thresholds_from_search_words",
     "label_map_words",
     "tv_table_words",
     "write_memh",
@@ -215,6 +236,172 @@ def threshold_words(thresholds: np.ndarray, pe: int, width: int) -> list[int]:
 def thresholds_from_words(words: Sequence[int], channels: int, num_t: int, pe: int, width: int) -> np.ndarray:
     """The inverse of :func:`threshold_words`: words -> thresholds (C, T)."""
     return unpack(words, pe * num_t, width, signed=True).reshape(channels, num_t)
+
+
+def search_stages(num_t: int) -> int:
+    """L = clog2(T + 1): the stages (result bits) of ``hw/threshold_search.sv`` for T thresholds."""
+    if num_t < 1:
+        raise ValueError(f"a threshold search needs at least 1 threshold, not {num_t}")
+    return int(num_t).bit_length()
+
+
+def threshold_search_file(prefix: str, stage: int, lane: int, bank: int | None = None) -> str:
+    """The memory file of ``stage`` and ``lane`` (and ``bank`` of a memory split in banks):
+    ``hw/threshold_search.sv``'s ``$sformatf("%s_s%0d_l%0d.mem", PREFIX, k, l)`` or
+    ``$sformatf("%s_s%0d_l%0d_b%0d.mem", PREFIX, k, l, b)``."""
+    return f"{prefix}_s{stage}_l{lane}.mem" if bank is None else f"{prefix}_s{stage}_l{lane}_b{bank}.mem"
+
+
+# (depth, width) of one 18 Kb block RAM, ECP5 DP16KD and xc7 RAMB18 alike, deepest first
+BLOCK_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+_BLOCK_SHAPES = BLOCK_SHAPES
+
+# Yosys' memory_libmap costs on ECP5 of a ROM: a bit in LUTs, an 18 Kb block (the one model of
+# both: flows/compile/resources_memory.py reads them from here)
+ECP5_ROM_BIT_COST = 1 / 16
+ECP5_BLOCK_COST = 128
+
+
+def block_geometry(depth: int, width: int, shapes=BLOCK_SHAPES) -> tuple[int, int]:
+    """(rows, columns) of the cheapest tiling of a ``depth`` x ``width`` memory by one block shape
+    (fewest blocks, then fewest rows), as Yosys tiles it."""
+    tilings = ((-(-depth // d), -(-width // w)) for d, w in shapes)
+    return min(tilings, key=lambda rc: (rc[0] * rc[1], rc[0]))
+
+
+def rom_in_block_ram(depth: int, width: int) -> bool:
+    """Whether Yosys puts a ``depth`` x ``width`` ROM with a registered read in block RAM on ECP5:
+    the blocks (plus half a unit per bit of the multiplexer between rows of blocks) cost less than
+    the bits in LUTs."""
+    rows, cols = block_geometry(depth, width)
+    return ECP5_BLOCK_COST * rows * cols + 0.5 * (rows - 1) * width < ECP5_ROM_BIT_COST * depth * width
+
+
+def search_bank_depth(depth: int, width: int) -> int:
+    """``hw/threshold_search.sv``'s ``bank_depth``: the words of one bank of a ``depth`` x ``width``
+    memory, the depth of the block shape that holds it in the fewest blocks (of equal ones the
+    deepest), or ``depth`` itself when that is no deeper."""
+    blocks = {d: -(-depth // d) * -(-width // w) for d, w in _BLOCK_SHAPES}
+    best = min(blocks, key=lambda d: (blocks[d], -d))
+    return depth if depth <= best else best
+
+
+def weight_bank_depth(depth: int, width: int) -> int:
+    """``hw/mvau.sv``'s ``W_BANK_D`` for a ``depth`` x ``width`` weight memory: 0 (one memory, read
+    straight into the products' register) when it stays in LUTs (:func:`rom_in_block_ram`); for
+    block RAM the words of one bank, the block shape's depth of :func:`search_bank_depth` (one bank,
+    rounded up to a power of two, when the memory is no deeper than that)."""
+    if not rom_in_block_ram(depth, width):
+        return 0
+    return max(2, 1 << (search_bank_depth(depth, width) - 1).bit_length())
+
+
+def weight_bank_files(pattern: str, words: Sequence[int], bank_depth: int) -> dict[str, list[int]]:
+    """The files of a banked weight memory: ``pattern % b`` (``hw/mvau.sv``'s ``$sformatf(WEIGHT_FILE,
+    b)``) -> words ``b * bank_depth`` .. of ``words``, the last bank holding the rest."""
+    if bank_depth < 1:
+        raise ValueError(f"a bank holds at least one word, not {bank_depth}")
+    n = -(-len(words) // bank_depth)
+    return {pattern % b: list(words[b * bank_depth : (b + 1) * bank_depth]) for b in range(n)}
+
+
+def threshold_search_files(
+    prefix: str, memories: Sequence[Sequence[Sequence[int]]], width: int
+) -> dict[str, list[int]]:
+    """The files of :func:`threshold_search_words`'s memories (``[stage][lane]``): file name -> words,
+    one file per stage and lane, or per bank of :func:`search_bank_depth` words of a deeper one."""
+    files = {}
+    for k, lanes in enumerate(memories):
+        for lane, words in enumerate(lanes):
+            bank = search_bank_depth(len(words), width)
+            if bank >= len(words):
+                files[threshold_search_file(prefix, k, lane)] = list(words)
+                continue
+            for b in range(-(-len(words) // bank)):
+                files[threshold_search_file(prefix, k, lane, b)] = list(words[b * bank : (b + 1) * bank])
+    return files
+
+
+def _search_indices(stage: int, stages: int) -> np.ndarray:
+    """The threshold each word offset p of ``stage`` holds: (2p+1)*2^(L-1-k) - 1, p = 0 .. 2^k - 1."""
+    return (2 * np.arange(1 << stage, dtype=np.int64) + 1) * (1 << (stages - 1 - stage)) - 1
+
+
+def threshold_search_words(thresholds: np.ndarray, pe: int, width: int) -> list[list[list[int]]]:
+    """Thresholds (C, T), each row non-decreasing -> the memories of ``hw/threshold_search.sv``:
+    ``[stage][lane]`` -> NF * 2^stage signed ``width``-bit words (see module doc). ValueError,
+    naming the first such channel, when a row decreases: the search would then count wrongly."""
+    t = np.asarray(thresholds)
+    if t.ndim != 2:
+        raise ValueError(f"thresholds must be a (channels, T) matrix, not shape {t.shape}")
+    c, nt = t.shape
+    _check_fold(c, pe, "the channel count", "PE")
+    falling = np.flatnonzero(np.any(np.diff(t, axis=1) < 0, axis=1))
+    if falling.size:
+        ch = int(falling[0])
+        raise ValueError(
+            f"a threshold search needs each channel's thresholds non-decreasing; channel {ch} is not: "
+            f"{t[ch].tolist()}"
+        )
+    stages, nf = search_stages(nt), c // pe
+    folded = t.reshape(nf, pe, nt).astype(np.int64)
+    memories = []
+    for k in range(stages):
+        idx = _search_indices(k, stages)
+        valid = idx < nt
+        lanes = []
+        for lane in range(pe):
+            vals = np.zeros((nf, 1 << k), dtype=np.int64)
+            vals[:, valid] = folded[:, lane, idx[valid]]
+            lanes.append(pack(vals.reshape(-1), width, signed=True))
+        memories.append(lanes)
+    return memories
+
+
+def search_memories_from_files(
+    files: Mapping[str, Sequence[int]], prefix: str, channels: int, num_t: int, pe: int, width: int
+) -> list[list[list[int]]]:
+    """The inverse of :func:`threshold_search_files`: file name -> words back to the memories
+    ``[stage][lane]`` (banks joined). KeyError naming a file the layout needs and ``files`` lacks."""
+    nf, memories = channels // pe, []
+    for k in range(search_stages(num_t)):
+        depth = nf << k
+        bank = search_bank_depth(depth, width)
+        lanes = []
+        for lane in range(pe):
+            if bank >= depth:
+                names = [threshold_search_file(prefix, k, lane)]
+            else:
+                names = [threshold_search_file(prefix, k, lane, b) for b in range(-(-depth // bank))]
+            missing = [n for n in names if n not in files]
+            if missing:
+                raise KeyError(f"no threshold search file {missing[0]}")
+            lanes.append([int(w) for n in names for w in files[n]])
+        memories.append(lanes)
+    return memories
+
+
+def thresholds_from_search_words(
+    memories: Sequence[Sequence[Sequence[int]]], channels: int, num_t: int, pe: int, width: int
+) -> np.ndarray:
+    """The inverse of :func:`threshold_search_words`: the memories ``[stage][lane]`` -> thresholds
+    (C, T). ValueError when their number or depth is not the layout's, or a word beyond T is not 0."""
+    stages, nf = search_stages(num_t), channels // pe
+    if len(memories) != stages or any(len(lanes) != pe for lanes in memories):
+        shape = [len(lanes) for lanes in memories]
+        raise ValueError(f"expected {stages} stages of {pe} lanes for T={num_t}, got lanes per stage {shape}")
+    thr = np.zeros((nf, pe, num_t), dtype=np.int64)
+    for k, lanes in enumerate(memories):
+        idx = _search_indices(k, stages)
+        valid = idx < num_t
+        for lane, words in enumerate(lanes):
+            if len(words) != nf << k:
+                raise ValueError(f"stage {k} lane {lane}: expected {nf << k} words (NF={nf} x 2^{k}), got {len(words)}")
+            vals = unpack(words, 1, width, signed=True).reshape(nf, 1 << k)
+            if np.any(vals[:, ~valid]):
+                raise ValueError(f"stage {k} lane {lane}: a word beyond the {num_t} thresholds is not 0")
+            thr[:, lane, idx[valid]] = vals[:, valid]
+    return thr.reshape(channels, num_t)
 
 
 def write_memh(path: str | Path, words: Sequence[int], word_width: int) -> Path:

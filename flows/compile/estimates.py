@@ -28,7 +28,7 @@ def estimates(model: ModelWrapper, clock_mhz: float) -> dict:
             "op_type": n.op_type,
             "folding": lay.folding(),
             "cycles": lay.exp_cycles(),
-            "pipeline_latency": layer_latency(lay),
+            "pipeline_latency": layer_latency(lay, model),
             "in_width": lay.in_width,
             "out_width": lay.out_width,
             "resources": {f: estimate(lay, f) for f in FAMILIES},

@@ -294,7 +294,9 @@ def _smallest(table: PricedTable, allowed: list[list[int]], brams: int | None) -
     with the fewest block RAMs): what it is, its pick and totals."""
     if brams is None:
         pick, tot = descend(table, knapsack(table, allowed, None), allowed, lambda t: (t[2], t[0], t[1]))
-        return "the smallest design (fewest LUTs)", pick, tot
+        # a knapsack over the layers, then a descent that prices the streams: the fewest LUTs found,
+        # not proven fewest (the FIFOs' register slices make a stream's width cost LUTs)
+        return "the smallest design found (fewest LUTs)", pick, tot
     start = knapsack(table, allowed, brams)
     if start is not None:
         pick, tot = descend(table, start, allowed, _key(Budget(None, brams)))

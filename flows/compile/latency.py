@@ -19,7 +19,7 @@ before it plus one cycle and no earlier than its input" is ``S = k + cummax(read
 from __future__ import annotations
 
 import numpy as np
-from qnnflow.flows.codegen.backends import backend
+from qnnflow.flows.codegen.backends import backend, threshold_search
 from qnnflow.flows.ir.layers import (
     FIFO,
     MVAU,
@@ -58,6 +58,12 @@ def threshold_count_latency(num_t: int) -> int:
     return 1 + adder_tree_latency(num_t, 0)
 
 
+def threshold_search_latency(num_t: int) -> int:
+    """hw/threshold_search.sv: six registers (address, read, read again twice, compare, the bank's
+    result) per result bit, clog2(NUM_T + 1) bits."""
+    return 6 * num_t.bit_length()
+
+
 def product_terms(params: dict) -> int:
     """hw/mac_pipeline.sv's K: adder-tree terms per product. A shift-and-add product of three or
     more partial products (neither operand bipolar, not both wider than 4 bits) gives its partial
@@ -74,13 +80,17 @@ def uses_multipliers(params: dict) -> bool:
             and int(params["IN_W"]) > 4 and int(params["W_W"]) > 4)  # fmt: skip
 
 
-def mac_pipeline_latency(simd: int, num_t: int, use_mul: bool = False, terms: int = 1) -> int:
+def mac_pipeline_latency(simd: int, num_t: int, use_mul: bool = False, terms: int = 1, search: bool = False) -> int:
     """hw/mac_pipeline.sv's LATENCY: input registers, the product tree over ``simd * terms`` terms
     (with multipliers: operands registered again, products registered, then the tree), accumulation,
     [thresholds], the output queue's 2."""
     t_mac = 2 + adder_tree_latency(simd, 0) if use_mul else adder_tree_latency(simd * terms, 1)
-    # thresholds: the read registered, [more than 3: registered again (THR_REG2)], the compares, their tree
-    thr = 2 + (1 if num_t > 3 else 0) + adder_tree_latency(num_t, 0) if num_t > 0 else 0
+    # thresholds: the read registered, [more than 3: registered again (THR_REG2)], the compares, their
+    # tree; or (``search``, THR_SEARCH) the binary search from the accumulator's register
+    if num_t > 0 and search:
+        thr = threshold_search_latency(num_t)
+    else:
+        thr = 2 + (1 if num_t > 3 else 0) + adder_tree_latency(num_t, 0) if num_t > 0 else 0
     return 1 + t_mac + 1 + thr + 2
 
 
@@ -94,14 +104,21 @@ def label_select_latency(params: dict) -> int:
     return 1 + t_map + (pe - 1).bit_length() + 4 + 2
 
 
-def layer_latency(layer: Layer) -> int:
+def layer_latency(layer: Layer, model: ModelWrapper | None = None) -> int:
     """Cycles from the transfer of the input beat an output beat waits for (for a MAC unit: the
-    issue of a fold's last slice) to the first cycle that output beat is valid, queue empty."""
+    issue of a fold's last slice) to the first cycle that output beat is valid, queue empty.
+    ``model``: the graph holding the layer's thresholds, which decide whether they are searched
+    (backends.threshold_search); without it the threshold count alone decides, as in the estimates."""
     p = backend(layer, None).params
+    search = threshold_search(layer, model) if "THR_SEARCH" in p else False
     if isinstance(layer, MVAU | VVAU):
-        # the issued slice and its weights are registered (x_reg / w_ram) before mac_pipeline
-        return 1 + mac_pipeline_latency(int(p["SIMD"]), int(p["NUM_T"]), uses_multipliers(p), product_terms(p))
+        # the issued slice and its weights are registered (x_reg / w_ram) before mac_pipeline;
+        # weights read through banks (hw/mvau.sv W_BANK_D) one cycle later, and the slice with them
+        nt, banked = int(p["NUM_T"]), int(int(p.get("W_BANK_D", 0)) > 0)
+        return 1 + banked + mac_pipeline_latency(int(p["SIMD"]), nt, uses_multipliers(p), product_terms(p), search)
     if isinstance(layer, Thresholding):
+        if search:  # the beat and its fold registered, the search, the queue
+            return 1 + threshold_search_latency(int(p["NUM_T"])) + 2
         return 2 + threshold_count_latency(int(p["NUM_T"])) + 2
     if isinstance(layer, SlidingWindow):
         return 6
@@ -184,9 +201,10 @@ def _width_converter(arrive: np.ndarray, layer: WidthConverter, latency: int) ->
     return _issue(np.repeat(taken, r) + latency)
 
 
-def schedule(layer: Layer, arrive: list[np.ndarray]) -> list[np.ndarray]:
-    """Output beat cycles of ``layer`` (one array per output stream) from its input beat cycles."""
-    lat = layer_latency(layer)
+def schedule(layer: Layer, arrive: list[np.ndarray], model: ModelWrapper | None = None) -> list[np.ndarray]:
+    """Output beat cycles of ``layer`` (one array per output stream) from its input beat cycles
+    (``model``: the graph of the layer, as :func:`layer_latency` takes it)."""
+    lat = layer_latency(layer, model)
     a = arrive[0]
     if isinstance(layer, MVAU):
         mh, mw, pe, simd = (int(layer.get(k)) for k in ("MH", "MW", "PE", "SIMD"))
@@ -241,7 +259,7 @@ def frame_latency(model: ModelWrapper) -> int:
         missing = [t for t in streams if t not in times]
         if missing:
             raise ValueError(f"{layer.where}: input stream {missing[0]} comes from no earlier hardware layer")
-        for name, out in zip(node.output, schedule(layer, [times[t] for t in streams]), strict=False):
+        for name, out in zip(node.output, schedule(layer, [times[t] for t in streams], model), strict=False):
             times[name] = out
     last = nodes[-1].output[0]
     return int(times[last].max()) + 1

@@ -43,6 +43,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from qnnflow.flows.codegen.memfiles import search_bank_depth
 from qnnflow.flows.compile.resources_memory import Memory, _clog2, memory
 from qonnx.core.datatype import DataType
 
@@ -71,6 +72,14 @@ _COST = {
         "thr_base": 21,
         "thr_rom": 2.4,  # per plain-ROM LUT of the threshold memory in logic, with its comparators
         "thr_out": 9.3,  # per output bit: count adder and output slice
+        # threshold search (hw/threshold_search.sv), per lane; fitted on six configurations of the
+        # module alone (1..4 lanes, 31..255 thresholds, 4..64 folds, 9..25 bits): LUTs within 3 %,
+        # FFs within 6 %
+        "search_cmp": 1.1,  # per compared bit of each bank: its carry chain (two bits a CCU2C)
+        "search_rom": 0.9,  # per plain-ROM LUT of a stage's memory in logic (sorted columns map well)
+        "search_mux": 1.0,  # per bank beyond a stage's first: choosing among their results
+        "search_srl": 0.0,  # per value and fold bit of a stage's delay: flip-flops here, no LUTs
+        "search_lane_ff": 0.0,  # (xc7 only, see there)
         # sliding window
         "swg_base": 18,
         "swg_addr": 37,  # per bit of the slot address: the row/column counters and address adders
@@ -110,6 +119,13 @@ _COST = {
         "thr_base": 14,
         "thr_rom": 1.14,
         "thr_out": 3.0,
+        "search_cmp": 0.7,  # (the same six: LUT6 within 10 %, FFs within 30 %)
+        "search_rom": 1.4,
+        "search_mux": 1.0,
+        # Yosys shifts a stage's delay of the value and fold, and a logic ROM's read with its two
+        # registers, into SRL16Es (a LUT site per bit, no flip-flops); a block RAM's two registers stay
+        "search_srl": 1.0,
+        "search_lane_ff": 7.5,  # the flip-flops left per lane and stage (the bits found, the flag, ...)
         "swg_base": 13.5,
         "swg_addr": 17.2,
         "swg_beat": 1.9,
@@ -147,6 +163,58 @@ class _Tally:
         self.brams += mem.brams
         return mem
 
+    def merge(self, other: _Tally) -> None:
+        self.luts += other.luts
+        self.ffs += other.ffs
+        self.brams += other.brams
+        self.dsps += other.dsps
+
+
+def threshold_search_tally(lanes: int, nt: int, nf: int, in_w: int, in_signed: bool, thr_w: int, family: str) -> _Tally:
+    """``hw/threshold_search.sv`` of ``lanes`` values of ``in_w`` bits against ``nt`` thresholds of
+    ``thr_w`` bits per channel, ``nf`` channel groups: per lane and stage k (clog2(nt + 1) of them)
+    the NF * 2^k-word memory in banks (each placed by :func:`memory`), every bank's address
+    registered (Yosys merges those copies with the fold and bits found registered beside them) and
+    its read three times (a block RAM holds the first), its comparator with the result registered,
+    the bank multiplexer; beside them the value and the fold (six registers a stage, four in the
+    last), the bits found (k five times and k + 1 in stage k) and the tag (six). On xc7 most of
+    those registers are shift registers."""
+    c = _COST[family]
+    stages = nt.bit_length()
+    cmp_w = max(thr_w, in_w if in_signed else in_w + 1)
+    t = _Tally()
+    for k in range(stages):
+        depth = nf << k
+        bank = search_bank_depth(depth, thr_w)
+        banks = -(-depth // bank)
+        for b in range(banks):
+            mem = memory(min(bank, depth - b * bank), thr_w, family, rom=True)
+            t.luts += lanes * mem.luts * (c["search_rom"] if mem.kind == "logic" else 1)
+            t.brams += lanes * mem.brams
+            if not c["search_srl"]:
+                t.ffs += lanes * (3 * thr_w + mem.ffs)
+            elif mem.kind == "logic":
+                t.luts += c["search_srl"] * lanes * thr_w
+            else:
+                t.ffs += lanes * 2 * thr_w
+        t.luts += lanes * (c["search_cmp"] * cmp_w * banks + c["search_mux"] * (banks - 1))
+        t.ffs += lanes * banks  # the comparisons registered
+    delayed = lanes * in_w + _clog2(nf)  # value and fold bits
+    if c["search_srl"]:
+        t.luts += c["search_srl"] * delayed * stages
+        t.ffs += c["search_lane_ff"] * lanes * stages
+    else:
+        t.ffs += delayed * (6 * stages - 2) + lanes * (3 * stages * (stages - 1) + stages) + 6 * stages
+    return t
+
+
+def _deeper_queue(width: int, depth: int, family: str) -> _Tally:
+    """What an output queue (hw/credit_queue.sv, a LUT-RAM FIFO) of ``depth`` words costs beyond the
+    16 the per-unit costs were fitted with: LUT RAM rows and their multiplexer, wider pointers and
+    counts (five of them)."""
+    more, base = memory(depth, width, family, rom=False), memory(16, width, family, rom=False)
+    return _Tally(luts=more.luts - base.luts, ffs=5 * (_clog2(depth) - 4) + more.ffs - base.ffs)
+
 
 def _skid_ffs(width: int) -> int:
     return 2 * width + 2  # output and skid registers with their valid bits
@@ -171,6 +239,7 @@ class _Mac:
     ng: int  # registered partial sums of 8 products (the modules' GROUP), 0 for SIMD <= 8
     counters: int  # bits of the SF, NF and weight-address counters
     pps: int  # shift-and-add partial products per product: one per bit of the narrower operand (one if bipolar)
+    search: bool = False  # the thresholds' count by binary search (THR_SEARCH, hw/threshold_search.sv)
 
     @classmethod
     def of(cls, p: Mapping[str, int], rows: str, cols: str) -> _Mac:
@@ -185,6 +254,7 @@ class _Mac:
             ng=math.ceil(simd / 8) if simd > 8 else 0,
             counters=_clog2(nf) + _clog2(sf) + _clog2(nf * sf),
             pps=1 if (p["IN_BIPOLAR"] or p["W_BIPOLAR"]) else min(iw, ww),
+            search=bool(int(p.get("THR_SEARCH", 0))) and nt > 0,
         )  # fmt: skip
 
 
@@ -196,7 +266,8 @@ def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: 
     ``thr_ffs``: those that come with thresholds."""
     t = _Tally()
     t.luts = c["mvau_base"] + c["mvau_counter"] * m.counters + c["mvau_split"] * m.pe * m.ng * m.acc
-    t.luts += c.get("mvau_acc", 0) * m.pe * m.acc + c["mvau_out"] * m.pe * m.ow + c["mvau_cmp"] * m.pe * m.nt * m.acc
+    t.luts += c.get("mvau_acc", 0) * m.pe * m.acc + c["mvau_out"] * m.pe * m.ow
+    t.luts += 0 if m.search else c["mvau_cmp"] * m.pe * m.nt * m.acc
     if m.xnor:
         t.luts += c["mvau_xnor"] * m.pe * m.simd
     elif m.use_mul:
@@ -215,7 +286,16 @@ def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: 
             t.luts += (c["mvau_wrom"] - 1) * w.luts + c["mvau_wrom_deep"] * deep
     else:
         t.ffs -= m.pe * m.simd * m.ww  # one word: constants
-    if m.nt:
+    if m.search:  # the accumulator's fold registered, then the search
+        t.ffs += _clog2(m.nf)
+        t.merge(threshold_search_tally(m.pe, m.nt, m.nf, m.acc, True, m.acc, family))
+        # the output queue's credits cover the search (hw/mac_pipeline.sv QDEPTH = LATENCY + 4)
+        from qnnflow.flows.compile.latency import mac_pipeline_latency  # here: latency imports the backends
+
+        terms = m.pps if not m.use_mul and not m.xnor and m.pps > 2 else 1
+        qdepth = mac_pipeline_latency(m.simd, m.nt, m.use_mul, terms, search=True) + 4
+        t.merge(_deeper_queue(m.pe * m.ow, qdepth, family))
+    elif m.nt:
         t.ffs += thr_ffs + m.pe * m.nt * m.acc
         if m.nf > 1:
             thr = t.add(memory(m.nf, m.pe * m.nt * m.acc, family, rom=True))
@@ -237,6 +317,11 @@ def _mvau(p: Mapping[str, int], family: str) -> _Tally:
         # the input vector buffer: written on the first fold, read back on the others
         t.add(memory(m.sf, m.simd * m.iw, family, rom=False))
         t.luts += c["mvau_xmux"] * m.simd * m.iw
+    bank_d = int(p.get("W_BANK_D", 0))
+    if bank_d:  # weights through banks: each bank's second read register, the selection, the slice waiting
+        banks, word = -(-m.nf * m.sf // bank_d), m.pe * m.simd * m.ww
+        t.ffs += banks * word + m.simd * m.iw + _clog2(m.nf) + 3 + 2 * _clog2(banks)
+        t.luts += c["slice_bit"] * word * (banks - 1)
     return t
 
 
@@ -245,7 +330,15 @@ def _thresholding(p: Mapping[str, int], family: str) -> _Tally:
     pe, nt, tw, ow = (int(p[k]) for k in ("PE", "NUM_T", "THR_W", "OUT_W"))
     cf = int(p["CH"]) // pe
     t = _Tally(luts=c["thr_base"] + c["thr_out"] * pe * ow, ffs=_clog2(cf) + _skid_ffs(pe * ow))
-    if cf > 1:
+    if int(p.get("THR_SEARCH", 0)):  # the beat, its fold and valid registered, then the search
+        iw = int(p["IN_W"])
+        # the output queue's credits cover the longer pipeline (hw/thresholding.sv QDEPTH): its
+        # pointers and counts a bit or two wider than the 16 words' of the parallel compare
+        qdepth = -(-(1 + 6 * nt.bit_length() + 5) // 16) * 16
+        t.ffs += pe * iw + _clog2(cf) + 1
+        t.merge(_deeper_queue(pe * ow, qdepth, family))
+        t.merge(threshold_search_tally(pe, nt, cf, iw, bool(int(p["IN_SIGNED"])), tw, family))
+    elif cf > 1:
         mem = memory(cf, pe * nt * tw, family, rom=True)
         t.brams += mem.brams
         t.luts += mem.luts + (c["thr_rom"] - 1) * mem.luts if mem.kind == "logic" else mem.luts

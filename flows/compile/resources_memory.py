@@ -7,9 +7,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from qnnflow.flows.codegen import memfiles
+
 # (depth, width) shapes of one 18 Kb block RAM (ECP5 DP16KD / PDPW16KD, xc7 RAMB18 / SDP): both
 # offer the same ones; xc7 also pairs two into a RAMB36 (twice the depth, or 72 bits wide)
-_BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+_BRAM18_SHAPES = memfiles.BLOCK_SHAPES
 _BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
 
 
@@ -37,9 +39,7 @@ class Memory:
     ffs: int
 
 
-def _bram_geometry(depth: int, width: int, shapes) -> tuple[int, int]:
-    """(rows, columns) of the cheapest tiling by one shape (fewest blocks, then fewest rows)."""
-    return min(((math.ceil(depth / d), math.ceil(width / w)) for d, w in shapes), key=lambda rc: (rc[0] * rc[1], rc[0]))
+_bram_geometry = memfiles.block_geometry
 
 
 def memory(
@@ -71,7 +71,7 @@ def _soft_logic(depth: int, width: int, family: str, rom: bool) -> tuple[float, 
     ecp5 = family == "ecp5"
     if rom:
         luts = width * _pow2(max(depth, 16)) / 16 if ecp5 else width * max(1.0, depth / 64)
-        return bits / (16 if ecp5 else 64), Memory("logic", luts, 0, 0)
+        return bits * (memfiles.ECP5_ROM_BIT_COST if ecp5 else 1 / 64), Memory("logic", luts, 0, 0)
     return bits, Memory("logic", (0.55 if ecp5 else 0.57) * bits, 0, bits)
 
 
@@ -105,7 +105,8 @@ def _bram_options(depth: int, width: int, family: str, rom: bool) -> list[tuple[
     on xc7 also 36 Kb ones."""
     ecp5 = family == "ecp5"
     options = []
-    units = [(_BRAM18_SHAPES, 128 if ecp5 else 129, 1)] + ([] if ecp5 else [(_BRAM36_SHAPES, 257, 2)])
+    units = [(_BRAM18_SHAPES, memfiles.ECP5_BLOCK_COST if ecp5 else 129, 1)]
+    units += [] if ecp5 else [(_BRAM36_SHAPES, 257, 2)]
     for shapes, unit_cost, size in units:
         rows, cols = _bram_geometry(depth, width, shapes)
         cost = unit_cost * rows * cols + 0.5 * (rows - 1) * width

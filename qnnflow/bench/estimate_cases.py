@@ -63,6 +63,11 @@ def _vvau(ch, pe, simd, in_w, w_w, num_t, *, xnor=False, kk=9) -> dict:
     }  # fmt: skip
 
 
+def _search(params: dict) -> dict:
+    """``params`` (hw/mvau.sv, vvau.sv or thresholding.sv) with the thresholds counted by binary search."""
+    return {**params, "THRESH_FILE": "", "THR_SEARCH": 1, "THRESH_PREFIX": "thresholds"}
+
+
 def _swg(h, w, ch, simd, elem_w, k, stride=1, pad=0) -> dict:
     return {"IFM_H": h, "IFM_W": w, "CH": ch, "SIMD": simd, "ELEM_W": elem_w, "K": k, "STRIDE": stride, "PAD": pad}
 
@@ -127,4 +132,10 @@ SWEEP: tuple[tuple[str, dict], ...] = (
     ("vvau", _vvau(32, 4, 1, 2, 2, 0)),
     ("vvau", _vvau(64, 8, 1, 3, 3, 7)),
     ("vvau", _vvau(8, 1, 1, 8, 8, 0)),
+    # the thresholds' count by binary search (THR_SEARCH, hw/threshold_search.sv): 255 thresholds
+    # of 2 lanes over 32 folds, 31 of one lane over 32, 8-bit activations of an MVAU and a VVAU
+    ("thresholding", _search(_thr(64, 2, 12, 255, 8))),
+    ("thresholding", _search(_thr(32, 1, 8, 31, 5))),
+    ("mvau", _search(_mvau(9, 32, 2, 1, 8, 8, num_t=255, out_w=8))),
+    ("vvau", _search(_vvau(16, 4, 1, 4, 4, 63))),
 )

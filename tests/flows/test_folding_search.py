@@ -180,14 +180,16 @@ def test_impossible_budget_names_what_the_smallest_design_needs(hw_models):
     with pytest.raises(ValueError) as err:
         fs.search(copy_model(model), FAMILY, lut_budget=100)
     msg = str(err.value)
-    assert msg.startswith("no folding fits the budget of LUT4 <= 100 on ecp5: the smallest design (fewest LUTs) needs ")
+    head = "no folding fits the budget of LUT4 <= 100 on ecp5: the smallest design found (fewest LUTs) needs "
+    assert msg.startswith(head), msg
     needs = int(re.search(r"needs ([\d,]+) LUT4", msg).group(1).replace(",", ""))
-    assert needs == small.totals["LUT4"]  # the true fewest-LUT design
+    # a real design, within 1 % of the true fewest-LUT design (the search's descent is a heuristic)
+    assert small.totals["LUT4"] <= needs <= 1.01 * small.totals["LUT4"]
     with pytest.raises(ValueError) as err:
         fs.search(copy_model(model), FAMILY, target_cycles=300, lut_budget=100, bram_budget=0)
     assert re.match(
         r"no folding of at most 300 cycles per frame fits the budget of LUT4 <= 100 and DP16KD <= 0 on ecp5: "
-        r"the smallest design \(fewest LUTs\) needs [\d,]+ LUT4 and \d+ DP16KD at II [\d,]+ cycles; "
+        r"the smallest design found \(fewest LUTs\) needs [\d,]+ LUT4 and \d+ DP16KD at II [\d,]+ cycles; "
         r"(with at most 0 block RAMs, the smallest design found|the design with the fewest block RAMs found) needs ",
         str(err.value),
     ), str(err.value)

@@ -64,3 +64,30 @@ def test_memh_roundtrip(tmp_path):
     assert memfiles.read_memh(path) == [1, 0xABC, 0]
     with pytest.raises(ValueError, match="does not fit 10 bits"):
         memfiles.write_memh(tmp_path / "x.mem", [1 << 10], 10)
+
+
+# (depth, width) of weight memories: the digits CNN's conv 2 (144 x 64), CNV's deepest layer at
+# FINN's folding (18,432 x 32), TFC's first layer (64 x 1,568), small ones that stay in LUTs
+@pytest.mark.parametrize("depth, width", [(144, 64), (18432, 32), (64, 1568), (64, 32), (16, 16), (300, 9)])
+def test_weight_banks_exactly_where_the_memory_model_puts_weights_in_block_ram(depth, width):
+    from qnnflow.flows.compile.resources_memory import memory
+
+    bank = memfiles.weight_bank_depth(depth, width)
+    assert (bank > 0) == (memory(depth, width, "ecp5", rom=True).kind == "bram")
+    if bank:
+        assert bank >= 2 and bank & (bank - 1) == 0  # hw/mvau.sv: a power of two
+        # never more block RAMs than one memory of depth x width would take in its best shape
+        shapes = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+        best = min(-(-depth // d) * -(-width // w) for d, w in shapes)
+        per_bank = min(-(-min(bank, depth) // d) * -(-width // w) for d, w in shapes)
+        assert -(-depth // bank) * per_bank == best or bank >= depth
+
+
+def test_weight_bank_files_split_by_address_the_last_holding_the_rest():
+    words = list(range(21))
+    files = memfiles.weight_bank_files("w_b%0d.mem", words, 8)
+    assert list(files) == ["w_b0.mem", "w_b1.mem", "w_b2.mem"]
+    assert files["w_b0.mem"] == list(range(8)) and files["w_b2.mem"] == [16, 17, 18, 19, 20]
+    assert sum(files.values(), []) == words
+    with pytest.raises(ValueError, match="at least one word"):
+        memfiles.weight_bank_files("w_b%0d.mem", words, 0)

@@ -4,8 +4,9 @@ module-parameter mapping they start from against codegen's.
 ``data/resource_baseline.json`` is a measurement of the Yosys version it records: each module
 synthesized alone (synth_ecp5, synth_xilinx -family xc7) at the parameters codegen gave the layers
 of the digits CNN at 10,000 cycles per frame, plus three module configurations of op types that
-design lacks. ``python -m qnnflow.bench --only estimates`` writes a new one to ``bench/results/``, which a
-person copies here after reading the diff."""
+design lacks and four with thresholds counted by binary search (THR_SEARCH, hw/threshold_search.sv;
+measured for it and added by hand, as the benchmark would write them). ``python -m qnnflow.bench --only
+estimates`` writes a new one to ``bench/results/``, which a person copies here after reading the diff."""
 
 from __future__ import annotations
 

@@ -48,6 +48,10 @@ BAD_CONFIGS = [
     ("vvau", dict(ACC_W=40), r"ACC_W \(40\) must be in 2..32"),
     ("thresholding", dict(NUM_T=0), r"NUM_T \(0\) must be at least 1"),
     ("thresholding", dict(IN_BIPOLAR=1, IN_W=2), r"a bipolar input is 1 bit wide, not IN_W = 2"),
+    # the search, alone and as thresholding's with THR_SEARCH
+    ("threshold_search", dict(NF=0), r"NF \(0\) must be at least 1"),
+    ("thresholding", dict(NUM_T=0, THR_SEARCH=1), r"NUM_T \(0\) must be at least 1"),
+    ("thresholding", dict(IN_BIPOLAR=1, IN_W=3, THR_SEARCH=1), r"a bipolar input is 1 bit wide, not IN_W = 3"),
     ("sliding_window", dict(K=2, STRIDE=3), r"1 <= STRIDE <= K; got K = 2, STRIDE = 3"),
     ("sliding_window", dict(K=3, PAD=3), r"PAD \(3\) must be in 0..K-1"),
     ("maxpool", dict(IFM_H=2, K=3), r"K \(3\) must be in 1..min\(IFM_H \(2\)"),
@@ -90,11 +94,15 @@ def test_bad_configuration_stops_yosys(tmp_path):
 
 def test_dependencies_are_read_from_the_sources():
     # mvau and vvau share their counters, arithmetic and output queue, indirectly the queue's fifo
-    mac = ["adder_tree", "credit_queue", "fifo", "fold_counter", "mac_pipeline", "pipe_stage", "threshold_count"]
+    # (and its optional output slice, skid_buffer)
+    mac = ["adder_tree", "credit_queue", "fifo", "fold_counter", "mac_pipeline", "pipe_stage", "skid_buffer",
+           "threshold_count", "threshold_search"]  # fmt: skip
     assert sorted(rtl.dependencies("mvau")) == mac
     assert sorted(rtl.dependencies("vvau")) == mac
     # indirect ones too: board tops -> power_on_reset; thresholding -> threshold_count -> adder_tree
-    assert sorted(rtl.dependencies("thresholding")) == ["adder_tree", "credit_queue", "fifo", "threshold_count"]
+    thr = ["adder_tree", "credit_queue", "fifo", "skid_buffer", "threshold_count", "threshold_search"]
+    assert sorted(rtl.dependencies("thresholding")) == thr
+    assert rtl.dependencies("threshold_search") == []
     assert rtl.sources("width_converter")[-1].name == "width_converter.sv"
     assert rtl.external_dependencies("mvau") == []
 

@@ -151,11 +151,17 @@ def test_interrupted_and_killed_sweep_resumes_to_the_same_table(sweep, tmp_path)
     # 1. kill the Ray worker of the first unit seen running (a training: there is always one): Ray reruns it
     pid, killed = _wait_for(lambda: _running_unit_pid(out, set()), 240, "a running unit")
     os.kill(pid, signal.SIGKILL)
-    # 2. Ctrl-C once Ray has run the killed unit again and some points are recorded
-    _wait_for(
-        lambda: (killed.parent / "record.json").is_file() and len(_lines(out / "points.jsonl")) >= 2,
-        240, "the killed unit run again by Ray, and two finished points",
-    )  # fmt: skip
+    # 2. Ctrl-C once Ray runs the killed unit again (a new process on its marker, or already its
+    #    record) and two points are recorded. Not later: once the rerun is done, its points take a
+    #    second, and a sweep that finished cannot be interrupted
+    def rerun_and_two_points() -> bool:
+        try:
+            again = (killed.parent / "record.json").is_file() or json.loads(killed.read_text())["pid"] != pid
+        except (OSError, ValueError, KeyError):  # between two runs, or half written
+            again = False
+        return again and len(_lines(out / "points.jsonl")) >= 2
+
+    _wait_for(rerun_and_two_points, 240, "the killed unit run again by Ray, and two finished points")
     proc.send_signal(signal.SIGINT)
     log, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, log

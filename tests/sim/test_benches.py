@@ -175,6 +175,31 @@ def test_bench_catches_a_changed_threshold(case_id):
     assert "mismatching beats" in run.log.read_text()
 
 
+@pytest.mark.rtl
+@pytest.mark.parametrize("case_id", ["thresholding/pe2-ch8-a8s-t255-search", "mvau/pe2-simd4-w2a8s-thr255-search"])
+def test_search_bench_catches_a_changed_threshold(case_id):
+    """The same with the binary search (hw/threshold_search.sv): the case's per-stage files read back
+    are its thresholds; channel 0's top threshold raised by one in those files only, the all-max
+    vector must mismatch in every traffic mode."""
+    from qnnflow.flows.codegen import memfiles
+
+    case = cases.by_id(case_id)
+    p = case.params
+    extra, files = case.prepare(case.seed)
+    width, rows = p.get("THR_W", p.get("ACC_W")), p.get("CH", p.get("MH"))
+    thr = np.array(extra["thresholds"])
+    words = {n: [int(w, 16) for w in t.split()] for n, t in files.items() if n.startswith(cases.SEARCH_PREFIX)}
+    mem = memfiles.search_memories_from_files(words, cases.SEARCH_PREFIX, rows, p["NUM_T"], p["PE"], width)
+    np.testing.assert_array_equal(memfiles.thresholds_from_search_words(mem, rows, p["NUM_T"], p["PE"], width), thr)
+    changed = thr.copy()
+    changed[0, -1] += 1
+    files.update(cases.threshold_files(changed, p["PE"], width, search=True))
+    config = {**case.config, **extra}
+    run = run_bench(case.module, case.params, seed=case.seed, config=config, files=files, cache_dir=CACHE, check=False)
+    assert run.tests == 3 and run.failures == 3
+    assert "mismatching beats" in run.log.read_text()
+
+
 # ------------------------------------------------------------------------------------------------
 # vvau (depthwise) and the bipolar thresholding input
 # ------------------------------------------------------------------------------------------------
