@@ -69,8 +69,10 @@ def _mvau() -> list[Case]:
         # weights read through banks (W_BANK_D): 24 words in 6 banks of 4; 21 words in banks of 8 (the
         # last holds 5); 8 words in one bank deeper than that; SF = 1 (a fold per cycle) over 4 banks
         mvau_case("pe2-simd2-w2a2-bank4", mw=12, mh=8, pe=2, simd=2, in_w=2, w_w=2, num_t=3, w_bank_d=4),
-        mvau_case("pe1-simd3-w3sa4-bank8-tail", mw=21, mh=3, pe=1, simd=3, in_w=4, w_w=3, w_bank_d=8),
-        mvau_case("pe4-simd4-w2a2-bank64-one", mw=16, mh=8, pe=4, simd=4, in_w=2, w_w=2, num_t=3, w_bank_d=64),
+        mvau_case("pe1-simd3-w3sa4-bank8-tail", mw=21, mh=3, pe=1, simd=3, in_w=4, w_w=3, w_bank_d=8, slow=True),
+        mvau_case(
+            "pe4-simd4-w2a2-bank64-one", mw=16, mh=8, pe=4, simd=4, in_w=2, w_w=2, num_t=3, w_bank_d=64, slow=True
+        ),
         mvau_case("pe2-simd8-w1a1-xnor-sf1-bank2", mw=8, mh=16, pe=2, simd=8, in_w=1, in_bipolar=True, w_w=1,
                   w_bipolar=True, num_t=1, w_bank_d=2),  # fmt: skip
         # the count by binary search (hw/threshold_search.sv): 255 thresholds of 8-bit signed
@@ -82,7 +84,9 @@ def _mvau() -> list[Case]:
             out_offset=-128, vectors=16, search=True,
         ),  # fmt: skip
         mvau_case("pe4-simd8-w4a4-thr20-search-sf1", mw=8, mh=8, pe=4, simd=8, in_w=4, w_w=4, num_t=20, search=True),
-        mvau_case("pe1-simd1-w2a2-thr63-search", mw=4, mh=3, pe=1, simd=1, in_w=2, w_w=2, num_t=63, search=True),
+        mvau_case(
+            "pe1-simd1-w2a2-thr63-search", mw=4, mh=3, pe=1, simd=1, in_w=2, w_w=2, num_t=63, search=True, slow=True
+        ),
         mvau_case("pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True),
         mvau_case(
             "pe1-simd32-w1a1-xnor-big",
@@ -163,16 +167,16 @@ def _thresholding_search() -> list[Case]:
             search=True, at_thresholds=8,
         ),  # fmt: skip
         thresholding_case(
-            "pe3-ch6-a6u-t20-search", ch=6, pe=3, in_w=6, in_signed=False, num_t=20, frames=30, search=True,
+            "pe3-ch6-a6u-t20-search", ch=6, pe=3, in_w=6, in_signed=False, num_t=20, frames=30, search=True, slow=True,
             at_thresholds=8,
         ),  # fmt: skip
         thresholding_case(
             "pe1-ch3-a5s-t31-search-off", ch=3, pe=1, in_w=5, in_signed=True, num_t=31, out_offset=-16, frames=30,
-            search=True, at_thresholds=8,
+            search=True, at_thresholds=8, slow=True,
         ),  # fmt: skip
         thresholding_case(
             "pe2-ch4-a1b-t16-search", ch=4, pe=2, in_w=1, in_signed=False, in_bipolar=True, num_t=16, frames=30,
-            search=True, at_thresholds=4,
+            search=True, at_thresholds=4, slow=True,
         ),  # fmt: skip
         # 24 folds: the last stage's 3072 words of 9 bits in two banks (2048 and 1024 words)
         thresholding_case(

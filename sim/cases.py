@@ -312,6 +312,7 @@ def thresholding_case(
     frames: int = 24,
     in_bipolar: bool = False,
     search: bool = False,
+    slow: bool = False,
     at_thresholds: int = 0,
 ) -> Case:
     """A thresholding case: random ascending thresholds, channels 0 and 1 with the input's extremes
@@ -346,7 +347,7 @@ def thresholding_case(
         extra = {"thresholds": thr.tolist(), "frames": frames, "at_thresholds": at_thresholds}
         return extra, threshold_files(thr, pe, thr_w, search)
 
-    return Case("thresholding", name, params, prepare=prepare)
+    return Case("thresholding", name, params, prepare=prepare, slow=slow)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -47,7 +47,10 @@ def _within(got: int, want: int) -> bool:
 
 
 @pytest.mark.synth
-@pytest.mark.parametrize("board, mhz, bitfile", BOARDS)
+# Gowin's place and route takes a minute: make test-all (make test places the ECP5 and iCE40 ones)
+@pytest.mark.parametrize(
+    "board, mhz, bitfile", [pytest.param(*b, marks=pytest.mark.slow) if b[0] == "tangnano20k" else b for b in BOARDS]
+)
 def test_board_top_implements(standin, board: str, mhz: float, bitfile: str) -> None:
     if (why := toolchain.baseline_mismatch(BASELINE.get("tools"), REGENERATE)) is not None:
         pytest.fail(f"{BASELINE_PATH.name}: {why}")

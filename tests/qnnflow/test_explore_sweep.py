@@ -148,8 +148,17 @@ def test_interrupted_and_killed_sweep_resumes_to_the_same_table(sweep, tmp_path)
     out = tmp_path / "sweep"
     space = _space(tmp_path)
     proc = _explore_process(space, out)
-    # 1. kill the Ray worker of the first unit seen running (a training: there is always one): Ray reruns it
-    pid, killed = _wait_for(lambda: _running_unit_pid(out, set()), 240, "a running unit")
+    # 1. kill the Ray worker of a unit (a training: there is always one) once it has run for 6 s: Ray
+    #    reruns it. The two trainings start together on the 2 CPUs, so the rerun ends well after the
+    #    other one, whose points are then recorded while the rerun still runs (step 2's window)
+    def running_for_6_s() -> tuple[int, Path] | None:
+        got = _running_unit_pid(out, set())
+        try:
+            return got if got and time.time() - got[1].stat().st_mtime >= 6 else None
+        except OSError:  # finished meanwhile
+            return None
+
+    pid, killed = _wait_for(running_for_6_s, 240, "a unit running for 6 s")
     os.kill(pid, signal.SIGKILL)
     # 2. Ctrl-C once Ray runs the killed unit again (a new process on its marker, or already its
     #    record) and two points are recorded. Not later: once the rerun is done, its points take a

@@ -176,7 +176,13 @@ def test_bench_catches_a_changed_threshold(case_id):
 
 
 @pytest.mark.rtl
-@pytest.mark.parametrize("case_id", ["thresholding/pe2-ch8-a8s-t255-search", "mvau/pe2-simd4-w2a8s-thr255-search"])
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        "thresholding/pe2-ch8-a8s-t255-search",
+        pytest.param("mvau/pe2-simd4-w2a8s-thr255-search", marks=pytest.mark.slow),
+    ],
+)
 def test_search_bench_catches_a_changed_threshold(case_id):
     """The same with the binary search (hw/threshold_search.sv): the case's per-stage files read back
     are its thresholds; channel 0's top threshold raised by one in those files only, the all-max
