@@ -254,7 +254,6 @@ def threshold_search_file(prefix: str, stage: int, lane: int, bank: int | None =
 
 # (depth, width) of one 18 Kb block RAM, ECP5 DP16KD and xc7 RAMB18 alike, deepest first
 BLOCK_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
-_BLOCK_SHAPES = BLOCK_SHAPES
 
 # Yosys' memory_libmap costs on ECP5 of a ROM: a bit in LUTs, an 18 Kb block (the one model of
 # both: flows/compile/resources_memory.py reads them from here)
@@ -281,7 +280,7 @@ def search_bank_depth(depth: int, width: int) -> int:
     """``hw/threshold_search.sv``'s ``bank_depth``: the words of one bank of a ``depth`` x ``width``
     memory, the depth of the block shape that holds it in the fewest blocks (of equal ones the
     deepest), or ``depth`` itself when that is no deeper."""
-    blocks = {d: -(-depth // d) * -(-width // w) for d, w in _BLOCK_SHAPES}
+    blocks = {d: -(-depth // d) * -(-width // w) for d, w in BLOCK_SHAPES}
     best = min(blocks, key=lambda d: (blocks[d], -d))
     return depth if depth <= best else best
 

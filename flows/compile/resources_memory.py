@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 from qnnflow.flows.codegen import memfiles
 
-# (depth, width) shapes of one 18 Kb block RAM (ECP5 DP16KD / PDPW16KD, xc7 RAMB18 / SDP): both
-# offer the same ones; xc7 also pairs two into a RAMB36 (twice the depth, or 72 bits wide)
-_BRAM18_SHAPES = memfiles.BLOCK_SHAPES
+# the shapes of one 18 Kb block RAM are memfiles.BLOCK_SHAPES (ECP5 DP16KD / PDPW16KD, xc7 RAMB18 /
+# SDP offer the same ones); xc7 also pairs two into a RAMB36 (twice the depth, or 72 bits wide)
 _BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
 
 
@@ -37,9 +36,6 @@ class Memory:
     luts: float
     brams: int
     ffs: int
-
-
-_bram_geometry = memfiles.block_geometry
 
 
 def memory(
@@ -105,10 +101,10 @@ def _bram_options(depth: int, width: int, family: str, rom: bool) -> list[tuple[
     on xc7 also 36 Kb ones."""
     ecp5 = family == "ecp5"
     options = []
-    units = [(_BRAM18_SHAPES, memfiles.ECP5_BLOCK_COST if ecp5 else 129, 1)]
+    units = [(memfiles.BLOCK_SHAPES, memfiles.ECP5_BLOCK_COST if ecp5 else 129, 1)]
     units += [] if ecp5 else [(_BRAM36_SHAPES, 257, 2)]
     for shapes, unit_cost, size in units:
-        rows, cols = _bram_geometry(depth, width, shapes)
+        rows, cols = memfiles.block_geometry(depth, width, shapes)
         cost = unit_cost * rows * cols + 0.5 * (rows - 1) * width
         luts = (0.9 if ecp5 else 0.35) * (rows - 1) * width
         ffs = -width  # the read register is the block RAM's
