@@ -120,6 +120,24 @@ module label_select #(
         greater = CMP_SIGNED ? ($signed(a) > $signed(b)) : (a > b);
     endfunction
 
+    // the same compare as two carry chains of half the width side by side, joined by a LUT: the
+    // loop of the best so far (stage C) has a cycle for it, and one chain of 20 bits and more
+    // does not fit 150 MHz on ECP5 (nextpnr breaks it into pieces with routing between them)
+    localparam int SPLIT_W = 12;  // narrower compares keep one chain
+    localparam int LO_W    = CMP_W > SPLIT_W ? CMP_W / 2 : 1;
+    function automatic logic greater_split(input logic [CMP_W-1:0] a, input logic [CMP_W-1:0] b);
+        if (CMP_W <= SPLIT_W) begin
+            greater_split = greater(a, b);
+        end else begin
+            logic [CMP_W-LO_W-1:0] a_hi, b_hi;
+            logic [LO_W-1:0]       a_lo, b_lo;
+            {a_hi, a_lo} = a;
+            {b_hi, b_lo} = b;
+            greater_split = (CMP_SIGNED ? ($signed(a_hi) > $signed(b_hi)) : (a_hi > b_hi))
+                            || (a_hi == b_hi && a_lo > b_lo);
+        end
+    endfunction
+
     // ---------------------------------------------------------------- input
     // a frame's last beat is taken while the output queue has a credit for its result; the
     // other beats always
@@ -368,7 +386,7 @@ module label_select #(
     logic [OUT_W-1:0] c_idx;
     logic             c_take, c_last, c_valid;
     always_ff @(posedge clk) begin
-        c_take  <= p_first || greater(p_val, best_val_reg);
+        c_take  <= p_first || greater_split(p_val, best_val_reg);
         c_val   <= p_val;
         c_idx   <= p_idx;
         c_last  <= p_last;

@@ -86,11 +86,37 @@ module maxpool #(
     logic cf_last, kx_zero, kx_last, ix_last, ky_zero, ky_last, iy_last, ox_in, oy_in;
     wire in_window = ox_in && oy_in;  // ox_reg < OW, oy_reg < OH
     wire first     = kx_zero && ky_zero;
-    wire last      = kx_last && ky_last;
+    // the beat is a window's last (in_window && kx_last && ky_last): a register too, set from the
+    // flags' next values (below), so that the handshake is one LUT of registers before the
+    // counters' enables (with the four flags ANDed in it, the digits CNN's w8a4 MaxPool had
+    // four LUTs between its registers)
+    logic done;
     // a window's last beat needs a place in the output queue
-    wire done      = in_window && last;
     assign s_axis_tready = !done || space;
     wire in_fire   = s_axis_tvalid && s_axis_tready;
+
+    // the flags that make `done`, after a beat is taken
+    logic kx_last_n, ky_last_n, ox_in_n, oy_in_n;
+    always_comb begin
+        kx_last_n = kx_last;
+        ky_last_n = ky_last;
+        ox_in_n   = ox_in;
+        oy_in_n   = oy_in;
+        if (cf_last) begin
+            kx_last_n = kx_last ? K_W == 1 : kx_reg == CNT_W'(K_W - 2);
+            if (kx_last) ox_in_n = OW > 1 && ox_reg < CNT_W'(OW > 1 ? OW - 1 : 1);
+            if (ix_last) begin  // next row
+                kx_last_n = K_W == 1;
+                ox_in_n   = 1'b1;
+                ky_last_n = ky_last ? K_H == 1 : ky_reg == CNT_W'(K_H - 2);
+                if (ky_last) oy_in_n = OH > 1 && oy_reg < CNT_W'(OH > 1 ? OH - 1 : 1);
+                if (iy_last) begin
+                    ky_last_n = K_H == 1;
+                    oy_in_n   = 1'b1;
+                end
+            end
+        end
+    end
 
     // ---------------------------------------------------------------- stage 1: read
     // the beat and its running maximum, registered; the maximum comes from the memory or, when
@@ -130,6 +156,11 @@ module maxpool #(
     // ---------------------------------------------------------------- counters
     always_ff @(posedge clk) begin
         if (in_fire) begin
+            kx_last  <= kx_last_n;
+            ky_last  <= ky_last_n;
+            ox_in    <= ox_in_n;
+            oy_in    <= oy_in_n;
+            done     <= ox_in_n && oy_in_n && kx_last_n && ky_last_n;
             cf_reg   <= cf_reg + 1'b1;
             cf_last  <= cf_reg == CNT_W'(CF - 2);
             addr_reg <= addr_reg + 1'b1;
@@ -141,13 +172,10 @@ module maxpool #(
                 ix_last <= ix_reg == CNT_W'(IFM_W - 2);
                 kx_reg  <= kx_reg + 1'b1;
                 kx_zero <= 1'b0;
-                kx_last <= kx_reg == CNT_W'(K_W - 2);
                 if (kx_last) begin
                     kx_reg  <= '0;
                     kx_zero <= 1'b1;
-                    kx_last <= K_W == 1;
                     ox_reg  <= ox_reg + 1'b1;
-                    ox_in   <= OW > 1 && ox_reg < CNT_W'(OW > 1 ? OW - 1 : 1);
                 end else begin
                     addr_reg <= addr_reg - ADDR_W'(CF - 1);
                 end
@@ -157,30 +185,23 @@ module maxpool #(
                     ix_last  <= IFM_W == 1;
                     kx_reg   <= '0;
                     kx_zero  <= 1'b1;
-                    kx_last  <= K_W == 1;
                     ox_reg   <= '0;
-                    ox_in    <= 1'b1;
                     addr_reg <= '0;
                     iy_reg   <= iy_reg + 1'b1;
                     iy_last  <= iy_reg == CNT_W'(IFM_H - 2);
                     ky_reg   <= ky_reg + 1'b1;
                     ky_zero  <= 1'b0;
-                    ky_last  <= ky_reg == CNT_W'(K_H - 2);
                     if (ky_last) begin
                         ky_reg  <= '0;
                         ky_zero <= 1'b1;
-                        ky_last <= K_H == 1;
                         oy_reg  <= oy_reg + 1'b1;
-                        oy_in   <= OH > 1 && oy_reg < CNT_W'(OH > 1 ? OH - 1 : 1);
                     end
                     if (iy_last) begin
                         iy_reg  <= '0;
                         iy_last <= IFM_H == 1;
                         ky_reg  <= '0;
                         ky_zero <= 1'b1;
-                        ky_last <= K_H == 1;
                         oy_reg  <= '0;
-                        oy_in   <= 1'b1;
                     end
                 end
             end
@@ -203,6 +224,7 @@ module maxpool #(
             iy_last  <= IFM_H == 1;
             ox_in    <= 1'b1;
             oy_in    <= 1'b1;
+            done     <= K_W == 1 && K_H == 1;
         end
     end
 

@@ -170,9 +170,24 @@ module sliding_window #(
     // kc_reg == KC-1, ky_reg == K_H-1, ox_reg == OW-1, oy_reg == OH-1: registers, set from
     // compares beside the counters' adders
     logic last_kc, last_ky, last_ox, last_oy;
-    wire end_row  = last_kc && last_ky && last_ox;   // last beat of an output row
-    wire end_img  = end_row && last_oy;              // last beat of the image
+    // the next beat is an output row's last (last_kc && last_ky && last_ox), the image's last (and
+    // last_oy): registers too, set from the flags' next values, so that an issue at the end of a
+    // row or an image is one LUT of registers. That issue steers the row counts below; with the
+    // four flags ANDed behind it, nextpnr spread the LUTs of CNV's SIMD-32 windows across the chip
+    // (four hops of 2 ns of routing)
+    logic end_row, end_img;
     wire issue    = go_reg && space;
+    wire issue_end_row = issue && end_row;
+    wire issue_end_img = issue && end_img;
+
+    // the flags after an issue
+    logic last_kc_n, last_ky_n, last_ox_n, last_oy_n;
+    always_comb begin
+        last_kc_n = last_kc ? KC == 1 : kc_reg == PW'(KC - 2);
+        last_ky_n = !last_kc ? last_ky : last_ky ? K_H == 1 : ky_reg == PW'(K_H - 2);
+        last_ox_n = !(last_kc && last_ky) ? last_ox : last_ox ? OW == 1 : ox_reg == PW'(OW - 2);
+        last_oy_n = !end_row ? last_oy : last_oy ? OH == 1 : oy_reg == PW'(OH - 2);
+    end
 
     // rows an output row needs complete, by the row below its windows (window top + K_H) and
     // whether it is the image's last
@@ -231,7 +246,7 @@ module sliding_window #(
             nn1_reg <= count_next - PW'(1);
             np0_reg <= plain_next;
             np1_reg <= plain_next - PW'(1);
-            if (issue && end_row) begin
+            if (issue_end_row) begin
                 go_reg  <= row_done ? at_least(nn1_reg) : at_least(nn0_reg);
                 nc0_reg <= np0_reg;
                 nc1_reg <= np1_reg;
@@ -284,26 +299,21 @@ module sliding_window #(
         end
     end
 
+    // The row counts' next values, each sum of registers side by side, picked by what happens in
+    // the cycle (the writer's row_new / row_done, the reader's end of a row / an image): the
+    // events, which depend on both sides' handshakes, reach the counts through a multiplexer,
+    // not through an adder's carry chain.
     // row slots in use: +1 when the writer starts a row, -release_amt at the end of an output row
-    logic signed [PW-1:0] used_step;
-    always_comb begin
-        case ({row_new, issue && end_row})
-            2'b10:   used_step = PW'(1);
-            2'b01:   used_step = -release_amt;
-            2'b11:   used_step = PW'(1) - release_amt;
-            default: used_step = '0;
-        endcase
-    end
-
+    logic signed [PW-1:0] used_up, used_down, used_both;
     // complete rows: +1 when the writer finishes one, -IFM_H when the reader finishes an image
-    logic signed [PW-1:0] ready_step;
+    logic signed [PW-1:0] ready_up, ready_down, ready_both;
     always_comb begin
-        case ({row_done, issue && end_img})
-            2'b10:   ready_step = PW'(1);
-            2'b01:   ready_step = PW'(-IFM_H);
-            2'b11:   ready_step = PW'(1 - IFM_H);
-            default: ready_step = '0;
-        endcase
+        used_up    = used_reg + PW'(1);
+        used_down  = used_reg - release_amt;
+        used_both  = used_reg + PW'(1) - release_amt;
+        ready_up   = rows_ready_reg + PW'(1);
+        ready_down = rows_ready_reg - PW'(IFM_H);
+        ready_both = rows_ready_reg + PW'(1 - IFM_H);
     end
 
     always_ff @(posedge clk) begin
@@ -314,18 +324,33 @@ module sliding_window #(
             col_zero    <= row_done;
             col_last    <= row_done ? ROW_BEATS == 1 : wr_col_reg == PW'(ROW_BEATS - 2);
         end
-        used_reg       <= used_reg + used_step;
-        // used_reg + used_step < NR, for the four steps side by side, picked by what happens
-        case ({row_new, issue && end_row})
-            2'b10:   room_reg <= below(used_reg, PW'(NR - 1));
-            2'b01:   room_reg <= below(used_reg, lim0);  // used_reg - release_amt < NR
-            2'b11:   room_reg <= below(used_reg, lim1);
+        // and room_reg: the next used_reg < NR, for the four cases side by side
+        case ({row_new, issue_end_row})
+            2'b10: begin
+                used_reg <= used_up;
+                room_reg <= below(used_reg, PW'(NR - 1));
+            end
+            2'b01: begin
+                used_reg <= used_down;
+                room_reg <= below(used_reg, lim0);  // used_reg - release_amt < NR
+            end
+            2'b11: begin
+                used_reg <= used_both;
+                room_reg <= below(used_reg, lim1);
+            end
             default: room_reg <= below(used_reg, PW'(NR));
         endcase
-        rows_ready_reg <= rows_ready_reg + ready_step;
+        case ({row_done, issue_end_img})
+            2'b10:   rows_ready_reg <= ready_up;
+            2'b01:   rows_ready_reg <= ready_down;
+            2'b11:   rows_ready_reg <= ready_both;
+            default: ;
+        endcase
 
         // reader: kc, then ky, then ox, then oy
         if (issue) begin
+            end_row <= last_kc_n && last_ky_n && last_ox_n;
+            end_img <= last_kc_n && last_ky_n && last_ox_n && last_oy_n;
             kc_reg  <= kc_reg + 1'b1;
             last_kc <= kc_reg == PW'(KC - 2);
             col_reg <= col_reg + 1'b1;
@@ -393,6 +418,8 @@ module sliding_window #(
             last_ky        <= K_H == 1;
             last_ox        <= OW == 1;
             last_oy        <= OH == 1;
+            end_row        <= KC == 1 && K_H == 1 && OW == 1;
+            end_img        <= KC == 1 && K_H == 1 && OW == 1 && OH == 1;
             iy_top_reg     <= PW'(-PAD_H);
             next_top_reg   <= PW'(-PAD_H + STRIDE_H);
             next_bot_reg   <= PW'(-PAD_H + STRIDE_H + K_H);

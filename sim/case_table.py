@@ -287,6 +287,10 @@ def _label_select() -> list[Case]:
         Case("label_select", "n10-pe1-s8", dict(NUM=10, PE=1, ELEM_W=8, SIGNED=1, OUT_W=4), {"frames": 40}),
         Case("label_select", "n12-pe4-u3", dict(NUM=12, PE=4, ELEM_W=3, SIGNED=0, OUT_W=4), {"frames": 60}),
         Case("label_select", "n8-pe8-s2", dict(NUM=8, PE=8, ELEM_W=2, SIGNED=1, OUT_W=3), {"frames": 80}),
+        # 14 and 16-bit values: the best so far compared as two halves (greater_split)
+        Case("label_select", "n10-pe2-s16", dict(NUM=10, PE=2, ELEM_W=16, SIGNED=1, OUT_W=4), {"frames": 90}),
+        Case("label_select", "n12-pe3-u14", dict(NUM=12, PE=3, ELEM_W=14, SIGNED=0, OUT_W=4), {"frames": 90},
+             slow=True),
         # per-class maps: multipliers and offsets; offsets with a shift (one scale for all classes);
         # negative multipliers only (PE = NUM); -1 for all with a shift; 16-bit values to 40+ bits
         label_select_map_case("n10-pe1-s6-mul5-off8", num=10, pe=1, elem_w=6, signed=True, mul_w=5, off_w=8),

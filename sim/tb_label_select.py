@@ -60,6 +60,12 @@ def stimulus(rng) -> Stimulus:
     lo, hi = kernels.value_range(P["ELEM_W"], bool(P["SIGNED"]))
     x = rng.integers(lo, hi + 1, size=(CFG["frames"], P["NUM"]))
     x[::3] = rng.integers(max(lo, hi - 2), hi + 1, size=x[::3].shape)  # many ties at the top
+    # values within a few hundred of a multiple of 256: wide values compared as two halves
+    # (hw/label_select.sv greater_split) then often tie on the upper half, and their lower halves
+    # cross 0x..7f/0x..80 and 0x..ff/0x..00
+    for f in range(1, len(x), 3):
+        c = int(rng.integers(lo, hi + 1)) & ~0xFF
+        x[f] = np.clip(rng.integers(c - 300, c + 300, size=P["NUM"]), lo, hi)
     if MAPPED:
         alt = np.where(np.arange(P["NUM"]) % 2 == 0, hi, lo)
         corners = np.array([[hi] * P["NUM"], [lo] * P["NUM"], alt, lo + hi - alt])
