@@ -58,6 +58,8 @@
 //                the fabric beside the products. So neither the multiplexer of a memory deeper
 //                than a block RAM (which Yosys would put after a 5.6 ns unregistered read) nor
 //                the route from the block RAM column to the products shares a cycle with logic.
+//                The input buffer (NF > 1) is then read the same way, registered twice, and the
+//                first fold's bypass multiplexer follows both registers.
 //   THR_SEARCH   1: the count by binary search (hw/threshold_search.sv; each row's thresholds
 //                non-decreasing), 0: every threshold compared at once (hw/threshold_count.sv)
 //   THRESH_PREFIX  with THR_SEARCH, the beginning of the search's memory files (see Memories)
@@ -200,16 +202,39 @@ module mvau #(
     end
 
     // ---------------------------------------------------------------- input vector buffer
-    logic [XWORD_W-1:0] x_cur;
+    logic [XWORD_W-1:0] x_cur;  // the slice at issue, into x_iss
+    logic [XWORD_W-1:0] x_mac;  // the slice into mac_pipeline, beside v_reg
+    logic [XWORD_W-1:0] x_reg;  // x_iss after u_wait_banks
 
-    if (NF > 1) begin : g_buffer
+    if (NF > 1 && BANKED) begin : g_buffer_read_reg
+        // The buffer is read like the weights: every cycle at sf_reg, the read registered twice
+        // (in block RAM: the read and its output register), so it arrives with the banked weights,
+        // two cycles after the issue. The stream's slice takes the x_iss / u_wait_banks registers,
+        // and the first fold's bypass multiplexer sits after both registers of the read, not
+        // after the read itself (a 5.8 ns unregistered DP16KD read, then a route across the
+        // chip, in the 8-bit digits CNN's first dense layer).
+        logic [XWORD_W-1:0] xbuf [SF];
+        logic [XWORD_W-1:0] rd, q;
+        logic               bypass1, bypass2;  // first_fold, beside rd and q
+        always_ff @(posedge clk) begin
+            if (issue && first_fold) xbuf[sf_reg] <= s_axis_tdata;
+            rd      <= xbuf[sf_reg];
+            q       <= rd;
+            bypass1 <= first_fold;
+            bypass2 <= bypass1;
+        end
+        assign x_cur = s_axis_tdata;
+        assign x_mac = bypass2 ? x_reg : q;
+    end else if (NF > 1) begin : g_buffer
         logic [XWORD_W-1:0] xbuf [SF];
         always_ff @(posedge clk) begin
             if (issue && first_fold) xbuf[sf_reg] <= s_axis_tdata;
         end
         assign x_cur = first_fold ? s_axis_tdata : xbuf[sf_reg];
+        assign x_mac = x_reg;
     end else begin : g_no_buffer
         assign x_cur = s_axis_tdata;
+        assign x_mac = x_reg;
     end
 
     // ---------------------------------------------------------------- the issued slice, registered
@@ -226,7 +251,6 @@ module mvau #(
     end
 
     // banked weights arrive a cycle later: the slice waits for them
-    logic [XWORD_W-1:0] x_reg;
     logic               v_reg, first_reg, last_reg;
     logic [NF_W-1:0]    fold_reg;
     pipe_stage #(
@@ -246,7 +270,7 @@ module mvau #(
     ) u_mac (
         .clk(clk), .rst(rst),
         .in_valid(v_reg), .in_first(first_reg), .in_last(last_reg), .in_fold(fold_reg),
-        .in_x(x_reg), .in_w(w_ram),
+        .in_x(x_mac), .in_w(w_ram),
         .reserve(issue && last_sf), .space(space),
         .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
     );

@@ -313,11 +313,14 @@ def _mvau(p: Mapping[str, int], family: str) -> _Tally:
     tree = c["mvau_tree"] * m.pe * m.simd * m.pps * m.acc
     # own registers: the input slice; with thresholds, the threshold read control
     t = _mac(m, c, family, tree=tree, own_ffs=m.simd * m.iw, thr_ffs=(3 if m.ng else 2) * _clog2(m.nf))
-    if m.nf > 1:
-        # the input vector buffer: written on the first fold, read back on the others
-        t.add(memory(m.sf, m.simd * m.iw, family, rom=False))
-        t.luts += c["mvau_xmux"] * m.simd * m.iw
     bank_d = int(p.get("W_BANK_D", 0))
+    if m.nf > 1:
+        # the input vector buffer: written on the first fold, read back on the others; with banked
+        # weights read through two registers (the read's own in block RAM) and a bypass flag
+        xbuf = t.add(memory(m.sf, m.simd * m.iw, family, rom=False))
+        t.luts += c["mvau_xmux"] * m.simd * m.iw
+        if bank_d:
+            t.ffs += (1 if xbuf.kind == "bram" else 2) * m.simd * m.iw + 2
     if bank_d:  # weights through banks: each bank's second read register, the selection, the slice waiting
         banks, word = -(-m.nf * m.sf // bank_d), m.pe * m.simd * m.ww
         t.ffs += banks * word + m.simd * m.iw + _clog2(m.nf) + 3 + 2 * _clog2(banks)
