@@ -276,6 +276,23 @@ module sliding_window #(
         assign lim1        = PW'(NR - 1) + release_amt;
     end
 
+    // The slot addresses an output row's end and an image's end step to, prepared a cycle ahead
+    // from the registers they step from (which change only at those ends, and a row has at least
+    // two beats): the modular sums are then off the path of the issue (on iCE40 the sum, its
+    // compare with DEPTH and the select were six LUTs between two registers)
+    logic [AW-1:0] orow_top_next, frame_top_next, image_top_next;
+    if (OW * K_H * KC > 1) begin : g_steps_reg
+        always_ff @(posedge clk) begin
+            orow_top_next  <= add_mod(top_addr_reg, AW'(OROW_STEP));
+            frame_top_next <= add_mod(frame_top_reg, AW'(FRAME_STEP));
+            image_top_next <= add_mod(frame_top_reg, AW'(NEXT_TOP_STEP));
+        end
+    end else begin : g_steps_comb  // a beat per output row
+        assign orow_top_next  = add_mod(top_addr_reg, AW'(OROW_STEP));
+        assign frame_top_next = add_mod(frame_top_reg, AW'(FRAME_STEP));
+        assign image_top_next = add_mod(frame_top_reg, AW'(NEXT_TOP_STEP));
+    end
+
     // ---------------------------------------------------------------- read pipeline
     // issue -> address register -> memory read -> a register (no logic between: a block RAM's
     // output register can take it) -> padding -> queue
@@ -382,8 +399,8 @@ module sliding_window #(
                         next_top_reg <= next_top_reg + PW'(STRIDE_H);
                         next_bot_reg <= next_bot_reg + PW'(STRIDE_H);
                         iy_reg       <= next_top_reg;
-                        top_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
-                        row_addr_reg <= add_mod(top_addr_reg, AW'(OROW_STEP));
+                        top_addr_reg <= orow_top_next;
+                        row_addr_reg <= orow_top_next;
                         freed_reg    <= freed_new;
                         if (last_oy) begin
                             oy_reg        <= '0;
@@ -392,9 +409,9 @@ module sliding_window #(
                             next_top_reg  <= PW'(-PAD_H + STRIDE_H);
                             next_bot_reg  <= PW'(-PAD_H + STRIDE_H + K_H);
                             iy_reg        <= PW'(-PAD_H);
-                            frame_top_reg <= add_mod(frame_top_reg, AW'(FRAME_STEP));
-                            top_addr_reg  <= add_mod(frame_top_reg, AW'(NEXT_TOP_STEP));
-                            row_addr_reg  <= add_mod(frame_top_reg, AW'(NEXT_TOP_STEP));
+                            frame_top_reg <= frame_top_next;
+                            top_addr_reg  <= image_top_next;
+                            row_addr_reg  <= image_top_next;
                             freed_reg     <= '0;
                         end
                     end

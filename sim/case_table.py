@@ -221,6 +221,13 @@ def _sliding_window() -> list[Case]:
             dict(IFM_H=5, IFM_W=1, CH=2, SIMD=2, ELEM_W=4, K=1, STRIDE=1, PAD=0),
             {"frames": 6, "signed": False},
         ),
+        # two beats per output row: the fewest for which the rows' slot addresses are prepared ahead
+        Case(
+            "sliding_window",
+            "k1-s1-p0-w2-two-beat-rows",
+            dict(IFM_H=3, IFM_W=2, CH=1, SIMD=1, ELEM_W=4, K=1, STRIDE=1, PAD=0),
+            {"frames": 8, "signed": False},
+        ),
         Case(
             "sliding_window",
             "k1-s1-p0-w3-three-beat-rows",
