@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -205,6 +206,11 @@ class Sweep:
         pending, start, n, ok, failed = list(finals), time.monotonic(), len(finals), 0, 0
         self.say(f"[explore] {n} points to compute on Ray ({ray.cluster_resources().get('CPU', 0):g} CPUs); "
                  f"results: {self.out / results.POINTS}")  # fmt: skip
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # a process started with SIGINT ignored (in the background of a script or of a CI job) keeps
+            # ignoring it: Ctrl-C and kill -INT do nothing. Say so, since the sweep cannot honour them
+            self.say(f"[explore] Ctrl-C (SIGINT) is ignored by this process (it was started so); stop the sweep "
+                     f"with kill {os.getpid()} (SIGTERM): the points finished are kept either way")  # fmt: skip
         said = time.monotonic()
         while pending:
             # short waits: Ctrl-C is handled between them, not after a long blocking call
