@@ -8,7 +8,8 @@
 //             and not yet taken from m_axis, so s_axis never meets a full queue and has no ready.
 // Latency   : 2 cycles from s_axis to m_axis when the queue is empty (hw/fifo.sv).
 // Throughput: one beat per cycle when DEPTH >= the pipeline's latency from `reserve` to s_axis,
-//             plus 5 (the queue's 2, the credit's return, the two credits `space` keeps back).
+//             plus 6 (the queue's 2, the credit's return in 2 cycles, the two credits `space`
+//             keeps back).
 // Ready     : `space` is a register, set from the count alone (see below); m_axis_* are
 //             registers. The FIFO is LUT RAM sized, with one read stage.
 //
@@ -40,9 +41,14 @@ module credit_queue #(
 
     localparam int RES_W = $clog2(DEPTH + 1);
 
-    logic [RES_W-1:0] reserved_reg;  // reserved and not yet taken from m_axis: 0..DEPTH
+    logic [RES_W-1:0] reserved_reg;  // reserved and not yet taken from m_axis (a cycle late): 0..DEPTH
     logic             space_reg;     // a reservation fits
-    wire logic        pop = m_axis_tvalid && m_axis_tready;
+    // A beat taken from m_axis returns its credit a cycle later, from a register: the consumer's
+    // ready then meets one gate before a register here, not the count's carry chain. The
+    // reservations are made where the pipeline starts, which in a unit spread over block RAM and
+    // multipliers can be far from its output (the digits CNN w8a8: a 4 ns route between the two
+    // halves of the count's update). A late credit only keeps the count high a cycle longer.
+    logic             pop_reg;
     assign space = space_reg;
 
     // space_reg(t+1) = reserved_reg(t) <= DEPTH - 2: with at most one reservation a cycle the
@@ -50,9 +56,11 @@ module credit_queue #(
     // cycle's reservation nor its pop enters the test, so `space` is one compare away from a
     // register; the price is two credits (DEPTH counts them).
     always_ff @(posedge clk) begin
-        reserved_reg <= reserved_reg + RES_W'(reserve) - RES_W'(pop);
+        pop_reg      <= m_axis_tvalid && m_axis_tready;
+        reserved_reg <= reserved_reg + RES_W'(reserve) - RES_W'(pop_reg);
         space_reg    <= reserved_reg <= RES_W'(DEPTH - 2);
         if (rst) begin
+            pop_reg      <= 1'b0;
             reserved_reg <= '0;
             space_reg    <= 1'b1;
         end

@@ -30,7 +30,7 @@
 //             and offsets: 7 + 3 + 4 = 14. qnnflow.flows.compile.latency uses the same formula.
 // Throughput: one input beat per cycle, so NUM/PE cycles per frame, frames back to back (also
 //             PE = NUM, a frame per cycle) while the output is taken: the queue holds
-//             LATENCY + 3 results, the credits' round trip (hw/credit_queue.sv).
+//             LATENCY + 4 results, the credits' round trip (hw/credit_queue.sv).
 // Ready     : s_axis_tready = !last || space: a frame's last beat is taken only while the queue
 //             has a credit for its result, the other beats always. Both are registers: no
 //             combinational path from s_axis_tvalid or m_axis_tready. m_axis_* are registers.
@@ -114,7 +114,7 @@ module label_select #(
     // multiplexers do not fit a 150 MHz cycle on ECP5
     localparam int T_MAP   = (HAS_ROM ? 1 : 0) + (HAS_MUL ? 1 : 0) + (HAS_OFFSET ? 1 : 0);
     localparam int LATENCY = 1 + T_MAP + LEVELS + 4 + 2;
-    localparam int QDEPTH  = LATENCY + 3;  // hw/credit_queue.sv: (LATENCY - 2 from `reserve` to s_axis) + 5
+    localparam int QDEPTH  = LATENCY + 4;  // hw/credit_queue.sv: (LATENCY - 2 from `reserve` to s_axis) + 6
 
     function automatic logic greater(input logic [CMP_W-1:0] a, input logic [CMP_W-1:0] b);
         greater = CMP_SIGNED ? ($signed(a) > $signed(b)) : (a > b);

@@ -125,7 +125,7 @@ module mac_pipeline #(
     localparam bit THR_REG2 = NUM_T > 3;
     localparam int T_THR   = THR_SEARCH ? 6 * $clog2(NUM_T + 1) : 2 + (THR_REG2 ? 1 : 0) + tree_latency(NUM_T, 0);
     localparam int LATENCY = 1 + T_MAC + 1 + (NUM_T > 0 ? T_THR : 0) + 2;
-    localparam int QDEPTH  = LATENCY + 4 + IN_DELAY;  // hw/credit_queue.sv: latency + 5, less the queue's own 2 counted in LATENCY, + spare
+    localparam int QDEPTH  = LATENCY + 4 + IN_DELAY;  // hw/credit_queue.sv: latency + 6, less the queue's own 2 counted in LATENCY
 
     // ---------------------------------------------------------------- input registers
     logic [XWORD_W-1:0] x1_reg;

@@ -238,7 +238,7 @@ module maxpool #(
         if (rst) v3_reg <= 1'b0;
     end
 
-    // stages 2, 3 (2) + 5 (hw/credit_queue.sv), and spare
+    // stages 2, 3 (2) + 6 (hw/credit_queue.sv)
     credit_queue #(
         .DATA_W(BEAT_W), .DEPTH(8)
     ) u_out (

@@ -451,7 +451,7 @@ module sliding_window #(
     end
 
     // ---------------------------------------------------------------- output queue and credits
-    // read pipeline (4) + 5 (hw/credit_queue.sv), and spare
+    // read pipeline (4) + 6 (hw/credit_queue.sv)
     credit_queue #(
         .DATA_W(BEAT_W), .DEPTH(10)
     ) u_queue (

@@ -76,10 +76,10 @@ module thresholding #(
     localparam int CF     = CH / PE;
     localparam int FOLD_W = CF > 1 ? $clog2(CF) : 1;
     // the output queue's credits cover the pipeline from the reservation (in_fire) to the queue's
-    // input, + 5 (hw/credit_queue.sv), so a beat per cycle never waits: 2 + threshold_count's at
-    // most 5 for 255 thresholds + 5 fit the 16 words of one LUT RAM; the search's 1 + 6 * clog2(NUM_T + 1)
-    // + 5 take the next multiple of 16
-    localparam int SEARCH_DEPTH = 1 + 6 * $clog2(NUM_T + 1) + 5;
+    // input, + 6 (hw/credit_queue.sv), so a beat per cycle never waits: 2 + threshold_count's at
+    // most 5 for 255 thresholds + 6 fit the 16 words of one LUT RAM; the search's 1 + 6 * clog2(NUM_T + 1)
+    // + 6 take the next multiple of 16
+    localparam int SEARCH_DEPTH = 1 + 6 * $clog2(NUM_T + 1) + 6;
     localparam int QDEPTH       = THR_SEARCH ? (SEARCH_DEPTH + 15) / 16 * 16 : 16;
 
     // the input is taken while the output queue has a credit for its result

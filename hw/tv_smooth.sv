@@ -299,7 +299,7 @@ module tv_smooth #(
         end
     end
 
-    // reserve -> s_axis is 5 cycles (stage 0 .. 4), + 5 (hw/credit_queue.sv): 16, one LUT RAM, also
+    // reserve -> s_axis is 5 cycles (stage 0 .. 4), + 6 (hw/credit_queue.sv): 16, one LUT RAM, also
     // keeps CF back-to-back position-7 beats from waiting
     credit_queue #(
         .DATA_W(BEAT_W), .DEPTH(16)

@@ -337,7 +337,7 @@ def _thresholding(p: Mapping[str, int], family: str) -> _Tally:
         iw = int(p["IN_W"])
         # the output queue's credits cover the longer pipeline (hw/thresholding.sv QDEPTH): its
         # pointers and counts a bit or two wider than the 16 words' of the parallel compare
-        qdepth = -(-(1 + 6 * nt.bit_length() + 5) // 16) * 16
+        qdepth = -(-(1 + 6 * nt.bit_length() + 6) // 16) * 16
         t.ffs += pe * iw + _clog2(cf) + 1
         t.merge(_deeper_queue(pe * ow, qdepth, family))
         t.merge(threshold_search_tally(pe, nt, cf, iw, bool(int(p["IN_SIGNED"])), tw, family))
