@@ -388,35 +388,38 @@ module sliding_window #(
                     col_reg      <= col_base_reg + PW'(STRIDE_W * CF);
                     iy_reg       <= iy_top_reg;
                     row_addr_reg <= top_addr_reg;
-                    if (last_ox) begin
-                        ox_reg       <= '0;
-                        last_ox      <= OW == 1;
-                        oy_reg       <= oy_reg + 1'b1;
-                        last_oy      <= oy_reg == PW'(OH - 2);
-                        col_base_reg <= PW'(-PAD_W * CF);
-                        col_reg      <= PW'(-PAD_W * CF);
-                        iy_top_reg   <= next_top_reg;
-                        next_top_reg <= next_top_reg + PW'(STRIDE_H);
-                        next_bot_reg <= next_bot_reg + PW'(STRIDE_H);
-                        iy_reg       <= next_top_reg;
-                        top_addr_reg <= orow_top_next;
-                        row_addr_reg <= orow_top_next;
-                        freed_reg    <= freed_new;
-                        if (last_oy) begin
-                            oy_reg        <= '0;
-                            last_oy       <= OH == 1;
-                            iy_top_reg    <= PW'(-PAD_H);
-                            next_top_reg  <= PW'(-PAD_H + STRIDE_H);
-                            next_bot_reg  <= PW'(-PAD_H + STRIDE_H + K_H);
-                            iy_reg        <= PW'(-PAD_H);
-                            frame_top_reg <= frame_top_next;
-                            top_addr_reg  <= image_top_next;
-                            row_addr_reg  <= image_top_next;
-                            freed_reg     <= '0;
-                        end
-                    end
                 end
             end
+        end
+        // the end of an output row and of an image under their own enables (issue_end_row,
+        // issue_end_img: one LUT of registers), not under the nested conditions above, which
+        // Yosys would AND into every enable of the registers below
+        if (issue_end_row) begin
+            ox_reg       <= '0;
+            last_ox      <= OW == 1;
+            oy_reg       <= oy_reg + 1'b1;
+            last_oy      <= oy_reg == PW'(OH - 2);
+            col_base_reg <= PW'(-PAD_W * CF);
+            col_reg      <= PW'(-PAD_W * CF);
+            iy_top_reg   <= next_top_reg;
+            next_top_reg <= next_top_reg + PW'(STRIDE_H);
+            next_bot_reg <= next_bot_reg + PW'(STRIDE_H);
+            iy_reg       <= next_top_reg;
+            top_addr_reg <= orow_top_next;
+            row_addr_reg <= orow_top_next;
+            freed_reg    <= freed_new;
+        end
+        if (issue_end_img) begin
+            oy_reg        <= '0;
+            last_oy       <= OH == 1;
+            iy_top_reg    <= PW'(-PAD_H);
+            next_top_reg  <= PW'(-PAD_H + STRIDE_H);
+            next_bot_reg  <= PW'(-PAD_H + STRIDE_H + K_H);
+            iy_reg        <= PW'(-PAD_H);
+            frame_top_reg <= frame_top_next;
+            top_addr_reg  <= image_top_next;
+            row_addr_reg  <= image_top_next;
+            freed_reg     <= '0;
         end
 
         if (rst) begin
