@@ -36,7 +36,8 @@
 //             product, masked and for a sign bit negated, is a term of the tree itself, so no
 //             chain of adders is ever longer than the tree's two levels per stage); with
 //             multipliers (USE_MUL: both operands wider than 4 bits) K = 1, T_MAC = 2 (operands
-//             registered again beside the multiplier, its product registered) + PRE = 0.
+//             registered again beside the multiplier, its product registered) + the tree over SIMD
+//             terms with PRE = 0 and LPS = 1 (a register after every adder level).
 //             qnnflow.flows.compile.latency uses the same formula.
 // Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
 //             the in-flight results the credits allow: LATENCY + 4 + IN_DELAY covers the round
@@ -110,20 +111,24 @@ module mac_pipeline #(
     localparam int TAG_W   = 3 + NF_W;  // valid, first, last, fold
 
     // pipeline stages of the two trees (adder_tree's LATENCY), for the queue's depth
-    function automatic int tree_latency(input int n, input int pre);
+    function automatic int tree_latency(input int n, input int pre, input int lps);
         int levels, stages;
         levels = n > 1 ? $clog2(n) : 0;
         stages = levels == 0 ? 1 : 0;
         for (int k = 1; k <= levels; k++) begin
-            if (k == levels || (k + pre) % 2 == 0) stages = stages + 1;
+            if (k == levels || (k + pre) % lps == 0) stages = stages + 1;
         end
         tree_latency = stages;
     endfunction
-    localparam int T_MAC   = USE_MUL ? 2 + tree_latency(SIMD, 0) : tree_latency(SIMD * K, 1);
+    // adder levels per stage of the product tree: two, but one after multipliers, whose products
+    // come from the DSP column (16 bits and more: two adder levels with that route did not fit
+    // 150 MHz on ECP5)
+    localparam int TREE_LPS = USE_MUL ? 1 : 2;
+    localparam int T_MAC   = USE_MUL ? 2 + tree_latency(SIMD, 0, TREE_LPS) : tree_latency(SIMD * K, 1, TREE_LPS);
     // more than 3 thresholds (activations of 3 bits and more): words that go to block RAM, whose
     // output gets a second register in the fabric; 1 to 3 (1- and 2-bit activations) stay in LUTs
     localparam bit THR_REG2 = NUM_T > 3;
-    localparam int T_THR   = THR_SEARCH ? 6 * $clog2(NUM_T + 1) : 2 + (THR_REG2 ? 1 : 0) + tree_latency(NUM_T, 0);
+    localparam int T_THR   = THR_SEARCH ? 6 * $clog2(NUM_T + 1) : 2 + (THR_REG2 ? 1 : 0) + tree_latency(NUM_T, 0, 2);
     localparam int LATENCY = 1 + T_MAC + 1 + (NUM_T > 0 ? T_THR : 0) + 2;
     localparam int QDEPTH  = LATENCY + 4 + IN_DELAY;  // hw/credit_queue.sv: latency + 6, less the queue's own 2 counted in LATENCY
 
@@ -185,8 +190,29 @@ module mac_pipeline #(
     endfunction
 
     // the operands of the products (x1_reg / w1_reg, or with multipliers their second registers)
+    // (with X_COPIES the lanes read their own copies of x1_reg, not x_op)
+    // verilator lint_off UNUSEDSIGNAL
     logic [XWORD_W-1:0]       x_op;
+    // verilator lint_on UNUSEDSIGNAL
     logic [WWORD_W-1:0]       w_op;
+
+    // An MVAU's slice feeds every lane. With X_COPIES each lane reads its own copy of the input
+    // register, which place and route can put beside the lane: from one register, each bit had to
+    // reach lanes spread over the chip (TFC's first layer at FINN's folding, PE = 16 and SIMD = 49:
+    // 2.7 to 4.8 ns of routing before the adder tree).
+    localparam bit X_COPIES = !X_PER_PE && !USE_MUL && PE >= 4;
+    logic [PE*XWORD_W-1:0] x_lanes;  // lane pe's slice at [pe*XWORD_W +: XWORD_W]
+    for (genvar pe = 0; pe < PE; pe++) begin : g_x_lane
+        if (X_COPIES) begin : g_copy
+            logic [XWORD_W-1:0] x_copy;
+            // keep: Yosys would otherwise merge the equal registers back into one
+            (* keep *) always_ff @(posedge clk) x_copy <= in_x;
+            assign x_lanes[pe*XWORD_W +: XWORD_W] = x_copy;
+        end else begin : g_shared
+            assign x_lanes[pe*XWORD_W +: XWORD_W] = x_op;
+        end
+    end
+
     logic [PE*SIMD*K*P_W-1:0] terms, tree_terms;
     logic [TAG_W-1:0]         tree_tag;
     always_comb begin
@@ -194,8 +220,10 @@ module mac_pipeline #(
             for (int s = 0; s < SIMD; s++) begin
                 for (int i = 0; i < K; i++) begin
                     terms[((pe*SIMD + s)*K + i)*P_W +: P_W] = SPLIT
-                        ? partial(x_op[(X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W], w_op[(pe*SIMD + s)*W_W +: W_W], i)
-                        : product(x_op[(X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W], w_op[(pe*SIMD + s)*W_W +: W_W]);
+                        ? partial(x_lanes[pe*XWORD_W + (X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W],
+                                  w_op[(pe*SIMD + s)*W_W +: W_W], i)
+                        : product(x_lanes[pe*XWORD_W + (X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W],
+                                  w_op[(pe*SIMD + s)*W_W +: W_W]);
                 end
             end
         end
@@ -220,7 +248,7 @@ module mac_pipeline #(
     logic [PE*ACC_W-1:0] dot;
     logic [TAG_W-1:0]    dot_tag;
     adder_tree #(
-        .LANES(PE), .N(SIMD*K), .IN_W(P_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(2), .PRE(USE_MUL ? 0 : 1),
+        .LANES(PE), .N(SIMD*K), .IN_W(P_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(TREE_LPS), .PRE(USE_MUL ? 0 : 1),
         .TAG_W(TAG_W)
     ) u_dot (
         .clk(clk), .rst(rst), .terms(tree_terms), .in_tag(tree_tag), .sum(dot), .out_tag(dot_tag)

@@ -84,7 +84,8 @@ def mac_pipeline_latency(simd: int, num_t: int, use_mul: bool = False, terms: in
     """hw/mac_pipeline.sv's LATENCY: input registers, the product tree over ``simd * terms`` terms
     (with multipliers: operands registered again, products registered, then the tree), accumulation,
     [thresholds], the output queue's 2."""
-    t_mac = 2 + adder_tree_latency(simd, 0) if use_mul else adder_tree_latency(simd * terms, 1)
+    # (after multipliers a register after every adder level: TREE_LPS = 1)
+    t_mac = 2 + adder_tree_latency(simd, 0, lps=1) if use_mul else adder_tree_latency(simd * terms, 1)
     # thresholds: the read registered, [more than 3: registered again (THR_REG2)], the compares, their
     # tree; or (``search``, THR_SEARCH) the binary search from the accumulator's register
     if num_t > 0 and search:

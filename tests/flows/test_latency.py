@@ -72,8 +72,9 @@ def test_mac_latency_follows_the_header_product_rule(in_w, w_w, bipolar, terms, 
     base = latency.mac_pipeline_latency(8, 3)  # SIMD 8, PRE 1: registers after levels 1 and 3
     got = latency.mac_pipeline_latency(8, 3, mul, terms)
     # by hand: 8 x 4 = 32 terms, levels 1..5, registers after 1, 3, 5: one stage more than 8 terms;
-    # 8 x 3 = 24 terms: the same 5 levels; multipliers: 2 registers + PRE-0 tree after levels 2, 3
-    assert got - base == {(1, False): 0, (3, False): 1, (4, False): 1, (1, True): 2}[(terms, mul)]
+    # 8 x 3 = 24 terms: the same 5 levels; multipliers: 2 registers + a tree with a register after
+    # every level (LPS 1): 1, 2, 3
+    assert got - base == {(1, False): 0, (3, False): 1, (4, False): 1, (1, True): 3}[(terms, mul)]
 
 
 def test_mac_latency_registers_block_ram_thresholds_twice():
