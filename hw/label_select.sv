@@ -120,9 +120,10 @@ module label_select #(
         greater = CMP_SIGNED ? ($signed(a) > $signed(b)) : (a > b);
     endfunction
 
-    // the same compare as two carry chains of half the width side by side, joined by a LUT: the
-    // loop of the best so far (stage C) has a cycle for it, and one chain of 20 bits and more
-    // does not fit 150 MHz on ECP5 (nextpnr breaks it into pieces with routing between them)
+    // the same compare as two carry chains of half the width side by side, joined by a LUT, for
+    // every compare with a select or a loop after it in the same cycle (the tree, the items, the
+    // best so far): one chain of 20 bits and more does not fit 150 MHz on ECP5 (nextpnr breaks it
+    // into pieces with routing between them)
     localparam int SPLIT_W = 12;  // narrower compares keep one chain
     localparam int LO_W    = CMP_W > SPLIT_W ? CMP_W / 2 : 1;
     function automatic logic greater_split(input logic [CMP_W-1:0] a, input logic [CMP_W-1:0] b);
@@ -293,7 +294,7 @@ module label_select #(
                 if (2 * i + 1 < PCNT) begin : g_pair
                     wire logic [CMP_W-1:0] b_val  = g_level[k-1].val[(2*i+1)*CMP_W +: CMP_W];
                     wire logic [IW-1:0]    b_idx  = g_level[k-1].idx[(2*i+1)*IW +: IW];
-                    wire logic             take_b = greater(b_val, a_val);
+                    wire logic             take_b = greater_split(b_val, a_val);
                     assign win_val[i*CMP_W +: CMP_W] = take_b ? b_val : a_val;
                     assign win_idx[i*IW +: IW]       = take_b ? b_idx : a_idx;
                 end else begin : g_odd
@@ -365,7 +366,7 @@ module label_select #(
     logic [OUT_W-1:0] p_idx;
     logic             p_first, p_last, p_valid;
     always_ff @(posedge clk) begin
-        if (!a_pair || greater(b_val, a_val)) begin
+        if (!a_pair || greater_split(b_val, a_val)) begin
             p_val <= b_val;
             p_idx <= b_idx;
         end else begin
