@@ -199,8 +199,10 @@ module mac_pipeline #(
     // An MVAU's slice feeds every lane. With X_COPIES each lane reads its own copy of the input
     // register, which place and route can put beside the lane: from one register, each bit had to
     // reach lanes spread over the chip (TFC's first layer at FINN's folding, PE = 16 and SIMD = 49:
-    // 2.7 to 4.8 ns of routing before the adder tree).
-    localparam bit X_COPIES = !X_PER_PE && !USE_MUL && PE >= 4;
+    // 2.7 to 4.8 ns of routing before the adder tree). Not for bipolar weights on a multi-bit
+    // input: there a product is x or -x, and the lanes share each -x; with copies every lane
+    // negates its own (TFC-w1a1's first layer: 3,672 more CCU2C, the same LUT4, no Fmax gained)
+    localparam bit X_COPIES = !X_PER_PE && !USE_MUL && PE >= 4 && !(W_BIPOLAR && !IN_BIPOLAR);
     logic [PE*XWORD_W-1:0] x_lanes;  // lane pe's slice at [pe*XWORD_W +: XWORD_W]
     for (genvar pe = 0; pe < PE; pe++) begin : g_x_lane
         if (X_COPIES) begin : g_copy

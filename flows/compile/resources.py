@@ -312,8 +312,10 @@ def _mvau(p: Mapping[str, int], family: str) -> _Tally:
     # shift-and-add: each partial product enters the adder tree at the accumulator's width
     tree = c["mvau_tree"] * m.pe * m.simd * m.pps * m.acc
     # own registers: the input slice (hw/mac_pipeline.sv X_COPIES: a copy per lane from PE = 4 on,
-    # without multipliers); with thresholds, the threshold read control
-    copies = m.pe if not m.use_mul and m.pe >= 4 else 1
+    # without multipliers, not for bipolar weights on a multi-bit input); with thresholds, the
+    # threshold read control
+    sign_only = bool(p["W_BIPOLAR"]) and not p["IN_BIPOLAR"]
+    copies = m.pe if not m.use_mul and m.pe >= 4 and not sign_only else 1
     t = _mac(m, c, family, tree=tree, own_ffs=copies * m.simd * m.iw, thr_ffs=(3 if m.ng else 2) * _clog2(m.nf))
     bank_d = int(p.get("W_BANK_D", 0))
     if m.nf > 1:
