@@ -167,8 +167,8 @@ module sliding_window #(
     logic signed [PW-1:0] lim0, lim1;                // NR + release_amt, NR - 1 + release_amt
     logic                 go_reg, space;
 
-    // kc_reg == KC-1, ky_reg == K_H-1, ox_reg == OW-1, oy_reg == OH-1: registers, set from
-    // compares beside the counters' adders
+    // kc_reg == KC-1, ky_reg == K_H-1, ox_reg == OW-1, oy_reg == OH-1: registers, set at an issue
+    // from their next values (last_*_n), compares beside the counters' adders
     logic last_kc, last_ky, last_ox, last_oy;
     // the next beat is an output row's last (last_kc && last_ky && last_ox), the image's last (and
     // last_oy): registers too, set from the flags' next values, so that an issue at the end of a
@@ -366,24 +366,24 @@ module sliding_window #(
 
         // reader: kc, then ky, then ox, then oy
         if (issue) begin
+            // the position flags from their next values (above), and the ends they make
+            last_kc <= last_kc_n;
+            last_ky <= last_ky_n;
+            last_ox <= last_ox_n;
+            last_oy <= last_oy_n;
             end_row <= last_kc_n && last_ky_n && last_ox_n;
             end_img <= last_kc_n && last_ky_n && last_ox_n && last_oy_n;
             kc_reg  <= kc_reg + 1'b1;
-            last_kc <= kc_reg == PW'(KC - 2);
             col_reg <= col_reg + 1'b1;
             if (last_kc) begin
                 kc_reg       <= '0;
-                last_kc      <= KC == 1;
                 ky_reg       <= ky_reg + 1'b1;
-                last_ky      <= ky_reg == PW'(K_H - 2);
                 iy_reg       <= iy_reg + 1'b1;
                 row_addr_reg <= add_mod(row_addr_reg, AW'(ROW_BEATS % DEPTH));
                 col_reg      <= col_base_reg;
                 if (last_ky) begin
                     ky_reg       <= '0;
-                    last_ky      <= K_H == 1;
                     ox_reg       <= ox_reg + 1'b1;
-                    last_ox      <= ox_reg == PW'(OW - 2);
                     col_base_reg <= col_base_reg + PW'(STRIDE_W * CF);
                     col_reg      <= col_base_reg + PW'(STRIDE_W * CF);
                     iy_reg       <= iy_top_reg;
@@ -396,9 +396,7 @@ module sliding_window #(
         // Yosys would AND into every enable of the registers below
         if (issue_end_row) begin
             ox_reg       <= '0;
-            last_ox      <= OW == 1;
             oy_reg       <= oy_reg + 1'b1;
-            last_oy      <= oy_reg == PW'(OH - 2);
             col_base_reg <= PW'(-PAD_W * CF);
             col_reg      <= PW'(-PAD_W * CF);
             iy_top_reg   <= next_top_reg;
@@ -411,7 +409,6 @@ module sliding_window #(
         end
         if (issue_end_img) begin
             oy_reg        <= '0;
-            last_oy       <= OH == 1;
             iy_top_reg    <= PW'(-PAD_H);
             next_top_reg  <= PW'(-PAD_H + STRIDE_H);
             next_bot_reg  <= PW'(-PAD_H + STRIDE_H + K_H);
