@@ -9,14 +9,17 @@
 //             (floor), OW likewise. A 1-D convolution (Conv1d over L samples) is IFM_H = 1, K_H = 1,
 //             PAD_H = 0, IFM_W = L.
 //             This is qnnflow.flows.ir.kernels.sliding_window.
-// Buffer    : a ring of NR = 2*K_H image rows (IFM_W*CF words each) in one memory with one write
-//             and one synchronous read port (block RAM friendly). A row is written once and read
-//             by every window that covers it; its slot is reused once no later window needs it.
+// Buffer    : a ring of NR image rows (IFM_W*CF words each; NR below: 2*K_H, or one more) in
+//             one memory with one write and one synchronous read port (block RAM friendly). A
+//             row is written once and read by every window that covers it; its slot is reused
+//             once no later window needs it.
 //             The next image's first rows are written while the current image's last windows are
 //             read, so images follow each other back to back.
 // Timing    : one output beat per cycle while the rows it needs are in the buffer; one input beat
 //             per cycle while a row slot is free. Without stalls a frame takes about
-//             max(OH*OW*K_H*K_W*CF, IFM_H*IFM_W*CF) cycles in steady state.
+//             max(OH*OW*K_H*K_W*CF, IFM_H*IFM_W*CF) cycles in steady state. An output row is
+//             read two cycles after the last beat of the last input row it needs is written, at
+//             the earliest (one cycle when an output row has one or two beats).
 //             Latency from an issued beat to its output: 6 cycles (address, read, the read's
 //             register, padding, the output queue's 2: hw/credit_queue.sv).
 // Ready     : s_axis_tready depends only on registers (free row slots); the reader stops as a
@@ -98,9 +101,16 @@ module sliding_window #(
     localparam int OH        = (IFM_H + 2*PAD_H - K_H) / STRIDE_H + 1;
     localparam int OW        = (IFM_W + 2*PAD_W - K_W) / STRIDE_W + 1;
     localparam int ROW_BEATS = IFM_W * CF;
-    localparam int NR        = 2 * K_H;
-    localparam int DEPTH     = NR * ROW_BEATS;
     localparam int KC        = K_W * CF;
+    // `go` (the reader's "the rows of this output row are complete") is a register when an output
+    // row has three beats or more (g_go_reg). A row the reader waits for is then read two cycles
+    // after its last beat is written. When the reader empties the row slots as fast as the writer
+    // fills them (K_H == STRIDE_H and K_W == STRIDE_W: 1 x 1 and non-overlapping windows), a
+    // spare slot lets the writer start a row before the reader ends one, so those two cycles do
+    // not lengthen the frame.
+    localparam bit GO_REG    = OW * K_H * KC > 2;
+    localparam int NR        = 2 * K_H + ((GO_REG && K_H == STRIDE_H) ? 1 : 0);
+    localparam int DEPTH     = NR * ROW_BEATS;
     localparam int BEAT_W    = SIMD * ELEM_W;
     localparam int MAW       = $clog2(DEPTH);      // memory address width
     localparam int AW        = MAW + 1;            // addresses, with room for a sum below 2*DEPTH
@@ -154,8 +164,10 @@ module sliding_window #(
     // an image comes out before the image has started to come in). `go` is a register: computed
     // from the registers of the cycle before, which is safe because complete rows only grow
     // within an image, and at the end of an output row taken from a value prepared for the next
-    // row one cycle ahead. The writer's row_done of the cycle is taken into account, so `go` is
-    // never later than a combinational test of the complete rows would be.
+    // row one cycle ahead. The writer's row_done of the cycle is not taken into account: a row
+    // the reader waits for is read two cycles after its last beat is written, not one. The writer
+    // sits by the input stream and the reader by the buffer's read port; a test of row_done took
+    // the input's handshake across the chip into `go` (CNV's SIMD-32 windows, 60 rows of slices).
     logic [PW-1:0]        oy_reg, ox_reg, ky_reg, kc_reg;
     logic signed [PW-1:0] iy_top_reg, next_top_reg;  // input row of the window top, of the next row's
     logic signed [PW-1:0] next_bot_reg;              // next_top_reg + K_H
@@ -221,42 +233,31 @@ module sliding_window #(
     endfunction
     // verilator lint_on UNUSEDSIGNAL
 
-    if (OW * K_H * KC > 2) begin : g_go_reg
-        // The next cycle's complete rows are rows_ready_reg + row_done (the end of an image only
-        // comes with the end of a row), so each test is made for both values of row_done and
-        // row_done picks one: a writer that finishes a row in this cycle lets the reader go in the
-        // next, as a combinational test would. Each test is one comparison of registers: the
-        // needs (less 0, 1, 2) are registers, the current row's set at the end of the row before
-        // from values prepared two cycles ahead (they change only at the end of a row, and a row
-        // has at least three beats).
+    if (GO_REG) begin : g_go_reg
+        // Each test is one comparison of registers: the need of the current row is a register,
+        // set at the end of the row before from a value prepared two cycles ahead (it changes
+        // only at the end of a row, and a row has at least three beats).
         logic signed [PW-1:0] plain_reg;  // the next row's need, counted from its image's row 0
         logic                 wrap_reg;   // the next row is the next image's first
         always_ff @(posedge clk) begin
             plain_reg <= last_oy ? need(PW'(K_H - PAD_H), OH == 1) : need(next_bot_reg, oy_reg == PW'(OH - 2));
             wrap_reg  <= last_oy;
         end
-        wire logic signed [PW-1:0] plain_next = plain_reg;
-        // the next row's need in this image's count: the next image's rows come after IFM_H
-        wire logic signed [PW-1:0] count_next = wrap_reg ? plain_next + PW'(IFM_H) : plain_next;
-        logic signed [PW-1:0] nn0_reg, nn1_reg;  // count_next - 0, 1
-        logic signed [PW-1:0] np0_reg, np1_reg;  // plain_next - 0, 1
-        logic signed [PW-1:0] nc0_reg, nc1_reg;  // the current row's need - 0, 1
+        logic signed [PW-1:0] nn_reg;  // the next row's need in this image's count (the next image's rows come after IFM_H)
+        logic signed [PW-1:0] np_reg;  // the next row's need in its own image's count
+        logic signed [PW-1:0] nc_reg;  // the current row's need
         always_ff @(posedge clk) begin
-            nn0_reg <= count_next;
-            nn1_reg <= count_next - PW'(1);
-            np0_reg <= plain_next;
-            np1_reg <= plain_next - PW'(1);
+            nn_reg <= wrap_reg ? plain_reg + PW'(IFM_H) : plain_reg;
+            np_reg <= plain_reg;
             if (issue_end_row) begin
-                go_reg  <= row_done ? at_least(nn1_reg) : at_least(nn0_reg);
-                nc0_reg <= np0_reg;
-                nc1_reg <= np1_reg;
+                go_reg <= at_least(nn_reg);
+                nc_reg <= np_reg;
             end else begin
-                go_reg <= row_done ? at_least(nc1_reg) : at_least(nc0_reg);
+                go_reg <= at_least(nc_reg);
             end
             if (rst) begin
-                go_reg  <= 1'b0;
-                nc0_reg <= need(PW'(K_H - PAD_H), OH == 1);
-                nc1_reg <= need(PW'(K_H - PAD_H), OH == 1) - PW'(1);
+                go_reg <= 1'b0;
+                nc_reg <= need(PW'(K_H - PAD_H), OH == 1);
             end
         end
         // the release of this row, prepared a cycle ahead too (freed_new and freed_reg change only

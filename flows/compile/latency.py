@@ -165,8 +165,10 @@ def _mac(arrive: np.ndarray, vectors: int, nf: int, sf: int, latency: int, buffe
 
 
 def _sliding_window(arrive: np.ndarray, layer: SlidingWindow, latency: int) -> np.ndarray:
-    """Output rows of windows are read once every input row they cover has been written (a read one
-    cycle after the write of the row's last beat at the earliest)."""
+    """Output rows of windows are read once every input row they cover has been written: two cycles
+    after the write of the row's last beat at the earliest (the reader's `go` register tests the
+    complete-row count register), one when an output row has at most two beats (`go` is then a
+    combinational test of that count)."""
     c, simd = int(layer.get("IFMChannels")), int(layer.get("SIMD"))
     h, w = (int(v) for v in layer.get("IFMDim"))
     oh, ow = (int(v) for v in layer.get("OFMDim"))
@@ -176,7 +178,8 @@ def _sliding_window(arrive: np.ndarray, layer: SlidingWindow, latency: int) -> n
     cf = c // simd
     row_beats = w * cf
     last_row = np.minimum(np.arange(oh) * sh - ph + kh - 1, h - 1)
-    row_ready = arrive[(last_row + 1) * row_beats - 1] + 1
+    wait = 2 if ow * kh * kw * cf > 2 else 1  # hw/sliding_window.sv g_go_reg / g_go_comb
+    row_ready = arrive[(last_row + 1) * row_beats - 1] + wait
     ready = np.repeat(row_ready, ow * kh * kw * cf)
     return _issue(ready) + latency
 

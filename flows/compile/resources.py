@@ -360,7 +360,13 @@ def _sliding_window(p: Mapping[str, int], family: str) -> _Tally:
     h, w, stride, pad = int(p["IFM_H"]), int(p["IFM_W"]), int(p.get("STRIDE", 1)), int(p.get("PAD", 0))
     kh = int(p.get("K_H", k))  # rows of the window: the row slots kept
     cf = int(p["CH"]) // simd
-    depth = 2 * kh * w * cf  # 2 K_H row slots of IFM_W * CF beats (hw/sliding_window.sv NR)
+    sh = int(p.get("STRIDE_H", stride))
+    kw, sw, pw_ = int(p.get("K_W", k)), int(p.get("STRIDE_W", stride)), int(p.get("PAD_W", pad))
+    ow = (w + 2 * pw_ - kw) // sw + 1
+    # 2 K_H row slots of IFM_W * CF beats, one more when K_H == STRIDE_H with `go` a register
+    # (hw/sliding_window.sv NR)
+    nr = 2 * kh + (1 if kh == sh and ow * kh * kw * cf > 2 else 0)
+    depth = nr * w * cf
     beat = simd * ew
     aw = _clog2(depth) + 1
     pw = _clog2(w * cf + h + 2 * kh + (k + stride + pad) * cf + 2) + 2
