@@ -341,11 +341,14 @@ module label_select #(
         end
     end
 
-    // stage A: the item's earlier half (held from the beat before) and its later half
+    // stage A: the item's earlier half (held from the beat before) and its later half, and
+    // their compare (both are registers here, so stage B is a select by a register: the compare
+    // and the select of 24-bit values in one cycle were 7.7 ns on ECP5)
     logic [CMP_W-1:0] h_val, a_val, b_val;
     logic [OUT_W-1:0] h_idx, a_idx, b_idx;
-    logic             a_pair, a_first, a_last, a_valid;
+    logic             a_pair, a_first, a_last, a_valid, b_wins;
     always_ff @(posedge clk) begin
+        b_wins  <= greater_split(beat_val, h_val);
         if (beat_valid && !item_ends) begin
             h_val <= beat_val;
             h_idx <= base_reg + OUT_W'(beat_idx);
@@ -366,7 +369,7 @@ module label_select #(
     logic [OUT_W-1:0] p_idx;
     logic             p_first, p_last, p_valid;
     always_ff @(posedge clk) begin
-        if (!a_pair || greater_split(b_val, a_val)) begin
+        if (!a_pair || b_wins) begin
             p_val <= b_val;
             p_idx <= b_idx;
         end else begin
