@@ -21,8 +21,11 @@
 //             the rest of its payload goes to the accelerator as zero bytes (so the accelerator
 //             stays aligned to frames) and the status is a timeout error. So the decoder never
 //             waits forever in the middle of a frame.
-// Latency   : a beat leaves 1 cycle after its last byte is accepted; the status 1 cycle after
-//             the last CRC byte (or the header byte that was wrong).
+// Latency   : a beat leaves 1 cycle after its last byte is accepted; the status 2 cycles after
+//             the last CRC byte (or the header byte that was wrong): the frame's end and its
+//             status code are registered before the status register takes them, so the byte
+//             handshake (which on iCE40 passes the RX FIFO's logic) does not reach the status
+//             register's enable in the same cycle.
 // Throughput: one byte every cycle (a beat every BEAT_BYTES cycles, one idle cycle when a beat
 //             waits on m_axis_tready); far above any UART rate.
 // Ready     : s_axis_tready depends on registers only (state, output valid flags); m_axis_* and
@@ -120,10 +123,12 @@ module frame_decoder #(
     wire waiting    = in_frame && !take && !(state_reg == PAYLOAD && out_valid_reg);
     wire timed_out  = waiting && timer_last_reg;
 
-    // the frame ends here: its status word goes to the encoder
+    // the frame ends here: its status word goes to the encoder (registered first: finish_reg)
     logic       finish;
     logic       finish_has_data;
     logic [7:0] finish_code;
+    logic       finish_reg, finish_has_data_reg;
+    logic [7:0] finish_code_reg;
 
     always_comb begin
         finish          = 1'b0;
@@ -195,23 +200,28 @@ module frame_decoder #(
             PAYLOAD: if (timed_out) state_reg <= PAD;
                      else if (put && frame_done) state_reg <= CRC_HI;
             CRC_HI: if (take) state_reg <= CRC_LO;
-            STATUS: if (m_status_tready) begin
+            STATUS: if (status_valid_reg && m_status_tready) begin
                 status_valid_reg <= 1'b0;
                 state_reg        <= HUNT;
             end
             default: ;
         endcase
 
-        if (finish) begin
-            status_reg       <= {finish_has_data, finish_code, seq_reg};
+        finish_reg          <= finish;
+        finish_has_data_reg <= finish_has_data;
+        finish_code_reg     <= finish_code;
+        if (finish) state_reg <= STATUS;
+        // (seq_reg holds in STATUS)
+        if (finish_reg) begin
+            status_reg       <= {finish_has_data_reg, finish_code_reg, seq_reg};
             status_valid_reg <= 1'b1;
-            state_reg        <= STATUS;
         end
 
         if (rst) begin
             state_reg        <= HUNT;
             out_valid_reg    <= 1'b0;
             status_valid_reg <= 1'b0;
+            finish_reg       <= 1'b0;
             timer_reg        <= '0;
             timer_last_reg   <= 1'b0;
             byte_cnt_reg     <= '0;
