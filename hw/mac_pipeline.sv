@@ -37,7 +37,10 @@
 //             chain of adders is ever longer than the tree's two levels per stage); with
 //             multipliers (USE_MUL: both operands wider than 4 bits) K = 1, T_MAC = 2 (operands
 //             registered again beside the multiplier, its product registered) + the tree over SIMD
-//             terms with PRE = 0 and LPS = 1 (a register after every adder level).
+//             terms with PRE = 0 and LPS = 1 (a register after every adder level). With masked
+//             sums (MSUM: an MVAU's bipolar weights on a non-bipolar input, or 2-bit signed
+//             weights on an input of 3 bits or more; see MSUM below) K = 1, PRE = 1 and T_MAC is
+//             the tree's stages + 1 (the two trees' sums combined, registered).
 //             qnnflow.flows.compile.latency uses the same formula.
 // Throughput: one slice per cycle; one output beat per cycle while `space` allows. QDEPTH is
 //             the in-flight results the credits allow: LATENCY + 4 + IN_DELAY covers the round
@@ -101,13 +104,25 @@ module mac_pipeline #(
     // shift-and-add products of three or more partial products give the partial products to the tree
     localparam bit ALONG_W  = W_W <= IN_W;  // the weight's bits select the partial products
     localparam int NARROW_W = ALONG_W ? W_W : IN_W;
-    localparam bit SPLIT    = !IN_BIPOLAR && !W_BIPOLAR && !USE_MUL && NARROW_W > 2;
+    // Masked sums (MSUM): a product of a multi-bit input and a bipolar weight, or a 2-bit signed
+    // weight (ternary), is a sum of masked inputs. Bipolar w (bit 1: +1, 0: -1):
+    //   x*w = 2*(w ? x : 0) - x;  2-bit signed w = w0 - 2*w1:  x*w = (w0 ? x : 0) - 2*(w1 ? x : 0).
+    // Each lane's tree adds the masked inputs (an AND per bit, never a negation); a second tree
+    // adds the x (bipolar: one tree shared by the lanes) or the (w1 ? x : 0) (ternary: per lane),
+    // and a registered stage after the trees combines the two sums. The shared negations -x of
+    // the plain products were routed from one place to every lane (TFC's first layers, PE 16).
+    localparam bit MSUM_BIP = !X_PER_PE && W_BIPOLAR && !IN_BIPOLAR;
+    localparam bit MSUM_TER = !X_PER_PE && !IN_BIPOLAR && !W_BIPOLAR && !USE_MUL && W_SIGNED && W_W == 2 && IN_W > 2;
+    localparam bit MSUM     = MSUM_BIP || MSUM_TER;
+    localparam int M_W      = IN_W + (IN_SIGNED ? 0 : 1);  // a masked input as a signed term
+    localparam bit SPLIT    = !IN_BIPOLAR && !W_BIPOLAR && !USE_MUL && !MSUM && NARROW_W > 2;
     localparam int K        = SPLIT ? NARROW_W : 1;  // tree terms per product
     // a product's width as a signed value: XNOR 0/1 in 2 bits; else the operands' widths, a
     // bipolar side counting as 2 bits and one more bit when both sides are unsigned
     localparam int P_RAW   = XNOR ? 2 : (IN_BIPOLAR ? 2 : IN_W) + (W_BIPOLAR ? 2 : W_W)
                                         + (!IN_SIGNED && !IN_BIPOLAR && !W_SIGNED && !W_BIPOLAR ? 1 : 0);
     localparam int P_W     = P_RAW < ACC_W ? P_RAW : ACC_W;
+    localparam int T_W     = MSUM ? M_W : P_W;  // a tree term's width
     localparam int TAG_W   = 3 + NF_W;  // valid, first, last, fold
 
     // pipeline stages of the two trees (adder_tree's LATENCY), for the queue's depth
@@ -124,7 +139,8 @@ module mac_pipeline #(
     // come from the DSP column (16 bits and more: two adder levels with that route did not fit
     // 150 MHz on ECP5)
     localparam int TREE_LPS = USE_MUL ? 1 : 2;
-    localparam int T_MAC   = USE_MUL ? 2 + tree_latency(SIMD, 0, TREE_LPS) : tree_latency(SIMD * K, 1, TREE_LPS);
+    localparam int T_MAC   = USE_MUL ? 2 + tree_latency(SIMD, 0, TREE_LPS)
+                                     : tree_latency(SIMD * K, 1, TREE_LPS) + (MSUM ? 1 : 0);
     // more than 3 thresholds (activations of 3 bits and more): words that go to block RAM, whose
     // output gets a second register in the fabric; 1 to 3 (1- and 2-bit activations) stay in LUTs
     localparam bit THR_REG2 = NUM_T > 3;
@@ -199,10 +215,8 @@ module mac_pipeline #(
     // An MVAU's slice feeds every lane. With X_COPIES each lane reads its own copy of the input
     // register, which place and route can put beside the lane: from one register, each bit had to
     // reach lanes spread over the chip (TFC's first layer at FINN's folding, PE = 16 and SIMD = 49:
-    // 2.7 to 4.8 ns of routing before the adder tree). Not for bipolar weights on a multi-bit
-    // input: there a product is x or -x, and the lanes share each -x; with copies every lane
-    // negates its own (TFC-w1a1's first layer: 3,672 more CCU2C, the same LUT4, no Fmax gained)
-    localparam bit X_COPIES = !X_PER_PE && !USE_MUL && PE >= 4 && !(W_BIPOLAR && !IN_BIPOLAR);
+    // 2.7 to 4.8 ns of routing before the adder tree)
+    localparam bit X_COPIES = !X_PER_PE && !USE_MUL && PE >= 4;
     logic [PE*XWORD_W-1:0] x_lanes;  // lane pe's slice at [pe*XWORD_W +: XWORD_W]
     for (genvar pe = 0; pe < PE; pe++) begin : g_x_lane
         if (X_COPIES) begin : g_copy
@@ -215,17 +229,26 @@ module mac_pipeline #(
         end
     end
 
-    logic [PE*SIMD*K*P_W-1:0] terms, tree_terms;
+    // a masked input: x where the bit is set, else 0, as a signed term of M_W bits
+    function automatic logic [M_W-1:0] masked(input logic [IN_W-1:0] xv, input logic bit_set);
+        logic signed [M_W-1:0] xe;
+        xe = IN_SIGNED ? M_W'($signed(xv)) : M_W'(xv);
+        masked = bit_set ? xe : '0;
+    endfunction
+
+    logic [PE*SIMD*K*T_W-1:0] terms, tree_terms;
     logic [TAG_W-1:0]         tree_tag;
     always_comb begin
         for (int pe = 0; pe < PE; pe++) begin
             for (int s = 0; s < SIMD; s++) begin
                 for (int i = 0; i < K; i++) begin
-                    terms[((pe*SIMD + s)*K + i)*P_W +: P_W] = SPLIT
-                        ? partial(x_lanes[pe*XWORD_W + (X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W],
-                                  w_op[(pe*SIMD + s)*W_W +: W_W], i)
-                        : product(x_lanes[pe*XWORD_W + (X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W],
-                                  w_op[(pe*SIMD + s)*W_W +: W_W]);
+                    terms[((pe*SIMD + s)*K + i)*T_W +: T_W] = MSUM
+                        ? T_W'(masked(x_lanes[pe*XWORD_W + s*IN_W +: IN_W], w_op[(pe*SIMD + s)*W_W]))
+                        : SPLIT
+                        ? T_W'(partial(x_lanes[pe*XWORD_W + (X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W],
+                                       w_op[(pe*SIMD + s)*W_W +: W_W], i))
+                        : T_W'(product(x_lanes[pe*XWORD_W + (X_PER_PE ? s*PE + pe : s)*IN_W +: IN_W],
+                                       w_op[(pe*SIMD + s)*W_W +: W_W]));
                 end
             end
         end
@@ -241,20 +264,60 @@ module mac_pipeline #(
         .q({x_op, w_op, op_tag[TAG_W-2:0]}), .q_valid(op_tag[TAG_W-1])
     );
     pipe_stage #(
-        .DATA_W(PE*SIMD*K*P_W + TAG_W - 1), .STAGE(USE_MUL)
+        .DATA_W(PE*SIMD*K*T_W + TAG_W - 1), .STAGE(USE_MUL)
     ) u_products (
         .clk(clk), .rst(rst), .d({terms, op_tag[TAG_W-2:0]}), .d_valid(op_tag[TAG_W-1]),
         .q({tree_terms, tree_tag[TAG_W-2:0]}), .q_valid(tree_tag[TAG_W-1])
     );
 
-    logic [PE*ACC_W-1:0] dot;
-    logic [TAG_W-1:0]    dot_tag;
+    logic [PE*ACC_W-1:0] dot, tree_sum;
+    logic [TAG_W-1:0]    dot_tag, tree_sum_tag;
     adder_tree #(
-        .LANES(PE), .N(SIMD*K), .IN_W(P_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(TREE_LPS), .PRE(USE_MUL ? 0 : 1),
+        .LANES(PE), .N(SIMD*K), .IN_W(T_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(TREE_LPS), .PRE(USE_MUL ? 0 : 1),
         .TAG_W(TAG_W)
     ) u_dot (
-        .clk(clk), .rst(rst), .terms(tree_terms), .in_tag(tree_tag), .sum(dot), .out_tag(dot_tag)
+        .clk(clk), .rst(rst), .terms(tree_terms), .in_tag(tree_tag), .sum(tree_sum), .out_tag(tree_sum_tag)
     );
+
+    if (MSUM) begin : g_msum
+        // the second tree (MSUM above), as deep as the first, and the registered combination
+        localparam int L2 = MSUM_BIP ? 1 : PE;
+        logic [L2*SIMD*M_W-1:0] terms2;
+        always_comb begin
+            for (int l = 0; l < L2; l++) begin
+                for (int s = 0; s < SIMD; s++) begin
+                    terms2[(l*SIMD + s)*M_W +: M_W] = MSUM_BIP
+                        ? masked(x_op[s*IN_W +: IN_W], 1'b1)
+                        : masked(x_lanes[l*XWORD_W + s*IN_W +: IN_W], w_op[(l*SIMD + s)*W_W + 1]);
+                end
+            end
+        end
+        logic [L2*ACC_W-1:0] sum2;
+        // verilator lint_off UNUSEDSIGNAL
+        logic                unused_tag2;
+        // verilator lint_on UNUSEDSIGNAL
+        adder_tree #(
+            .LANES(L2), .N(SIMD), .IN_W(M_W), .SIGNED(1'b1), .OUT_W(ACC_W), .LPS(TREE_LPS), .PRE(1), .TAG_W(1)
+        ) u_second (
+            .clk(clk), .rst(rst), .terms(terms2), .in_tag(1'b0), .sum(sum2), .out_tag(unused_tag2)
+        );
+        logic [PE*ACC_W-1:0] dot_reg;
+        logic [TAG_W-1:0]    dot_tag_reg;
+        always_ff @(posedge clk) begin
+            for (int pe = 0; pe < PE; pe++) begin
+                dot_reg[pe*ACC_W +: ACC_W] <= MSUM_BIP
+                    ? (tree_sum[pe*ACC_W +: ACC_W] << 1) - sum2[0 +: ACC_W]
+                    : tree_sum[pe*ACC_W +: ACC_W] - (sum2[pe*ACC_W +: ACC_W] << 1);
+            end
+            dot_tag_reg <= tree_sum_tag;
+            if (rst) dot_tag_reg[TAG_W-1] <= 1'b0;
+        end
+        assign dot     = dot_reg;
+        assign dot_tag = dot_tag_reg;
+    end else begin : g_one_tree
+        assign dot     = tree_sum;
+        assign dot_tag = tree_sum_tag;
+    end
 
     // ---------------------------------------------------------------- accumulate
     wire logic            dot_valid = dot_tag[TAG_W-1];

@@ -62,6 +62,11 @@ def _mvau() -> list[Case]:
             vectors=16,
         ),
         mvau_case("pe4-simd2-w2a1b", mw=8, mh=4, pe=4, simd=2, in_w=1, in_bipolar=True, w_w=2, vectors=16),
+        # masked sums (hw/mac_pipeline.sv MSUM): bipolar weights on 8-bit signed inputs (2*sum - sum
+        # of x); 2-bit signed weights over their whole range, -2 included, on 5-bit unsigned inputs
+        mvau_case("pe4-simd8-w1a8s-msum", mw=32, mh=8, pe=4, simd=8, in_w=8, in_signed=True, w_w=1, w_bipolar=True,
+                  vectors=16),  # fmt: skip
+        mvau_case("pe4-simd4-w2sa5-msum", mw=16, mh=8, pe=4, simd=4, in_w=5, w_w=2, vectors=16),
         # partial products as tree terms: along a signed weight's 3 bits (its sign bit negated), and
         # along a signed input's 3 bits under 8-bit signed weights
         mvau_case("pe2-simd4-w3sa6s-split", mw=16, mh=4, pe=2, simd=4, in_w=6, in_signed=True, w_w=3, vectors=16),

@@ -80,12 +80,27 @@ def uses_multipliers(params: dict) -> bool:
             and int(params["IN_W"]) > 4 and int(params["W_W"]) > 4)  # fmt: skip
 
 
-def mac_pipeline_latency(simd: int, num_t: int, use_mul: bool = False, terms: int = 1, search: bool = False) -> int:
+def masked_sums(params: dict, per_lane_x: bool = False) -> bool:
+    """hw/mac_pipeline.sv's MSUM: an MVAU (``per_lane_x`` False; a VVAU's lanes read inputs of their
+    own) whose products are masked inputs summed by two trees: bipolar weights on a non-bipolar
+    input, or 2-bit signed weights on an input of 3 bits or more (without multipliers)."""
+    if per_lane_x or int(params["IN_BIPOLAR"]):
+        return False
+    if int(params["W_BIPOLAR"]):
+        return True
+    return (not uses_multipliers(params) and bool(int(params.get("W_SIGNED", 1)))
+            and int(params["W_W"]) == 2 and int(params["IN_W"]) > 2)  # fmt: skip
+
+
+def mac_pipeline_latency(
+    simd: int, num_t: int, use_mul: bool = False, terms: int = 1, search: bool = False, msum: bool = False
+) -> int:
     """hw/mac_pipeline.sv's LATENCY: input registers, the product tree over ``simd * terms`` terms
-    (with multipliers: operands registered again, products registered, then the tree), accumulation,
-    [thresholds], the output queue's 2."""
+    (with multipliers: operands registered again, products registered, then the tree; with masked
+    sums, ``msum``, the two trees' sums combined in one more stage), accumulation, [thresholds],
+    the output queue's 2."""
     # (after multipliers a register after every adder level: TREE_LPS = 1)
-    t_mac = 2 + adder_tree_latency(simd, 0, lps=1) if use_mul else adder_tree_latency(simd * terms, 1)
+    t_mac = 2 + adder_tree_latency(simd, 0, lps=1) if use_mul else adder_tree_latency(simd * terms, 1) + int(msum)
     # thresholds: the read registered, [more than 3: registered again (THR_REG2)], the compares, their
     # tree; or (``search``, THR_SEARCH) the binary search from the accumulator's register
     if num_t > 0 and search:
@@ -116,7 +131,9 @@ def layer_latency(layer: Layer, model: ModelWrapper | None = None) -> int:
         # the issued slice and its weights are registered (x_reg / w_ram) before mac_pipeline;
         # weights read through banks (hw/mvau.sv W_BANK_D) one cycle later, and the slice with them
         nt, banked = int(p["NUM_T"]), int(int(p.get("W_BANK_D", 0)) > 0)
-        return 1 + banked + mac_pipeline_latency(int(p["SIMD"]), nt, uses_multipliers(p), product_terms(p), search)
+        msum = masked_sums(p, per_lane_x=isinstance(layer, VVAU))
+        mac = mac_pipeline_latency(int(p["SIMD"]), nt, uses_multipliers(p), product_terms(p), search, msum)
+        return 1 + banked + mac
     if isinstance(layer, Thresholding):
         if search:  # the beat and its fold registered, the search, the queue
             return 1 + threshold_search_latency(int(p["NUM_T"])) + 2

@@ -240,11 +240,14 @@ class _Mac:
     counters: int  # bits of the SF, NF and weight-address counters
     pps: int  # shift-and-add partial products per product: one per bit of the narrower operand (one if bipolar)
     search: bool = False  # the thresholds' count by binary search (THR_SEARCH, hw/threshold_search.sv)
+    msum: bool = False  # masked sums (hw/mac_pipeline.sv MSUM): two trees, their sums combined in a stage
 
     @classmethod
     def of(cls, p: Mapping[str, int], rows: str, cols: str) -> _Mac:
         """From the parameters ``p``, whose ``rows`` parameter counts the output channels and
         ``cols`` the products per channel."""
+        from qnnflow.flows.compile.latency import masked_sums  # here: latency imports the backends
+
         pe, simd, iw, ww, acc, nt, ow = (int(p[k]) for k in ("PE", "SIMD", "IN_W", "W_W", "ACC_W", "NUM_T", "OUT_W"))
         nf, sf = int(p[rows]) // pe, int(p[cols]) // simd
         return cls(
@@ -255,6 +258,7 @@ class _Mac:
             counters=_clog2(nf) + _clog2(sf) + _clog2(nf * sf),
             pps=1 if (p["IN_BIPOLAR"] or p["W_BIPOLAR"]) else min(iw, ww),
             search=bool(int(p.get("THR_SEARCH", 0))) and nt > 0,
+            msum=masked_sums(p, per_lane_x=rows != "MH"),
         )  # fmt: skip
 
 
@@ -293,7 +297,7 @@ def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: 
         from qnnflow.flows.compile.latency import mac_pipeline_latency  # here: latency imports the backends
 
         terms = m.pps if not m.use_mul and not m.xnor and m.pps > 2 else 1
-        qdepth = mac_pipeline_latency(m.simd, m.nt, m.use_mul, terms, search=True) + 4
+        qdepth = mac_pipeline_latency(m.simd, m.nt, m.use_mul, terms, search=True, msum=m.msum) + 4
         t.merge(_deeper_queue(m.pe * m.ow, qdepth, family))
     elif m.nt:
         t.ffs += thr_ffs + m.pe * m.nt * m.acc
@@ -309,14 +313,18 @@ def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: 
 def _mvau(p: Mapping[str, int], family: str) -> _Tally:
     c = _COST[family]
     m = _Mac.of(p, "MH", "MW")
-    # shift-and-add: each partial product enters the adder tree at the accumulator's width
+    # shift-and-add: each partial product enters the adder tree at the accumulator's width (a
+    # 2-bit weight's masked sums: two terms per product, as its two partial products)
     tree = c["mvau_tree"] * m.pe * m.simd * m.pps * m.acc
     # own registers: the input slice (hw/mac_pipeline.sv X_COPIES: a copy per lane from PE = 4 on,
-    # without multipliers, not for bipolar weights on a multi-bit input); with thresholds, the
-    # threshold read control
-    sign_only = bool(p["W_BIPOLAR"]) and not p["IN_BIPOLAR"]
-    copies = m.pe if not m.use_mul and m.pe >= 4 and not sign_only else 1
-    t = _mac(m, c, family, tree=tree, own_ffs=copies * m.simd * m.iw, thr_ffs=(3 if m.ng else 2) * _clog2(m.nf))
+    # without multipliers); with thresholds, the threshold read control
+    copies = m.pe if not m.use_mul and m.pe >= 4 else 1
+    own = copies * m.simd * m.iw
+    if m.msum:  # the sums combined in a registered stage; bipolar weights: the inputs' own tree
+        tree += c["mvau_tree"] * m.simd * m.acc if p["W_BIPOLAR"] else 0
+        tree += c["mvau_acc"] * m.pe * m.acc if "mvau_acc" in c else 0
+        own += m.pe * m.acc
+    t = _mac(m, c, family, tree=tree, own_ffs=own, thr_ffs=(3 if m.ng else 2) * _clog2(m.nf))
     bank_d = int(p.get("W_BANK_D", 0))
     if m.nf > 1:
         # the input vector buffer: written on the first fold, read back on the others; with banked

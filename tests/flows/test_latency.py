@@ -85,3 +85,18 @@ def test_mac_latency_registers_block_ram_thresholds_twice():
     assert latency.mac_pipeline_latency(1, 3) == 8
     assert latency.mac_pipeline_latency(1, 15) == 10
     assert latency.mac_pipeline_latency(1, 0) == 5
+
+
+@pytest.mark.parametrize(
+    ("in_w", "in_bip", "w_w", "w_signed", "w_bip", "per_lane_x", "msum"),
+    [(8, 0, 1, 0, 1, False, True), (1, 1, 1, 0, 1, False, False), (8, 0, 1, 0, 1, True, False),
+     (3, 0, 2, 1, 0, False, True), (2, 0, 2, 1, 0, False, False), (8, 0, 2, 0, 0, False, False),
+     (8, 0, 3, 1, 0, False, False)],
+)  # fmt: skip
+def test_masked_sums_follow_the_header_rule(in_w, in_bip, w_w, w_signed, w_bip, per_lane_x, msum):
+    """hw/mac_pipeline.sv's MSUM, by hand: an MVAU's bipolar weights on a non-bipolar input (not
+    XNOR, not a VVAU's per-lane inputs), or 2-bit signed weights on inputs of 3 bits or more; its
+    two trees' sums are combined in one more stage."""
+    p = {"IN_W": in_w, "IN_BIPOLAR": in_bip, "W_W": w_w, "W_SIGNED": w_signed, "W_BIPOLAR": w_bip}
+    assert latency.masked_sums(p, per_lane_x=per_lane_x) is msum
+    assert latency.mac_pipeline_latency(8, 3, msum=True) == latency.mac_pipeline_latency(8, 3) + 1

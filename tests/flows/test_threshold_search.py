@@ -235,12 +235,13 @@ def test_mvau_backend_searches_and_falls_back():
         assert be.params["THR_SEARCH"] == search and be.memories[0].name == "Gemm_0_weights.mem"
         assert len(be.memories) == (1 + 8 * 2 if search else 2)
         assert backends.threshold_search(layer, model) == bool(search)
-        # the latency follows the choice: by hand from hw/mac_pipeline.sv, SIMD 4 of 2-bit weights
-        # (a tree of 4 terms, PRE 1: registers after levels 1 and 2), 1 + [1 + 2 + 1 + thresholds +
-        # 2]; thresholds: 8 stages of 6, or read 1 + again 1 + compares 1 + a tree of 255 terms 4
+        # the latency follows the choice: by hand from hw/mac_pipeline.sv, SIMD 4 of 2-bit signed
+        # weights on 4-bit inputs, masked sums (two trees of 4 terms, PRE 1: registers after levels
+        # 1 and 2, then their sums combined: 3), 1 + [1 + 3 + 1 + thresholds + 2]; thresholds: 8
+        # stages of 6, or read 1 + again 1 + compares 1 + a tree of 255 terms 4
         thr_cycles = 6 * 8 if search else 1 + 1 + 1 + 4
-        assert latency.layer_latency(layer, model) == 1 + (1 + 2 + 1 + thr_cycles + 2)
-    assert latency.layer_latency(layer) == 1 + (1 + 2 + 1 + 48 + 2)  # without the graph: the estimate's search
+        assert latency.layer_latency(layer, model) == 1 + (1 + 3 + 1 + thr_cycles + 2)
+    assert latency.layer_latency(layer) == 1 + (1 + 3 + 1 + 48 + 2)  # without the graph: the estimate's search
 
 
 # ------------------------------------------------------------------------------------------------
