@@ -31,7 +31,9 @@
 //             The input slice and its weights are registered in the fabric before the dot
 //             products, so neither a block-RAM read (the weight memory, an upstream FIFO) nor the
 //             input-buffer bypass shares a clock cycle with the adder tree.
-//             With W_BANK_D > 0: 1 cycle more (see W_BANK_D).
+//             With W_BANK_D > 0: 1 cycle more, and with more than four banks one more per 4:1
+//             level of their selection but the last: 1 + D_SEL, D_SEL = ceil(clog2(banks) / 2) - 1
+//             (see W_BANK_D).
 //             qnnflow.flows.compile.latency models the unit with this figure.
 // Ready     : the pipeline stops as a whole only when its result cannot enter the output slice
 //             (skid_buffer), whose ready is a register; s_axis_tready depends on registers only,
@@ -160,8 +162,15 @@ module mvau #(
     // read every cycle at a register's address: block RAM friendly, no logic before the read
     localparam bit BANKED = W_BANK_D > 0;
     localparam int NBANK  = BANKED ? (NF * SF + W_BANK_D - 1) / W_BANK_D : 1;
+    // the banks are selected by 4:1 multiplexers, a register after each level but the last (which
+    // mac_pipeline registers): more than four banks lie far apart along the block-RAM rows, and
+    // one multiplexer of nine (CNV's last convolution) took two cross-chip routes in a cycle
+    localparam int SEL_W  = NBANK > 1 ? $clog2(NBANK) : 1;
+    localparam int SEL_L  = NBANK > 1 ? (SEL_W + 1) / 2 : 0;  // 4:1 levels
+    localparam int D_SEL  = SEL_L > 1 ? SEL_L - 1 : 0;        // their registers
+    localparam int W_DELAY = BANKED ? 1 + D_SEL : 0;          // cycles the banks add to the read
 
-    logic [WWORD_W-1:0] w_ram;  // the weights of the slice issued 1 (BANKED: 2) cycles before
+    logic [WWORD_W-1:0] w_ram;  // the weights of the slice issued 1 + W_DELAY cycles before
 
     if (BANKED) begin : g_banks
         if (W_BANK_D < 2 || (W_BANK_D & (W_BANK_D - 1)) != 0) begin : g_bad_bank
@@ -183,13 +192,46 @@ module mvau #(
             assign bank_q[b] = q;
         end
         if (NBANK > 1) begin : g_select
-            localparam int SEL_W = $clog2(NBANK);
-            logic [SEL_W-1:0] sel_reg, sel_q;  // the bank of the read, beside its two registers
+            logic [2*SEL_L-1:0] sel_reg, sel_q;  // the bank of the read, beside its two registers
             always_ff @(posedge clk) begin
-                sel_reg <= waddr_reg[WADDR_W-1:IDX_W];
+                sel_reg <= (2*SEL_L)'(waddr_reg[WADDR_W-1:IDX_W]);
                 sel_q   <= sel_reg;
             end
-            assign w_ram = bank_q[sel_q];
+            // level k holds the words of groups of 4**k banks, and the bank index beside them
+            for (genvar k = 0; k <= SEL_L; k++) begin : g_level
+                localparam int CNT = (NBANK + (1 << (2*k)) - 1) >> (2*k);
+                logic [WWORD_W-1:0] v [CNT];
+                // verilator lint_off UNUSEDSIGNAL
+                logic [2*SEL_L-1:0] sel;  // (the last level's is not read)
+                // verilator lint_on UNUSEDSIGNAL
+                if (k == 0) begin : g_banks_q
+                    assign v   = bank_q;
+                    assign sel = sel_q;
+                end else begin : g_mux
+                    localparam int PCNT = (NBANK + (1 << (2*(k-1))) - 1) >> (2*(k-1));
+                    wire logic [1:0] pick = g_level[k-1].sel[2*(k-1) +: 2];
+                    logic [WWORD_W-1:0] m [CNT];
+                    for (genvar i = 0; i < CNT; i++) begin : g_group
+                        // (a group short of four, the last: its missing words are never selected)
+                        always_comb begin
+                            m[i] = g_level[k-1].v[4*i];
+                            for (int j = 1; j < 4; j++) begin
+                                if (4*i + j < PCNT && pick == 2'(j)) m[i] = g_level[k-1].v[4*i + j];
+                            end
+                        end
+                    end
+                    if (k < SEL_L) begin : g_reg
+                        always_ff @(posedge clk) begin
+                            v   <= m;
+                            sel <= g_level[k-1].sel;
+                        end
+                    end else begin : g_last
+                        assign v   = m;
+                        assign sel = g_level[k-1].sel;
+                    end
+                end
+            end
+            assign w_ram = g_level[SEL_L].v[0];
         end else begin : g_single
             assign w_ram = bank_q[0];
         end
@@ -213,6 +255,7 @@ module mvau #(
         // and the first fold's bypass multiplexer sits after both registers of the read, not
         // after the read itself (a 5.8 ns unregistered DP16KD read, then a route across the
         // chip, in the 8-bit digits CNN's first dense layer).
+        // (with D_SEL > 0 registered as many times more, as the weights' selection is)
         logic [XWORD_W-1:0] xbuf [SF];
         logic [XWORD_W-1:0] rd, q;
         logic               bypass1, bypass2;  // first_fold, beside rd and q
@@ -223,8 +266,13 @@ module mvau #(
             bypass1 <= first_fold;
             bypass2 <= bypass1;
         end
+        logic [XWORD_W:0] qd [D_SEL + 1];  // {bypass, q}, delayed
+        assign qd[0] = {bypass2, q};
+        for (genvar i = 0; i < D_SEL; i++) begin : g_sel_wait
+            always_ff @(posedge clk) qd[i + 1] <= qd[i];
+        end
         assign x_cur = s_axis_tdata;
-        assign x_mac = bypass2 ? x_reg : q;
+        assign x_mac = qd[D_SEL][XWORD_W] ? x_reg : qd[D_SEL][XWORD_W-1:0];
     end else if (NF > 1) begin : g_buffer
         logic [XWORD_W-1:0] xbuf [SF];
         always_ff @(posedge clk) begin
@@ -250,15 +298,22 @@ module mvau #(
         if (rst) v_iss <= 1'b0;
     end
 
-    // banked weights arrive a cycle later: the slice waits for them
+    // banked weights arrive W_DELAY cycles later: the slice waits for them
     logic               v_reg, first_reg, last_reg;
     logic [NF_W-1:0]    fold_reg;
-    pipe_stage #(
-        .DATA_W(XWORD_W + 2 + NF_W), .STAGE(BANKED)
-    ) u_wait_banks (
-        .clk(clk), .rst(rst), .d({x_iss, first_iss, last_iss, fold_iss}), .d_valid(v_iss),
-        .q({x_reg, first_reg, last_reg, fold_reg}), .q_valid(v_reg)
-    );
+    logic [XWORD_W+2+NF_W-1:0] wait_d [W_DELAY + 1];
+    logic                      wait_v [W_DELAY + 1];
+    assign wait_d[0] = {x_iss, first_iss, last_iss, fold_iss};
+    assign wait_v[0] = v_iss;
+    for (genvar i = 0; i < W_DELAY; i++) begin : g_wait_banks
+        pipe_stage #(
+            .DATA_W(XWORD_W + 2 + NF_W), .STAGE(1'b1)
+        ) u_wait_banks (
+            .clk(clk), .rst(rst), .d(wait_d[i]), .d_valid(wait_v[i]), .q(wait_d[i + 1]), .q_valid(wait_v[i + 1])
+        );
+    end
+    assign {x_reg, first_reg, last_reg, fold_reg} = wait_d[W_DELAY];
+    assign v_reg = wait_v[W_DELAY];
 
     mac_pipeline #(
         .PE(PE), .SIMD(SIMD), .X_PER_PE(1'b0), .NF(NF), .ACC_MEM(1'b0),
@@ -266,7 +321,7 @@ module mvau #(
         .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR),
         .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE),
         .THR_SEARCH(THR_SEARCH), .THRESH_PREFIX(THRESH_PREFIX),
-        .IN_DELAY(BANKED ? 1 : 0)
+        .IN_DELAY(W_DELAY)
     ) u_mac (
         .clk(clk), .rst(rst),
         .in_valid(v_reg), .in_first(first_reg), .in_last(last_reg), .in_fold(fold_reg),

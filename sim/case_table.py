@@ -80,6 +80,11 @@ def _mvau() -> list[Case]:
         ),
         mvau_case("pe2-simd8-w1a1-xnor-sf1-bank2", mw=8, mh=16, pe=2, simd=8, in_w=1, in_bipolar=True, w_w=1,
                   w_bipolar=True, num_t=1, w_bank_d=2),  # fmt: skip
+        # more than four banks: their selection in registered 4:1 levels (hw/mvau.sv D_SEL), the
+        # slice and the input buffer's read delayed as much: 64 banks (two registered levels), and
+        # 5 banks of one fold (no input buffer)
+        mvau_case("pe1-simd1-w2a2-bank4-x64", mw=16, mh=16, pe=1, simd=1, in_w=2, w_w=2, num_t=3, w_bank_d=4),
+        mvau_case("pe2-simd2-w2a2-nf1-bank4-x5", mw=40, mh=2, pe=2, simd=2, in_w=2, w_w=2, w_bank_d=4, vectors=16),
         # the count by binary search (hw/threshold_search.sv): 255 thresholds of 8-bit signed
         # accumulators over 4 folds; 20 (not 2^L - 1) over 2 folds, a fold per cycle (SF = 1: the
         # credits must cover the deeper pipeline); 63 on accumulators of -24..12, so runs of equal

@@ -80,6 +80,18 @@ def uses_multipliers(params: dict) -> bool:
             and int(params["IN_W"]) > 4 and int(params["W_W"]) > 4)  # fmt: skip
 
 
+def bank_delay(params: dict) -> int:
+    """hw/mvau.sv's W_DELAY: the cycles banked weights (W_BANK_D > 0) add to the read: 1, and one
+    per 4:1 level of the banks' selection but the last (more than four banks)."""
+    depth = int(params.get("W_BANK_D", 0))
+    if depth <= 0:
+        return 0
+    words = (int(params["MH"]) // int(params["PE"])) * (int(params["MW"]) // int(params["SIMD"]))
+    banks = -(-words // depth)
+    levels = ((banks - 1).bit_length() + 1) // 2 if banks > 1 else 0  # ceil(clog2(banks) / 2)
+    return 1 + max(levels - 1, 0)
+
+
 def masked_sums(params: dict, per_lane_x: bool = False) -> bool:
     """hw/mac_pipeline.sv's MSUM: an MVAU (``per_lane_x`` False; a VVAU's lanes read inputs of their
     own) whose products are masked inputs summed by two trees: bipolar weights on a non-bipolar
@@ -129,8 +141,8 @@ def layer_latency(layer: Layer, model: ModelWrapper | None = None) -> int:
     search = threshold_search(layer, model) if "THR_SEARCH" in p else False
     if isinstance(layer, MVAU | VVAU):
         # the issued slice and its weights are registered (x_reg / w_ram) before mac_pipeline;
-        # weights read through banks (hw/mvau.sv W_BANK_D) one cycle later, and the slice with them
-        nt, banked = int(p["NUM_T"]), int(int(p.get("W_BANK_D", 0)) > 0)
+        # weights read through banks (hw/mvau.sv W_BANK_D) bank_delay() cycles later, the slice with them
+        nt, banked = int(p["NUM_T"]), bank_delay(p) if isinstance(layer, MVAU) else 0
         msum = masked_sums(p, per_lane_x=isinstance(layer, VVAU))
         mac = mac_pipeline_latency(int(p["SIMD"]), nt, uses_multipliers(p), product_terms(p), search, msum)
         return 1 + banked + mac

@@ -334,9 +334,14 @@ def _mvau(p: Mapping[str, int], family: str) -> _Tally:
         if bank_d:
             t.ffs += (1 if xbuf.kind == "bram" else 2) * m.simd * m.iw + 2
     if bank_d:  # weights through banks: each bank's second read register, the selection, the slice waiting
+        from qnnflow.flows.compile.latency import bank_delay  # here: latency imports the backends
+
         banks, word = -(-m.nf * m.sf // bank_d), m.pe * m.simd * m.ww
         t.ffs += banks * word + m.simd * m.iw + _clog2(m.nf) + 3 + 2 * _clog2(banks)
         t.luts += c["slice_bit"] * word * (banks - 1)
+        extra = bank_delay(p) - 1  # registered 4:1 levels of the selection (more than four banks)
+        groups = [-(-banks // 4 ** k) for k in range(1, extra + 1)]
+        t.ffs += sum(groups) * word + extra * (m.simd * m.iw + _clog2(m.nf) + 3)
     return t
 
 

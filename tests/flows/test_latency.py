@@ -100,3 +100,16 @@ def test_masked_sums_follow_the_header_rule(in_w, in_bip, w_w, w_signed, w_bip, 
     p = {"IN_W": in_w, "IN_BIPOLAR": in_bip, "W_W": w_w, "W_SIGNED": w_signed, "W_BIPOLAR": w_bip}
     assert latency.masked_sums(p, per_lane_x=per_lane_x) is msum
     assert latency.mac_pipeline_latency(8, 3, msum=True) == latency.mac_pipeline_latency(8, 3) + 1
+
+
+@pytest.mark.parametrize(
+    ("mh", "pe", "mw", "simd", "bank_d", "delay"),
+    [(64, 16, 784, 49, 64, 1), (8, 2, 12, 2, 4, 2), (256, 1, 2304, 32, 2048, 2), (16, 1, 16, 1, 4, 3),
+     (256, 1, 4096, 32, 64, 5), (8, 2, 8, 2, 0, 0)],
+)  # fmt: skip
+def test_bank_delay_follows_the_header(mh, pe, mw, simd, bank_d, delay):
+    """hw/mvau.sv's W_DELAY, by hand: one bank, up to four: 1; 6 banks (24 words of 4) and 9 (CNV's
+    last convolution, 18,432 words of 2,048): 4:1 levels of 2, one registered: 2; 64 banks: three
+    levels, two registered: 3; 512 banks: five levels: 5; no banks: 0."""
+    p = {"MH": mh, "PE": pe, "MW": mw, "SIMD": simd, "W_BANK_D": bank_d}
+    assert latency.bank_delay(p) == delay
