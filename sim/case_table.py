@@ -155,6 +155,10 @@ def _thresholding() -> list[Case]:
         thresholding_case("pe1-ch4-a4u-t3", ch=4, pe=1, in_w=4, in_signed=False, num_t=3),
         thresholding_case("pe2-ch8-a8s-t15-off", ch=8, pe=2, in_w=8, in_signed=True, num_t=15, out_offset=-8),
         thresholding_case("pe4-ch4-a6s-t1", ch=4, pe=4, in_w=6, in_signed=True, num_t=1),
+        # 16-bit values: the compares split into two 8/9-bit halves; thresholds on byte edges, and
+        # pixels at them and one below
+        thresholding_case("pe2-ch4-a16s-t3-edges", ch=4, pe=2, in_w=16, in_signed=True, num_t=3, frames=40,
+                          at_thresholds=16, byte_edges=True),  # fmt: skip
         # bipolar input (a BIPOLAR stream: one bit, 0 meaning -1)
         thresholding_case("pe2-ch6-a1b-t1", ch=6, pe=2, in_w=1, in_signed=False, in_bipolar=True, num_t=1, frames=40),
         thresholding_case(

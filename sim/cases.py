@@ -314,6 +314,7 @@ def thresholding_case(
     search: bool = False,
     slow: bool = False,
     at_thresholds: int = 0,
+    byte_edges: bool = False,
 ) -> Case:
     """A thresholding case: random ascending thresholds, channels 0 and 1 with the input's extremes
     among them; the bench puts all-max and all-min pixels first (:func:`corner_inputs`). A bipolar
@@ -322,7 +323,10 @@ def thresholding_case(
     ``search``: the count by binary search (THR_SEARCH, hw/threshold_search.sv's memory files).
     ``at_thresholds``: that many more pixels after the corners whose every channel's value is one of
     its thresholds, and as many one below (the bench draws which), where a comparison that is off by
-    one or a search that takes the wrong half changes the count."""
+    one or a search that takes the wrong half changes the count. ``byte_edges``: thresholds on the
+    byte edges of their values (low byte 0x00, 0x7f, 0x80 or 0xff), where a compare split into
+    halves (hw/threshold_count.sv, over 12 bits) that got a lower half's sign or carry wrong fails
+    at a threshold or one below."""
     lo, hi = kernels.value_range(in_w, in_signed, bipolar=in_bipolar)
     thr_w = kernels.signed_width(lo, hi + 1)  # clipped thresholds lie in [lo, hi + 1]
     out_lo, out_hi = out_offset, out_offset + num_t
@@ -343,7 +347,11 @@ def thresholding_case(
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
-        thr = _corner_thresholds(_random_thresholds(rng, ch, num_t, lo, hi), np.array([[lo, hi]] * ch))
+        thr = _random_thresholds(rng, ch, num_t, lo, hi)
+        if byte_edges:
+            edges = (thr // 256) * 256 + rng.choice(np.array([0x00, 0x7F, 0x80, 0xFF]), size=thr.shape)
+            thr = np.sort(kernels.clip_thresholds(edges, lo, hi), axis=1)
+        thr = _corner_thresholds(thr, np.array([[lo, hi]] * ch))
         extra = {"thresholds": thr.tolist(), "frames": frames, "at_thresholds": at_thresholds}
         return extra, threshold_files(thr, pe, thr_w, search)
 
