@@ -17,19 +17,20 @@
 //             has_data: the accelerator got a whole frame and will produce one result for it;
 //             type: 0x81 (result valid) or an error code, 0xE1 bad length, 0xE2 bad checksum,
 //             0xE3 timeout, 0xE4 bad type.
-//             If no byte arrives for TIMEOUT_CLKS cycles inside a frame, the frame is abandoned:
-//             the rest of its payload goes to the accelerator as zero bytes (so the accelerator
-//             stays aligned to frames) and the status is a timeout error. So the decoder never
-//             waits forever in the middle of a frame.
+//             If no byte arrives for TIMEOUT_CLKS cycles inside a frame, the frame is abandoned
+//             (in the cycle after, from a register): the rest of its payload goes to the
+//             accelerator as zero bytes (so the accelerator stays aligned to frames) and the
+//             status is a timeout error. So the decoder never waits forever in the middle of a
+//             frame.
 // Latency   : a beat leaves 1 cycle after its last byte is accepted; the status 2 cycles after
 //             the last CRC byte (or the header byte that was wrong): the frame's end and its
-//             status code are registered before the status register takes them, so the byte
-//             handshake (which on iCE40 passes the RX FIFO's logic) does not reach the status
-//             register's enable in the same cycle.
+//             status code are registered before the status register and the state take them, so
+//             the byte handshake (which on iCE40 passes the RX FIFO's logic) reaches neither in
+//             the same cycle; no byte is taken in that cycle.
 // Throughput: one byte every cycle (a beat every BEAT_BYTES cycles, one idle cycle when a beat
 //             waits on m_axis_tready); far above any UART rate.
-// Ready     : s_axis_tready depends on registers only (state, output valid flags); m_axis_* and
-//             m_status_* are registers.
+// Ready     : s_axis_tready depends on registers only (state, output valid, timeout and end
+//             flags); m_axis_* and m_status_* are registers.
 //
 // Parameters:
 //   IN_W          width of the accelerator's input tdata in bits (>= 1)
@@ -104,7 +105,10 @@ module frame_decoder #(
     wire logic [15:0] crc_next;
     crc #(.WIDTH(16), .POLY(32'h1021)) u_crc (.crc_in(crc_reg), .data(s_axis_tdata), .crc_out(crc_next));
 
-    assign s_axis_tready   = state_reg != STATUS && state_reg != PAD && !(state_reg == PAYLOAD && out_valid_reg);
+    // (no byte is taken in the cycle a timeout or a frame's end acts from its register)
+    logic timeout_reg, finish_reg;
+    assign s_axis_tready   = state_reg != STATUS && state_reg != PAD && !(state_reg == PAYLOAD && out_valid_reg)
+                             && !timeout_reg && !finish_reg;
     assign m_axis_tdata    = out_reg;
     assign m_axis_tvalid   = out_valid_reg;
     assign m_axis_tlast    = out_last_reg;
@@ -121,13 +125,16 @@ module frame_decoder #(
     wire in_frame   = state_reg != HUNT && state_reg != PAD && state_reg != STATUS;
     // the timer runs only while the decoder waits for a byte, not while m_axis stalls
     wire waiting    = in_frame && !take && !(state_reg == PAYLOAD && out_valid_reg);
-    wire timed_out  = waiting && timer_last_reg;
+    // the timer ran out in the cycle before (a register, so the handshake's logic and the
+    // timer's do not meet in one cycle on the way to the state)
+    wire timed_out  = timeout_reg;
 
-    // the frame ends here: its status word goes to the encoder (registered first: finish_reg)
+    // the frame ends here: its status word goes to the encoder (registered first: finish_reg,
+    // which then sets the status and the state)
     logic       finish;
     logic       finish_has_data;
     logic [7:0] finish_code;
-    logic       finish_reg, finish_has_data_reg;
+    logic       finish_has_data_reg;
     logic [7:0] finish_code_reg;
 
     always_comb begin
@@ -200,21 +207,22 @@ module frame_decoder #(
             PAYLOAD: if (timed_out) state_reg <= PAD;
                      else if (put && frame_done) state_reg <= CRC_HI;
             CRC_HI: if (take) state_reg <= CRC_LO;
-            STATUS: if (status_valid_reg && m_status_tready) begin
+            STATUS: if (m_status_tready) begin
                 status_valid_reg <= 1'b0;
                 state_reg        <= HUNT;
             end
             default: ;
         endcase
 
-        finish_reg          <= finish;
+        timeout_reg         <= waiting && timer_last_reg && !timeout_reg;
+        finish_reg          <= finish && !finish_reg;
         finish_has_data_reg <= finish_has_data;
         finish_code_reg     <= finish_code;
-        if (finish) state_reg <= STATUS;
-        // (seq_reg holds in STATUS)
+        // (seq_reg holds until then: no byte is taken while finish_reg is set)
         if (finish_reg) begin
             status_reg       <= {finish_has_data_reg, finish_code_reg, seq_reg};
             status_valid_reg <= 1'b1;
+            state_reg        <= STATUS;
         end
 
         if (rst) begin
@@ -222,6 +230,7 @@ module frame_decoder #(
             out_valid_reg    <= 1'b0;
             status_valid_reg <= 1'b0;
             finish_reg       <= 1'b0;
+            timeout_reg      <= 1'b0;
             timer_reg        <= '0;
             timer_last_reg   <= 1'b0;
             byte_cnt_reg     <= '0;
