@@ -335,7 +335,9 @@ def test_calibrated_points_deploy_the_calibration_choice(tmp_path):
     from qnnflow import stamps
 
     space = tmp_path / "cal.toml"
-    space.write_text(SPACE.replace('precision = ["w1a1", "w2a2"]', 'precision = "w4a4"\nmethod = "calibrated"')
+    # (the tiny space without its compile-error grid, which this test does not need)
+    base = SPACE.split("[[grid]]  # a folding target")[0]
+    space.write_text(base.replace('precision = ["w1a1", "w2a2"]', 'precision = "w4a4"\nmethod = "calibrated"')
                      .replace("epochs = 2", "epochs = 2\ncal_max_bits = 4\ncal_min_bits = 3\ncal_mixed = false")
                      .replace('board = ["ulx3s-85f", "icebreaker"]', 'board = "ulx3s-85f"'))  # fmt: skip
     res = explore(space, tmp_path / "sweep", workers=2, say=lambda s: None)
