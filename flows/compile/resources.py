@@ -322,7 +322,7 @@ def _mvau(p: Mapping[str, int], family: str) -> _Tally:
     own = copies * m.simd * m.iw
     if m.msum:  # the sums combined in a registered stage; bipolar weights: the inputs' own tree
         tree += c["mvau_tree"] * m.simd * m.acc if p["W_BIPOLAR"] else 0
-        tree += c["mvau_acc"] * m.pe * m.acc if "mvau_acc" in c else 0
+        tree += c.get("mvau_acc", 0) * m.pe * m.acc
         own += m.pe * m.acc
     t = _mac(m, c, family, tree=tree, own_ffs=own, thr_ffs=(3 if m.ng else 2) * _clog2(m.nf))
     bank_d = int(p.get("W_BANK_D", 0))
