@@ -139,8 +139,10 @@ module mac_pipeline #(
     // come from the DSP column (16 bits and more: two adder levels with that route did not fit
     // 150 MHz on ECP5)
     localparam int TREE_LPS = USE_MUL ? 1 : 2;
-    localparam int T_MAC   = USE_MUL ? 2 + tree_latency(SIMD, 0, TREE_LPS)
-                                     : tree_latency(SIMD * K, 1, TREE_LPS) + (MSUM ? 1 : 0);
+    // the tree's input to the dot product (the tree, and MSUM's combining stage)
+    localparam int T_DOT   = (USE_MUL ? tree_latency(SIMD, 0, TREE_LPS) : tree_latency(SIMD * K, 1, TREE_LPS))
+                             + (MSUM ? 1 : 0);
+    localparam int T_MAC   = (USE_MUL ? 2 : 0) + T_DOT;
     // more than 3 thresholds (activations of 3 bits and more): words that go to block RAM, whose
     // output gets a second register in the fabric; 1 to 3 (1- and 2-bit activations) stay in LUTs
     localparam bit THR_REG2 = NUM_T > 3;
@@ -321,35 +323,75 @@ module mac_pipeline #(
 
     // ---------------------------------------------------------------- accumulate
     wire logic            dot_valid = dot_tag[TAG_W-1];
+    // (with TAG_COPIES the lanes read their own copies of valid and first)
+    // verilator lint_off UNUSEDSIGNAL
     wire logic            dot_first = dot_tag[TAG_W-2];
+    // verilator lint_on UNUSEDSIGNAL
     wire logic            dot_last  = dot_tag[TAG_W-3];
     // (the fold addresses the accumulator memory and the thresholds: with neither, nothing reads it)
     // verilator lint_off UNUSEDSIGNAL
     wire logic [NF_W-1:0] dot_fold  = dot_tag[NF_W-1:0];
     // verilator lint_on UNUSEDSIGNAL
 
+    // valid and first of the dot product, a register per lane from PE = 4 on: from one register
+    // they reached every accumulator bit (the adder's select, the register's enable) across the
+    // lanes, 4.7 ns of routing in TFC's first layer at FINN's folding (PE = 16). The copies are
+    // the last stage of their own delay line beside the tree's tag (Yosys merges the rest).
+    localparam bit TAG_COPIES = PE >= 4;
+    logic [PE-1:0] lane_valid, lane_first;
+    if (TAG_COPIES) begin : g_tag_copies
+        for (genvar i = 0; i < T_DOT; i++) begin : g_delay  // tree_tag's {valid, first} delayed i cycles
+            logic [1:0] q;
+            if (i == 0) begin : g_in
+                assign q = tree_tag[TAG_W-1 -: 2];
+            end else begin : g_reg
+                always_ff @(posedge clk) begin
+                    q <= g_delay[i-1].q;
+                    if (rst) q[1] <= 1'b0;
+                end
+            end
+        end
+        for (genvar pe = 0; pe < PE; pe++) begin : g_lane
+            logic [1:0] copy;
+            // keep: Yosys would otherwise merge the equal registers back into one
+            (* keep *) always_ff @(posedge clk) begin
+                copy <= g_delay[T_DOT-1].q;
+                if (rst) copy[1] <= 1'b0;
+            end
+            assign lane_valid[pe] = copy[1];
+            assign lane_first[pe] = copy[0];
+        end
+    end else begin : g_tag_shared
+        assign lane_valid = {PE{dot_valid}};
+        assign lane_first = {PE{dot_first}};
+    end
+
     logic [PE*ACC_W-1:0] acc_old, acc_sum, res_reg;
     logic                res_valid_reg;
     always_comb begin
         for (int pe = 0; pe < PE; pe++) begin
-            acc_sum[pe*ACC_W +: ACC_W] = (dot_first ? ACC_W'(0) : acc_old[pe*ACC_W +: ACC_W]) + dot[pe*ACC_W +: ACC_W];
+            acc_sum[pe*ACC_W +: ACC_W] = (lane_first[pe] ? ACC_W'(0) : acc_old[pe*ACC_W +: ACC_W]) + dot[pe*ACC_W +: ACC_W];
         end
     end
 
     if (ACC_MEM) begin : g_acc_mem
-        // a fold's partial sums, read asynchronously (LUT RAM); folds interleave slice by slice,
-        // so a fold is written back NF >= 2 cycles before its next read
-        logic [PE*ACC_W-1:0] acc_mem [NF];
-        always_ff @(posedge clk) begin
-            if (dot_valid) acc_mem[dot_fold] <= acc_sum;
+        // a fold's partial sums, read asynchronously (LUT RAM), a memory per lane; folds
+        // interleave slice by slice, so a fold is written back NF >= 2 cycles before its next read
+        for (genvar pe = 0; pe < PE; pe++) begin : g_lane_mem
+            logic [ACC_W-1:0] acc_mem [NF];
+            always_ff @(posedge clk) begin
+                if (lane_valid[pe]) acc_mem[dot_fold] <= acc_sum[pe*ACC_W +: ACC_W];
+            end
+            assign acc_old[pe*ACC_W +: ACC_W] = acc_mem[dot_fold];
         end
-        assign acc_old = acc_mem[dot_fold];
     end else begin : g_acc_reg
         assign acc_old = res_reg;
     end
 
     always_ff @(posedge clk) begin
-        if (dot_valid) res_reg <= acc_sum;
+        for (int pe = 0; pe < PE; pe++) begin
+            if (lane_valid[pe]) res_reg[pe*ACC_W +: ACC_W] <= acc_sum[pe*ACC_W +: ACC_W];
+        end
         res_valid_reg <= dot_valid && dot_last;
         if (rst) res_valid_reg <= 1'b0;
     end

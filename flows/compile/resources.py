@@ -310,6 +310,11 @@ def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: 
     return t
 
 
+def _tag_copies(pe: int) -> int:
+    """Registers of hw/mac_pipeline.sv TAG_COPIES: valid and first, per lane from PE = 4 on."""
+    return 2 * pe if pe >= 4 else 0
+
+
 def _mvau(p: Mapping[str, int], family: str) -> _Tally:
     c = _COST[family]
     m = _Mac.of(p, "MH", "MW")
@@ -319,7 +324,7 @@ def _mvau(p: Mapping[str, int], family: str) -> _Tally:
     # own registers: the input slice (hw/mac_pipeline.sv X_COPIES: a copy per lane from PE = 4 on,
     # without multipliers); with thresholds, the threshold read control
     copies = m.pe if not m.use_mul and m.pe >= 4 else 1
-    own = copies * m.simd * m.iw
+    own = copies * m.simd * m.iw + _tag_copies(m.pe)
     if m.msum:  # the sums combined in a registered stage; bipolar weights: the inputs' own tree
         tree += c["mvau_tree"] * m.simd * m.acc if p["W_BIPOLAR"] else 0
         tree += c.get("mvau_acc", 0) * m.pe * m.acc

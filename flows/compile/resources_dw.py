@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from qnnflow.flows.compile.resources import _COST, _Mac, _mac, _Tally
+from qnnflow.flows.compile.resources import _COST, _Mac, _mac, _tag_copies, _Tally
 from qnnflow.flows.compile.resources_memory import _clog2, memory
 
 # ECP5 costs of hw/vvau.sv that differ from hw/mvau.sv's (module docstring): per threshold bit, and
@@ -43,7 +43,7 @@ def vvau_tally(p: Mapping[str, int], family: str) -> _Tally:
     # the products of a beat and the accumulator enter one adder per channel
     tree = c["mvau_tree"] * m.pe * (m.simd * m.pps + 1) * m.acc
     # own registers: the beat of PE channels, and the result per channel fold
-    t = _mac(m, c, family, tree=tree, own_ffs=m.simd * m.pe * m.iw + 2 * _clog2(m.nf), thr_ffs=0)
+    t = _mac(m, c, family, tree=tree, own_ffs=m.simd * m.pe * m.iw + 2 * _clog2(m.nf) + _tag_copies(m.pe), thr_ffs=0)
     if m.nf > 1:  # the partial sums of the NF channel folds of a window
         t.add(memory(m.nf, m.pe * m.acc, family, rom=False, sync_read=False))
     return t

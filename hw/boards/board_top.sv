@@ -1,6 +1,7 @@
 // board_top: the accelerator behind a UART host link; the same on every board.
 //
-// Function  : uart_rx -> byte FIFO -> frame_decoder -> accelerator -> frame_encoder -> uart_tx.
+// Function  : uart_rx -> byte FIFO -> skid buffer -> frame_decoder -> accelerator -> frame_encoder
+//             -> uart_tx.
 //             The host sends image frames and gets one response frame per frame header: the
 //             result, or an error frame (bad length, type or checksum, or a frame abandoned after
 //             TIMEOUT_CLKS cycles without a byte); see qnnflow/host.py for the protocol. Status
@@ -56,8 +57,8 @@ module board_top #(
     end
 
     // -- receive ---------------------------------------------------------------------------
-    wire logic [7:0] rx_tdata, rxq_tdata;
-    wire logic       rx_tvalid, rx_tready, rxq_tvalid, rxq_tready;
+    wire logic [7:0] rx_tdata, rxq_tdata, rxs_tdata;
+    wire logic       rx_tvalid, rx_tready, rxq_tvalid, rxq_tready, rxs_tvalid, rxs_tready;
     wire logic       rx_overrun, rx_frame_error;
 
     uart_rx #(
@@ -77,6 +78,16 @@ module board_top #(
         .m_axis_tdata(rxq_tdata), .m_axis_tvalid(rxq_tvalid), .m_axis_tready(rxq_tready)
     );
 
+    // the decoder's ready (from its state) ends here, not in the FIFO's read logic: on iCE40 the
+    // path state -> ready -> FIFO read -> take -> state was the board's critical path
+    skid_buffer #(
+        .DATA_W(8)
+    ) u_rx_skid (
+        .clk(clk), .rst(rst),
+        .s_axis_tdata(rxq_tdata), .s_axis_tvalid(rxq_tvalid), .s_axis_tready(rxq_tready),
+        .m_axis_tdata(rxs_tdata), .m_axis_tvalid(rxs_tvalid), .m_axis_tready(rxs_tready)
+    );
+
     // -- frames in ---------------------------------------------------------------------------
     wire logic [IN_W-1:0]  in_tdata;
     wire logic             in_tvalid, in_tready, in_tlast;
@@ -87,7 +98,7 @@ module board_top #(
         .IN_W(IN_W), .IN_BEATS(IN_BEATS), .TIMEOUT_CLKS(TIMEOUT_CLKS)
     ) u_decoder (
         .clk(clk), .rst(rst),
-        .s_axis_tdata(rxq_tdata), .s_axis_tvalid(rxq_tvalid), .s_axis_tready(rxq_tready),
+        .s_axis_tdata(rxs_tdata), .s_axis_tvalid(rxs_tvalid), .s_axis_tready(rxs_tready),
         .m_axis_tdata(in_tdata), .m_axis_tvalid(in_tvalid), .m_axis_tready(in_tready), .m_axis_tlast(in_tlast),
         .m_status_tdata(st_tdata), .m_status_tvalid(st_tvalid), .m_status_tready(st_tready)
     );
