@@ -28,9 +28,12 @@
 //             the byte handshake (which on iCE40 passes the RX FIFO's logic) reaches neither in
 //             the same cycle; no byte is taken in that cycle.
 // Throughput: one byte every cycle (a beat every BEAT_BYTES cycles, one idle cycle when a beat
-//             waits on m_axis_tready); far above any UART rate.
-// Ready     : s_axis_tready depends on registers only (state, output valid, timeout and end
-//             flags); m_axis_* and m_status_* are registers.
+//             waits on m_axis_tready, one after the header's last byte); far above any UART rate.
+// Ready     : s_axis_tready is a register, set from the next state (so a byte's handshake
+//             reaches the state and the registers it loads through one or two LUTs, not through
+//             the ready's logic too: on iCE40 that was the board's critical path). It is low in
+//             the cycle after the header's last byte and after the CRC's last byte, where the
+//             frame may end. m_axis_* and m_status_* are registers.
 //
 // Parameters:
 //   IN_W          width of the accelerator's input tdata in bits (>= 1)
@@ -107,8 +110,8 @@ module frame_decoder #(
 
     // (no byte is taken in the cycle a timeout or a frame's end acts from its register)
     logic timeout_reg, finish_reg;
-    assign s_axis_tready   = state_reg != STATUS && state_reg != PAD && !(state_reg == PAYLOAD && out_valid_reg)
-                             && !timeout_reg && !finish_reg;
+    logic ready_reg;
+    assign s_axis_tready   = ready_reg;
     assign m_axis_tdata    = out_reg;
     assign m_axis_tvalid   = out_valid_reg;
     assign m_axis_tlast    = out_last_reg;
@@ -123,8 +126,8 @@ module frame_decoder #(
     wire beat_done  = byte_cnt_reg == BYTE_W'(BEAT_BYTES - 1);
     wire frame_done = beat_done && beat_cnt_reg == BEAT_W'(IN_BEATS - 1);
     wire in_frame   = state_reg != HUNT && state_reg != PAD && state_reg != STATUS;
-    // the timer runs only while the decoder waits for a byte, not while m_axis stalls
-    wire waiting    = in_frame && !take && !(state_reg == PAYLOAD && out_valid_reg);
+    // the timer runs only while the decoder waits for a byte (ready), not while m_axis stalls
+    wire waiting    = in_frame && ready_reg && !s_axis_tvalid;
     // the timer ran out in the cycle before (a register, so the handshake's logic and the
     // timer's do not meet in one cycle on the way to the state)
     wire timed_out  = timeout_reg;
@@ -157,8 +160,36 @@ module frame_decoder #(
         end
     end
 
+    // the next state, and the next cycle's ready from it
+    state_t state_next;
+    always_comb begin
+        state_next = state_reg;
+        case (state_reg)
+            HUNT:    if (take && s_axis_tdata == SYNC) state_next = TYPE;
+            TYPE:    if (take) state_next = SEQ;
+            SEQ:     if (take) state_next = LEN_LO;
+            LEN_LO:  if (take) state_next = LEN_HI;
+            LEN_HI:  if (take) state_next = PAYLOAD;  // unless `finish` says the header was wrong
+            PAYLOAD: if (timed_out) state_next = PAD;
+                     else if (put && frame_done) state_next = CRC_HI;
+            CRC_HI:  if (take) state_next = CRC_LO;
+            STATUS:  if (m_status_tready) state_next = HUNT;
+            default: ;
+        endcase
+        if (finish_reg) state_next = STATUS;
+    end
+    wire out_valid_next = (put && beat_done) || (out_valid_reg && !m_axis_tready);
+    // low where the frame may end (a timeout, or a byte after which `finish` may be set), so
+    // that no byte is taken in the cycle finish_reg or timeout_reg acts
+    wire may_end        = timed_out || (waiting && timer_last_reg)
+                          || (take && (state_reg == LEN_HI || state_reg == CRC_LO));
+    wire ready_next     = state_next != STATUS && state_next != PAD
+                          && !(state_next == PAYLOAD && out_valid_next) && !may_end;
+
     always_ff @(posedge clk) begin
         if (out_valid_reg && m_axis_tready) out_valid_reg <= 1'b0;
+        state_reg <= state_next;
+        ready_reg <= ready_next;
 
         if (take || !in_frame) begin
             timer_reg      <= '0;
@@ -183,34 +214,17 @@ module frame_decoder #(
 
         case (state_reg)
             HUNT: if (take && s_axis_tdata == SYNC) begin
-                crc_reg   <= 16'hFFFF;
-                seq_reg   <= '0;
-                state_reg <= TYPE;
+                crc_reg <= 16'hFFFF;
+                seq_reg <= '0;
             end
-            TYPE: if (take) begin
-                type_reg  <= s_axis_tdata;
-                state_reg <= SEQ;
-            end
-            SEQ: if (take) begin
-                seq_reg   <= s_axis_tdata;
-                state_reg <= LEN_LO;
-            end
-            LEN_LO: if (take) begin
-                len_lo_reg <= s_axis_tdata;
-                state_reg  <= LEN_HI;
-            end
+            TYPE: if (take) type_reg <= s_axis_tdata;
+            SEQ: if (take) seq_reg <= s_axis_tdata;
+            LEN_LO: if (take) len_lo_reg <= s_axis_tdata;
             LEN_HI: if (take) begin
                 byte_cnt_reg <= '0;
                 beat_cnt_reg <= '0;
-                state_reg    <= PAYLOAD;  // unless `finish` below says the header was wrong
             end
-            PAYLOAD: if (timed_out) state_reg <= PAD;
-                     else if (put && frame_done) state_reg <= CRC_HI;
-            CRC_HI: if (take) state_reg <= CRC_LO;
-            STATUS: if (m_status_tready) begin
-                status_valid_reg <= 1'b0;
-                state_reg        <= HUNT;
-            end
+            STATUS: if (m_status_tready) status_valid_reg <= 1'b0;
             default: ;
         endcase
 
@@ -222,11 +236,11 @@ module frame_decoder #(
         if (finish_reg) begin
             status_reg       <= {finish_has_data_reg, finish_code_reg, seq_reg};
             status_valid_reg <= 1'b1;
-            state_reg        <= STATUS;
         end
 
         if (rst) begin
             state_reg        <= HUNT;
+            ready_reg        <= 1'b0;
             out_valid_reg    <= 1'b0;
             status_valid_reg <= 1'b0;
             finish_reg       <= 1'b0;
