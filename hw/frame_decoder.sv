@@ -27,8 +27,9 @@
 //             status code are registered before the status register and the state take them, so
 //             the byte handshake (which on iCE40 passes the RX FIFO's logic) reaches neither in
 //             the same cycle; no byte is taken in that cycle.
-// Throughput: one byte every cycle (a beat every BEAT_BYTES cycles, one idle cycle when a beat
-//             waits on m_axis_tready, one after the header's last byte); far above any UART rate.
+// Throughput: one byte every cycle within a beat; a beat every BEAT_BYTES + 2 cycles at most
+//             (the beat's handshake, then a cycle for the ready register), and one idle cycle after
+//             the header's last byte; far above any UART rate.
 // Ready     : s_axis_tready is a register, set from the next state (so a byte's handshake
 //             reaches the state and the registers it loads through one or two LUTs, not through
 //             the ready's logic too: on iCE40 that was the board's critical path). It is low in
@@ -178,13 +179,15 @@ module frame_decoder #(
         endcase
         if (finish_reg) state_next = STATUS;
     end
-    wire out_valid_next = (put && beat_done) || (out_valid_reg && !m_axis_tready);
+    // (a beat on m_axis counts until the cycle after its handshake: m_axis_tready comes from the
+    // accelerator's first layer, placed anywhere, and reaches out_valid_reg alone)
+    wire beat_held      = (put && beat_done) || out_valid_reg;
     // low where the frame may end (a timeout, or a byte after which `finish` may be set), so
     // that no byte is taken in the cycle finish_reg or timeout_reg acts
     wire may_end        = timed_out || (waiting && timer_last_reg)
                           || (take && (state_reg == LEN_HI || state_reg == CRC_LO));
     wire ready_next     = state_next != STATUS && state_next != PAD
-                          && !(state_next == PAYLOAD && out_valid_next) && !may_end;
+                          && !(state_next == PAYLOAD && beat_held) && !may_end;
 
     always_ff @(posedge clk) begin
         if (out_valid_reg && m_axis_tready) out_valid_reg <= 1'b0;
