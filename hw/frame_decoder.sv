@@ -25,7 +25,7 @@
 // Latency   : a beat leaves 1 cycle after its last byte is accepted; the status 2 cycles after
 //             the last CRC byte (or the header byte that was wrong): the frame's end and its
 //             status code are registered before the status register and the state take them, so
-//             the byte handshake (which on iCE40 passes the RX FIFO's logic) reaches neither in
+//             the byte handshake (on iCE40 once the board's critical path) reaches neither in
 //             the same cycle; no byte is taken in that cycle.
 // Throughput: one byte every cycle within a beat; a beat every BEAT_BYTES + 2 cycles at most
 //             (the beat's handshake, then a cycle for the ready register), and one idle cycle after
@@ -34,7 +34,9 @@
 //             reaches the state and the registers it loads through one or two LUTs, not through
 //             the ready's logic too: on iCE40 that was the board's critical path). It is low in
 //             the cycle after the header's last byte and after the CRC's last byte, where the
-//             frame may end. m_axis_* and m_status_* are registers.
+//             frame may end, and while a beat waits on m_axis (until the cycle after its
+//             handshake: m_axis_tready reaches out_valid_reg alone). m_axis_* and m_status_* are
+//             registers.
 //
 // Parameters:
 //   IN_W          width of the accelerator's input tdata in bits (>= 1)
