@@ -336,7 +336,8 @@ module mac_pipeline #(
     // valid and first of the dot product, a register per lane from PE = 4 on: from one register
     // they reached every accumulator bit (the adder's select, the register's enable) across the
     // lanes, 4.7 ns of routing in TFC's first layer at FINN's folding (PE = 16). The copies are
-    // the last stage of their own delay line beside the tree's tag (Yosys merges the rest).
+    // the last stage of their own two-bit delay line beside the tree's tag (2 x (T_DOT - 1)
+    // flip-flops more, where Yosys does not merge them with the tag's).
     localparam bit TAG_COPIES = PE >= 4;
     logic [PE-1:0] lane_valid, lane_first;
     if (TAG_COPIES) begin : g_tag_copies
