@@ -52,7 +52,8 @@
 //   WEIGHT_FILE, THRESH_FILE  $readmemh files (THRESH_FILE unused when NUM_T = 0 or with THR_SEARCH)
 //   W_BANK_D     0: the weights are one memory, read into a register that mac_pipeline registers
 //                again (a block RAM's output register, flows/implement/outreg.py), then the
-//                products. > 0 (a power of two, >= 2), for weights in block RAM: banks of W_BANK_D
+//                products. > 0 (a power of two, >= 2), for weights in block RAM (asked of Yosys
+//                with rom_style, as memfiles.rom_in_block_ram decides): banks of W_BANK_D
 //                words (the last holds the rest; one bank when NF*SF <= W_BANK_D), bank b holding
 //                words b*W_BANK_D ..; WEIGHT_FILE is then a format with one %0d for the bank
 //                ($sformatf). Every bank is read every cycle, its read registered twice (the
@@ -181,7 +182,9 @@ module mvau #(
         logic [WWORD_W-1:0] bank_q [NBANK];
         for (genvar b = 0; b < NBANK; b++) begin : g_bank
             localparam int D = b < NBANK - 1 ? W_BANK_D : NF * SF - b * W_BANK_D;
-            logic [WWORD_W-1:0] bmem [D];
+            // block RAM also where Yosys would build LUTs (memfiles.rom_in_block_ram: a shallow,
+            // very wide ROM whose address would fan out to thousands of LUTs)
+            (* rom_style = "block" *) logic [WWORD_W-1:0] bmem [D];
             initial $readmemh($sformatf(WEIGHT_FILE, b), bmem);
             logic [WWORD_W-1:0] rd, q;
             always_ff @(posedge clk) begin

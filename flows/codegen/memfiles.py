@@ -60,6 +60,8 @@ __all__ = [
     "search_stages",
     "BLOCK_SHAPES",
     "block_geometry",
+    "ROM_ADDRESS_LOADS_MAX",
+    "rom_address_loads",
     "rom_in_block_ram",
     "weight_bank_depth",
     "weight_bank_files",
@@ -268,12 +270,27 @@ def block_geometry(depth: int, width: int, shapes=BLOCK_SHAPES) -> tuple[int, in
     return min(tilings, key=lambda rc: (rc[0] * rc[1], rc[0]))
 
 
+# a ROM in LUTs reads its address in this many LUT4s at most; a wider one goes to block RAM even
+# where LUTs would cost less (CNV-w1a1's second convolution at FINN's folding: 36 words of 1,024
+# bits, 4,096 LUT4s spread over the chip behind one address register, the critical path)
+ROM_ADDRESS_LOADS_MAX = 2048
+
+
+def rom_address_loads(depth: int, width: int) -> int:
+    """The LUT4s that read the address of a ``depth`` x ``width`` ROM in LUTs: for each bit one per
+    16 words of the depth rounded up to a power of two (the PFU multiplexers combine them)."""
+    return width * max(1, (1 << max(0, (depth - 1).bit_length())) // 16)
+
+
 def rom_in_block_ram(depth: int, width: int) -> bool:
-    """Whether Yosys puts a ``depth`` x ``width`` ROM with a registered read in block RAM on ECP5:
-    the blocks (plus half a unit per bit of the multiplexer between rows of blocks) cost less than
-    the bits in LUTs."""
+    """Whether a ``depth`` x ``width`` weight ROM with a registered read goes to block RAM: where
+    Yosys puts it on ECP5 by its own costs (the blocks, plus half a unit per bit of the multiplexer
+    between rows of blocks, cost less than the bits in LUTs), or where in LUTs its address would
+    reach more than :data:`ROM_ADDRESS_LOADS_MAX` LUT4s (``hw/mvau.sv`` then asks for block RAM with
+    ``rom_style``)."""
     rows, cols = block_geometry(depth, width)
-    return ECP5_BLOCK_COST * rows * cols + 0.5 * (rows - 1) * width < ECP5_ROM_BIT_COST * depth * width
+    cheaper = ECP5_BLOCK_COST * rows * cols + 0.5 * (rows - 1) * width < ECP5_ROM_BIT_COST * depth * width
+    return cheaper or rom_address_loads(depth, width) > ROM_ADDRESS_LOADS_MAX
 
 
 def search_bank_depth(depth: int, width: int) -> int:

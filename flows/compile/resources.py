@@ -241,6 +241,7 @@ class _Mac:
     pps: int  # shift-and-add partial products per product: one per bit of the narrower operand (one if bipolar)
     search: bool = False  # the thresholds' count by binary search (THR_SEARCH, hw/threshold_search.sv)
     msum: bool = False  # masked sums (hw/mac_pipeline.sv MSUM): two trees, their sums combined in a stage
+    wbanks: bool = False  # the weights read through banks in block RAM (hw/mvau.sv W_BANK_D > 0)
 
     @classmethod
     def of(cls, p: Mapping[str, int], rows: str, cols: str) -> _Mac:
@@ -259,6 +260,7 @@ class _Mac:
             pps=1 if (p["IN_BIPOLAR"] or p["W_BIPOLAR"]) else min(iw, ww),
             search=bool(int(p.get("THR_SEARCH", 0))) and nt > 0,
             msum=masked_sums(p, per_lane_x=rows != "MH"),
+            wbanks=int(p.get("W_BANK_D", 0)) > 0,
         )  # fmt: skip
 
 
@@ -284,7 +286,8 @@ def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: 
     t.ffs = 7 + m.counters + own_ffs + 2 * m.pe * m.simd * m.ww + m.pe * m.ng * m.acc + (3 if m.ng else 0)
     t.ffs += 2 * m.pe * m.acc + _skid_ffs(m.pe * m.ow)
     if m.nf * m.sf > 1:
-        w = t.add(memory(m.nf * m.sf, m.pe * m.simd * m.ww, family, rom=True))
+        # weights read through banks (hw/mvau.sv W_BANK_D) are in block RAM: the RTL asks for it
+        w = t.add(memory(m.nf * m.sf, m.pe * m.simd * m.ww, family, rom=True, block=m.wbanks))
         if w.kind == "logic":
             deep = m.pe * m.simd * m.ww * m.nf * m.sf if m.nf * m.sf > 64 else 0
             t.luts += (c["mvau_wrom"] - 1) * w.luts + c["mvau_wrom_deep"] * deep

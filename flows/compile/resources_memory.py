@@ -39,17 +39,21 @@ class Memory:
 
 
 def memory(
-    depth: int, width: int, family: str, *, rom: bool, sync_read: bool = True, single_port: bool = False
-) -> Memory:
+    depth: int, width: int, family: str, *, rom: bool, sync_read: bool = True, single_port: bool = False,
+    block: bool = False,
+) -> Memory:  # fmt: skip
     """The placement Yosys' ``memory_libmap`` chooses for a ``depth`` x ``width`` memory: the
     cheapest by its own cost model (soft logic: a bit of RAM costs 1, of ROM 1/16 on ECP5 and 1/64
     on xc7; LUT RAM and block RAM: their library costs, plus half a unit per multiplexed read bit).
 
     ``rom``: no write port (initialized from a file), so no LUT RAM (Yosys prunes it for ROMs).
     ``sync_read``: the read data is registered (block RAM possible). ``single_port``: the read and
-    the write share the address (xc7 single-port LUT RAM)."""
+    the write share the address (xc7 single-port LUT RAM). ``block``: the RTL asks for block RAM
+    (``rom_style``/``ram_style`` "block"), so Yosys compares only the block RAM shapes."""
     if depth * width == 0:
         return Memory("logic", 0, 0, 0)
+    if block:
+        return min(_bram_options(depth, width, family, rom), key=lambda o: o[0])[1]
     options = [_soft_logic(depth, width, family, rom)]
     if not rom:
         options += _lutram_options(depth, width, family, sync_read, single_port)

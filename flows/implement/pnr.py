@@ -191,6 +191,26 @@ def _top_params(clock: PllSettings, fmt: LinkFormat, spec: BoardSpec, clks_per_b
 # family -> Yosys' synthesis command (before -top and -json)
 SYNTH_COMMANDS = {"ecp5": "synth_ecp5", "ice40": "synth_ice40 -dsp", "gowin": "synth_gowin -family gw2a"}
 
+# iCE40: a ROM of at least this many words goes into an EBR (SB_RAM40_4K) even where Yosys would
+# build it from LUTs. Its read is registered either way, but from LUT4s a ROM of 2**n words is a
+# 16-word LUT and n - 4 levels of 2:1 multiplexers: the digits CNN's first weight ROM (288 x 2 bits)
+# was six LUT levels and the UP5K's critical path at 45 MHz. An EBR holds 2,048 x 2 bits; the UP5K
+# has 30 (the digits CNN uses 21 without it).
+ICE40_ROM_IN_EBR_WORDS = 128
+
+
+def synth_lines(family: str, synth_cmd: str, options: str, top: str) -> list[str]:
+    """Yosys' synthesis lines: the synth command, on iCE40 split before memory mapping to put deep
+    ROMs into EBRs (:data:`ICE40_ROM_IN_EBR_WORDS`)."""
+    if family != "ice40":
+        return [" ".join(filter(None, (synth_cmd, options, f"-top {top} -json synth.json")))]
+    roms = f"t:$mem_v2 r:WR_PORTS=0 %i r:SIZE>={ICE40_ROM_IN_EBR_WORDS} %i"
+    return [
+        " ".join(filter(None, (synth_cmd, options, f"-top {top} -run :map_ram"))),
+        f'setattr -set rom_style "block" {roms}',
+        " ".join(filter(None, (synth_cmd, options, f"-top {top} -json synth.json -run map_ram:"))),
+    ]
+
 
 def _synthesize(
     run: _Run, design: AcceleratorDesign, src_files: tuple, params: dict, options: str = ""
@@ -199,11 +219,10 @@ def _synthesize(
     counts. ``options``: more options of the synth command (benchmarks compare them)."""
     acc_names, board_names, _ = src_files
     spec = run.spec
-    synth_cmd = " ".join(filter(None, (SYNTH_COMMANDS[spec.family], options, f"-top {spec.wrapper} -json synth.json")))
     values = {k: f'"{v}"' if isinstance(v, str) else v for k, v in params.items()}  # a string parameter quoted
     script = yosys_read(design, "src", acc_names, board_names) + [
         "chparam " + " ".join(f"-set {k} {v}" for k, v in values.items()) + f" {spec.wrapper}",
-        synth_cmd,
+        *synth_lines(spec.family, SYNTH_COMMANDS[spec.family], options, spec.wrapper),
         "tee -q -o synth_stat.json stat -json",
     ]
     (run.out / "synth.ys").write_text("\n".join(script) + "\n")

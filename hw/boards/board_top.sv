@@ -1,7 +1,7 @@
 // board_top: the accelerator behind a UART host link; the same on every board.
 //
-// Function  : uart_rx -> byte FIFO -> skid buffer -> frame_decoder -> accelerator -> frame_encoder
-//             -> uart_tx.
+// Function  : uart_rx -> byte FIFO -> skid buffer -> frame_decoder -> skid buffer -> accelerator
+//             -> frame_encoder -> uart_tx.
 //             The host sends image frames and gets one response frame per frame header: the
 //             result, or an error frame (bad length, type or checksum, or a frame abandoned after
 //             TIMEOUT_CLKS cycles without a byte); see qnnflow/host.py for the protocol. Status
@@ -89,8 +89,8 @@ module board_top #(
     );
 
     // -- frames in ---------------------------------------------------------------------------
-    wire logic [IN_W-1:0]  in_tdata;
-    wire logic             in_tvalid, in_tready, in_tlast;
+    wire logic [IN_W-1:0]  dec_tdata, in_tdata;
+    wire logic             dec_tvalid, dec_tready, dec_tlast, in_tvalid, in_tready, in_tlast;
     wire logic [16:0]      st_tdata, stq_tdata;
     wire logic             st_tvalid, st_tready, stq_tvalid, stq_tready;
 
@@ -99,8 +99,19 @@ module board_top #(
     ) u_decoder (
         .clk(clk), .rst(rst),
         .s_axis_tdata(rxs_tdata), .s_axis_tvalid(rxs_tvalid), .s_axis_tready(rxs_tready),
-        .m_axis_tdata(in_tdata), .m_axis_tvalid(in_tvalid), .m_axis_tready(in_tready), .m_axis_tlast(in_tlast),
+        .m_axis_tdata(dec_tdata), .m_axis_tvalid(dec_tvalid), .m_axis_tready(dec_tready), .m_axis_tlast(dec_tlast),
         .m_status_tdata(st_tdata), .m_status_tvalid(st_tvalid), .m_status_tready(st_tready)
+    );
+
+    // the decoder sits by the UART pins, the accelerator's first layer wherever the placer puts
+    // it: this slice keeps both long routes register to register (TFC-w1a1 on ECP5: decoder
+    // registers -> the first layer's issue logic -> its input enables was the critical path)
+    skid_buffer #(
+        .DATA_W(IN_W + 1)
+    ) u_in_skid (
+        .clk(clk), .rst(rst),
+        .s_axis_tdata({dec_tlast, dec_tdata}), .s_axis_tvalid(dec_tvalid), .s_axis_tready(dec_tready),
+        .m_axis_tdata({in_tlast, in_tdata}), .m_axis_tvalid(in_tvalid), .m_axis_tready(in_tready)
     );
 
     fifo #(

@@ -152,3 +152,45 @@ def test_a_wasm_stack_exhaustion_is_explained(tmp_path) -> None:
     fake.write_text("#!/bin/sh\necho 'ERROR: syntax error'\nexit 1\n")
     with pytest.raises(FlowError, match=r"^Yosys synthesis failed \(exit 1\): ERROR: syntax error \(log: "):
         run_tool(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")
+
+
+ROM_SV = """module rom #(parameter int D = 288) (input logic clk, input logic [8:0] a, output logic [1:0] q,
+                                    input logic we, input logic [7:0] wa, input logic [7:0] wd,
+                                    output logic [7:0] rq);
+  logic [1:0] wmem [D];
+  initial for (int i = 0; i < D; i++) wmem[i] = 2'((i * 7) ^ (i >> 3));
+  always_ff @(posedge clk) q <= wmem[a];
+  logic [7:0] ram [256];  // a RAM: Yosys' own choice stays
+  always_ff @(posedge clk) begin
+    if (we) ram[wa] <= wd;
+    rq <= ram[wa];
+  end
+endmodule
+"""
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("depth", [288, 64])
+def test_ice40_puts_deep_roms_into_ebrs(tmp_path, depth: int) -> None:
+    """On iCE40 a ROM of ICE40_ROM_IN_EBR_WORDS words or more becomes an EBR (SB_RAM40_4K), where
+    plain synth_ice40 builds it from LUTs; a shallower ROM and any RAM keep Yosys' own choice."""
+    import subprocess
+
+    from qnnflow.flows.implement.pnr import ICE40_ROM_IN_EBR_WORDS, SYNTH_COMMANDS, synth_lines
+
+    (tmp_path / "rom.sv").write_text(ROM_SV)
+    yosys = toolchain.find("yosys")
+
+    def ebrs(lines: list[str]) -> int:
+        script = ["read_verilog -sv rom.sv", f"chparam -set D {depth} rom", *lines, "tee -q -o stat.json stat -json"]
+        (tmp_path / "s.ys").write_text("\n".join(script) + "\n")
+        subprocess.run(yosys.argv("-q", "s.ys"), cwd=tmp_path, check=True, capture_output=True, timeout=600)
+        cells = json.loads((tmp_path / "stat.json").read_text())["design"]["num_cells_by_type"]
+        return sum(v for k, v in cells.items() if k.startswith("SB_RAM40_4K"))
+
+    plain = ebrs([f"{SYNTH_COMMANDS['ice40']} -top rom"])
+    split = ebrs(synth_lines("ice40", SYNTH_COMMANDS["ice40"], "", "rom"))
+    assert plain == 1  # the RAM
+    assert split == (2 if depth >= ICE40_ROM_IN_EBR_WORDS else 1)
+    # the other families' script is the plain command
+    assert synth_lines("ecp5", "synth_ecp5", "-abc9", "t") == ["synth_ecp5 -abc9 -top t -json synth.json"]

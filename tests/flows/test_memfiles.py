@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from qnnflow.flows.codegen import memfiles
@@ -67,13 +69,23 @@ def test_memh_roundtrip(tmp_path):
 
 
 # (depth, width) of weight memories: the digits CNN's conv 2 (144 x 64), CNV's deepest layer at
-# FINN's folding (18,432 x 32), TFC's first layer (64 x 1,568), small ones that stay in LUTs
-@pytest.mark.parametrize("depth, width", [(144, 64), (18432, 32), (64, 1568), (64, 32), (16, 16), (300, 9)])
+# FINN's folding (18,432 x 32), TFC's first layer (64 x 1,568), small ones that stay in LUTs, and
+# CNV-w1a1's conv 2 (36 x 1,024: LUTs would cost less, but its address would reach 4,096 LUT4s)
+@pytest.mark.parametrize(
+    "depth, width", [(144, 64), (18432, 32), (64, 1568), (64, 32), (16, 16), (300, 9), (36, 1024), (36, 512)]
+)
 def test_weight_banks_exactly_where_the_memory_model_puts_weights_in_block_ram(depth, width):
     from qnnflow.flows.compile.resources_memory import memory
 
     bank = memfiles.weight_bank_depth(depth, width)
-    assert (bank > 0) == (memory(depth, width, "ecp5", rom=True).kind == "bram")
+    by_cost = memory(depth, width, "ecp5", rom=True).kind == "bram"
+    # an independent count of the LUT4s a LUT ROM's address reaches: a 16-word LUT per bit and per
+    # 16 words of the depth rounded up to a power of two
+    loads = width * max(1, 2 ** math.ceil(math.log2(depth)) // 16)
+    assert (bank > 0) == (by_cost or loads > memfiles.ROM_ADDRESS_LOADS_MAX)
+    if (depth, width) == (36, 1024):  # the case the address rule is for
+        assert bank and not by_cost
+    assert (bank > 0) == (memory(depth, width, "ecp5", rom=True, block=bank > 0).kind == "bram")
     if bank:
         assert bank >= 2 and bank & (bank - 1) == 0  # hw/mvau.sv: a power of two
         # never more block RAMs than one memory of depth x width would take in its best shape
