@@ -12,7 +12,8 @@ dataflow graph's execution, over whole test sets.
 - Both report where a stopped stream stopped (which layer's valid / ready; :mod:`qnnflow.sim.stalls`)
   instead of hanging.
 - Verilator builds are cached per design (a hash of the RTL, the harness and the flags) under
-  ``<build>/sim/verilator/``; make runs with at most two jobs.
+  ``<build>/sim/verilator/``, Verilator's runtime library once per user
+  (:func:`qnnflow.sim.build_cache.user_cache`); make runs with at most two jobs.
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def _digest(design: Design, flags: list[str]) -> str:
 
 
 BATCH_FLAGS = ["-O3", "--x-assign", "unique", "--x-initial", "unique", "-Wno-fatal"]
+# make's arguments for a build that runs a few frames only (FIFO sizing's deep design): the model's
+# C++ unoptimized, about a quarter less compile time (the runtime library, OPT_GLOBAL, is shared)
+QUICK_MAKE = ("OPT_FAST=-O0", "OPT_SLOW=-O0")
 
 
 @dataclass
@@ -158,10 +162,12 @@ class Executable:
     seconds: float
 
 
-def build_batch(design: Design, cache: Path, log=print) -> Executable:
-    """Verilate the design with the batch harness, or reuse an up-to-date build under ``cache``."""
+def build_batch(design: Design, cache: Path, log=print, *, quick: bool = False) -> Executable:
+    """Verilate the design with the batch harness, or reuse an up-to-date build under ``cache``.
+    ``quick``: compile the model's C++ unoptimized (:data:`QUICK_MAKE`), for a run of a few frames."""
     tool = toolchain.require("verilator")["verilator"]
-    key = _digest(design, BATCH_FLAGS)
+    make = (f"-j{BUILD_JOBS}", *(QUICK_MAKE if quick else ()))
+    key = _digest(design, [*BATCH_FLAGS, *make])
     cache = Path(cache).resolve()  # verilator runs in the build folder: every path absolute
     obj = cache / key
     exe = obj / "accel_sim"
@@ -176,12 +182,15 @@ def build_batch(design: Design, cache: Path, log=print) -> Executable:
     cmd = tool.argv(
         "--cc", "--exe", "--build", "-j", str(BUILD_JOBS), *BATCH_FLAGS,
         "--top-module", design.probe_top, "--Mdir", str(obj), "-o", "accel_sim",
-        "-CFLAGS", cflags, "-MAKEFLAGS", f"-j{BUILD_JOBS}",
+        "-CFLAGS", cflags, *(a for m in make for a in ("-MAKEFLAGS", m)),
         *[str(rtl / f) for f in design.files], str(rtl / "probe.sv"), str(HARNESS),
     )  # fmt: skip
     log(f"[sim] verilating {design.probe_top} ({len(design.layers)} layers) into {obj}")
     start = time.perf_counter()
-    runtime = build_cache.runtime_dir(cache, verilator=str(tool.path), version=tool.version, cxx=cflags, batch=True)
+    # the runtime is the same for every design: kept in the user's cache, not in the build folder
+    runtime = build_cache.runtime_dir(
+        build_cache.user_cache(), verilator=str(tool.path), version=tool.version, cxx=cflags, batch=True
+    )
     build_cache.reuse_runtime(runtime, obj, _RUNTIME_OBJECTS)
     log_path = obj / "build.log"
     with open(log_path, "w") as fh:

@@ -8,17 +8,20 @@ harness of a stitched accelerator (:func:`qnnflow.sim.accel.build_batch`, one fo
 Verilator's runtime (``verilated*.o``) takes most of a small build's compile time and is the same
 for every design built with one toolchain and one set of compiler flags. It is compiled once per
 ``<cache>/_runtime/<key>/`` and copied into each new build folder with an mtime ahead of the
-Makefiles the verilator run writes again, so that make takes the objects as up to date.
+Makefiles the verilator run writes again, so that make takes the objects as up to date. The batch
+harness keeps it in the user's cache (:func:`user_cache`), as its builds live in each build folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,8 +46,29 @@ def locked(folder: Path) -> Iterator[None]:
 
 def runtime_dir(cache: Path, **key: object) -> Path:
     """The runtime folder under ``cache`` for one toolchain and flag set (``key``: tool path,
-    version, compiler flags, tracing...)."""
-    return Path(cache) / "_runtime" / digest(key)[:16]
+    version, compiler flags, tracing...) and the C++ compiler found now (:func:`compiler_id`)."""
+    return Path(cache) / "_runtime" / digest({**key, "c++": compiler_id()})[:16]
+
+
+def user_cache() -> Path:
+    """The folder shared by every build folder of this user: ``$QNNFLOW_CACHE``, else
+    ``$XDG_CACHE_HOME/qnnflow``, else ``~/.cache/qnnflow``. The stitched simulations keep
+    Verilator's runtime there (each build folder compiled it again: about 10 CPU seconds)."""
+    if os.environ.get("QNNFLOW_CACHE"):
+        return Path(os.environ["QNNFLOW_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "qnnflow"
+
+
+@functools.cache
+def compiler_id() -> str:
+    """The C++ compiler Verilator's makefiles call (``c++`` on PATH): its path and version line,
+    so that objects kept for one compiler are never linked by another."""
+    cxx = shutil.which("c++")
+    if cxx is None:
+        return "none"
+    out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False, timeout=60)
+    return f"{os.path.realpath(cxx)} {out.stdout.splitlines()[0] if out.stdout else out.returncode}"
 
 
 def reuse_runtime(runtime: Path, build: Path, names: Sequence[str]) -> None:

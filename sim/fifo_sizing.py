@@ -109,7 +109,7 @@ def _deep_design(model, rtl: Path, cache: Path, log) -> tuple[dict[str, int], De
     probe = generate(model, rtl, None)
     deep = deep_depths(probe)
     deep_design = generate(model, rtl, deep)
-    return deep, deep_design, build_batch(deep_design, cache, log=log)
+    return deep, deep_design, build_batch(deep_design, cache, log=log, quick=True)  # runs 2 x SIZING_FRAMES
 
 
 def _sizing_runs(
