@@ -192,6 +192,19 @@ module sliding_window #(
     wire issue_end_row = issue && end_row;
     wire issue_end_img = issue && end_img;
 
+    // the slot address of the next beat's row changes after a window row's last beat (last_kc),
+    // to the window's next row, the top of the next window, of the next output row or of the
+    // next image: its next value from registers only, and its enable one LUT of registers (in
+    // the nested conditions below, the issue reached the enables of the digits CNN's first
+    // window through five LUTs on iCE40, the UP5K's critical path)
+    logic [AW-1:0] row_addr_d;
+    wire row_addr_we = issue && last_kc;
+    always_comb begin
+        row_addr_d = last_ky ? top_addr_reg : add_mod(row_addr_reg, AW'(ROW_BEATS % DEPTH));
+        if (end_row) row_addr_d = orow_top_next;  // end_row and end_img imply last_kc and last_ky
+        if (end_img) row_addr_d = image_top_next;
+    end
+
     // the flags after an issue
     logic last_kc_n, last_ky_n, last_ox_n, last_oy_n;
     always_comb begin
@@ -380,7 +393,6 @@ module sliding_window #(
                 kc_reg       <= '0;
                 ky_reg       <= ky_reg + 1'b1;
                 iy_reg       <= iy_reg + 1'b1;
-                row_addr_reg <= add_mod(row_addr_reg, AW'(ROW_BEATS % DEPTH));
                 col_reg      <= col_base_reg;
                 if (last_ky) begin
                     ky_reg       <= '0;
@@ -388,7 +400,6 @@ module sliding_window #(
                     col_base_reg <= col_base_reg + PW'(STRIDE_W * CF);
                     col_reg      <= col_base_reg + PW'(STRIDE_W * CF);
                     iy_reg       <= iy_top_reg;
-                    row_addr_reg <= top_addr_reg;
                 end
             end
         end
@@ -405,7 +416,6 @@ module sliding_window #(
             next_bot_reg <= next_bot_reg + PW'(STRIDE_H);
             iy_reg       <= next_top_reg;
             top_addr_reg <= orow_top_next;
-            row_addr_reg <= orow_top_next;
             freed_reg    <= freed_new;
         end
         if (issue_end_img) begin
@@ -416,9 +426,9 @@ module sliding_window #(
             iy_reg        <= PW'(-PAD_H);
             frame_top_reg <= frame_top_next;
             top_addr_reg  <= image_top_next;
-            row_addr_reg  <= image_top_next;
             freed_reg     <= '0;
         end
+        if (row_addr_we) row_addr_reg <= row_addr_d;
 
         if (rst) begin
             wr_addr_reg    <= '0;
