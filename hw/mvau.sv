@@ -259,6 +259,11 @@ module mvau #(
         // after the read itself (a 5.8 ns unregistered DP16KD read, then a route across the
         // chip, in the 8-bit digits CNN's first dense layer).
         // (with D_SEL > 0 registered as many times more, as the weights' selection is)
+        // no_rw_check: a read that meets the write of its word happens in the first fold only,
+        // whose reads the bypass drops; without it Yosys put collision logic between the DP16KD
+        // and its output register, which then stayed in the fabric (CNV-w1a1's last
+        // convolution: a 5.6 ns read and a route across the chip, its critical path)
+        (* no_rw_check *)
         logic [XWORD_W-1:0] xbuf [SF];
         logic [XWORD_W-1:0] rd, q;
         logic               bypass1, bypass2;  // first_fold, beside rd and q
