@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-# make test runs two xdist workers on two cores: PyTorch's default of one OpenMP thread per core made
-# four threads, whose spin-waits slowed every training test several-fold while the other worker
-# was busy too (one thread trains the digits CNN as fast as two on this machine: 13.5 against
-# 15.4 s for three epochs). Set before any test module imports torch; child processes inherit it.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 DATA = Path(__file__).resolve().parent / "data"
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
