@@ -187,10 +187,7 @@ def build_batch(design: Design, cache: Path, log=print, *, quick: bool = False) 
     )  # fmt: skip
     log(f"[sim] verilating {design.probe_top} ({len(design.layers)} layers) into {obj}")
     start = time.perf_counter()
-    # the runtime is the same for every design: kept in the user's cache, not in the build folder
-    runtime = build_cache.runtime_dir(
-        build_cache.user_cache(), verilator=str(tool.path), version=tool.version, cxx=cflags, batch=True
-    )
+    runtime = build_cache.runtime_dir(cache, verilator=str(tool.path), version=tool.version, cxx=cflags, batch=True)
     build_cache.reuse_runtime(runtime, obj, _RUNTIME_OBJECTS)
     log_path = obj / "build.log"
     with open(log_path, "w") as fh:

@@ -7,9 +7,10 @@ harness of a stitched accelerator (:func:`qnnflow.sim.accel.build_batch`, one fo
 
 Verilator's runtime (``verilated*.o``) takes most of a small build's compile time and is the same
 for every design built with one toolchain and one set of compiler flags. It is compiled once per
-``<cache>/_runtime/<key>/`` and copied into each new build folder with an mtime ahead of the
-Makefiles the verilator run writes again, so that make takes the objects as up to date. The batch
-harness keeps it in the user's cache (:func:`user_cache`), as its builds live in each build folder.
+``_runtime/<key>/`` and copied into each new build folder with an mtime ahead of the
+Makefiles the verilator run writes again, so that make takes the objects as up to date. The
+folder is in the user's cache (:func:`user_cache`), so the stitched simulations, whose builds live
+in each build folder, compile it once and not once per folder.
 """
 
 from __future__ import annotations
@@ -45,9 +46,16 @@ def locked(folder: Path) -> Iterator[None]:
 
 
 def runtime_dir(cache: Path, **key: object) -> Path:
-    """The runtime folder under ``cache`` for one toolchain and flag set (``key``: tool path,
-    version, compiler flags, tracing...) and the C++ compiler found now (:func:`compiler_id`)."""
-    return Path(cache) / "_runtime" / digest({**key, "c++": compiler_id()})[:16]
+    """The runtime folder for one toolchain and flag set (``key``: tool path, version, compiler
+    flags, tracing...) and the C++ compiler found now (:func:`compiler_id`): in the user's cache
+    (:func:`user_cache`), or under ``cache`` (the build's own) when that cannot be written."""
+    root = user_cache()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        writable = os.access(root, os.W_OK)
+    except OSError:
+        writable = False
+    return (root if writable else Path(cache)) / "_runtime" / digest({**key, "c++": compiler_id()})[:16]
 
 
 def user_cache() -> Path:

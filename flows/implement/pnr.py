@@ -202,14 +202,14 @@ ICE40_ROM_IN_EBR_WORDS = 128
 def synth_lines(family: str, synth_cmd: str, options: str, top: str) -> list[str]:
     """Yosys' synthesis lines: the synth command, on iCE40 split before memory mapping to put deep
     ROMs into EBRs (:data:`ICE40_ROM_IN_EBR_WORDS`)."""
+
+    def synth(*args: str) -> str:
+        return " ".join(filter(None, (synth_cmd, options, f"-top {top}", *args)))
+
     if family != "ice40":
-        return [" ".join(filter(None, (synth_cmd, options, f"-top {top} -json synth.json")))]
+        return [synth("-json synth.json")]
     roms = f"t:$mem_v2 r:WR_PORTS=0 %i r:SIZE>={ICE40_ROM_IN_EBR_WORDS} %i"
-    return [
-        " ".join(filter(None, (synth_cmd, options, f"-top {top} -run :map_ram"))),
-        f'setattr -set rom_style "block" {roms}',
-        " ".join(filter(None, (synth_cmd, options, f"-top {top} -json synth.json -run map_ram:"))),
-    ]
+    return [synth("-run :map_ram"), f'setattr -set rom_style "block" {roms}', synth("-json synth.json -run map_ram:")]
 
 
 def _synthesize(

@@ -113,47 +113,6 @@ def test_xilinx_estimate_counts_the_standin(standin) -> None:
     assert est["available"]["LUT6"] == 53200
 
 
-def regenerate() -> None:
-    """Implement the stand-in on both boards again and rewrite the baseline's cell counts with the
-    tool versions used; the Fmax floors and the tolerance are kept (the measured Fmax is printed)."""
-    import tempfile
-
-    doc = {"note": BASELINE["note"], "tools": {}, "tolerance": BASELINE["tolerance"]}
-    with tempfile.TemporaryDirectory() as tmp:
-        build = Path(tmp) / "standin"
-        design = AcceleratorDesign("accelerator", tuple(standin_sources(build / "standin_rtl", FMT)), (), FMT)
-        for board, mhz, _ in BOARDS:
-            result = implement(build, board, mhz, design=design, progress=print)
-            cells = {k: result.utilization[k]["used"] for k in BASELINE[board] if k.isupper()}
-            doc[board] = {**cells, "min_fmax_mhz": BASELINE[board]["min_fmax_mhz"]}
-            doc["tools"].update(result.tools)
-            print(f"{board}: {cells}, Fmax {min(v['achieved'] for v in result.fmax.values()):.1f} MHz", flush=True)
-    lines = [f' "{k}": {json.dumps(v)}' for k, v in doc.items()]
-    BASELINE_PATH.write_text("{\n" + ",\n".join(lines) + "\n}\n")
-    print(f"-> {BASELINE_PATH}")
-
-
-if __name__ == "__main__":
-    regenerate()
-
-
-def test_a_wasm_stack_exhaustion_is_explained(tmp_path) -> None:
-    """A yowasp tool that dies with 'call stack exhausted' (Yosys's ABC9 on the 8-bit digits CNN did)
-    gets a message naming the WebAssembly limit and the way around it, not only its last lines."""
-    from qnnflow.flows.implement.tools import run_tool
-
-    fake = tmp_path / "fake-yosys"
-    fake.write_text("#!/bin/sh\necho 'Caused by:'\necho '    wasm trap: call stack exhausted'\nexit 1\n")
-    fake.chmod(0o755)
-    tool = toolchain.Tool("yosys", fake, "0.0", "test")
-    with pytest.raises(FlowError, match=r"ran out of call stack .* --system-tools .*call stack exhausted"):
-        run_tool(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")
-    # any other failure keeps the plain message
-    fake.write_text("#!/bin/sh\necho 'ERROR: syntax error'\nexit 1\n")
-    with pytest.raises(FlowError, match=r"^Yosys synthesis failed \(exit 1\): ERROR: syntax error \(log: "):
-        run_tool(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")
-
-
 ROM_SV = """module rom #(parameter int D = 288) (input logic clk, input logic [8:0] a, output logic [1:0] q,
                                     input logic we, input logic [7:0] wa, input logic [7:0] wd,
                                     output logic [7:0] rq);
@@ -194,3 +153,44 @@ def test_ice40_puts_deep_roms_into_ebrs(tmp_path, depth: int) -> None:
     assert split == (2 if depth >= ICE40_ROM_IN_EBR_WORDS else 1)
     # the other families' script is the plain command
     assert synth_lines("ecp5", "synth_ecp5", "-abc9", "t") == ["synth_ecp5 -abc9 -top t -json synth.json"]
+
+
+def regenerate() -> None:
+    """Implement the stand-in on both boards again and rewrite the baseline's cell counts with the
+    tool versions used; the Fmax floors and the tolerance are kept (the measured Fmax is printed)."""
+    import tempfile
+
+    doc = {"note": BASELINE["note"], "tools": {}, "tolerance": BASELINE["tolerance"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        build = Path(tmp) / "standin"
+        design = AcceleratorDesign("accelerator", tuple(standin_sources(build / "standin_rtl", FMT)), (), FMT)
+        for board, mhz, _ in BOARDS:
+            result = implement(build, board, mhz, design=design, progress=print)
+            cells = {k: result.utilization[k]["used"] for k in BASELINE[board] if k.isupper()}
+            doc[board] = {**cells, "min_fmax_mhz": BASELINE[board]["min_fmax_mhz"]}
+            doc["tools"].update(result.tools)
+            print(f"{board}: {cells}, Fmax {min(v['achieved'] for v in result.fmax.values()):.1f} MHz", flush=True)
+    lines = [f' "{k}": {json.dumps(v)}' for k, v in doc.items()]
+    BASELINE_PATH.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    print(f"-> {BASELINE_PATH}")
+
+
+if __name__ == "__main__":
+    regenerate()
+
+
+def test_a_wasm_stack_exhaustion_is_explained(tmp_path) -> None:
+    """A yowasp tool that dies with 'call stack exhausted' (Yosys's ABC9 on the 8-bit digits CNN did)
+    gets a message naming the WebAssembly limit and the way around it, not only its last lines."""
+    from qnnflow.flows.implement.tools import run_tool
+
+    fake = tmp_path / "fake-yosys"
+    fake.write_text("#!/bin/sh\necho 'Caused by:'\necho '    wasm trap: call stack exhausted'\nexit 1\n")
+    fake.chmod(0o755)
+    tool = toolchain.Tool("yosys", fake, "0.0", "test")
+    with pytest.raises(FlowError, match=r"ran out of call stack .* --system-tools .*call stack exhausted"):
+        run_tool(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")
+    # any other failure keeps the plain message
+    fake.write_text("#!/bin/sh\necho 'ERROR: syntax error'\nexit 1\n")
+    with pytest.raises(FlowError, match=r"^Yosys synthesis failed \(exit 1\): ERROR: syntax error \(log: "):
+        run_tool(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")

@@ -9,7 +9,7 @@ import pytest
 from qnnflow.flows.codegen import generate
 from qnnflow.flows.compile.fuzz import random_case
 from qnnflow.flows.compile.fuzz_check import run_case
-from qnnflow.sim import accel
+from qnnflow.sim import accel, build_cache
 from qnnflow.sim.stitch import load_model
 
 pytestmark = pytest.mark.rtl
@@ -46,3 +46,15 @@ def test_the_runtime_is_compiled_once_for_every_build_folder(tmp_path, monkeypat
     assert "-Os" in logs[1] and " -O0 " not in logs[1] and " -O0 " in logs[2]
     for got in outputs:
         np.testing.assert_array_equal(got, want.reshape(got.shape))
+
+
+def test_an_unwritable_user_cache_falls_back_to_the_build_folder(tmp_path, monkeypatch):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("QNNFLOW_CACHE", str(blocked))
+    runtime = build_cache.runtime_dir(tmp_path / "build_cache", verilator="v", version="1")
+    assert runtime.parent == tmp_path / "build_cache" / "_runtime"
+    monkeypatch.setenv("QNNFLOW_CACHE", str(tmp_path / "user"))
+    assert build_cache.runtime_dir(tmp_path / "build_cache", verilator="v", version="1").parent == (
+        tmp_path / "user" / "_runtime"
+    )
