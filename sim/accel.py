@@ -167,7 +167,7 @@ def build_batch(design: Design, cache: Path, log=print, *, quick: bool = False) 
     ``quick``: compile the model's C++ unoptimized (:data:`QUICK_MAKE`), for a run of a few frames."""
     tool = toolchain.require("verilator")["verilator"]
     make = (f"-j{BUILD_JOBS}", *(QUICK_MAKE if quick else ()))
-    key = _digest(design, [*BATCH_FLAGS, *make])
+    key = _digest(design, [*BATCH_FLAGS, *make])  # (the precompiled header changes no object's code)
     cache = Path(cache).resolve()  # verilator runs in the build folder: every path absolute
     obj = cache / key
     exe = obj / "accel_sim"
@@ -178,16 +178,19 @@ def build_batch(design: Design, cache: Path, log=print, *, quick: bool = False) 
     obj.mkdir(parents=True)
     env = toolchain.tool_env(tool)
     cflags = env.get("CXXFLAGS", "")
+    runtime = build_cache.runtime_dir(cache, verilator=str(tool.path), version=tool.version, cxx=cflags, batch=True)
+    root = env.get("VERILATOR_ROOT")  # a system Verilator without it: no precompiled header
+    pch = build_cache.precompiled_header(runtime, cflags, Path(root) / "include", ("verilated.h",)) if root else None
     rtl = design.path.resolve()
     cmd = tool.argv(
         "--cc", "--exe", "--build", "-j", str(BUILD_JOBS), *BATCH_FLAGS,
         "--top-module", design.probe_top, "--Mdir", str(obj), "-o", "accel_sim",
-        "-CFLAGS", cflags, *(a for m in make for a in ("-MAKEFLAGS", m)),
+        "-CFLAGS", cflags + (f" -include {pch}" if pch else ""),
+        *(a for m in (*make, *((build_cache.PCH_MAKE,) if pch else ())) for a in ("-MAKEFLAGS", m)),
         *[str(rtl / f) for f in design.files], str(rtl / "probe.sv"), str(HARNESS),
     )  # fmt: skip
     log(f"[sim] verilating {design.probe_top} ({len(design.layers)} layers) into {obj}")
     start = time.perf_counter()
-    runtime = build_cache.runtime_dir(cache, verilator=str(tool.path), version=tool.version, cxx=cflags, batch=True)
     build_cache.reuse_runtime(runtime, obj, _RUNTIME_OBJECTS)
     log_path = obj / "build.log"
     with open(log_path, "w") as fh:

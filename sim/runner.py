@@ -120,6 +120,13 @@ def build(
         build_cache.reuse_runtime(runtime, bdir, _RUNTIME_OBJECTS)
         try:
             with _tool_environ():
+                root = os.environ.get("VERILATOR_ROOT")
+                if root and not waves:  # a traced model's makefile defines VM_TRACE=1, not the header's
+                    cxx = os.environ.get("CXXFLAGS", "")
+                    pch = build_cache.precompiled_header(runtime, cxx, Path(root) / "include", _PCH_HEADERS)
+                    if pch is not None:  # one file for the model: see build_cache.PCH_MAKE
+                        os.environ["CXXFLAGS"] = f"{cxx} -include {pch}"
+                        os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {build_cache.PCH_MAKE}".strip()
                 runner.build(
                     sources=files,
                     hdl_toplevel=module,
@@ -139,6 +146,10 @@ def build(
 
 # the runtime objects of a cocotb build (kept per cache folder, toolchain and trace setting)
 _RUNTIME_OBJECTS = ("verilated.o", "verilated_vpi.o", "verilated_threads.o", "verilated_dpi.o", "verilated_fst_c.o")
+
+
+# what cocotb's main for Verilator includes besides the model
+_PCH_HEADERS = ("verilated.h", "verilated_dpi.h", "verilated_vpi.h")
 
 
 def _runtime_dir(cache_dir: Path, waves: bool) -> Path:

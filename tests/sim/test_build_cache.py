@@ -1,8 +1,13 @@
 """Verilator builds of the stitched simulation: Verilator's runtime library is compiled once per
 user, not once per build folder, and a quick build (FIFO sizing's few frames) compiles the model
-unoptimized; both executables give the same outputs as the dataflow graph."""
+unoptimized; both executables give the same outputs as the dataflow graph. Every C++ file of a
+build, the stitched simulation's and a cocotb bench's, reads Verilator's headers precompiled."""
 
 from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +27,23 @@ def _compiled(log: str) -> set[str]:
     return {src for src in RUNTIME_SOURCES if f"/{src}" in log}
 
 
+def _headers_read(build: Path, log: str) -> dict[str, str]:
+    """Source file -> the precompiled header GCC read for it (or "none"), for each compile line of
+    a build's make log, found by compiling it again with -H (the "!" line names the file used)."""
+    used = {}
+    for line in log.splitlines():
+        argv = shlex.split(line)
+        if not argv or argv[0] != "c++" or "-c" not in argv or "-x" in argv:
+            continue
+        if "-o" in argv:
+            del argv[argv.index("-o") : argv.index("-o") + 2]
+        argv = [a for a in argv if a != "-MMD"] + ["-H", "-fsyntax-only"]
+        err = subprocess.run(argv, cwd=build, capture_output=True, text=True, check=True).stderr
+        pch = [ln.split()[1] for ln in err.splitlines() if ln.startswith("! ")]
+        used[Path(argv[argv.index("-c") + 1]).name] = Path(pch[0]).name if pch else "none"
+    return used
+
+
 def test_the_runtime_is_compiled_once_for_every_build_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("QNNFLOW_CACHE", str(tmp_path / "user_cache"))
     case = random_case(79)  # a small graph: one fully connected layer, XNOR, logits
@@ -32,20 +54,38 @@ def test_the_runtime_is_compiled_once_for_every_build_folder(tmp_path, monkeypat
     hw_in, want, _ = io.run(case.inputs)  # the dataflow graph's hardware streams
     words = accel.pack_stream(hw_in, design.input)
 
-    outputs, logs = [], []
+    outputs, logs, folders = [], [], []
     # two build folders (two builds of one design), then a quick build in a third
     for folder, quick in (("one", False), ("two", False), ("three", True)):
         exe = accel.build_batch(design, tmp_path / folder / "verilator", log=lambda _m: None, quick=quick)
         assert exe.built
         logs.append((exe.path.parent / "build.log").read_text())
+        folders.append(exe.path.parent)
         run = accel.run_batch(exe.path, design, words, len(hw_in), tmp_path / folder / "run")
         outputs.append(run.outputs)
     assert _compiled(logs[0]) == set(RUNTIME_SOURCES)
     assert _compiled(logs[1]) == set() and _compiled(logs[2]) == set()
     # the model's own C++: optimized (Verilator's default -Os) unless quick
     assert "-Os" in logs[1] and " -O0 " not in logs[1] and " -O0 " in logs[2]
+    # Verilator's headers precompiled at the level each file is compiled at (the main at -Os)
+    model = f"V{design.probe_top}__ALL.cpp"
+    main = "accel_main.cpp"
+    assert _headers_read(folders[1], logs[1]) == {model: "Os.gch", main: "Os.gch"}
+    assert _headers_read(folders[2], logs[2]) == {model: "O0.gch", main: "O0.gch"}
     for got in outputs:
         np.testing.assert_array_equal(got, want.reshape(got.shape))
+
+
+def test_a_bench_build_reads_the_precompiled_headers(tmp_path, monkeypatch):
+    from qnnflow.sim import runner
+
+    monkeypatch.setenv("QNNFLOW_CACHE", str(tmp_path / "user_cache"))
+    build = runner.build("skid_buffer", {"DATA_W": 13}, cache_dir=tmp_path / "cache")
+    used = _headers_read(build, (build / "build.log").read_text())
+    # the model unoptimized, cocotb's main for Verilator at Verilator's OPT_FAST (-Os); the runtime
+    # (compiled here: a new user cache) as well
+    assert used["Vtop__ALL.cpp"] == "O0.gch" and used["verilator.cpp"] == "Os.gch"
+    assert "none" not in used.values()
 
 
 def test_an_unwritable_user_cache_falls_back_to_the_build_folder(tmp_path, monkeypatch):
