@@ -25,7 +25,26 @@ starts and ends), :mod:`.netlist` (the writer and the two modules it writes), :m
 (the stage itself).
 """
 
-from qnnflow.flows.codegen.design import Design, load_design
-from qnnflow.flows.codegen.generate import generate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qnnflow.flows.codegen.design import Design, load_design
+    from qnnflow.flows.codegen.generate import generate
 
 __all__ = ["Design", "generate", "load_design"]
+
+# Loaded on first use: :mod:`.memfiles` alone (imported by the cocotb benches inside every simulator
+# process) must not pull in onnx and qonnx through the design's graph code (0.8 s per simulation).
+_LAZY = {"Design": "design", "load_design": "design", "generate": "generate"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    # importing the submodule .generate bound its name here to the module: the function replaces it
+    globals()[name] = value
+    return value
