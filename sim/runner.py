@@ -63,14 +63,15 @@ def build_dir_for(module: str, params: Mapping[str, object], *, waves: bool, cac
 
 
 @contextlib.contextmanager
-def _tool_environ() -> Iterator[None]:
-    """os.environ with Verilator's PATH / VERILATOR_ROOT / CXXFLAGS, for cocotb's runner, restored after."""
+def _tool_environ(level: str = "-O0") -> Iterator[None]:
+    """os.environ with Verilator's PATH / VERILATOR_ROOT / CXXFLAGS, for cocotb's runner, restored
+    after. ``level``: the C++ optimization of the model (see :func:`build`)."""
     env = toolchain.tool_env(toolchain.require("verilator")["verilator"])
     # cocotb's Verilator main loop keeps time in sc_time_stamp(); a model built with
     # VL_TIME_CONTEXT reads the context's time instead, which then never advances (the
     # simulation hangs at 0 ns). The model and its runtime are compiled here, so leave it out.
     env["CXXFLAGS"] = " ".join(f for f in env.get("CXXFLAGS", "").split() if f != "-DVL_TIME_CONTEXT")
-    env["CXXFLAGS"] += " -O0"  # builds dominate bench time; the simulations are bound by Python
+    env["CXXFLAGS"] += f" {level}"
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -95,19 +96,25 @@ def build(
     cache_dir: Path | None = None,
     waves: bool = False,
     extra_sources: Sequence[Path] = (),
+    optimize: bool = False,
 ) -> Path:
     """Verilate ``module`` with ``params`` unless an up-to-date build exists; return its folder.
+
+    The model's C++ is compiled unoptimized (a module bench's build takes longer than its
+    simulation, which Python paces) unless ``optimize`` (-Os: a whole accelerator, whose simulated
+    cycles cost more than the build).
 
     Raises FlowError (with the build log) when Verilator rejects the module, for instance when a
     configuration check fires.
     """
-    from cocotb_tools.runner import get_runner
-
     cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()).resolve()
     bdir = build_dir_for(module, params, waves=waves, cache_dir=cache_dir)
     files, src_digest = _sources_digest(module, extra_sources)
     flags = list(BUILD_FLAGS) + (_trace_flags() if waves else [])
-    stamp = build_cache.digest({"sources": src_digest, "params": dict(params), "flags": flags})
+    level = "-Os" if optimize else "-O0"
+    stamp = build_cache.digest(
+        {"sources": src_digest, "params": dict(params), "flags": flags, "c++": level, "vpi": _public_config(module)}
+    )
     stamp_file = bdir / "build.stamp"
     with build_cache.locked(bdir):
         if stamp_file.is_file() and stamp_file.read_text() == stamp and (bdir / module).is_file():
@@ -115,11 +122,11 @@ def build(
         stamp_file.unlink(missing_ok=True)
         (bdir / "params.json").write_text(json.dumps(dict(params), indent=1, sort_keys=True))
         log = bdir / "build.log"
-        runner = get_runner("verilator")
-        runtime = _runtime_dir(cache_dir, waves)
+        runner = _verilator_runner(module)
+        runtime = _runtime_dir(cache_dir, waves, level)
         build_cache.reuse_runtime(runtime, bdir, _RUNTIME_OBJECTS)
         try:
-            with _tool_environ():
+            with _tool_environ(level):
                 root = os.environ.get("VERILATOR_ROOT")
                 if root and not waves:  # a traced model's makefile defines VM_TRACE=1, not the header's
                     cxx = os.environ.get("CXXFLAGS", "")
@@ -144,6 +151,34 @@ def build(
     return bdir
 
 
+def _public_config(module: str) -> str:
+    """A Verilator configuration line: VPI read and write access to the signals of the top module
+    ``module``, where cocotb's runner gives it to every signal (``--public-flat-rw``). The benches
+    drive and read the top's ports only, and a model whose every signal may change through VPI
+    evaluates all its combinational logic after each write: the digits CNN's MACs on every clock
+    edge, 16 times the simulation time."""
+    return f'public_flat_rw -module "{module}" -var "*"'
+
+
+def _verilator_runner(module: str):
+    """cocotb's Verilator runner, building with :func:`_public_config` (a ``.vlt`` file in the build
+    folder) in place of ``--public-flat-rw``."""
+    from cocotb_tools.runner import Verilator
+
+    class TopPublicVerilator(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            verilate = cmds[0]
+            if "--public-flat-rw" not in verilate:  # the pinned cocotb's runner has it
+                raise AssertionError(f"cocotb's Verilator build no longer passes --public-flat-rw: {verilate}")
+            vlt = Path(self.build_dir) / "public.vlt"
+            vlt.write_text(f"`verilator_config\n{_public_config(module)}\n")
+            verilate[verilate.index("--public-flat-rw")] = str(vlt)
+            return cmds
+
+    return TopPublicVerilator()
+
+
 # the runtime objects of a cocotb build (kept per cache folder, toolchain and trace setting)
 _RUNTIME_OBJECTS = ("verilated.o", "verilated_vpi.o", "verilated_threads.o", "verilated_dpi.o", "verilated_fst_c.o")
 
@@ -152,9 +187,9 @@ _RUNTIME_OBJECTS = ("verilated.o", "verilated_vpi.o", "verilated_threads.o", "ve
 _PCH_HEADERS = ("verilated.h", "verilated_dpi.h", "verilated_vpi.h")
 
 
-def _runtime_dir(cache_dir: Path, waves: bool) -> Path:
+def _runtime_dir(cache_dir: Path, waves: bool, level: str) -> Path:
     tool = toolchain.find("verilator")
-    with _tool_environ():
+    with _tool_environ(level):
         cxx = os.environ.get("CXXFLAGS", "")
     return build_cache.runtime_dir(cache_dir, verilator=str(tool.path), version=tool.version, cxx=cxx, waves=waves)
 
@@ -210,6 +245,7 @@ def run_bench(
     bench: str | None = None,
     check: bool = True,
     extra_sources: Sequence[Path] = (),
+    optimize: bool = False,
 ) -> BenchRun:
     """Build (if needed) and simulate the bench of ``module`` with HDL ``params``.
 
@@ -219,7 +255,7 @@ def run_bench(
     ``check``, a failing bench raises AssertionError naming the seed, the log and how to get
     waves.
     """
-    bdir = build(module, params, cache_dir=cache_dir, waves=waves, extra_sources=extra_sources)
+    bdir = build(module, params, cache_dir=cache_dir, waves=waves, extra_sources=extra_sources, optimize=optimize)
     run_dir = bdir / "run"
     log = run_dir / "sim.log"
     results = run_dir / "results.xml"

@@ -1,7 +1,8 @@
 """Verilator builds of the stitched simulation: Verilator's runtime library is compiled once per
 user, not once per build folder, and a quick build (FIFO sizing's few frames) compiles the model
 unoptimized; both executables give the same outputs as the dataflow graph. Every C++ file of a
-build, the stitched simulation's and a cocotb bench's, reads Verilator's headers precompiled."""
+build, the stitched simulation's and a cocotb bench's, reads Verilator's headers precompiled, and a
+cocotb build gives VPI access to its top module's signals only."""
 
 from __future__ import annotations
 
@@ -76,16 +77,20 @@ def test_the_runtime_is_compiled_once_for_every_build_folder(tmp_path, monkeypat
         np.testing.assert_array_equal(got, want.reshape(got.shape))
 
 
-def test_a_bench_build_reads_the_precompiled_headers(tmp_path, monkeypatch):
+def test_a_bench_build_reads_the_precompiled_headers(tmp_path):
     from qnnflow.sim import runner
 
-    monkeypatch.setenv("QNNFLOW_CACHE", str(tmp_path / "user_cache"))
     build = runner.build("skid_buffer", {"DATA_W": 13}, cache_dir=tmp_path / "cache")
     used = _headers_read(build, (build / "build.log").read_text())
-    # the model unoptimized, cocotb's main for Verilator at Verilator's OPT_FAST (-Os); the runtime
-    # (compiled here: a new user cache) as well
+    # the model unoptimized, cocotb's main for Verilator at Verilator's OPT_FAST (-Os), and the
+    # runtime where this build compiled it
     assert used["Vtop__ALL.cpp"] == "O0.gch" and used["verilator.cpp"] == "Os.gch"
     assert "none" not in used.values()
+    # VPI access to the top module's signals only (a model whose every signal is writable evaluates
+    # all its logic after each write), from the config file in place of cocotb's --public-flat-rw
+    verilated = (build / "Vtop__verFiles.dat").read_text().splitlines()[1]
+    assert "--public-flat-rw" not in verilated and f"{build}/public.vlt" in verilated
+    assert 'public_flat_rw -module "skid_buffer" -var "*"' in (build / "public.vlt").read_text()
 
 
 def test_an_unwritable_user_cache_falls_back_to_the_build_folder(tmp_path, monkeypatch):
