@@ -71,12 +71,14 @@ class Case:
 ZOO = [
     Case("digits-cnn-w3a3", LABELS, 14),  # conv 2: 288 * 7 * 4 = 8,064 < 2^13
     Case("digits-cnn-w4a4", LOGITS, 17),  # conv 2: 288 * 15 * 8 = 34,560 < 2^16
-    Case("digits-cnn-w8a3", LABELS, 19),  # conv 2: 288 * 7 * 128 = 258,048 < 2^18
+    # make test-all: 8-bit weights are w8a8's, 3-bit activations w3a3's
+    Case("digits-cnn-w8a3", LABELS, 19, slow=True),  # conv 2: 288 * 7 * 128 = 258,048 < 2^18
     Case("digits-cnn-w8a8", LOGITS, 25),  # conv 2: 288 * 255 * 128 = 9,400,320 < 2^24
     Case("digits-cnn-w8a8", LABELS, 25, slow=True),  # the same accumulators as the logits case
     Case("digits-cnn-wta2", LABELS, 11),  # conv 2: 288 * 3 * 1 = 864 < 2^10
     Case("tfc-w3a3", LABELS, 21, slow=True),  # FC 1, 8-bit input: 784 * 255 * 4 = 799,680 < 2^20 (make test-all)
-    Case("tfc-w4a2", LABELS, 22),  # FC 1: 784 * 255 * 8 = 1,599,360 < 2^21
+    # make test-all: TFC's 8-bit input layer is tfc-w8a8's, 4-bit weights digits-cnn-w4a4's
+    Case("tfc-w4a2", LABELS, 22, slow=True),  # FC 1: 784 * 255 * 8 = 1,599,360 < 2^21
     Case("tfc-w8a8", LOGITS, 26, target_cycles=4000),  # FC 1: 784 * 255 * 128 = 25,589,760 < 2^25; SIMD > 8
     Case("tfc-wta2", LOGITS, 19),  # FC 1: 784 * 255 * 1 = 199,920 < 2^18
 ]
