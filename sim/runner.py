@@ -156,7 +156,7 @@ def _public_config(module: str) -> str:
     ``module``, where cocotb's runner gives it to every signal (``--public-flat-rw``). The benches
     drive and read the top's ports only, and a model whose every signal may change through VPI
     evaluates all its combinational logic after each write: the digits CNN's MACs on every clock
-    edge, 16 times the simulation time."""
+    edge (its board top simulated 69 s against 12.6 s with this line, both unoptimized)."""
     return f'public_flat_rw -module "{module}" -var "*"'
 
 
