@@ -101,20 +101,25 @@ def precompiled_header(runtime: Path, cxxflags: str, include: Path, headers: Seq
 
     Returns the header to pass as ``-include`` (GCC then reads the precompiled form of the matching
     level from the ``.gch`` folder beside it), or None when GCC cannot precompile it (the build then
-    parses the headers itself). Parsing ``verilated.h`` is about 2 of the 2.5 CPU seconds a small
-    model's C++ takes, and each build compiles two files (the model and its main)."""
+    parses the headers itself; the failure is kept, so later builds do not try again). Parsing
+    ``verilated.h`` is about 2 of the 2.5 CPU seconds a small model's C++ takes, and each build
+    compiles two files (the model and its main)."""
     folder = runtime / "pch"
     header = folder / "qnnflow_verilated.h"
     gch = folder / f"{header.name}.gch"
     text = "".join(f'#include "{h}"\n' for h in headers)
     flags = [*cxxflags.split(), f"-I{include}", f"-I{include / 'vltstd'}", *PCH_DEFINES]
-    done = folder / "done"
-    if done.is_file() and done.read_text() == digest([text, flags]):
-        return header
+    key, done = digest([text, flags]), folder / "done"
+
+    def kept() -> Path | None | bool:  # the header, None after a failure, False when not made yet
+        state = done.read_text() if done.is_file() else ""
+        return header if state == key else None if state == f"failed {key}" else False
+
+    if (made := kept()) is not False:
+        return made
     with locked(folder):
-        if done.is_file() and done.read_text() == digest([text, flags]):
-            return header
-        done.unlink(missing_ok=True)
+        if (made := kept()) is not False:
+            return made
         header.write_text(text)
         gch.mkdir(exist_ok=True)
         for level in PCH_LEVELS:
@@ -122,9 +127,10 @@ def precompiled_header(runtime: Path, cxxflags: str, include: Path, headers: Seq
             cmd = ["c++", *flags, level, "-x", "c++-header", str(header), "-o", str(tmp)]
             if subprocess.run(cmd, capture_output=True, check=False, timeout=600).returncode != 0:
                 tmp.unlink(missing_ok=True)
+                done.write_text(f"failed {key}")
                 return None
             os.replace(tmp, gch / f"{level[1:]}.gch")
-        done.write_text(digest([text, flags]))
+        done.write_text(key)
     return header
 
 

@@ -93,6 +93,24 @@ def test_a_bench_build_reads_the_precompiled_headers(tmp_path):
     assert 'public_flat_rw -module "skid_buffer" -var "*"' in (build / "public.vlt").read_text()
 
 
+def test_a_header_that_cannot_be_precompiled_is_tried_once(tmp_path, monkeypatch):
+    calls = []
+    real_run = subprocess.run
+
+    def counting_run(cmd, *args, **kwargs):
+        calls.append(cmd)
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(build_cache.subprocess, "run", counting_run)
+    for _ in range(2):  # a missing header: GCC fails, the build parses the headers itself
+        assert build_cache.precompiled_header(tmp_path, "--std=c++20", tmp_path, ("no_such.h",)) is None
+    assert len(calls) == 1
+    # another header set is tried afresh
+    (tmp_path / "ok.h").write_text("int answer();\n")
+    assert build_cache.precompiled_header(tmp_path, "--std=c++20", tmp_path, ("ok.h",)) is not None
+    assert len(calls) == 1 + len(build_cache.PCH_LEVELS)
+
+
 def test_an_unwritable_user_cache_falls_back_to_the_build_folder(tmp_path, monkeypatch):
     blocked = tmp_path / "a_file"
     blocked.write_text("not a folder")
