@@ -143,7 +143,7 @@ def stage_bitstream(cfg: BuildConfig, out: Path) -> str:
     from qnnflow.flows.implement import bitstream_stage
     from qnnflow.flows.implement.report import summary
 
-    report = bitstream_stage(out, cfg.board, cfg.clock_mhz, baud=cfg.uart_baud, reuse=True)
+    report = bitstream_stage(out, cfg.board, cfg.clock_mhz, xilinx=cfg.xilinx_estimate, baud=cfg.uart_baud, reuse=True)
     lines = summary(report).splitlines()
     lines[0] = lines[0].removeprefix("bitstream: ")  # printed after "bitstream:" already
     return "\n      ".join(line for line in lines if line)

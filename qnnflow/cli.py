@@ -98,6 +98,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         "target_fps": args.target_fps,
         "sim_mode": SimMode(args.sim_mode) if args.sim_mode else None,
         "uart_baud": args.baud,
+        "xilinx_estimate": args.xilinx_estimate,
         "hw_map_grid": args.hw_map,
         "hw_map_stalls": args.hw_map_stalls,
         "calibrate": Calibration(args.calibrate) if args.calibrate else None,

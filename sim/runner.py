@@ -37,6 +37,11 @@ from qnnflow.errors import FlowError
 
 # the environment variable through which a bench finds its JSON settings (runner -> bench only)
 CONFIG_ENV = "QNNFLOW_TB_CONFIG"
+# cocotb rewrites the asserts of every module imported after its hook (pattern "*.py"): numpy, qonnx
+# and qnnflow compiled from source in every simulation (with PYTHONDONTWRITEBYTECODE, ~1.1 s of a
+# 1.2 s bench run; tests/sim/test_build_cache.py). The benches and their stream helpers keep it.
+REWRITE_ENV = "COCOTB_REWRITE_ASSERTION_FILES"
+REWRITE_FILES = "tb_*.py streams.py"
 # X and uninitialised state become seeded random values at run time, so a missing reset shows up
 BUILD_FLAGS = ("--x-assign", "unique", "--x-initial", "unique", "-O2")
 
@@ -318,7 +323,7 @@ def _run_test(
                 build_dir=bdir,
                 test_dir=run_dir,
                 seed=seed,
-                extra_env={CONFIG_ENV: str(cfg_path)},
+                extra_env={CONFIG_ENV: str(cfg_path), REWRITE_ENV: os.environ.get(REWRITE_ENV, REWRITE_FILES)},
                 waves=waves,
                 results_xml=str(results),
                 plusargs=["+verilator+rand+reset+2", f"+verilator+seed+{seed % (1 << 31) + 1}"],

@@ -20,12 +20,14 @@ pytest.importorskip("torch")
 # no decision map: the 128 x 128 default simulates 16,384 more frames, and the build's map stage is
 # the first-hour test's (tests/qnnflow/test_first_hour.py; the map itself: tests/qnnflow/test_hwmap.py)
 MAP = ("--hw-map", "0")
+# the xc7z020 estimate (a minute of Yosys) is tests/flows/test_implement.py's
+FAST = (*MAP, "--no-xilinx")
 
 
 @pytest.mark.synth
 def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_path, capsys):
     out = tmp_path / "digits"
-    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25", *MAP]) == 0
+    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25", *FAST]) == 0
     printed = capsys.readouterr().out
     assert "build complete (train " in printed and printed.count("build complete") == 1
     assert "bitstream: bitstream:" not in printed
@@ -65,11 +67,12 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
     assert 0 < util["LUT4"]["used"] < util["LUT4"]["available"]
     assert report["performance"]["fmax_mhz"] >= 25.0
     assert report["accuracy"]["mismatches"] == 0
+    assert report["xc7z020_estimate"] is None and not (out / "impl" / "xc7z020").exists()  # --no-xilinx
     assert (out / "report.md").is_file()
 
     # an unchanged rerun reuses every stage, the bitstream included
     stamp = bit.stat().st_mtime_ns
-    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25", *MAP]) == 0
+    assert main(["build", "--out", str(out), "--epochs", "3", "--clock-mhz", "25", *FAST]) == 0
     printed = capsys.readouterr().out
     assert "up to date (same RTL, settings and tools); reusing it" in printed
     assert bit.stat().st_mtime_ns == stamp
@@ -83,11 +86,16 @@ def test_build_trains_compiles_simulates_and_implements_the_default_model(tmp_pa
     assert "sim/results.json is stale" in (out / "report.md").read_text()
     np.save(out / "test_inputs.npy", x)
 
-    # a failed implementation leaves no bitstream and a report that says why, not the old "timing met"
+    # a failed implementation leaves no bitstream and a report that says why, not the old "timing met",
+    # nor an xc7z020 estimate of an earlier run
+    stale_xc7 = out / "impl" / "xc7z020" / "estimate.json"
+    stale_xc7.parent.mkdir()
+    stale_xc7.write_text(json.dumps({"used": {"LUT6": 1}, "available": {"LUT6": 53200}, "percent": {"LUT6": 0.0}}))
     assert main(["bitstream", str(out), "--clock-mhz", "300", "--no-xilinx"]) == 3
     assert "timing not met" in capsys.readouterr().err
     assert not bit.exists()
     failed = json.loads((out / "report.json").read_text())
     assert failed["timing_met"] is False and failed["bitstream"] is None
+    assert failed["xc7z020_estimate"] is None and not stale_xc7.exists()
     md = (out / "report.md").read_text()
     assert "Bitstream: not written" in md and "timing NOT met" in md

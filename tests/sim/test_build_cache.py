@@ -121,3 +121,22 @@ def test_an_unwritable_user_cache_falls_back_to_the_build_folder(tmp_path, monke
     assert build_cache.runtime_dir(tmp_path / "build_cache", verilator="v", version="1").parent == (
         tmp_path / "user" / "_runtime"
     )
+
+
+def test_cocotb_rewrites_the_asserts_of_the_benches_only(tmp_path, monkeypatch):
+    """cocotb's default rewrites every module a simulation imports (numpy compiled from source each
+    time): the runner limits it to the benches and their stream helpers, unless the user chose."""
+    from qnnflow.sim import runner
+
+    def loaders() -> dict:
+        run = runner.run_bench("skid_buffer", {"DATA_W": 13}, seed=1, cache_dir=tmp_path,
+                               bench="tests.sim.tb_rewrite_probe")  # fmt: skip
+        return run.report
+
+    rewriter = "AssertionRewritingHook"
+    monkeypatch.delenv(runner.REWRITE_ENV, raising=False)
+    got = loaders()
+    assert got["bench"] == got["streams"] == rewriter
+    assert got["numpy"] != rewriter and got["kernels"] != rewriter
+    monkeypatch.setenv(runner.REWRITE_ENV, "*.py")  # cocotb's own default, chosen by the user
+    assert loaders()["numpy"] == rewriter
