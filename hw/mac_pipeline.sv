@@ -146,6 +146,9 @@ module mac_pipeline #(
     // more than 3 thresholds (activations of 3 bits and more): words that go to block RAM, whose
     // output gets a second register in the fabric; 1 to 3 (1- and 2-bit activations) stay in LUTs
     localparam bit THR_REG2 = NUM_T > 3;
+    // 1 to 3 thresholds in a LUT ROM of more than one fold (one fold's are constants), four lanes
+    // or more: each lane compares with its own copy of the read's second register (g_thr_copies)
+    localparam bit THR_COPIES = !THR_REG2 && !THR_SEARCH && NF > 1 && PE >= 4;
     localparam int T_THR   = THR_SEARCH ? 6 * $clog2(NUM_T + 1) : 2 + (THR_REG2 ? 1 : 0) + tree_latency(NUM_T, 0, 2);
     localparam int LATENCY = 1 + T_MAC + 1 + (NUM_T > 0 ? T_THR : 0) + 2;
     localparam int QDEPTH  = LATENCY + 4 + IN_DELAY;  // hw/credit_queue.sv: latency + 6, less the queue's own 2 counted in LATENCY
@@ -430,10 +433,17 @@ module mac_pipeline #(
         logic                v2_reg, v_cmp;
         always_ff @(posedge clk) begin
             thr_ram  <= tmem[dot_fold];
-            thr_reg  <= thr_ram;
             res2_reg <= res_reg;
             v2_reg   <= res_valid_reg;
             if (rst) v2_reg <= 1'b0;
+        end
+        if (THR_COPIES) begin : g_thr_copies
+            // keep: a LUT ROM's columns repeat across lanes and folds, and Yosys merges the equal
+            // registers: TFC-w1a1's first layer (PE 16) kept 14 of 260, each steering 18 to 44
+            // compare chains across the chip (a 4.4 ns route, its critical path)
+            (* keep *) always_ff @(posedge clk) thr_reg <= thr_ram;
+        end else begin : g_thr_shared
+            always_ff @(posedge clk) thr_reg <= thr_ram;
         end
         pipe_stage #(
             .DATA_W(TWORD_W + PE*ACC_W), .STAGE(THR_REG2)
