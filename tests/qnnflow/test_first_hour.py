@@ -24,7 +24,8 @@ from qnnflow.cli import main
 pytest.importorskip("torch")
 
 
-MAP = ["--hw-map", "16", "--hw-map-stalls", "1"]
+# no cells through cocotb (a cocotb build of the accelerator): tests/qnnflow/test_hwmap.py runs them
+MAP = ["--hw-map", "16", "--hw-map-stalls", "0"]
 
 
 # one xdist worker for the module (make test: --dist loadgroup): the shared build is made once
@@ -63,7 +64,7 @@ def _mtimes(folder: Path) -> dict[str, int]:
 def test_the_build_maps_the_hardwares_decisions(build):
     m = json.loads((build / "sim" / "boundary" / "map.json").read_text())
     assert m["cells"] == 16 * 16 and m["hw_vs_software"]["slice_flip_cells"] == 0
-    assert m["hw_vs_float"] is not None and m["stalled_subsample"]["mismatches"] == 0
+    assert m["hw_vs_float"] is not None and "stalled_subsample" not in m  # --hw-map-stalls 0 reached the stage
     assert (build / "sim" / "boundary" / "map.png").stat().st_size > 10_000
 
 
