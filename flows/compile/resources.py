@@ -306,11 +306,19 @@ def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: 
         t.ffs += thr_ffs + m.pe * m.nt * m.acc
         if m.nf > 1:
             thr = t.add(memory(m.nf, m.pe * m.nt * m.acc, family, rom=True))
-            if thr.kind == "logic":
-                t.ffs -= 0.2 * m.pe * m.nt * m.acc  # Yosys drops the constant and duplicate columns
+            # Yosys drops the constant and duplicate columns of the read's registers; from PE = 4 on
+            # each lane keeps its own copy of the second (hw/mac_pipeline.sv THR_COPIES)
+            if thr.kind == "logic" and not _thr_copies(m.pe, m.nt):
+                t.ffs -= 0.2 * m.pe * m.nt * m.acc
         else:
             t.ffs -= m.pe * m.nt * m.acc
     return t
+
+
+def _thr_copies(pe: int, nt: int) -> bool:
+    """hw/mac_pipeline.sv THR_COPIES (of a layer with thresholds in a ROM of several folds, not
+    searched): 1 to 3 thresholds, PE >= 4."""
+    return nt <= 3 and pe >= 4
 
 
 def _tag_copies(pe: int) -> int:
@@ -392,8 +400,9 @@ def _sliding_window(p: Mapping[str, int], family: str) -> _Tally:
     aw = _clog2(depth) + 1
     pw = _clog2(w * cf + h + 2 * kh + (k + stride + pad) * cf + 2) + 2
     t = _Tally(luts=c["swg_base"] + c["swg_addr"] * aw + c["swg_beat"] * beat)
-    # slot addresses (3 + write), 11 position counters, read data, padding flag, output slice
-    t.ffs = 4 * aw + 11 * pw + 2 + beat + _skid_ffs(beat)
+    # slot addresses (3 + write, + the next row's, prepared when a window row has two beats or
+    # more), 11 position counters, read data, padding flag, output slice
+    t.ffs = (5 if kw * cf > 1 else 4) * aw + 11 * pw + 2 + beat + _skid_ffs(beat)
     t.add(memory(depth, beat, family, rom=False))
     return t
 

@@ -123,9 +123,20 @@ def _sv_value(value: object) -> str:
 
 
 def _memory_names(params: Mapping[str, object], rtl_dir: Path) -> list[str]:
-    """The memory files the module reads: its ``*_FILE`` parameters, and with THR_SEARCH the
-    search's files in ``rtl_dir`` (hw/threshold_search.sv: THRESH_PREFIX_s<k>_l<lane>[_b<bank>].mem)."""
-    names = [str(v) for k, v in params.items() if k.endswith("_FILE") and v]
+    """The memory files the module reads: its ``*_FILE`` parameters (banked weights, W_BANK_D > 0:
+    a format with one %0d for the bank, hw/mvau.sv), and with THR_SEARCH the search's files in
+    ``rtl_dir`` (hw/threshold_search.sv: THRESH_PREFIX_s<k>_l<lane>[_b<bank>].mem)."""
+    names = []
+    for key, value in params.items():
+        if not key.endswith("_FILE") or not value:
+            continue
+        name = str(value)
+        if "%0d" in name:
+            head, tail = name.split("%0d", 1)
+            pattern = re.compile(rf"{re.escape(head)}\d+{re.escape(tail)}")
+            names += sorted((p.name for p in rtl_dir.iterdir() if pattern.fullmatch(p.name)), key=lambda n: (len(n), n))
+        else:
+            names.append(name)
     if int(params.get("THR_SEARCH", 0)):
         pattern = re.compile(rf"{re.escape(str(params['THRESH_PREFIX']))}_s\d+_l\d+(_b\d+)?\.mem")
         names += sorted(p.name for p in rtl_dir.iterdir() if pattern.fullmatch(p.name))
