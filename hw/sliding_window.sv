@@ -215,13 +215,23 @@ module sliding_window #(
         if (end_img) row_addr_d = image_top_next;
     end
 
-    // the flags after an issue
+    // the flags after an issue. pen_*: the counter is at its last value but one (kc_reg == KC-2,
+    // ...), registers too, so that the flags' next values are a LUT of registers each (with the
+    // counters' compares in front, end_row's input was four LUTs deep: the iCE40 build's
+    // critical path after the row address); a counter's pen flag takes the compare with its last
+    // value but two
+    logic pen_kc, pen_ky, pen_ox, pen_oy;
     logic last_kc_n, last_ky_n, last_ox_n, last_oy_n;
+    logic pen_kc_n, pen_ky_n, pen_ox_n, pen_oy_n;
     always_comb begin
-        last_kc_n = last_kc ? KC == 1 : kc_reg == PW'(KC - 2);
-        last_ky_n = !last_kc ? last_ky : last_ky ? K_H == 1 : ky_reg == PW'(K_H - 2);
-        last_ox_n = !(last_kc && last_ky) ? last_ox : last_ox ? OW == 1 : ox_reg == PW'(OW - 2);
-        last_oy_n = !end_row ? last_oy : last_oy ? OH == 1 : oy_reg == PW'(OH - 2);
+        last_kc_n = last_kc ? KC == 1 : pen_kc;
+        last_ky_n = !last_kc ? last_ky : last_ky ? K_H == 1 : pen_ky;
+        last_ox_n = !(last_kc && last_ky) ? last_ox : last_ox ? OW == 1 : pen_ox;
+        last_oy_n = !end_row ? last_oy : last_oy ? OH == 1 : pen_oy;
+        pen_kc_n  = last_kc ? KC == 2 : kc_reg == PW'(KC - 3);
+        pen_ky_n  = !last_kc ? pen_ky : last_ky ? K_H == 2 : ky_reg == PW'(K_H - 3);
+        pen_ox_n  = !(last_kc && last_ky) ? pen_ox : last_ox ? OW == 2 : ox_reg == PW'(OW - 3);
+        pen_oy_n  = !end_row ? pen_oy : last_oy ? OH == 2 : oy_reg == PW'(OH - 3);
     end
 
     // rows an output row needs complete, by the row below its windows (window top + K_H) and
@@ -395,6 +405,10 @@ module sliding_window #(
             last_ky <= last_ky_n;
             last_ox <= last_ox_n;
             last_oy <= last_oy_n;
+            pen_kc  <= pen_kc_n;
+            pen_ky  <= pen_ky_n;
+            pen_ox  <= pen_ox_n;
+            pen_oy  <= pen_oy_n;
             end_row <= last_kc_n && last_ky_n && last_ox_n;
             end_img <= last_kc_n && last_ky_n && last_ox_n && last_oy_n;
             kc_reg  <= kc_reg + 1'b1;
@@ -456,6 +470,10 @@ module sliding_window #(
             last_ky        <= K_H == 1;
             last_ox        <= OW == 1;
             last_oy        <= OH == 1;
+            pen_kc         <= KC == 2;
+            pen_ky         <= K_H == 2;
+            pen_ox         <= OW == 2;
+            pen_oy         <= OH == 2;
             end_row        <= KC == 1 && K_H == 1 && OW == 1;
             end_img        <= KC == 1 && K_H == 1 && OW == 1 && OH == 1;
             iy_top_reg     <= PW'(-PAD_H);
