@@ -401,8 +401,8 @@ def _sliding_window(p: Mapping[str, int], family: str) -> _Tally:
     pw = _clog2(w * cf + h + 2 * kh + (k + stride + pad) * cf + 2) + 2
     t = _Tally(luts=c["swg_base"] + c["swg_addr"] * aw + c["swg_beat"] * beat)
     # slot addresses (3 + write, + the next row's, prepared when a window row has two beats or
-    # more), 11 position counters, read data, padding flag, output slice
-    t.ffs = (5 if kw * cf > 1 else 4) * aw + 11 * pw + 2 + beat + _skid_ffs(beat)
+    # more), 11 position counters and their 10 flags, read data, padding flag, output slice
+    t.ffs = (5 if kw * cf > 1 else 4) * aw + 11 * pw + 10 + beat + _skid_ffs(beat)
     t.add(memory(depth, beat, family, rom=False))
     return t
 
