@@ -76,10 +76,11 @@ module frame_encoder #(
     logic [7:0]         out_reg;
     logic               out_valid_reg;
 
-    wire is_result  = type_reg == TYPE_RESULT;
+    // type_reg == TYPE_RESULT, byte_cnt_reg == BEAT_BYTES - 1, beat_cnt_reg == OUT_BEATS - 1:
+    // registers, set beside what they compare (with the compares in the state's next value, the
+    // state was five LUTs from itself: the iCEBreaker digits build's critical path, 20.8 ns)
+    logic is_result, last_byte, last_beat;
     wire out_free   = !out_valid_reg || m_axis_tready;
-    wire last_byte  = byte_cnt_reg == BYTE_CW'(BEAT_BYTES - 1);
-    wire last_beat  = beat_cnt_reg == BEAT_CW'(OUT_BEATS - 1);
     wire [15:0] len = is_result ? RESULT_LEN : 16'd0;
 
     // the byte the current state sends next, and whether it is sent this cycle
@@ -126,8 +127,10 @@ module frame_encoder #(
                 crc_reg      <= 16'hFFFF;
                 crc_lo_reg   <= 1'b0;
                 beat_cnt_reg <= '0;
+                last_beat    <= OUT_BEATS == 1;
                 if (s_status_tvalid) begin
                     {has_data_reg, type_reg, seq_reg} <= s_status_tdata;
+                    is_result <= s_status_tdata[15:8] == TYPE_RESULT;
                     state_reg <= HEADER;
                 end
             end
@@ -138,13 +141,16 @@ module frame_encoder #(
             LOAD: if (s_axis_tvalid) begin
                 beat_reg     <= BEAT_W'(s_axis_tdata);
                 byte_cnt_reg <= '0;
+                last_byte    <= BEAT_BYTES == 1;
                 state_reg    <= SEND;
             end
             SEND: if (emit) begin
                 beat_reg     <= beat_reg >> 8;
                 byte_cnt_reg <= byte_cnt_reg + 1'b1;
+                last_byte    <= byte_cnt_reg == BYTE_CW'(BEAT_BYTES - 2);
                 if (last_byte) begin
                     beat_cnt_reg <= beat_cnt_reg + 1'b1;
+                    last_beat    <= beat_cnt_reg == BEAT_CW'(OUT_BEATS - 2);
                     state_reg    <= last_beat ? CRC : LOAD;
                 end
             end
@@ -152,11 +158,13 @@ module frame_encoder #(
                 crc_lo_reg <= 1'b1;
                 if (crc_lo_reg) begin
                     beat_cnt_reg <= '0;
+                    last_beat    <= OUT_BEATS == 1;
                     state_reg    <= has_data_reg && !is_result ? DRAIN : IDLE;
                 end
             end
             DRAIN: if (s_axis_tvalid) begin
                 beat_cnt_reg <= beat_cnt_reg + 1'b1;
+                last_beat    <= beat_cnt_reg == BEAT_CW'(OUT_BEATS - 2);
                 if (last_beat) state_reg <= IDLE;
             end
             default: state_reg <= IDLE;
