@@ -38,8 +38,9 @@ from qnnflow.errors import FlowError
 # the environment variable through which a bench finds its JSON settings (runner -> bench only)
 CONFIG_ENV = "QNNFLOW_TB_CONFIG"
 # cocotb rewrites the asserts of every module imported after its hook (pattern "*.py"): numpy, qonnx
-# and qnnflow compiled from source in every simulation (with PYTHONDONTWRITEBYTECODE, ~1.1 s of a
-# 1.2 s bench run; tests/sim/test_build_cache.py). The benches and their stream helpers keep it.
+# and qnnflow were compiled from source in every simulation (with PYTHONDONTWRITEBYTECODE: a skid
+# buffer's bench run 2.3 s, 1.2 s without; tests/sim/test_build_cache.py). The benches and their
+# stream helpers keep it; a user's own setting of the variable wins.
 REWRITE_ENV = "COCOTB_REWRITE_ASSERTION_FILES"
 REWRITE_FILES = "tb_*.py streams.py"
 # X and uninitialised state become seeded random values at run time, so a missing reset shows up
