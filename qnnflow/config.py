@@ -255,6 +255,10 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             raise ValueError(f"{source}: {key} must be one of {choices}, not {value!r}") from None
     if key == "data_dir":
         return Path(value)
-    if key in ("system_tools", "cal_mixed") and not isinstance(value, bool):
+    if key in _BOOLS and not isinstance(value, bool):
         raise ValueError(f"{source}: {key} must be true or false, not {value!r}")
     return value
+
+
+# the fields that are switches: a TOML string ("no") would be truthy
+_BOOLS = frozenset(f.name for f in dataclasses.fields(BuildConfig) if f.type in ("bool", bool))

@@ -32,6 +32,10 @@ def test_bad_config_values_are_named(tmp_path):
         BuildConfig.load(path)
     with pytest.raises(ValueError, match="clock_mhz must be positive, not -5"):
         BuildConfig(clock_mhz=-5)
+    for switch in ("xilinx_estimate", "system_tools", "ana_staggered"):  # every bool field, not a truthy string
+        path.write_text(f'{switch} = "no"\n')
+        with pytest.raises(ValueError, match=f"{switch} must be true or false, not 'no'"):
+            BuildConfig.load(path)
     with pytest.raises(FileNotFoundError, match="build config not found"):
         BuildConfig.load(tmp_path / "none.toml")
 
