@@ -133,8 +133,9 @@ class BuildConfig:
             raise ValueError(f"uart_baud must be positive, not {self.uart_baud}")
         if self.target_cycles is not None and self.target_cycles < 1:
             raise ValueError(f"target_cycles must be at least 1, not {self.target_cycles}")
-        if not isinstance(self.system_tools, bool):
-            raise TypeError(f"system_tools must be true or false, not {self.system_tools!r}")
+        for name in _BOOLS:  # every switch, as from a TOML file (_coerce)
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be true or false, not {getattr(self, name)!r}")
         if not 0 <= self.ana_s_forward <= 10:
             raise ValueError(f"ana_s_forward must be in [0, 10], not {self.ana_s_forward}")
         if not 0 < self.ana_s_backward <= 10:

@@ -36,6 +36,8 @@ def test_bad_config_values_are_named(tmp_path):
         path.write_text(f'{switch} = "no"\n')
         with pytest.raises(ValueError, match=f"{switch} must be true or false, not 'no'"):
             BuildConfig.load(path)
+    with pytest.raises(TypeError, match="xilinx_estimate must be true or false, not 0"):
+        BuildConfig(xilinx_estimate=0)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError, match="build config not found"):
         BuildConfig.load(tmp_path / "none.toml")
 
