@@ -26,7 +26,14 @@
 //             the last CRC byte (or the header byte that was wrong): the frame's end and its
 //             status code are registered before the status register and the state take them, so
 //             the byte handshake (on iCE40 once the board's critical path) reaches neither in
-//             the same cycle; no byte is taken in that cycle.
+//             the same cycle; no byte is taken in that cycle. The CRC's verdict is read from the
+//             CRC register in that cycle (not from the last byte's CRC update, which would put
+//             the byte, the CRC step and a 16-bit compare in one cycle).
+// Structure : each payload byte is written in place into the beat register, which is m_axis_tdata
+//             (no shift, no second copy: a wide beat, e.g. TFC's 392 bits, had its whole width
+//             loaded on the byte handshake, a high fan-out enable that limited ECP5's clock). The
+//             byte's place is a one-hot register, so each byte lane's enable is one LUT of the
+//             handshake; the beat's and the frame's last byte are registers too.
 // Throughput: one byte every cycle within a beat; a beat every BEAT_BYTES + 2 cycles at most
 //             (the beat's handshake, then a cycle for the ready register), and one idle cycle after
 //             the header's last byte; far above any UART rate.
@@ -89,7 +96,6 @@ module frame_decoder #(
     localparam logic [7:0] ERR_TYPE     = 8'hE4;
 
     localparam int ASM_W   = BEAT_BYTES * 8;
-    localparam int BYTE_W  = BEAT_BYTES > 1 ? $clog2(BEAT_BYTES) : 1;
     localparam int BEAT_W  = IN_BEATS > 1 ? $clog2(IN_BEATS) : 1;
     localparam int TIMER_W = $clog2(TIMEOUT_CLKS + 1);
 
@@ -98,10 +104,10 @@ module frame_decoder #(
     state_t                  state_reg;
     logic [7:0]              type_reg, seq_reg, len_lo_reg;
     logic [15:0]             crc_reg;        // CRC-16 of the frame's bytes after SYNC so far
-    logic [BYTE_W-1:0]       byte_cnt_reg;   // byte within the beat
+    logic [BEAT_BYTES-1:0]   byte_pos_reg;   // one-hot: the byte of the beat the next byte fills
     logic [BEAT_W-1:0]       beat_cnt_reg;   // beat within the frame
-    logic [ASM_W-1:0]        asm_reg;        // beat being assembled, first byte ends in the LSBs
-    logic [IN_W-1:0]         out_reg;
+    logic                    last_beat_reg;  // beat_cnt_reg == IN_BEATS - 1, kept beside it
+    logic [ASM_W-1:0]        asm_reg;        // the beat: byte i in bits 8i+7..8i; m_axis_tdata
     logic                    out_valid_reg, out_last_reg;
     logic [16:0]             status_reg;
     logic                    status_valid_reg;
@@ -115,7 +121,7 @@ module frame_decoder #(
     logic timeout_reg, finish_reg;
     logic ready_reg;
     assign s_axis_tready   = ready_reg;
-    assign m_axis_tdata    = out_reg;
+    assign m_axis_tdata    = asm_reg[IN_W-1:0];
     assign m_axis_tvalid   = out_valid_reg;
     assign m_axis_tlast    = out_last_reg;
     assign m_status_tdata  = status_reg;
@@ -125,9 +131,8 @@ module frame_decoder #(
     // a payload byte enters the beat: received, or a zero byte padding an abandoned frame
     wire put        = (state_reg == PAYLOAD && take) || (state_reg == PAD && !out_valid_reg);
     wire [7:0] put_byte = state_reg == PAD ? 8'h00 : s_axis_tdata;
-    wire [ASM_W-1:0] asm_next = (asm_reg >> 8) | (ASM_W'(put_byte) << (ASM_W - 8));
-    wire beat_done  = byte_cnt_reg == BYTE_W'(BEAT_BYTES - 1);
-    wire frame_done = beat_done && beat_cnt_reg == BEAT_W'(IN_BEATS - 1);
+    wire beat_done  = byte_pos_reg[BEAT_BYTES-1];
+    wire frame_done = beat_done && last_beat_reg;
     wire in_frame   = state_reg != HUNT && state_reg != PAD && state_reg != STATUS;
     // the timer runs only while the decoder waits for a byte (ready), not while m_axis stalls
     wire waiting    = in_frame && ready_reg && !s_axis_tvalid;
@@ -140,13 +145,16 @@ module frame_decoder #(
     logic       finish;
     logic       finish_has_data;
     logic [7:0] finish_code;
+    logic       finish_crc;       // the frame's code is the CRC's verdict (read at finish_reg)
     logic       finish_has_data_reg;
     logic [7:0] finish_code_reg;
+    logic       finish_crc_reg;
 
     always_comb begin
         finish          = 1'b0;
         finish_has_data = 1'b0;
         finish_code     = ERR_TIMEOUT;
+        finish_crc      = 1'b0;
         if (timed_out) begin
             finish          = state_reg != PAYLOAD;
             finish_has_data = state_reg == CRC_HI || state_reg == CRC_LO;
@@ -159,7 +167,7 @@ module frame_decoder #(
         end else if (state_reg == CRC_LO && take) begin
             finish          = 1'b1;
             finish_has_data = 1'b1;
-            finish_code     = crc_next == 16'h0000 ? TYPE_RESULT : ERR_CHECKSUM;
+            finish_crc      = 1'b1;
         end
     end
 
@@ -204,14 +212,16 @@ module frame_decoder #(
             timer_last_reg <= timer_reg == TIMER_W'(TIMEOUT_CLKS - 2);
         end
 
+        // (no byte is put while a beat waits on m_axis: ready is low, and PAD waits for it)
+        for (int i = 0; i < BEAT_BYTES; i++)
+            if (put && byte_pos_reg[i]) asm_reg[8*i +: 8] <= put_byte;
         if (put) begin
-            asm_reg      <= asm_next;
-            byte_cnt_reg <= beat_done ? '0 : byte_cnt_reg + 1'b1;
+            byte_pos_reg <= (byte_pos_reg << 1) | BEAT_BYTES'(beat_done);  // rotate
             if (beat_done) begin
-                out_reg       <= asm_next[IN_W-1:0];
                 out_valid_reg <= 1'b1;
                 out_last_reg  <= frame_done;
                 beat_cnt_reg  <= frame_done ? '0 : beat_cnt_reg + 1'b1;
+                last_beat_reg <= frame_done ? IN_BEATS == 1 : beat_cnt_reg == BEAT_W'(IN_BEATS - 2);
             end
         end
 
@@ -226,8 +236,9 @@ module frame_decoder #(
             SEQ: if (take) seq_reg <= s_axis_tdata;
             LEN_LO: if (take) len_lo_reg <= s_axis_tdata;
             LEN_HI: if (take) begin
-                byte_cnt_reg <= '0;
-                beat_cnt_reg <= '0;
+                byte_pos_reg  <= BEAT_BYTES'(1);
+                beat_cnt_reg  <= '0;
+                last_beat_reg <= IN_BEATS == 1;
             end
             STATUS: if (m_status_tready) status_valid_reg <= 1'b0;
             default: ;
@@ -237,9 +248,12 @@ module frame_decoder #(
         finish_reg          <= finish && !finish_reg;
         finish_has_data_reg <= finish_has_data;
         finish_code_reg     <= finish_code;
+        finish_crc_reg      <= finish_crc;
         // (seq_reg holds until then: no byte is taken while finish_reg is set)
         if (finish_reg) begin
-            status_reg       <= {finish_has_data_reg, finish_code_reg, seq_reg};
+            status_reg       <= {finish_has_data_reg,
+                                 finish_crc_reg ? (crc_reg == 16'h0000 ? TYPE_RESULT : ERR_CHECKSUM) : finish_code_reg,
+                                 seq_reg};
             status_valid_reg <= 1'b1;
         end
 
@@ -252,8 +266,9 @@ module frame_decoder #(
             timeout_reg      <= 1'b0;
             timer_reg        <= '0;
             timer_last_reg   <= 1'b0;
-            byte_cnt_reg     <= '0;
+            byte_pos_reg     <= BEAT_BYTES'(1);
             beat_cnt_reg     <= '0;
+            last_beat_reg    <= IN_BEATS == 1;
         end
     end
 

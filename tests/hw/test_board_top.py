@@ -33,8 +33,9 @@ CACHE = REPO / "build" / "sim_cache"
 CASES = {
     # one byte per beat, one output beat (a class index)
     "in8x16-out4x1": LinkFormat(8, 16, 4, 1),
-    # two bytes per beat on both sides, two output beats (logits-like)
-    "in12x5-out10x2": LinkFormat(12, 5, 10, 2),
+    # three bytes per beat in (the decoder's byte lanes go round), two on the way out, two output
+    # beats (logits-like)
+    "in20x5-out10x2": LinkFormat(20, 5, 10, 2),
 }
 
 
