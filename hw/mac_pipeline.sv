@@ -25,7 +25,7 @@
 //             registers only.
 // Latency   : from a slice on in_* to its fold's output beat on m_axis (queue empty):
 //             LATENCY = 1 (input registers) + T_MAC + 1 (accumulate) + [NUM_T > 0: 1 (threshold
-//             read registered) + [NUM_T > 3: 1 (registered again, THR_REG2)] + hw/threshold_count.sv's
+//             read registered) + [NUM_T > 3 or THR_BRAM: 1 (registered again, THR_REG2)] + hw/threshold_count.sv's
 //             1 + T_THR (adder_tree over NUM_T bits, PRE = 0); with THR_SEARCH instead
 //             hw/threshold_search.sv's 6 * clog2(NUM_T + 1), from the accumulator's register and its
 //             fold] + 2 (queue), where T_MAC is an adder_tree with LPS = 2 over SIMD * K
@@ -49,7 +49,7 @@
 //             one register (hw/mvau.sv's banked weights: 1).
 //
 // Parameters: PE, SIMD, IN_W, IN_SIGNED, IN_BIPOLAR, W_W, W_SIGNED, W_BIPOLAR, ACC_W, NUM_T, OUT_W,
-//             OUT_OFFSET, THRESH_FILE, THR_SEARCH, THRESH_PREFIX as in hw/mvau.sv; NF folds
+//             OUT_OFFSET, THRESH_FILE, THR_SEARCH, THR_BRAM, THRESH_PREFIX as in hw/mvau.sv; NF folds
 //             (threshold words, accumulator memory words); X_PER_PE, ACC_MEM as above.
 
 `resetall
@@ -74,6 +74,7 @@ module mac_pipeline #(
     parameter int OUT_OFFSET  = 0,
     parameter     THRESH_FILE = "",
     parameter bit THR_SEARCH  = 1'b0,
+    parameter bit THR_BRAM    = 1'b0,
     parameter int IN_DELAY    = 0,
     parameter     THRESH_PREFIX = "",
     localparam int NF_W       = NF > 1 ? $clog2(NF) : 1,
@@ -143,9 +144,11 @@ module mac_pipeline #(
     localparam int T_DOT   = (USE_MUL ? tree_latency(SIMD, 0, TREE_LPS) : tree_latency(SIMD * K, 1, TREE_LPS))
                              + (MSUM ? 1 : 0);
     localparam int T_MAC   = (USE_MUL ? 2 : 0) + T_DOT;
-    // more than 3 thresholds (activations of 3 bits and more): words that go to block RAM, whose
-    // output gets a second register in the fabric; 1 to 3 (1- and 2-bit activations) stay in LUTs
-    localparam bit THR_REG2 = NUM_T > 3;
+    // more than 3 thresholds (activations of 3 bits and more), or a memory in block RAM (THR_BRAM:
+    // CNV-w1a1's Conv_5, 256 folds of one threshold, had the route from the block RAM's output
+    // register into the compares as its critical path): the read gets a second register in the
+    // fabric, beside the compares; 1 to 3 thresholds in LUTs have the one read register
+    localparam bit THR_REG2 = NUM_T > 3 || THR_BRAM;
     // 1 to 3 thresholds in a LUT ROM of more than one fold (one fold's are constants), four lanes
     // or more: each lane compares with its own copy of the read's second register (g_thr_copies)
     localparam bit THR_COPIES = !THR_REG2 && !THR_SEARCH && NF > 1 && PE >= 4;
@@ -421,8 +424,6 @@ module mac_pipeline #(
         );
     end else if (NUM_T > 0) begin : g_thresholds
         localparam int TWORD_W = PE * NUM_T * ACC_W;
-        logic [TWORD_W-1:0] tmem [NF];
-        initial $readmemh(THRESH_FILE, tmem);
 
         // read with the fold's last accumulation, registered once more in the fabric; with
         // THR_REG2 a second time (hw/pipe_stage.sv): the first register becomes a block RAM's
@@ -431,8 +432,16 @@ module mac_pipeline #(
         logic [TWORD_W-1:0] thr_ram, thr_reg, thr_cmp;
         logic [PE*ACC_W-1:0] res2_reg, res_cmp;
         logic                v2_reg, v_cmp;
+        if (THR_BRAM) begin : g_tmem_block
+            (* rom_style = "block" *) logic [TWORD_W-1:0] tmem [NF];
+            initial $readmemh(THRESH_FILE, tmem);
+            always_ff @(posedge clk) thr_ram <= tmem[dot_fold];
+        end else begin : g_tmem
+            logic [TWORD_W-1:0] tmem [NF];
+            initial $readmemh(THRESH_FILE, tmem);
+            always_ff @(posedge clk) thr_ram <= tmem[dot_fold];
+        end
         always_ff @(posedge clk) begin
-            thr_ram  <= tmem[dot_fold];
             res2_reg <= res_reg;
             v2_reg   <= res_valid_reg;
             if (rst) v2_reg <= 1'b0;

@@ -23,7 +23,7 @@
 //             so a vector takes NF*SF cycles and vectors follow back to back without a gap.
 //             Latency from the issue of a fold's last slice (for the first fold: the cycle its
 //             last input beat is taken) to its output beat, queue empty: 1 + hw/mac_pipeline.sv's
-//             LATENCY (1 + tree(SIMD) + 1 + [NUM_T > 0: 2 + [NUM_T > 3: 1] + tree(NUM_T), or with
+//             LATENCY (1 + tree(SIMD) + 1 + [NUM_T > 0: 2 + [NUM_T > 3 or THR_BRAM: 1] + tree(NUM_T), or with
 //             THR_SEARCH 6 * clog2(NUM_T + 1)] + 2, tree() the
 //             adder_tree stages, one more when the products are registered, i.e. both operands
 //             wider than 2 bits and neither bipolar): e.g. 9 for SIMD = 1 with 3 thresholds, 11
@@ -66,6 +66,9 @@
 //   THR_SEARCH   1: the count by binary search (hw/threshold_search.sv; each row's thresholds
 //                non-decreasing), 0: every threshold compared at once (hw/threshold_count.sv)
 //   THRESH_PREFIX  with THR_SEARCH, the beginning of the search's memory files (see Memories)
+//   THR_BRAM     1: the threshold memory goes to block RAM (rom_style "block"; the compiler sets it
+//                where memfiles.rom_in_block_ram says so), read through a second register beside
+//                the comparators (THR_REG2 in hw/mac_pipeline.sv, one cycle more); 0: Yosys decides
 
 `resetall
 `timescale 1ns / 1ps
@@ -90,6 +93,7 @@ module mvau #(
     parameter     THRESH_FILE = "",
     parameter int W_BANK_D    = 0,
     parameter bit THR_SEARCH  = 1'b0,
+    parameter bit THR_BRAM    = 1'b0,
     parameter     THRESH_PREFIX = ""
 ) (
     input  wire logic                  clk,
@@ -328,7 +332,7 @@ module mvau #(
         .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
         .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR),
         .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE),
-        .THR_SEARCH(THR_SEARCH), .THRESH_PREFIX(THRESH_PREFIX),
+        .THR_SEARCH(THR_SEARCH), .THR_BRAM(THR_BRAM), .THRESH_PREFIX(THRESH_PREFIX),
         .IN_DELAY(W_DELAY)
     ) u_mac (
         .clk(clk), .rst(rst),

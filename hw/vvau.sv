@@ -56,6 +56,9 @@
 //   THR_SEARCH   1: the count by binary search (hw/threshold_search.sv; each row's thresholds
 //                non-decreasing), 0: every threshold compared at once (hw/threshold_count.sv)
 //   THRESH_PREFIX  with THR_SEARCH, the beginning of the search's memory files (see Memories)
+//   THR_BRAM     1: the threshold memory goes to block RAM (rom_style "block"; the compiler sets it
+//                where memfiles.rom_in_block_ram says so), read through a second register beside
+//                the comparators (THR_REG2 in hw/mac_pipeline.sv, one cycle more); 0: Yosys decides
 
 `resetall
 `timescale 1ns / 1ps
@@ -79,6 +82,7 @@ module vvau #(
     parameter     WEIGHT_FILE = "weights.mem",
     parameter     THRESH_FILE = "",
     parameter bit THR_SEARCH  = 1'b0,
+    parameter bit THR_BRAM    = 1'b0,
     parameter     THRESH_PREFIX = ""
 ) (
     input  wire logic                       clk,
@@ -180,7 +184,7 @@ module vvau #(
         .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .IN_BIPOLAR(IN_BIPOLAR),
         .W_W(W_W), .W_SIGNED(W_SIGNED), .W_BIPOLAR(W_BIPOLAR),
         .ACC_W(ACC_W), .NUM_T(NUM_T), .OUT_W(OUT_W), .OUT_OFFSET(OUT_OFFSET), .THRESH_FILE(THRESH_FILE),
-        .THR_SEARCH(THR_SEARCH), .THRESH_PREFIX(THRESH_PREFIX)
+        .THR_SEARCH(THR_SEARCH), .THR_BRAM(THR_BRAM), .THRESH_PREFIX(THRESH_PREFIX)
     ) u_mac (
         .clk(clk), .rst(rst),
         .in_valid(v_reg), .in_first(first_reg), .in_last(last_reg), .in_fold(fold_reg),

@@ -97,6 +97,12 @@ def _mvau() -> list[Case]:
         mvau_case(
             "pe1-simd1-w2a2-thr63-search", mw=4, mh=3, pe=1, simd=1, in_w=2, w_w=2, num_t=63, search=True, slow=True
         ),
+        # thresholds in block RAM (THR_BRAM), read through a second register: 1 threshold over 16
+        # folds of one lane, a fold per cycle (SF = 1: the credits cover the longer pipeline); 3
+        # thresholds over 4 folds of 4 lanes
+        mvau_case("pe1-simd8-w1a1-xnor-sf1-thrbram", mw=8, mh=16, pe=1, simd=8, in_w=1, in_bipolar=True, w_w=1,
+                  w_bipolar=True, num_t=1, thr_bram=True, vectors=16),  # fmt: skip
+        mvau_case("pe4-simd4-w2a2-thrbram", mw=16, mh=16, pe=4, simd=4, in_w=2, w_w=2, num_t=3, thr_bram=True),
         mvau_case("pe8-simd8-w2a2-thr-big", mw=64, mh=32, pe=8, simd=8, in_w=2, w_w=2, num_t=3, vectors=8, slow=True),
         mvau_case(
             "pe1-simd32-w1a1-xnor-big",
@@ -120,6 +126,8 @@ def _vvau() -> list[Case]:
     at 1, middle, KK, and above the adder-tree group of 8 (two registered halves)"""
     return [
         vvau_case("pe1-simd1-ch4-k3-w2a2-thr", ch=4, kk=9, pe=1, simd=1, in_w=2, w_w=2, num_t=3),
+        # thresholds in block RAM (THR_BRAM): 8 channels of one lane, each its own fold
+        vvau_case("pe1-simd1-ch8-k3-w2a2-thrbram", ch=8, kk=9, pe=1, simd=1, in_w=2, w_w=2, num_t=3, thr_bram=True),
         vvau_case(
             "pe2-simd1-ch8-k3-w4a4s-thr15-off",
             ch=8, kk=9, pe=2, simd=1, in_w=4, in_signed=True, w_w=4, num_t=15, out_offset=-8, windows=16,

@@ -205,6 +205,7 @@ def mvau_case(
     slow: bool = False,
     search: bool = False,
     w_bank_d: int = 0,
+    thr_bram: bool = False,
 ) -> Case:
     """An MVAU case: random weights with a corner row of all-max and one of all-min weights, random
     thresholds with the corner rows' extremes among them (see :func:`corner_inputs`).
@@ -212,10 +213,11 @@ def mvau_case(
 
     ``acc_w`` overrides the derived accumulator width (a test narrows it to see the bench fail);
     the thresholds are then clipped to what ``acc_w`` bits hold, the reference stays exact.
-    ``search``: the count by binary search (THR_SEARCH, hw/threshold_search.sv's memory files)."""
+    ``search``: the count by binary search (THR_SEARCH, hw/threshold_search.sv's memory files).
+    ``thr_bram``: the thresholds in block RAM, read through a second register (THR_BRAM)."""
     t = _MacTypes(mw, in_w, in_signed, in_bipolar, w_w, w_signed, w_bipolar, ternary, num_t, out_offset, acc_w, search)
     acc_range = kernels.accumulator_range(mw, t.x_range, t.w_range, xnor=t.xnor)
-    params = dict(MW=mw, MH=mh, PE=pe, SIMD=simd, **t.params)
+    params = dict(MW=mw, MH=mh, PE=pe, SIMD=simd, **t.params, **_thr_bram_params(thr_bram))
     if w_bank_d:
         params.update(WEIGHT_FILE="weights_b%0d.mem", W_BANK_D=w_bank_d)
 
@@ -254,15 +256,16 @@ def vvau_case(
     acc_w: int | None = None,
     slow: bool = False,
     search: bool = False,
+    thr_bram: bool = False,
 ) -> Case:
     """A depthwise (VVAU) case: CH channels of KK window positions each, random weights (C, KK)
     with channel 0 all-max and channel 1 all-min, random thresholds with those channels' extremes
     among them; the bench puts the all-max and all-min windows first (:func:`corner_inputs`), so
     both accumulator extremes occur. ``acc_w`` overrides the derived accumulator width; ``search``:
-    the count by binary search (THR_SEARCH)."""
+    the count by binary search (THR_SEARCH); ``thr_bram``: the thresholds in block RAM (THR_BRAM)."""
     t = _MacTypes(kk, in_w, in_signed, in_bipolar, w_w, w_signed, w_bipolar, ternary, num_t, out_offset, acc_w, search)
     acc_range = kernels_dw.vvau_accumulator_range(kk, t.x_range, t.w_range, xnor=t.xnor)
-    params = dict(CH=ch, KK=kk, PE=pe, SIMD=simd, **t.params)
+    params = dict(CH=ch, KK=kk, PE=pe, SIMD=simd, **t.params, **_thr_bram_params(thr_bram))
 
     def prepare(seed: int) -> tuple[dict, dict[str, str]]:
         rng = np.random.default_rng(seed + 1)
@@ -281,6 +284,10 @@ def _memh_text(words: list[int], width: int) -> str:
 
 
 SEARCH_PREFIX = "thresholds"  # the search's memory files: thresholds_s<k>_l<lane>.mem
+
+
+def _thr_bram_params(thr_bram: bool) -> dict:
+    return {"THR_BRAM": 1} if thr_bram else {}
 
 
 def _search_params(search: bool) -> dict:
@@ -420,6 +427,7 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
             in_signed=bool(p["IN_SIGNED"]), in_bipolar=bool(p["IN_BIPOLAR"]), w_w=p["W_W"],
             w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]), num_t=p["NUM_T"],
             out_offset=p["OUT_OFFSET"], vectors=8, slow=slow, search=bool(p.get("THR_SEARCH", 0)),
+            thr_bram=bool(p.get("THR_BRAM", 0)),
         )  # fmt: skip
     if module == "vvau":
         p = params
@@ -428,6 +436,7 @@ def case_from_params(module: str, name: str, params: dict, *, slow: bool = False
             in_signed=bool(p["IN_SIGNED"]), in_bipolar=bool(p["IN_BIPOLAR"]), w_w=p["W_W"],
             w_signed=bool(p["W_SIGNED"]), w_bipolar=bool(p["W_BIPOLAR"]), num_t=p["NUM_T"],
             out_offset=p["OUT_OFFSET"], windows=8, slow=slow, search=bool(p.get("THR_SEARCH", 0)),
+            thr_bram=bool(p.get("THR_BRAM", 0)),
         )  # fmt: skip
     if module == "tv_smooth":
         p = params

@@ -195,12 +195,18 @@ def _mac_layer_backend(
         thr_params = _threshold_names(0, False, mem_prefix)
     if not 2 <= acc_w <= 32:
         raise ValueError(f"{layer.where}: hw/{module}.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
+    # thresholds compared at once from a memory of several folds: in block RAM where a weight ROM
+    # of that shape would be (hw/mac_pipeline.sv THR_BRAM: asked for, and read through a second
+    # register beside the compares)
+    nf, pe = rows[0] // dims["PE"], dims["PE"]
+    thr_bram = bool(num_t and not thr_params["THR_SEARCH"] and nf > 1
+                    and memfiles.rom_in_block_ram(nf, pe * num_t * acc_w))  # fmt: skip
     params = {
         **dims,
         "IN_W": xt.bits, "IN_SIGNED": _b(xt.signed), "IN_BIPOLAR": _b(xt.bipolar),
         "W_W": wt.bits, "W_SIGNED": _b(wt.signed), "W_BIPOLAR": _b(wt.bipolar),
         "ACC_W": acc_w, "NUM_T": num_t, "OUT_W": out_w, "OUT_OFFSET": offset,
-        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"), **thr_params,
+        "WEIGHT_FILE": _file(mems, 0, f"{mem_prefix}_weights.mem"), **thr_params, "THR_BRAM": _b(thr_bram),
     }  # fmt: skip
     return Backend(layer, module, params, mems)
 

@@ -105,20 +105,22 @@ def masked_sums(params: dict, per_lane_x: bool = False) -> bool:
 
 
 def mac_pipeline_latency(
-    simd: int, num_t: int, use_mul: bool = False, terms: int = 1, search: bool = False, msum: bool = False
+    simd: int, num_t: int, use_mul: bool = False, terms: int = 1, search: bool = False, msum: bool = False,
+    thr_bram: bool = False,
 ) -> int:
     """hw/mac_pipeline.sv's LATENCY: input registers, the product tree over ``simd * terms`` terms
     (with multipliers: operands registered again, products registered, then the tree; with masked
     sums, ``msum``, the two trees' sums combined in one more stage), accumulation, [thresholds],
-    the output queue's 2."""
+    the output queue's 2. ``thr_bram``: the thresholds in block RAM (THR_BRAM), read through a
+    second register as more than 3 thresholds are."""
     # (after multipliers a register after every adder level: TREE_LPS = 1)
     t_mac = 2 + adder_tree_latency(simd, 0, lps=1) if use_mul else adder_tree_latency(simd * terms, 1) + int(msum)
-    # thresholds: the read registered, [more than 3: registered again (THR_REG2)], the compares, their
-    # tree; or (``search``, THR_SEARCH) the binary search from the accumulator's register
+    # thresholds: the read registered, [more than 3 or in block RAM: registered again (THR_REG2)], the
+    # compares, their tree; or (``search``, THR_SEARCH) the binary search from the accumulator's register
     if num_t > 0 and search:
         thr = threshold_search_latency(num_t)
     else:
-        thr = 2 + (1 if num_t > 3 else 0) + adder_tree_latency(num_t, 0) if num_t > 0 else 0
+        thr = 2 + (1 if num_t > 3 or thr_bram else 0) + adder_tree_latency(num_t, 0) if num_t > 0 else 0
     return 1 + t_mac + 1 + thr + 2
 
 
@@ -144,7 +146,9 @@ def layer_latency(layer: Layer, model: ModelWrapper | None = None) -> int:
         # weights read through banks (hw/mvau.sv W_BANK_D) bank_delay() cycles later, the slice with them
         nt, banked = int(p["NUM_T"]), bank_delay(p) if isinstance(layer, MVAU) else 0
         msum = masked_sums(p, per_lane_x=isinstance(layer, VVAU))
-        mac = mac_pipeline_latency(int(p["SIMD"]), nt, uses_multipliers(p), product_terms(p), search, msum)
+        mac = mac_pipeline_latency(
+            int(p["SIMD"]), nt, uses_multipliers(p), product_terms(p), search, msum, bool(int(p.get("THR_BRAM", 0)))
+        )
         return 1 + banked + mac
     if isinstance(layer, Thresholding):
         if search:  # the beat and its fold registered, the search, the queue

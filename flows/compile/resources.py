@@ -242,6 +242,7 @@ class _Mac:
     search: bool = False  # the thresholds' count by binary search (THR_SEARCH, hw/threshold_search.sv)
     msum: bool = False  # masked sums (hw/mac_pipeline.sv MSUM): two trees, their sums combined in a stage
     wbanks: bool = False  # the weights read through banks in block RAM (hw/mvau.sv W_BANK_D > 0)
+    thr_bram: bool = False  # the thresholds in block RAM, read through a second register (THR_BRAM)
 
     @classmethod
     def of(cls, p: Mapping[str, int], rows: str, cols: str) -> _Mac:
@@ -261,6 +262,7 @@ class _Mac:
             search=bool(int(p.get("THR_SEARCH", 0))) and nt > 0,
             msum=masked_sums(p, per_lane_x=rows != "MH"),
             wbanks=int(p.get("W_BANK_D", 0)) > 0,
+            thr_bram=bool(int(p.get("THR_BRAM", 0))),
         )  # fmt: skip
 
 
@@ -305,7 +307,10 @@ def _mac(m: _Mac, c: Mapping[str, float], family: str, *, tree: float, own_ffs: 
     elif m.nt:
         t.ffs += thr_ffs + m.pe * m.nt * m.acc
         if m.nf > 1:
-            thr = t.add(memory(m.nf, m.pe * m.nt * m.acc, family, rom=True))
+            thr = t.add(memory(m.nf, m.pe * m.nt * m.acc, family, rom=True, block=m.thr_bram))
+            # in block RAM the read's two registers are the block's own; the compared accumulator
+            # waits a cycle more beside the fabric register
+            t.ffs += m.pe * m.acc if m.thr_bram else 0
             # Yosys drops the constant and duplicate columns of the read's registers; from PE = 4 on
             # each lane keeps its own copy of the second (hw/mac_pipeline.sv THR_COPIES)
             if thr.kind == "logic" and not _thr_copies(m.pe, m.nt):

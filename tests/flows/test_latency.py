@@ -85,6 +85,9 @@ def test_mac_latency_registers_block_ram_thresholds_twice():
     assert latency.mac_pipeline_latency(1, 3) == 8
     assert latency.mac_pipeline_latency(1, 15) == 10
     assert latency.mac_pipeline_latency(1, 0) == 5
+    # three thresholds in block RAM (THR_BRAM): read 1, again 1, compares 1, tree 1
+    assert latency.mac_pipeline_latency(1, 3, thr_bram=True) == 9
+    assert latency.mac_pipeline_latency(1, 15, thr_bram=True) == 10
 
 
 @pytest.mark.parametrize(

@@ -295,6 +295,41 @@ def test_tfc_w2a2_bit_exact_under_stalls(tfc):
     assert (decisions(_outputs(r)) == decisions(tfc.ref[:200])).all()
 
 
+def test_thresholds_in_block_ram_bit_exact_and_on_time(tmp_path):
+    """A layer whose thresholds go to block RAM (128 folds of one lane, 2-bit activations:
+    memfiles.rom_in_block_ram) gets THR_BRAM, the read's second register beside the compares
+    (hw/mac_pipeline.sv): bit-exact with QONNX execution, the latency estimate following the
+    extra cycle, the II the estimate's."""
+    torch = pytest.importorskip("torch")
+    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import Int8WeightPerTensorFloat
+    from qnnflow.flows.codegen import memfiles
+    from qnnflow.models.export import export_qonnx
+    from qnnflow.sim.stitch import simulate
+
+    wq = {"weight_quant": Int8WeightPerTensorFloat, "weight_bit_width": 2, "bias": False}
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(
+        QuantIdentity(bit_width=4), torch.nn.Flatten(), QuantLinear(16, 128, **wq), torch.nn.BatchNorm1d(128),
+        QuantReLU(bit_width=2), QuantLinear(128, 10, **wq),
+    ).eval()  # fmt: skip
+    with torch.no_grad():  # BatchNorm statistics that spread the thresholds
+        net[3].running_mean.uniform_(-1, 1), net[3].running_var.uniform_(0.5, 2)
+    path = export_qonnx(net, tmp_path / "deep.onnx", (1, 4, 4))
+    x = np.random.default_rng(2).random((6, 1, 4, 4)).astype(np.float32)
+    compile_model(path, tmp_path / "b", inputs=x, opts=CompileOptions(target_cycles=4096), verbose=False)
+    r = simulate(tmp_path / "b", inputs=x, log=_quiet)  # (code generation, then the simulation)
+    layers = [lay for lay in load_design(tmp_path / "b" / "rtl").layers if int(lay["params"].get("NUM_T", 0))]
+    (deep,) = [lay for lay in layers if int(lay["params"].get("THR_BRAM", 0))]
+    p = deep["params"]
+    nf = int(p["MH"]) // int(p["PE"])
+    assert memfiles.rom_in_block_ram(nf, int(p["PE"]) * int(p["NUM_T"]) * int(p["ACC_W"]))
+    assert r["mismatches"] == 0
+    assert (decisions(_outputs(r)) == decisions(run_qonnx(load_qonnx(path), x))).all()
+    assert_latency_estimated(r, slack=0)
+    assert abs(r["ii_ratio"] - 1) <= 0.05
+
+
 def test_residual_cnn_bit_exact_under_stalls(tmp_path):
     """The conv residual block of tests/flows/test_residual.py (two sliding windows, a fork and a
     join, max-pool): stitched, sized, bit-exact free-running and under random stalls."""
