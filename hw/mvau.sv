@@ -20,13 +20,15 @@
 //             memfiles.threshold_search_words).
 // Timing    : one SIMD slice of one PE fold per cycle: the first fold takes the input beats as
 //             they come and keeps them in an SF-word buffer, the other NF-1 folds read them back,
-//             so a vector takes NF*SF cycles and vectors follow back to back without a gap.
+//             so a vector takes NF*SF cycles and vectors follow back to back without a gap. (Not
+//             banked, SF > 1: a word is written the cycle after its issue, from the issued slice's
+//             register.)
 //             Latency from the issue of a fold's last slice (for the first fold: the cycle its
 //             last input beat is taken) to its output beat, queue empty: 1 + hw/mac_pipeline.sv's
-//             LATENCY (1 + tree(SIMD) + 1 + [NUM_T > 0: 2 + [NUM_T > 3 or THR_BRAM: 1] + tree(NUM_T), or with
-//             THR_SEARCH 6 * clog2(NUM_T + 1)] + 2, tree() the
-//             adder_tree stages, one more when the products are registered, i.e. both operands
-//             wider than 2 bits and neither bipolar): e.g. 9 for SIMD = 1 with 3 thresholds, 11
+//             LATENCY (1 + tree(SIMD) + 1 + [NUM_T > 0: 2 + [NUM_T > 3 or THR_BRAM: 1] +
+//             tree(NUM_T), or with THR_SEARCH 6 * clog2(NUM_T + 1)] + 2, tree() the adder_tree
+//             stages, one more when the products are registered, i.e. both operands wider than 2
+//             bits and neither bipolar): e.g. 9 for SIMD = 1 with 3 thresholds, 11
 //             for SIMD = 9 or 32 (2-bit operands).
 //             The input slice and its weights are registered in the fabric before the dot
 //             products, so neither a block-RAM read (the weight memory, an upstream FIFO) nor the
@@ -254,6 +256,7 @@ module mvau #(
     logic [XWORD_W-1:0] x_cur;  // the slice at issue, into x_iss
     logic [XWORD_W-1:0] x_mac;  // the slice into mac_pipeline, beside v_reg
     logic [XWORD_W-1:0] x_reg;  // x_iss after u_wait_banks
+    logic [XWORD_W-1:0] x_iss;  // x_cur registered at issue
 
     if (NF > 1 && BANKED) begin : g_buffer_read_reg
         // The buffer is read like the weights: every cycle at sf_reg, the read registered twice
@@ -287,8 +290,24 @@ module mvau #(
         assign x_mac = qd[D_SEL][XWORD_W] ? x_reg : qd[D_SEL][XWORD_W-1:0];
     end else if (NF > 1) begin : g_buffer
         logic [XWORD_W-1:0] xbuf [SF];
-        always_ff @(posedge clk) begin
-            if (issue && first_fold) xbuf[sf_reg] <= s_axis_tdata;
+        if (SF > 1) begin : g_write_reg
+            // written a cycle after the issue, from registers (the issued slice x_iss, its place
+            // and the write), so the input handshake does not reach the buffer's write decoder in
+            // its cycle: in flip-flops (iCE40) that was five LUTs behind the stream's valid, the
+            // UP5K's critical path. The first word read back is read SF >= 2 cycles after its
+            // write's issue, one after it is written.
+            logic            wr_reg;
+            logic [SF_W-1:0] wa_reg;
+            always_ff @(posedge clk) begin
+                wr_reg <= issue && first_fold;
+                wa_reg <= sf_reg;
+                if (wr_reg) xbuf[wa_reg] <= x_iss;
+                if (rst) wr_reg <= 1'b0;
+            end
+        end else begin : g_write
+            always_ff @(posedge clk) begin
+                if (issue && first_fold) xbuf[sf_reg] <= s_axis_tdata;
+            end
         end
         assign x_cur = first_fold ? s_axis_tdata : xbuf[sf_reg];
         assign x_mac = x_reg;
@@ -298,7 +317,6 @@ module mvau #(
     end
 
     // ---------------------------------------------------------------- the issued slice, registered
-    logic [XWORD_W-1:0] x_iss;
     logic               v_iss, first_iss, last_iss;
     logic [NF_W-1:0]    fold_iss;
     always_ff @(posedge clk) begin

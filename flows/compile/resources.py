@@ -354,6 +354,8 @@ def _mvau(p: Mapping[str, int], family: str) -> _Tally:
         t.luts += c["mvau_xmux"] * m.simd * m.iw
         if bank_d:
             t.ffs += (1 if xbuf.kind == "bram" else 2) * m.simd * m.iw + 2
+        elif m.sf > 1:  # the write a cycle after the issue: its enable and address registered
+            t.ffs += _clog2(m.sf) + 1
     if bank_d:  # weights through banks: each bank's second read register, the selection, the slice waiting
         from qnnflow.flows.compile.latency import bank_delay  # here: latency imports the backends
 
