@@ -33,9 +33,9 @@
 //             The input slice and its weights are registered in the fabric before the dot
 //             products, so neither a block-RAM read (the weight memory, an upstream FIFO) nor the
 //             input-buffer bypass shares a clock cycle with the adder tree.
-//             With W_BANK_D > 0: 1 cycle more, and with more than four banks one more per 4:1
-//             level of their selection but the last: 1 + D_SEL, D_SEL = ceil(clog2(banks) / 2) - 1
-//             (see W_BANK_D).
+//             With W_BANK_D > 0: 1 cycle more, one more with NF > 1 (the bypass register), and
+//             with more than four banks one more per 4:1 level of their selection but the last:
+//             1 + [NF > 1] + D_SEL, D_SEL = ceil(clog2(banks) / 2) - 1 (see W_BANK_D).
 //             qnnflow.flows.compile.latency models the unit with this figure.
 // Ready     : the pipeline stops as a whole only when its result cannot enter the output slice
 //             (skid_buffer), whose ready is a register; s_axis_tready depends on registers only,
@@ -64,7 +64,10 @@
 //                than a block RAM (which Yosys would put after a 5.6 ns unregistered read) nor
 //                the route from the block RAM column to the products shares a cycle with logic.
 //                The input buffer (NF > 1) is then read the same way, registered twice, and the
-//                first fold's bypass multiplexer follows both registers.
+//                first fold's bypass multiplexer follows both registers, itself registered (the
+//                weights read a cycle later to match): so the lanes' copies of the slice
+//                (hw/mac_pipeline.sv X_COPIES) load from a register, not from one multiplexer
+//                spread across the chip (TFC-w1a1's Gemm_0: a 5.7 ns route after it).
 //   THR_SEARCH   1: the count by binary search (hw/threshold_search.sv; each row's thresholds
 //                non-decreasing), 0: every threshold compared at once (hw/threshold_count.sv)
 //   THRESH_PREFIX  with THR_SEARCH, the beginning of the search's memory files (see Memories)
@@ -175,11 +178,19 @@ module mvau #(
     localparam int SEL_W  = NBANK > 1 ? $clog2(NBANK) : 1;
     localparam int SEL_L  = NBANK > 1 ? (SEL_W + 1) / 2 : 0;  // 4:1 levels
     localparam int D_SEL  = SEL_L > 1 ? SEL_L - 1 : 0;        // their registers
-    localparam int W_DELAY = BANKED ? 1 + D_SEL : 0;          // cycles the banks add to the read
+    localparam bit X_BYP_REG = BANKED && NF > 1;               // the input buffer's bypass registered
+    localparam int W_DELAY = BANKED ? 1 + D_SEL + (X_BYP_REG ? 1 : 0) : 0;  // cycles the banks add
 
     logic [WWORD_W-1:0] w_ram;  // the weights of the slice issued 1 + W_DELAY cycles before
 
     if (BANKED) begin : g_banks
+        // the read's address: a cycle later with the bypass register, so the weights meet the slice
+        logic [WADDR_W-1:0] raddr;
+        if (X_BYP_REG) begin : g_raddr_reg
+            always_ff @(posedge clk) raddr <= waddr_reg;
+        end else begin : g_raddr
+            assign raddr = waddr_reg;
+        end
         if (W_BANK_D < 2 || (W_BANK_D & (W_BANK_D - 1)) != 0) begin : g_bad_bank
             $fatal(1, "%m: W_BANK_D (%0d) must be a power of two, at least 2", W_BANK_D);
         end
@@ -195,7 +206,7 @@ module mvau #(
             logic [WWORD_W-1:0] rd, q;
             always_ff @(posedge clk) begin
                 // the last bank may be shorter: its words beyond D are never selected
-                rd <= bmem[waddr_reg[IDX_W-1:0]];
+                rd <= bmem[raddr[IDX_W-1:0]];
                 q  <= rd;
             end
             assign bank_q[b] = q;
@@ -203,7 +214,7 @@ module mvau #(
         if (NBANK > 1) begin : g_select
             logic [2*SEL_L-1:0] sel_reg, sel_q;  // the bank of the read, beside its two registers
             always_ff @(posedge clk) begin
-                sel_reg <= (2*SEL_L)'(waddr_reg[WADDR_W-1:IDX_W]);
+                sel_reg <= (2*SEL_L)'(raddr[WADDR_W-1:IDX_W]);
                 sel_q   <= sel_reg;
             end
             // level k holds the words of groups of 4**k banks, and the bank index beside them
@@ -255,8 +266,11 @@ module mvau #(
     // ---------------------------------------------------------------- input vector buffer
     logic [XWORD_W-1:0] x_cur;  // the slice at issue, into x_iss
     logic [XWORD_W-1:0] x_mac;  // the slice into mac_pipeline, beside v_reg
-    logic [XWORD_W-1:0] x_reg;  // x_iss after u_wait_banks
     logic [XWORD_W-1:0] x_iss;  // x_cur registered at issue
+    // verilator lint_off UNUSEDSIGNAL
+    logic [XWORD_W-1:0] x_reg;  // x_iss after u_wait_banks (the bypass register takes x_prev)
+    logic [XWORD_W-1:0] x_prev; // x_reg a cycle earlier (with W_DELAY > 0)
+    // verilator lint_on UNUSEDSIGNAL
 
     if (NF > 1 && BANKED) begin : g_buffer_read_reg
         // The buffer is read like the weights: every cycle at sf_reg, the read registered twice
@@ -286,8 +300,11 @@ module mvau #(
         for (genvar i = 0; i < D_SEL; i++) begin : g_sel_wait
             always_ff @(posedge clk) qd[i + 1] <= qd[i];
         end
+        // the bypass, registered (X_BYP_REG): the stream's slice or the buffer's word
+        logic [XWORD_W-1:0] xm_reg;
+        always_ff @(posedge clk) xm_reg <= qd[D_SEL][XWORD_W] ? x_prev : qd[D_SEL][XWORD_W-1:0];
         assign x_cur = s_axis_tdata;
-        assign x_mac = qd[D_SEL][XWORD_W] ? x_reg : qd[D_SEL][XWORD_W-1:0];
+        assign x_mac = xm_reg;
     end else if (NF > 1) begin : g_buffer
         logic [XWORD_W-1:0] xbuf [SF];
         if (SF > 1) begin : g_write_reg
@@ -343,6 +360,11 @@ module mvau #(
         );
     end
     assign {x_reg, first_reg, last_reg, fold_reg} = wait_d[W_DELAY];
+    if (W_DELAY > 0) begin : g_x_prev
+        assign x_prev = wait_d[W_DELAY - 1][XWORD_W+2+NF_W-1 -: XWORD_W];
+    end else begin : g_no_x_prev
+        assign x_prev = '0;
+    end
     assign v_reg = wait_v[W_DELAY];
 
     mac_pipeline #(

@@ -81,15 +81,17 @@ def uses_multipliers(params: dict) -> bool:
 
 
 def bank_delay(params: dict) -> int:
-    """hw/mvau.sv's W_DELAY: the cycles banked weights (W_BANK_D > 0) add to the read: 1, and one
-    per 4:1 level of the banks' selection but the last (more than four banks)."""
+    """hw/mvau.sv's W_DELAY: the cycles banked weights (W_BANK_D > 0) add to the read: 1, one more
+    with more than one fold (the input buffer's bypass registered, X_BYP_REG), and one per 4:1
+    level of the banks' selection but the last (more than four banks)."""
     depth = int(params.get("W_BANK_D", 0))
     if depth <= 0:
         return 0
-    words = (int(params["MH"]) // int(params["PE"])) * (int(params["MW"]) // int(params["SIMD"]))
+    nf = int(params["MH"]) // int(params["PE"])
+    words = nf * (int(params["MW"]) // int(params["SIMD"]))
     banks = -(-words // depth)
     levels = ((banks - 1).bit_length() + 1) // 2 if banks > 1 else 0  # ceil(clog2(banks) / 2)
-    return 1 + max(levels - 1, 0)
+    return 1 + int(nf > 1) + max(levels - 1, 0)
 
 
 def masked_sums(params: dict, per_lane_x: bool = False) -> bool:

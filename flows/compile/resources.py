@@ -362,7 +362,9 @@ def _mvau(p: Mapping[str, int], family: str) -> _Tally:
         banks, word = -(-m.nf * m.sf // bank_d), m.pe * m.simd * m.ww
         t.ffs += banks * word + m.simd * m.iw + _clog2(m.nf) + 3 + 2 * _clog2(banks)
         t.luts += c["slice_bit"] * word * (banks - 1)
-        extra = bank_delay(p) - 1  # registered 4:1 levels of the selection (more than four banks)
+        if m.nf > 1:  # the bypass registered (X_BYP_REG), the read address a cycle later, the slice waiting
+            t.ffs += m.simd * m.iw + _clog2(m.nf * m.sf) + _clog2(m.nf) + 3
+        extra = bank_delay(p) - 1 - int(m.nf > 1)  # registered 4:1 levels of the selection (more than four banks)
         groups = [-(-banks // 4 ** k) for k in range(1, extra + 1)]
         t.ffs += sum(groups) * word + extra * (m.simd * m.iw + _clog2(m.nf) + 3)
     return t

@@ -107,12 +107,14 @@ def test_masked_sums_follow_the_header_rule(in_w, in_bip, w_w, w_signed, w_bip, 
 
 @pytest.mark.parametrize(
     ("mh", "pe", "mw", "simd", "bank_d", "delay"),
-    [(64, 16, 784, 49, 64, 1), (8, 2, 12, 2, 4, 2), (256, 1, 2304, 32, 2048, 2), (16, 1, 16, 1, 4, 3),
-     (256, 1, 4096, 32, 64, 5), (8, 2, 8, 2, 0, 0)],
+    [(64, 16, 784, 49, 64, 2), (8, 2, 12, 2, 4, 3), (256, 1, 2304, 32, 2048, 3), (16, 1, 16, 1, 4, 4),
+     (256, 1, 4096, 32, 64, 6), (8, 2, 8, 2, 0, 0), (2, 2, 40, 2, 4, 2), (2, 2, 8, 2, 4, 1)],
 )  # fmt: skip
 def test_bank_delay_follows_the_header(mh, pe, mw, simd, bank_d, delay):
-    """hw/mvau.sv's W_DELAY, by hand: one bank, up to four: 1; 6 banks (24 words of 4) and 9 (CNV's
-    last convolution, 18,432 words of 2,048): 4:1 levels of 2, one registered: 2; 64 banks: three
-    levels, two registered: 3; 512 banks: five levels: 5; no banks: 0."""
+    """hw/mvau.sv's W_DELAY, by hand: 1, one more with more than one fold (the input buffer's bypass
+    registered), and one per registered 4:1 level of the banks' selection. Several folds: one bank,
+    up to four: 2; 6 banks (24 words of 4) and 9 (CNV's last convolution, 18,432 words of 2,048):
+    4:1 levels of 2, one registered: 3; 64 banks: three levels, two registered: 4; 512 banks:
+    five levels: 6; no banks: 0. One fold: 5 banks (two levels): 2; one bank: 1."""
     p = {"MH": mh, "PE": pe, "MW": mw, "SIMD": simd, "W_BANK_D": bank_d}
     assert latency.bank_delay(p) == delay
