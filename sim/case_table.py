@@ -365,6 +365,12 @@ def _fifo() -> list[Case]:
         Case("fifo", "regs-d5-w3", dict(DATA_W=3, DEPTH=5, USE_RAM=0), {"beats": 400}),
         Case("fifo", "ram-d4-w9-slice", dict(DATA_W=9, DEPTH=4, USE_RAM=1, OUT_SLICE=1), {"beats": 400}),
         Case("fifo", "regs-d3-w2-slice", dict(DATA_W=2, DEPTH=3, USE_RAM=0, OUT_SLICE=1), {"beats": 400}),
+        # a chain of FIFOs one block deep each (hw/fifo_chain.sv): 40 words as 3 of 14, the slice after
+        # the last; 13 as 2 of 7 without a slice; 10 of at most 16: one FIFO
+        Case("fifo_chain", "ram-d40-w8-seg16-slice", dict(DATA_W=8, DEPTH=40, USE_RAM=1, OUT_SLICE=1, SEG_D=16),
+             {"beats": 400}),  # fmt: skip
+        Case("fifo_chain", "ram-d13-w5-seg8", dict(DATA_W=5, DEPTH=13, USE_RAM=1, SEG_D=8), {"beats": 400}),
+        Case("fifo_chain", "ram-d10-w3-seg16-one", dict(DATA_W=3, DEPTH=10, USE_RAM=1, SEG_D=16), {"beats": 400}),
     ]
 
 

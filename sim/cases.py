@@ -413,6 +413,7 @@ _BENCH_DEFAULTS = {
     "add_streams": {"beats": 300},
     "duplicate_streams": {"beats": 300},
     "fifo": {"beats": 1500},
+    "fifo_chain": {"beats": 1500},
     "width_converter": {"words": 120},
     "skid_buffer": {"frames": 20, "beats": 16},
 }

@@ -377,7 +377,12 @@ def _fifo(layer: FIFO, model: ModelWrapper | None, mem_prefix: str) -> Backend:
     depth = max(2, int(layer.get("depth")))
     # OUT_SLICE: the consumer's ready meets only the slice (see hw/fifo.sv), so no path between
     # two layers crosses the chip twice, wherever the placer puts them
-    return Backend(layer, "fifo", {"DATA_W": layer.in_width, "DEPTH": depth, "USE_RAM": 1, "OUT_SLICE": 1})
+    params = {"DATA_W": layer.in_width, "DEPTH": depth, "USE_RAM": 1, "OUT_SLICE": 1}
+    # deeper than one row of block RAMs: a chain of FIFOs one block deep each (hw/fifo_chain.sv)
+    seg = memfiles.fifo_segment_depth(depth, layer.in_width)
+    if seg:
+        return Backend(layer, "fifo_chain", {**params, "SEG_D": seg})
+    return Backend(layer, "fifo", params)
 
 
 def _width_converter(layer: WidthConverter, model: ModelWrapper | None, mem_prefix: str) -> Backend:

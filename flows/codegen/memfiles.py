@@ -60,6 +60,7 @@ __all__ = [
     "search_stages",
     "BLOCK_SHAPES",
     "block_geometry",
+    "fifo_segment_depth",
     "ROM_ADDRESS_LOADS_MAX",
     "rom_address_loads",
     "rom_in_block_ram",
@@ -268,6 +269,17 @@ def block_geometry(depth: int, width: int, shapes=BLOCK_SHAPES) -> tuple[int, in
     (fewest blocks, then fewest rows), as Yosys tiles it."""
     tilings = ((-(-depth // d), -(-width // w)) for d, w in shapes)
     return min(tilings, key=lambda rc: (rc[0] * rc[1], rc[0]))
+
+
+def fifo_segment_depth(depth: int, width: int) -> int:
+    """``hw/fifo_chain.sv``'s SEG_D for a FIFO of ``depth`` words of ``width`` bits: the depth of the
+    block shape of :func:`block_geometry`'s tiling when that tiling has more than one row (a
+    multiplexer between the rows' reads, before the register after them); 0 when one row holds it
+    (one ``hw/fifo.sv``)."""
+    rows, cols = block_geometry(depth, width)
+    if rows <= 1:
+        return 0
+    return next(d for d, w in BLOCK_SHAPES if (-(-depth // d), -(-width // w)) == (rows, cols))
 
 
 # a ROM in LUTs reads its address in this many LUT4s at most; a wider one goes to block RAM even

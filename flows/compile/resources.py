@@ -527,6 +527,21 @@ def _fifo(p: Mapping[str, int], family: str) -> _Tally:
     return t
 
 
+def _fifo_chain(p: Mapping[str, int], family: str) -> _Tally:
+    """hw/fifo_chain.sv: NSEG FIFOs of ceil(DEPTH / NSEG) words, the slice after the last."""
+    seg, depth = int(p.get("SEG_D", 0)), max(2, int(p["DEPTH"]))
+    nseg = -(-depth // seg) if 0 < seg < depth else 1
+    one = {**p, "DEPTH": -(-depth // nseg), "OUT_SLICE": 0}
+    t = _Tally()
+    for _ in range(nseg):
+        t.merge(_fifo(one, family))
+    if int(p.get("OUT_SLICE", 0)):  # hw/skid_buffer.sv after the last
+        c, w = _COST[family], int(p["DATA_W"])
+        t.luts += c["slice_bit"] * w + c["slice_base"]
+        t.ffs += _skid_ffs(w)
+    return t
+
+
 def _vvau(p: Mapping[str, int], family: str) -> _Tally:
     from qnnflow.flows.compile.resources_dw import vvau_tally  # here, not at the top: it imports this module
 
@@ -549,6 +564,7 @@ _MODULES = {
     "duplicate_streams": _duplicate_streams,
     "width_converter": _width_converter,
     "fifo": _fifo,
+    "fifo_chain": _fifo_chain,
     "vvau": _vvau,
     "tv_smooth": _tv_smooth,
 }

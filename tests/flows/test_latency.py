@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qnnflow.flows.compile import latency
-from qnnflow.flows.ir.layers import MVAU, Thresholding
+from qnnflow.flows.ir.layers import FIFO, MVAU, Thresholding
 
 
 @pytest.mark.parametrize(("n", "stages"), [(1, 1), (2, 1), (3, 2), (8, 2), (9, 3), (32, 3), (33, 4), (128, 4)])
@@ -118,3 +118,19 @@ def test_bank_delay_follows_the_header(mh, pe, mw, simd, bank_d, delay):
     five levels: 6; no banks: 0. One fold: 5 banks (two levels): 2; one bank: 1."""
     p = {"MH": mh, "PE": pe, "MW": mw, "SIMD": simd, "W_BANK_D": bank_d}
     assert latency.bank_delay(p) == delay
+
+
+@pytest.mark.parametrize(
+    ("depth", "width", "module", "cycles"),
+    [(16, 8, "fifo", 4), (604, 24, "fifo", 4), (1117, 32, "fifo_chain", 3 * 3 + 1),
+     (1025, 36, "fifo_chain", 3 * 3 + 1)],
+)  # fmt: skip
+def test_fifo_latency_is_the_headers(depth, width, module, cycles):
+    """hw/fifo.sv with OUT_REG and the slice: 3 + 1; deeper than one row of block RAMs (1,117 x 32
+    bits: three rows of 512 x 36; 1,025 x 36 the same) hw/fifo_chain.sv: NSEG * 3 + 1; 604 x 24
+    bits is one row (two 1,024 x 18 side by side)."""
+    from qnnflow.flows.codegen.backends import backend
+
+    layer = FIFO(FIFO.make("f", ["x"], ["y"], depth=depth, width=width, beats=10))
+    assert backend(layer, None).module == module
+    assert latency.layer_latency(layer) == cycles

@@ -394,6 +394,30 @@ def test_fifo_too_shallow_in_a_fork_join_reports_the_deadlock(residual):
     _assert_names_the_fork_join(msg, design, skip)
 
 
+def test_fifos_deeper_than_a_block_row_are_chains_bit_exact(residual):
+    """Every FIFO of the residual design made deeper than one row of block RAMs (memfiles.
+    fifo_segment_depth): each becomes hw/fifo_chain.sv, and the stitched design stays bit-exact
+    with the dataflow graph on 3 frames, at the sized design's frame period."""
+    from qnnflow.flows.codegen import generate, memfiles
+    from qnnflow.sim.accel import HostIO, build_batch, pack_stream, run_batch
+
+    sized = load_design(residual.folder / "b" / "rtl")
+
+    def chained(width: int) -> int:  # the least depth (of a few) that needs more than one row
+        return next(d for d in (600, 1100, 2100, 4200, 8300, 16500) if memfiles.fifo_segment_depth(d, width))
+
+    depths = {f.name: chained(sized.streams[f.in_stream].width) for f in sized.fifos}
+    design = generate(residual.model, residual.folder / "rtl_chains", depths)
+    modules = {lay["instance"]: lay["module"] for lay in design.layers}
+    assert design.fifos and all(modules[f"u_{f.name}"] == "fifo_chain" for f in design.fifos), modules
+    hw_in, want, _ = HostIO(residual.model, design).run(residual.x[:3])
+    exe = build_batch(design, residual.folder / "b" / "sim" / "verilator", log=_quiet)
+    run = run_batch(exe.path, design, pack_stream(hw_in, design.input), 3, residual.folder / "run_chains")
+    assert run.status == "ok" and run.frames_done == 3
+    np.testing.assert_array_equal(run.outputs, want.reshape(run.outputs.shape))
+    assert all(fill <= depth for fill, depth in zip(run.fifo_fill, depths.values(), strict=True))
+
+
 # ---------------------------------------------------------------------------------------------
 # FIFO sizing: a fallback only at a fork-join deadlock, recorded; any other stall an error
 # ---------------------------------------------------------------------------------------------
