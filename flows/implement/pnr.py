@@ -145,7 +145,7 @@ def implement(
     src_files = _stage_sources(run, design)
     params = _top_params(clock, design.link_format, spec, clks_per_bit)
     cells = _synthesize(run, design, src_files, params)
-    report = _place_and_route(run, clock, seed, cells)
+    report, seed = _place_and_route(run, clock, seed, cells, retries=PLACEMENT_RETRIES)
     result = _result(run, clock_mhz, clock, baud, seed, report, cells, design.link_format)
     if not result.timing_met:
         result.write(run.out / "impl.json")
@@ -250,16 +250,34 @@ def _pnr_args(spec: BoardSpec, clock: PllSettings, seed: int) -> list[str]:
     return args + [f"--{spec.nextpnr_device}", "--package", spec.package, "--pcf", constraints, "--asc", "pnr.asc"]
 
 
-def _place_and_route(run: _Run, clock: PllSettings, seed: int, cells: dict[str, int]) -> dict:
-    """nextpnr with the board's constraints and the clock constraint; its JSON report. A design
-    that does not fit is reported with the synthesized cells."""
+# more seeds when the placer finds no legal placement: near a part's limit that depends on the
+# seed (the digits CNN on the UP5K, 86 % of the LCs: none with seed 1, one with seeds 2 and 3)
+PLACEMENT_RETRIES = 2
+
+
+def _no_legal_placement(log: Path) -> bool:
+    return log.is_file() and "Unable to find legal placement" in log.read_text(errors="replace")
+
+
+def _place_and_route(
+    run: _Run, clock: PllSettings, seed: int, cells: dict[str, int], retries: int = 0
+) -> tuple[dict, int]:
+    """nextpnr with the board's constraints and the clock constraint; its JSON report and the seed
+    that placed. With no legal placement, up to ``retries`` more seeds (seed + 1, ...) are tried. A
+    design that does not fit is reported with the synthesized cells."""
     spec = run.spec
     run.say(f"  place and route (nextpnr-{spec.family}, {spec.part}, {clock.mhz:g} MHz) ...")
-    try:
-        run.step("pnr", f"nextpnr-{spec.family}", _pnr_args(spec, clock, seed), f"nextpnr-{spec.family}")
-    except FlowError as err:
-        raise _pnr_failure(err, run.out / LOGS["pnr"], spec, cells) from None
-    return json.loads((run.out / "pnr_report.json").read_text())
+    for s in range(seed, seed + retries + 1):
+        try:
+            run.step("pnr", f"nextpnr-{spec.family}", _pnr_args(spec, clock, s), f"nextpnr-{spec.family}")
+        except FlowError as err:
+            log = run.out / LOGS["pnr"]
+            if s < seed + retries and _no_legal_placement(log):
+                run.say(f"  nextpnr found no legal placement with seed {s}; placing again with seed {s + 1} ...")
+                continue
+            raise _pnr_failure(err, log, spec, cells, seeds=(seed, s)) from None
+        return json.loads((run.out / "pnr_report.json").read_text()), s
+    raise AssertionError("unreachable: the last seed returns or raises")
 
 
 def _result(run: _Run, requested_mhz: float, clock: PllSettings, baud: int, seed: int, report: dict,
@@ -326,13 +344,18 @@ def stat_cells(path: Path) -> dict[str, int]:
     return {k: int(v) for k, v in sorted(cells.items()) if not k.startswith("$scope")}
 
 
-def _pnr_failure(err: FlowError, log: Path, spec: BoardSpec, cells: dict[str, int]) -> FlowError:
+def _pnr_failure(
+    err: FlowError, log: Path, spec: BoardSpec, cells: dict[str, int], seeds: tuple[int, int] = (1, 1)
+) -> FlowError:
+    """``err`` of nextpnr, or where the log says the design does not fit, a message that says so
+    with the synthesized cells (and the seeds tried, ``seeds``: first and last)."""
     text = log.read_text(errors="replace") if log.is_file() else ""
-    if "no BELs remaining" in text or "Unable to place cell" in text or "not enough" in text.lower():
+    fits = ("no BELs remaining", "Unable to place cell", "Unable to find legal placement")
+    if any(f in text for f in fits) or "not enough" in text.lower():
         used = ", ".join(f"{k} {v}" for k, v in cells.items())
-        return FlowError(
-            f"the design does not fit on {spec.part} ({spec.name}): {error_lines(log)}; synthesized cells: {used}", log
-        )
+        tried = f" (nextpnr seeds {seeds[0]} to {seeds[1]})" if seeds[1] > seeds[0] else ""
+        where = f"{spec.part} ({spec.name}){tried}"
+        return FlowError(f"the design does not fit on {where}: {error_lines(log)}; synthesized cells: {used}", log)
     return err
 
 
@@ -362,7 +385,7 @@ def seed_sweep(
     runs = []
     for seed in seeds:
         run.say(f"  nextpnr seed {seed}")
-        report = _place_and_route(run, clock, seed, cells)
+        report, _ = _place_and_route(run, clock, seed, cells)
         res = _result(run, clock_mhz, clock, DEFAULT_BAUD, seed, report, cells, design.link_format)
         runs.append({
             "seed": seed,

@@ -181,3 +181,37 @@ def test_a_wasm_stack_exhaustion_is_explained(tmp_path) -> None:
     fake.write_text("#!/bin/sh\necho 'ERROR: syntax error'\nexit 1\n")
     with pytest.raises(FlowError, match=r"^Yosys synthesis failed \(exit 1\): ERROR: syntax error \(log: "):
         run_tool(tool, [], cwd=tmp_path, log=tmp_path / "out.log", what="Yosys synthesis")
+
+
+def test_no_legal_placement_tries_the_next_seeds(tmp_path) -> None:
+    """nextpnr finding no legal placement (a design near the part's limit; the placement depends on
+    the seed) is placed again with the next seeds, up to PLACEMENT_RETRIES more, and the seed that
+    placed is returned; when every seed fails, the message says the design does not fit, with the
+    seeds tried and the synthesized cells. Tools replaced by a stand-in that fails below seed 3."""
+    from types import SimpleNamespace
+
+    from qnnflow.flows.implement import pnr
+    from qnnflow.flows.implement.boards import board_spec, clock_settings
+
+    spec = board_spec("icebreaker")
+    tried, said = [], []
+
+    def step(key, tool, args, what, own_log=True):
+        seed = int(args[args.index("--seed") + 1])
+        tried.append(seed)
+        if seed < fail_below:
+            (tmp_path / pnr.LOGS["pnr"]).write_text("ERROR: Unable to find legal placement for all cells\n")
+            raise FlowError(f"{what} failed (exit 125)")
+        (tmp_path / "pnr_report.json").write_text(json.dumps({"fmax": {}}))
+
+    run = SimpleNamespace(spec=spec, out=tmp_path, say=said.append, step=step)
+    clock = clock_settings(spec, 24.0)
+    fail_below = 3
+    report, seed = pnr._place_and_route(run, clock, 1, {"LC": 9}, retries=pnr.PLACEMENT_RETRIES)
+    assert (seed, tried, report) == (3, [1, 2, 3], {"fmax": {}})
+    assert sum("no legal placement with seed" in s for s in said) == 2
+    tried.clear()
+    fail_below = 9
+    with pytest.raises(FlowError, match=r"does not fit on iCE40UP5K.* \(icebreaker\) \(nextpnr seeds 1 to 3\).*LC 9"):
+        pnr._place_and_route(run, clock, 1, {"LC": 9}, retries=pnr.PLACEMENT_RETRIES)
+    assert tried == [1, 2, 3]
