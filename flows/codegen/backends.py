@@ -85,6 +85,13 @@ class Backend:
     out_lanes: int = 1  # output streams packed into the m_axis ports (DuplicateStreams: NUM_OUT)
 
 
+# the least folds whose thresholds go to block RAM (THR_BRAM): CNV-w1a1's 256 and 512 do; the
+# digits CNN's second convolution (64 folds) put three more EBRs on the iCEBreaker's UP5K (25 of
+# 30), where nextpnr then found no legal placement with seeds 1 to 3; iCE40 puts ROMs of 128 words
+# and more into EBRs anyway (flows/implement/pnr.py ICE40_ROM_IN_EBR_WORDS)
+THR_BRAM_FOLDS = 128
+
+
 def _b(flag: bool) -> int:
     return 1 if flag else 0
 
@@ -195,11 +202,11 @@ def _mac_layer_backend(
         thr_params = _threshold_names(0, False, mem_prefix)
     if not 2 <= acc_w <= 32:
         raise ValueError(f"{layer.where}: hw/{module}.sv needs an accumulator of 2..32 bits, this one needs {acc_w}")
-    # thresholds compared at once from a memory of several folds: in block RAM where a weight ROM
-    # of that shape would be (hw/mac_pipeline.sv THR_BRAM: asked for, and read through a second
-    # register beside the compares)
+    # thresholds compared at once from a memory of THR_BRAM_FOLDS folds or more: in block RAM where
+    # a weight ROM of that shape would be (hw/mac_pipeline.sv THR_BRAM: asked for, and read through
+    # a second register beside the compares)
     nf, pe = rows[0] // dims["PE"], dims["PE"]
-    thr_bram = bool(num_t and not thr_params["THR_SEARCH"] and nf > 1
+    thr_bram = bool(num_t and not thr_params["THR_SEARCH"] and nf >= THR_BRAM_FOLDS
                     and memfiles.rom_in_block_ram(nf, pe * num_t * acc_w))  # fmt: skip
     params = {
         **dims,
