@@ -22,14 +22,19 @@ async def _cycles_until(dut, value: int, limit: int = 100) -> int:
     raise AssertionError(f"rst did not become {value} within {limit} cycles")
 
 
+async def _held(dut, cycles: int, why: str) -> None:
+    """rst stays high for ``cycles`` clock edges."""
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        assert int(dut.rst.value) == 1, why
+
+
 @cocotb.test()
 async def reset_timing(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.locked.value = 0
-    for _ in range(30):  # no lock: held in reset
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        assert int(dut.rst.value) == 1, "rst fell without a lock"
+    await _held(dut, 30, "rst fell without a lock")
     await RisingEdge(dut.clk)
     dut.locked.value = 1
     assert await _cycles_until(dut, 0) == 19
@@ -39,16 +44,10 @@ async def reset_timing(dut):
     # a lock of 10 cycles is shorter than the count: rst stays high
     await RisingEdge(dut.clk)
     dut.locked.value = 1
-    for _ in range(10):
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        assert int(dut.rst.value) == 1, "rst fell before the count ended"
+    await _held(dut, 10, "rst fell before the count ended")
     await RisingEdge(dut.clk)
     dut.locked.value = 0
-    for _ in range(25):
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        assert int(dut.rst.value) == 1, "rst fell after the lock dropped"
+    await _held(dut, 25, "rst fell after the lock dropped")
     await RisingEdge(dut.clk)
     dut.locked.value = 1
     assert await _cycles_until(dut, 0) == 19
