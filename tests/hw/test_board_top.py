@@ -35,7 +35,7 @@ CASES = {
     "in8x16-out4x1": LinkFormat(8, 16, 4, 1),
     # three bytes per beat in (the decoder's byte lanes go round), two on the way out, two output
     # beats (logits-like)
-    "in20x5-out10x2": LinkFormat(20, 5, 10, 2),
+    "in20x3-out10x2": LinkFormat(20, 3, 10, 2),
 }
 
 
