@@ -60,6 +60,7 @@ __all__ = [
     "search_stages",
     "BLOCK_SHAPES",
     "block_geometry",
+    "fifo_chain_shape",
     "fifo_segment_depth",
     "ROM_ADDRESS_LOADS_MAX",
     "rom_address_loads",
@@ -269,6 +270,13 @@ def block_geometry(depth: int, width: int, shapes=BLOCK_SHAPES) -> tuple[int, in
     (fewest blocks, then fewest rows), as Yosys tiles it."""
     tilings = ((-(-depth // d), -(-width // w)) for d, w in shapes)
     return min(tilings, key=lambda rc: (rc[0] * rc[1], rc[0]))
+
+
+def fifo_chain_shape(depth: int, seg_d: int) -> tuple[int, int]:
+    """``hw/fifo_chain.sv``'s NSEG and SDEPTH: the FIFOs of a chain of ``depth`` words with at most
+    ``seg_d`` each (one FIFO of ``depth`` when ``seg_d`` is 0 or not below ``depth``)."""
+    nseg = -(-depth // seg_d) if 0 < seg_d < depth else 1
+    return nseg, -(-depth // nseg)
 
 
 def fifo_segment_depth(depth: int, width: int) -> int:

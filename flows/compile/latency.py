@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 from qnnflow.flows.codegen.backends import backend, threshold_search
+from qnnflow.flows.codegen.memfiles import fifo_chain_shape
 from qnnflow.flows.ir.layers import (
     FIFO,
     MVAU,
@@ -163,8 +164,7 @@ def layer_latency(layer: Layer, model: ModelWrapper | None = None) -> int:
     if isinstance(layer, TVSmooth):
         return 7  # from a fold's window position 7 (the input register, four stages, the queue's 2)
     if isinstance(layer, FIFO):  # hw/fifo.sv; hw/fifo_chain.sv: its FIFOs' latencies, the slice after the last
-        seg, depth = int(p.get("SEG_D", 0)), int(p["DEPTH"])
-        nseg = -(-depth // seg) if 0 < seg < depth else 1
+        nseg, _ = fifo_chain_shape(int(p["DEPTH"]), int(p.get("SEG_D", 0)))
         return nseg * (3 if int(p.get("OUT_REG", p.get("USE_RAM", 1))) else 2) + int(p.get("OUT_SLICE", 0))
     if isinstance(layer, LabelSelect):
         return label_select_latency(p)

@@ -43,7 +43,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from qnnflow.flows.codegen.memfiles import search_bank_depth
+from qnnflow.flows.codegen.memfiles import fifo_chain_shape, search_bank_depth
 from qnnflow.flows.compile.resources_memory import Memory, _clog2, memory
 from qonnx.core.datatype import DataType
 
@@ -529,9 +529,8 @@ def _fifo(p: Mapping[str, int], family: str) -> _Tally:
 
 def _fifo_chain(p: Mapping[str, int], family: str) -> _Tally:
     """hw/fifo_chain.sv: NSEG FIFOs of ceil(DEPTH / NSEG) words, the slice after the last."""
-    seg, depth = int(p.get("SEG_D", 0)), max(2, int(p["DEPTH"]))
-    nseg = -(-depth // seg) if 0 < seg < depth else 1
-    one = {**p, "DEPTH": -(-depth // nseg), "OUT_SLICE": 0}
+    nseg, sdepth = fifo_chain_shape(max(2, int(p["DEPTH"])), int(p.get("SEG_D", 0)))
+    one = {**p, "DEPTH": sdepth, "OUT_SLICE": 0}
     t = _Tally()
     for _ in range(nseg):
         t.merge(_fifo(one, family))
